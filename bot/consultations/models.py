@@ -1,0 +1,195 @@
+"""SQLAlchemy 2 ORM of the consultation store (the Alembic migration mirrors it)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the offset, so we restore it)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass a timezone-aware value")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Community(Base):
+    __tablename__ = "communities"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(8))  # 社区 | 村
+    township: Mapped[str] = mapped_column(String(100), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    committees: Mapped[list[Committee]] = relationship(back_populates="community", order_by="Committee.position")
+
+
+class Committee(Base):
+    __tablename__ = "committees"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(16))  # Chinese kind: 居民委员会, 业主委员会 …
+    categories: Mapped[str] = mapped_column(Text, default="")  # comma-separated category ids
+    compound: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    fallback: Mapped[bool] = mapped_column(Boolean, default=False)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    community: Mapped[Community] = relationship(back_populates="committees")
+
+    @property
+    def category_ids(self) -> list[str]:
+        return [c for c in self.categories.split(",") if c]
+
+
+class Consultation(Base):
+    __tablename__ = "consultations"
+    __table_args__ = (
+        Index("ix_consultations_committee_status", "committee_id", "status"),
+        Index("ix_consultations_sender", "channel", "sender_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tracking_no: Mapped[str] = mapped_column(String(32), unique=True)
+    client_key: Mapped[str] = mapped_column(String(400), unique=True)
+    channel: Mapped[str] = mapped_column(String(64))
+    sender_id: Mapped[str] = mapped_column(String(200))
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"), index=True)
+    category: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    text: Mapped[str] = mapped_column(Text)
+    contact_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    contact_phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="submitted", index=True)
+    committee_id: Mapped[str] = mapped_column(ForeignKey("committees.id"), index=True)
+    flagged_unroutable: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    community: Mapped[Community] = relationship()
+    committee: Mapped[Committee] = relationship()
+    events: Mapped[list[StatusEvent]] = relationship(back_populates="consultation", order_by="StatusEvent.id")
+
+
+class StatusEvent(Base):
+    """One line of the audit trail: a status change, or a re-route (kind='recategorize')."""
+
+    __tablename__ = "status_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="status")  # status | recategorize
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(16))
+    from_category: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    to_category: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    from_committee_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    to_committee_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    consultation: Mapped[Consultation] = relationship(back_populates="events")
+
+
+class CommitteeUser(Base):
+    __tablename__ = "committee_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    committee_id: Mapped[str | None] = mapped_column(ForeignKey("committees.id"), nullable=True, index=True)
+    role: Mapped[str] = mapped_column(String(16), default="member")  # member | admin
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    committee: Mapped[Committee | None] = relationship()
+
+
+class HandoffRequest(Base):
+    """A resident asked for a person; the fallback committee of their community answers."""
+
+    __tablename__ = "handoff_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(64))
+    sender_id: Mapped[str] = mapped_column(String(200))
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"), index=True)
+    committee_id: Mapped[str | None] = mapped_column(ForeignKey("committees.id"), nullable=True)
+    text: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | closed
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class OutboxMessage(Base):
+    """A status push to the resident, kept until Rasa accepted it (survives Rasa being down)."""
+
+    __tablename__ = "notification_outbox"
+    __table_args__ = (Index("ix_outbox_pending", "delivered_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(64))
+    sender_id: Mapped[str] = mapped_column(String(200))
+    intent: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[str] = mapped_column(Text)  # JSON entities
+    message: Mapped[str] = mapped_column(Text, default="")  # Chinese text, for ops and fallback channels
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    failed: Mapped[bool] = mapped_column(Boolean, default=False)  # gave up after max attempts
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class TrackingCounter(Base):
+    """Per-day sequence for tracking numbers, incremented atomically inside the submit transaction."""
+
+    __tablename__ = "tracking_counters"
+
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)  # YYYYMMDD (local date)
+    last: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,101 @@
+"""The persisted search index: FAISS vectors + passage metadata, keyed by KB fingerprint and model id.
+
+Building means embedding every passage (seconds on CPU), so it is done once and reused until the
+knowledge base or the embedding model changes. BM25 is cheap and rebuilt in memory on load.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import faiss
+import numpy as np
+
+from bot.retrieval.passages import Passage
+
+log = logging.getLogger(__name__)
+
+#: Bump when the passage builder changes so old indexes are rebuilt.
+PASSAGE_VERSION = 3
+INDEX_FILE = "passages.faiss"
+META_FILE = "meta.json"
+
+
+class Embedder(Protocol):
+    model_id: str
+
+    def queries(self, texts: list[str]) -> np.ndarray: ...
+
+    def passages(self, texts: list[str], progress: bool = False) -> np.ndarray: ...
+
+
+@dataclass
+class DenseIndex:
+    passages: list[Passage]
+    faiss_index: faiss.Index
+    meta: dict
+    rebuilt: bool
+
+
+def index_dir(cache_dir: Path) -> Path:
+    return Path(cache_dir) / "index"
+
+
+def _wanted_meta(fingerprint: str, model_id: str) -> dict:
+    return {"fingerprint": fingerprint, "model_id": model_id, "passage_version": PASSAGE_VERSION}
+
+
+def load_index(directory: Path, fingerprint: str, model_id: str) -> DenseIndex | None:
+    """The stored index if it matches this KB and model, else None."""
+    meta_path, faiss_path = directory / META_FILE, directory / INDEX_FILE
+    if not (meta_path.exists() and faiss_path.exists()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if any(meta.get(k) != v for k, v in _wanted_meta(fingerprint, model_id).items()):
+            return None
+        index = faiss.read_index(str(faiss_path))
+        passages = [Passage.from_json(p) for p in meta["passages"]]
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
+        log.warning("search index unreadable, rebuilding: %s", e)
+        return None
+    if index.ntotal != len(passages):
+        return None
+    return DenseIndex(passages, index, meta, rebuilt=False)
+
+
+def build_index(directory: Path, passages: list[Passage], embedder: Embedder, fingerprint: str, progress: bool = True) -> DenseIndex:
+    """Embed all passages, write the FAISS file and metadata atomically, and return the index."""
+    start = time.perf_counter()
+    vectors = np.ascontiguousarray(embedder.passages([p.search_text for p in passages], progress=progress), dtype=np.float32)
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(vectors)
+    meta = {
+        **_wanted_meta(fingerprint, embedder.model_id),
+        "dim": int(vectors.shape[1]),
+        "count": len(passages),
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "build_seconds": round(time.perf_counter() - start, 3),
+        "passages": [p.to_json() for p in passages],
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp_index, tmp_meta = directory / (INDEX_FILE + ".tmp"), directory / (META_FILE + ".tmp")
+    faiss.write_index(index, str(tmp_index))
+    tmp_meta.write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp_index, directory / INDEX_FILE)
+    os.replace(tmp_meta, directory / META_FILE)  # meta last: a half-written pair never matches
+    return DenseIndex(passages, index, meta, rebuilt=True)
+
+
+def load_or_build(directory: Path, passages_factory, embedder: Embedder, fingerprint: str, force: bool = False, progress: bool = True) -> DenseIndex:
+    if not force:
+        found = load_index(directory, fingerprint, embedder.model_id)
+        if found is not None:
+            return found
+    return build_index(directory, passages_factory(), embedder, fingerprint, progress=progress)

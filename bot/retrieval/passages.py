@@ -1,0 +1,108 @@
+"""Turn the knowledge base into citable passages: the unit that search ranks and answers cite.
+
+Each passage keeps a stable id (the clause/service/indicator/action id), the chapter path it
+belongs to, the exact text we quote, and a richer ``search_text`` (chapter title, neighbouring
+sentences, aliases …) that only the search engines see.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from bot.kb.loader import KnowledgeBase
+
+# Plain-language glosses of the indicator units, so "要多少平方米" finds an area indicator.
+_UNIT_GLOSS = {"%": "比例 百分比 覆盖率 达到", "平方米": "面积 平方米 多大", "人": "人数 配备 多少人"}
+
+
+@dataclass(frozen=True)
+class Passage:
+    id: str  # clause id (plan-7-10), service id, indicator-4, action-2
+    type: str  # "plan" | "service" | "indicator" | "action"
+    title: str
+    chapter: str  # chapter path, e.g. "三、扩大城乡社区服务有效供给 › (七)强化为民服务功能"
+    text: str  # what an answer quotes
+    search_text: str  # what search sees
+    clause: str = ""  # the plan clause a service/action rests on
+    agencies: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["agencies"] = list(self.agencies)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Passage":
+        return cls(**{**d, "agencies": tuple(d.get("agencies", ()))})
+
+
+def _indicator_text(ind) -> str:
+    base = ind.base_2020.text if ind.base_2020 else "无基期值"
+    return f"{ind.name}：2020年基期值{base}，2025年目标值{ind.target_2025.text}（{ind.binding}）"
+
+
+def build_passages(kb: KnowledgeBase, window: int = 1) -> list[Passage]:
+    """All passages in a stable order (plan, indicators, actions, services)."""
+    plan = kb.plan
+    out: list[Passage] = []
+    chapter_by_id = {c.id: c for c in plan.chapters}
+    for ch in plan.chapters:
+        sents = ch.sentences
+        for k, s in enumerate(sents):
+            lo, hi = max(0, k - window), min(len(sents), k + window + 1)
+            context = "".join(x.text for x in sents[lo:hi])
+            out.append(
+                Passage(
+                    id=s.id, type="plan", title=f"{ch.title} 第{s.index}句", chapter=ch.path, text=s.text,
+                    search_text=f"{ch.title.split(')')[-1]}。{context}", clause=s.id, agencies=ch.agencies + ch.local_bodies,
+                )
+            )
+    box = plan.indicator_box or "专栏1 主要指标"
+    for ind in plan.indicators:
+        gloss = _UNIT_GLOSS.get(ind.target_2025.unit, "")
+        out.append(
+            Passage(
+                id=ind.id, type="indicator", title=f"{box} 第{ind.number}项", chapter=box, text=_indicator_text(ind),
+                search_text=f"指标 目标 {ind.name} 2025年 要求 {gloss}", clause=ind.id,
+            )
+        )
+    for act in plan.actions:
+        ch = chapter_by_id.get(act.after_chapter)
+        out.append(
+            Passage(
+                id=act.id, type="action", title=f"{act.box} {act.number}.{act.title}", chapter=f"{act.part} › {act.box}",
+                text=f"{act.title}。{act.text}", search_text=f"{act.title}。{act.text}", clause=act.id,
+                agencies=(ch.agencies + ch.local_bodies) if ch else (),
+            )
+        )
+    for svc in kb.services:
+        chapter = _chapter_of(kb, svc.clause)
+        how = "；".join(svc.how_to_apply.steps)
+        mats = "、".join(svc.how_to_apply.materials)
+        search = "。".join(
+            x for x in (
+                svc.name, " ".join(svc.aliases), svc.category, " ".join(svc.populations),
+                svc.eligible, svc.provides, how, mats, svc.where,
+            ) if x
+        )
+        out.append(
+            Passage(
+                id=svc.id, type="service", title=svc.name, chapter=chapter, text=f"{svc.name}：{svc.provides}",
+                search_text=search, clause=svc.clause, agencies=(svc.agency,),
+            )
+        )
+    return out
+
+
+def _chapter_of(kb: KnowledgeBase, clause_id: str) -> str:
+    if clause_id.startswith("plan-"):
+        try:
+            return kb.plan.clause(clause_id)[0].path
+        except KeyError:
+            return ""
+    if clause_id.startswith("indicator-"):
+        return kb.plan.indicator_box
+    for a in kb.plan.actions:
+        if a.id == clause_id:
+            return f"{a.part} › {a.box}"
+    return ""

@@ -1,0 +1,88 @@
+"""Hybrid search: dense (FAISS inner product on normalized vectors) + sparse (BM25), fused by weighted RRF.
+
+Besides the ranking it reports signals of how well the query is covered (best cosine, how far
+the best passage stands out, how many query words the corpus knows) for the out-of-scope gate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bot.retrieval.bm25 import BM25
+from bot.retrieval.passages import Passage
+
+MODES = ("dense", "bm25", "hybrid")
+
+
+@dataclass(frozen=True)
+class FusionParams:
+    """Weighted reciprocal-rank fusion; tuned on the dev set (``python -m bot eval --tune``)."""
+
+    rrf_k: float = 5.0
+    dense_weight: float = 1.0
+    sparse_weight: float = 1.0
+    depth: int = 50  # candidates taken from each side
+
+
+@dataclass(frozen=True)
+class Hit:
+    passage: Passage
+    score: float
+    dense: float  # cosine similarity (nan when not computed)
+    sparse: float  # BM25 score (0 when no term matched)
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit]
+    terms: list[str]
+    coverage: float  # share of query terms the corpus contains
+    dense_top: float
+    dense_margin: float  # best cosine minus the median cosine over candidates
+    sparse_top: float
+    extra: dict = field(default_factory=dict)
+
+
+class Retriever:
+    def __init__(self, passages: list[Passage], faiss_index, bm25: BM25, analyzer, embedder, params: FusionParams | None = None):
+        self.passages = passages
+        self.faiss_index = faiss_index
+        self.bm25 = bm25
+        self.analyze = analyzer
+        self.embedder = embedder
+        self.params = params or FusionParams()
+
+    def search(self, query: str, k: int = 5, mode: str = "hybrid", params: FusionParams | None = None, *, types: set[str] | None = None) -> SearchResult:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        p = params or self.params
+        n = len(self.passages)
+        depth = min(max(p.depth, k), n)
+        terms = self.analyze(query)
+        sparse = self.bm25.scores(terms)
+        qvec = np.ascontiguousarray(self.embedder.queries([query]), dtype=np.float32)
+        dscores, dids = self.faiss_index.search(qvec, depth)
+        dscores, dids = dscores[0], dids[0]
+        dense_by_id = {int(i): float(s) for i, s in zip(dids, dscores) if i >= 0}
+        sparse_order = np.argsort(-sparse, kind="stable")[:depth]
+        sparse_order = [int(i) for i in sparse_order if sparse[i] > 0]
+
+        if mode == "dense":
+            ranked = [(int(i), float(s)) for i, s in zip(dids, dscores) if i >= 0]
+        elif mode == "bm25":
+            ranked = [(i, float(sparse[i])) for i in sparse_order]
+        else:
+            fused: dict[int, float] = {}
+            for r, i in enumerate(int(x) for x in dids if x >= 0):
+                fused[i] = fused.get(i, 0.0) + p.dense_weight / (p.rrf_k + r + 1)
+            for r, i in enumerate(sparse_order):
+                fused[i] = fused.get(i, 0.0) + p.sparse_weight / (p.rrf_k + r + 1)
+            ranked = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+        if types:
+            ranked = [(i, s) for i, s in ranked if self.passages[i].type in types]
+        hits = [Hit(self.passages[i], s, dense_by_id.get(i, float("nan")), float(sparse[i])) for i, s in ranked[:k]]
+        top = float(dscores[0]) if len(dscores) else 0.0
+        margin = top - float(np.median(dscores)) if len(dscores) else 0.0
+        return SearchResult(hits, terms, self.bm25.coverage(terms), top, margin, float(sparse.max()) if n else 0.0)

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Run the whole assistant on this machine: action server, Rasa (REST + web chat, Telegram when TELEGRAM_TOKEN is set)
+# and the committee inbox. Sets everything up first (idempotent). Ctrl-C stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+mkdir -p var
+# one token shared by Rasa's HTTP API and the inbox (status pushes); generated once, kept in var/
+if [[ -z "${LINLI_RASA_TOKEN:-}" ]]; then
+  [[ -s var/rasa_token ]] || .venv/bin/python -c "import secrets; print(secrets.token_urlsafe(24))" > var/rasa_token
+  LINLI_RASA_TOKEN=$(cat var/rasa_token)
+fi
+export LINLI_RASA_TOKEN
+RASA_PORT=${RASA_PORT:-5005}
+ACTION_PORT=${LINLI_ACTION_PORT:-5055}
+INBOX_PORT=${LINLI_INBOX_PORT:-8000}
+export LINLI_RASA_URL=${LINLI_RASA_URL:-http://127.0.0.1:$RASA_PORT}
+export ACTION_ENDPOINT_URL=${ACTION_ENDPOINT_URL:-http://127.0.0.1:$ACTION_PORT/webhook}
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo; echo "[run] stopping…" >&2
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+
+.venv/bin/python -m rasa_sdk --actions actions --port "$ACTION_PORT" > var/actions.log 2>&1 &
+pids+=($!)
+.venv/bin/python -m bot inbox serve --host 127.0.0.1 --port "$INBOX_PORT" > var/inbox.log 2>&1 &
+pids+=($!)
+.venv-rasa/bin/rasa run --enable-api --auth-token "$LINLI_RASA_TOKEN" -i 127.0.0.1 -p "$RASA_PORT" \
+  -m models/linli.tar.gz --credentials credentials.yml --endpoints endpoints.yml --cors "http://127.0.0.1:$RASA_PORT" \
+  > var/rasa.log 2>&1 &
+pids+=($!)
+
+echo "[run] waiting for the servers…" >&2
+for _ in $(seq 1 180); do
+  if curl -sf "http://127.0.0.1:$RASA_PORT/" >/dev/null && curl -sf "http://127.0.0.1:$ACTION_PORT/health" >/dev/null; then break; fi
+  for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || { echo "[run] a server exited; see var/*.log" >&2; tail -n 20 var/*.log >&2; exit 1; }; done
+  sleep 1
+done
+cat >&2 <<MSG
+[run] linli 邻里 is running:
+  REST webhook   http://127.0.0.1:$RASA_PORT/webhooks/rest/webhook
+  web chat       http://127.0.0.1:$RASA_PORT/webhooks/webchat/
+  committee inbox http://127.0.0.1:$INBOX_PORT/   (create a user: .venv/bin/python -m bot inbox adduser NAME --committee ID)
+  Telegram       $([[ -n "${TELEGRAM_TOKEN:-}" ]] && echo "enabled (${TELEGRAM_WEBHOOK_URL:-polling})" || echo "off (set TELEGRAM_TOKEN)")
+  logs           var/rasa.log var/actions.log var/inbox.log
+Press Ctrl-C to stop.
+MSG
+wait -n "${pids[@]}"
+echo "[run] a server exited; see var/*.log" >&2
+exit 1

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set everything up (idempotent), then run the whole test suite. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [[ ! -x /usr/bin/chromium ]]; then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    echo "[test] installing Debian's chromium for the browser tests" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+      || echo "[test] could not install chromium; browser tests will fail" >&2
+  else
+    echo "[test] /usr/bin/chromium is missing: install Debian's 'chromium' package for the browser tests" >&2
+  fi
+fi
+scripts/setup.sh
+exec .venv/bin/python -m pytest "$@"
