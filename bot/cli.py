@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as e:
-            if e.name == name:  # feature not present in this tree
+            if e.name and (name == e.name or name.startswith(e.name + ".")):  # feature not in this tree
                 continue
             raise
         module.register(sub)

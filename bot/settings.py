@@ -39,6 +39,14 @@ class Settings(BaseSettings):
     action_port: int = 5055
     log_level: str = "INFO"
     max_question_chars: int = Field(500, description="longer questions are refused politely")
+    timezone: str = Field("Asia/Shanghai", description="local time zone: tracking-number dates, times shown to residents")
+    notify_max_attempts: int = Field(8, description="status pushes to Rasa are retried this often before giving up")
+    notify_backoff_seconds: float = Field(30.0, description="first retry delay of a failed status push (doubles, max 1 h)")
+    retrieval_rrf_k: float = Field(5.0, description="reciprocal-rank-fusion constant (tuned on the dev set)")
+    retrieval_dense_weight: float = Field(1.0, description="weight of the dense ranking in the fusion")
+    retrieval_sparse_weight: float = Field(1.0, description="weight of the BM25 ranking in the fusion")
+    retrieval_min_confidence: float = Field(0.05, description="below this the assistant says the question is out of scope")
+    retrieval_coverage_weight: float = Field(0.05, description="weight of query-term coverage in the confidence")
 
     @property
     def sqlalchemy_url(self) -> str:

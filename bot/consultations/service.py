@@ -7,12 +7,31 @@ never hold ORM objects or sessions. Errors a resident or member can see are
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import re
+import threading
+import unicodedata
+import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
-from bot.consultations.routing import RouteResult
-from bot.consultations.statuses import Status, TransitionError
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from bot.consultations import models as m
+from bot.consultations import notify, tracking
+from bot.consultations.db import engine_for, normalize_url, session_factory, upgrade
+from bot.consultations.routing import Router, RouteResult
+from bot.consultations.statuses import FINAL, RESIDENT_ACTOR, Status, TransitionError, check_transition, parse_status
 from bot.errors import UserFacingError
+from bot.privacy import mask, mask_phone
+
+log = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 2000
 HANDOFF_REPLY_HOURS = "工作日 2 小时内"
@@ -110,90 +129,591 @@ class UserInfo:
         return self.role == "admin"
 
 
+_CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_LANDLINE = re.compile(r"^0\d{2,3}\d{7,8}$")
+_USERNAME = re.compile(r"^[A-Za-z0-9_.\-\u4e00-\u9fff]{2,64}$")
+ROLES = ("member", "admin")
+SYSTEM_ACTOR = "system"
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def clean_text(value: object, *, field: str = "内容", max_chars: int = MAX_TEXT_CHARS, required: bool = True) -> str:
+    """Strip control/invisible characters; polite errors for empty, wrong type or too long."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise UserFacingError(f"{field}需要是文字。", code="invalid_type")
+    v = unicodedata.normalize("NFC", value)
+    v = _CONTROL.sub(lambda mt: "\n" if mt.group() in "\r\u2028\u2029" else "", v)
+    v = re.sub(r"\n{3,}", "\n\n", v).strip()
+    if required and not v:
+        raise UserFacingError(f"{field}是空的，请写下您想反映的事情。", code="empty")
+    if len(v) > max_chars:
+        raise UserFacingError(f"{field}太长了（最多 {max_chars} 字，现在 {len(v)} 字），请精简后再提交。", code="too_long")
+    return v
+
+
+def clean_phone(value: object) -> str:
+    if not isinstance(value, str | int):
+        raise UserFacingError("联系电话需要是数字。", code="invalid_phone")
+    v = unicodedata.normalize("NFKC", str(value)).strip()
+    v = re.sub(r"[\s\-()（）]", "", v)
+    v = re.sub(r"^(\+?86)(?=1\d{10}$)", "", v)
+    if not (_MOBILE.match(v) or _LANDLINE.match(v)):
+        raise UserFacingError("联系电话格式不对，请填写 11 位手机号或带区号的座机号。", code="invalid_phone")
+    return v
+
+
+def _ident(value: object, field: str, max_len: int = 200) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip() or _CONTROL.search(value):
+        raise UserFacingError(f"请求缺少有效的{field}，请重新发送。", code="invalid_input")
+    value = value.strip()
+    if len(value) > max_len:
+        raise UserFacingError(f"{field}太长，请重新发送。", code="invalid_input")
+    return value
+
+
+def client_key(channel: str, sender_id: str, message_id: str) -> str:
+    raw = f"{channel}\x1f{sender_id}\x1f{message_id}"
+    return raw if len(raw) <= 200 else "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _committee_info(c: m.Committee) -> CommitteeInfo:
+    return CommitteeInfo(c.id, c.name, c.type, c.community_id, tuple(c.category_ids), c.compound, c.fallback)
+
+
 class ConsultationService:
-    def __init__(self, url: str, kb=None, *, prepare: bool = True, use_embedding: bool = True):
+    def __init__(self, url: str, kb=None, *, prepare: bool = True, use_embedding: bool = True, settings=None):
         """``url``: SQLAlchemy URL; ``kb``: a KnowledgeBase (default ``load_kb()``);
         ``prepare`` runs migrations and :meth:`sync_directory`."""
-        raise NotImplementedError
+        from bot.settings import get_settings
+
+        self.settings = settings or get_settings()
+        if kb is None:
+            from bot.kb import load_kb
+
+            kb = load_kb()
+        self.kb = kb
+        self.url = normalize_url(url)
+        self.engine = engine_for(self.url)
+        self.Session = session_factory(self.engine)
+        self.router = Router(kb.directory, kb.kb_dir, use_embedding=use_embedding)
+        self.tz = ZoneInfo(self.settings.timezone)
+        self._categories = {c.id: c for c in kb.directory.categories}
+        self._delivery: notify.DeliveryThread | None = None
+        self._delivery_lock = threading.Lock()
+        if prepare:
+            upgrade(self.url, engine=self.engine)
+            self.sync_directory()
 
     @classmethod
-    def from_settings(cls, settings=None, *, prepare: bool = True) -> "ConsultationService":
+    def from_settings(cls, settings=None, *, prepare: bool = True, kb=None) -> "ConsultationService":
         """The service on ``settings.sqlalchemy_url`` (SQLite in var/ unless LINLI_DATABASE_URL)."""
-        raise NotImplementedError
+        from bot.settings import get_settings
+
+        settings = settings or get_settings()
+        return cls(settings.sqlalchemy_url, kb, prepare=prepare, settings=settings)
 
     # directory -------------------------------------------------------------------------
     def sync_directory(self) -> dict[str, int]:
-        """Upsert communities/committees from communities.yml (idempotent); returns counts."""
-        raise NotImplementedError
+        """Upsert communities/committees from communities.yml (idempotent); entries gone from the
+        file are deactivated, not deleted, because consultations still point at them."""
+        counts = {"communities": 0, "committees": 0, "deactivated": 0}
+        with self.Session.begin() as s:
+            seen_comm, seen_cmt = set(), set()
+            existing_comm = {c.id: c for c in s.scalars(select(m.Community))}
+            existing_cmt = {c.id: c for c in s.scalars(select(m.Committee))}
+            for c in self.kb.directory.communities:
+                row = existing_comm.get(c.id) or m.Community(id=c.id)
+                row.name, row.kind, row.township, row.active = c.name, c.kind, c.township, True
+                s.add(row)
+                seen_comm.add(c.id)
+                counts["communities"] += 1
+            s.flush()
+            for c in self.kb.directory.communities:
+                for pos, k in enumerate(c.committees):
+                    row = existing_cmt.get(k.id) or m.Committee(id=k.id)
+                    row.community_id, row.name, row.type = c.id, k.name, k.type
+                    row.categories = ",".join(k.categories)
+                    row.compound, row.fallback, row.position, row.active = k.compound, k.fallback, pos, True
+                    s.add(row)
+                    seen_cmt.add(k.id)
+                    counts["committees"] += 1
+            for cid, row in existing_comm.items():
+                if cid not in seen_comm and row.active:
+                    row.active = False
+                    counts["deactivated"] += 1
+            for cid, row in existing_cmt.items():
+                if cid not in seen_cmt and row.active:
+                    row.active = False
+                    counts["deactivated"] += 1
+        return counts
 
-    def communities(self) -> list[CommunityInfo]: ...
-    def community(self, community_id: str) -> CommunityInfo: ...
-    def committee(self, committee_id: str) -> CommitteeInfo: ...
-    def categories(self) -> list[CategoryInfo]: ...
+    def communities(self) -> list[CommunityInfo]:
+        out = []
+        for c in self.kb.directory.communities:
+            cmts = tuple(CommitteeInfo(k.id, k.name, k.type, c.id, tuple(k.categories), k.compound, k.fallback) for k in c.committees)
+            out.append(CommunityInfo(c.id, c.name, c.kind, c.township, cmts))
+        return out
+
+    def community(self, community_id: str | None) -> CommunityInfo:
+        cid = self._community_id(community_id)
+        return next(c for c in self.communities() if c.id == cid)
+
+    def committee(self, committee_id: str) -> CommitteeInfo:
+        with self.Session() as s:
+            row = s.get(m.Committee, committee_id)
+            if row is None:
+                raise NotFoundError("没有找到这个委员会。")
+            return _committee_info(row)
+
+    def committees(self) -> list[CommitteeInfo]:
+        return [k for c in self.communities() for k in c.committees]
+
+    def categories(self) -> list[CategoryInfo]:
+        return [CategoryInfo(c.id, c.name, c.description, tuple(c.keywords)) for c in self.kb.directory.categories]
+
+    def category_name(self, category: str | None) -> str | None:
+        return self._categories[category].name if category in self._categories else None
+
+    def _community_id(self, community_id: object) -> str:
+        if community_id is None or (isinstance(community_id, str) and not community_id.strip()):
+            community_id = self.settings.default_community
+        known = {c.id: c for c in self.kb.directory.communities}
+        if isinstance(community_id, str):
+            key = community_id.strip()
+            if key in known:
+                return key
+            for c in known.values():  # residents may type the Chinese name
+                if key in (c.name, c.name.removesuffix("社区"), c.name.removesuffix("村")) and len(key) >= 2:
+                    return c.id
+        names = "、".join(c.name for c in known.values())
+        raise UserFacingError(f"没有找到这个社区或村，请从这些中选择：{names}。", code="unknown_community")
+
+    def _category_id(self, category: object) -> str:
+        if isinstance(category, str):
+            key = category.strip()
+            if key in self._categories:
+                return key
+            for c in self._categories.values():
+                if key == c.name:
+                    return c.id
+        names = "、".join(c.name for c in self._categories.values())
+        raise UserFacingError(f"没有这个议事类别，可选：{names}。", code="unknown_category")
 
     # routing and submission ----------------------------------------------------------
     def route(self, text: str, community_id: str | None = None) -> RouteResult:
         """Category and committee for ``text`` in ``community_id`` (default community from settings)."""
-        raise NotImplementedError
+        return self.router.route(clean_text(text), self._community_id(community_id))
 
-    def submit(self, channel: str, sender_id: str, message_id: str, community_id: str | None, text: str,
+    def _record(self, c: m.Consultation, *, trail: bool = False, created: bool = False) -> ConsultationRecord:
+        events: tuple[TrailEntry, ...] = ()
+        if trail:
+            events = tuple(
+                TrailEntry(e.at, e.actor, e.kind, e.from_status, e.to_status, parse_status(e.to_status).label, e.note,
+                           e.from_category, e.to_category, e.to_committee_id)
+                for e in c.events
+            )
+        st = parse_status(c.status)
+        return ConsultationRecord(
+            c.id, c.tracking_no, c.channel, c.sender_id, c.community_id, c.community.name, c.category,
+            self.category_name(c.category), c.text, c.contact_name, c.contact_phone, c.consent, st.value, st.label,
+            c.committee_id, c.committee.name, c.committee.type, c.flagged_unroutable, c.created_at, c.updated_at,
+            events, created,
+        )
+
+    def _by_key(self, s, key: str) -> m.Consultation | None:
+        return s.scalar(select(m.Consultation).where(m.Consultation.client_key == key))
+
+    def submit(self, channel: str, sender_id: str, message_id: str | None, community_id: str | None, text: str,
                category: str | None = None, contact_name: str | None = None, contact_phone: str | None = None,
                consent: bool = False) -> ConsultationRecord:
-        """Store a consultation in one transaction; idempotent on (channel, sender_id, message_id)."""
-        raise NotImplementedError
+        """Store a consultation in one transaction; idempotent on (channel, sender_id, message_id):
+        a retried delivery returns the stored record (``created=False``), also under a race."""
+        channel = _ident(channel, "渠道", 64)
+        sender_id = _ident(sender_id, "用户标识")
+        message_id = _ident(message_id, "消息编号") if message_id is not None else uuid.uuid4().hex
+        key = client_key(channel, sender_id, message_id)
+        with self.Session() as s:
+            found = self._by_key(s, key)
+            if found is not None:
+                return self._record(found)
+        text = clean_text(text)
+        cid = self._community_id(community_id)
+        cat = self._category_id(category) if category is not None else None
+        name = phone = None
+        consent = consent is True
+        if consent:
+            name = clean_text(contact_name, field="联系人姓名", max_chars=50, required=False) or None
+            phone = clean_phone(contact_phone) if contact_phone not in (None, "") else None
+        route = self.router.route(text, cid, cat)
+        for attempt in range(5):
+            s = self.Session()
+            try:
+                now = m.utcnow()
+                day = tracking.local_day(now, self.settings.timezone)
+                seq = tracking.next_sequence(s, day)  # takes the day's lock first (write-first for SQLite)
+                found = self._by_key(s, key)  # a concurrent twin may have committed while we waited
+                if found is not None:
+                    rec = self._record(found)
+                    s.rollback()  # gives the number back
+                    return rec
+                c = m.Consultation(
+                    tracking_no=tracking.format_tracking_no(day, seq), client_key=key, channel=channel,
+                    sender_id=sender_id, community_id=cid, category=route.category, text=text,
+                    contact_name=name, contact_phone=phone, consent=consent, status=Status.SUBMITTED.value,
+                    committee_id=route.committee.id, flagged_unroutable=route.flagged_unroutable,
+                    created_at=now, updated_at=now,
+                )
+                s.add(c)
+                s.flush()
+                s.add(m.StatusEvent(consultation_id=c.id, kind="status", actor=RESIDENT_ACTOR, at=now, from_status=None,
+                                    to_status=Status.SUBMITTED.value, to_category=route.category,
+                                    to_committee_id=route.committee.id, note=f"自动分派（{route.method}）"))
+                s.flush()
+                rec = self._record(c, created=True)
+                s.commit()
+                log.info("consultation %s → %s (%s)", rec.tracking_no, rec.committee_id, route.method)
+                return rec
+            except IntegrityError:
+                s.rollback()
+                found = self._by_key(s, key)
+                if found is not None:
+                    return self._record(found)
+                log.warning("tracking number collision, retrying (attempt %d)", attempt + 1)
+            finally:
+                s.close()
+        raise UserFacingError("系统繁忙，提交没有成功，请稍后再试。", code="busy")
 
     def get(self, tracking_no: str) -> ConsultationRecord | None:
         """Full record with trail (for committee members; contains personal data)."""
-        raise NotImplementedError
+        tn = tracking.normalize_tracking_no(tracking_no)
+        if tn is None:
+            return None
+        with self.Session() as s:
+            c = s.scalar(select(m.Consultation).where(m.Consultation.tracking_no == tn).options(selectinload(m.Consultation.events)))
+            return self._record(c, trail=True) if c else None
+
+    def local_time_text(self, at: datetime) -> str:
+        return at.astimezone(self.tz).strftime("%Y年%m月%d日 %H:%M")
 
     def status_for_resident(self, tracking_no: str, sender_id: str) -> dict:
-        """What the resident may see of their own consultation: {tracking_no, status, status_label,
-        category, category_name, committee_name, committee_type, community_name, updated_at (ISO),
-        updated_at_text, trail: [{at, status, status_label, note}]}; others' → NotFoundError."""
-        raise NotImplementedError
+        """What the resident may see of their own consultation (no personal data, no member names).
 
-    def my_consultations(self, channel: str, sender_id: str, limit: int = 5) -> list[ConsultationRecord]: ...
+        Keys: tracking_no, status, status_label, is_open, category, category_name, committee_name,
+        committee_type, community_name, created_at / updated_at (ISO), updated_at_text (local),
+        trail: [{at, at_text, status, status_label, note}]. Not theirs or unknown → NotFoundError.
+        """
+        tn = tracking.normalize_tracking_no(tracking_no)
+        if tn is None:
+            raise UserFacingError("受理编号的格式是 YS-日期-序号，例如 YS-20261129-0042，请核对后再查。", code="invalid_tracking_no")
+        rec = self.get(tn)
+        if rec is None or not isinstance(sender_id, str) or rec.sender_id != sender_id.strip():
+            raise NotFoundError("没有查到这个编号下您提交的诉求，请核对受理编号。")
+        trail = [
+            {"at": e.at.isoformat(), "at_text": self.local_time_text(e.at), "status": e.to_status,
+             "status_label": e.to_status_label, "note": mask(e.note, [n for n in (rec.contact_name,) if n]) if e.kind == "status" and e.actor != RESIDENT_ACTOR else ""}
+            for e in rec.trail if e.kind == "status"
+        ]
+        return {
+            "tracking_no": rec.tracking_no, "status": rec.status, "status_label": rec.status_label,
+            "is_open": parse_status(rec.status).is_open, "category": rec.category, "category_name": rec.category_name,
+            "committee_name": rec.committee_name, "committee_type": rec.committee_type,
+            "community_name": rec.community_name, "created_at": rec.created_at.isoformat(),
+            "updated_at": rec.updated_at.isoformat(), "updated_at_text": self.local_time_text(rec.updated_at),
+            "trail": trail,
+        }
+
+    def my_consultations(self, channel: str, sender_id: str, limit: int = 5) -> list[ConsultationRecord]:
+        """The sender's latest consultations (for "查我的诉求" without a number)."""
+        with self.Session() as s:
+            q = (select(m.Consultation).where(m.Consultation.channel == channel, m.Consultation.sender_id == sender_id)
+                 .order_by(m.Consultation.id.desc()).limit(max(1, min(int(limit), 50))))
+            return [self._record(c) for c in s.scalars(q)]
+
+    def _load_for_update(self, s, tracking_no: str) -> m.Consultation:
+        tn = tracking.normalize_tracking_no(tracking_no)
+        c = None
+        if tn is not None:
+            q = select(m.Consultation).where(m.Consultation.tracking_no == tn)
+            if s.get_bind().dialect.name == "postgresql":
+                q = q.with_for_update()
+            c = s.scalar(q)
+        if c is None:
+            raise NotFoundError()
+        return c
+
+    def _change(self, tracking_no: str, to_status: str | Status, actor: str, note: str, *, by_resident: bool,
+                sender_id: str | None = None, committee_id: str | None = None) -> ConsultationRecord:
+        note = clean_text(note, field="说明", max_chars=MAX_TEXT_CHARS, required=False)
+        actor = _ident(actor, "操作人", 100)
+        with self.Session() as s:
+            c = self._load_for_update(s, tracking_no)
+            if sender_id is not None and c.sender_id != sender_id:
+                raise NotFoundError("没有查到这个编号下您提交的诉求，请核对受理编号。")
+            if committee_id is not None and c.committee_id != committee_id:
+                raise AccessDenied()
+            target = check_transition(c.status, to_status, by_resident=by_resident, note=note)
+            now = m.utcnow()
+            s.add(m.StatusEvent(consultation_id=c.id, kind="status", actor=actor, at=now, from_status=c.status,
+                                to_status=target.value, to_committee_id=c.committee_id, note=note))
+            c.status = target.value
+            c.updated_at = now
+            s.flush()
+            if not by_resident:  # the resident's own withdrawal is confirmed in the chat directly
+                notify.enqueue(s, c, note)
+            s.commit()
+            s.refresh(c)
+            rec = self._record(c, trail=True)
+        self._wake_delivery()
+        return rec
 
     def withdraw(self, tracking_no: str, sender_id: str, note: str = "") -> ConsultationRecord:
-        raise NotImplementedError
+        """The resident withdraws their own consultation (submitted/accepted/deliberating only)."""
+        sender_id = _ident(sender_id, "用户标识")
+        return self._change(tracking_no, Status.WITHDRAWN, RESIDENT_ACTOR, note, by_resident=True, sender_id=sender_id)
 
     def change_status(self, tracking_no: str, to_status: str | Status, actor: str, note: str = "",
                       *, committee_id: str | None = None) -> ConsultationRecord:
-        """Committee-side transition (raises TransitionError); ``committee_id`` restricts to that committee."""
-        raise NotImplementedError
+        """Committee-side transition (raises TransitionError); ``committee_id`` restricts to that
+        committee (AccessDenied otherwise). Queues a push to the resident."""
+        return self._change(tracking_no, to_status, actor, note, by_resident=False, committee_id=committee_id)
 
     def recategorize(self, tracking_no: str, category: str, actor: str, note: str = "",
                      *, committee_id: str | None = None) -> ConsultationRecord:
         """Change the category, re-route to the committee handling it, record it in the trail."""
-        raise NotImplementedError
+        cat = self._category_id(category)
+        note = clean_text(note, field="说明", required=False)
+        actor = _ident(actor, "操作人", 100)
+        with self.Session() as s:
+            c = self._load_for_update(s, tracking_no)
+            if committee_id is not None and c.committee_id != committee_id:
+                raise AccessDenied()
+            if parse_status(c.status) in FINAL:
+                raise TransitionError(f"该事项已“{parse_status(c.status).label}”，不能再改类别。", code="final_status")
+            if cat == c.category:
+                raise UserFacingError("类别没有变化。", code="same_category")
+            target, _flag = self.router.committee_for(self.router.community(c.community_id), cat, c.text)
+            now = m.utcnow()
+            s.add(m.StatusEvent(consultation_id=c.id, kind="recategorize", actor=actor, at=now, from_status=c.status,
+                                to_status=c.status, from_category=c.category, to_category=cat,
+                                from_committee_id=c.committee_id, to_committee_id=target.id, note=note))
+            c.category, c.committee_id, c.flagged_unroutable, c.updated_at = cat, target.id, False, now
+            s.commit()
+            s.refresh(c)
+            return self._record(c, trail=True)
+
+    def _day_start(self, d: date | datetime, *, end: bool = False) -> datetime:
+        if isinstance(d, datetime):
+            return d if d.tzinfo else d.replace(tzinfo=self.tz)
+        start = datetime.combine(d, time.min, tzinfo=self.tz)
+        return start + timedelta(days=1) if end else start
+
+    def _filtered(self, committee_id, status=None, category=None, since=None, until=None, search=None):
+        q = select(m.Consultation)
+        if committee_id is not None:
+            q = q.where(m.Consultation.committee_id == committee_id)
+        if status:
+            q = q.where(m.Consultation.status == parse_status(status).value)
+        if category:
+            q = q.where(m.Consultation.category == category)
+        if since is not None:
+            q = q.where(m.Consultation.created_at >= self._day_start(since))
+        if until is not None:
+            q = q.where(m.Consultation.created_at < self._day_start(until, end=True))
+        if search and search.strip():
+            term = search.strip()[:100]
+            q = q.where(or_(m.Consultation.text.contains(term, autoescape=True),
+                            m.Consultation.tracking_no.contains(term.upper(), autoescape=True)))
+        return q
 
     def list_for_committee(self, committee_id: str | None, *, status: str | None = None, category: str | None = None,
                            since: date | datetime | None = None, until: date | datetime | None = None,
                            search: str | None = None, limit: int = 200, offset: int = 0) -> list[ConsultationRecord]:
-        """Newest first; ``committee_id=None`` means all (admin)."""
-        raise NotImplementedError
+        """Newest first; ``committee_id=None`` means all (admin). ``until`` is inclusive for dates."""
+        q = self._filtered(committee_id, status, category, since, until, search)
+        q = q.order_by(m.Consultation.created_at.desc(), m.Consultation.id.desc()).limit(max(0, int(limit))).offset(max(0, int(offset)))
+        with self.Session() as s:
+            return [self._record(c) for c in s.scalars(q.options(selectinload(m.Consultation.committee), selectinload(m.Consultation.community)))]
 
-    def count_for_committee(self, committee_id: str | None, **filters) -> int: ...
+    def count_for_committee(self, committee_id: str | None, **filters) -> int:
+        q = self._filtered(committee_id, **filters).with_only_columns(func.count()).order_by(None)
+        with self.Session() as s:
+            return int(s.scalar(q) or 0)
 
     def dashboard(self, committee_id: str | None, *, overdue_days: int = 7, weeks: int = 8) -> dict:
-        """{by_status: {status: n}, by_category: {category: n}, weekly: [(monday date, n)],
-        overdue: [ConsultationRecord] (open, no change in overdue_days)}."""
-        raise NotImplementedError
+        """{by_status: {status: n}, by_category: {category id or "": n}, weekly: [(monday, n)] oldest
+        first, overdue: [ConsultationRecord] open with no change in ``overdue_days``}."""
+        base = select(m.Consultation)
+        if committee_id is not None:
+            base = base.where(m.Consultation.committee_id == committee_id)
+        sub = base.subquery()
+        now = m.utcnow()
+        today = now.astimezone(self.tz).date()
+        first_monday = today - timedelta(days=today.weekday()) - timedelta(weeks=weeks - 1)
+        with self.Session() as s:
+            by_status = {st: n for st, n in s.execute(select(sub.c.status, func.count()).group_by(sub.c.status))}
+            by_category = {cat or "": n for cat, n in s.execute(select(sub.c.category, func.count()).group_by(sub.c.category))}
+            created = s.scalars(select(m.Consultation.created_at).select_from(m.Consultation).where(
+                m.Consultation.id.in_(select(sub.c.id)), m.Consultation.created_at >= self._day_start(first_monday)))
+            weekly = {first_monday + timedelta(weeks=i): 0 for i in range(weeks)}
+            for at in created:
+                d = at.astimezone(self.tz).date()
+                weekly[d - timedelta(days=d.weekday())] = weekly.get(d - timedelta(days=d.weekday()), 0) + 1
+            open_states = [st.value for st in Status if st.is_open]
+            overdue = s.scalars(base.where(m.Consultation.status.in_(open_states),
+                                           m.Consultation.updated_at < now - timedelta(days=overdue_days))
+                                .order_by(m.Consultation.updated_at))
+            overdue_records = [self._record(c) for c in overdue]
+        return {"by_status": by_status, "by_category": by_category, "weekly": sorted(weekly.items()), "overdue": overdue_records}
 
     def request_handoff(self, channel: str, sender_id: str, community_id: str | None, text: str) -> tuple[int, str]:
-        """Ask for a person; returns (handoff id, expected reply text such as "工作日 2 小时内")."""
-        raise NotImplementedError
+        """Ask for a person; the fallback committee of the community gets it. Returns
+        (handoff id, expected reply time such as "工作日 2 小时内")."""
+        channel = _ident(channel, "渠道", 64)
+        sender_id = _ident(sender_id, "用户标识")
+        cid = self._community_id(community_id)
+        text = clean_text(text, required=False)
+        committee = Router.fallback(self.router.community(cid))
+        with self.Session.begin() as s:
+            h = m.HandoffRequest(channel=channel, sender_id=sender_id, community_id=cid, committee_id=committee.id, text=text)
+            s.add(h)
+            s.flush()
+            hid = h.id
+        log.info("handoff %s for %s: %s", hid, committee.id, mask_phone(text[:80]))
+        return hid, HANDOFF_REPLY_HOURS
+
+    def list_handoffs(self, committee_id: str | None = None, status: str | None = "open", limit: int = 100) -> list[dict]:
+        q = select(m.HandoffRequest).order_by(m.HandoffRequest.id.desc()).limit(limit)
+        if committee_id is not None:
+            q = q.where(m.HandoffRequest.committee_id == committee_id)
+        if status:
+            q = q.where(m.HandoffRequest.status == status)
+        with self.Session() as s:
+            return [{"id": h.id, "channel": h.channel, "sender_id": h.sender_id, "community_id": h.community_id,
+                     "committee_id": h.committee_id, "text": h.text, "status": h.status, "created_at": h.created_at}
+                    for h in s.scalars(q)]
+
+    def close_handoff(self, handoff_id: int) -> None:
+        with self.Session.begin() as s:
+            h = s.get(m.HandoffRequest, handoff_id)
+            if h is None:
+                raise NotFoundError("没有找到这条转人工请求。")
+            h.status = "closed"
 
     # committee users -----------------------------------------------------------------
-    def create_user(self, username: str, password: str, committee_id: str | None = None, role: str = "member") -> UserInfo: ...
+    @staticmethod
+    def _user_info(u: m.CommitteeUser) -> UserInfo:
+        return UserInfo(u.id, u.username, u.committee_id, u.committee.name if u.committee else None, u.role, u.active)
+
+    @staticmethod
+    def _check_password(password: object) -> str:
+        if not isinstance(password, str) or len(password) < 8 or len(password) > 256:
+            raise UserFacingError("密码至少 8 位（最多 256 位）。", code="weak_password")
+        return password
+
+    def create_user(self, username: str, password: str, committee_id: str | None = None, role: str = "member") -> UserInfo:
+        """A member belongs to one committee; an admin may have none and sees all."""
+        if not isinstance(username, str) or not _USERNAME.match(username.strip()):
+            raise UserFacingError("用户名为 2–64 位字母、数字、汉字或 _ . -。", code="invalid_username")
+        if role not in ROLES:
+            raise UserFacingError("角色只能是 member 或 admin。", code="invalid_role")
+        if role == "member" and not committee_id:
+            raise UserFacingError("委员会成员必须属于一个委员会。", code="committee_required")
+        password = self._check_password(password)
+        with self.Session() as s:
+            if committee_id is not None and s.get(m.Committee, committee_id) is None:
+                raise NotFoundError("没有找到这个委员会。")
+            u = m.CommitteeUser(username=username.strip(), password_hash=_hasher.hash(password), committee_id=committee_id, role=role, active=True)
+            s.add(u)
+            try:
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+                raise UserFacingError("这个用户名已经存在。", code="duplicate_username") from None
+            s.refresh(u)
+            return self._user_info(u)
+
     def authenticate(self, username: str, password: str) -> UserInfo | None:
-        """argon2 check; None for unknown, inactive or wrong password (constant-ish time)."""
-    def get_user(self, username: str) -> UserInfo | None: ...
-    def list_users(self) -> list[UserInfo]: ...
-    def set_password(self, username: str, password: str) -> None: ...
-    def set_active(self, username: str, active: bool) -> None: ...
+        """argon2 check; None for unknown, inactive or wrong password (same work in every case)."""
+        if not isinstance(username, str) or not isinstance(password, str) or len(password) > 256:
+            return None
+        with self.Session() as s:
+            u = s.scalar(select(m.CommitteeUser).where(m.CommitteeUser.username == username.strip()))
+            try:
+                _hasher.verify(u.password_hash if u else _DUMMY_HASH, password)
+            except (VerificationError, InvalidHashError):
+                return None
+            if u is None or not u.active:
+                return None
+            if _hasher.check_needs_rehash(u.password_hash):
+                u.password_hash = _hasher.hash(password)
+                s.commit()
+                s.refresh(u)
+            return self._user_info(u)
+
+    def get_user(self, username: str) -> UserInfo | None:
+        with self.Session() as s:
+            u = s.scalar(select(m.CommitteeUser).where(m.CommitteeUser.username == username))
+            return self._user_info(u) if u else None
+
+    def list_users(self) -> list[UserInfo]:
+        with self.Session() as s:
+            return [self._user_info(u) for u in s.scalars(select(m.CommitteeUser).order_by(m.CommitteeUser.username))]
+
+    def _update_user(self, username: str, **values) -> None:
+        with self.Session.begin() as s:
+            u = s.scalar(select(m.CommitteeUser).where(m.CommitteeUser.username == username))
+            if u is None:
+                raise NotFoundError("没有找到这个用户。")
+            for k, v in values.items():
+                setattr(u, k, v)
+
+    def set_password(self, username: str, password: str) -> None:
+        self._update_user(username, password_hash=_hasher.hash(self._check_password(password)))
+
+    def set_active(self, username: str, active: bool) -> None:
+        self._update_user(username, active=bool(active))
 
     # notifications -------------------------------------------------------------------
+    def deliverer(self, **overrides) -> notify.Deliverer:
+        st = self.settings
+        kw = {"max_attempts": st.notify_max_attempts, "backoff_seconds": st.notify_backoff_seconds} | overrides
+        rasa_url = kw.pop("rasa_url", st.rasa_url)
+        token = kw.pop("token", st.rasa_token)
+        return notify.Deliverer(self.Session, rasa_url, token, **kw)
+
     def deliver_pending(self, *, limit: int = 100) -> dict[str, int]:
-        """Push queued status notifications to Rasa; {delivered, failed, pending}."""
-        raise NotImplementedError
+        """Push queued status notifications to Rasa once; {delivered, retry, failed}."""
+        return self.deliverer().deliver_pending(limit)
+
+    def start_delivery(self, interval: float = 5.0) -> notify.DeliveryThread:
+        """Start (once) a background thread pushing queued notifications; woken on each status change."""
+        with self._delivery_lock:
+            if self._delivery is None or not self._delivery.is_alive():
+                self._delivery = notify.DeliveryThread(self.deliverer(), interval)
+                self._delivery.start()
+            return self._delivery
+
+    def stop_delivery(self) -> None:
+        with self._delivery_lock:
+            if self._delivery is not None:
+                self._delivery.stop()
+                self._delivery = None
+
+    def _wake_delivery(self) -> None:
+        if self._delivery is not None:
+            self._delivery.wake()
+
+    def outbox(self, tracking_no: str | None = None) -> list[dict]:
+        """Queued/delivered pushes (ops and tests)."""
+        q = select(m.OutboxMessage).order_by(m.OutboxMessage.id)
+        if tracking_no is not None:
+            q = q.join(m.Consultation).where(m.Consultation.tracking_no == tracking.normalize_tracking_no(tracking_no))
+        with self.Session() as s:
+            return [{"id": o.id, "sender_id": o.sender_id, "channel": o.channel, "message": o.message, "attempts": o.attempts,
+                     "delivered_at": o.delivered_at, "failed": o.failed, "last_error": o.last_error} for o in s.scalars(q)]

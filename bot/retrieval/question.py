@@ -1,0 +1,49 @@
+"""Check a question before any search, and read the cues that say what kind of answer it wants."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from bot.errors import UserFacingError
+
+_MEANINGFUL = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
+
+
+def clean_question(question: object, max_chars: int) -> str:
+    """Return the normalized question or raise UserFacingError with a polite Chinese message."""
+    if not isinstance(question, str):
+        raise UserFacingError("请用文字告诉我您想咨询的问题。", code="not_text")
+    text = unicodedata.normalize("NFKC", question)
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
+    text = re.sub(r"\s+", " ", text).strip()
+    if not _MEANINGFUL.search(text):
+        raise UserFacingError("请告诉我您想咨询什么，比如“在社区能办医保吗”。", code="empty")
+    if len(text) > max_chars:
+        raise UserFacingError(f"问题有点长（超过{max_chars}字），请简短说一下您想办的事，我好帮您查。", code="too_long")
+    return text
+
+
+# What kind of answer the wording asks for. Kept to generic question words, never to topics.
+INDICATOR_CUE = re.compile(
+    r"指标|目标值?|基期|每百户|每万|覆盖率|占比|比例|平方米|面积.{0,6}(要求|标准|多少|多大)|约束性|预期性|"
+    r"(要求|标准|达到|配备?|配置?|有)(多少|几个|几名|几人)|(多少|几个|几名)(人|名|平方)|达标|考核"
+)
+AGENCY_CUE = re.compile(r"(哪个|哪些|什么|哪家|啥)(部门|单位|机构|局|口子)|谁(负责|管|来管|来监督|监督|牵头|主管|来办|说了算)|归谁|由谁|牵头|主管部门|负责部门|责任单位|找哪个|哪个局")
+CLAUSE_CUE = re.compile(r"规划|原文|条款|条文|文件|政策.{0,4}(说|规定|提)|(怎么|如何)(说|规定|写)|提到|有没有提|有什么(说法|规定|要求|举措)|是怎么安排")
+
+ASPECTS = ("overview", "eligibility", "how_to_apply", "where", "agency")
+_ASPECT_CUES = (
+    ("agency", AGENCY_CUE),
+    ("how_to_apply", re.compile(r"材料|带什么|带啥|要带|拿什么|证件|手续|流程|步骤|怎么(办|申请|报名|弄|登记|预约)|如何(办|申请)|怎么去办|申请")),
+    ("where", re.compile(r"(在|去|到)(哪|哪里|哪儿)|哪里|哪儿|地址|地点|地方在|窗口")),
+    ("eligibility", re.compile(r"条件|资格|谁能|谁可以|符合|够不够|能不能(申请|享受|领)|我(能|可以)(申请|办|享受)吗|有没有份")),
+)
+
+
+def aspect_of(question: str) -> str | None:
+    """The catalogue field a follow-up asks about (材料 → how_to_apply), or None."""
+    for aspect, cue in _ASPECT_CUES:
+        if cue.search(question):
+            return aspect
+    return None

@@ -1,0 +1,94 @@
+"""Shaping bot replies for chat apps: splitting long texts and a compact citation line.
+
+Telegram counts a message's length in UTF-16 code units, so an emoji counts twice.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, List
+
+# Where a long text may be cut, best first: paragraph, line, sentence end, clause, space.
+_BOUNDARIES = ("\n\n", "\n", "。", "！", "？", "!", "?", "；", ";", "，", ",", "、", " ")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+NON_TEXT_REPLY = "抱歉，我目前只能看懂文字消息。请直接用文字描述您的问题，例如“社区能办医保吗？”"
+LOCATION_REPLY = "收到您的位置啦，不过我还不能按位置查询。请告诉我您所在的社区名称，或直接用文字提问。"
+VOICE_REPLY = "抱歉，我暂时听不了语音。请用文字描述您的问题，我来帮您查。"
+EXPIRED_BUTTON_REPLY = "这个按钮已经过期了，请重新发送您的问题。"
+GROUP_REPLY = "您好！为保护隐私，请私聊我咨询社区服务或发起议事协商。"
+
+
+def u16len(text: str) -> int:
+    """Length as Telegram counts it (UTF-16 code units)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _prefix_within(text: str, limit: int) -> int:
+    """Largest index i such that text[:i] fits into ``limit`` UTF-16 units (never splits a surrogate pair)."""
+    used = 0
+    for i, ch in enumerate(text):
+        used += 2 if ord(ch) > 0xFFFF else 1
+        if used > limit:
+            return i
+    return len(text)
+
+
+def split_text(text: str, limit: int = 4096) -> List[str]:
+    """Split ``text`` into parts of at most ``limit`` units, cutting at the most natural boundary.
+
+    Boundaries are only accepted in the second half of a chunk so that no tiny fragments appear;
+    whitespace at the cut is dropped, no non-space character is lost or reordered.
+    """
+    if limit < 1:
+        raise ValueError("limit must be positive")
+    text = text.strip()
+    parts: List[str] = []
+    while text:
+        if u16len(text) <= limit:
+            parts.append(text)
+            break
+        hard = _prefix_within(text, limit)
+        window = text[:hard]
+        cut = 0
+        for sep in _BOUNDARIES:
+            pos = window.rfind(sep)
+            if pos >= hard // 2:
+                cut = pos + len(sep) if not sep.isspace() else pos
+                break
+        if cut <= 0:
+            cut = hard
+        head, text = text[:cut].rstrip(), text[cut:].lstrip()
+        if head:
+            parts.append(head)
+    return parts
+
+
+def clean_text(text: Any, max_chars: int = 4000) -> str:
+    """Incoming user text without control characters and bounded in size (None/non-str -> "")."""
+    if not isinstance(text, str):
+        return ""
+    return _CONTROL.sub("", text).strip()[:max_chars]
+
+
+def short_chapter(chapter: str) -> str:
+    """Last part of a chapter path: "三、… › (七)强化为民服务功能" -> "(七)强化为民服务功能"."""
+    return chapter.split("›")[-1].strip() if chapter else ""
+
+
+def citation_line(sources: Iterable[Any], limit: int = 3) -> str:
+    """One compact line naming where an answer comes from, e.g. "📖 出处：(七)强化为民服务功能 plan-7-12"."""
+    items: List[str] = []
+    seen = set()
+    for src in sources or ():
+        if not isinstance(src, dict):
+            continue
+        ref = str(src.get("id") or src.get("clause") or "").strip()
+        where = short_chapter(str(src.get("chapter") or src.get("title") or "")).strip()
+        label = " ".join(x for x in (where, ref) if x)
+        if label and label not in seen:
+            seen.add(label)
+            items.append(label)
+        if len(items) >= limit:
+            break
+    return ("📖 出处：" + "；".join(items)) if items else ""
