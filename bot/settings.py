@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     inbox_secret_key: str = Field("", description="session-cookie signing key of the committee inbox")
     inbox_host: str = "127.0.0.1"
     inbox_port: int = 8000
+    inbox_overdue_days: int = Field(7, description="inbox dashboard: open consultations with no change for this many days are overdue")
+    inbox_push_interval: float = Field(5.0, description="seconds between the inbox's status-push rounds (0 = no background pushes)")
     action_port: int = 5055
     log_level: str = "INFO"
     max_question_chars: int = Field(500, description="longer questions are refused politely")

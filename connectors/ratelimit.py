@@ -1,14 +1,17 @@
 """Outgoing pacing for Telegram: at most one message per chat per ``chat_interval`` and ``global_rate`` per second.
 
-Slots are reserved before sleeping, so concurrent senders queue up fairly instead of bursting.
+Time is cut into global slots of ``1/global_rate`` seconds, each carrying one message; a message takes
+the first free slot not before its chat's next allowed time. Slots are reserved before sleeping, so
+concurrent senders queue fairly, and a chat waiting far ahead does not hold back the other chats.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import OrderedDict
-from typing import Callable, Hashable
+from typing import Callable, Hashable, Set
 
 
 class RateLimiter:
@@ -20,17 +23,23 @@ class RateLimiter:
         max_chats: int = 100_000,
     ):
         self.chat_interval = chat_interval
-        self.global_interval = 1.0 / global_rate if global_rate > 0 else 0.0
+        self.rate = global_rate
         self._clock = clock
         self._max_chats = max_chats
-        self._next_global = 0.0
+        self._taken: Set[int] = set()
         self._next_chat: "OrderedDict[Hashable, float]" = OrderedDict()
 
     def reserve(self, chat: Hashable) -> float:
         """Reserve the next free slot for ``chat``; returns how many seconds to wait for it."""
         now = self._clock()
-        at = max(now, self._next_global, self._next_chat.get(chat, 0.0))
-        self._next_global = at + self.global_interval
+        floor = math.floor(now * self.rate)
+        self._taken = {s for s in self._taken if s >= floor} if len(self._taken) > 4 * self.rate else self._taken
+        earliest = max(now, self._next_chat.get(chat, 0.0))
+        slot = math.ceil(earliest * self.rate - 1e-9)
+        while slot in self._taken:
+            slot += 1
+        self._taken.add(slot)
+        at = max(earliest, slot / self.rate)
         self._next_chat[chat] = at + self.chat_interval
         self._next_chat.move_to_end(chat)
         while len(self._next_chat) > self._max_chats:

@@ -38,6 +38,7 @@ from connectors.text import (
 )
 
 logger = logging.getLogger(__name__)
+logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry the bot token in the URL
 
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 ERROR_REPLY = "抱歉，系统暂时出了点问题，请稍后再试。"
@@ -51,6 +52,27 @@ _NON_TEXT_KINDS = (
 
 def _seconds(value: Any) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def merge_citations(items: List[Any]) -> List[Any]:
+    """Turn ``custom.sources`` into a citation line under the text it belongs to (same or previous message)."""
+    out: List[Any] = []
+    for recipient_id, message in items:
+        message = dict(message)
+        custom = message.get("custom")
+        if isinstance(custom, dict) and custom.get("sources"):
+            line = citation_line(custom["sources"])
+            rest = {k: v for k, v in custom.items() if k != "sources"}
+            message["custom"] = rest or None
+            if line and message.get("text"):
+                message["text"] = f"{message['text']}\n\n{line}"
+            elif line and out and out[-1][0] == recipient_id and out[-1][1].get("text"):
+                out[-1][1]["text"] = f"{out[-1][1]['text']}\n\n{line}"
+            elif line:
+                message["text"] = line
+        if any(message.get(k) for k in ("text", "buttons", "quick_replies", "image", "attachment", "elements", "custom")):
+            out.append((recipient_id, message))
+    return out
 
 
 class TelegramClient:
@@ -69,6 +91,7 @@ class TelegramClient:
         self.max_attempts = max_attempts
         self.max_retry_after = max_retry_after
         self.backoff_base = 0.5
+        self._sending: Dict[str, List[Any]] = {}  # chat id -> [lock, users]: parts of one reply stay together
 
     async def call(self, chat: Any, make: Callable[[], Awaitable[Any]], what: str, paced: bool = True) -> Any:
         """Run one API call with pacing and retries; returns None (after logging) when it finally fails."""
@@ -122,14 +145,23 @@ class TelegramClient:
 
     async def send_text(self, chat_id: Any, text: str, reply_markup: Optional[InlineKeyboardMarkup] = None) -> None:
         """Send ``text`` (split when too long); the keyboard goes with the last part."""
-        parts = split_text(text, self.config.max_message_chars) or ([" "] if reply_markup else [])
-        for i, part in enumerate(parts):
-            markup = reply_markup if i == len(parts) - 1 else None
-            await self.call(
-                chat_id,
-                lambda p=part, m=markup: self.bot.send_message(chat_id, p, reply_markup=m),
-                "sendMessage",
-            )
+        parts = split_text(text, self.config.max_message_chars) or (["请选择："] if reply_markup else [])
+        key = str(chat_id)
+        entry = self._sending.setdefault(key, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                for i, part in enumerate(parts):
+                    markup = reply_markup if i == len(parts) - 1 else None
+                    await self.call(
+                        chat_id,
+                        lambda p=part, m=markup: self.bot.send_message(chat_id, p, reply_markup=m),
+                        "sendMessage",
+                    )
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                self._sending.pop(key, None)
 
     async def close(self) -> None:
         try:
@@ -139,26 +171,33 @@ class TelegramClient:
 
 
 class TelegramOutput(OutputChannel):
-    """Sends Rasa's responses to one Telegram chat (also used for pushes via ``output_channel=telegram``)."""
+    """Sends Rasa's responses to one Telegram chat (also used for pushes via ``output_channel=telegram``).
+
+    With ``buffered=True`` (a resident's turn) the responses are held until :meth:`flush`, so that a
+    ``sources`` payload following an answer becomes a citation line under that answer's text.
+    """
 
     @classmethod
     def name(cls) -> Text:
         return "telegram"
 
-    def __init__(self, client: TelegramClient) -> None:
+    def __init__(self, client: TelegramClient, buffered: bool = False) -> None:
         self.client = client
+        self._buffer: Optional[List[Any]] = [] if buffered else None
 
     async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
-        """Put an answer's citation line under its text instead of sending it as a separate message."""
-        message = dict(message)
-        custom = message.get("custom")
-        if isinstance(custom, dict) and custom.get("sources") and message.get("text"):
-            line = citation_line(custom["sources"])
-            if line:
-                message["text"] = f"{message['text']}\n\n{line}"
-            rest = {k: v for k, v in custom.items() if k != "sources"}
-            message["custom"] = rest or None
-        await super().send_response(recipient_id, message)
+        if self._buffer is not None:
+            self._buffer.append((recipient_id, dict(message)))
+        else:
+            await self._send(merge_citations([(recipient_id, dict(message))]))
+
+    async def flush(self) -> None:
+        items, self._buffer = self._buffer or [], None
+        await self._send(merge_citations(items))
+
+    async def _send(self, items: List[Any]) -> None:
+        for recipient_id, message in items:
+            await super().send_response(recipient_id, message)
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
         await self.client.send_text(recipient_id, text)
@@ -262,7 +301,16 @@ class TelegramInput(InputChannel):
         self, update: Update, chat_id: str, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> None:
         client = self.client
-        out = TelegramOutput(client)
+        out = TelegramOutput(client, buffered=True)
+        try:
+            await self._route(update, chat_id, out, on_new_message)
+        finally:
+            await out.flush()
+
+    async def _route(
+        self, update: Update, chat_id: str, out: "TelegramOutput", on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> None:
+        client = self.client
         private = update.effective_chat.type == "private"
         metadata = {"channel": "telegram", "chat_type": update.effective_chat.type}
 

@@ -6,7 +6,7 @@ timeout instead of failing with "database is locked" halfway through a transacti
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -58,10 +58,17 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-@lru_cache(maxsize=8)
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
 def engine_for(url: str) -> Engine:
     """One pooled engine per URL per process."""
-    return make_engine(url)
+    url = normalize_url(url)
+    with _ENGINES_LOCK:
+        if url not in _ENGINES:
+            _ENGINES[url] = make_engine(url)
+        return _ENGINES[url]
 
 
 def alembic_config(url: str):
@@ -89,3 +96,9 @@ def current_revision(url: str) -> str | None:
 
     with engine_for(normalize_url(url)).connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests, and processes that fork)."""
+    for url in list(_ENGINES):
+        _ENGINES.pop(url).dispose()

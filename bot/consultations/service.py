@@ -541,7 +541,7 @@ class ConsultationService:
             return [self._record(c) for c in s.scalars(q.options(selectinload(m.Consultation.committee), selectinload(m.Consultation.community)))]
 
     def count_for_committee(self, committee_id: str | None, **filters) -> int:
-        q = self._filtered(committee_id, **filters).with_only_columns(func.count()).order_by(None)
+        q = select(func.count()).select_from(self._filtered(committee_id, **filters).subquery())
         with self.Session() as s:
             return int(s.scalar(q) or 0)
 

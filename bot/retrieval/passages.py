@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from bot.kb.loader import KnowledgeBase
 
 # Plain-language glosses of the indicator units, so "要多少平方米" finds an area indicator.
-_UNIT_GLOSS = {"%": "比例 百分比 覆盖率 达到", "平方米": "面积 平方米 多大", "人": "人数 配备 多少人"}
+_UNIT_GLOSS = {"%": "比例 百分比 覆盖率 达到 全覆盖", "平方米": "面积 平方米 多大", "人": "人数 配备 多少人"}
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def build_passages(kb: KnowledgeBase, window: int = 1) -> list[Passage]:
         out.append(
             Passage(
                 id=ind.id, type="indicator", title=f"{box} 第{ind.number}项", chapter=box, text=_indicator_text(ind),
-                search_text=f"指标 目标 {ind.name} 2025年 要求 {gloss}", clause=ind.id,
+                search_text=f"指标 目标 {ind.name} 2025年{ind.target_2025.text} 要求 {ind.binding} {gloss}", clause=ind.id,
             )
         )
     for act in plan.actions:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.retrieval.bm25 import BM25
+from bot.retrieval.bm25 import BM25, expand_query
 from bot.retrieval.passages import Passage
 
 MODES = ("dense", "bm25", "hybrid")
@@ -79,7 +79,7 @@ class Retriever:
         n = len(self.passages)
         depth = min(max(p.depth, k), n)
         terms = self.analyze(query)
-        sparse = self.bm25.scores(terms)
+        sparse = self.bm25.scores(expand_query(terms))
         qvec = self.query_vector(query)
         dscores, dids = self.faiss_index.search(qvec, depth)
         dscores, dids = dscores[0], dids[0]

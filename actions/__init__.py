@@ -1,0 +1,28 @@
+"""Custom actions of the linli assistant: thin rasa_sdk adapters over the ``bot`` package.
+
+One module per concern (answers, consultation form, status, handoff, feedback, indicators).
+In the action server the retrieval model is warmed up in the background at import, so the first question is not slow.
+"""
+
+import logging
+import sys
+import threading
+
+from bot.privacy import MaskingFilter
+
+for _h in logging.getLogger().handlers:
+    _h.addFilter(MaskingFilter())
+
+
+def _warm_up() -> None:
+    from actions.common import assistant, consultations
+
+    for load in (assistant, consultations):
+        try:
+            load()
+        except Exception:  # reported again (politely) on first use
+            logging.getLogger(__name__).exception("warm-up of %s failed", load.__name__)
+
+
+if getattr(sys.modules.get("__main__"), "__package__", None) == "rasa_sdk":  # only in the action server
+    threading.Thread(target=_warm_up, name="linli-warm-up", daemon=True).start()

@@ -1,0 +1,132 @@
+"""Answer questions from the knowledge base with citations, follow-up buttons and the service in focus."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import assistant, channel_of, feedback_store, log, polite, user_text
+from bot.privacy import mask
+
+#: Intent → aspect of the service under discussion (follow-ups such as "那要带什么材料？").
+INTENT_ASPECT = {
+    "ask_service": "overview",
+    "ask_eligibility": "eligibility",
+    "ask_how_to_apply": "how_to_apply",
+    "ask_where": "where",
+    "ask_agency": "agency",
+}
+FOLLOW_UPS = [
+    ("how_to_apply", "要带什么材料", "/ask_how_to_apply"),
+    ("where", "在哪里办", "/ask_where"),
+    ("agency", "哪个部门负责", "/ask_agency"),
+]
+CONSULT_BUTTON = {"title": "发起议事协商", "payload": "/start_consultation"}
+HANDOFF_BUTTON = {"title": "转人工", "payload": "/human_handoff"}
+THUMBS = [{"title": "👍", "payload": "/feedback_positive"}, {"title": "👎", "payload": "/feedback_negative"}]
+NEED_SERVICE = "您想了解哪项服务呢？可以直接说，比如“老人上门照顾怎么申请”“医保在哪里办”。"
+OFF_TOPIC = ("抱歉，这个超出了我能帮忙的范围：我只了解本市的社区服务、社区服务体系规划和议事协商。"
+             "如果是社区里的事，可以说“发起议事协商”，或者说“转人工”请社区工作者联系您。")
+
+
+def record_gap(tracker: Tracker, question: str, reason: str) -> None:
+    """Learning loop: keep what we could not answer (masked, no sender id)."""
+    try:
+        feedback_store().record_unanswered(question, reason=reason, channel=channel_of(tracker))
+    except Exception:
+        log.exception("could not record an unanswered question")
+
+
+def send_answer(dispatcher: CollectingDispatcher, answer, aspect: str | None) -> list[dict[str, Any]]:
+    data = answer.to_dict()
+    buttons: list[dict] = []
+    if data["kind"] == "out_of_scope":
+        buttons = [CONSULT_BUTTON, HANDOFF_BUTTON]
+    else:
+        if data["services"]:
+            buttons += [{"title": t, "payload": p} for a, t, p in FOLLOW_UPS if a != aspect]
+        buttons += [CONSULT_BUTTON, *THUMBS]
+    dispatcher.utter_message(text=data["answer"], buttons=buttons)
+    dispatcher.utter_message(json_message={
+        "type": "answer", "kind": data["kind"], "sources": data["sources"],
+        "agencies": data["agencies"], "services": data["services"],
+    })
+    events: list[dict[str, Any]] = [SlotSet("last_answer", {
+        "question": mask(data["question"])[:300], "kind": data["kind"],
+        "sources": [s["id"] for s in data["sources"]][:5],
+    })]
+    if data["services"]:
+        events.append(SlotSet("current_service", data["services"][0]["id"]))
+    return events
+
+
+def _entity_service(tracker: Tracker) -> str | None:
+    """A catalogue id from the NLU entity (synonyms map names/aliases to ids), if it is one."""
+    value = next(tracker.get_latest_entity_values("service"), None)
+    if not value:
+        return None
+    try:
+        assistant().kb.service(value)
+        return value
+    except KeyError:
+        return None
+
+
+class ActionAnswerQuestion(Action):
+    def name(self) -> str:
+        return "action_answer_question"
+
+    @polite
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        aspect = INTENT_ASPECT.get(intent)
+        text = user_text(tracker)
+        current = tracker.get_slot("current_service")
+        bot = assistant()
+        if not text:  # a follow-up button: the aspect of the service in focus
+            if not current:
+                dispatcher.utter_message(text=NEED_SERVICE)
+                return []
+            return send_answer(dispatcher, bot.service_answer(current, aspect or "overview"), aspect)
+        answer = bot.ask(text, top_k=3, service_hint=current)
+        if answer.kind == "out_of_scope":
+            target = _entity_service(tracker) or (current if aspect and aspect != "overview" else None)
+            if target:
+                answer = bot.service_answer(target, aspect or "overview", question=text)
+            else:
+                record_gap(tracker, text, "out_of_scope")
+        return send_answer(dispatcher, answer, aspect)
+
+
+class ActionFallbackAnswer(Action):
+    """Low NLU confidence: let retrieval try; it says honestly when the knowledge base has nothing."""
+
+    def name(self) -> str:
+        return "action_fallback_answer"
+
+    @polite
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        text = user_text(tracker)
+        if not text:
+            dispatcher.utter_message(text="您好像还没有输入内容。请直接说说您想了解的事情，比如“孩子没人带怎么办”。")
+            return []
+        answer = assistant().ask(text, top_k=3, service_hint=tracker.get_slot("current_service"))
+        if answer.kind == "out_of_scope":
+            record_gap(tracker, text, "nlu_fallback")
+        return send_answer(dispatcher, answer, None)
+
+
+class ActionOutOfScope(Action):
+    def name(self) -> str:
+        return "action_out_of_scope"
+
+    @polite
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        text = user_text(tracker)
+        if text:
+            record_gap(tracker, text, "out_of_scope_intent")
+        dispatcher.utter_message(text=OFF_TOPIC, buttons=[CONSULT_BUTTON, HANDOFF_BUTTON])
+        return []

@@ -1,0 +1,76 @@
+"""Shared plumbing for actions: lazily built bot services, channel/sender info, polite error replies."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from typing import Any, Callable
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.errors import UserFacingError
+
+log = logging.getLogger(__name__)
+_lock = threading.Lock()
+_cache: dict[str, Any] = {}
+
+SORRY = "抱歉，系统暂时出了点问题，请稍后再试，或者说“转人工”联系社区工作人员。"
+
+
+def _once(name: str, build: Callable[[], Any]) -> Any:
+    if name not in _cache:
+        with _lock:
+            if name not in _cache:
+                _cache[name] = build()
+    return _cache[name]
+
+
+def assistant():
+    from bot.retrieval import get_assistant
+
+    return _once("assistant", get_assistant)
+
+
+def consultations():
+    from bot.consultations.service import ConsultationService
+
+    return _once("consultations", ConsultationService.from_settings)
+
+
+def feedback_store():
+    from bot.feedback.store import FeedbackStore
+
+    return _once("feedback", FeedbackStore.from_settings)
+
+
+def channel_of(tracker: Tracker) -> str:
+    return tracker.get_latest_input_channel() or "rest"
+
+
+def message_id_of(tracker: Tracker) -> str:
+    return str(tracker.latest_message.get("message_id") or f"{tracker.sender_id}:{len(tracker.events)}")
+
+
+def user_text(tracker: Tracker) -> str:
+    """The resident's words; empty for button payloads such as ``/ask_where``."""
+    text = (tracker.latest_message.get("text") or "").strip()
+    return "" if text.startswith("/") else text
+
+
+def polite(run: Callable) -> Callable:
+    """Never a traceback to a resident: UserFacingError → its message, anything else → apology."""
+
+    @functools.wraps(run)
+    def wrapper(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict):
+        try:
+            return run(self, dispatcher, tracker, domain)
+        except UserFacingError as e:
+            dispatcher.utter_message(text=e.message)
+        except Exception:
+            log.exception("action %s failed", self.name())
+            dispatcher.utter_message(text=SORRY)
+        return []
+
+    return wrapper

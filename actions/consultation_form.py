@@ -1,0 +1,226 @@
+"""The 议事协商 form: topic → community (buttons) → anonymous or contact (explicit consent) → summary → submit.
+
+Cancel ("算了/取消") and interruptions are handled by rules; here: validation (invalid input is re-asked
+politely), the dynamic slot list, the community buttons, the confirmation summary and the submission.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import ActiveLoop, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import channel_of, consultations, message_id_of, polite, user_text
+from bot.privacy import mask_name, mask_phone
+
+FORM_SLOTS = ("consultation_topic", "consultation_community", "contact_choice", "contact_consent",
+              "contact_name", "contact_phone", "consultation_confirmed")
+MIN_TOPIC, MAX_TOPIC = 5, 1000
+_TRIGGER = re.compile(r"我要|我想|想要|想|要|帮我|发起|一个|一下|个|议事协商|协商|反映|提交|提出|提|意见|建议|诉求|问题|情况|投诉|"
+                      r"给|跟|找|向|和|居委会|村委会|业委会|社区|商量|登记|有|事情|事|[，,。.!！?？、\s]")
+_PHONE = re.compile(r"^1[3-9]\d{9}$")
+_NAME = re.compile(r"^[\u4e00-\u9fffA-Za-z·•. ]{1,20}$")
+
+
+def reset_form() -> list[dict[str, Any]]:
+    return [SlotSet(s, None) for s in FORM_SLOTS] + [SlotSet("requested_slot", None)]
+
+
+def _meaningful(text: str) -> int:
+    """Number of CJK/alphanumeric characters (emoji and punctuation do not describe a matter)."""
+    return sum(1 for c in text if "\u4e00" <= c <= "\u9fff" or c.isalnum())
+
+
+def find_community(value: str | None):
+    """A community by id, by name, or by name without its 社区/村 suffix inside the text."""
+    if not value:
+        return None
+    value = str(value).strip()
+    items = consultations().communities()
+    for c in items:
+        if value in (c.id, c.name):
+            return c
+    for c in items:
+        short = c.name[:-2] if c.name.endswith("社区") else c.name
+        if c.name in value or (len(short) >= 2 and short in value):
+            return c
+    return None
+
+
+class ValidateConsultationForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_consultation_form"
+
+    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[str]:
+        slots = ["consultation_topic", "consultation_community", "contact_choice"]
+        if tracker.get_slot("contact_choice") == "contact":
+            slots.append("contact_consent")
+            if tracker.get_slot("contact_consent") is True:
+                slots += ["contact_name", "contact_phone"]
+        return slots + ["consultation_confirmed"]
+
+    async def extract_consultation_topic(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        """"我想反映小区停车太乱了" already carries the topic: don't ask for it again."""
+        if tracker.get_slot("consultation_topic") or tracker.get_slot("requested_slot"):
+            return {}
+        if (tracker.latest_message.get("intent") or {}).get("name") != "start_consultation":
+            return {}
+        text = user_text(tracker)
+        if len(_TRIGGER.sub("", text)) >= 4 and len(text) <= MAX_TOPIC:
+            return {"consultation_topic": text}
+        return {}
+
+    def validate_consultation_topic(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
+        text = str(value or "").strip()
+        if _meaningful(text) < MIN_TOPIC:
+            dispatcher.utter_message(text="能再具体说说吗？比如在哪里、遇到了什么问题（至少5个字）。")
+            return {"consultation_topic": None}
+        if len(text) > MAX_TOPIC:
+            dispatcher.utter_message(text=f"内容有点长，请精简到{MAX_TOPIC}字以内再发给我。")
+            return {"consultation_topic": None}
+        return {"consultation_topic": text}
+
+    def validate_consultation_community(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
+        community = find_community(value)
+        if community is None:
+            dispatcher.utter_message(text="没有找到这个社区（村），请点选下面的按钮。")
+            return {"consultation_community": None}
+        return {"consultation_community": community.id}
+
+    def validate_contact_choice(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
+        v = str(value or "").strip()
+        if v in ("anonymous", "contact"):
+            choice = v
+        elif "匿名" in v or "不留" in v or "不用留" in v:
+            choice = "anonymous"
+        elif any(w in v for w in ("留", "实名", "电话", "联系")):
+            choice = "contact"
+        else:
+            dispatcher.utter_message(text="请选择“匿名提交”或“留下联系方式”。")
+            return {"contact_choice": None}
+        return {"contact_choice": choice}
+
+    def validate_contact_consent(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
+        if value is True:
+            return {"contact_consent": True}
+        dispatcher.utter_message(text="好的，不留联系方式，我们按匿名提交。")
+        return {"contact_consent": False, "contact_choice": "anonymous", "contact_name": None, "contact_phone": None}
+
+    def validate_contact_name(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
+        name = str(value or "").strip()
+        if not _NAME.match(name):
+            dispatcher.utter_message(text="称呼请用中文或字母，20个字以内，比如“王阿姨”“李先生”。")
+            return {"contact_name": None}
+        return {"contact_name": name}
+
+    def validate_contact_phone(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
+        phone = re.sub(r"[\s\-]", "", str(value or ""))
+        if phone.startswith("+86"):
+            phone = phone[3:]
+        if not _PHONE.match(phone):
+            dispatcher.utter_message(text="这个手机号好像不对，请输入11位手机号，比如 13800001234。")
+            return {"contact_phone": None}
+        return {"contact_phone": phone}
+
+
+def _ask_action(slot: str, text: str, buttons: list[dict] | None = None) -> type[Action]:
+    """A fixed question for one form slot (kept here so every prompt of the form lives in one place)."""
+
+    class _Ask(Action):
+        def name(self) -> str:
+            return f"action_ask_{slot}"
+
+        def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+            dispatcher.utter_message(text=text, buttons=buttons or [])
+            return []
+
+    _Ask.__name__ = f"ActionAsk_{slot}"
+    return _Ask
+
+
+ActionAskTopic = _ask_action("consultation_topic", "好的，我们来发起议事协商。请用一两句话说说您想反映或商量的事情（随时说“取消”可以退出）。")
+ActionAskContactChoice = _ask_action("contact_choice", "您希望匿名提交，还是留下联系方式方便委员会回复您？", [
+    {"title": "匿名提交", "payload": '/inform{"contact_choice":"anonymous"}'},
+    {"title": "留下联系方式", "payload": '/inform{"contact_choice":"contact"}'},
+])
+ActionAskContactConsent = _ask_action("contact_consent", "您的姓名和手机号只会提供给负责处理的委员会，用于联系您。您同意吗？", [
+    {"title": "同意", "payload": "/affirm"},
+    {"title": "不同意，匿名提交", "payload": "/deny"},
+])
+ActionAskContactName = _ask_action("contact_name", "请问怎么称呼您？（姓名或称呼，如“王阿姨”）")
+ActionAskContactPhone = _ask_action("contact_phone", "请留一个能联系到您的手机号（11位）。")
+
+
+class ActionAskConsultationCommunity(Action):
+    def name(self) -> str:
+        return "action_ask_consultation_community"
+
+    @polite
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        buttons = [{"title": c.name, "payload": f'/inform{{"community":"{c.id}"}}'} for c in consultations().communities()]
+        dispatcher.utter_message(text="您住在哪个社区（村）？请点选：", buttons=buttons)
+        return []
+
+
+class ActionAskConsultationConfirmed(Action):
+    """The summary the resident confirms before anything is stored."""
+
+    def name(self) -> str:
+        return "action_ask_consultation_confirmed"
+
+    @polite
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        topic = tracker.get_slot("consultation_topic") or ""
+        route = consultations().route(topic, tracker.get_slot("consultation_community"))
+        if tracker.get_slot("contact_consent") and tracker.get_slot("contact_phone"):
+            contact = f"{mask_name(tracker.get_slot('contact_name') or '')}，{mask_phone(tracker.get_slot('contact_phone'))}（仅提供给委员会）"
+        else:
+            contact = "匿名"
+        dispatcher.utter_message(
+            text=(f"请确认：\n事项：{topic[:200]}\n社区：{route.community.name}\n将转给：{route.committee.name}\n"
+                  f"联系方式：{contact}\n确认提交吗？"),
+            buttons=[{"title": "确认提交", "payload": "/affirm"}, {"title": "取消", "payload": "/deny"}],
+        )
+        return []
+
+
+class ActionSubmitConsultation(Action):
+    def name(self) -> str:
+        return "action_submit_consultation"
+
+    @polite
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        if tracker.get_slot("consultation_confirmed") is not True:
+            dispatcher.utter_message(text="好的，这次没有提交。需要时随时说“发起议事协商”。")
+            return reset_form()
+        consent = tracker.get_slot("contact_consent") is True
+        record = consultations().submit(
+            channel=channel_of(tracker), sender_id=tracker.sender_id, message_id=message_id_of(tracker),
+            community_id=tracker.get_slot("consultation_community"), text=tracker.get_slot("consultation_topic") or "",
+            contact_name=tracker.get_slot("contact_name") if consent else None,
+            contact_phone=tracker.get_slot("contact_phone") if consent else None, consent=consent,
+        )
+        dispatcher.utter_message(
+            text=(f"已提交！受理编号：{record.tracking_no}\n已转给{record.community_name}的{record.committee_name}处理。"
+                  f"之后发送这个编号就能查询进度，有进展我也会通知您。"),
+            buttons=[{"title": "查询进度", "payload": f'/check_consultation_status{{"tracking_number":"{record.tracking_no}"}}'}],
+        )
+        dispatcher.utter_message(json_message={
+            "type": "consultation_submitted", "tracking_no": record.tracking_no, "status": record.status,
+            "status_label": record.status_label, "committee": {"id": record.committee_id, "name": record.committee_name,
+                                                               "type": record.committee_type},
+        })
+        return reset_form() + [SlotSet("tracking_number", record.tracking_no)]
+
+
+class ActionCancelConsultation(Action):
+    def name(self) -> str:
+        return "action_cancel_consultation"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        dispatcher.utter_message(text="好的，已取消，刚才填写的内容没有提交。还有什么可以帮您？")
+        return [ActiveLoop(None)] + reset_form()

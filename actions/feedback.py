@@ -1,0 +1,32 @@
+"""👍/👎 on the last answer: recorded for the learning loop (masked question, no sender id)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import channel_of, feedback_store, log
+
+
+class ActionRecordFeedback(Action):
+    def name(self) -> str:
+        return "action_record_feedback"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        positive = (tracker.latest_message.get("intent") or {}).get("name") == "feedback_positive"
+        last = tracker.get_slot("last_answer")
+        if isinstance(last, dict) and last.get("question"):
+            try:
+                feedback_store().record_rating(1 if positive else -1, last["question"], answer_kind=last.get("kind"),
+                                               sources=last.get("sources") or [], channel=channel_of(tracker))
+            except Exception:
+                log.exception("could not record a rating")
+        if positive:
+            dispatcher.utter_message(text="谢谢您的肯定！还有问题随时问我。")
+        else:
+            dispatcher.utter_message(
+                text="抱歉没能帮上忙，已经记下来了，工作人员会据此完善资料。您可以换个说法再问，或者说“转人工”。",
+                buttons=[{"title": "转人工", "payload": "/human_handoff"}])
+        return []

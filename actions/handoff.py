@@ -1,0 +1,28 @@
+"""Hand the conversation to a community worker: record the request and say when someone replies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import channel_of, consultations, polite, user_text
+
+
+class ActionHandoff(Action):
+    def name(self) -> str:
+        return "action_handoff"
+
+    @polite
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        last = tracker.get_slot("last_answer") or {}
+        context = (last.get("question") if isinstance(last, dict) else "") or ""
+        text = "；".join(t for t in (user_text(tracker), f"上一个问题：{context}" if context else "") if t) or "居民请求人工服务"
+        handoff_id, when = consultations().request_handoff(
+            channel_of(tracker), tracker.sender_id, tracker.get_slot("consultation_community"), text[:1000])
+        dispatcher.utter_message(
+            text=f"好的，已为您登记人工服务（登记号 {handoff_id}）。社区工作人员会在{when}回复您，请留意消息。"
+                 "着急的事也可以直接到社区党群服务中心办理。")
+        dispatcher.utter_message(json_message={"type": "handoff", "id": handoff_id, "reply_within": when})
+        return []

@@ -1,0 +1,86 @@
+"""Consultation status for residents: lookup and withdrawal by tracking number, and status pushes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import channel_of, consultations, polite
+
+TRACKING = re.compile(r"YS-\d{8}-\d{4}", re.IGNORECASE)
+ASK_NUMBER = "请发送受理编号（格式如 YS-20260101-0001），我帮您查。"
+
+
+def tracking_number_of(tracker: Tracker) -> str | None:
+    """From the NLU entity, else from the text (case-insensitive), else None."""
+    for value in (next(tracker.get_latest_entity_values("tracking_number"), None), tracker.latest_message.get("text") or ""):
+        m = TRACKING.search(str(value or ""))
+        if m:
+            return m.group(0).upper()
+    return None
+
+
+class ActionConsultationStatus(Action):
+    def name(self) -> str:
+        return "action_consultation_status"
+
+    @polite
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        number = tracking_number_of(tracker)
+        svc = consultations()
+        if number is None:
+            mine = svc.my_consultations(channel_of(tracker), tracker.sender_id, limit=5)
+            if not mine:
+                dispatcher.utter_message(text=ASK_NUMBER)
+                return []
+            lines = [f"{r.tracking_no}：{r.status_label}（{r.committee_name}）" for r in mine]
+            dispatcher.utter_message(text="您最近提交的事项：\n" + "\n".join(lines) + "\n发送编号可查看详细进展。")
+            return []
+        info = svc.status_for_resident(number, tracker.sender_id)
+        text = f"受理编号 {info['tracking_no']}：{info['status_label']}\n负责：{info['community_name']}{info['committee_name']}\n更新时间：{info['updated_at_text']}"
+        notes = [t["note"] for t in info.get("trail", []) if t.get("note")]
+        if notes:
+            text += f"\n最新说明：{notes[-1]}"
+        dispatcher.utter_message(text=text)
+        dispatcher.utter_message(json_message={"type": "consultation_status", "tracking_no": info["tracking_no"],
+                                               "status": info["status"], "status_label": info["status_label"]})
+        return [SlotSet("tracking_number", number)]
+
+
+class ActionWithdrawConsultation(Action):
+    def name(self) -> str:
+        return "action_withdraw_consultation"
+
+    @polite
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        number = tracking_number_of(tracker)
+        if number is None:
+            dispatcher.utter_message(text="要撤回哪一条？请发送“撤回”加受理编号，比如“撤回 YS-20260101-0001”。")
+            return []
+        record = consultations().withdraw(number, tracker.sender_id, note="居民在对话中撤回")
+        dispatcher.utter_message(text=f"已撤回受理编号 {record.tracking_no} 的事项，{record.committee_name}不会再继续处理。")
+        return [SlotSet("tracking_number", number)]
+
+
+class ActionNotifyConsultationStatus(Action):
+    """Tells the resident about a status change pushed by the committee inbox (EXTERNAL_consultation_status)."""
+
+    def name(self) -> str:
+        return "action_notify_consultation_status"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        def entity(name: str) -> str:
+            return str(next(tracker.get_latest_entity_values(name), None) or "").strip()
+
+        number = entity("tracking_number") or tracker.get_slot("tracking_number") or ""
+        label = entity("status_label") or entity("status") or "有更新"
+        note = entity("note")
+        text = f"您的议事协商（受理编号 {number}）有新进展：{label}。" + (f"\n说明：{note}" if note else "")
+        dispatcher.utter_message(text=text)
+        dispatcher.utter_message(json_message={"type": "consultation_status", "tracking_no": number,
+                                               "status": entity("status"), "status_label": label, "note": note})
+        return []

@@ -1,0 +1,121 @@
+"""``create_app(settings)``: the committee inbox (pages) and the Open311 API in one FastAPI app.
+
+Also owns the background loop that pushes queued status notifications to residents through Rasa
+(woken right after each status change), and the error pages: a polite Chinese page (or an Open311
+JSON error under ``/open311``), never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import PlainTextResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bot.inbox import open311, views
+from bot.inbox.apikeys import ApiKeyStore
+from bot.inbox.auth import LoginThrottle, SessionCodec, secret_key
+from bot.inbox.sessions import CookieSessionMiddleware
+from bot.inbox.web import LoginRequired, render
+from bot.settings import get_settings
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).resolve().parent
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'self'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+}
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith(open311.PREFIX)
+
+
+def create_app(settings=None, service=None, *, push_interval: float | None = None) -> FastAPI:
+    """``service`` defaults to ``ConsultationService.from_settings(settings)``; ``push_interval``
+    (seconds) starts the notification loop (default from settings; 0 disables it)."""
+    settings = settings or get_settings()
+    if service is None:
+        from bot.consultations import ConsultationService
+
+        service = ConsultationService.from_settings(settings)
+    interval = push_interval if push_interval is not None else float(getattr(settings, "inbox_push_interval", 5.0))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        # The store wakes this loop itself after each status change it queues a push for.
+        app.state.delivery = service.start_delivery(interval) if interval > 0 else None
+        try:
+            yield
+        finally:
+            if app.state.delivery is not None:
+                service.stop_delivery()
+
+    app = FastAPI(title="邻里 · 议事协商工作台", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.service = service
+    app.state.db = service.Session  # the store's sessionmaker: same engine, same database
+    app.state.throttle = LoginThrottle()
+    app.state.apikeys = ApiKeyStore.from_settings(settings)
+    app.state.delivery = None
+
+    app.add_middleware(CookieSessionMiddleware, codec=SessionCodec(secret_key(settings)))
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        for k, v in SECURITY_HEADERS.items():
+            response.headers.setdefault(k, v)
+        return response
+
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(open311.router)
+    app.include_router(views.router)
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired):
+        from urllib.parse import quote
+
+        return RedirectResponse(f"/login?next={quote(exc.next_url, safe='/')}", status_code=303)
+
+    @app.exception_handler(open311.Open311Error)
+    async def open311_error(request: Request, exc: open311.Open311Error):
+        return open311.error_response(exc.status, exc.description)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        message = exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 else "页面不存在，或您无权查看。"
+        if exc.status_code == 405:
+            message = "不支持这种请求方式。"
+        if exc.status_code == 404 and isinstance(exc.detail, str) and "诉求" in exc.detail:
+            message = exc.detail
+        if _is_api(request):
+            return open311.error_response(exc.status_code, message)
+        return render(request, "error.html", {"code": exc.status_code, "message": message}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        if _is_api(request):
+            return open311.error_response(400, "参数格式不正确。")
+        return render(request, "error.html", {"code": 400, "message": "提交的内容格式不正确，请返回重试。"}, status_code=400)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception):
+        log.exception("inbox error on %s %s", request.method, request.url.path)
+        if _is_api(request):
+            return open311.error_response(500, "服务器内部错误，请稍后再试。")
+        try:
+            return render(request, "error.html", {"code": 500, "message": "系统出了点问题，请稍后再试。"}, status_code=500)
+        except Exception:
+            return PlainTextResponse("系统出了点问题，请稍后再试。", status_code=500)
+
+    return app

@@ -1,0 +1,251 @@
+"""A stand-in for the Telegram Bot API: a real HTTP server on loopback that records every call.
+
+Point the connector at it with ``TELEGRAM_API_BASE_URL=<server.base_url>``. It answers the methods
+the connector uses, serves queued updates to ``getUpdates`` (long polling included) and can be told
+to fail (HTTP 500, or 429 with ``retry_after``) to exercise retries and backoff.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Dict, List, Optional
+from urllib.parse import parse_qsl, urlparse
+
+BOT_USER = {"id": 4242, "is_bot": True, "first_name": "邻里", "username": "linli_test_bot"}
+
+
+def _parse_body(content_type: str, body: bytes) -> Dict[str, Any]:
+    if not body:
+        return {}
+    if content_type.startswith("application/json"):
+        return json.loads(body)
+    if content_type.startswith("multipart/form-data"):
+        msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+        return {part.get_param("name", header="content-disposition"): part.get_content() for part in msg.iter_parts()}
+    return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+
+
+def _decode(params: Dict[str, Any]) -> Dict[str, Any]:
+    """Form values arrive as strings; nested ones (reply_markup …) as JSON text."""
+    out = {}
+    for key, value in params.items():
+        if isinstance(value, str) and value[:1] in "{[":
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass
+        out[key] = value
+    return out
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client hanging up mid long-poll (Rasa stopping) is normal here."""
+
+
+class FakeTelegram:
+    def __init__(self, token: str = "123456:TEST-token"):
+        self.token = token
+        self.calls: List[Dict[str, Any]] = []
+        self._updates: List[Dict[str, Any]] = []
+        self._failures: Dict[str, List[Dict[str, Any]]] = {}
+        self._cond = threading.Condition()
+        self._message_id = 1000
+        self.server = _QuietServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    # -- control ---------------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/bot"
+
+    def start(self) -> "FakeTelegram":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> "FakeTelegram":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def push_update(self, update: Dict[str, Any]) -> None:
+        """Queue an update for the next getUpdates."""
+        with self._cond:
+            self._updates.append(update)
+            self._cond.notify_all()
+
+    def fail(self, method: str, times: int = 1, status: int = 500, retry_after: Optional[int] = None) -> None:
+        """Make the next ``times`` calls of ``method`` fail with ``status`` (429 + retry_after for flood control)."""
+        with self._cond:
+            self._failures.setdefault(method, []).extend([{"status": status, "retry_after": retry_after}] * times)
+
+    def recorded(self, method: Optional[str] = None, chat_id: Any = None) -> List[Dict[str, Any]]:
+        with self._cond:
+            calls = list(self.calls)
+        return [
+            c for c in calls
+            if (method is None or c["method"] == method) and (chat_id is None or str(c["params"].get("chat_id")) == str(chat_id))
+        ]
+
+    def wait_for(
+        self,
+        method: str,
+        count: int = 1,
+        chat_id: Any = None,
+        timeout: float = 30.0,
+        where: Optional[Callable[[Dict[str, Any]], bool]] = None,
+    ) -> List[Dict[str, Any]]:
+        """Block until at least ``count`` matching calls were recorded; returns them (raises on timeout)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [
+                    c for c in self.calls
+                    if c["method"] == method
+                    and (chat_id is None or str(c["params"].get("chat_id")) == str(chat_id))
+                    and (where is None or where(c))
+                ]
+                if len(found) >= count:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{method}: {len(found)} of {count} calls after {timeout}s; all calls: {self.calls}")
+                self._cond.wait(min(left, 0.2))
+
+    # -- HTTP --------------------------------------------------------------------------------------
+    def _answer(self, method: str, params: Dict[str, Any]) -> tuple[int, Dict[str, Any]]:
+        with self._cond:
+            queue = self._failures.get(method)
+            failure = queue.pop(0) if queue else None
+        if failure:
+            body: Dict[str, Any] = {"ok": False, "error_code": failure["status"], "description": "Injected failure"}
+            if failure["retry_after"] is not None:
+                body["parameters"] = {"retry_after": failure["retry_after"]}
+                body["description"] = f"Too Many Requests: retry after {failure['retry_after']}"
+            return failure["status"], body
+        if method == "getMe":
+            return 200, {"ok": True, "result": BOT_USER}
+        if method in ("sendMessage", "sendPhoto", "editMessageReplyMarkup", "editMessageText"):
+            if method == "sendMessage" and not str(params.get("text", "")).strip():
+                return 400, {"ok": False, "error_code": 400, "description": "Bad Request: message text is empty"}
+            if method == "sendMessage" and len(str(params.get("text", "")).encode("utf-16-le")) // 2 > 4096:
+                return 400, {"ok": False, "error_code": 400, "description": "Bad Request: message is too long"}
+            with self._cond:
+                self._message_id += 1
+                mid = params.get("message_id") or self._message_id
+            msg = {
+                "message_id": int(mid),
+                "date": int(time.time()),
+                "chat": {"id": int(params.get("chat_id", 0)), "type": "private"},
+                "from": BOT_USER,
+            }
+            if "text" in params:
+                msg["text"] = params["text"]
+            return 200, {"ok": True, "result": msg}
+        if method in ("answerCallbackQuery", "setWebhook", "deleteWebhook"):
+            return 200, {"ok": True, "result": True}
+        if method == "getUpdates":
+            offset = int(params.get("offset") or 0)
+            wait = min(float(params.get("timeout") or 0), 2.0)  # keep tests fast; real Telegram holds up to 50 s
+            deadline = time.monotonic() + wait
+            with self._cond:
+                while True:
+                    ready = [u for u in self._updates if u["update_id"] >= offset]
+                    left = deadline - time.monotonic()
+                    if ready or left <= 0:
+                        return 200, {"ok": True, "result": ready}
+                    self._cond.wait(left)
+        return 404, {"ok": False, "error_code": 404, "description": "Not Found: method not found"}
+
+    def _handler(self) -> type:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # quiet test output
+                pass
+
+            def _serve(self) -> None:
+                path = urlparse(self.path).path
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                prefix = f"/bot{fake.token}/"
+                if not path.startswith(prefix):
+                    status, payload = 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
+                    method = path.rsplit("/", 1)[-1]
+                    params: Dict[str, Any] = {}
+                else:
+                    method = path[len(prefix):]
+                    params = _decode(_parse_body(self.headers.get("Content-Type", ""), body))
+                    params.update(dict(parse_qsl(urlparse(self.path).query)))
+                    with fake._cond:
+                        fake.calls.append({"method": method, "params": params, "at": time.monotonic()})
+                        fake._cond.notify_all()
+                    status, payload = fake._answer(method, params)
+                data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = _serve
+            do_POST = _serve
+
+        return Handler
+
+
+def text_update(update_id: int, chat_id: int, text: str, kind: str = "message") -> Dict[str, Any]:
+    """A private-chat text message as Telegram sends it."""
+    return {
+        "update_id": update_id,
+        kind: {
+            "message_id": update_id,
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private", "first_name": "居民"},
+            "from": {"id": chat_id, "is_bot": False, "first_name": "居民", "language_code": "zh-hans"},
+            "text": text,
+            **({"entities": [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]} if text.startswith("/") else {}),
+        },
+    }
+
+
+def photo_update(update_id: int, chat_id: int) -> Dict[str, Any]:
+    update = text_update(update_id, chat_id, "x")
+    msg = update["message"]
+    del msg["text"]
+    msg["photo"] = [{"file_id": "AgAD1", "file_unique_id": "u1", "width": 90, "height": 90, "file_size": 1000}]
+    return update
+
+
+def callback_update(update_id: int, chat_id: int, data: str, message_id: int = 1001) -> Dict[str, Any]:
+    """A press on an inline keyboard button of the bot's message ``message_id``."""
+    return {
+        "update_id": update_id,
+        "callback_query": {
+            "id": f"cq{update_id}",
+            "from": {"id": chat_id, "is_bot": False, "first_name": "居民"},
+            "chat_instance": "ci1",
+            "data": data,
+            "message": {
+                "message_id": message_id,
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private", "first_name": "居民"},
+                "from": BOT_USER,
+                "text": "…",
+            },
+        },
+    }

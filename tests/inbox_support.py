@@ -1,0 +1,182 @@
+"""Shared set-up of the inbox tests: a real store on SQLite/PostgreSQL with two committees' items,
+users of each role, a real uvicorn server on a free loopback port, and a recording stand-in for Rasa's HTTP API."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+
+from bot.consultations import ConsultationService
+from bot.settings import Settings
+
+PASSWORD = {"alice": "alice-pass-123", "bob": "bob-pass-456", "root": "root-pass-789"}
+COMMITTEE_A = "xingfu-jwh"  # 幸福社区居民委员会: public affairs, services, rules, other
+COMMITTEE_B = "xingfu-jwjd"  # 幸福社区居务监督委员会: affairs disclosure
+
+A_TEXTS = [
+    ("public-affairs", "幸福路上的路灯坏了好几天，晚上走路很黑"),
+    ("public-affairs", "广场舞音乐太吵了，晚上十点还在跳"),
+    ("services-needs", "我们社区老人多，能不能办个老年食堂？"),
+    ("public-affairs", "=HYPERLINK(\"http://evil.example\",\"点我\") 垃圾桶满了没人清运"),
+    ("public-affairs", "<script>alert('x')</script> 下雨后路口积水严重，联系我 13812345678"),
+]
+B_TEXTS = [
+    ("affairs-disclosure", "社区活动经费的账目能不能公开一下？机密B1"),
+    ("affairs-disclosure", "低保评议的结果为什么没有公示？机密B2"),
+]
+
+
+def fast_argon2():
+    """Cheaper argon2 parameters for the test session's users (still real argon2 hashing and verifying);
+    production cost makes every test login take ~0.5 s on 2 cores. Use as a module-scoped autouse fixture."""
+    import pytest
+    from argon2 import PasswordHasher
+
+    import bot.consultations.service as service
+
+    mp = pytest.MonkeyPatch()
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    mp.setattr(service, "_hasher", cheap)
+    mp.setattr(service, "_DUMMY_HASH", cheap.hash("dummy"))
+    yield
+    mp.undo()
+
+
+@lru_cache(maxsize=1)
+def _kb():
+    from bot.kb import load_kb
+
+    return load_kb()
+
+
+@dataclass
+class Env:
+    settings: Settings
+    service: ConsultationService
+    a: list = field(default_factory=list)  # ConsultationRecords of committee A
+    b: list = field(default_factory=list)
+
+
+def make_env(var_dir: Path, url: str | None = None, *, rasa_url: str = "http://127.0.0.1:9", **extra) -> Env:
+    """A fresh store with users alice (A), bob (B), root (admin) and seven consultations."""
+    var_dir.mkdir(parents=True, exist_ok=True)
+    settings = Settings(var_dir=var_dir, database_url=url or f"sqlite:///{var_dir / 'inbox.db'}", rasa_url=rasa_url,
+                        rasa_token="test-token", notify_backoff_seconds=0.2, **extra)
+    svc = ConsultationService(settings.sqlalchemy_url, _kb(), settings=settings, use_embedding=False)
+    svc.create_user("alice", PASSWORD["alice"], COMMITTEE_A)
+    svc.create_user("bob", PASSWORD["bob"], COMMITTEE_B)
+    svc.create_user("root", PASSWORD["root"], None, role="admin")
+    env = Env(settings, svc)
+    for i, (cat, text) in enumerate(A_TEXTS):
+        env.a.append(svc.submit("telegram", f"resident-a{i}", f"m{i}", "xingfu", text, category=cat,
+                                contact_name="王小明" if i == 0 else None, contact_phone="13900001111" if i == 0 else None,
+                                consent=i == 0))
+    for i, (cat, text) in enumerate(B_TEXTS):
+        env.b.append(svc.submit("telegram", f"resident-b{i}", f"m{i}", "xingfu", text, category=cat))
+    assert {r.committee_id for r in env.a} == {COMMITTEE_A} and {r.committee_id for r in env.b} == {COMMITTEE_B}
+    return env
+
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    m = CSRF_RE.search(html)
+    assert m, "page has no CSRF field"
+    return m.group(1)
+
+
+def login(client, username: str, password: str | None = None):
+    """Log in through the real form (fetches the CSRF token first); returns the final response."""
+    page = client.get("/login")
+    return client.post("/login", data={"username": username, "password": password or PASSWORD[username],
+                                       "csrf_token": csrf_from(page.text), "next": "/"}, follow_redirects=True)
+
+
+def csrf_of(client) -> str:
+    """The CSRF token of the client's current session (from a page with a form)."""
+    return csrf_from(client.get("/consultations").text)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """The inbox app under a real uvicorn on a free loopback port (in a thread)."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "Server":
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError("inbox server did not start")
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+class RecordingRasa:
+    """A real HTTP server on loopback that accepts Rasa's trigger_intent calls and records them."""
+
+    def __init__(self, token: str = "test-token"):
+        calls = self.calls = []
+        self.event = threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                ok = f"token={token}" in self.path
+                calls.append({"path": self.path, "body": json.loads(body or b"{}"), "authorized": ok})
+                outer.event.set()
+                self.send_response(200 if ok else 401)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> "RecordingRasa":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def wait(self, n: int, timeout: float = 10.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while len(self.calls) < n and time.monotonic() < deadline:
+            self.event.wait(0.1)
+            self.event.clear()
+        return self.calls

@@ -1,0 +1,172 @@
+"""Start the real stack (action server + Rasa server) on free loopback ports for a test, then stop it.
+
+Reusable by every engineer's end-to-end tests::
+
+    from tests.stack import running_stack
+
+    with running_stack(extra_env={"LINLI_DATABASE_URL": url}) as stack:
+        replies = stack.rest("alice", "你好")          # list of REST-channel messages
+        stack.trigger_intent("alice", "EXTERNAL_consultation_status", {...})
+
+``credentials``: None writes a temp credentials file with ``rest:`` only; a dict is dumped as YAML;
+a str/Path is used as is. The model is ``models/linli.tar.gz`` (trained first if missing or older
+than its inputs, see :func:`ensure_model`). Both servers' logs are kept and shown if startup fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+APP_PYTHON = REPO / ".venv" / "bin" / "python"
+RASA = REPO / ".venv-rasa" / "bin" / "rasa"
+MODEL = REPO / "models" / "linli.tar.gz"
+MODEL_INPUTS = ("config.yml", "domain.yml", "nlu_data", "knowledge_base/jieba")
+START_TIMEOUT = float(os.environ.get("LINLI_TEST_START_TIMEOUT", "240"))
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _newest_input_mtime() -> float:
+    newest = 0.0
+    for rel in MODEL_INPUTS:
+        p = REPO / rel
+        files = [p] if p.is_file() else [f for f in p.rglob("*") if f.is_file() and f.suffix in (".yml", ".yaml", ".txt")]
+        newest = max([newest, *(f.stat().st_mtime for f in files)])
+    return newest
+
+
+def ensure_model() -> Path:
+    """Train ``models/linli.tar.gz`` only when it is missing or older than its inputs."""
+    if MODEL.exists() and MODEL.stat().st_mtime >= _newest_input_mtime():
+        return MODEL
+    cmd = [str(RASA), "train", "--data", "nlu_data", "--config", "config.yml", "--domain", "domain.yml",
+           "--out", "models", "--fixed-model-name", "linli"]
+    proc = subprocess.run(cmd, cwd=REPO, env=_rasa_env(), capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0 or not MODEL.exists():
+        raise RuntimeError(f"rasa train failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    MODEL.touch()  # "Nothing changed" keeps the old file: mark it current
+    return MODEL
+
+
+def _rasa_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"})
+    return env
+
+
+@dataclass
+class Stack:
+    rasa_url: str
+    action_url: str
+    token: str
+    workdir: Path
+    logs: dict[str, Path] = field(default_factory=dict)
+    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=120))
+
+    def rest(self, sender: str, text: str, **extra) -> list[dict]:
+        """Send one message through the REST channel; return Rasa's list of bot messages."""
+        r = self.client.post(f"{self.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": text, **extra})
+        r.raise_for_status()
+        return r.json()
+
+    def trigger_intent(self, sender: str, intent: str, entities: dict | None = None, output_channel: str | None = None) -> dict:
+        """POST /conversations/{sender}/trigger_intent with the API token (as the inbox does)."""
+        params = {"token": self.token}
+        if output_channel:
+            params["output_channel"] = output_channel
+        r = self.client.post(f"{self.rasa_url}/conversations/{sender}/trigger_intent", params=params,
+                             json={"name": intent, "entities": entities or {}})
+        r.raise_for_status()
+        return r.json()
+
+    def tracker(self, sender: str) -> dict:
+        r = self.client.get(f"{self.rasa_url}/conversations/{sender}/tracker", params={"token": self.token})
+        r.raise_for_status()
+        return r.json()
+
+    def log_tail(self, name: str, chars: int = 4000) -> str:
+        p = self.logs.get(name)
+        return p.read_text(errors="replace")[-chars:] if p and p.exists() else ""
+
+
+def _wait(url: str, proc: subprocess.Popen, log: Path, deadline: float, ok=lambda r: r.status_code == 200) -> None:
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url} exited with {proc.returncode}:\n{log.read_text(errors='replace')[-4000:]}")
+        try:
+            r = httpx.get(url, timeout=2)
+            if ok(r):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} not ready after {START_TIMEOUT}s:\n{log.read_text(errors='replace')[-4000:]}")
+
+
+def _stop(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def running_stack(credentials: dict | str | Path | None = None, extra_env: dict[str, str] | None = None,
+                  model: Path | None = None, rasa_args: list[str] | None = None) -> Iterator[Stack]:
+    """Action server (app env) + Rasa server (engine env, REST channel, HTTP API with a token)."""
+    model = model or ensure_model()
+    token = secrets.token_hex(12)
+    action_port, rasa_port = free_port(), free_port()
+    with tempfile.TemporaryDirectory(prefix="linli-stack-") as tmp:
+        work = Path(tmp)
+        if credentials is None or isinstance(credentials, dict):
+            creds = work / "credentials.yml"
+            creds.write_text(yaml.safe_dump(credentials or {"rest": None}, allow_unicode=True), encoding="utf-8")
+        else:
+            creds = Path(credentials)
+        endpoints = work / "endpoints.yml"
+        endpoints.write_text(yaml.safe_dump({"action_endpoint": {"url": f"http://127.0.0.1:{action_port}/webhook"}}))
+        env = _rasa_env() | {"LINLI_RASA_URL": f"http://127.0.0.1:{rasa_port}", "LINLI_RASA_TOKEN": token}
+        env.update(extra_env or {})
+        stack = Stack(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{action_port}", token, work,
+                      {"actions": work / "actions.log", "rasa": work / "rasa.log"})
+        actions = rasa = None
+        try:
+            with open(stack.logs["actions"], "wb") as alog:
+                actions = subprocess.Popen([str(APP_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
+                                           cwd=REPO, env=env, stdout=alog, stderr=subprocess.STDOUT)
+            with open(stack.logs["rasa"], "wb") as rlog:
+                rasa = subprocess.Popen([str(RASA), "run", "--enable-api", "--auth-token", token, "-m", str(model),
+                                         "-i", "127.0.0.1", "--port", str(rasa_port), "--credentials", str(creds),
+                                         "--endpoints", str(endpoints), *(rasa_args or [])],
+                                        cwd=REPO, env=env, stdout=rlog, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + START_TIMEOUT
+            _wait(f"{stack.action_url}/health", actions, stack.logs["actions"], deadline)
+            _wait(f"{stack.rasa_url}/status?token={token}", rasa, stack.logs["rasa"], deadline,
+                  ok=lambda r: r.status_code == 200 and bool(r.json().get("model_file")))
+            yield stack
+        finally:
+            stack.client.close()
+            _stop(rasa)
+            _stop(actions)

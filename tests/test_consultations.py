@@ -1,0 +1,400 @@
+"""Consultation store, statuses, resident view, users and status pushes — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from sqlalchemy import inspect, text
+
+from bot.consultations import ConsultationService, NotFoundError, Status, TransitionError
+from bot.consultations.db import dispose_engines
+from bot.consultations.service import AccessDenied
+from bot.errors import UserFacingError
+from bot.kb import load_kb
+
+REPO = Path(__file__).resolve().parent.parent
+TRACKING = re.compile(r"^YS-\d{8}-\d{4}$")
+
+
+@pytest.fixture(scope="module")
+def kb():
+    return load_kb()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request):
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+
+
+@pytest.fixture
+def svc(url, kb):
+    service = ConsultationService(url, kb, use_embedding=False)
+    yield service
+    service.stop_delivery()
+    dispose_engines()
+
+
+def _submit(svc, msg="m1", text="幸福家园的电梯坏了三天了，物业一直不修", sender="u1", **kw):
+    return svc.submit("telegram", sender, msg, kw.pop("community_id", "xingfu"), text, **kw)
+
+
+# store -------------------------------------------------------------------------------
+def test_submit_stores_routes_and_numbers(svc):
+    a = _submit(svc)
+    assert a.created and TRACKING.match(a.tracking_no)
+    assert a.status == "submitted" and a.status_label == "已提交"
+    assert a.category == "property" and a.committee_id == "xingfu-yzh-xingfujiayuan"
+    assert a.created_at.tzinfo is not None and a.created_at.utcoffset() == timedelta(0)
+    b = _submit(svc, msg="m2", text="村里的账目一直不公开", community_id="liushu")
+    assert b.committee_id == "liushu-cwjd" and b.committee_type == "村务监督委员会"
+    assert int(b.tracking_no[-4:]) == int(a.tracking_no[-4:]) + 1
+    got = svc.get(a.tracking_no.lower())
+    assert got.text == a.text and [e.to_status for e in got.trail] == ["submitted"]
+
+
+def test_retried_delivery_is_not_a_duplicate(svc):
+    a = _submit(svc)
+    b = _submit(svc, text="完全不同的文字也不会另存")
+    assert not b.created and b.tracking_no == a.tracking_no and b.text == a.text
+    assert svc.count_for_committee(None) == 1
+    c = _submit(svc, msg="m1", sender="u2")  # another sender's message id is another key
+    assert c.created and c.tracking_no != a.tracking_no
+
+
+def test_concurrent_retries_of_one_message_store_once(svc):
+    with ThreadPoolExecutor(8) as pool:
+        recs = list(pool.map(lambda _: _submit(svc, msg="same"), range(16)))
+    assert len({r.tracking_no for r in recs}) == 1
+    assert sum(r.created for r in recs) == 1
+    assert svc.count_for_committee(None) == 1
+
+
+def test_contact_only_with_consent(svc):
+    no = _submit(svc, msg="a", contact_name="张三", contact_phone="13812345678", consent=False)
+    assert no.contact_name is None and no.contact_phone is None and not no.consent
+    yes = _submit(svc, msg="b", contact_name="张三", contact_phone="+86 138-1234-5678", consent=True)
+    assert yes.contact_name == "张三" and yes.contact_phone == "13812345678" and yes.consent
+
+
+@pytest.mark.parametrize(
+    "kwargs, code",
+    [
+        ({"text": ""}, "empty"),
+        ({"text": "   \n\t "}, "empty"),
+        ({"text": "\u0000\u0007\u200b"}, "empty"),
+        ({"text": "电梯" * 1001}, "too_long"),
+        ({"text": 12345}, "invalid_type"),
+        ({"text": None}, "empty"),
+        ({"community_id": "atlantis"}, "unknown_community"),
+        ({"category": "nope"}, "unknown_category"),
+        ({"contact_phone": "12345", "consent": True}, "invalid_phone"),
+        ({"contact_phone": "1381234567a", "consent": True}, "invalid_phone"),
+    ],
+)
+def test_bad_input_gets_polite_chinese(svc, kwargs, code):
+    with pytest.raises(UserFacingError) as e:
+        _submit(svc, **kwargs)
+    assert e.value.code == code
+    assert re.search(r"[\u4e00-\u9fff]", e.value.message) and "Traceback" not in e.value.message
+    assert svc.count_for_committee(None) == 0
+
+
+def test_text_is_cleaned_and_stored_verbatim(svc):
+    nasty = "路灯坏了\u0000\u0007 😀 <script>alert(1)</script> '; DROP TABLE consultations; --"
+    r = _submit(svc, text=nasty)
+    assert "\u0000" not in r.text and "\u0007" not in r.text
+    assert "😀" in r.text and "<script>" in r.text and "DROP TABLE" in r.text
+    assert svc.get(r.tracking_no).text == r.text
+    assert r.category == "public-affairs"
+    long_ok = _submit(svc, msg="x", text="路" * 2000)
+    assert len(long_ok.text) == 2000
+
+
+def test_community_by_chinese_name_and_default(svc):
+    assert _submit(svc, msg="a", community_id="柳树村").community_id == "liushu"
+    assert _submit(svc, msg="b", community_id=None).community_id == svc.settings.default_community
+
+
+# statuses ----------------------------------------------------------------------------
+def test_full_life_cycle_and_trail(svc):
+    r = _submit(svc)
+    svc.change_status(r.tracking_no, "accepted", "li", "已受理")
+    svc.change_status(r.tracking_no, "议事中", "li", "下周二议事会")
+    done = svc.change_status(r.tracking_no, Status.RESOLVED, "li", "电梯已修好")
+    assert done.status == "resolved" and done.status_label == "已办结"
+    assert [(e.from_status, e.to_status, e.actor) for e in done.trail] == [
+        (None, "submitted", "resident"), ("submitted", "accepted", "li"),
+        ("accepted", "deliberating", "li"), ("deliberating", "resolved", "li"),
+    ]
+    assert done.updated_at > done.created_at
+    with pytest.raises(TransitionError) as e:
+        svc.change_status(r.tracking_no, "accepted", "li")
+    assert e.value.code == "final_status" and "已办结" in e.value.message
+
+
+@pytest.mark.parametrize(
+    "path, target, code",
+    [
+        ([], "resolved", "illegal_transition"),
+        ([], "deliberating", "illegal_transition"),
+        (["accepted"], "submitted", "illegal_transition"),
+        (["accepted"], "accepted", "same_status"),
+        ([], "withdrawn", "resident_only"),
+        ([], "rejected", "note_required"),
+        ([], "closed", "unknown_status"),
+    ],
+)
+def test_illegal_transitions_are_refused(svc, path, target, code):
+    r = _submit(svc)
+    for p in path:
+        svc.change_status(r.tracking_no, p, "li", "ok")
+    with pytest.raises(TransitionError) as e:
+        svc.change_status(r.tracking_no, target, "li", "")
+    assert e.value.code == code and re.search(r"[\u4e00-\u9fff]", e.value.message)
+    assert svc.get(r.tracking_no).status == (path[-1] if path else "submitted")
+
+
+def test_reject_needs_reason_then_records_it(svc):
+    r = _submit(svc)
+    out = svc.change_status(r.tracking_no, "rejected", "li", "不属于本委员会职责")
+    assert out.status_label == "不予受理" and out.trail[-1].note == "不属于本委员会职责"
+
+
+def test_withdraw_only_by_the_resident(svc):
+    r = _submit(svc)
+    svc.change_status(r.tracking_no, "accepted", "li")
+    with pytest.raises(NotFoundError):
+        svc.withdraw(r.tracking_no, "someone-else")
+    w = svc.withdraw(r.tracking_no, "u1")
+    assert w.status == "withdrawn" and w.trail[-1].actor == "resident"
+    with pytest.raises(TransitionError):
+        svc.withdraw(r.tracking_no, "u1")
+
+
+def test_member_scope_is_enforced(svc):
+    r = _submit(svc)
+    with pytest.raises(AccessDenied):
+        svc.change_status(r.tracking_no, "accepted", "li", committee_id="xingfu-jwh")
+    assert svc.change_status(r.tracking_no, "accepted", "li", committee_id=r.committee_id).status == "accepted"
+    with pytest.raises(NotFoundError):
+        svc.change_status("YS-20000101-9999", "accepted", "li")
+
+
+# resident view -----------------------------------------------------------------------
+def test_resident_sees_only_own_and_no_personal_data(svc):
+    r = _submit(svc, contact_name="王小明", contact_phone="13912345678", consent=True)
+    svc.change_status(r.tracking_no, "accepted", "zhang_member", "已联系王小明 13912345678")
+    view = svc.status_for_resident(" " + r.tracking_no.lower().replace("-", "－") + " ", "u1")
+    assert view["tracking_no"] == r.tracking_no and view["status_label"] == "已受理"
+    assert view["committee_name"] == "幸福家园业主委员会" and view["updated_at_text"]
+    assert [t["status_label"] for t in view["trail"]] == ["已提交", "已受理"]
+    dumped = json.dumps(view, ensure_ascii=False)
+    assert "13912345678" not in dumped and "王小明" not in dumped and "zhang_member" not in dumped
+    assert "电梯" not in dumped  # the text itself is not echoed either
+    with pytest.raises(NotFoundError):
+        svc.status_for_resident(r.tracking_no, "u2")
+    with pytest.raises(UserFacingError) as e:
+        svc.status_for_resident("我的编号是多少", "u1")
+    assert e.value.code == "invalid_tracking_no"
+
+
+# routing in the store ----------------------------------------------------------------
+def test_recategorize_reroutes_and_is_in_the_trail(svc):
+    r = _submit(svc, text="我有个事想问问")
+    assert r.flagged_unroutable and r.committee_id == "xingfu-jwh" and r.category is None
+    out = svc.recategorize(r.tracking_no, "affairs-disclosure", "li", "其实是问账目")
+    assert out.category == "affairs-disclosure" and out.committee_id == "xingfu-jwjd" and not out.flagged_unroutable
+    ev = out.trail[-1]
+    assert (ev.kind, ev.from_category, ev.to_category, ev.committee_id, ev.actor) == (
+        "recategorize", None, "affairs-disclosure", "xingfu-jwjd", "li")
+    assert out.status == "submitted"
+    assert [c.tracking_no for c in svc.list_for_committee("xingfu-jwjd")] == [r.tracking_no]
+    assert svc.list_for_committee("xingfu-jwh") == []
+
+
+def test_list_filters_search_and_dashboard(svc, url):
+    a = _submit(svc, msg="a")
+    b = _submit(svc, msg="b", text="路灯坏了好几天 100%_真的")
+    c = _submit(svc, msg="c", text="阳光苑停车位不够")
+    svc.change_status(b.tracking_no, "accepted", "li")
+    assert {x.tracking_no for x in svc.list_for_committee(None)} == {a.tracking_no, b.tracking_no, c.tracking_no}
+    assert [x.tracking_no for x in svc.list_for_committee("xingfu-jwh", status="accepted")] == [b.tracking_no]
+    assert [x.tracking_no for x in svc.list_for_committee(None, category="property", search="停车")] == [c.tracking_no]
+    assert [x.tracking_no for x in svc.list_for_committee(None, search="100%_")] == [b.tracking_no]
+    assert svc.list_for_committee(None, search="' OR 1=1 --") == []
+    today = a.created_at.astimezone(svc.tz).date()
+    assert svc.count_for_committee(None, since=today, until=today) == 3
+    assert svc.count_for_committee(None, since=today + timedelta(days=1)) == 0
+    with svc.engine.begin() as conn:  # age one item so it is overdue
+        conn.execute(text("UPDATE consultations SET updated_at = :t WHERE tracking_no = :n"),
+                     {"t": (a.updated_at - timedelta(days=10)).replace(tzinfo=None) if url.startswith("sqlite") else a.updated_at - timedelta(days=10),
+                      "n": a.tracking_no})
+    d = svc.dashboard(None, overdue_days=7)
+    assert d["by_status"] == {"submitted": 2, "accepted": 1}
+    assert d["by_category"] == {"property": 2, "public-affairs": 1}
+    assert d["weekly"][-1][1] == 3 and len(d["weekly"]) == 8
+    assert [x.tracking_no for x in d["overdue"]] == [a.tracking_no]
+    assert svc.dashboard("xingfu-jwjd")["by_status"] == {}
+
+
+def test_handoff(svc):
+    hid, reply = svc.request_handoff("telegram", "u1", "dongshan", "想找人工")
+    assert hid > 0 and "小时" in reply
+    [h] = svc.list_handoffs("dongshan-cwh")
+    assert h["id"] == hid and h["text"] == "想找人工"
+    svc.close_handoff(hid)
+    assert svc.list_handoffs("dongshan-cwh") == []
+
+
+# users -------------------------------------------------------------------------------
+def test_users_hash_and_authenticate(svc):
+    u = svc.create_user("li", "correct horse", "xingfu-jwh")
+    assert u.committee_name == "幸福社区居民委员会" and not u.is_admin
+    with svc.engine.connect() as conn:
+        stored = conn.execute(text("SELECT password_hash FROM committee_users")).scalar_one()
+    assert stored.startswith("$argon2") and "correct horse" not in stored
+    assert svc.authenticate("li", "correct horse").id == u.id
+    assert svc.authenticate("li", "wrong password") is None
+    assert svc.authenticate("nobody", "correct horse") is None
+    with pytest.raises(UserFacingError):
+        svc.create_user("li", "another pw!", "xingfu-jwh")
+    with pytest.raises(UserFacingError):
+        svc.create_user("wang", "short", "xingfu-jwh")
+    with pytest.raises(UserFacingError):
+        svc.create_user("wang", "long enough", None)  # a member needs a committee
+    assert svc.create_user("root", "admin password", None, role="admin").is_admin
+    svc.set_active("li", False)
+    assert svc.authenticate("li", "correct horse") is None
+    svc.set_active("li", True)
+    svc.set_password("li", "new password")
+    assert svc.authenticate("li", "new password") is not None
+
+
+def test_sync_directory_is_idempotent(svc):
+    first = svc.sync_directory()
+    again = svc.sync_directory()
+    assert first == again and first["committees"] == sum(len(c.committees) for c in svc.kb.communities)
+    assert svc.committee("liushu-cwjd").type == "村务监督委员会"
+
+
+def test_schema_matches_models(svc):
+    names = set(inspect(svc.engine).get_table_names())
+    assert {"communities", "committees", "consultations", "status_events", "committee_users",
+            "handoff_requests", "notification_outbox", "tracking_counters", "alembic_version"} <= names
+
+
+# notifications -----------------------------------------------------------------------
+class _Recorder:
+    """A real HTTP server on a free loopback port that records requests and replies with scripted codes."""
+
+    def __init__(self, codes=()):
+        self.requests: list[dict] = []
+        self.codes = list(codes)
+        rec = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                u = urlparse(self.path)
+                rec.requests.append({"path": u.path, "query": parse_qs(u.query), "json": json.loads(body)})
+                code = rec.codes.pop(0) if rec.codes else 200
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"ok": true}')
+
+            def log_message(self, *a):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_status_change_is_pushed_to_rasa_with_retries(svc):
+    rasa = _Recorder(codes=[500])
+    try:
+        r = svc.submit("telegram", "chat 42/x", "m1", "xingfu", "路灯坏了")
+        svc.change_status(r.tracking_no, "accepted", "li", "明天维修")
+        d = svc.deliverer(rasa_url=rasa.url, token="s3cret", backoff_seconds=0)
+        assert d.deliver_pending() == {"delivered": 0, "retry": 1, "failed": 0}
+        [row] = svc.outbox(r.tracking_no)
+        assert row["attempts"] == 1 and "500" in row["last_error"] and row["delivered_at"] is None
+        assert d.deliver_pending() == {"delivered": 1, "retry": 0, "failed": 0}
+        assert d.deliver_pending() == {"delivered": 0, "retry": 0, "failed": 0}  # never twice
+        assert len(rasa.requests) == 2
+        req = rasa.requests[-1]
+        assert req["path"] == "/conversations/chat%2042%2Fx/trigger_intent" or req["path"] == "/conversations/chat 42/x/trigger_intent"
+        assert req["query"] == {"output_channel": ["telegram"], "token": ["s3cret"]}
+        assert req["json"] == {"name": "EXTERNAL_consultation_status", "entities": {
+            "tracking_number": r.tracking_no, "status": "accepted", "status_label": "已受理", "note": "明天维修"}}
+        [row] = svc.outbox(r.tracking_no)
+        assert row["delivered_at"] is not None and row["attempts"] == 2
+    finally:
+        rasa.close()
+
+
+def test_push_survives_rasa_down_and_gives_up_after_max_attempts(svc):
+    r = _submit(svc)
+    svc.change_status(r.tracking_no, "accepted", "li")
+    svc.change_status(r.tracking_no, "deliberating", "li")
+    down = _Recorder()
+    dead_url = down.url
+    down.close()  # nothing listens there now
+    d = svc.deliverer(rasa_url=dead_url, backoff_seconds=0, max_attempts=2, timeout=2)
+    assert d.deliver_pending()["retry"] == 2
+    assert d.deliver_pending()["failed"] == 2
+    rows = svc.outbox(r.tracking_no)
+    assert all(x["failed"] and x["last_error"] and x["delivered_at"] is None for x in rows)
+    rasa = _Recorder()
+    try:
+        d2 = svc.deliverer(rasa_url=rasa.url, backoff_seconds=0)
+        assert d2.retry_failed() == 2
+        assert d2.deliver_pending()["delivered"] == 2
+        assert [q["json"]["entities"]["status"] for q in rasa.requests] == ["accepted", "deliberating"]
+    finally:
+        rasa.close()
+
+
+def test_background_delivery_thread(svc):
+    rasa = _Recorder()
+    try:
+        svc.settings = svc.settings.model_copy(update={"rasa_url": rasa.url, "notify_backoff_seconds": 0})
+        svc.start_delivery(interval=30)
+        r = _submit(svc)
+        svc.change_status(r.tracking_no, "accepted", "li")  # wakes the thread
+        for _ in range(100):
+            if rasa.requests:
+                break
+            threading.Event().wait(0.05)
+        assert rasa.requests and rasa.requests[0]["json"]["entities"]["tracking_number"] == r.tracking_no
+    finally:
+        svc.stop_delivery()
+        rasa.close()
+
+
+# migrations and CLI ------------------------------------------------------------------
+def test_db_upgrade_command_from_any_directory(url, tmp_path):
+    env = {**os.environ, "LINLI_DATABASE_URL": url}
+    for _ in range(2):  # idempotent
+        p = subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        assert "revision 0001" in p.stdout
+    p = subprocess.run([sys.executable, "-m", "bot", "consultations", "list", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and p.stdout == ""
+    dispose_engines()

@@ -1,0 +1,124 @@
+"""Authorization matrix: every route × {anonymous, member of committee A, member of B, admin}.
+
+Each cell is the expected status code without following redirects; POSTs carry the caller's own valid
+CSRF token, so what is tested is authorization, not CSRF. A test also checks that the matrix covers every
+route the app has, so a new route without a row fails here.
+"""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.inbox import open311, views
+from bot.inbox.app import create_app
+from tests.inbox_support import csrf_from, fast_argon2, login, make_env
+
+_fast_argon2 = pytest.fixture(scope="module", autouse=True)(fast_argon2)
+
+ROLES = ("anon", "a", "b", "admin")
+USERS = {"a": "alice", "b": "bob", "admin": "root"}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    return make_env(tmp_path_factory.mktemp("authz"))
+
+
+@pytest.fixture(scope="module")
+def clients(env):
+    app = create_app(env.settings, env.service, push_interval=0)
+    out = {}
+    for role in ROLES:
+        c = TestClient(app)
+        if role != "anon":
+            login(c, USERS[role])
+        out[role] = (c, csrf_from(c.get("/login" if role == "anon" else "/consultations").text))
+    return out
+
+
+def matrix(env):
+    a, b = env.a[1].tracking_no, env.b[1].tracking_no
+    same_a = {"to_status": "submitted"}  # harmless: refused as "already submitted", redirect with a flash
+    same_cat_a = {"category": env.a[1].category}  # unchanged category: refused, redirect with a flash
+    same_cat_b = {"category": env.b[1].category}
+    # (method, route template, concrete path, form data, {role: status})
+    return [
+        ("GET", "/login", "/login", None, {"anon": 200, "a": 303, "b": 303, "admin": 303}),
+        ("GET", "/", "/", None, {"anon": 303, "a": 200, "b": 200, "admin": 200}),
+        ("GET", "/consultations", "/consultations", None, {"anon": 303, "a": 200, "b": 200, "admin": 200}),
+        ("GET", "/consultations/export.csv", "/consultations/export.csv", None, {"anon": 303, "a": 200, "b": 200, "admin": 200}),
+        ("GET", "/consultations/{tracking_no}", f"/consultations/{a}", None, {"anon": 303, "a": 200, "b": 404, "admin": 200}),
+        ("GET", "/consultations/{tracking_no}", f"/consultations/{b}", None, {"anon": 303, "a": 404, "b": 200, "admin": 200}),
+        ("GET", "/consultations/{tracking_no}", "/consultations/YS-20000101-0001", None, {"anon": 303, "a": 404, "b": 404, "admin": 404}),
+        ("POST", "/consultations/{tracking_no}/status", f"/consultations/{a}/status", same_a, {"anon": 303, "a": 303, "b": 404, "admin": 303}),
+        ("POST", "/consultations/{tracking_no}/status", f"/consultations/{b}/status", same_a, {"anon": 303, "a": 404, "b": 303, "admin": 303}),
+        ("POST", "/consultations/{tracking_no}/category", f"/consultations/{a}/category", same_cat_a, {"anon": 303, "a": 303, "b": 404, "admin": 303}),
+        ("POST", "/consultations/{tracking_no}/category", f"/consultations/{b}/category", same_cat_b, {"anon": 303, "a": 404, "b": 303, "admin": 303}),
+        ("GET", "/admin/users", "/admin/users", None, {"anon": 303, "a": 403, "b": 403, "admin": 200}),
+        ("POST", "/admin/users", "/admin/users", {"username": "x", "password": "", "role": "member"}, {"anon": 303, "a": 403, "b": 403, "admin": 303}),
+        ("POST", "/admin/users/{username}/active", "/admin/users/bob/active", {"active": "1"}, {"anon": 303, "a": 403, "b": 403, "admin": 303}),
+        ("POST", "/admin/users/{username}/password", "/admin/users/bob/password", {"password": "short"}, {"anon": 303, "a": 403, "b": 403, "admin": 303}),
+        ("GET", "/healthz", "/healthz", None, {r: 200 for r in ROLES}),
+        ("GET", "/favicon.ico", "/favicon.ico", None, {r: 308 for r in ROLES}),
+        # The API never accepts a browser session in place of an integrator key.
+        ("GET", "/open311/v2/services.json", "/open311/v2/services.json", None, {r: 401 for r in ROLES}),
+        ("GET", "/open311/v2/requests.json", "/open311/v2/requests.json", None, {r: 401 for r in ROLES}),
+        ("GET", "/open311/v2/requests/{request_id}.json", f"/open311/v2/requests/{a}.json", None, {r: 401 for r in ROLES}),
+        ("POST", "/open311/v2/requests.json", "/open311/v2/requests.json", {"service_code": "public-affairs", "description": "x"}, {r: 401 for r in ROLES}),
+        ("GET", "/open311/v2/{rest:path}", "/open311/v2/services.xml", None, {r: 404 for r in ROLES}),
+        ("POST", "/open311/v2/{rest:path}", "/open311/v2/requests.xml", {}, {r: 404 for r in ROLES}),
+        ("POST", "/login", "/login", {"username": "nobody", "password": "wrong-pass"}, {r: 401 for r in ROLES}),
+        ("POST", "/logout", "/logout", {}, {r: 303 for r in ROLES}),  # last: ends the sessions
+    ]
+
+
+def test_matrix_covers_every_route(env):
+    covered = {(method, tpl) for method, tpl, *_ in matrix(env)}
+    for route in views.router.routes + open311.router.routes:
+        for method in route.methods & {"GET", "POST"}:
+            assert (method, route.path) in covered, f"no authorization row for {method} {route.path}"
+
+
+def test_authorization_matrix(env, clients):
+    failures = []
+    for method, _, path, data, expected in matrix(env):
+        for role in ROLES:
+            client, token = clients[role]
+            if method == "GET":
+                r = client.get(path, follow_redirects=False)
+            else:
+                r = client.post(path, data=(data or {}) | {"csrf_token": token}, follow_redirects=False)
+            if r.status_code != expected[role]:
+                failures.append(f"{role:5} {method} {path}: {r.status_code}, expected {expected[role]}")
+            if r.status_code == 303 and role == "anon":
+                assert r.headers["location"].startswith("/login"), path
+    assert not failures, "\n".join(failures)
+    # nothing changed through the refused or harmless requests
+    assert env.service.get(env.a[1].tracking_no).status == "submitted"
+    assert env.service.get(env.b[1].tracking_no).committee_id == "xingfu-jwjd"
+    assert {u.username for u in env.service.list_users()} == {"alice", "bob", "root"}
+
+
+def test_legal_change_by_other_committee_is_404_and_has_no_effect(env):
+    app = create_app(env.settings, env.service, push_interval=0)
+    bob = TestClient(app)
+    login(bob, "bob")
+    token = csrf_from(bob.get("/consultations").text)
+    target = env.a[0].tracking_no
+    r = bob.post(f"/consultations/{target}/status", data={"to_status": "accepted", "note": "hijack", "csrf_token": token})
+    assert r.status_code == 404
+    r = bob.post(f"/consultations/{target}/category", data={"category": "affairs-disclosure", "csrf_token": token})
+    assert r.status_code == 404
+    rec = env.service.get(target)
+    assert rec.status == "submitted" and rec.committee_id == "xingfu-jwh" and len(rec.trail) == 1
+    assert env.service.outbox(target) == []
+
+
+def test_member_export_never_contains_other_committee(env):
+    alice = TestClient(create_app(env.settings, env.service, push_interval=0))
+    login(alice, "alice")
+    r = alice.get("/consultations/export.csv", params={"committee": "xingfu-jwjd"}, follow_redirects=False)
+    assert r.status_code == 200
+    body = r.content.decode("utf-8-sig")
+    assert all(x.tracking_no in body for x in env.a) and not any(x.tracking_no in body for x in env.b)

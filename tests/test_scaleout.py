@@ -1,0 +1,189 @@
+"""Two Rasa replicas behind one conversation: Redis lock store + SQL tracker store on PostgreSQL.
+
+Uses the shipped ``deploy/endpoints.scaleout.yml`` (values from the environment), a fresh PostgreSQL
+database for the trackers and a dedicated Redis db number with a random key prefix. One resident's
+messages alternate between the replicas, through a whole consultation form: after every turn both
+replicas must report the same slots, active loop and events, and the form must progress as if one
+server had handled it. Then concurrent messages to both replicas must be processed one at a time.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import re
+import secrets
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.stack import APP_PYTHON, RASA, REPO, _rasa_env, _stop, _wait, ensure_model, free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+REDIS_DB = int(os.environ.get("LINLI_TEST_REDIS_DB", "11"))
+TRACKING = re.compile(r"YS-\d{8}-\d{4,}")
+
+
+def _admin():
+    import psycopg
+
+    last = None
+    for user in ("postgres", "root"):
+        try:
+            return psycopg.connect(host=PG_HOST, port=PG_PORT, dbname="test", user=user, connect_timeout=3, autocommit=True), user
+        except psycopg.OperationalError as e:
+            last = e
+    if os.environ.get("LINLI_REQUIRE_POSTGRES"):
+        pytest.fail(f"PostgreSQL on {PG_HOST}:{PG_PORT} is required: {last}")
+    pytest.skip(f"PostgreSQL unreachable: {last}")
+
+
+def _redis_cli(*args: str) -> str:
+    return subprocess.run(["redis-cli", "-h", REDIS_HOST, "-p", str(REDIS_PORT), "-n", str(REDIS_DB), *args],
+                          capture_output=True, text=True, timeout=10).stdout
+
+
+@pytest.fixture(scope="module")
+def replicas():
+    if "PONG" not in _redis_cli("ping"):
+        pytest.skip("Redis on 127.0.0.1:6379 unreachable")
+    model = ensure_model()
+    admin, user = _admin()
+    db = f"linli_scaleout_{secrets.token_hex(4)}"
+    admin.execute(f'CREATE DATABASE "{db}"')
+    admin.close()
+    admin_db, _ = _admin()
+    token = secrets.token_hex(12)
+    prefix = f"linli{secrets.token_hex(4)}"
+    action_port, ports = free_port(), [free_port(), free_port()]
+    procs: list[subprocess.Popen] = []
+    with tempfile.TemporaryDirectory(prefix="linli-scaleout-") as tmp:
+        work = Path(tmp)
+        (work / "credentials.yml").write_text("rest:\n")
+        app_url = f"postgresql+psycopg://{user}@{PG_HOST}:{PG_PORT}/{db}"
+        env = _rasa_env() | {
+            "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{action_port}/webhook",
+            "LINLI_TRACKER_DB_HOST": PG_HOST, "LINLI_TRACKER_DB_PORT": str(PG_PORT), "LINLI_TRACKER_DB_NAME": db,
+            "LINLI_TRACKER_DB_USER": user, "LINLI_TRACKER_DB_PASSWORD": "",
+            "LINLI_REDIS_HOST": REDIS_HOST, "LINLI_REDIS_PORT": str(REDIS_PORT), "LINLI_REDIS_DB": str(REDIS_DB),
+            "LINLI_REDIS_PASSWORD": "", "LINLI_REDIS_KEY_PREFIX": prefix,
+            "LINLI_DATABASE_URL": app_url, "LINLI_RASA_TOKEN": token,
+        }
+        logs = {name: work / f"{name}.log" for name in ("actions", "rasa0", "rasa1")}
+        try:
+            with open(logs["actions"], "wb") as log:
+                procs.append(subprocess.Popen([str(APP_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
+                                              cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
+            for i, port in enumerate(ports):
+                with open(logs[f"rasa{i}"], "wb") as log:
+                    procs.append(subprocess.Popen(
+                        [str(RASA), "run", "--enable-api", "--auth-token", token, "-m", str(model), "-i", "127.0.0.1",
+                         "--port", str(port), "--credentials", str(work / "credentials.yml"),
+                         "--endpoints", str(REPO / "deploy" / "endpoints.scaleout.yml")],
+                        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
+            deadline = time.monotonic() + float(os.environ.get("LINLI_TEST_START_TIMEOUT", "300"))
+            _wait(f"http://127.0.0.1:{action_port}/health", procs[0], logs["actions"], deadline)
+            for i, port in enumerate(ports):
+                _wait(f"http://127.0.0.1:{port}/status?token={token}", procs[i + 1], logs[f"rasa{i}"], deadline,
+                      ok=lambda r: r.status_code == 200 and bool(r.json().get("model_file")))
+            yield {"urls": [f"http://127.0.0.1:{p}" for p in ports], "token": token, "db": db, "app_url": app_url,
+                   "admin": admin_db, "prefix": prefix, "logs": logs}
+        finally:
+            for p in reversed(procs):
+                _stop(p)
+            for key in _redis_cli("--scan", "--pattern", f"{prefix}:*").split():
+                _redis_cli("del", key)
+            admin_db.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            admin_db.close()
+
+
+def _say(client: httpx.Client, url: str, sender: str, text: str) -> list[dict]:
+    r = client.post(f"{url}/webhooks/rest/webhook", json={"sender": sender, "message": text})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _tracker(client: httpx.Client, url: str, token: str, sender: str) -> dict:
+    r = client.get(f"{url}/conversations/{sender}/tracker", params={"token": token})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _state(t: dict) -> tuple:
+    slots = {k: v for k, v in t["slots"].items() if k != "session_started_metadata"}
+    return slots, (t.get("active_loop") or {}).get("name"), len(t["events"]), t["latest_message"].get("text")
+
+
+def test_form_alternating_between_replicas_stays_consistent(replicas):
+    a, b = replicas["urls"]
+    token = replicas["token"]
+    sender = f"so-{secrets.token_hex(4)}"
+    topic = "我们小区的电梯三天两头坏，物业一直拖着不修"
+    turns = [  # (replica, message, check on the shared state after the turn)
+        (a, "你好", lambda s: s[1] is None),
+        (b, "我要发起议事协商", lambda s: s[1] == "consultation_form" and s[0]["requested_slot"] == "consultation_topic"),
+        (a, topic, lambda s: s[0]["consultation_topic"] == topic and s[0]["requested_slot"] == "consultation_community"),
+        (b, '/inform{"community":"xingfu"}', lambda s: s[0]["consultation_community"] == "xingfu"
+         and s[0]["requested_slot"] == "contact_choice"),
+        (a, '/inform{"contact_choice":"anonymous"}', lambda s: s[0]["contact_choice"] == "anonymous"
+         and s[0]["requested_slot"] == "consultation_confirmed" and s[1] == "consultation_form"),
+        (b, "/affirm", lambda s: s[1] is None and TRACKING.fullmatch(s[0].get("tracking_number") or "")),
+    ]
+    replies: list[list[dict]] = []
+    with httpx.Client(timeout=120) as c:
+        for i, (url, text, check) in enumerate(turns):
+            replies.append(_say(c, url, sender, text))
+            sa, sb = _state(_tracker(c, a, token, sender)), _state(_tracker(c, b, token, sender))
+            assert sa == sb, f"turn {i} ({text}): replicas disagree:\nA={sa}\nB={sb}"
+            assert check(sa), f"turn {i} ({text}): unexpected state {sa}\nreplies={replies[-1]}"
+            assert replies[-1], f"turn {i} ({text}): no reply"
+    told = TRACKING.findall(" ".join(m.get("text", "") for m in replies[-1]))
+    assert told, replies[-1]
+    # the consultation is stored once, under the number the resident was told, with the topic typed on replica A
+    from sqlalchemy import create_engine, text
+
+    eng = create_engine(replicas["app_url"])
+    with eng.connect() as conn:
+        rows = conn.execute(text("select tracking_no, text, community_id from consultations where sender_id = :s"), {"s": sender}).all()
+    eng.dispose()
+    assert [(r[0], r[1], r[2]) for r in rows] == [(told[0], topic, "xingfu")]
+    # trackers live in PostgreSQL: every user message of this conversation is there once
+    assert _count_user_events(replicas, sender) == len(turns)
+
+
+def _count_user_events(replicas, sender: str) -> int:
+    import psycopg
+
+    info = replicas["admin"].info
+    with psycopg.connect(host=info.host, port=info.port, user=info.user, dbname=replicas["db"], autocommit=True) as conn:
+        return conn.execute("select count(*) from events where sender_id = %s and type_name = 'user'", (sender,)).fetchone()[0]
+
+
+def test_concurrent_messages_to_both_replicas_are_serialized(replicas):
+    """The Redis ticket lock makes the replicas take turns: no message lost, every turn complete."""
+    a, b = replicas["urls"]
+    sender = f"sc-{secrets.token_hex(4)}"
+    messages = ["你好", "谢谢", "你是机器人吗", "你能做什么", "你好呀", "谢谢你", "您好", "多谢"]
+    with httpx.Client(timeout=180) as c, concurrent.futures.ThreadPoolExecutor(len(messages)) as pool:
+        results = list(pool.map(lambda im: _say(c, (a, b)[im[0] % 2], sender, im[1]), enumerate(messages)))
+        t = _tracker(c, b, replicas["token"], sender)
+    assert all(results), results
+    events = [e for e in t["events"] if e["event"] in ("user", "action")]
+    users = [e for e in events if e["event"] == "user"]
+    assert sorted(u["text"] for u in users) == sorted(messages)
+    # each user message is followed by the bot's turn ending in action_listen before the next user message
+    for i, e in enumerate(events):
+        if e["event"] == "user" and i > 0:
+            assert events[i - 1]["event"] == "action" and events[i - 1]["name"] == "action_listen", events[max(0, i - 3):i + 1]
+    assert events[-1]["name"] == "action_listen"
+    assert _count_user_events(replicas, sender) == len(messages)
+    # both replicas hold connections to the dedicated Redis db: the lock really is shared
+    clients = [ln for ln in _redis_cli("client", "list").splitlines() if f" db={REDIS_DB} " in f" {ln} "]
+    assert len(clients) >= 2, clients
