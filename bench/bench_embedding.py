@@ -8,6 +8,7 @@ from the serving process's.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import resource
 import subprocess
@@ -28,6 +29,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from bot.settings import REPO_ROOT, get_settings
+
+    print("load average at start: %.1f %.1f %.1f (figures are only comparable on an idle machine)" % os.getloadavg())
 
     if not args.skip_convert:
         with tempfile.TemporaryDirectory() as tmp:

@@ -211,7 +211,9 @@ def main() -> int:
     from tests.stack import running_stack
 
     with tempfile.TemporaryDirectory() as tmp, FakeTelegram() as tg:
-        secret = "fuzz-secret-" + str(args.seed)
+        import secrets
+
+        secret = secrets.token_hex(16)
         env = {"LINLI_DATABASE_URL": f"sqlite:///{tmp}/fuzz.db", "TELEGRAM_TOKEN": tg.token, "TELEGRAM_WEBHOOK_SECRET": secret,
                "TELEGRAM_API_BASE_URL": tg.base_url, "TELEGRAM_CHAT_INTERVAL": "0", "TELEGRAM_WEBHOOK_URL": "https://example.invalid/webhooks/telegram/webhook"}
         with running_stack(credentials=REPO / "credentials.yml", extra_env=env) as stack:

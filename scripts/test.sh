@@ -4,8 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ ! -x /usr/bin/chromium ]]; then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
-    echo "[test] installing Debian's chromium for the browser tests" >&2
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    echo "[test] installing Debian's chromium (and CJK fonts) for the browser tests" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null) \
       || echo "[test] could not install chromium; browser tests will fail" >&2
   else
     echo "[test] /usr/bin/chromium is missing: install Debian's 'chromium' package for the browser tests" >&2

@@ -123,7 +123,8 @@ def stack():
     from tests.stack import REPO, running_stack
 
     with tempfile.TemporaryDirectory(prefix="linli-fuzz-") as tmp, FakeTelegram() as tg:
-        env = {"LINLI_DATABASE_URL": f"sqlite:///{tmp}/fuzz.db", "TELEGRAM_TOKEN": tg.token,
+        env = {  # the webhook secret is a per-run throwaway value
+"LINLI_DATABASE_URL": f"sqlite:///{tmp}/fuzz.db", "TELEGRAM_TOKEN": tg.token,
                "TELEGRAM_WEBHOOK_SECRET": "fuzz-secret", "TELEGRAM_API_BASE_URL": tg.base_url, "TELEGRAM_CHAT_INTERVAL": "0",
                "TELEGRAM_WEBHOOK_URL": "https://example.invalid/webhooks/telegram/webhook"}
         with running_stack(credentials=REPO / "credentials.yml", extra_env=env) as s:

@@ -427,3 +427,27 @@ def test_security_headers_and_no_store(alice):
     assert r.headers["x-frame-options"] == "DENY"
     assert "default-src 'self'" in r.headers["content-security-policy"]
     assert r.headers["cache-control"] == "no-store"
+
+
+# PostgreSQL -------------------------------------------------------------------------------
+@pytest.mark.postgres
+def test_inbox_and_open311_on_postgresql(tmp_path, pg_url):
+    from bot.inbox.apikeys import ApiKeyStore
+
+    env = make_env(tmp_path, pg_url)
+    c = TestClient(create_app(env.settings, env.service, push_interval=0))
+    login(c, "alice")
+    assert _numbers(c.get("/consultations").text) == {x.tracking_no for x in env.a}
+    assert _numbers(c.get("/consultations", params={"q": "%_%"}).text) == set()
+    assert c.get(f"/consultations/{env.b[0].tracking_no}").status_code == 404
+    no = env.a[0].tracking_no
+    c.post(f"/consultations/{no}/status", data={"to_status": "accepted", "note": "好\x00的", "csrf_token": csrf_of(c)})
+    assert env.service.get(no).status == "accepted"
+    rows = list(csv.reader(io.StringIO(c.get("/consultations/export.csv", params={"status": "accepted"}).content.decode("utf-8-sig"))))
+    assert [r[0] for r in rows[1:]] == [no]
+    assert re.search(r'tile-n">5<', c.get("/").text)
+    key = ApiKeyStore.from_settings(env.settings).create("pg-test")
+    body = c.get("/open311/v2/requests.json", params={"api_key": key, "status": "open"}).json()
+    assert {x["service_request_id"] for x in body} == {x.tracking_no for x in env.a + env.b}
+    r = c.post("/open311/v2/requests.json", data={"api_key": key, "service_code": "property", "description": "电梯坏了"})
+    assert r.status_code == 201

@@ -28,8 +28,8 @@ NEAR_TIE = 0.8
 #: The embedding must separate the tied candidates by at least this cosine margin, else keywords decide.
 TIE_MARGIN = 0.005
 #: Without any keyword, the embedding alone routes only when this similar to an example and this clear.
-RESCUE_MIN_SIM = 0.86
-RESCUE_MARGIN = 0.015
+RESCUE_MIN_SIM = 0.89
+RESCUE_MARGIN = 0.02
 
 
 def normalize(text: str) -> str:
@@ -71,34 +71,42 @@ class Router:
         self._communities = {c.id: c for c in directory.communities}
         self._keywords = {c.id: sorted({normalize(k) for k in c.keywords if k.strip()}, key=len, reverse=True) for c in directory.categories}
         self._lock = threading.Lock()
+        self._tok_lock = threading.Lock()
+        self._tok = None
         self._anchors: tuple[np.ndarray, list[str]] | None = None
         self._embedding_failed = False
 
     # category ------------------------------------------------------------------------
-    def _tokens(self, text: str) -> set[str]:
-        if self.kb_dir is None:
-            return set()
-        try:
-            from bot.kb.terms import tokenizer
+    def _tokenizer(self):
+        """jieba with the domain dictionary, built once under a lock (jieba's own init is not
+        thread-safe: parallel first calls would each load the dictionary)."""
+        if self._tok is None and self.kb_dir is not None:
+            with self._tok_lock:
+                if self._tok is None:
+                    from bot.kb.terms import tokenizer
 
-            return {t for t in tokenizer(Path(self.kb_dir)).lcut(text) if t.strip()}
-        except Exception:  # pragma: no cover - tokenizer is optional, substring matching still works
-            return set()
+                    tok = tokenizer(Path(self.kb_dir))
+                    tok.initialize()
+                    self._tok = tok
+        return self._tok
+
+    def _tokens(self, text: str) -> set[str]:
+        tok = self._tokenizer()
+        return {t for t in tok.lcut(text) if t.strip()} if tok is not None else set()
 
     def keyword_scores(self, text: str) -> dict[str, float]:
-        """Score per category: whole jieba tokens count fully, keywords inside longer words a bit less."""
+        """Score per category: whole jieba tokens count fully, keywords inside longer words a bit
+        less; a keyword inside a longer matched keyword (of any category) adds nothing."""
         t = normalize(text)
         tokens = self._tokens(t)
+        found = sorted(((kw, cid) for cid, kws in self._keywords.items() for kw in kws if kw in t), key=lambda x: -len(x[0]))
         scores: dict[str, float] = {}
-        for cid, kws in self._keywords.items():
-            s, covered = 0.0, []
-            for kw in kws:  # longest first; a keyword inside an already matched longer one adds nothing
-                if kw not in t or any(kw in c for c in covered):
-                    continue
-                covered.append(kw)
-                s += _weight(kw) * (1.0 if kw in tokens or not tokens else 0.8)
-            if s:
-                scores[cid] = round(s, 3)
+        covered: list[str] = []
+        for kw, cid in found:
+            if any(kw in c and kw != c for c in covered):
+                continue
+            covered.append(kw)
+            scores[cid] = round(scores.get(cid, 0.0) + _weight(kw) * (1.0 if kw in tokens or not tokens else 0.8), 3)
         return scores
 
     def _anchor_matrix(self) -> tuple[np.ndarray, list[str]] | None:

@@ -391,14 +391,22 @@ def _build_folder(f: E5File, out_dir: Path, work: Path) -> None:
     (hf / "config.json").write_text(json.dumps(bert_config(f), indent=2), "utf-8")
     write_safetensors(f, hf / "model.safetensors")
     build_hf_tokenizer(f).save_pretrained(str(hf))
-    transformer = Transformer(str(hf), max_seq_length=MAX_SEQ_LENGTH, model_kwargs={"dtype": "float32"})
-    pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
-    model = SentenceTransformer(
-        modules=[transformer, pooling, Normalize()], prompts=dict(SAVED_PROMPTS), device="cpu",
-        similarity_fn_name="cosine",
-    )
-    model.max_seq_length = MAX_SEQ_LENGTH
-    model.save(str(out_dir), create_model_card=False)
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # "Loading weights"/"Writing shards" bars are noise in a one-off job
+    try:
+        transformer = Transformer(str(hf), max_seq_length=MAX_SEQ_LENGTH, model_kwargs={"dtype": "float32"})
+        pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
+        model = SentenceTransformer(
+            modules=[transformer, pooling, Normalize()], prompts=dict(SAVED_PROMPTS), device="cpu",
+            similarity_fn_name="cosine",
+        )
+        model.max_seq_length = MAX_SEQ_LENGTH
+        model.save(str(out_dir), create_model_card=False)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def convert(target: Path | str, source: Path | str | None = None, *, force: bool = False) -> ConversionResult:

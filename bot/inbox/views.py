@@ -113,10 +113,10 @@ def logout(request: Request):
 def _weekly_chart(weekly: list) -> dict:
     """Bar geometry for the server-rendered SVG (no JavaScript, no CDN)."""
     bars, top = [], max([n for _, n in weekly] + [1])
-    width, height, gap = 640, 180, 8
+    width, height, gap = 960, 200, 10
     bw = (width - gap * (len(weekly) + 1)) / max(len(weekly), 1)
     for i, (monday, n) in enumerate(weekly):
-        h = round((height - 30) * n / top, 1)
+        h = round((height - 44) * n / top, 1)
         x = round(gap + i * (bw + gap), 1)
         bars.append({"x": x, "y": round(height - 20 - h, 1), "w": round(bw, 1), "h": h, "n": n,
                      "label": (monday if isinstance(monday, date) else date.fromisoformat(str(monday))).strftime("%m-%d")})

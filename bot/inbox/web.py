@@ -13,7 +13,7 @@ from fastapi import Request
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.templating import Jinja2Templates
 
-from bot.consultations.statuses import LABELS, Status
+from bot.consultations.statuses import Status
 from bot.inbox.auth import CurrentUser, load_user
 from bot.inbox.csrf import csrf_token
 
@@ -107,5 +107,3 @@ def render(request: Request, name: str, context: dict | None = None, status_code
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
-
-STATUS_LABELS = LABELS

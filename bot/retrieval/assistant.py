@@ -29,10 +29,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Calibration:
-    """Out-of-scope gate: confidence = best cosine + coverage_weight * idf-weighted term coverage."""
+    """Out-of-scope gate: confidence = best cosine + sparse_weight * log(1 + best BM25 score).
+
+    Off-topic questions have both a middling best cosine and few or no words the KB knows.
+    """
 
     threshold: float
-    coverage_weight: float
+    sparse_weight: float
 
 
 class Assistant:
@@ -62,7 +65,7 @@ class Assistant:
         bm25 = BM25([analyzer(p.search_text) for p in dense.passages])
         params = FusionParams(settings.retrieval_rrf_k, settings.retrieval_dense_weight, settings.retrieval_sparse_weight)
         retriever = Retriever(dense.passages, dense.faiss_index, bm25, analyzer, embedder, params)
-        calibration = Calibration(settings.retrieval_min_confidence, settings.retrieval_coverage_weight)
+        calibration = Calibration(settings.retrieval_min_confidence, settings.retrieval_sparse_evidence_weight)
         meta = {k: v for k, v in dense.meta.items() if k != "passages"} | {"rebuilt": dense.rebuilt}
         return cls(kb, retriever, settings.max_question_chars, calibration, meta)
 
@@ -73,7 +76,7 @@ class Assistant:
 
     def confidence(self, result: SearchResult) -> float:
         top = result.dense_top if not math.isnan(result.dense_top) else 0.0
-        return top + self.calibration.coverage_weight * result.coverage
+        return top + self.calibration.sparse_weight * math.log1p(max(result.sparse_top, 0.0))
 
     def ask(self, question: object, top_k: int = 3, service_hint: str | None = None) -> Answer:
         q = clean_question(question, self.max_question_chars)
@@ -126,7 +129,7 @@ class Assistant:
                 return self._with(self.indicator_answer(ind_hit.passage.id, question=q, hits=hits, top_k=top_k), q, conf)
         if AGENCY_CUE.search(q):
             return self._with(self._agency_answer(q, hits, top_k, mentioned), q, conf)
-        if CLAUSE_CUE.search(q) and not mentioned:
+        if CLAUSE_CUE.search(q):
             clause_hit = next((h for h in hits if h.passage.type in ("plan", "action")), hits[0])
             return self._with(self._clause_answer(q, clause_hit, hits, top_k), q, conf)
         svc = mentioned or self._service_near_top(hits)

@@ -5,8 +5,6 @@ Encoding passages in batches lets a tqdm bar show progress while the index is bu
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 from tqdm import tqdm
 
@@ -15,34 +13,21 @@ class EmbeddingAdapter:
     def __init__(self, settings):
         from bot import embedding
 
-        self._mod = embedding
+        self._embedding = embedding
+        self._settings = settings
         self.model = embedding.load_encoder(settings)
         self.model_id = str(embedding.model_id(settings))
-        self._takes_model = {
-            name: _first_param_is_model(getattr(embedding, name)) for name in ("encode_queries", "encode_passages")
-        }
-
-    def _call(self, name: str, texts: list[str]) -> np.ndarray:
-        fn = getattr(self._mod, name)
-        out = fn(self.model, texts) if self._takes_model[name] else fn(texts)
-        return np.ascontiguousarray(out, dtype=np.float32).reshape(len(texts), -1)
 
     def queries(self, texts: list[str]) -> np.ndarray:
-        return self._call("encode_queries", list(texts))
+        texts = list(texts)
+        out = self._embedding.encode_queries(texts, settings=self._settings)
+        return np.ascontiguousarray(out, dtype=np.float32).reshape(len(texts), -1)
 
     def passages(self, texts: list[str], progress: bool = False, batch_size: int = 16) -> np.ndarray:
         texts = list(texts)
-        chunks = range(0, len(texts), batch_size)
-        bar = tqdm(chunks, desc="embedding passages", unit="batch", disable=not progress)
-        return np.vstack([self._call("encode_passages", texts[i : i + batch_size]) for i in bar])
-
-
-def _first_param_is_model(fn) -> bool:
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    return len(params) >= 2 and params[0].name in {"model", "encoder", "st_model"}
+        bar = tqdm(range(0, len(texts), batch_size), desc="embedding passages", unit="batch", disable=not progress)
+        chunks = [self._embedding.encode_passages(texts[i : i + batch_size], settings=self._settings) for i in bar]
+        return np.ascontiguousarray(np.vstack(chunks), dtype=np.float32).reshape(len(texts), -1)
 
 
 def load_embedder(settings) -> EmbeddingAdapter:

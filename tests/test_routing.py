@@ -1,0 +1,162 @@
+"""Routing: keyword classification, committee choice rules, accuracy on held-out texts, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.consultations.routing import Router
+from bot.kb import load_kb
+from bot.kb.models import CommunityDirectory
+
+REPO = Path(__file__).resolve().parent.parent
+TEXTS = yaml.safe_load((REPO / "tests/data/routing_texts.yml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def kb():
+    return load_kb()
+
+
+@pytest.fixture(scope="module")
+def keyword_router(kb):
+    return Router(kb.directory, kb.kb_dir, use_embedding=False)
+
+
+@pytest.fixture(scope="module")
+def full_router(kb):
+    return Router(kb.directory, kb.kb_dir, use_embedding=True)
+
+
+def _accuracy(router: Router) -> tuple[float, list[str]]:
+    misses = []
+    for item in TEXTS:
+        r = router.route(item["text"], item["community"])
+        if (r.category, r.committee.id) != (item["category"], item["committee"]):
+            misses.append(f"{item['text']} → {r.category}/{r.committee.id} ({r.method})")
+    return 1 - len(misses) / len(TEXTS), misses
+
+
+def test_dataset_is_large_varied_and_consistent(kb):
+    assert len(TEXTS) >= 40
+    kinds = {kb.community(i["community"]).kind for i in TEXTS}
+    assert kinds == {"社区", "村"}
+    for i in TEXTS:
+        assert i["committee"] in {m.id for m in kb.community(i["community"]).committees}
+    assert {i["category"] for i in TEXTS} >= {c.id for c in kb.directory.categories}
+
+
+def test_accuracy_with_keywords_alone(keyword_router):
+    acc, misses = _accuracy(keyword_router)
+    assert acc >= 0.9, misses
+
+
+def test_accuracy_with_embedding_tie_breaker(full_router):
+    acc, misses = _accuracy(full_router)
+    assert acc >= 0.9, misses
+
+
+def test_embedding_rescues_texts_without_keywords(full_router):
+    if not full_router.embedding_scores("测试"):
+        pytest.skip("embedding model unavailable: keywords alone route")
+    cat, method, _ = full_router.classify("上次社区活动的经费去向一直没有公开说明")
+    assert (cat, method) == ("affairs-disclosure", "embedding")
+    cat, method, _ = full_router.classify("asdfgh qwerty")
+    assert (cat, method) == (None, "unroutable")
+
+
+# committee choice, on a small synthetic directory so the rules are tested independently of the data
+SYNTHETIC = CommunityDirectory.model_validate({
+    "city": "测试市",
+    "categories": [
+        {"id": "property", "name": "物业", "keywords": ["物业", "电梯", "物业费"]},
+        {"id": "audit", "name": "监督", "keywords": ["账目", "公开"]},
+        {"id": "rules", "name": "村规", "keywords": ["村规民约", "彩礼"]},
+        {"id": "public", "name": "公共", "keywords": ["路灯", "垃圾"]},
+    ],
+    "communities": [
+        {"id": "town", "name": "城里社区", "kind": "社区", "township": "城关街道", "compounds": ["东园小区", "西园"],
+         "committees": [
+             {"id": "town-jwh", "name": "城里居委会", "type": "居民委员会", "categories": ["public", "rules"], "fallback": True},
+             {"id": "town-east", "name": "东园业委会", "type": "业主委员会", "categories": ["property"], "compound": "东园小区"},
+             {"id": "town-west", "name": "西园业委会", "type": "业主委员会", "categories": ["property"], "compound": "西园"},
+             {"id": "town-wyxt", "name": "物业议事协调会", "type": "物业议事协调会", "categories": ["property"]},
+             {"id": "town-jd", "name": "居务监督委员会", "type": "居务监督委员会", "categories": ["audit"]},
+         ]},
+        {"id": "nowyxt", "name": "无协调会社区", "kind": "社区", "township": "城关街道", "compounds": ["甲苑", "乙苑"],
+         "committees": [
+             {"id": "n-jwh", "name": "居委会", "type": "居民委员会", "categories": ["public"], "fallback": True},
+             {"id": "n-a", "name": "甲苑业委会", "type": "业主委员会", "categories": ["property"], "compound": "甲苑"},
+             {"id": "n-b", "name": "乙苑业委会", "type": "业主委员会", "categories": ["property"], "compound": "乙苑"},
+         ]},
+        {"id": "village", "name": "山村", "kind": "村", "township": "山镇",
+         "committees": [
+             {"id": "v-cwh", "name": "山村村委会", "type": "村民委员会", "categories": ["public", "rules"], "fallback": True},
+             {"id": "v-jd", "name": "村务监督委员会", "type": "村务监督委员会", "categories": ["audit"]},
+         ]},
+    ],
+})
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return Router(SYNTHETIC, None, use_embedding=False)
+
+
+@pytest.mark.parametrize(
+    "community, text, category, committee, flagged",
+    [
+        ("town", "东园小区电梯坏了", "property", "town-east", False),
+        ("town", "东园的电梯坏了", "property", "town-east", False),  # compound named without 小区
+        ("town", "西园物业费涨了", "property", "town-west", False),
+        ("town", "电梯坏了物业不管", "property", "town-wyxt", False),  # no compound → coordination meeting
+        ("nowyxt", "电梯坏了", "property", "n-a", False),  # no meeting → first owners' committee
+        ("nowyxt", "乙苑电梯坏了", "property", "n-b", False),
+        ("town", "账目不公开", "audit", "town-jd", False),
+        ("village", "账目不公开", "audit", "v-jd", False),
+        ("village", "彩礼太高，村规民约管一管", "rules", "v-cwh", False),
+        ("village", "电梯坏了物业不管", "property", "v-cwh", False),  # a village has no 业委会: its 村委会
+        ("town", "随便聊聊", None, "town-jwh", True),
+        ("village", "随便聊聊", None, "v-cwh", True),
+    ],
+)
+def test_committee_choice(synthetic, community, text, category, committee, flagged):
+    r = synthetic.route(text, community)
+    assert (r.category, r.committee.id, r.flagged_unroutable) == (category, committee, flagged)
+    assert r.to_json()["committee"]["type"] == next(m.type for c in SYNTHETIC.communities for m in c.committees if m.id == committee)
+
+
+def test_more_and_longer_keywords_win(synthetic):
+    assert synthetic.classify("路灯坏了，电梯也坏了，物业费还涨了")[0] == "property"
+    assert synthetic.keyword_scores("物业费")["property"] > synthetic.keyword_scores("物业")["property"]
+    assert synthetic.route("垃圾", "town", category="audit").committee.id == "town-jd"  # a given category wins
+
+
+def test_route_cli_json_lines(tmp_path):
+    lines = "阳光苑的物业费又涨了\n\n村里的账目不公开\n" + "你好\n"
+    p = subprocess.run([sys.executable, "-m", "bot", "route", "--json", "--community", "liushu", "-"], input=lines,
+                       capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert p.returncode == 0, p.stderr
+    out = [json.loads(x) for x in p.stdout.splitlines()]
+    assert len(out) == 3
+    assert out[0] == {"category": "property", "committee": {"id": "liushu-cwh", "name": "柳树村村民委员会", "type": "村民委员会"},
+                      "community": {"id": "liushu", "name": "柳树村"}}
+    assert out[1]["committee"]["type"] == "村务监督委员会" and out[1]["category"] == "affairs-disclosure"
+    assert out[2]["category"] is None and out[2]["committee"]["id"] == "liushu-cwh"
+
+
+def test_route_cli_text_default_community_and_errors(tmp_path):
+    run = lambda *a: subprocess.run([sys.executable, "-m", "bot", "route", "--no-embedding", *a], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    p = run("--json", "阳光苑的电梯坏了")
+    assert p.returncode == 0 and json.loads(p.stdout)["committee"]["id"] == "xingfu-yzh-yangguangyuan"
+    p = run("幸福家园物业费涨了")
+    assert p.returncode == 0 and "幸福家园业主委员会" in p.stdout and "业主委员会" in p.stdout
+    p = run("--community", "atlantis", "路灯坏了")
+    assert p.returncode == 2 and "未知社区" in p.stderr and "Traceback" not in p.stderr
+    p = run("--json", "   ")
+    assert p.returncode == 1 and "空" in json.loads(p.stdout)["error"] and "Traceback" not in p.stderr

@@ -1,0 +1,148 @@
+"""Web chat in real headless Chromium (Debian's) against the real Rasa server and action server.
+
+A resident on a phone-sized screen opens the page, asks a question, sees the answer with its
+citation (chapter + clause id, expandable quote), presses a button, and starts a consultation.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+QUESTION = "在社区能办医保吗"
+SCREENSHOT = Path("/tmp/linli-webchat-phone.png")
+
+
+@pytest.fixture(scope="module")
+def stack():
+    from tests.stack import running_stack
+
+    model = Path(os.environ["LINLI_TEST_MODEL"]) if os.environ.get("LINLI_TEST_MODEL") else None
+    creds = {"rest": None, "connectors.webchat.WebChatInput": None}
+    with running_stack(credentials=creds, model=model) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def phone(browser, stack):
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN")
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{stack.rasa_url}/webhooks/webchat/")
+    yield page
+    ctx.close()
+    assert not errors, errors
+
+
+def _bot_count(page) -> int:
+    return page.locator("#log li.msg.bot").count()
+
+
+def _wait_reply(page, before: int) -> None:
+    """Wait (with locators only: the page's CSP forbids eval) until a new bot message arrived and typing stopped."""
+    page.locator("#log li.msg.bot").nth(before).wait_for(timeout=60_000)
+    expect(page.locator("#status")).to_have_text("", timeout=60_000)
+
+
+def _ask(page, text: str) -> None:
+    before = _bot_count(page)
+    page.get_by_label("输入您的问题").fill(text)
+    page.keyboard.press("Enter")
+    _wait_reply(page, before)
+
+
+def test_page_is_served_with_a_strict_content_security_policy(stack):
+    r = httpx.get(f"{stack.rasa_url}/webhooks/webchat/", timeout=10)
+    assert r.status_code == 200 and 'lang="zh-CN"' in r.text
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    assert httpx.get(f"{stack.rasa_url}/webhooks/webchat/static/chat.js", timeout=10).status_code == 200
+    assert httpx.get(f"{stack.rasa_url}/webhooks/webchat/static/..%2Fwebchat.py", timeout=10).status_code == 404
+    bad = httpx.post(f"{stack.rasa_url}/webhooks/webchat/webhook", content=b"{not json", timeout=10)
+    assert bad.status_code == 400 and "error" in bad.json()
+    empty = httpx.post(f"{stack.rasa_url}/webhooks/webchat/webhook", json={"sender": "web-x", "message": "   "}, timeout=10)
+    assert empty.status_code == 200 and empty.json()["messages"][0]["text"]
+
+
+def test_question_answer_with_citation_and_a_button(phone, stack):
+    page = phone
+    sender = page.evaluate("localStorage.getItem('linli.sender')")
+    assert re.fullmatch(r"web-[0-9a-f]{24}", sender)
+
+    _ask(page, QUESTION)
+    expected = stack.rest("browser-check", QUESTION)
+    sources = next((m["custom"]["sources"] for m in expected if (m.get("custom") or {}).get("sources")), None)
+    assert sources, "the answer carries no sources"
+    answer = page.locator("#log li.msg.bot").last
+    first = sources[0]
+    summary = answer.locator(".sources summary").first
+    assert first["id"] in summary.inner_text()
+    chapter_tail = first["chapter"].split("›")[-1].strip()
+    assert chapter_tail in summary.inner_text()
+    quote = answer.locator(".sources blockquote").first
+    assert not quote.is_visible()
+    summary.focus()
+    page.keyboard.press("Enter")  # keyboard opens the quote
+    assert quote.is_visible() and quote.inner_text().strip() == (first.get("text") or "").strip()
+    answer_text = next(m["text"] for m in expected if m.get("text"))
+    assert re.sub(r"\s", "", answer.locator(".bubble").first.inner_text()) == re.sub(r"\s", "", answer_text)
+
+    # the same conversation continues after a reload (sender id kept in localStorage)
+    page.reload()
+    assert page.evaluate("localStorage.getItem('linli.sender')") == sender
+
+    _ask(page, "你好")
+    buttons = page.locator("#log li.msg.bot").nth(_bot_count(page) - 1).locator(".buttons button")
+    assert buttons.count() >= 1
+    title = buttons.first.inner_text()
+    before = _bot_count(page)
+    buttons.first.click()
+    _wait_reply(page, before)
+    assert page.locator("#log li.msg.user").last.inner_text().endswith(title)
+    assert buttons.first.is_disabled()  # one press per keyboard
+    tracker = stack.tracker(sender)
+    assert [e for e in tracker["events"] if e.get("event") == "user"], "the button reached Rasa"
+
+    page.screenshot(path=str(SCREENSHOT), full_page=False)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390  # no horizontal scrolling on a phone
+
+
+def test_consultation_link_and_hostile_text_is_shown_as_text(phone, stack):
+    page = phone
+    before = _bot_count(page)
+    page.get_by_role("button", name="发起议事协商").click()
+    _wait_reply(page, before)
+    assert page.locator("#log li.msg.user").last.inner_text().endswith("我想发起议事协商")
+    sender = page.evaluate("localStorage.getItem('linli.sender')")
+    intents = [(e.get("parse_data") or {}).get("intent", {}).get("name") for e in stack.tracker(sender)["events"] if e.get("event") == "user"]
+    assert intents[-1] == "start_consultation"
+
+    hostile = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+    _ask(page, hostile)
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("#log li.msg.user .bubble").last.inner_text() == hostile
+    assert page.locator("#log img").count() == 0
