@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -15,10 +16,11 @@ LABELS: dict[str, tuple[str, ...]] = {
     "households": ("户数", "户"),
     "facility_area": ("综合服务设施面积", "服务设施面积", "设施面积", "设施总面积"),
     "activity_area": ("活动区域面积", "活动区域", "活动面积", "活动场所面积"),
-    "commercial_area": ("商业和综合服务设施面积", "商业面积", "商业设施面积"),
+    "commercial_service_area": ("商业和综合服务设施面积", "商业面积", "商业设施面积"),
+    "total_building_area": ("社区总建筑面积", "总建筑面积"),
     "workers": ("社区工作者", "工作者"),
     "social_workers": ("社工师",),
-    "residents": ("常住人口", "人口", "居民人数"),
+    "urban_residents": ("城镇常住人口", "常住人口", "人口", "居民人数"),
 }
 _NUM = r"(\d+(?:\.\d+)?)"
 HOW_TO = ("好的，请把您社区的数字发给我，比如：\n“户数1200，综合服务设施面积400平方米，活动区域面积260平方米，商业面积50平方米，"
@@ -59,8 +61,10 @@ class ActionIndicatorSelfCheck(Action):
         if not figures:
             dispatcher.utter_message(text=HOW_TO)
             return []
+        if "村" in user_text(tracker)[:12] and "社区" not in user_text(tracker)[:12]:
+            figures["kind"] = "村"
         results = self_check(figures)
         dispatcher.utter_message(text=format_results(results))
         dispatcher.utter_message(json_message={"type": "indicator_self_check", "figures": figures,
-                                               "results": [getattr(r, "to_dict", lambda r=r: r)() for r in results]})
+                                               "results": [asdict(r) for r in results]})
         return []

@@ -280,6 +280,10 @@ class TelegramInput(InputChannel):
         return True
 
     async def _handle(self, update: Update, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+        client = self.client
+        query = update.callback_query
+        if query is not None:  # at once, before waiting for the chat's turn: stops the button's spinner
+            await client.call("cq", lambda: client.bot.answer_callback_query(query.id), "answerCallbackQuery", paced=False)
         chat = update.effective_chat
         if chat is None:
             return
@@ -316,7 +320,6 @@ class TelegramInput(InputChannel):
 
         query = update.callback_query
         if query is not None:
-            await client.call(chat_id, lambda: client.bot.answer_callback_query(query.id), "answerCallbackQuery", paced=False)
             if not private:
                 return
             if query.message is not None and isinstance(query.message, Message):

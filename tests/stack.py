@@ -16,6 +16,7 @@ than its inputs, see :func:`ensure_model`). Both servers' logs are kept and show
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 import socket
@@ -53,15 +54,28 @@ def _newest_input_mtime() -> float:
 
 
 def ensure_model() -> Path:
-    """Train ``models/linli.tar.gz`` only when it is missing or older than its inputs."""
+    """Train ``models/linli.tar.gz`` only when it is missing or older than its inputs.
+
+    Serialised with a file lock (several test sessions may ask at once); trains into a temp
+    folder and moves the result into place atomically, so a running server never sees half a file.
+    """
     if MODEL.exists() and MODEL.stat().st_mtime >= _newest_input_mtime():
         return MODEL
-    cmd = [str(RASA), "train", "--data", "nlu_data", "--config", "config.yml", "--domain", "domain.yml",
-           "--out", "models", "--fixed-model-name", "linli"]
-    proc = subprocess.run(cmd, cwd=REPO, env=_rasa_env(), capture_output=True, text=True, timeout=900)
-    if proc.returncode != 0 or not MODEL.exists():
-        raise RuntimeError(f"rasa train failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    MODEL.touch()  # "Nothing changed" keeps the old file: mark it current
+    MODEL.parent.mkdir(exist_ok=True)
+    with open(MODEL.parent / ".train.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if MODEL.exists() and MODEL.stat().st_mtime >= _newest_input_mtime():
+            return MODEL  # another session trained it while we waited
+        started = time.time()
+        with tempfile.TemporaryDirectory(prefix=".train-", dir=MODEL.parent) as out:
+            cmd = [str(RASA), "train", "--data", "nlu_data", "--config", "config.yml", "--domain", "domain.yml",
+                   "--out", out, "--fixed-model-name", "linli"]
+            proc = subprocess.run(cmd, cwd=REPO, env=_rasa_env(), capture_output=True, text=True, timeout=1800)
+            trained = Path(out) / MODEL.name
+            if proc.returncode != 0 or not trained.exists():
+                raise RuntimeError(f"rasa train failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+            os.replace(trained, MODEL)
+        os.utime(MODEL, (started, started))  # inputs edited during training make it stale again
     return MODEL
 
 

@@ -64,7 +64,7 @@ def test_accuracy_with_embedding_tie_breaker(full_router):
 def test_embedding_rescues_texts_without_keywords(full_router):
     if not full_router.embedding_scores("测试"):
         pytest.skip("embedding model unavailable: keywords alone route")
-    cat, method, _ = full_router.classify("上次社区活动的经费去向一直没有公开说明")
+    cat, method, _ = full_router.classify("社区活动经费的去向一直没有对大家说清楚")
     assert (cat, method) == ("affairs-disclosure", "embedding")
     cat, method, _ = full_router.classify("asdfgh qwerty")
     assert (cat, method) == (None, "unroutable")
@@ -80,10 +80,10 @@ SYNTHETIC = CommunityDirectory.model_validate({
         {"id": "public", "name": "公共", "keywords": ["路灯", "垃圾"]},
     ],
     "communities": [
-        {"id": "town", "name": "城里社区", "kind": "社区", "township": "城关街道", "compounds": ["东园小区", "西园"],
+        {"id": "town", "name": "城里社区", "kind": "社区", "township": "城关街道", "compounds": ["东湖苑小区", "西园"],
          "committees": [
              {"id": "town-jwh", "name": "城里居委会", "type": "居民委员会", "categories": ["public", "rules"], "fallback": True},
-             {"id": "town-east", "name": "东园业委会", "type": "业主委员会", "categories": ["property"], "compound": "东园小区"},
+             {"id": "town-east", "name": "东湖苑业委会", "type": "业主委员会", "categories": ["property"], "compound": "东湖苑小区"},
              {"id": "town-west", "name": "西园业委会", "type": "业主委员会", "categories": ["property"], "compound": "西园"},
              {"id": "town-wyxt", "name": "物业议事协调会", "type": "物业议事协调会", "categories": ["property"]},
              {"id": "town-jd", "name": "居务监督委员会", "type": "居务监督委员会", "categories": ["audit"]},
@@ -111,8 +111,8 @@ def synthetic():
 @pytest.mark.parametrize(
     "community, text, category, committee, flagged",
     [
-        ("town", "东园小区电梯坏了", "property", "town-east", False),
-        ("town", "东园的电梯坏了", "property", "town-east", False),  # compound named without 小区
+        ("town", "东湖苑小区电梯坏了", "property", "town-east", False),
+        ("town", "东湖苑的电梯坏了", "property", "town-east", False),  # compound named without 小区
         ("town", "西园物业费涨了", "property", "town-west", False),
         ("town", "电梯坏了物业不管", "property", "town-wyxt", False),  # no compound → coordination meeting
         ("nowyxt", "电梯坏了", "property", "n-a", False),  # no meeting → first owners' committee

@@ -187,8 +187,8 @@ class Router:
             return False
         t = normalize(text)
         c = normalize(compound)
-        short = c.removesuffix("小区") if len(c) > 4 else c
-        return c in t or (len(short) >= 2 and short in t)
+        short = c.removesuffix("小区")  # "阳光花园小区" is often just "阳光花园"; too short a rest is too vague
+        return c in t or (len(short) >= 3 and short in t)
 
     def committee_for(self, community: Community, category: str | None, text: str = "") -> tuple[Committee, bool]:
         """The committee of ``community`` handling ``category``: (committee, flagged_unroutable).

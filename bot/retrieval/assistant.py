@@ -94,7 +94,7 @@ class Assistant:
             svc = self.kb.service(service_id)
         except KeyError:
             raise UserFacingError("抱歉，没有找到这项服务，请换个说法再问我。", code="unknown_service") from None
-        sources = [self._service_source(svc, 1.0)] + self._clause_sources(svc.clause, 1.0)
+        sources = [self._service_source(svc, _score_of(svc.id, hits))] + self._clause_sources(svc.clause, _score_of(svc.clause, hits))
         agencies = [svc.agency]
         if aspect == "agency":
             agencies += self._chapter_agencies(svc.clause)
@@ -108,7 +108,7 @@ class Assistant:
         if ind is None:
             raise UserFacingError("抱歉，没有找到这个指标。规划专栏1共有8项指标，您可以说出指标名称再问我。", code="unknown_indicator")
         p = self._passage(indicator_id)
-        sources = self._fill([_source(p, 1.0)], hits, top_k)
+        sources = self._fill([_source(p, _score_of(p.id, hits))], hits, top_k)
         return A.Answer(question or ind.name, "indicator", f"{A.indicator_text(ind)}\n{A.source_line(sources[:1])}", sources, [], [])
 
     # ---- decisions ----------------------------------------------------------------------
@@ -172,10 +172,10 @@ class Assistant:
     def _clause_answer(self, q: str, hit: Hit, hits: list[Hit], top_k: int) -> A.Answer:
         p = hit.passage
         if p.type == "service":
-            linked = self._clause_sources(p.clause, hit.score)
+            linked = self._clause_sources(p.clause, _score_of(p.clause, hits))
             if linked:
                 p = self._passage(linked[0].id)
-        sources = self._fill([_source(p, hit.score)], hits, top_k)
+        sources = self._fill([_source(p, _score_of(p.id, hits))], hits, top_k)
         where = p.chapter.split("›")[-1].strip()
         text = f"规划{where}里写道：“{p.text}”"
         services = self._services_by_clause.get(p.id, [])
@@ -255,6 +255,13 @@ Answer = A.Answer
 
 def _source(p: Passage, score: float) -> A.Source:
     return A.Source(p.type, p.id, p.title, p.chapter, p.text, score)
+
+
+def _score_of(pid: str, hits: list[Hit] | None) -> float:
+    """The fused search score of a cited passage (1.0 when cited without a search, e.g. by id)."""
+    if hits is None:
+        return 1.0
+    return next((h.score for h in hits if h.passage.id == pid), 0.0)
 
 
 def _uniq(items: list[str]) -> list[str]:

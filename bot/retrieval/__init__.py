@@ -1,0 +1,29 @@
+"""Hybrid search over the knowledge base and answers with citations.
+
+Public API (used by the dialogue actions and the CLI; keep it stable)::
+
+    from bot.retrieval import get_assistant
+    a = get_assistant()          # process-wide, thread-safe; loads KB + index + model once
+    ans = a.ask("在社区能办医保吗", top_k=3, service_hint=None)
+    ans.kind       # "clause" | "service" | "agency" | "indicator" | "out_of_scope"
+    ans.answer     # short Chinese reply ending with a "来源：" line (no citation line when out of scope)
+    ans.to_dict()  # {"question","kind","answer","sources":[{"type","id","title","chapter","text","score"}],
+                   #  "agencies":[...], "services":[{"id","name","agency"}]}
+    a.service_answer("medical-insurance-service", "how_to_apply")   # aspect in ASPECTS
+    a.indicator_answer("indicator-8")
+
+- ``service_hint``: id of the service under discussion; follow-ups such as "那要带什么材料?" /
+  "找哪个部门?" / "在哪办?" are answered for it unless the question names another service.
+- Invalid questions (not a str, empty or only punctuation, longer than ``settings.max_question_chars``)
+  raise :class:`bot.errors.UserFacingError`; unknown ids in ``service_answer``/``indicator_answer`` too.
+- Below the calibrated confidence (``settings.retrieval_min_confidence``) the kind is ``out_of_scope`` and
+  the reply offers a consultation (议事协商) or a community worker instead of guessing.
+- The index lives in ``settings.cache_dir / "index"`` and is rebuilt only when the KB fingerprint or the
+  embedding model id changes (``python -m bot index build`` forces it).
+"""
+
+from bot.retrieval.answers import KINDS, Answer, Source
+from bot.retrieval.assistant import Assistant, get_assistant, reset_assistant
+from bot.retrieval.question import ASPECTS
+
+__all__ = ["ASPECTS", "KINDS", "Answer", "Assistant", "Source", "get_assistant", "reset_assistant"]

@@ -1,0 +1,163 @@
+"""`python -m bot ask|eval|index build|indicators`: the retrieval commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from bot.errors import UserFacingError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    ask = sub.add_parser("ask", help="answer a question (QUESTION, or '-' for one question per line on stdin)")
+    ask.add_argument("question", help="the question, or - to read one per line from stdin")
+    ask.add_argument("--json", action="store_true", help="print the answer as JSON (one object per line)")
+    ask.add_argument("--top-k", type=int, default=3, help="number of sources (1-10)")
+    ask.add_argument("--hint", default=None, help="id of the service under discussion (for follow-ups)")
+    ask.set_defaults(func=_ask)
+
+    ev = sub.add_parser("eval", help="hit@1/hit@3/MRR per kind for dense, BM25 and hybrid on the dev set")
+    ev.add_argument("--dev", type=Path, default=None, help="dev set YAML (default tests/data/dev_questions.yml)")
+    ev.add_argument("--tune", action="store_true", help="also sweep fusion weights and show the confidence split")
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=_eval)
+
+    idx = sub.add_parser("index", help="search index").add_subparsers(dest="index_command", required=True)
+    b = idx.add_parser("build", help="rebuild the search index now")
+    b.set_defaults(func=_index_build)
+
+    ind = sub.add_parser("indicators", help="compare a community's figures with the 2025 targets (专栏1)")
+    ind.add_argument("--file", type=Path, help="JSON or YAML file with the figures")
+    ind.add_argument("--json", action="store_true")
+    ind.add_argument("--kind", choices=["社区", "村"], default=None, help="urban community (社区) or village (村)")
+    for name, help_ in (
+        ("households", "户数"), ("facility-area", "综合服务设施面积 m²"), ("activity-area", "居民活动区域面积 m²"),
+        ("commercial-service-area", "商业和综合服务设施面积 m²"), ("total-building-area", "社区总建筑面积 m²"),
+        ("workers", "社区工作者人数"), ("urban-residents", "城镇常住人口"), ("social-workers", "社工师人数"),
+    ):
+        ind.add_argument(f"--{name}", type=float, default=None, help=help_)
+    ind.add_argument("--has-facility", choices=["yes", "no"], default=None, help="有综合服务设施")
+    ind.add_argument("--has-self-service", choices=["yes", "no"], default=None, help="有政务通用自助服务终端")
+    ind.set_defaults(func=_indicators)
+
+
+def _load(progress: bool = True):
+    from bot.kb.loader import KBError
+    from bot.retrieval.assistant import Assistant
+
+    try:
+        return Assistant.build(progress=progress)
+    except KBError as e:
+        print(f"知识库有问题，请先运行 python -m bot kb check：\n{e}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _print_answer(ans, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(ans.to_dict(), ensure_ascii=False), flush=True)
+    else:
+        print(ans.answer, flush=True)
+
+
+def _ask(args: argparse.Namespace) -> int:
+    assistant = _load(progress=sys.stderr.isatty())
+    if args.question != "-":
+        try:
+            _print_answer(assistant.ask(args.question, top_k=args.top_k, service_hint=args.hint), args.json)
+        except UserFacingError as e:
+            print(json.dumps({"error": e.message}, ensure_ascii=False) if args.json else e.message)
+            return 2
+        return 0
+    failures = 0
+    for raw in sys.stdin.buffer:
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        try:
+            ans = assistant.ask(line, top_k=args.top_k, service_hint=args.hint)
+        except UserFacingError as e:
+            failures += 1
+            print(json.dumps({"question": line, "error": e.message}, ensure_ascii=False) if args.json else e.message, flush=True)
+            continue
+        except Exception as e:  # one bad line must not end the batch
+            failures += 1
+            print(json.dumps({"question": line, "error": "抱歉，这个问题处理出错了，请换个说法再试。"}, ensure_ascii=False), flush=True)
+            print(f"error on a batch line: {type(e).__name__}", file=sys.stderr)
+            continue
+        _print_answer(ans, args.json)
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from bot.retrieval import evaluate as E
+
+    assistant = _load(progress=sys.stderr.isatty())
+    questions = E.load_dev_set(args.dev)
+    t0 = time.perf_counter()
+    table = E.retrieval_table(assistant, questions)
+    checks = E.answer_checks(assistant, questions)
+    if args.json:
+        print(json.dumps({"retrieval": table, "answers": checks}, ensure_ascii=False, indent=1))
+        return 0
+    p = assistant.retriever.params
+    print(f"dev set: {len(questions)} questions; model {assistant.index_meta.get('model_id')}; RRF k={p.rrf_k} wd={p.dense_weight} ws={p.sparse_weight}")
+    print(E.format_table(table))
+    print()
+    names = {"kind": "answer kind accuracy", "agency": "agency exactness", "indicator": "indicator exactness",
+             "oos_recall": "out-of-scope recall", "oos_false_alarm": "in-scope sent to out-of-scope", "followup": "follow-up (service_hint) correct"}
+    for key, (value, n) in checks["stats"].items():
+        print(f"{names[key]:<34}{value:6.3f}  (n={n})")
+    for f in checks["failures"]:
+        print(f"  ✗ {f}")
+    if args.tune:
+        ins, outs = E.confidence_split(assistant, questions)
+        print(f"\nconfidence: in-scope min {min(ins):.3f}, out-of-scope max {max(outs):.3f} -> suggested threshold {(min(ins) + max(outs)) / 2:.3f} (now {assistant.calibration.threshold})")
+        print("fusion sweep (hit@3, MRR, rrf_k, dense w, sparse w), best first:")
+        for row in E.tune(assistant, questions)[:8]:
+            print("  " + "  ".join(f"{x:.3f}" if isinstance(x, float) else str(x) for x in row))
+    print(f"\n(eval took {time.perf_counter() - t0:.1f}s)")
+    return 0
+
+
+def _index_build(args: argparse.Namespace) -> int:
+    from bot.retrieval.assistant import Assistant
+
+    t0 = time.perf_counter()
+    assistant = Assistant.build(force_rebuild=True, progress=True)
+    meta = assistant.index_meta
+    print(f"index rebuilt: {meta['count']} passages, dim {meta['dim']}, model {meta['model_id']}, "
+          f"KB {meta['fingerprint']}; embedding {meta['build_seconds']:.1f}s, total {time.perf_counter() - t0:.1f}s")
+    return 0
+
+
+def _indicators(args: argparse.Namespace) -> int:
+    from bot.indicators import format_results, self_check
+
+    figures: dict = {}
+    try:
+        if args.file:
+            import yaml
+
+            try:
+                loaded = yaml.safe_load(args.file.read_text(encoding="utf-8"))  # YAML is a superset of JSON
+            except (OSError, yaml.YAMLError, UnicodeDecodeError) as e:
+                raise UserFacingError(f"读不了数据文件：{type(e).__name__}。请提供 JSON 或 YAML 文件。", code="bad_file") from None
+            if not isinstance(loaded, dict):
+                raise UserFacingError("数据文件应当是“名称: 数字”的键值表。", code="bad_file")
+            figures.update(loaded)
+        for key in ("households", "facility_area", "activity_area", "commercial_service_area", "total_building_area", "workers", "urban_residents", "social_workers", "kind"):
+            if getattr(args, key) is not None:
+                figures[key] = getattr(args, key)
+        for key in ("has_facility", "has_self_service"):
+            if getattr(args, key) is not None:
+                figures[key] = getattr(args, key) == "yes"
+        results = self_check(figures)
+    except UserFacingError as e:
+        print(json.dumps({"error": e.message}, ensure_ascii=False) if args.json else e.message)
+        return 2
+    if args.json:
+        print(json.dumps([r.__dict__ for r in results], ensure_ascii=False))
+    else:
+        print(format_results(results))
+    return 0 if all(r.met for r in results) else 1

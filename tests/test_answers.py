@@ -1,0 +1,122 @@
+"""Answers from the real KB, index and embedding model: kinds, exact indicators and agencies, follow-ups, bad input."""
+
+import re
+
+import pytest
+
+from bot.errors import UserFacingError
+from bot.retrieval import ASPECTS, get_assistant
+from bot.retrieval.evaluate import load_dev_set
+
+
+@pytest.fixture(scope="module")
+def assistant():
+    return get_assistant()
+
+
+def test_to_dict_has_exactly_the_public_keys(assistant):
+    d = assistant.ask("在社区能办医保吗").to_dict()
+    assert set(d) == {"question", "kind", "answer", "sources", "agencies", "services"}
+    assert d["sources"] and all(set(s) == {"type", "id", "title", "chapter", "text", "score"} for s in d["sources"])
+    assert all(set(s) == {"id", "name", "agency"} for s in d["services"])
+
+
+def test_medical_insurance_cites_chapter_seven_and_names_agency(assistant):
+    ans = assistant.ask("在社区能办医保吗")
+    assert any(s.type == "plan" and s.id.startswith("plan-7-") and "医保经办" in s.text for s in ans.sources)
+    assert "市医保局" in ans.agencies and "市医保局" in ans.answer
+    assert "来源：" in ans.answer
+
+
+def test_all_eight_indicators_exact(assistant):
+    for ind in assistant.kb.plan.indicators:
+        for ans in (assistant.indicator_answer(ind.id), assistant.ask(f"{ind.name}的2025年目标是多少")):
+            assert ans.kind == "indicator"
+            assert ans.sources[0].id == ind.id
+            assert ind.name in ans.answer and ind.target_2025.text in ans.answer and ind.binding in ans.answer
+            assert (ind.base_2020.text if ind.base_2020 else "无基期值") in ans.answer
+    with pytest.raises(UserFacingError):
+        assistant.indicator_answer("indicator-99")
+
+
+@pytest.mark.parametrize("question", [
+    "今天天气怎么样", "帮我写首诗", "股票推荐", "附近有什么好吃的",
+    # not in the dev set
+    "怎么减肥最快", "你是谁呀", "明天会下雨吗", "推荐几首好听的歌",
+])
+def test_out_of_scope_is_honest(assistant, question):
+    ans = assistant.ask(question)
+    assert ans.kind == "out_of_scope"
+    assert ans.sources == [] and ans.services == []
+    assert "议事协商" in ans.answer and "社区工作者" in ans.answer
+
+
+def test_each_service_agency_question_names_its_agency(assistant):
+    """Generated from the catalogue, not from the dev set: '<service>归哪个部门管'."""
+    wrong = []
+    for svc in assistant.kb.services:
+        ans = assistant.ask(f"{svc.name}归哪个部门管")
+        full = assistant.kb.agency_full_name(svc.agency)
+        if ans.kind != "agency" or svc.agency not in ans.agencies or full not in ans.answer:
+            wrong.append((svc.id, ans.kind, ans.agencies[:2]))
+    assert not wrong
+
+
+def test_service_answer_aspects(assistant):
+    for svc in assistant.kb.services:
+        over = assistant.service_answer(svc.id, "overview")
+        assert svc.eligible in over.answer and svc.provides in over.answer and svc.where in over.answer
+        assert all(step in over.answer for step in svc.how_to_apply.steps)
+        assert over.sources[0].id == svc.id and any(s.id == svc.clause for s in over.sources)
+        for aspect in ASPECTS:
+            assert assistant.service_answer(svc.id, aspect).services[0]["id"] == svc.id
+    with pytest.raises(UserFacingError):
+        assistant.service_answer("no-such-service", "overview")
+    with pytest.raises(ValueError):
+        assistant.service_answer(assistant.kb.services[0].id, "price")
+
+
+def test_follow_ups_use_the_service_hint(assistant):
+    for svc in assistant.kb.services[::5]:
+        mats = assistant.ask("那要带什么材料?", service_hint=svc.id)
+        assert mats.kind == "service" and mats.services[0]["id"] == svc.id
+        assert all(m in mats.answer for m in svc.how_to_apply.materials)
+        agency = assistant.ask("找哪个部门?", service_hint=svc.id)
+        assert agency.kind == "agency" and agency.agencies[0] == svc.agency
+        where = assistant.ask("在哪办?", service_hint=svc.id)
+        assert svc.where in where.answer
+    # a question that names another service is not bent towards the hint
+    other = assistant.ask("老年食堂在哪里", service_hint="medical-insurance-service")
+    assert other.services and other.services[0]["id"] != "medical-insurance-service"
+    # an unknown hint is ignored, not an error
+    assert assistant.ask("在社区能办医保吗", service_hint="nope").kind == "service"
+
+
+def test_clause_answers_quote_exactly(assistant):
+    ans = assistant.ask("规划里关于乡村医生待遇怎么说")
+    assert ans.kind == "clause"
+    src = ans.sources[0]
+    assert src.type == "plan" and f"“{src.text}”" in ans.answer and "乡村医生待遇" in src.text
+    assert src.chapter.endswith("(七)强化为民服务功能")
+
+
+def test_every_answer_carries_sources(assistant):
+    for q in load_dev_set():
+        ans = assistant.ask(q.q, service_hint=q.hint)
+        if ans.kind != "out_of_scope":
+            assert ans.sources and "来源：" in ans.answer, q.q
+            assert len(ans.answer) < 600, q.q
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "？？！！", "\x00\x07\n\t", "🙂🙂🙂", "a" * 10_000, None, 42, ["医保"]])
+def test_invalid_input_is_refused_politely(assistant, bad):
+    with pytest.raises(UserFacingError) as e:
+        assistant.ask(bad)
+    assert re.search(r"[\u4e00-\u9fff]", e.value.message)
+
+
+@pytest.mark.parametrize("weird", ["<script>alert(1)</script>医保", "'; DROP TABLE services; --", "医保\x00\x1b[31m怎么办", "在社区能办医保吗🙂"])
+def test_hostile_input_gets_an_answer_not_a_crash(assistant, weird):
+    ans = assistant.ask(weird)
+    assert ans.kind in {"clause", "service", "agency", "indicator", "out_of_scope"}
+    assert "\x00" not in ans.question and "\x1b" not in ans.question

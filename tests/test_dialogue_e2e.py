@@ -1,0 +1,234 @@
+"""Whole conversations through the REST webhook of a real Rasa server + action server (temp SQLite)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.stack import REPO, running_stack
+
+pytestmark = pytest.mark.e2e
+TRACKING = re.compile(r"YS-\d{8}-\d{4}")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.fixture(scope="module")
+def db_url(tmp_path_factory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('dialogue') / 'linli.db'}"
+
+
+@pytest.fixture(scope="module")
+def stack(db_url):
+    with running_stack(extra_env={"LINLI_DATABASE_URL": db_url}) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def service(db_url):
+    from bot.consultations.service import ConsultationService
+
+    return ConsultationService(db_url)
+
+
+@pytest.fixture(scope="module")
+def kb():
+    from bot.kb import load_kb
+
+    return load_kb()
+
+
+def text_of(replies: list[dict]) -> str:
+    return "\n".join(r.get("text", "") for r in replies if r.get("text"))
+
+
+def custom_of(replies: list[dict], kind: str | None = None) -> list[dict]:
+    return [r["custom"] for r in replies if isinstance(r.get("custom"), dict) and (kind is None or r["custom"].get("type") == kind)]
+
+
+def buttons_of(replies: list[dict]) -> dict[str, str]:
+    return {b["title"]: b["payload"] for r in replies for b in r.get("buttons", []) or []}
+
+
+def say(stack, sender: str, text: str) -> list[dict]:
+    replies = stack.rest(sender, text)
+    joined = text_of(replies)
+    assert "Traceback" not in joined and "Exception" not in joined, joined
+    return replies
+
+
+def answer_of(replies: list[dict]) -> dict:
+    answers = custom_of(replies, "answer")
+    assert answers, f"no answer payload in {replies}"
+    return answers[0]
+
+
+def test_greeting_and_small_talk(stack):
+    r = say(stack, "small-talk", "你好")
+    assert CJK.search(text_of(r)) and "/start_consultation" in buttons_of(r).values()
+    assert "程序" in text_of(say(stack, "small-talk", "你是机器人吗"))
+    assert CJK.search(text_of(say(stack, "small-talk", "谢谢你")))
+    assert "再见" in text_of(say(stack, "small-talk", "拜拜"))
+
+
+def test_question_with_follow_ups_resolves_the_service_in_focus(stack, kb, db_url):
+    sender = "elderly-care"
+    first = answer_of(say(stack, sender, "家里老人没人照看，社区能上门照顾吗"))
+    assert first["kind"] == "service" and first["sources"], first
+    svc = kb.service(first["services"][0]["id"])
+    assert svc.category == "养老"
+    r = say(stack, sender, "那要带什么材料？")
+    follow = answer_of(r)
+    assert follow["services"][0]["id"] == svc.id
+    assert any(m in text_of(r) for m in svc.how_to_apply.materials)
+    # the follow-up buttons are payloads the dialogue understands
+    r = say(stack, sender, buttons_of(r)["哪个部门负责"])
+    assert svc.agency in text_of(r) and answer_of(r)["services"][0]["id"] == svc.id
+    r = say(stack, sender, "/feedback_positive")
+    assert "谢谢" in text_of(r)
+    from bot.feedback.store import FeedbackStore
+
+    assert FeedbackStore(db_url).rating_counts()["up"] >= 1
+
+
+def test_medical_insurance_question_cites_the_plan_and_agency(stack):
+    sender = "medical"
+    r = say(stack, sender, "在社区能办医保吗")
+    ans = answer_of(r)
+    assert "市医保局" in text_of(r) or "市医保局" in ans["agencies"]
+    assert any(s["type"] in ("plan", "service") for s in ans["sources"])
+    r = say(stack, sender, "在哪里办呢")
+    assert answer_of(r)["services"][0]["id"] == ans["services"][0]["id"]
+
+
+def test_indicator_question_and_self_check(stack, kb):
+    r = say(stack, "worker", "社工师的指标是多少")
+    ans = answer_of(r)
+    assert ans["kind"] == "indicator" and "约束性" in text_of(r)
+    r = say(stack, "worker", "指标自检")
+    assert "户数" in text_of(r)
+    r = say(stack, "worker", "我们社区户数1000，综合服务设施面积250平方米，社工师2人")
+    check = custom_of(r, "indicator_self_check")[0]
+    by_id = {x["indicator_id"]: x for x in check["results"]}
+    assert by_id["indicator-4"]["met"] is False and by_id["indicator-8"]["met"] is False
+    assert "未达标" in text_of(r)
+
+
+def test_full_consultation_with_contact_reaches_the_right_committee(stack, service):
+    sender = "resident-contact"
+    topic = "小区电梯经常坏，物业一直拖着不修"
+    r = say(stack, sender, "我想反映个问题")
+    assert "事情" in text_of(r)
+    r = say(stack, sender, topic)
+    community_buttons = buttons_of(r)
+    assert "幸福社区" in community_buttons, r
+    r = say(stack, sender, community_buttons["幸福社区"])
+    r = say(stack, sender, buttons_of(r)["留下联系方式"])
+    assert "同意" in buttons_of(r)
+    r = say(stack, sender, "/affirm")
+    r = say(stack, sender, "王阿姨")
+    r = say(stack, sender, "12345")
+    assert "手机号" in text_of(r)  # re-asked politely
+    r = say(stack, sender, "138 0000 1234")
+    expected = service.route(topic, "xingfu").committee
+    assert expected.name in text_of(r) and "确认" in text_of(r)
+    assert "13800001234" not in text_of(r)  # masked in the summary
+    r = say(stack, sender, "确认提交")
+    number = TRACKING.search(text_of(r)).group(0)
+    record = service.get(number)
+    assert record.committee_id == expected.id and record.community_id == "xingfu"
+    assert record.consent is True and record.contact_phone == "13800001234" and record.contact_name == "王阿姨"
+    assert record.text == topic and record.sender_id == sender
+    # status lookup by the resident; nobody else sees it
+    r = say(stack, sender, f"查一下{number}")
+    assert "已提交" in text_of(r) and expected.name in text_of(r)
+    r = say(stack, "someone-else", f"查一下{number}")
+    assert "已提交" not in text_of(r) and CJK.search(text_of(r))
+    # the committee's status push reaches the resident
+    pushed = stack.trigger_intent(sender, "EXTERNAL_consultation_status",
+                                  {"tracking_number": number, "status": "accepted", "status_label": "已受理", "note": "下周一开会商量"})
+    pushed_text = text_of(pushed.get("messages", []))
+    assert number in pushed_text and "已受理" in pushed_text and "下周一开会商量" in pushed_text
+
+
+def test_anonymous_consultation_with_topic_in_first_message_then_withdraw(stack, service):
+    sender = "villager"
+    topic = "村里的账目好久没公开了，想反映一下"
+    r = say(stack, sender, topic)
+    assert "柳树村" in buttons_of(r), r  # the topic was taken from the first message
+    r = say(stack, sender, "柳树村")
+    r = say(stack, sender, "匿名就行")
+    assert "匿名" in text_of(r)
+    r = say(stack, sender, "/affirm")
+    number = TRACKING.search(text_of(r)).group(0)
+    record = service.get(number)
+    assert record.committee_id == service.route(topic, "liushu").committee.id
+    assert record.committee_type in ("村务监督委员会", "居务监督委员会")
+    assert record.contact_phone is None and record.consent is False
+    r = say(stack, sender, f"撤回 {number}")
+    assert "撤回" in text_of(r)
+    assert service.get(number).status == "withdrawn"
+
+
+def test_cancelled_form_stores_nothing(stack, service):
+    sender = "changed-mind"
+    say(stack, sender, "发起议事协商")
+    say(stack, sender, "楼道里堆满了杂物，存在消防隐患")
+    r = say(stack, sender, "算了")
+    assert "取消" in text_of(r)
+    assert service.my_consultations("rest", sender) == []
+    r = say(stack, sender, "取消")
+    assert "没有正在办理" in text_of(r)
+
+
+def test_form_is_interrupted_by_a_question_and_resumed(stack, service):
+    sender = "interrupter"
+    say(stack, sender, "我要发起议事协商")
+    r = say(stack, sender, "小区门口的路灯坏了很久")
+    assert "幸福社区" in buttons_of(r)
+    r = say(stack, sender, "医保在哪里办")
+    assert answer_of(r)["kind"] in ("service", "clause", "agency")
+    assert "幸福社区" in buttons_of(r)  # the form asks again for the community
+    r = say(stack, sender, "和平社区")
+    assert "匿名提交" in buttons_of(r)
+    r = say(stack, sender, "随便写点什么")
+    assert "匿名" in text_of(r)  # invalid choice re-asked
+    r = say(stack, sender, "取消")
+    assert service.my_consultations("rest", sender) == []
+
+
+def test_out_of_scope_is_honest_and_recorded_as_a_gap(stack, db_url):
+    r = say(stack, "curious", "今天天气怎么样")
+    assert not custom_of(r, "answer") and "范围" in text_of(r)
+    r = say(stack, "curious", "怎么给宠物狗办理出国检疫证明")
+    answers = custom_of(r, "answer")
+    assert all(a["kind"] == "out_of_scope" for a in answers), answers
+    env = dict(os.environ, LINLI_DATABASE_URL=db_url)
+    out = subprocess.run([sys.executable, "-m", "bot", "report", "gaps", "--json"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "今天天气怎么样" in out.stdout
+
+
+def test_handoff_records_and_says_when(stack):
+    r = say(stack, "needs-person", "转人工")
+    handoff = custom_of(r, "handoff")
+    assert handoff and handoff[0]["id"] and handoff[0]["reply_within"] in text_of(r)
+
+
+def test_status_lookup_without_number_asks_for_it(stack):
+    r = say(stack, "no-number", "查询进度")
+    assert "YS-" in text_of(r)
+
+
+@pytest.mark.parametrize("bad", ["", " ", "啊" * 10000, "😀😀😀", "<script>alert(1)</script>",
+                                 "'; DROP TABLE consultations; --", "\x00\x01\x02", "{\"a\": [1, 2]}"])
+def test_bad_input_gets_a_polite_reply(stack, bad):
+    r = say(stack, "bad-input", bad)
+    joined = text_of(r)
+    assert r and CJK.search(joined), (bad[:20], r)
+    assert "<script>" not in joined

@@ -1,0 +1,60 @@
+"""Learning loop store and `python -m bot report gaps`, on a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from bot.feedback.store import FeedbackStore, normalize_question
+from tests.stack import REPO
+
+
+def test_gaps_group_wordings_rank_by_frequency_and_mask_personal_data(tmp_path):
+    url = f"sqlite:///{tmp_path / 'fb.db'}"
+    store = FeedbackStore(url)
+    store.record_unanswered("能帮我办护照吗？我电话13812345678", reason="out_of_scope", channel="rest")
+    store.record_unanswered("能帮我办护照吗 我电话 13812345678", reason="nlu_fallback", channel="telegram")
+    store.record_unanswered("小区能养羊吗", reason="out_of_scope")
+    store.record_rating(-1, "医保在哪办", answer_kind="service", sources=["medical-insurance-service"])
+    store.record_rating(1, "医保在哪办", answer_kind="service")
+    store.record_unanswered("？？？")  # nothing left after normalisation: not stored
+    gaps = store.gaps()
+    assert [g.count for g in gaps] == [2, 1, 1]
+    assert "13812345678" not in gaps[0].question and "138****5678" in gaps[0].question
+    assert set(gaps[0].reasons) == {"out_of_scope", "nlu_fallback"}
+    assert {g.question for g in gaps[1:]} == {"小区能养羊吗", "医保在哪办"}
+    assert [g.question for g in store.gaps(include_thumbs_down=False)] == [gaps[0].question, "小区能养羊吗"]
+    assert store.rating_counts() == {"up": 1, "down": 1}
+    # the CLI reads the same database through settings
+    env = dict(os.environ, LINLI_DATABASE_URL=url)
+    out = subprocess.run([sys.executable, "-m", "bot", "report", "gaps", "--json", "--limit", "1"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(rows) == 1 and rows[0]["count"] == 2 and "13812345678" not in out.stdout
+
+
+def test_normalize_question_ignores_spacing_punctuation_and_width():
+    assert normalize_question("医保 在哪办？") == normalize_question("医保在哪办") == normalize_question("医保在哪办?")
+    assert normalize_question("ＡＢＣ") == "abc"
+
+
+def test_rating_must_be_plus_or_minus_one(tmp_path):
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'fb.db'}")
+    try:
+        store.record_rating(5, "x")
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("rating 5 accepted")
+
+
+def test_indicator_figures_parsed_from_a_workers_message():
+    from actions.indicators import parse_figures
+
+    assert parse_figures("户数1200，综合服务设施面积400平方米，活动区域面积260平方米，社工师2人，常住人口3500") == {
+        "households": 1200, "facility_area": 400, "activity_area": 260, "social_workers": 2, "urban_residents": 3500}
+    assert parse_figures("我们社区800户，服务设施面积300平方米") == {"households": 800, "facility_area": 300}
+    assert parse_figures("你好") == {}

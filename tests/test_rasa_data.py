@@ -1,0 +1,78 @@
+"""Rasa training data and model quality: validation, held-out NLU F1, test stories, generated data fresh."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.stack import RASA, REPO, _rasa_env, ensure_model
+
+NLU_TEST = REPO / "tests" / "rasa" / "nlu_test.yml"
+TEST_STORIES = REPO / "tests" / "rasa" / "test_stories.yml"
+_ANNOTATION = re.compile(r"\[([^\]]+)\]\([^)]+\)")
+
+
+def _examples(path) -> dict[str, set[str]]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    out: dict[str, set[str]] = {}
+    for item in data.get("nlu", []):
+        if "intent" in item:
+            lines = [l[2:].strip() for l in item["examples"].splitlines() if l.startswith("- ")]
+            out.setdefault(item["intent"], set()).update(_ANNOTATION.sub(r"\1", l) for l in lines)
+    return out
+
+
+def _rasa(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([str(RASA), *args], cwd=REPO, env=_rasa_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def test_generated_catalogue_data_is_up_to_date():
+    proc = subprocess.run([sys.executable, "nlu_data/generate_catalogue.py", "--check"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_every_intent_has_enough_varied_examples_and_a_held_out_set():
+    train = {}
+    for f in (REPO / "nlu_data").glob("*.yml"):
+        for intent, ex in _examples(f).items():
+            train.setdefault(intent, set()).update(ex)
+    test = _examples(NLU_TEST)
+    for intent, ex in train.items():
+        if intent.startswith("EXTERNAL_"):
+            continue
+        assert len(ex) >= 15, f"{intent}: only {len(ex)} examples"
+        assert intent in test, f"{intent} has no held-out examples"
+    leaked = {i: ex & train.get(i, set()) for i, ex in test.items()}
+    assert not any(leaked.values()), f"held-out examples also in training data: {leaked}"
+
+
+def test_data_validate_is_clean():
+    proc = _rasa("data", "validate", "--data", "nlu_data", "--config", "config.yml", "--domain", "domain.yml",
+                 "--fail-on-warnings", timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "UserWarning" not in proc.stdout + proc.stderr, proc.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return ensure_model()
+
+
+def test_held_out_intent_macro_f1(model, tmp_path):
+    proc = _rasa("test", "nlu", "--nlu", str(NLU_TEST), "-m", str(model), "--out", str(tmp_path), "--no-plot")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "intent_report.json").read_text(encoding="utf-8"))
+    f1 = report["macro avg"]["f1-score"]
+    print(f"held-out intent macro-F1 = {f1:.3f}, accuracy = {report['accuracy']:.3f}")
+    assert f1 >= 0.90, {k: v["f1-score"] for k, v in report.items() if isinstance(v, dict) and v.get("f1-score", 1) < 0.9}
+
+
+def test_core_test_stories_predict_without_errors(model, tmp_path):
+    proc = _rasa("test", "core", "--stories", str(TEST_STORIES), "-m", str(model), "--out", str(tmp_path),
+                 "--fail-on-prediction-errors", "--no-plot")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
