@@ -8,6 +8,7 @@ terms split the same way ("普惠托育" stays one token instead of "普惠/托�
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -55,12 +56,23 @@ def write_user_dictionary(kb: KnowledgeBase, dry_run: bool = False) -> bool:
     return True
 
 
-@lru_cache(maxsize=4)
+_TOKENIZER_LOCK = threading.Lock()
+
+
 def tokenizer(kb_dir: Path) -> jieba.Tokenizer:
-    """A jieba tokenizer with the domain dictionary (own instance: never mutates jieba's global one)."""
+    """A jieba tokenizer with the domain dictionary (own instance: never mutates jieba's global one).
+
+    Built once per folder; the lock keeps parallel first calls from each loading the dictionary."""
+    with _TOKENIZER_LOCK:
+        return _build_tokenizer(Path(kb_dir))
+
+
+@lru_cache(maxsize=4)
+def _build_tokenizer(kb_dir: Path) -> jieba.Tokenizer:
     jieba.setLogLevel(60)
     tok = jieba.Tokenizer()
     path = user_dictionary_path(kb_dir)
     if path.exists():
         tok.load_userdict(str(path))
+    tok.initialize()
     return tok

@@ -62,7 +62,7 @@ class Assistant:
         embedder = embedder or load_embedder(settings)
         dense = load_or_build(index_dir(settings.cache_dir), lambda: build_passages(kb), embedder, kb.fingerprint, force=force_rebuild, progress=progress)
         analyzer = make_analyzer(tokenizer(kb.kb_dir).lcut_for_search)
-        bm25 = BM25([analyzer(p.search_text) for p in dense.passages])
+        bm25 = BM25([analyzer(p.sparse_text or p.search_text) for p in dense.passages])
         params = FusionParams(settings.retrieval_rrf_k, settings.retrieval_dense_weight, settings.retrieval_sparse_weight)
         retriever = Retriever(dense.passages, dense.faiss_index, bm25, analyzer, embedder, params)
         calibration = Calibration(settings.retrieval_min_confidence, settings.retrieval_sparse_evidence_weight)

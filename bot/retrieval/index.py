@@ -22,7 +22,7 @@ from bot.retrieval.passages import Passage
 log = logging.getLogger(__name__)
 
 #: Bump when the passage builder changes so old indexes are rebuilt.
-PASSAGE_VERSION = 4
+PASSAGE_VERSION = 5
 INDEX_FILE = "passages.faiss"
 META_FILE = "meta.json"
 

@@ -22,7 +22,8 @@ class Passage:
     title: str
     chapter: str  # chapter path, e.g. "三、扩大城乡社区服务有效供给 › (七)强化为民服务功能"
     text: str  # what an answer quotes
-    search_text: str  # what search sees
+    search_text: str  # what dense search sees (with neighbouring sentences for context)
+    sparse_text: str = ""  # what BM25 sees when it differs (the clause alone: neighbours would blur term matches)
     clause: str = ""  # the plan clause a service/action rests on
     agencies: tuple[str, ...] = field(default_factory=tuple)
 
@@ -54,7 +55,8 @@ def build_passages(kb: KnowledgeBase, window: int = 1) -> list[Passage]:
             out.append(
                 Passage(
                     id=s.id, type="plan", title=f"{ch.title} 第{s.index}句", chapter=ch.path, text=s.text,
-                    search_text=f"{ch.title.split(')')[-1]}。{context}", clause=s.id, agencies=ch.agencies + ch.local_bodies,
+                    search_text=f"{ch.title.split(')')[-1]}。{context}", sparse_text=f"{ch.title.split(')')[-1]}。{s.text}",
+                    clause=s.id, agencies=ch.agencies + ch.local_bodies,
                 )
             )
     box = plan.indicator_box or "专栏1 主要指标"

@@ -1,0 +1,124 @@
+"""Faults: the action server killed mid-submission, the database unplugged, the Telegram API failing.
+
+Short versions of ``bench/fault_action_server.py`` and ``bench/fault_database.py`` (which run more trials
+and print figures). Real processes, a real PostgreSQL behind an unpluggable TCP relay, a real stand-in
+Telegram server.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+HAN = re.compile(r"[\u4e00-\u9fff]")
+TRACKING = re.compile(r"YS-\d{8}-\d{4,}")
+
+
+# ---- action server killed (kill -9) in the middle of a submission ----------------------------------------
+
+@pytest.fixture(scope="module")
+def fault_stack():
+    from bench.fault_action_server import FaultStack
+
+    with tempfile.TemporaryDirectory(prefix="linli-fault-") as tmp, FaultStack(f"sqlite:///{tmp}/fault.db", Path(tmp)) as stack:
+        yield stack
+
+
+@pytest.mark.parametrize("mode", ["before", "after"])
+def test_action_server_killed_mid_submission_never_confirms_a_missing_record(fault_stack, mode):
+    """before: nothing may be stored or confirmed; after: the stored record must be told, once."""
+    from bench.fault_action_server import trial
+
+    result = trial(fault_stack, mode)
+    assert not result["problems"], result
+    if mode == "before":
+        assert len(result["rows"]) <= 1
+    else:
+        assert len(result["rows"]) == 1
+
+
+# ---- database unavailable -------------------------------------------------------------------------------
+
+@pytest.fixture
+def pg_relay():
+    from bench.fault_database import PluggableTCP, pg_schema_via
+    from tests.conftest import _pg_connect
+
+    conn, _ = _pg_connect()
+    if conn is None:
+        pytest.skip("PostgreSQL unreachable")
+    conn.close()
+    relay = PluggableTCP("127.0.0.1", 5432)
+    try:
+        with pg_schema_via(relay) as (url, direct):
+            yield relay, url, direct
+    finally:
+        relay.close()
+
+
+@pytest.mark.postgres
+def test_store_outage_writes_nothing_and_recovers_without_restart(pg_relay):
+    from bench.fault_database import integrity
+    from bot.consultations import ConsultationService
+
+    relay, url, direct = pg_relay
+    svc = ConsultationService(url, use_embedding=False)
+    first = svc.submit("rest", "db-a", "m1", "xingfu", "小区路灯坏了好几天，晚上很黑")
+    relay.unplug()
+    with pytest.raises(Exception):
+        svc.submit("rest", "db-b", "m1", "xingfu", "楼道里堆满杂物，存在消防隐患")
+    relay.plug()
+    assert integrity(direct) == {"consultations": 1, "without_trail": 0, "dangling_events": 0}
+    again = svc.submit("rest", "db-b", "m1", "xingfu", "楼道里堆满杂物，存在消防隐患")  # same object, no restart
+    assert again.created and again.tracking_no != first.tracking_no
+    assert integrity(direct)["consultations"] == 2
+
+
+@pytest.mark.postgres
+def test_resident_gets_a_clear_message_during_a_store_outage_then_submits(pg_relay):
+    from bench.fault_database import resident_level
+
+    relay, url, direct = pg_relay
+    res = resident_level(url, direct, relay)
+    assert res["polite"], res
+    assert res["rows_during"] == 0, res
+    assert len(res["rows"]) == 1 and res["told_after"] == res["rows"], res
+
+
+# ---- Telegram API failing --------------------------------------------------------------------------------
+
+def test_telegram_outage_longer_than_the_retries_does_not_crash_the_channel():
+    """sendMessage fails more often than the connector retries: that reply is dropped after backoff,
+    the webhook still answered Telegram 200 (no redelivery storm), and the next update is answered."""
+    from tests.fake_telegram import FakeTelegram, text_update
+    from tests.stack import REPO, running_stack
+
+    secret = "t" * 32
+    with tempfile.TemporaryDirectory() as tmp, FakeTelegram() as tg:
+        env = {"LINLI_DATABASE_URL": f"sqlite:///{tmp}/tg.db", "TELEGRAM_TOKEN": tg.token, "TELEGRAM_WEBHOOK_SECRET": secret,
+               "TELEGRAM_API_BASE_URL": tg.base_url, "TELEGRAM_CHAT_INTERVAL": "0",
+               "TELEGRAM_WEBHOOK_URL": "https://example.invalid/webhooks/telegram/webhook"}
+        with running_stack(credentials=REPO / "credentials.yml", extra_env=env) as stack:
+            hook = f"{stack.rasa_url}/webhooks/telegram/webhook"
+            headers = {"X-Telegram-Bot-Api-Secret-Token": secret}
+            tg.fail("sendMessage", times=5, status=502)  # as many failures as the connector's attempts
+            t0 = time.monotonic()
+            r = httpx.post(hook, json=text_update(9001, 555, "你好"), headers=headers, timeout=120)
+            assert r.status_code == 200
+            attempts = tg.wait_for("sendMessage", count=4, chat_id=555, timeout=60)
+            gaps = [b["at"] - a["at"] for a, b in zip(attempts, attempts[1:])]
+            assert gaps[-1] > gaps[0] * 1.2, f"no backoff between retries: {gaps}"
+            time.sleep(max(0.0, 15 - (time.monotonic() - t0)))  # let the connector finish with that reply
+            n_before = len(tg.recorded("sendMessage", chat_id=556))
+            r = httpx.post(hook, json=text_update(9002, 556, "你好"), headers=headers, timeout=120)
+            assert r.status_code == 200
+            ok = tg.wait_for("sendMessage", count=n_before + 1, chat_id=556, timeout=60)
+            assert HAN.search(str(ok[-1]["params"].get("text", "")))
+            assert httpx.get(stack.rasa_url + "/", timeout=10).status_code == 200
