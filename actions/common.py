@@ -74,3 +74,5 @@ def polite(run: Callable) -> Callable:
         return []
 
     return wrapper
+
+

@@ -205,7 +205,7 @@ class ActionSubmitConsultation(Action):
             contact_phone=tracker.get_slot("contact_phone") if consent else None, consent=consent,
         )
         dispatcher.utter_message(
-            text=(f"已提交！受理编号：{record.tracking_no}\n已转给{record.community_name}的{record.committee_name}处理。"
+            text=(f"已提交！受理编号：{record.tracking_no}\n已转给{record.committee_name}处理。"
                   f"之后发送这个编号就能查询进度，有进展我也会通知您。"),
             buttons=[{"title": "查询进度", "payload": f'/check_consultation_status{{"tracking_number":"{record.tracking_no}"}}'}],
         )

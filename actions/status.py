@@ -76,7 +76,10 @@ class ActionNotifyConsultationStatus(Action):
         def entity(name: str) -> str:
             return str(next(tracker.get_latest_entity_values(name), None) or "").strip()
 
-        number = entity("tracking_number") or tracker.get_slot("tracking_number") or ""
+        number = entity("tracking_number")
+        if not TRACKING.fullmatch(number):  # not a push from the inbox (e.g. misread free text)
+            dispatcher.utter_message(text="抱歉，我没太明白您的意思。可以换个说法，或者说“转人工”联系社区工作人员。")
+            return []
         label = entity("status_label") or entity("status") or "有更新"
         note = entity("note")
         text = f"您的议事协商（受理编号 {number}）有新进展：{label}。" + (f"\n说明：{note}" if note else "")

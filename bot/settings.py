@@ -44,11 +44,18 @@ class Settings(BaseSettings):
     timezone: str = Field("Asia/Shanghai", description="local time zone: tracking-number dates, times shown to residents")
     notify_max_attempts: int = Field(8, description="status pushes to Rasa are retried this often before giving up")
     notify_backoff_seconds: float = Field(30.0, description="first retry delay of a failed status push (doubles, max 1 h)")
+    notify_chat_channels: str = Field(
+        "rest,webchat,socketio,telegram,callback",
+        description="comma-separated Rasa channels that get pushes (status changes, handoff replies); others such as open311 do not",
+    )
+    retrieval_sentence_window: int = Field(
+        0, ge=0, le=3, description="neighbouring sentences embedded with a plan clause (0 tuned best on the dev set)"
+    )
     retrieval_rrf_k: float = Field(5.0, description="reciprocal-rank-fusion constant (tuned on the dev set)")
     retrieval_dense_weight: float = Field(1.0, description="weight of the dense ranking in the fusion")
     retrieval_sparse_weight: float = Field(1.0, description="weight of the BM25 ranking in the fusion")
     retrieval_min_confidence: float = Field(
-        0.888, description="below this the assistant says the question is out of scope (calibrated with `python -m bot eval --tune`; model-specific)"
+        0.89, description="below this the assistant says the question is out of scope (calibrated with `python -m bot eval --tune`; model-specific)"
     )
     retrieval_sparse_evidence_weight: float = Field(0.02, description="weight of log(1+best BM25 score) in the confidence")
 

@@ -64,10 +64,11 @@ class Env:
     service: ConsultationService
     a: list = field(default_factory=list)  # ConsultationRecords of committee A
     b: list = field(default_factory=list)
+    handoffs: dict = field(default_factory=dict)  # name -> handoff id: "a" (A's community), "other" (another community)
 
 
 def make_env(var_dir: Path, url: str | None = None, *, rasa_url: str = "http://127.0.0.1:9", **extra) -> Env:
-    """A fresh store with users alice (A), bob (B), root (admin) and seven consultations."""
+    """A fresh store with users alice (A), bob (B), root (admin), seven consultations and two open handoffs."""
     var_dir.mkdir(parents=True, exist_ok=True)
     settings = Settings(var_dir=var_dir, database_url=url or f"sqlite:///{var_dir / 'inbox.db'}", rasa_url=rasa_url,
                         rasa_token="test-token", notify_backoff_seconds=0.2, **extra)
@@ -83,6 +84,8 @@ def make_env(var_dir: Path, url: str | None = None, *, rasa_url: str = "http://1
     for i, (cat, text) in enumerate(B_TEXTS):
         env.b.append(svc.submit("telegram", f"resident-b{i}", f"m{i}", "xingfu", text, category=cat))
     assert {r.committee_id for r in env.a} == {COMMITTEE_A} and {r.committee_id for r in env.b} == {COMMITTEE_B}
+    env.handoffs["a"] = svc.request_handoff("telegram", "resident-h1", "xingfu", "想找工作人员，电话 13712345678")[0]
+    env.handoffs["other"] = svc.request_handoff("telegram", "resident-h2", "heping", "和平社区的人工请求")[0]
     return env
 
 

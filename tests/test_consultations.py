@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from bot.consultations import ConsultationService, NotFoundError, Status, TransitionError
+from bot.consultations import models as m
 from bot.consultations.db import dispose_engines
 from bot.consultations.service import AccessDenied
 from bot.errors import UserFacingError
@@ -165,6 +166,34 @@ def test_illegal_transitions_are_refused(svc, path, target, code):
     assert svc.get(r.tracking_no).status == (path[-1] if path else "submitted")
 
 
+@pytest.mark.parametrize("final", ["resolved", "rejected", "withdrawn"])
+def test_texts_about_final_statuses_read_naturally(svc, final):
+    r = _submit(svc)
+    svc.change_status(r.tracking_no, "accepted", "li", "好")
+    if final == "withdrawn":
+        svc.withdraw(r.tracking_no, "u1")
+    else:
+        svc.change_status(r.tracking_no, final, "li", "理由")
+    label = Status(final).label
+    messages = []
+    for attempt in (lambda: svc.change_status(r.tracking_no, "deliberating", "li"),
+                    lambda: svc.recategorize(r.tracking_no, "public-affairs", "li"),
+                    lambda: svc.withdraw(r.tracking_no, "u1")):
+        with pytest.raises(UserFacingError) as e:
+            attempt()
+        messages.append(e.value.message)
+    assert all(f"已是“{label}”状态" in msg or "无需重复" in msg for msg in messages), messages
+    assert not any("已“已" in msg for msg in messages)
+
+
+def test_push_text_is_concise_chinese(svc):
+    from bot.consultations.notify import status_message
+
+    text = status_message("YS-20261129-0042", Status.REJECTED, "不属于本社区事务")
+    assert text == "您的诉求（受理编号 YS-20261129-0042）有新进展：不予受理。\n说明：不属于本社区事务"
+    assert status_message("YS-20261129-0042", Status.ACCEPTED).endswith("已受理。")
+
+
 def test_reject_needs_reason_then_records_it(svc):
     r = _submit(svc)
     out = svc.change_status(r.tracking_no, "rejected", "li", "不属于本委员会职责")
@@ -236,16 +265,45 @@ def test_list_filters_search_and_dashboard(svc, url):
     today = a.created_at.astimezone(svc.tz).date()
     assert svc.count_for_committee(None, since=today, until=today) == 3
     assert svc.count_for_committee(None, since=today + timedelta(days=1)) == 0
-    with svc.engine.begin() as conn:  # age one item so it is overdue
-        conn.execute(text("UPDATE consultations SET updated_at = :t WHERE tracking_no = :n"),
-                     {"t": (a.updated_at - timedelta(days=10)).replace(tzinfo=None) if url.startswith("sqlite") else a.updated_at - timedelta(days=10),
-                      "n": a.tracking_no})
+    _age_status_events(svc, url, a.tracking_no, days=10)  # no status change for 10 days: overdue
     d = svc.dashboard(None, overdue_days=7)
     assert d["by_status"] == {"submitted": 2, "accepted": 1}
     assert d["by_category"] == {"property": 2, "public-affairs": 1}
     assert d["weekly"][-1][1] == 3 and len(d["weekly"]) == 8
     assert [x.tracking_no for x in d["overdue"]] == [a.tracking_no]
+    assert (m.utcnow() - d["last_status_change"][a.tracking_no]).days == 10
     assert svc.dashboard("xingfu-jwjd")["by_status"] == {}
+
+
+def _age_status_events(svc, url, tracking_no, days):
+    """Move every trail entry of one consultation ``days`` into the past (as if nothing happened since)."""
+    with svc.engine.begin() as conn:
+        rows = conn.execute(text("SELECT e.id, e.at FROM status_events e JOIN consultations c ON c.id = e.consultation_id "
+                                 "WHERE c.tracking_no = :n"), {"n": tracking_no}).all()
+        for eid, at in rows:
+            at = datetime.fromisoformat(at) if isinstance(at, str) else at
+            conn.execute(text("UPDATE status_events SET at = :t WHERE id = :i"), {"t": at - timedelta(days=days), "i": eid})
+
+
+def test_overdue_counts_status_changes_not_other_edits(svc, url):
+    stale = _submit(svc, msg="a", text="我有个事想问问")
+    moving = _submit(svc, msg="b", text="路灯坏了")
+    _age_status_events(svc, url, stale.tracking_no, days=9)
+    _age_status_events(svc, url, moving.tracking_no, days=9)
+    assert {x.tracking_no for x in svc.dashboard(None, overdue_days=7)["overdue"]} == {stale.tracking_no, moving.tracking_no}
+    # a category fix touches updated_at and the trail, but is no progress on the matter
+    fixed = svc.recategorize(stale.tracking_no, "public-affairs", "li", "其实是公共事务")
+    assert (m.utcnow() - fixed.updated_at).total_seconds() < 60
+    # a status transition is progress
+    svc.change_status(moving.tracking_no, "accepted", "li", "已受理")
+    d = svc.dashboard(None, overdue_days=7)
+    assert [x.tracking_no for x in d["overdue"]] == [stale.tracking_no]
+    assert (m.utcnow() - d["last_status_change"][stale.tracking_no]).days == 9
+    # closed matters are never overdue, however old
+    _age_status_events(svc, url, moving.tracking_no, days=30)
+    svc.change_status(stale.tracking_no, "rejected", "li", "重复反映")
+    _age_status_events(svc, url, stale.tracking_no, days=30)
+    assert [x.tracking_no for x in svc.dashboard(None, overdue_days=7)["overdue"]] == [moving.tracking_no]
 
 
 def test_handoff(svc):
@@ -255,6 +313,61 @@ def test_handoff(svc):
     assert h["id"] == hid and h["text"] == "想找人工"
     svc.close_handoff(hid)
     assert svc.list_handoffs("dongshan-cwh") == []
+    assert svc.outbox(handoff_id=hid) == []  # closed without a note: nothing to tell the resident
+
+
+def test_handoff_reply_is_queued_for_chat_channels_only(svc):
+    chat, _ = svc.request_handoff("telegram", "u1", "dongshan", "电话 13812345678 找人工")
+    api, _ = svc.request_handoff("open311", "hotline", "dongshan", "热线转来的")
+    with pytest.raises(AccessDenied):
+        svc.close_handoff(chat, "已回电", "li", committee_id="xingfu-jwh")
+    out = svc.close_handoff(chat, "已给您回电 13812345678，明天上门", "li", committee_id="dongshan-cwh")
+    assert out["status"] == "closed" and out["closed_by"] == "li" and out["pushed"] and out["closed_at"] is not None
+    [row] = svc.outbox(handoff_id=chat)
+    assert (row["channel"], row["sender_id"], row["intent"]) == ("telegram", "u1", "EXTERNAL_handoff_reply")
+    assert json.loads(row["payload"]) == {"note": "已给您回电 138****5678，明天上门"}
+    assert "13812345678" not in row["message"] and row["message"].startswith("社区工作人员回复您")
+    with pytest.raises(UserFacingError) as e:
+        svc.close_handoff(chat, "再关一次", "li")
+    assert e.value.code == "already_closed" and len(svc.outbox(handoff_id=chat)) == 1
+    assert not svc.close_handoff(api, "已在热线系统答复", "li")["pushed"] and svc.outbox(handoff_id=api) == []
+    assert svc.get_handoff(api)["close_note"] == "已在热线系统答复"
+    with pytest.raises(NotFoundError):
+        svc.close_handoff(999_999, "x", "li")
+    rasa = _Recorder()
+    try:
+        assert svc.deliverer(rasa_url=rasa.url, token="t").deliver_pending() == {"delivered": 1, "retry": 0, "failed": 0}
+        [req] = rasa.requests
+        assert req["path"] == "/conversations/u1/trigger_intent" and req["query"]["output_channel"] == ["telegram"]
+        assert req["json"] == {"name": "EXTERNAL_handoff_reply", "entities": {"note": "已给您回电 138****5678，明天上门"}}
+    finally:
+        rasa.close()
+
+
+def test_status_pushes_only_to_chat_channels(svc):
+    chats = [svc.submit(ch, "u1", "m1", "xingfu", "路灯坏了") for ch in ("telegram", "rest", "webchat", "socketio")]
+    api = svc.submit("open311", "city-hotline", "m1", "xingfu", "路灯坏了")
+    for r in [*chats, api]:
+        svc.change_status(r.tracking_no, "accepted", "li", "已受理")
+    assert all(len(svc.outbox(r.tracking_no)) == 1 for r in chats)
+    assert svc.outbox(api.tracking_no) == []
+    assert svc.get(api.tracking_no).status == "accepted"  # the change itself went through
+    custom = ConsultationService(svc.url, svc.kb, use_embedding=False, prepare=False,
+                                 settings=svc.settings.model_copy(update={"notify_chat_channels": "telegram"}))
+    custom.change_status(chats[1].tracking_no, "deliberating", "li")
+    assert len(svc.outbox(chats[1].tracking_no)) == 1  # rest is not a chat channel in that deployment
+
+
+def test_trail_notes_are_natural_chinese(svc):
+    auto = _submit(svc, msg="a")
+    given = _submit(svc, msg="b", text="想反映个情况", category="public-affairs")
+    lost = _submit(svc, msg="c", text="我有个事想问问")
+    notes = [svc.get(r.tracking_no).trail[0].note for r in (auto, given, lost)]
+    assert notes == [f"自动分派至幸福家园业主委员会（类别：{svc.category_name('property')}）",
+                     f"按提交时选定的类别分派至幸福社区居民委员会（类别：{svc.category_name('public-affairs')}）",
+                     "未能识别类别，已转至幸福社区居民委员会，请核对分类"]
+    assert (auto.committee_name, given.committee_name, lost.committee_name) == ("幸福家园业主委员会", "幸福社区居民委员会", "幸福社区居民委员会")
+    assert not any(re.search(r"[A-Za-z]", n) for n in notes)
 
 
 # users -------------------------------------------------------------------------------
@@ -292,6 +405,28 @@ def test_schema_matches_models(svc):
     names = set(inspect(svc.engine).get_table_names())
     assert {"communities", "committees", "consultations", "status_events", "committee_users",
             "handoff_requests", "notification_outbox", "tracking_counters", "alembic_version"} <= names
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with svc.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), m.Base.metadata)
+    assert diff == []
+
+
+def test_upgrade_from_0001_keeps_data(url, kb):
+    from bot.consultations.db import upgrade
+
+    upgrade(url, "0001")
+    old = ConsultationService(url, kb, use_embedding=False, prepare=False)
+    old.sync_directory()
+    with old.engine.begin() as conn:
+        conn.execute(text("INSERT INTO handoff_requests (channel, sender_id, community_id, committee_id, text, status, created_at) "
+                          "VALUES ('telegram', 'u9', 'xingfu', 'xingfu-jwh', '旧的请求', 'open', :t)"), {"t": m.utcnow().replace(tzinfo=None)})
+    upgrade(url)
+    svc = ConsultationService(url, kb, use_embedding=False)
+    [h] = svc.list_handoffs("xingfu-jwh")
+    assert h["text"] == "旧的请求" and h["close_note"] == "" and h["closed_at"] is None
+    assert svc.close_handoff(h["id"], "已处理", "li")["pushed"]
 
 
 # notifications -----------------------------------------------------------------------
@@ -394,7 +529,7 @@ def test_db_upgrade_command_from_any_directory(url, tmp_path):
     for _ in range(2):  # idempotent
         p = subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr
-        assert "revision 0001" in p.stdout
+        assert "revision 0002" in p.stdout
     p = subprocess.run([sys.executable, "-m", "bot", "consultations", "list", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0 and p.stdout == ""
     dispose_engines()

@@ -7,6 +7,7 @@ import csv
 import io
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -283,7 +284,7 @@ def test_status_change_rules_and_trail(app, env):
     rec = env.service.get(no)
     assert rec.status == "rejected"
     assert [(e.actor, e.to_status) for e in rec.trail][-2:] == [("alice", "accepted"), ("alice", "rejected")]
-    assert "不属于本社区事务" in r.text and "不能再更改状态" in r.text
+    assert "不属于本社区事务" in r.text and "该诉求不予受理，不能再更改状态" in r.text
     outbox = env.service.outbox(no)
     assert len(outbox) == 2 and "不予受理" in outbox[-1]["message"]
 
@@ -356,8 +357,8 @@ def test_safe_cell(value, expected):
 def test_dashboard_counts_chart_and_overdue(tmp_path):
     env = make_env(tmp_path, inbox_overdue_days=3)
     old = env.a[3]
-    with env.service.Session.begin() as s:
-        s.execute(update(m.Consultation).where(m.Consultation.id == old.id).values(updated_at=m.utcnow() - timedelta(days=5)))
+    with env.service.Session.begin() as s:  # no status change for 5 days
+        s.execute(update(m.StatusEvent).where(m.StatusEvent.consultation_id == old.id).values(at=m.utcnow() - timedelta(days=5)))
     c = TestClient(create_app(env.settings, env.service, push_interval=0))
     login(c, "alice")
     r = c.get("/")
@@ -366,6 +367,8 @@ def test_dashboard_counts_chart_and_overdue(tmp_path):
     assert "超过 3 天未更新" in html
     overdue_section = html.split("超期未更新")[1]
     assert old.tracking_no in overdue_section and env.a[0].tracking_no not in overdue_section
+    stale_day = (m.utcnow() - timedelta(days=5)).astimezone(ZoneInfo(env.settings.timezone)).strftime("%Y-%m-%d")
+    assert stale_day in overdue_section  # shown with the last status change, not the last edit
     assert "社区公共事务" in html and "社区服务需求" in html and "村（居）务公开" not in html
     assert "<svg" in html and html.count('class="bar"') == 12
     assert "机密B" not in html

@@ -39,6 +39,7 @@ def clients(env):
 
 def matrix(env):
     a, b = env.a[1].tracking_no, env.b[1].tracking_no
+    ha, ho = env.handoffs["a"], env.handoffs["other"]
     same_a = {"to_status": "submitted"}  # harmless: refused as "already submitted", redirect with a flash
     same_cat_a = {"category": env.a[1].category}  # unchanged category: refused, redirect with a flash
     same_cat_b = {"category": env.b[1].category}
@@ -55,6 +56,11 @@ def matrix(env):
         ("POST", "/consultations/{tracking_no}/status", f"/consultations/{b}/status", same_a, {"anon": 303, "a": 404, "b": 303, "admin": 303}),
         ("POST", "/consultations/{tracking_no}/category", f"/consultations/{a}/category", same_cat_a, {"anon": 303, "a": 303, "b": 404, "admin": 303}),
         ("POST", "/consultations/{tracking_no}/category", f"/consultations/{b}/category", same_cat_b, {"anon": 303, "a": 404, "b": 303, "admin": 303}),
+        # handoffs: A is its community's fallback committee (居委会), B is not; an empty note is refused with a flash
+        ("GET", "/handoffs", "/handoffs", None, {"anon": 303, "a": 200, "b": 403, "admin": 200}),
+        ("POST", "/handoffs/{handoff_id}/close", f"/handoffs/{ha}/close", {"note": ""}, {"anon": 303, "a": 303, "b": 403, "admin": 303}),
+        ("POST", "/handoffs/{handoff_id}/close", f"/handoffs/{ho}/close", {"note": ""}, {"anon": 303, "a": 404, "b": 403, "admin": 303}),
+        ("POST", "/handoffs/{handoff_id}/close", "/handoffs/x1/close", {"note": "hi"}, {"anon": 303, "a": 404, "b": 403, "admin": 404}),
         ("GET", "/admin/users", "/admin/users", None, {"anon": 303, "a": 403, "b": 403, "admin": 200}),
         ("POST", "/admin/users", "/admin/users", {"username": "x", "password": "", "role": "member"}, {"anon": 303, "a": 403, "b": 403, "admin": 303}),
         ("POST", "/admin/users/{username}/active", "/admin/users/bob/active", {"active": "1"}, {"anon": 303, "a": 403, "b": 403, "admin": 303}),
@@ -98,6 +104,7 @@ def test_authorization_matrix(env, clients):
     assert env.service.get(env.a[1].tracking_no).status == "submitted"
     assert env.service.get(env.b[1].tracking_no).committee_id == "xingfu-jwjd"
     assert {u.username for u in env.service.list_users()} == {"alice", "bob", "root"}
+    assert {h["id"] for h in env.service.list_handoffs()} == set(env.handoffs.values())
 
 
 def test_legal_change_by_other_committee_is_404_and_has_no_effect(env):

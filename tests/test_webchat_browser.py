@@ -28,6 +28,9 @@ def stack():
     model = Path(os.environ["LINLI_TEST_MODEL"]) if os.environ.get("LINLI_TEST_MODEL") else None
     creds = {"rest": None, "connectors.webchat.WebChatInput": None}
     with running_stack(credentials=creds, model=model) as s:
+        from tests.test_telegram import _warm_up
+
+        _warm_up(s)
         yield s
 
 

@@ -163,16 +163,20 @@ class HandoffRequest(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | closed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    close_note: Mapped[str] = mapped_column(Text, default="")
 
 
 class OutboxMessage(Base):
-    """A status push to the resident, kept until Rasa accepted it (survives Rasa being down)."""
+    """A push to the resident (status change or handoff reply), kept until Rasa accepted it (survives Rasa being down)."""
 
     __tablename__ = "notification_outbox"
     __table_args__ = (Index("ix_outbox_pending", "delivered_at", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id", ondelete="CASCADE"), index=True)
+    consultation_id: Mapped[int | None] = mapped_column(ForeignKey("consultations.id", ondelete="CASCADE"), nullable=True, index=True)
+    handoff_id: Mapped[int | None] = mapped_column(ForeignKey("handoff_requests.id", ondelete="CASCADE"), nullable=True, index=True)
     channel: Mapped[str] = mapped_column(String(64))
     sender_id: Mapped[str] = mapped_column(String(200))
     intent: Mapped[str] = mapped_column(String(100))

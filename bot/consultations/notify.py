@@ -19,27 +19,44 @@ import httpx
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.consultations.models import Consultation, OutboxMessage, utcnow
+from bot.consultations.models import Consultation, HandoffRequest, OutboxMessage, utcnow
 from bot.consultations.statuses import Status, parse_status
 from bot.privacy import mask_phone
 
 log = logging.getLogger(__name__)
 
 INTENT = "EXTERNAL_consultation_status"
+HANDOFF_INTENT = "EXTERNAL_handoff_reply"
+#: Rasa input channels that hold a conversation a push can land in. Others (``open311``: an
+#: integrator polls the API) have no chat, so pushing there would only fail and retry.
+CHAT_CHANNELS = frozenset({"rest", "webchat", "socketio", "telegram", "callback"})
 LEASE = timedelta(seconds=60)
 MAX_BACKOFF = 3600.0
 
 
+def is_chat_channel(channel: str | None, chat_channels: frozenset[str] | set[str] = CHAT_CHANNELS) -> bool:
+    return bool(channel) and channel.strip().lower() in chat_channels
+
+
 def status_message(tracking_no: str, status: Status, note: str = "") -> str:
     """The Chinese text of a push (stored for ops; Rasa renders its own response)."""
-    text = f"您的诉求 {tracking_no} 有新进展：{status.label}。"
+    text = f"您的诉求（受理编号 {tracking_no}）有新进展：{status.label}。"
     if note.strip():
-        text += f"说明：{note.strip()}"
+        text += f"\n说明：{note.strip()}"
     return text
 
 
-def enqueue(session: Session, consultation: Consultation, note: str = "") -> OutboxMessage:
-    """Queue a push of ``consultation``'s current status (call inside the status-change transaction)."""
+def handoff_message(note: str) -> str:
+    return f"社区工作人员回复您：{note.strip()}"
+
+
+def enqueue(session: Session, consultation: Consultation, note: str = "", *,
+            chat_channels: frozenset[str] | set[str] = CHAT_CHANNELS) -> OutboxMessage | None:
+    """Queue a push of ``consultation``'s current status (call inside the status-change transaction).
+
+    Returns None without queuing when the consultation came from a channel without a chat."""
+    if not is_chat_channel(consultation.channel, chat_channels):
+        return None
     status = parse_status(consultation.status)
     entities = {
         "tracking_number": consultation.tracking_no,
@@ -54,6 +71,27 @@ def enqueue(session: Session, consultation: Consultation, note: str = "") -> Out
         intent=INTENT,
         payload=json.dumps(entities, ensure_ascii=False),
         message=status_message(consultation.tracking_no, status, entities["note"]),
+        attempts=0,
+        next_attempt_at=utcnow(),
+    )
+    session.add(msg)
+    return msg
+
+
+def enqueue_handoff_reply(session: Session, handoff: HandoffRequest, note: str, *,
+                          chat_channels: frozenset[str] | set[str] = CHAT_CHANNELS) -> OutboxMessage | None:
+    """Queue the committee's closing note to the resident who asked for a person (same outbox)."""
+    if not is_chat_channel(handoff.channel, chat_channels):
+        return None
+    masked = mask_phone(note.strip())
+    msg = OutboxMessage(
+        consultation_id=None,
+        handoff_id=handoff.id,
+        channel=handoff.channel,
+        sender_id=handoff.sender_id,
+        intent=HANDOFF_INTENT,
+        payload=json.dumps({"note": masked}, ensure_ascii=False),
+        message=handoff_message(masked),
         attempts=0,
         next_attempt_at=utcnow(),
     )

@@ -170,16 +170,34 @@ def _ident(value: object, field: str, max_len: int = 200) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not value.strip() or _CONTROL.search(value):
-        raise UserFacingError(f"请求缺少有效的{field}，请重新发送。", code="invalid_input")
+        raise UserFacingError(f"这条消息缺少{field}，请重新发送一次。", code="invalid_input")
     value = value.strip()
     if len(value) > max_len:
-        raise UserFacingError(f"{field}太长，请重新发送。", code="invalid_input")
+        raise UserFacingError(f"{field}太长了，请重新发送一次。", code="invalid_input")
     return value
 
 
 def client_key(channel: str, sender_id: str, message_id: str) -> str:
     raw = f"{channel}\x1f{sender_id}\x1f{message_id}"
     return raw if len(raw) <= 200 else "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _aware(at: datetime) -> datetime:
+    """A timestamp from a raw SQL expression (no TypeDecorator on SQLite) as aware UTC."""
+    from datetime import UTC
+
+    if isinstance(at, str):
+        at = datetime.fromisoformat(at)
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def routing_note(route: RouteResult) -> str:
+    """The first trail line, in the words a committee member reads: where it went and why."""
+    to = route.committee.name
+    if route.category is None:
+        return f"未能识别类别，已转至{to}，请核对分类"
+    how = "按提交时选定的类别" if route.method == "given" else "自动"
+    return f"{how}分派至{to}（类别：{route.category_name}）"
 
 
 def _committee_info(c: m.Committee) -> CommitteeInfo:
@@ -206,6 +224,9 @@ class ConsultationService:
         self._categories = {c.id: c for c in kb.directory.categories}
         self._delivery: notify.DeliveryThread | None = None
         self._delivery_lock = threading.Lock()
+        channels = getattr(self.settings, "notify_chat_channels", None)
+        self.chat_channels = (frozenset(c.strip().lower() for c in channels.split(",") if c.strip())
+                              if isinstance(channels, str) else notify.CHAT_CHANNELS)
         if prepare:
             upgrade(self.url, engine=self.engine)
             self.sync_directory()
@@ -292,7 +313,7 @@ class ConsultationService:
                 if key in (c.name, c.name.removesuffix("社区"), c.name.removesuffix("村")) and len(key) >= 2:
                     return c.id
         names = "、".join(c.name for c in known.values())
-        raise UserFacingError(f"没有找到这个社区或村，请从这些中选择：{names}。", code="unknown_community")
+        raise UserFacingError(f"没有找到这个社区或村，可以选择：{names}。", code="unknown_community")
 
     def _category_id(self, category: object) -> str:
         if isinstance(category, str):
@@ -303,7 +324,7 @@ class ConsultationService:
                 if key == c.name:
                     return c.id
         names = "、".join(c.name for c in self._categories.values())
-        raise UserFacingError(f"没有这个议事类别，可选：{names}。", code="unknown_category")
+        raise UserFacingError(f"没有这个议事类别，可以选择：{names}。", code="unknown_category")
 
     # routing and submission ----------------------------------------------------------
     def route(self, text: str, community_id: str | None = None) -> RouteResult:
@@ -373,7 +394,7 @@ class ConsultationService:
                 s.flush()
                 s.add(m.StatusEvent(consultation_id=c.id, kind="status", actor=RESIDENT_ACTOR, at=now, from_status=None,
                                     to_status=Status.SUBMITTED.value, to_category=route.category,
-                                    to_committee_id=route.committee.id, note=f"自动分派（{route.method}）"))
+                                    to_committee_id=route.committee.id, note=routing_note(route)))
                 s.flush()
                 rec = self._record(c, created=True)
                 s.commit()
@@ -465,7 +486,7 @@ class ConsultationService:
             c.updated_at = now
             s.flush()
             if not by_resident:  # the resident's own withdrawal is confirmed in the chat directly
-                notify.enqueue(s, c, note)
+                notify.enqueue(s, c, note, chat_channels=self.chat_channels)
             s.commit()
             s.refresh(c)
             rec = self._record(c, trail=True)
@@ -494,7 +515,7 @@ class ConsultationService:
             if committee_id is not None and c.committee_id != committee_id:
                 raise AccessDenied()
             if parse_status(c.status) in FINAL:
-                raise TransitionError(f"该事项已“{parse_status(c.status).label}”，不能再改类别。", code="final_status")
+                raise TransitionError(f"该事项已是“{parse_status(c.status).label}”状态，不能再改类别。", code="final_status")
             if cat == c.category:
                 raise UserFacingError("类别没有变化。", code="same_category")
             target, _flag = self.router.committee_for(self.router.community(c.community_id), cat, c.text)
@@ -564,12 +585,18 @@ class ConsultationService:
             for at in created:
                 d = at.astimezone(self.tz).date()
                 weekly[d - timedelta(days=d.weekday())] = weekly.get(d - timedelta(days=d.weekday()), 0) + 1
+            # Overdue counts from the last status transition: a re-route or a category fix is not progress.
             open_states = [st.value for st in Status if st.is_open]
-            overdue = s.scalars(base.where(m.Consultation.status.in_(open_states),
-                                           m.Consultation.updated_at < now - timedelta(days=overdue_days))
-                                .order_by(m.Consultation.updated_at))
-            overdue_records = [self._record(c) for c in overdue]
-        return {"by_status": by_status, "by_category": by_category, "weekly": sorted(weekly.items()), "overdue": overdue_records}
+            last = (select(m.StatusEvent.consultation_id.label("cid"), func.max(m.StatusEvent.at).label("at"))
+                    .where(m.StatusEvent.kind == "status").group_by(m.StatusEvent.consultation_id).subquery())
+            last_change = func.coalesce(last.c.at, m.Consultation.created_at)
+            rows = s.execute(base.add_columns(last_change).outerjoin(last, last.c.cid == m.Consultation.id)
+                             .where(m.Consultation.status.in_(open_states), last_change < now - timedelta(days=overdue_days))
+                             .order_by(last_change, m.Consultation.id)).all()
+            overdue_records = [self._record(c) for c, _ in rows]
+            since = {c.tracking_no: _aware(at) for c, at in rows}
+        return {"by_status": by_status, "by_category": by_category, "weekly": sorted(weekly.items()),
+                "overdue": overdue_records, "last_status_change": since}
 
     def request_handoff(self, channel: str, sender_id: str, community_id: str | None, text: str) -> tuple[int, str]:
         """Ask for a person; the fallback committee of the community gets it. Returns
@@ -587,23 +614,53 @@ class ConsultationService:
         log.info("handoff %s for %s: %s", hid, committee.id, mask_phone(text[:80]))
         return hid, HANDOFF_REPLY_HOURS
 
+    @staticmethod
+    def _handoff_dict(h: m.HandoffRequest) -> dict:
+        return {"id": h.id, "channel": h.channel, "sender_id": h.sender_id, "community_id": h.community_id,
+                "committee_id": h.committee_id, "text": h.text, "status": h.status, "created_at": h.created_at,
+                "closed_at": h.closed_at, "closed_by": h.closed_by, "close_note": h.close_note or ""}
+
     def list_handoffs(self, committee_id: str | None = None, status: str | None = "open", limit: int = 100) -> list[dict]:
-        q = select(m.HandoffRequest).order_by(m.HandoffRequest.id.desc()).limit(limit)
+        """Newest first; ``committee_id=None`` means all (admin)."""
+        q = select(m.HandoffRequest).order_by(m.HandoffRequest.id.desc()).limit(max(0, int(limit)))
         if committee_id is not None:
             q = q.where(m.HandoffRequest.committee_id == committee_id)
         if status:
             q = q.where(m.HandoffRequest.status == status)
         with self.Session() as s:
-            return [{"id": h.id, "channel": h.channel, "sender_id": h.sender_id, "community_id": h.community_id,
-                     "committee_id": h.committee_id, "text": h.text, "status": h.status, "created_at": h.created_at}
-                    for h in s.scalars(q)]
+            return [self._handoff_dict(h) for h in s.scalars(q)]
 
-    def close_handoff(self, handoff_id: int) -> None:
-        with self.Session.begin() as s:
+    def get_handoff(self, handoff_id: int) -> dict | None:
+        with self.Session() as s:
             h = s.get(m.HandoffRequest, handoff_id)
+            return self._handoff_dict(h) if h else None
+
+    def close_handoff(self, handoff_id: int, note: str = "", actor: str = SYSTEM_ACTOR, *,
+                      committee_id: str | None = None) -> dict:
+        """Close a handoff; a non-empty ``note`` is pushed to the resident (chat channels only,
+        intent ``EXTERNAL_handoff_reply``) through the outbox, in the same transaction."""
+        note = clean_text(note, field="回复", max_chars=MAX_TEXT_CHARS, required=False)
+        actor = _ident(actor, "操作人", 100)
+        with self.Session() as s:
+            q = select(m.HandoffRequest).where(m.HandoffRequest.id == handoff_id)
+            if s.get_bind().dialect.name == "postgresql":
+                q = q.with_for_update()
+            h = s.scalar(q)
             if h is None:
                 raise NotFoundError("没有找到这条转人工请求。")
-            h.status = "closed"
+            if committee_id is not None and h.committee_id != committee_id:
+                raise AccessDenied("您无权处理这条转人工请求。")
+            if h.status == "closed":
+                raise UserFacingError("这条转人工请求已经处理过了。", code="already_closed")
+            h.status, h.closed_at, h.closed_by, h.close_note = "closed", m.utcnow(), actor, note
+            s.flush()
+            queued = notify.enqueue_handoff_reply(s, h, note, chat_channels=self.chat_channels) if note else None
+            s.commit()
+            s.refresh(h)
+            out = self._handoff_dict(h) | {"pushed": queued is not None}
+        if queued is not None:
+            self._wake_delivery()
+        return out
 
     # committee users -----------------------------------------------------------------
     @staticmethod
@@ -709,11 +766,14 @@ class ConsultationService:
         if self._delivery is not None:
             self._delivery.wake()
 
-    def outbox(self, tracking_no: str | None = None) -> list[dict]:
-        """Queued/delivered pushes (ops and tests)."""
+    def outbox(self, tracking_no: str | None = None, *, handoff_id: int | None = None) -> list[dict]:
+        """Queued/delivered pushes (ops and tests), optionally of one consultation or one handoff."""
         q = select(m.OutboxMessage).order_by(m.OutboxMessage.id)
         if tracking_no is not None:
             q = q.join(m.Consultation).where(m.Consultation.tracking_no == tracking.normalize_tracking_no(tracking_no))
+        if handoff_id is not None:
+            q = q.where(m.OutboxMessage.handoff_id == handoff_id)
         with self.Session() as s:
-            return [{"id": o.id, "sender_id": o.sender_id, "channel": o.channel, "message": o.message, "attempts": o.attempts,
-                     "delivered_at": o.delivered_at, "failed": o.failed, "last_error": o.last_error} for o in s.scalars(q)]
+            return [{"id": o.id, "sender_id": o.sender_id, "channel": o.channel, "intent": o.intent, "payload": o.payload,
+                     "message": o.message, "attempts": o.attempts, "delivered_at": o.delivered_at, "failed": o.failed,
+                     "last_error": o.last_error, "handoff_id": o.handoff_id} for o in s.scalars(q)]

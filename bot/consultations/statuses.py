@@ -78,13 +78,13 @@ def check_transition(current: Status | str, target: Status | str, *, by_resident
     if cur == tgt:
         raise TransitionError(f"该事项已经是“{cur.label}”状态，无需重复操作。", code="same_status", from_status=cur, to_status=tgt)
     if cur in FINAL:
-        raise TransitionError(f"该事项已“{cur.label}”，不能再改为“{tgt.label}”。", code="final_status", from_status=cur, to_status=tgt)
+        raise TransitionError(f"该事项已是“{cur.label}”状态，不能再改为“{tgt.label}”。", code="final_status", from_status=cur, to_status=tgt)
     if tgt not in TRANSITIONS[cur]:
         raise TransitionError(f"不能从“{cur.label}”直接改为“{tgt.label}”。", from_status=cur, to_status=tgt)
     if tgt in RESIDENT_ONLY and not by_resident:
         raise TransitionError("只有提交人本人可以撤回诉求。", code="resident_only", from_status=cur, to_status=tgt)
     if by_resident and tgt not in RESIDENT_ONLY:
-        raise TransitionError("居民只能撤回自己的诉求。", code="committee_only", from_status=cur, to_status=tgt)
+        raise TransitionError("您只能撤回自己的诉求，办理进度由委员会更新。", code="committee_only", from_status=cur, to_status=tgt)
     if tgt in NOTE_REQUIRED and not (note and note.strip()):
         raise TransitionError(f"改为“{tgt.label}”时请填写理由。", code="note_required", from_status=cur, to_status=tgt)
     return tgt

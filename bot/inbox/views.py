@@ -1,4 +1,5 @@
-"""The inbox pages: login/logout, dashboard, consultation list/detail/status change, CSV export, users.
+"""The inbox pages: login/logout, dashboard, consultation list/detail/status change, CSV export,
+handoff requests (转人工), users.
 
 Authorization rule: a member sees only consultations routed to their own committee; anything else
 answers 404 exactly like a tracking number that does not exist. Admins see and manage everything.
@@ -22,8 +23,8 @@ from bot.inbox import exports
 from bot.consultations.models import CommitteeUser
 from bot.inbox.auth import CurrentUser, load_user, password_fingerprint
 from bot.inbox.csrf import csrf_protect, csrf_token
-from bot.inbox.web import clean, current_user, flash, local_tz, parse_date, render, safe_next
-from bot.privacy import mask
+from bot.inbox.web import CHANNEL_NAMES, clean, current_user, flash, handles_handoffs, local_tz, parse_date, render, safe_next
+from bot.privacy import mask, mask_phone
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,7 @@ def dashboard(request: Request, committee: str | None = None, user: CurrentUser 
         "open_count": sum(v for k, v in by_status.items() if Status(k).is_open),
         "chart": _weekly_chart(list(data["weekly"])),
         "overdue": data["overdue"],
+        "last_change": data.get("last_status_change", {}),
         "overdue_days": overdue_days,
         "committees": _committees(request) if user.is_admin else [],
         "committee": scope,
@@ -269,6 +271,60 @@ def change_category(request: Request, tracking_no: str, category: str = Form("")
         return _redirect("/consultations")
     flash(request, f"已将分类改为“{updated.category_name}”，承办：{updated.committee_name}。")
     return _redirect(f"/consultations/{updated.tracking_no}")
+
+
+# handoffs (转人工) -------------------------------------------------------------------------
+def handoff_user(request: Request, user: CurrentUser = Depends(current_user)) -> CurrentUser:
+    """Handoffs go to each community's fallback committee (居委会/村委会); admins see all."""
+    if not handles_handoffs(request, user):
+        raise HTTPException(403, "转人工请求由本社区居委会（村委会）处理，您所在的委员会无需处理。")
+    return user
+
+
+def _handoff_row(h: dict, communities: dict[str, str], chat_channels: frozenset[str]) -> dict:
+    """What the page shows: no sender id, phone and ID numbers masked."""
+    return {"id": h["id"], "created_at": h["created_at"], "channel": CHANNEL_NAMES.get(h["channel"], h["channel"]),
+            "community": communities.get(h["community_id"], h["community_id"]), "text": mask_phone(h["text"] or ""),
+            "closed_at": h["closed_at"], "closed_by": h["closed_by"], "close_note": mask_phone(h["close_note"] or ""),
+            "chat": h["channel"] in chat_channels}
+
+
+@router.get("/handoffs")
+def handoffs_page(request: Request, user: CurrentUser = Depends(handoff_user)):
+    svc = _svc(request)
+    scope = None if user.is_admin else user.committee_id
+    communities = {c.id: c.name for c in svc.communities()}
+    return render(request, "handoffs.html", {
+        "open": [_handoff_row(h, communities, svc.chat_channels) for h in svc.list_handoffs(scope, status="open", limit=200)],
+        "closed": [_handoff_row(h, communities, svc.chat_channels) for h in svc.list_handoffs(scope, status="closed", limit=20)],
+        "max_note": MAX_NOTE,
+    })
+
+
+@router.post("/handoffs/{handoff_id}/close")
+def close_handoff(request: Request, handoff_id: str, note: str = Form(""), user: CurrentUser = Depends(handoff_user)):
+    missing = HTTPException(404, "没有找到这条转人工请求，或您无权处理。")
+    hid = clean(handoff_id, 12)
+    svc = _svc(request)
+    h = svc.get_handoff(int(hid)) if hid.isdigit() else None
+    if h is None or not (user.is_admin or h["committee_id"] == user.committee_id):
+        raise missing  # never reveal that another committee's request exists
+    text = clean(note, MAX_NOTE, multiline=True)
+    if not text:
+        flash(request, "请填写回复内容，它会发送给居民。", "error")
+        return _redirect("/handoffs")
+    try:
+        out = svc.close_handoff(int(hid), text, user.username, committee_id=None if user.is_admin else user.committee_id)
+    except (NotFoundError, AccessDenied):
+        raise missing from None
+    except UserFacingError as e:
+        flash(request, e.message, "error")
+        return _redirect("/handoffs")
+    if out["pushed"]:
+        flash(request, f"已处理转人工请求 {out['id']} 号，回复已发送给居民。")
+    else:
+        flash(request, f"已处理转人工请求 {out['id']} 号。该渠道无法推送消息，请另行联系居民。")
+    return _redirect("/handoffs")
 
 
 # users (admin) ---------------------------------------------------------------------------

@@ -69,6 +69,21 @@ def safe_next(value: str | None) -> str:
     return "/"
 
 
+#: How the inbox names a resident's channel.
+CHANNEL_NAMES = {"telegram": "Telegram", "webchat": "网页聊天", "socketio": "网页聊天", "rest": "聊天接口",
+                 "callback": "聊天接口", "open311": "Open311 接口"}
+
+
+def handles_handoffs(request: Request, user: CurrentUser | None) -> bool:
+    """Admins, and members of a community's fallback committee (居委会/村委会), answer handoffs."""
+    if user is None:
+        return False
+    if user.is_admin:
+        return True
+    svc = request.app.state.service
+    return any(c.id == user.committee_id and c.fallback for c in svc.committees())
+
+
 class LoginRequired(Exception):
     def __init__(self, next_url: str):
         self.next_url = next_url
@@ -94,8 +109,10 @@ def flash(request: Request, message: str, kind: str = "ok") -> None:
 def render(request: Request, name: str, context: dict | None = None, status_code: int = 200):
     settings = request.app.state.settings
     tz = local_tz(settings)
+    user = getattr(request.state, "user", None)
     ctx = {
-        "user": getattr(request.state, "user", None),
+        "user": user,
+        "handoff_nav": handles_handoffs(request, user),
         "csrf_token": lambda: csrf_token(request),
         "flash": request.session.pop("flash", None),
         "labels": {s.value: s.label for s in Status},

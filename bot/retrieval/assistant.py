@@ -60,7 +60,11 @@ class Assistant:
         settings = settings or get_settings()
         kb = load_kb(settings.kb_dir)
         embedder = embedder or load_embedder(settings)
-        dense = load_or_build(index_dir(settings.cache_dir), lambda: build_passages(kb), embedder, kb.fingerprint, force=force_rebuild, progress=progress)
+        window = settings.retrieval_sentence_window
+        dense = load_or_build(
+            index_dir(settings.cache_dir), lambda: build_passages(kb, window=window), embedder, kb.fingerprint,
+            force=force_rebuild, progress=progress, options={"window": window},
+        )
         analyzer = make_analyzer(tokenizer(kb.kb_dir).lcut_for_search)
         bm25 = BM25([analyzer(p.sparse_text or p.search_text) for p in dense.passages])
         params = FusionParams(settings.retrieval_rrf_k, settings.retrieval_dense_weight, settings.retrieval_sparse_weight)

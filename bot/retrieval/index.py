@@ -47,18 +47,18 @@ def index_dir(cache_dir: Path) -> Path:
     return Path(cache_dir) / "index"
 
 
-def _wanted_meta(fingerprint: str, model_id: str) -> dict:
-    return {"fingerprint": fingerprint, "model_id": model_id, "passage_version": PASSAGE_VERSION}
+def _wanted_meta(fingerprint: str, model_id: str, options: dict | None = None) -> dict:
+    return {"fingerprint": fingerprint, "model_id": model_id, "passage_version": PASSAGE_VERSION, "options": options or {}}
 
 
-def load_index(directory: Path, fingerprint: str, model_id: str) -> DenseIndex | None:
+def load_index(directory: Path, fingerprint: str, model_id: str, options: dict | None = None) -> DenseIndex | None:
     """The stored index if it matches this KB and model, else None."""
     meta_path, faiss_path = directory / META_FILE, directory / INDEX_FILE
     if not (meta_path.exists() and faiss_path.exists()):
         return None
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if any(meta.get(k) != v for k, v in _wanted_meta(fingerprint, model_id).items()):
+        if any(meta.get(k) != v for k, v in _wanted_meta(fingerprint, model_id, options).items()):
             return None
         index = faiss.read_index(str(faiss_path))
         passages = [Passage.from_json(p) for p in meta["passages"]]
@@ -70,14 +70,14 @@ def load_index(directory: Path, fingerprint: str, model_id: str) -> DenseIndex |
     return DenseIndex(passages, index, meta, rebuilt=False)
 
 
-def build_index(directory: Path, passages: list[Passage], embedder: Embedder, fingerprint: str, progress: bool = True) -> DenseIndex:
+def build_index(directory: Path, passages: list[Passage], embedder: Embedder, fingerprint: str, progress: bool = True, options: dict | None = None) -> DenseIndex:
     """Embed all passages, write the FAISS file and metadata atomically, and return the index."""
     start = time.perf_counter()
     vectors = np.ascontiguousarray(embedder.passages([p.search_text for p in passages], progress=progress), dtype=np.float32)
     index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(vectors)
     meta = {
-        **_wanted_meta(fingerprint, embedder.model_id),
+        **_wanted_meta(fingerprint, embedder.model_id, options),
         "dim": int(vectors.shape[1]),
         "count": len(passages),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -93,9 +93,10 @@ def build_index(directory: Path, passages: list[Passage], embedder: Embedder, fi
     return DenseIndex(passages, index, meta, rebuilt=True)
 
 
-def load_or_build(directory: Path, passages_factory, embedder: Embedder, fingerprint: str, force: bool = False, progress: bool = True) -> DenseIndex:
+def load_or_build(directory: Path, passages_factory, embedder: Embedder, fingerprint: str, force: bool = False, progress: bool = True, options: dict | None = None) -> DenseIndex:
+    """Reuse the stored index when KB fingerprint, model id and passage options match; else build it."""
     if not force:
-        found = load_index(directory, fingerprint, embedder.model_id)
+        found = load_index(directory, fingerprint, embedder.model_id, options)
         if found is not None:
             return found
-    return build_index(directory, passages_factory(), embedder, fingerprint, progress=progress)
+    return build_index(directory, passages_factory(), embedder, fingerprint, progress=progress, options=options)

@@ -42,7 +42,7 @@ def _indicator_text(ind) -> str:
     return f"{ind.name}：2020年基期值{base}，2025年目标值{ind.target_2025.text}（{ind.binding}）"
 
 
-def build_passages(kb: KnowledgeBase, window: int = 1) -> list[Passage]:
+def build_passages(kb: KnowledgeBase, window: int = 0) -> list[Passage]:
     """All passages in a stable order (plan, indicators, actions, services)."""
     plan = kb.plan
     out: list[Passage] = []
