@@ -209,6 +209,11 @@ def texts(msgs: list[dict]) -> str:
     return " ".join(m.get("text") or "" for m in msgs)
 
 
+def told_numbers(text: str) -> set[str]:
+    """Tracking numbers the bot told, not format examples ("格式如 YS-20260101-0001")."""
+    return {m.group(0) for m in TRACKING.finditer(text) if not re.search(r"如|格式", text[max(0, m.start() - 6):m.start()])}
+
+
 FORM = ["我要发起议事协商", "我们楼的电梯三天两头坏，物业一直拖着不修", '/inform{"community":"xingfu"}',
         '/inform{"contact_choice":"anonymous"}']
 
@@ -237,7 +242,7 @@ def trial(stack: FaultStack, mode: str) -> dict:
     retry = say(stack, sender, "/affirm")  # the resident presses 确认提交 again
     status = say(stack, sender, "我提交的诉求现在怎么样了")
     rows = rows_for(stack.database_url, sender)
-    told = set(TRACKING.findall(texts(during) + " " + texts(retry) + " " + texts(status)))
+    told = told_numbers(texts(during) + " " + texts(retry) + " " + texts(status))
     problems = []
     if not fired:
         problems.append("the fault did not fire")
