@@ -347,31 +347,3 @@ def test_flood_control_retry_after_is_honoured(tg):
     assert calls[1]["at"] - calls[0]["at"] >= 1.9
     assert calls[1]["params"]["text"] == calls[0]["params"]["text"]
 
-
-@pytest.mark.e2e
-def test_webhook_mode_registers_the_public_url_with_its_secret():
-    """With TELEGRAM_WEBHOOK_URL set, the channel calls setWebhook (secret included) and does not poll."""
-    from tests.stack import running_stack
-
-    model = Path(os.environ["LINLI_TEST_MODEL"]) if os.environ.get("LINLI_TEST_MODEL") else None
-    public = "https://linli.example.org/webhooks/telegram/webhook"
-    with FakeTelegram() as fake:
-        fake.fail("setWebhook", times=1, status=502)  # a flaky start is retried, not fatal
-        env = {
-            "TELEGRAM_TOKEN": fake.token,
-            "TELEGRAM_WEBHOOK_SECRET": SECRET,
-            "TELEGRAM_API_BASE_URL": fake.base_url,
-            "TELEGRAM_WEBHOOK_URL": public,
-        }
-        with running_stack(credentials={"connectors.telegram.TelegramInput": None}, extra_env=env, model=model) as stack:
-            calls = fake.wait_for("setWebhook", count=2)
-            params = calls[-1]["params"]
-            assert params["url"] == public and params["secret_token"] == SECRET
-            assert "callback_query" in params["allowed_updates"]
-            health = httpx.get(f"{stack.rasa_url}/webhooks/telegram/", timeout=10).json()
-            assert health["mode"] == "webhook"
-            chat = _new_chat()
-            assert httpx.post(f"{stack.rasa_url}/webhooks/telegram/webhook", json=text_update(1, chat, "你好"),
-                              headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}, timeout=30).status_code == 200
-            assert _settled(fake, chat)
-            assert not fake.recorded("getUpdates")

@@ -14,6 +14,9 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests.fake_telegram import FakeTelegram, text_update
+from tests.test_telegram import _settled, _warm_up
+
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 CHROMIUM = "/usr/bin/chromium"
@@ -21,15 +24,31 @@ QUESTION = "在社区能办医保吗"
 SCREENSHOT = Path("/tmp/linli-webchat-phone.png")
 
 
+TG_SECRET = "browser-module-secret"
+PUBLIC_URL = "https://linli.example.org/webhooks/telegram/webhook"
+
+
 @pytest.fixture(scope="module")
-def stack():
+def fake_tg():
+    with FakeTelegram() as fake:
+        fake.fail("setWebhook", times=1, status=502)  # a flaky start is retried, not fatal
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def stack(fake_tg):
+    """Rasa with the web chat, and (sharing this server to save a startup) Telegram in webhook mode."""
     from tests.stack import running_stack
 
     model = Path(os.environ["LINLI_TEST_MODEL"]) if os.environ.get("LINLI_TEST_MODEL") else None
-    creds = {"rest": None, "connectors.webchat.WebChatInput": None}
-    with running_stack(credentials=creds, model=model) as s:
-        from tests.test_telegram import _warm_up
-
+    creds = {"rest": None, "connectors.webchat.WebChatInput": None, "connectors.telegram.TelegramInput": None}
+    env = {
+        "TELEGRAM_TOKEN": fake_tg.token,
+        "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
+        "TELEGRAM_API_BASE_URL": fake_tg.base_url,
+        "TELEGRAM_WEBHOOK_URL": PUBLIC_URL,
+    }
+    with running_stack(credentials=creds, extra_env=env, model=model) as s:
         _warm_up(s)
         yield s
 
@@ -149,3 +168,18 @@ def test_consultation_link_and_hostile_text_is_shown_as_text(phone, stack):
     assert page.evaluate("window.__pwned") is None
     assert page.locator("#log li.msg.user .bubble").last.inner_text() == hostile
     assert page.locator("#log img").count() == 0
+
+
+def test_telegram_webhook_mode_registers_the_public_url_with_its_secret(stack, fake_tg):
+    """With TELEGRAM_WEBHOOK_URL set, the channel calls setWebhook (secret included) and does not poll."""
+    calls = fake_tg.wait_for("setWebhook", count=2)
+    params = calls[-1]["params"]
+    assert params["url"] == PUBLIC_URL and params["secret_token"] == TG_SECRET
+    assert "callback_query" in params["allowed_updates"]
+    assert httpx.get(f"{stack.rasa_url}/webhooks/telegram/", timeout=10).json()["mode"] == "webhook"
+    chat = 800_000_001
+    r = httpx.post(f"{stack.rasa_url}/webhooks/telegram/webhook", json=text_update(1, chat, "你好"),
+                   headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}, timeout=30)
+    assert r.status_code == 200
+    assert _settled(fake_tg, chat)
+    assert not fake_tg.recorded("getUpdates")
