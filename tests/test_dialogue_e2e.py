@@ -204,14 +204,15 @@ def test_form_is_interrupted_by_a_question_and_resumed(stack, service):
 def test_out_of_scope_is_honest_and_recorded_as_a_gap(stack, db_url):
     r = say(stack, "curious", "今天天气怎么样")
     assert not custom_of(r, "answer") and "范围" in text_of(r)
-    r = say(stack, "curious", "怎么给宠物狗办理出国检疫证明")
+    r = say(stack, "curious", "帮我办个护照")  # sounds like a service, but the knowledge base has none
     answers = custom_of(r, "answer")
-    assert all(a["kind"] == "out_of_scope" for a in answers), answers
+    assert all(a["kind"] == "out_of_scope" and not a["sources"] for a in answers), answers
+    assert "议事协商" in text_of(r) or "转人工" in buttons_of(r)
     env = dict(os.environ, LINLI_DATABASE_URL=db_url)
     out = subprocess.run([sys.executable, "-m", "bot", "report", "gaps", "--json"], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "今天天气怎么样" in out.stdout
+    assert "今天天气怎么样" in out.stdout and "帮我办个护照" in out.stdout
 
 
 def test_handoff_records_and_says_when(stack):
@@ -232,3 +233,27 @@ def test_bad_input_gets_a_polite_reply(stack, bad):
     joined = text_of(r)
     assert r and CJK.search(joined), (bad[:20], r)
     assert "<script>" not in joined
+
+
+def test_consent_refused_becomes_anonymous_and_declining_the_summary_stores_nothing(stack, service):
+    sender = "cautious"
+    say(stack, sender, "我想提个建议")
+    r = say(stack, sender, "建议小区加装电动车充电桩，现在飞线充电太危险")
+    r = say(stack, sender, buttons_of(r)["清泉社区"])
+    r = say(stack, sender, buttons_of(r)["留下联系方式"])
+    r = say(stack, sender, "/deny")  # no consent to share contact details
+    assert "匿名" in text_of(r) and "确认" in text_of(r)
+    assert "称呼" not in text_of(r)
+    r = say(stack, sender, "不要")
+    assert "没有提交" in text_of(r)
+    assert service.my_consultations("rest", sender) == []
+
+
+def test_clause_and_agency_questions_cite_the_plan(stack, kb):
+    sender = "policy-reader"
+    r = say(stack, sender, "规划原文里关于红心物业是怎么说的")
+    ans = answer_of(r)
+    assert any(s["type"] == "plan" and "红心物业" in s["text"] for s in ans["sources"]), ans["sources"]
+    r = say(stack, sender, "强化为民服务功能由哪些部门负责")
+    ans = answer_of(r)
+    assert ans["kind"] == "agency" and {"市医保局", "市民政局", "市残联"} <= set(ans["agencies"]), ans["agencies"]

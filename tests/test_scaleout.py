@@ -88,7 +88,7 @@ def replicas():
                          "--port", str(port), "--credentials", str(work / "credentials.yml"),
                          "--endpoints", str(REPO / "deploy" / "endpoints.scaleout.yml")],
                         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
-            deadline = time.monotonic() + float(os.environ.get("LINLI_TEST_START_TIMEOUT", "300"))
+            deadline = time.monotonic() + float(os.environ.get("LINLI_TEST_START_TIMEOUT", "600"))
             _wait(f"http://127.0.0.1:{action_port}/health", procs[0], logs["actions"], deadline)
             for i, port in enumerate(ports):
                 _wait(f"http://127.0.0.1:{port}/status?token={token}", procs[i + 1], logs[f"rasa{i}"], deadline,
