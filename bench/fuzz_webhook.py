@@ -50,59 +50,63 @@ SCRIPTS = [(0x4E00, 0x9FFF), (0x0600, 0x06FF), (0x0400, 0x04FF), (0x0900, 0x097F
 _script_text = st.one_of(*[st.text(st.characters(min_codepoint=a, max_codepoint=b), max_size=40) for a, b in SCRIPTS])
 _any_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=300)
 
-#: A resident's message from hell: pieces of phrases, injections, scripts and raw unicode glued together.
-hostile_text = st.one_of(
-    st.just(""), st.sampled_from(["   ", "\n\n\t", "\u3000", "?", "？？？", "。"]),
-    st.sampled_from(INJECTIONS), st.sampled_from(PHRASES),
-    st.lists(st.one_of(st.sampled_from(INJECTIONS), st.sampled_from(PHRASES), _script_text, _any_text),
-             min_size=1, max_size=6).map("".join),
-    st.builds(lambda c, n: c * n, st.sampled_from(["好", "a", "😀", "\u0000", " ", "电梯坏了", "<b>"]),
-              st.integers(1, 20000)),
-    _any_text,
-)
-
 #: A JSON value of the wrong type for a field that should be a string.
 wrong_type = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
                        st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=3))
-
-sender_id = st.one_of(st.from_regex(r"fz-[a-z0-9]{1,12}", fullmatch=True), hostile_text.filter(lambda s: len(s) < 300))
 
 
 def _dumps(obj) -> bytes:
     return json.dumps(obj, ensure_ascii=False).encode("utf-8", "surrogatepass")
 
 
-_raw_bytes = st.one_of(
-    st.binary(max_size=2000),
-    st.sampled_from([b"", b"{", b"[]", b"null", b"1", b'"x"', b'{"sender":', b'{"sender":"a","message":"\xff\xfe"}',
-                     b'{"sender":"a","message":"\\ud800"}', b"\xef\xbb\xbf{}", b'{"message":"' + b"a" * 300000 + b'"}',
-                     b'{"sender":"a","message":"x"' + b"}" * 5, b"[" * 5000 + b"]" * 5000]),
-)
+def strategies(max_repeat: int = 20000) -> dict:
+    """The hypothesis strategies; ``max_repeat`` bounds the longest generated message (characters × piece)."""
+    #: A resident's message from hell: pieces of phrases, injections, scripts and raw unicode glued together.
+    hostile = st.one_of(
+        st.just(""), st.sampled_from(["   ", "\n\n\t", "\u3000", "?", "？？？", "。"]),
+        st.sampled_from(INJECTIONS), st.sampled_from(PHRASES),
+        st.lists(st.one_of(st.sampled_from(INJECTIONS), st.sampled_from(PHRASES), _script_text, _any_text),
+                 min_size=1, max_size=6).map("".join),
+        st.builds(lambda c, n: c * n, st.sampled_from(["好", "a", "😀", "\u0000", " ", "电梯坏了", "<b>"]),
+                  st.integers(1, max_repeat)),
+        _any_text,
+    )
+    sender = st.one_of(st.from_regex(r"fz-[a-z0-9]{1,12}", fullmatch=True), hostile.filter(lambda s: len(s) < 300))
+    huge = b'{"message":"' + b"a" * min(300000, max_repeat * 15) + b'"}'
+    raw = st.one_of(
+        st.binary(max_size=2000),
+        st.sampled_from([b"", b"{", b"[]", b"null", b"1", b'"x"', b'{"sender":', b'{"sender":"a","message":"\xff\xfe"}',
+                         b'{"sender":"a","message":"\\ud800"}', b"\xef\xbb\xbf{}", huge,
+                         b'{"sender":"a","message":"x"' + b"}" * 5, b"[" * 5000 + b"]" * 5000]),
+    )
+    #: A body for POST /webhooks/rest/webhook (bytes, content type) — valid, wrong-typed or malformed.
+    rest = st.one_of(
+        st.builds(lambda s, m: (_dumps({"sender": s, "message": m}), "application/json"), sender, hostile),
+        st.builds(lambda s, m: (_dumps({"sender": s, "message": m}), "application/json"),
+                  st.one_of(sender, wrong_type), st.one_of(hostile, wrong_type)),
+        st.builds(lambda d: (_dumps(d), "application/json"),
+                  st.dictionaries(st.sampled_from(["sender", "message", "metadata", "input_channel", "x"]),
+                                  st.one_of(hostile, wrong_type), max_size=4)),
+        st.builds(lambda s, m, md: (_dumps({"sender": s, "message": m, "metadata": md}), "application/json"),
+                  sender, hostile, st.one_of(wrong_type, st.just({"message_id": "<x>"}))),
+        st.builds(lambda b, ct: (b, ct), raw, st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded", ""])),
+    )
+    #: A Telegram-shaped update (valid or mangled) for the Telegram webhook.
+    telegram = st.one_of(
+        st.builds(lambda uid, chat, text: (_dumps({"update_id": uid, "message": {
+            "message_id": uid, "date": 1700000000, "chat": {"id": chat, "type": "private"},
+            "from": {"id": chat, "is_bot": False, "first_name": "fz"}, "text": text}}), "application/json"),
+            st.integers(1, 2**31), st.one_of(st.integers(1, 2**40), wrong_type), st.one_of(hostile, wrong_type)),
+        st.builds(lambda d: (_dumps(d), "application/json"),
+                  st.dictionaries(st.sampled_from(["update_id", "message", "callback_query", "edited_message"]),
+                                  st.one_of(hostile, wrong_type), max_size=3)),
+        st.builds(lambda b: (b, "application/json"), raw),
+    )
+    return {"hostile_text": hostile, "sender_id": sender, "rest_body": rest, "telegram_body": telegram}
 
-#: A body for POST /webhooks/rest/webhook (bytes, content type) — valid, wrong-typed or malformed.
-rest_body = st.one_of(
-    st.builds(lambda s, m: (_dumps({"sender": s, "message": m}), "application/json"), sender_id, hostile_text),
-    st.builds(lambda s, m: (_dumps({"sender": s, "message": m}), "application/json"),
-              st.one_of(sender_id, wrong_type), st.one_of(hostile_text, wrong_type)),
-    st.builds(lambda d: (_dumps(d), "application/json"),
-              st.dictionaries(st.sampled_from(["sender", "message", "metadata", "input_channel", "x"]),
-                              st.one_of(hostile_text, wrong_type), max_size=4)),
-    st.builds(lambda s, m, md: (_dumps({"sender": s, "message": m, "metadata": md}), "application/json"),
-              sender_id, hostile_text, st.one_of(wrong_type, st.just({"message_id": "<x>"}))),
-    st.builds(lambda b, ct: (b, ct), _raw_bytes, st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded", ""])),
-)
 
-#: A Telegram-shaped update (valid or mangled) for the Telegram webhook.
-telegram_body = st.one_of(
-    st.builds(lambda uid, chat, text: (_dumps({"update_id": uid, "message": {
-        "message_id": uid, "date": 1700000000, "chat": {"id": chat, "type": "private"},
-        "from": {"id": chat, "is_bot": False, "first_name": "fz"}, "text": text}}), "application/json"),
-        st.integers(1, 2**31), st.one_of(st.integers(1, 2**40), wrong_type), st.one_of(hostile_text, wrong_type)),
-    st.builds(lambda d: (_dumps(d), "application/json"),
-              st.dictionaries(st.sampled_from(["update_id", "message", "callback_query", "edited_message"]),
-                              st.one_of(hostile_text, wrong_type), max_size=3)),
-    st.builds(lambda b: (b, "application/json"), _raw_bytes),
-)
+_default = strategies()
+hostile_text, sender_id, rest_body, telegram_body = (_default[k] for k in ("hostile_text", "sender_id", "rest_body", "telegram_body"))
 
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\.py\", line \d+|\b\w+(Error|Exception):\s|<module>")
 
@@ -151,6 +155,7 @@ async def _run(url: str, telegram_url: str | None, telegram_secret: str | None, 
     statuses: Counter = Counter()
     problems: list[str] = []
     lat: list[float] = []
+    died: list[str] = []
     queue: asyncio.Queue = asyncio.Queue()
     for item in bodies:
         queue.put_nowait(item)
@@ -171,6 +176,8 @@ async def _run(url: str, telegram_url: str | None, telegram_secret: str | None, 
                 status, content = r.status_code, r.content
             except httpx.HTTPError as e:
                 status, content = 599, repr(e).encode()
+                if isinstance(e, httpx.ConnectError) and not died:
+                    died.append(f"server unreachable after {sum(statuses.values())} requests; last sent: {body[:80]!r}")
             lat.append(time.perf_counter() - t0)
             statuses[f"{kind}:{status}"] += 1
             problem = check_response(status, content)
@@ -182,7 +189,7 @@ async def _run(url: str, telegram_url: str | None, telegram_secret: str | None, 
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
     elapsed = time.perf_counter() - t0
     lat.sort()
-    return {"requests": len(bodies), "seconds": round(elapsed, 1), "statuses": dict(sorted(statuses.items())),
+    return {"requests": len(bodies), "server_died": died[0] if died else None, "seconds": round(elapsed, 1), "statuses": dict(sorted(statuses.items())),
             "problems": problems, "p50_ms": round(lat[len(lat) // 2] * 1000), "p95_ms": round(lat[int(len(lat) * 0.95)] * 1000)}
 
 
@@ -192,7 +199,11 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--seed", type=int, default=20261129)
     ap.add_argument("--url", help="base URL of a running Rasa server (default: start the stack here)")
+    ap.add_argument("--max-repeat", type=int, default=20000, help="longest repeated-piece message (default 20 000)")
     args = ap.parse_args()
+    global rest_body, telegram_body
+    chosen = strategies(args.max_repeat)
+    rest_body, telegram_body = chosen["rest_body"], chosen["telegram_body"]
 
     def report(res: dict) -> int:
         print(json.dumps({k: v for k, v in res.items() if k != "problems"}, ensure_ascii=False, indent=1))

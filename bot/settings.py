@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         0.89, description="below this the assistant says the question is out of scope (calibrated with `python -m bot eval --tune`; model-specific)"
     )
     retrieval_sparse_evidence_weight: float = Field(0.02, description="weight of log(1+best BM25 score) in the confidence")
+    retrieval_gate_threshold: float = Field(
+        0.0, description="out-of-scope gate: refuse below this score (cosine to KB minus cosine to off-topic anchors plus evidence; calibrated on the dev set with `python -m bot eval --tune`)"
+    )
+    retrieval_gate_sparse_weight: float = Field(0.01, description="gate: weight of ln(1+best BM25 score)")
+    retrieval_gate_cue_bonus: float = Field(0.01, description="gate: bonus when the wording asks for an agency, indicator or plan clause")
+    retrieval_gate_domain_bonus: float = Field(0.02, description="gate: bonus when the question contains a domain term (jieba user dictionary)")
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -120,3 +120,25 @@ def test_hostile_input_gets_an_answer_not_a_crash(assistant, weird):
     ans = assistant.ask(weird)
     assert ans.kind in {"clause", "service", "agency", "indicator", "out_of_scope"}
     assert "\x00" not in ans.question and "\x1b" not in ans.question
+
+
+@pytest.mark.parametrize("question", [
+    # unseen in-scope wording (not in the dev or held-out sets)
+    "我奶奶岁数大了一个人洗不了澡，社区有人上门帮忙吗",
+    "刚生完二胎，大宝没人带，有托班吗",
+    "社区医保点能交今年的医保吗",
+    "退伍了想找工作社区能帮啥",
+])
+def test_unseen_in_scope_questions_are_answered_with_a_source(assistant, question):
+    ans = assistant.ask(question)
+    assert ans.kind != "out_of_scope", question
+    assert ans.sources and "来源：" in ans.answer and len(ans.answer) < 600
+
+
+@pytest.mark.parametrize("question", [
+    # unseen off-topic requests (not in the dev or held-out sets, not anchors)
+    "今晚有流星雨吗", "帮我写个冒泡排序", "广州的人才公寓怎么租", "我肚子疼是不是阑尾炎", "帮我订一张去成都的机票",
+])
+def test_unseen_off_topic_is_refused(assistant, question):
+    ans = assistant.ask(question)
+    assert ans.kind == "out_of_scope" and ans.sources == []

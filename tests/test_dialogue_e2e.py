@@ -241,6 +241,8 @@ def test_consent_refused_becomes_anonymous_and_declining_the_summary_stores_noth
     r = say(stack, sender, "建议小区加装电动车充电桩，现在飞线充电太危险")
     r = say(stack, sender, buttons_of(r)["清泉社区"])
     r = say(stack, sender, buttons_of(r)["留下联系方式"])
+    r = say(stack, sender, '/inform{"community":"heping"}')  # a stale button: not an answer to the consent question
+    assert "同意" in buttons_of(r) and "没太明白" in text_of(r)
     r = say(stack, sender, "/deny")  # no consent to share contact details
     assert "匿名" in text_of(r) and "确认" in text_of(r)
     assert "称呼" not in text_of(r)
@@ -254,6 +256,6 @@ def test_clause_and_agency_questions_cite_the_plan(stack, kb):
     r = say(stack, sender, "规划原文里关于红心物业是怎么说的")
     ans = answer_of(r)
     assert any(s["type"] == "plan" and "红心物业" in s["text"] for s in ans["sources"]), ans["sources"]
-    r = say(stack, sender, "强化为民服务功能由哪些部门负责")
+    r = say(stack, "chapter-reader", "强化为民服务功能由哪些部门负责")
     ans = answer_of(r)
     assert ans["kind"] == "agency" and {"市医保局", "市民政局", "市残联"} <= set(ans["agencies"]), ans["agencies"]

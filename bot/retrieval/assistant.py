@@ -7,18 +7,17 @@ together with what the search found; nothing here knows individual questions.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
-from dataclasses import dataclass
 
 from bot.errors import UserFacingError
 from bot.kb.loader import KnowledgeBase, load_kb
 from bot.kb.models import Service
-from bot.kb.terms import tokenizer
+from bot.kb.terms import domain_terms, tokenizer
 from bot.privacy import mask
 from bot.retrieval import answers as A
 from bot.retrieval.bm25 import BM25, make_analyzer
+from bot.retrieval.gate import GateParams, GateSignal, ScopeGate
 from bot.retrieval.index import index_dir, load_or_build
 from bot.retrieval.passages import Passage, build_passages
 from bot.retrieval.question import AGENCY_CUE, ASPECTS, CLAUSE_CUE, INDICATOR_CUE, aspect_of, clean_question
@@ -27,23 +26,12 @@ from bot.retrieval.search import FusionParams, Hit, Retriever, SearchResult
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Calibration:
-    """Out-of-scope gate: confidence = best cosine + sparse_weight * log(1 + best BM25 score).
-
-    Off-topic questions have both a middling best cosine and few or no words the KB knows.
-    """
-
-    threshold: float
-    sparse_weight: float
-
-
 class Assistant:
-    def __init__(self, kb: KnowledgeBase, retriever: Retriever, max_question_chars: int, calibration: Calibration, index_meta: dict | None = None):
+    def __init__(self, kb: KnowledgeBase, retriever: Retriever, max_question_chars: int, gate: ScopeGate, index_meta: dict | None = None):
         self.kb = kb
         self.retriever = retriever
         self.max_question_chars = max_question_chars
-        self.calibration = calibration
+        self.gate = gate
         self.index_meta = index_meta or {}
         self._services_by_clause: dict[str, list[Service]] = {}
         for s in kb.services:
@@ -69,18 +57,22 @@ class Assistant:
         bm25 = BM25([analyzer(p.sparse_text or p.search_text) for p in dense.passages])
         params = FusionParams(settings.retrieval_rrf_k, settings.retrieval_dense_weight, settings.retrieval_sparse_weight)
         retriever = Retriever(dense.passages, dense.faiss_index, bm25, analyzer, embedder, params)
-        calibration = Calibration(settings.retrieval_min_confidence, settings.retrieval_sparse_evidence_weight)
+        gate_params = GateParams(
+            settings.retrieval_gate_threshold, settings.retrieval_gate_sparse_weight,
+            settings.retrieval_gate_cue_bonus, settings.retrieval_gate_domain_bonus,
+        )
+        gate = ScopeGate.build(embedder, domain_terms(kb), gate_params)
         meta = {k: v for k, v in dense.meta.items() if k != "passages"} | {"rebuilt": dense.rebuilt}
-        return cls(kb, retriever, settings.max_question_chars, calibration, meta)
+        return cls(kb, retriever, settings.max_question_chars, gate, meta)
 
     # ---- public API ---------------------------------------------------------------------
     def search(self, question: object, mode: str = "hybrid", k: int | None = None) -> SearchResult:
         q = clean_question(question, self.max_question_chars)
         return self.retriever.search(q, k=k or len(self.retriever.passages), mode=mode)
 
-    def confidence(self, result: SearchResult) -> float:
-        top = result.dense_top if not math.isnan(result.dense_top) else 0.0
-        return top + self.calibration.sparse_weight * math.log1p(max(result.sparse_top, 0.0))
+    def scope(self, q: str, result: SearchResult, params: GateParams | None = None) -> GateSignal:
+        """The out-of-scope gate's signals for a cleaned question and its search result."""
+        return self.gate.signal(q, self.retriever.query_vector(q), result.dense_top, result.sparse_top, params)
 
     def ask(self, question: object, top_k: int = 3, service_hint: str | None = None) -> Answer:
         q = clean_question(question, self.max_question_chars)
@@ -123,8 +115,9 @@ class Assistant:
         mentioned = self._mentioned_service(q)
         if hint and aspect and (mentioned is None or mentioned.id == hint.id):
             return self._with(self.service_answer(hint.id, aspect, question=q, hits=hits, top_k=top_k), q, 1.0)
-        conf = self.confidence(result)
-        if conf < self.calibration.threshold and mentioned is None:
+        signal = self.scope(q, result)
+        conf = signal.score
+        if not self.gate.in_scope(signal) and mentioned is None:
             return A.Answer(q, "out_of_scope", A.OUT_OF_SCOPE_REPLY, [], [], [], confidence=conf)
         top = hits[0].passage
         if INDICATOR_CUE.search(q):

@@ -20,7 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     ask.set_defaults(func=_ask)
 
     ev = sub.add_parser("eval", help="hit@1/hit@3/MRR per kind for dense, BM25 and hybrid on the dev set")
-    ev.add_argument("--dev", type=Path, default=None, help="dev set YAML (default tests/data/dev_questions.yml)")
+    ev.add_argument("--set", dest="qset", choices=["dev", "heldout", "all"], default="dev",
+                    help="question set: dev (tuning), heldout (unseen wording, never tuned on) or all (both tables)")
+    ev.add_argument("--dev", type=Path, default=None, help="a question YAML file instead of --set")
     ev.add_argument("--tune", action="store_true", help="also sweep fusion weights and show the confidence split")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=_eval)
@@ -93,30 +95,47 @@ def _eval(args: argparse.Namespace) -> int:
     from bot.retrieval import evaluate as E
 
     assistant = _load(progress=sys.stderr.isatty())
-    questions = E.load_dev_set(args.dev)
-    t0 = time.perf_counter()
-    table = E.retrieval_table(assistant, questions)
-    checks = E.answer_checks(assistant, questions)
+    if args.dev:
+        sets = {str(args.dev): E.load_dev_set(args.dev)}
+    else:
+        sets = {name: E.load_set(name) for name in (("dev", "heldout") if args.qset == "all" else (args.qset,))}
+    reports = {}
+    for name, questions in sets.items():
+        t0 = time.perf_counter()
+        reports[name] = {"retrieval": E.retrieval_table(assistant, questions), "answers": E.answer_checks(assistant, questions),
+                         "seconds": time.perf_counter() - t0, "n": len(questions)}
     if args.json:
-        print(json.dumps({"retrieval": table, "answers": checks}, ensure_ascii=False, indent=1))
+        out = reports if len(reports) > 1 else next(iter(reports.values()))
+        print(json.dumps(out, ensure_ascii=False, indent=1))
         return 0
     p = assistant.retriever.params
-    print(f"dev set: {len(questions)} questions; model {assistant.index_meta.get('model_id')}; RRF k={p.rrf_k} wd={p.dense_weight} ws={p.sparse_weight}")
-    print(E.format_table(table))
-    print()
     names = {"kind": "answer kind accuracy", "agency": "agency exactness", "indicator": "indicator exactness",
              "oos_recall": "out-of-scope recall", "oos_false_alarm": "in-scope sent to out-of-scope", "followup": "follow-up (service_hint) correct"}
-    for key, (value, n) in checks["stats"].items():
-        print(f"{names[key]:<34}{value:6.3f}  (n={n})")
-    for f in checks["failures"]:
-        print(f"  ✗ {f}")
+    for name, rep in reports.items():
+        print(f"== {name} set: {rep['n']} questions; model {assistant.index_meta.get('model_id')}; RRF k={p.rrf_k} wd={p.dense_weight} ws={p.sparse_weight}")
+        print(E.format_table(rep["retrieval"]))
+        print()
+        for key, (value, n) in rep["answers"]["stats"].items():
+            if n:
+                print(f"{names[key]:<34}{value:6.3f}  (n={n})")
+        for f in rep["answers"]["failures"]:
+            print(f"  ✗ {f}")
+        print(f"(took {rep['seconds']:.1f}s)\n")
     if args.tune:
-        ins, outs = E.confidence_split(assistant, questions)
-        print(f"\nconfidence: in-scope min {min(ins):.3f}, out-of-scope max {max(outs):.3f} -> suggested threshold {(min(ins) + max(outs)) / 2:.3f} (now {assistant.calibration.threshold})")
+        if "dev" not in sets:
+            print("--tune works on the dev set only (never tune on the held-out set)", file=sys.stderr)
+            return 2
+        questions = sets["dev"]
+        ins, outs = E.gate_split(assistant, questions)
+        g = assistant.gate.params
+        print(f"gate score: in-scope min {min(ins):.4f}, out-of-scope max {max(outs):.4f} (threshold {g.threshold}, "
+              f"sparse w {g.sparse_weight}, cue {g.cue_bonus}, domain {g.domain_bonus})")
+        print("gate calibration (gap, midpoint threshold, sparse w, cue bonus, domain bonus), widest gap first:")
+        for row in E.calibrate_gate(assistant, questions)[:6]:
+            print("  " + "  ".join(f"{x:.4f}" for x in row))
         print("fusion sweep (hit@3, MRR, rrf_k, dense w, sparse w), best first:")
         for row in E.tune(assistant, questions)[:8]:
             print("  " + "  ".join(f"{x:.3f}" if isinstance(x, float) else str(x) for x in row))
-    print(f"\n(eval took {time.perf_counter() - t0:.1f}s)")
     return 0
 
 

@@ -17,6 +17,8 @@ from bot.errors import UserFacingError
 from bot.settings import REPO_ROOT
 
 DEV_SET = REPO_ROOT / "tests" / "data" / "dev_questions.yml"
+HELDOUT_SET = REPO_ROOT / "tests" / "data" / "heldout_questions.yml"  # never tune on it
+SETS = {"dev": DEV_SET, "heldout": HELDOUT_SET}
 KINDS = ("service", "agency", "indicator", "clause")
 
 
@@ -29,11 +31,20 @@ class DevQuestion:
     indicator: str | None = None
     hint: str | None = None
     aspect: str | None = None
+    style: str | None = None  # informational (colloquial, typo, fragment, ...)
 
 
 def load_dev_set(path: Path | None = None) -> list[DevQuestion]:
+    """A question set in the dev-set schema (default: the dev set, the only tuning set)."""
     raw = yaml.safe_load(Path(path or DEV_SET).read_text(encoding="utf-8"))
     return [DevQuestion(**item) for item in raw["questions"]]
+
+
+def load_set(name: str) -> list[DevQuestion]:
+    """A named question set: "dev" (tuning) or "heldout" (measurement only)."""
+    if name not in SETS:
+        raise ValueError(f"unknown question set {name!r}; choose from {sorted(SETS)}")
+    return load_dev_set(SETS[name])
 
 
 def _rank_metrics(ranked: list[str], gold: set[str]) -> tuple[float, float, float]:
@@ -103,15 +114,28 @@ def answer_checks(assistant, questions: list[DevQuestion]) -> dict:
     return {"stats": {k: (v[0] / v[1] if v[1] else float("nan"), v[1]) for k, v in stats.items()}, "failures": failures}
 
 
-def confidence_split(assistant, questions: list[DevQuestion]) -> tuple[list[float], list[float]]:
-    """Confidence of in-scope vs out-of-scope dev questions (what the threshold separates)."""
+def gate_split(assistant, questions: list[DevQuestion], params=None) -> tuple[list[float], list[float]]:
+    """Gate scores of in-scope vs out-of-scope questions (what the threshold separates)."""
     ins, outs = [], []
     for q in questions:
         if q.hint:
             continue
-        res = assistant.retriever.search(q.q, k=len(assistant.retriever.passages))
-        (outs if q.kind == "out_of_scope" else ins).append(assistant.confidence(res))
+        res = assistant.retriever.search(q.q, k=5)
+        (outs if q.kind == "out_of_scope" else ins).append(assistant.scope(q.q, res, params).score)
     return ins, outs
+
+
+def calibrate_gate(assistant, questions: list[DevQuestion]) -> list[tuple[float, float, float, float, float]]:
+    """Dev set only. Grid over the gate's evidence weights; rows (gap, threshold, sparse w, cue, domain), widest gap first.
+
+    gap = lowest in-scope score minus highest out-of-scope score; the threshold is their midpoint."""
+    base = assistant.gate.params
+    rows = []
+    for ws, cue, dom in itertools.product((0.0, 0.005, 0.01, 0.02), (0.0, 0.01, 0.02), (0.0, 0.01, 0.02)):
+        params = replace(base, sparse_weight=ws, cue_bonus=cue, domain_bonus=dom)
+        ins, outs = gate_split(assistant, questions, params)
+        rows.append((min(ins) - max(outs), (min(ins) + max(outs)) / 2, ws, cue, dom))
+    return sorted(rows, key=lambda r: -r[0])
 
 
 def tune(assistant, questions: list[DevQuestion]) -> list[tuple[float, float, float, float, float]]:
