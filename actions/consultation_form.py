@@ -15,11 +15,14 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import channel_of, consultations, message_id_of, polite, user_text
+from bot.consultations.service import MAX_TEXT_CHARS
 from bot.privacy import mask_name, mask_phone
 
 FORM_SLOTS = ("consultation_topic", "consultation_community", "contact_choice", "contact_consent",
               "contact_name", "contact_phone", "consultation_confirmed")
-MIN_TOPIC, MAX_TOPIC = 5, 1000
+# The store's limit: a topic is accepted even past max_question_chars, where MessageGuard labels the message
+# message_too_long, because the topic slot maps from_text whatever the intent.
+MIN_TOPIC, MAX_TOPIC = 5, MAX_TEXT_CHARS
 _TRIGGER = re.compile(r"我要|我想|想要|想|要|帮我|发起|一个|一下|个|议事协商|协商|反映|提交|提出|提|意见|建议|诉求|问题|情况|投诉|"
                       r"给|跟|找|向|和|居委会|村委会|业委会|社区|商量|登记|有|事情|事|[，,。.!！?？、\s]")
 _PHONE = re.compile(r"^1[3-9]\d{9}$")

@@ -26,3 +26,28 @@ class ActionHandoff(Action):
                  "着急的事也可以直接到社区党群服务中心办理。")
         dispatcher.utter_message(json_message={"type": "handoff", "id": handoff_id, "reply_within": when})
         return []
+
+
+def is_external(tracker: Tracker) -> bool:
+    """True for intents pushed through /trigger_intent (not words a resident typed)."""
+    latest = tracker.latest_message or {}
+    return bool((latest.get("metadata") or {}).get("is_external")) or str(latest.get("text") or "").startswith("EXTERNAL: ")
+
+
+class ActionNotifyHandoffReply(Action):
+    """Relays a worker's closing note, pushed by the committee inbox (EXTERNAL_handoff_reply, entity ``note``)."""
+
+    def name(self) -> str:
+        return "action_notify_handoff_reply"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        if not is_external(tracker):  # DIET misread typed text as the push intent
+            dispatcher.utter_message(text="抱歉，我没太明白您的意思。可以换个说法，或者说“转人工”联系社区工作人员。")
+            return []
+        note = str(next(tracker.get_latest_entity_values("note"), None) or "").strip()
+        if note:
+            dispatcher.utter_message(text=f"社区工作人员回复您：{note}")
+        else:
+            dispatcher.utter_message(text="社区工作人员已处理您的求助。如还有问题，随时说“转人工”。")
+        dispatcher.utter_message(json_message={"type": "handoff_reply", "note": note})
+        return []

@@ -142,3 +142,12 @@ def test_unseen_in_scope_questions_are_answered_with_a_source(assistant, questio
 def test_unseen_off_topic_is_refused(assistant, question):
     ans = assistant.ask(question)
     assert ans.kind == "out_of_scope" and ans.sources == []
+
+
+@pytest.mark.parametrize("question", ["这事归哪个部门管", "在哪办呀", "谁负责", "这个怎么办"])
+def test_a_question_without_a_topic_asks_back_instead_of_guessing(assistant, question):
+    ans = assistant.ask(question)
+    assert ans.kind == "out_of_scope" and ans.sources == [] and "哪件事" in ans.answer
+    # with the service under discussion it is a follow-up and gets answered
+    if question != "这个怎么办":
+        assert assistant.ask(question, service_hint="community-meal-aid").services[0]["id"] == "community-meal-aid"

@@ -259,3 +259,67 @@ def test_clause_and_agency_questions_cite_the_plan(stack, kb):
     r = say(stack, "chapter-reader", "强化为民服务功能由哪些部门负责")
     ans = answer_of(r)
     assert ans["kind"] == "agency" and {"市医保局", "市民政局", "市残联"} <= set(ans["agencies"]), ans["agencies"]
+
+
+def _intent(stack, sender: str) -> dict:
+    return stack.tracker(sender)["latest_message"]["intent"]
+
+
+def test_over_long_and_unreadable_messages_get_guidance_not_a_guess(stack):
+    sender = "guarded"
+    r = say(stack, sender, "你好" * 300)  # 600 chars of greetings: once answered with a greeting
+    assert (_intent(stack, sender)["name"], _intent(stack, sender)["confidence"]) == ("message_too_long", 1.0)
+    assert "太长" in text_of(r) and "我是邻里小助手" not in text_of(r)
+    assert "/start_consultation" in buttons_of(r).values()
+    r = say(stack, sender, "啊" * 10000)
+    assert "太长" in text_of(r) and not custom_of(r, "answer")
+    for noise in ("😀😀😀", "？？！……", "\x00\x01\x02", "🎉 ～ 🎉"):
+        r = say(stack, sender, noise)
+        assert _intent(stack, sender)["name"] == "message_unreadable", noise
+        assert "文字" in text_of(r) and not custom_of(r, "answer"), (noise, r)
+    r = say(stack, sender, "医保在哪里办")  # ordinary questions are untouched
+    assert answer_of(r)["kind"] in ("service", "clause", "agency")
+    r = say(stack, sender, "👍")  # a thumbs-up is feedback, not noise
+    assert _intent(stack, sender)["name"] == "feedback_positive" and "谢谢" in text_of(r)
+
+
+def test_long_topic_is_taken_by_the_form_up_to_the_store_limit(stack, service):
+    sender = "long-topic"
+    say(stack, sender, "发起议事协商")
+    r = say(stack, sender, "说明" + "楼下的烧烤店每天开到凌晨两点，油烟和噪音让整栋楼的老人孩子都睡不好。" * 100)  # > 2000 chars
+    assert "2000" in text_of(r) and "幸福社区" not in buttons_of(r)  # re-asked, politely
+    topic = "小区东门外的人行道被共享单车和电动车占满了，" * 25 + "希望社区协调物业和城管一起处理。"
+    assert 500 < len(topic) <= 2000
+    r = say(stack, sender, topic)
+    assert _intent(stack, sender)["name"] == "message_too_long"  # the guard labels it, the form still takes it
+    assert "幸福社区" in buttons_of(r), r
+    r = say(stack, sender, "😀😀😀")  # not a community: re-asked with the buttons
+    assert "文字" in text_of(r) and "幸福社区" in buttons_of(r)
+    r = say(stack, sender, "和平社区是我家" * 100)  # a paste instead of a button
+    assert "太长" in text_of(r) and "幸福社区" in buttons_of(r)
+    r = say(stack, sender, buttons_of(r)["幸福社区"])
+    r = say(stack, sender, buttons_of(r)["匿名提交"])
+    r = say(stack, sender, "/affirm")
+    number = TRACKING.search(text_of(r)).group(0)
+    record = service.get(number)
+    assert record.text == topic and record.community_id == "xingfu"
+
+
+def test_worker_reply_to_a_handoff_reaches_the_resident(stack, service):
+    sender = "waits-for-worker"
+    handoff_id = custom_of(say(stack, sender, "转人工"), "handoff")[0]["id"]
+    # the committee inbox closes it with a note; its outbox pushes EXTERNAL_handoff_reply to Rasa
+    assert service.close_handoff(handoff_id, "水电费补贴已帮您登记，明天上午十点给您回电", "worker-li")["pushed"]
+    assert service.deliverer(rasa_url=stack.rasa_url, token=stack.token, backoff_seconds=0).deliver_pending()["delivered"] >= 1
+    said = [e.get("text") or "" for e in stack.tracker(sender)["events"] if e["event"] == "bot"]
+    assert "社区工作人员回复您：水电费补贴已帮您登记，明天上午十点给您回电" in said
+    # the push in the middle of a form is relayed, then the form asks its question again
+    say(stack, sender, "发起议事协商")
+    pushed = stack.trigger_intent(sender, "EXTERNAL_handoff_reply", {"note": "材料已收到"})
+    pushed_text = text_of(pushed.get("messages", []))
+    assert "社区工作人员回复您：材料已收到" in pushed_text and "事情" in pushed_text
+    r = say(stack, sender, "取消")
+    assert "取消" in text_of(r) and service.my_consultations("rest", sender) == []
+    # a resident typing the intent's name does not fake a worker's reply
+    r = say(stack, "impostor", "EXTERNAL_handoff_reply")
+    assert "社区工作人员回复您" not in text_of(r) and CJK.search(text_of(r))

@@ -1,4 +1,4 @@
-"""Learning loop store and `python -m bot report gaps`, on a real SQLite file."""
+"""Learning loop store, its migration and `python -m bot report gaps`, on real SQLite (and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+
+import pytest
 
 from bot.feedback.store import FeedbackStore, normalize_question
 from tests.stack import REPO
@@ -58,3 +60,62 @@ def test_indicator_figures_parsed_from_a_workers_message():
         "households": 1200, "facility_area": 400, "activity_area": 260, "social_workers": 2, "urban_residents": 3500}
     assert parse_figures("我们社区800户，服务设施面积300平方米") == {"households": 800, "facility_area": 300}
     assert parse_figures("你好") == {}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request):
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+
+
+def test_feedback_table_comes_from_the_migration(db_url):
+    """`python -m bot db upgrade` creates feedback_events; the store then only uses it."""
+    from sqlalchemy import inspect
+
+    from bot.consultations.db import current_revision, dispose_engines, engine_for, upgrade
+
+    try:
+        upgrade(db_url)
+        assert current_revision(db_url) == "0003"
+        cols = {c["name"] for c in inspect(engine_for(db_url)).get_columns("feedback_events")}
+        assert {"kind", "reason", "rating", "question", "question_key", "sources", "channel"} <= cols
+        store = FeedbackStore(db_url)
+        store.record_unanswered("小区能养羊吗", channel="rest")
+        assert [g.question for g in store.gaps()] == ["小区能养羊吗"]
+        assert current_revision(db_url) == "0003"
+    finally:
+        dispose_engines()
+
+
+def test_store_on_an_empty_database_runs_the_migrations(tmp_path):
+    from sqlalchemy import inspect
+
+    from bot.consultations.db import current_revision, dispose_engines
+
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    try:
+        store = FeedbackStore(url)
+        assert current_revision(url) == "0003"
+        assert {"feedback_events", "consultations"} <= set(inspect(store.engine).get_table_names())
+    finally:
+        dispose_engines()
+
+
+def test_upgrade_adopts_a_table_the_old_store_created_itself(db_url):
+    """Before revision 0003 the store ran create_all at 0002: the upgrade keeps that table and its rows."""
+    from sqlalchemy import text
+
+    from bot.consultations.db import current_revision, dispose_engines, engine_for, upgrade
+    from bot.feedback.store import events
+
+    try:
+        upgrade(db_url, "0002")
+        engine = engine_for(db_url)
+        with engine.begin() as conn:
+            events.create(conn)
+            conn.execute(text("INSERT INTO feedback_events (created_at, kind, reason, question, question_key) "
+                              "VALUES (CURRENT_TIMESTAMP, 'unanswered', 'out_of_scope', '旧问题', '旧问题')"))
+        upgrade(db_url)
+        assert current_revision(db_url) == "0003"
+        assert [g.question for g in FeedbackStore(db_url).gaps()] == ["旧问题"]
+    finally:
+        dispose_engines()

@@ -166,6 +166,14 @@ def _count_user_events(replicas, sender: str) -> int:
         return conn.execute("select count(*) from events where sender_id = %s and type_name = 'user'", (sender,)).fetchone()[0]
 
 
+def _log_errors(replicas) -> str:
+    out = []
+    for name, path in replicas["logs"].items():
+        lines = path.read_text(errors="replace").splitlines()
+        out += [f"{name}: {ln[:300]}" for ln in lines if re.search(r"ERROR|Exception|Error:", ln)][-6:]
+    return "\n".join(out)
+
+
 def test_concurrent_messages_to_both_replicas_are_serialized(replicas):
     """The Redis ticket lock makes the replicas take turns: no message lost, every turn complete."""
     a, b = replicas["urls"]
@@ -174,7 +182,7 @@ def test_concurrent_messages_to_both_replicas_are_serialized(replicas):
     with httpx.Client(timeout=180) as c, concurrent.futures.ThreadPoolExecutor(len(messages)) as pool:
         results = list(pool.map(lambda im: _say(c, (a, b)[im[0] % 2], sender, im[1]), enumerate(messages)))
         t = _tracker(c, b, replicas["token"], sender)
-    assert all(results), [m for m, r in zip(messages, results) if not r]
+    assert all(results), ([m for m, r in zip(messages, results) if not r], _log_errors(replicas))
     events = [e for e in t["events"] if e["event"] in ("user", "action")]
     users = [e for e in events if e["event"] == "user"]
     assert sorted(u["text"] for u in users) == sorted(messages)

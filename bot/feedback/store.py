@@ -1,7 +1,9 @@
 """Store of unanswered questions and 👍/👎 ratings (SQLAlchemy; same database as consultations).
 
 Only masked question text is kept (phones, ID numbers via :mod:`bot.privacy`); no sender id, no
-names, so workers can read the gap report freely. The table is created on first use.
+names, so workers can read the gap report freely. The table belongs to the consultation schema
+(``Base.metadata``, Alembic revision 0003): ``python -m bot db upgrade`` creates it, and a store opened
+on a database without it runs that upgrade itself.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, create_engine, func, select
+from sqlalchemy import Column, DateTime, Integer, String, Table, func, inspect, select
 from sqlalchemy.engine import Engine
 
+from bot.consultations.models import Base
 from bot.privacy import mask
 
 MAX_CHARS = 300
-metadata = MetaData()
+metadata = Base.metadata
 events = Table(
     "feedback_events", metadata,
     Column("id", Integer, primary_key=True),
@@ -53,9 +56,13 @@ class Gap:
 
 
 class FeedbackStore:
-    def __init__(self, url: str | Engine):
-        self.engine = url if isinstance(url, Engine) else create_engine(url, future=True, pool_pre_ping=True)
-        metadata.create_all(self.engine, checkfirst=True)
+    def __init__(self, url: str | Engine, *, prepare: bool = True):
+        """``prepare``: apply the migrations when the table is missing (a no-op after ``db upgrade``)."""
+        from bot.consultations.db import engine_for, upgrade
+
+        self.engine = url if isinstance(url, Engine) else engine_for(url)
+        if prepare and not inspect(self.engine).has_table(events.name):
+            upgrade(self.engine.url.render_as_string(hide_password=False), engine=self.engine)
 
     @classmethod
     def from_settings(cls, settings=None) -> "FeedbackStore":

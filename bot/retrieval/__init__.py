@@ -16,8 +16,11 @@ Public API (used by the dialogue actions and the CLI; keep it stable)::
   "找哪个部门?" / "在哪办?" are answered for it unless the question names another service.
 - Invalid questions (not a str, empty or only punctuation, longer than ``settings.max_question_chars``)
   raise :class:`bot.errors.UserFacingError`; unknown ids in ``service_answer``/``indicator_answer`` too.
-- Below the calibrated confidence (``settings.retrieval_min_confidence``) the kind is ``out_of_scope`` and
-  the reply offers a consultation (议事协商) or a community worker instead of guessing.
+- The out-of-scope gate (``bot.retrieval.gate``) compares the question's similarity to the KB with its
+  similarity to off-topic anchor sentences, plus BM25/domain-term/cue evidence (``settings.retrieval_gate_*``,
+  calibrated on the dev set). Below it the kind is ``out_of_scope`` and the reply offers a consultation (议事协商)
+  or a community worker instead of guessing. A question that names no topic ("这事归哪个部门管" without a
+  ``service_hint``) is also ``out_of_scope`` with a reply asking which matter is meant.
 - The index lives in ``settings.cache_dir / "index"`` and is rebuilt only when the KB fingerprint or the
   embedding model id changes (``python -m bot index build`` forces it).
 """

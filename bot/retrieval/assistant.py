@@ -20,7 +20,7 @@ from bot.retrieval.bm25 import BM25, make_analyzer
 from bot.retrieval.gate import GateParams, GateSignal, ScopeGate
 from bot.retrieval.index import index_dir, load_or_build
 from bot.retrieval.passages import Passage, build_passages
-from bot.retrieval.question import AGENCY_CUE, ASPECTS, CLAUSE_CUE, INDICATOR_CUE, aspect_of, clean_question
+from bot.retrieval.question import AGENCY_CUE, ASPECTS, CLAUSE_CUE, INDICATOR_CUE, aspect_of, clean_question, names_no_topic
 from bot.retrieval.search import FusionParams, Hit, Retriever, SearchResult
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,8 @@ class Assistant:
         mentioned = self._mentioned_service(q)
         if hint and aspect and (mentioned is None or mentioned.id == hint.id):
             return self._with(self.service_answer(hint.id, aspect, question=q, hits=hits, top_k=top_k), q, 1.0)
+        if mentioned is None and names_no_topic(q):  # "这事归哪个部门管" without context: ask, don't guess
+            return A.Answer(q, "out_of_scope", A.CLARIFY_REPLY, [], [], [], confidence=0.0)
         signal = self.scope(q, result)
         conf = signal.score
         if not self.gate.in_scope(signal) and mentioned is None:

@@ -47,3 +47,18 @@ def aspect_of(question: str) -> str | None:
         if cue.search(question):
             return aspect
     return None
+
+
+# Words that point at "the matter" without naming it (这事归哪个部门管, 在哪办呀): no topic left to search.
+_POINTER_FILLER = re.compile(
+    r"这件?事情?|那件?事情?|这个|那个|这块|这种|这样|那样|事情?|问题|情况|业务|请问|我想问|想问|问一下|一下|到底|究竟|"
+    r"应该|该|归|管|是|的|了|呢|吗|嘛|啊|呀|吧|我|要|去|找|办|弄|理|部门|单位|机构|什么|啥|哪|那|这|[\s\W_]"
+)
+
+
+def names_no_topic(question: str) -> bool:
+    """True when, after the generic cue words, nothing is left that could name a topic."""
+    rest = question
+    for cue in (AGENCY_CUE, *(c for _, c in _ASPECT_CUES)):
+        rest = cue.sub("", rest)
+    return not _POINTER_FILLER.sub("", rest)

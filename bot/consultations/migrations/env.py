@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import bot.feedback.store  # noqa: F401  (registers feedback_events on Base.metadata: same database)
 from bot.consultations.models import Base
 
 config = context.config
