@@ -38,3 +38,13 @@ class MaskingFilter(logging.Filter):
         if record.args:
             record.args = tuple(mask_phone(a) if isinstance(a, str) else a for a in (record.args if isinstance(record.args, tuple) else (record.args,)))
         return True
+
+
+class AccessLogFilter(MaskingFilter):
+    """For uvicorn's access log: drop query strings (searches may hold names or phones), then mask."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(a.split("?", 1)[0] if isinstance(a, str) and a.startswith("/") else a for a in record.args)
+        return super().filter(record)
+

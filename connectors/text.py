@@ -6,11 +6,21 @@ Telegram counts a message's length in UTF-16 code units, so an emoji counts twic
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, List
+from typing import Any, Iterable, List, Optional, Tuple
+
+#: Longest message any channel passes to Rasa (the consultation store's limit). Rasa 3.6 does not cap
+#: input and DIET's memory grows with the square of the token count: 20 000 tokens ask for ~57 GB.
+MAX_MESSAGE_CHARS = 2000
 
 # Where a long text may be cut, best first: paragraph, line, sentence end, clause, space.
 _BOUNDARIES = ("\n\n", "\n", "。", "！", "？", "!", "?", "；", ";", "，", ",", "、", " ")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# C0/C1 controls (tab and newlines kept) and lone surrogates (from "\\ud800" in JSON; unencodable as UTF-8).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+TOO_LONG_REPLY = f"您的消息太长了（超过{MAX_MESSAGE_CHARS}字），请分几次发送，或只说一个问题。"
+EMPTY_REPLY = "请先输入您想咨询的问题。"
+#: When a turn produced no bot message at all (e.g. the action server is down and Rasa drops its events).
+NO_REPLY_RETRY = "抱歉，系统暂时有点忙，请稍后再试一次。如果刚才在提交议事协商，请稍后发送“查询进度”确认是否已提交成功。"
 
 NON_TEXT_REPLY = "抱歉，我目前只能看懂文字消息。请直接用文字描述您的问题，例如“社区能办医保吗？”"
 LOCATION_REPLY = "收到您的位置啦，不过我还不能按位置查询。请告诉我您所在的社区名称，或直接用文字提问。"
@@ -69,6 +79,22 @@ def clean_text(text: Any, max_chars: int = 4000) -> str:
     if not isinstance(text, str):
         return ""
     return _CONTROL.sub("", text).strip()[:max_chars]
+
+
+def screen_text(raw: Any) -> Tuple[str, Optional[str]]:
+    """(text for Rasa, None) or ("", polite reply) for empty or over-long input, which must never reach NLU.
+
+    The length is judged after control characters are removed, and before any truncation: a cut-off
+    question would be answered as if it were whole.
+    """
+    if not isinstance(raw, str):
+        return "", EMPTY_REPLY
+    text = _CONTROL.sub("", raw).strip()
+    if not text:
+        return "", EMPTY_REPLY
+    if len(text) > MAX_MESSAGE_CHARS:
+        return "", TOO_LONG_REPLY
+    return text, None
 
 
 def short_chapter(chapter: str) -> str:

@@ -262,7 +262,9 @@ def test_clause_and_agency_questions_cite_the_plan(stack, kb):
 
 
 def _intent(stack, sender: str) -> dict:
-    return stack.tracker(sender)["latest_message"]["intent"]
+    """NLU result of the sender's last message (from the events: the tracker's latest_message can lag)."""
+    users = [e for e in stack.tracker(sender)["events"] if e["event"] == "user"]
+    return users[-1]["parse_data"]["intent"]
 
 
 def test_over_long_and_unreadable_messages_get_guidance_not_a_guess(stack):

@@ -30,3 +30,14 @@ def test_logging_filter_masks_message_and_arguments(caplog):
         logger.info("raw 15000001111 in the message")
     assert "13912345678" not in caplog.text and "15000001111" not in caplog.text
     assert "139****5678" in caplog.text
+
+
+def test_access_log_drops_query_strings_and_masks(caplog):
+    from bot.privacy import AccessLogFilter
+
+    logger = logging.getLogger("linli.test.access")
+    logger.addFilter(AccessLogFilter())
+    with caplog.at_level(logging.INFO, logger="linli.test.access"):
+        logger.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/?q=%E5%BC%A0%E4%B8%89&phone=13812345678", "1.1", 200)
+    assert "13812345678" not in caplog.text and "%E5%BC%A0" not in caplog.text
+    assert '"GET / HTTP/1.1" 200' in caplog.text

@@ -7,6 +7,7 @@ from bot.consultations.service import (
     CommunityInfo,
     ConsultationRecord,
     ConsultationService,
+    DatabaseUnavailable,
     NotFoundError,
     TrailEntry,
     UserInfo,
@@ -15,5 +16,5 @@ from bot.consultations.statuses import LABELS, Status, TransitionError
 
 __all__ = [
     "AccessDenied", "CategoryInfo", "CommitteeInfo", "CommunityInfo", "ConsultationRecord", "ConsultationService",
-    "LABELS", "NotFoundError", "Status", "TrailEntry", "TransitionError", "UserInfo",
+    "DatabaseUnavailable",     "LABELS", "NotFoundError", "Status", "TrailEntry", "TransitionError", "UserInfo",
 ]

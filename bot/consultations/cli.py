@@ -1,4 +1,4 @@
-"""`python -m bot route …`, `python -m bot db upgrade|current`, `python -m bot consultations list|show|status|deliver|sync|adduser`."""
+"""`python -m bot route …`, `python -m bot db upgrade|current`, `python -m bot consultations list|show|status|deliver` (inbox users: `python -m bot inbox adduser`)."""
 
 from __future__ import annotations
 
@@ -49,11 +49,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     dl.add_argument("--loop", type=float, default=0, help="repeat every N seconds")
     dl.add_argument("--retry-failed", action="store_true", help="requeue pushes that gave up")
     dl.set_defaults(func=_deliver)
-    au = c.add_parser("adduser", help="create a committee-inbox user (password from stdin)")
-    au.add_argument("username")
-    au.add_argument("--committee", default=None)
-    au.add_argument("--role", default="member", choices=["member", "admin"])
-    au.set_defaults(func=_adduser)
 
 
 def _service(prepare: bool = True, use_embedding: bool = True):
@@ -194,15 +189,3 @@ def _deliver(args: argparse.Namespace) -> int:
             return 0 if not stats["failed"] else 1
         time.sleep(args.loop)
 
-
-def _adduser(args: argparse.Namespace) -> int:
-    import getpass
-
-    password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
-    try:
-        u = _service(use_embedding=False).create_user(args.username, password, args.committee, args.role)
-    except UserFacingError as e:
-        print(e.message, file=sys.stderr)
-        return 1
-    print(f"created {u.username} ({u.role}, {u.committee_name or 'all committees'})")
-    return 0

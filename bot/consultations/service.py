@@ -7,6 +7,7 @@ never hold ORM objects or sessions. Errors a resident or member can see are
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -20,7 +21,7 @@ from zoneinfo import ZoneInfo
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import selectinload
 
 from bot.consultations import models as m
@@ -35,6 +36,43 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 2000
 HANDOFF_REPLY_HOURS = "工作日 2 小时内"
+
+
+class DatabaseUnavailable(UserFacingError):
+    def __init__(self, message: str = "系统暂时无法保存或查询诉求，请稍后再试。您的内容没有提交，不会重复登记。"):
+        super().__init__(message, code="db_unavailable")
+
+
+def _db_guard(method):
+    """Turn a lost or refused database connection into a polite, typed error.
+
+    Each method runs in its own transaction, so a failure leaves nothing half-written; the
+    engine's pool (pre-ping) reconnects by itself once the database is back.
+    """
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except DBAPIError as e:
+            if isinstance(e, IntegrityError) or not (e.connection_invalidated or _is_connection_error(e)):
+                raise
+            log.warning("database unavailable in %s: %s", method.__name__, type(e.orig).__name__ if e.orig else e)
+            raise DatabaseUnavailable() from e
+
+    return wrapper
+
+
+def _is_connection_error(e: DBAPIError) -> bool:
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    if isinstance(e, InterfaceError):
+        return True
+    if isinstance(e, OperationalError):
+        text = str(e.orig or e).lower()
+        # PostgreSQL connection failures, SQLite read-only / unopenable files; not lock timeouts or syntax
+        return any(k in text for k in ("connect", "connection", "server closed", "terminat", "readonly", "read-only", "unable to open", "disk i/o"))
+    return False
 
 
 class NotFoundError(UserFacingError):
@@ -350,6 +388,7 @@ class ConsultationService:
     def _by_key(self, s, key: str) -> m.Consultation | None:
         return s.scalar(select(m.Consultation).where(m.Consultation.client_key == key))
 
+    @_db_guard
     def submit(self, channel: str, sender_id: str, message_id: str | None, community_id: str | None, text: str,
                category: str | None = None, contact_name: str | None = None, contact_phone: str | None = None,
                consent: bool = False) -> ConsultationRecord:
@@ -410,6 +449,7 @@ class ConsultationService:
                 s.close()
         raise UserFacingError("系统繁忙，提交没有成功，请稍后再试。", code="busy")
 
+    @_db_guard
     def get(self, tracking_no: str) -> ConsultationRecord | None:
         """Full record with trail (for committee members; contains personal data)."""
         tn = tracking.normalize_tracking_no(tracking_no)
@@ -422,6 +462,7 @@ class ConsultationService:
     def local_time_text(self, at: datetime) -> str:
         return at.astimezone(self.tz).strftime("%Y年%m月%d日 %H:%M")
 
+    @_db_guard
     def status_for_resident(self, tracking_no: str, sender_id: str) -> dict:
         """What the resident may see of their own consultation (no personal data, no member names).
 
@@ -449,6 +490,7 @@ class ConsultationService:
             "trail": trail,
         }
 
+    @_db_guard
     def my_consultations(self, channel: str, sender_id: str, limit: int = 5) -> list[ConsultationRecord]:
         """The sender's latest consultations (for "查我的诉求" without a number)."""
         with self.Session() as s:
@@ -493,17 +535,20 @@ class ConsultationService:
         self._wake_delivery()
         return rec
 
+    @_db_guard
     def withdraw(self, tracking_no: str, sender_id: str, note: str = "") -> ConsultationRecord:
         """The resident withdraws their own consultation (submitted/accepted/deliberating only)."""
         sender_id = _ident(sender_id, "用户标识")
         return self._change(tracking_no, Status.WITHDRAWN, RESIDENT_ACTOR, note, by_resident=True, sender_id=sender_id)
 
+    @_db_guard
     def change_status(self, tracking_no: str, to_status: str | Status, actor: str, note: str = "",
                       *, committee_id: str | None = None) -> ConsultationRecord:
         """Committee-side transition (raises TransitionError); ``committee_id`` restricts to that
         committee (AccessDenied otherwise). Queues a push to the resident."""
         return self._change(tracking_no, to_status, actor, note, by_resident=False, committee_id=committee_id)
 
+    @_db_guard
     def recategorize(self, tracking_no: str, category: str, actor: str, note: str = "",
                      *, committee_id: str | None = None) -> ConsultationRecord:
         """Change the category, re-route to the committee handling it, record it in the trail."""
@@ -552,6 +597,7 @@ class ConsultationService:
                             m.Consultation.tracking_no.contains(term.upper(), autoescape=True)))
         return q
 
+    @_db_guard
     def list_for_committee(self, committee_id: str | None, *, status: str | None = None, category: str | None = None,
                            since: date | datetime | None = None, until: date | datetime | None = None,
                            search: str | None = None, limit: int = 200, offset: int = 0) -> list[ConsultationRecord]:
@@ -561,11 +607,13 @@ class ConsultationService:
         with self.Session() as s:
             return [self._record(c) for c in s.scalars(q.options(selectinload(m.Consultation.committee), selectinload(m.Consultation.community)))]
 
+    @_db_guard
     def count_for_committee(self, committee_id: str | None, **filters) -> int:
         q = select(func.count()).select_from(self._filtered(committee_id, **filters).subquery())
         with self.Session() as s:
             return int(s.scalar(q) or 0)
 
+    @_db_guard
     def dashboard(self, committee_id: str | None, *, overdue_days: int = 7, weeks: int = 8) -> dict:
         """{by_status: {status: n}, by_category: {category id or "": n}, weekly: [(monday, n)] oldest
         first, overdue: [ConsultationRecord] open with no change in ``overdue_days``}."""
@@ -598,6 +646,7 @@ class ConsultationService:
         return {"by_status": by_status, "by_category": by_category, "weekly": sorted(weekly.items()),
                 "overdue": overdue_records, "last_status_change": since}
 
+    @_db_guard
     def request_handoff(self, channel: str, sender_id: str, community_id: str | None, text: str) -> tuple[int, str]:
         """Ask for a person; the fallback committee of the community gets it. Returns
         (handoff id, expected reply time such as "工作日 2 小时内")."""
@@ -620,6 +669,7 @@ class ConsultationService:
                 "committee_id": h.committee_id, "text": h.text, "status": h.status, "created_at": h.created_at,
                 "closed_at": h.closed_at, "closed_by": h.closed_by, "close_note": h.close_note or ""}
 
+    @_db_guard
     def list_handoffs(self, committee_id: str | None = None, status: str | None = "open", limit: int = 100) -> list[dict]:
         """Newest first; ``committee_id=None`` means all (admin)."""
         q = select(m.HandoffRequest).order_by(m.HandoffRequest.id.desc()).limit(max(0, int(limit)))
@@ -630,11 +680,13 @@ class ConsultationService:
         with self.Session() as s:
             return [self._handoff_dict(h) for h in s.scalars(q)]
 
+    @_db_guard
     def get_handoff(self, handoff_id: int) -> dict | None:
         with self.Session() as s:
             h = s.get(m.HandoffRequest, handoff_id)
             return self._handoff_dict(h) if h else None
 
+    @_db_guard
     def close_handoff(self, handoff_id: int, note: str = "", actor: str = SYSTEM_ACTOR, *,
                       committee_id: str | None = None) -> dict:
         """Close a handoff; a non-empty ``note`` is pushed to the resident (chat channels only,
@@ -695,6 +747,7 @@ class ConsultationService:
             s.refresh(u)
             return self._user_info(u)
 
+    @_db_guard
     def authenticate(self, username: str, password: str) -> UserInfo | None:
         """argon2 check; None for unknown, inactive or wrong password (same work in every case)."""
         if not isinstance(username, str) or not isinstance(password, str) or len(password) > 256:

@@ -24,9 +24,17 @@ def _serve(args) -> int:
     from bot.inbox.app import create_app
     from bot.settings import get_settings
 
+    from bot.privacy import AccessLogFilter, MaskingFilter
+
     settings = get_settings()
     app = create_app(settings)
-    uvicorn.run(app, host=args.host or settings.inbox_host, port=args.port or settings.inbox_port,
+    log_config = dict(uvicorn.config.LOGGING_CONFIG)
+    log_config["filters"] = {"mask": {"()": MaskingFilter}, "access_mask": {"()": AccessLogFilter}}
+    log_config["handlers"] = {
+        "default": {**log_config["handlers"]["default"], "filters": ["mask"]},
+        "access": {**log_config["handlers"]["access"], "filters": ["access_mask"]},
+    }
+    uvicorn.run(app, host=args.host or settings.inbox_host, port=args.port or settings.inbox_port, log_config=log_config,
                 proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips, log_level=settings.log_level.lower())
     return 0
 

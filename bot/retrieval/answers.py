@@ -43,6 +43,7 @@ class Answer:
     agencies: list[str] = field(default_factory=list)
     services: list[dict] = field(default_factory=list)  # {"id","name","agency"}
     confidence: float = 1.0  # not part of the public JSON
+    matter_category: str | None = None  # consultation category id of a community matter; not part of the public JSON
 
     def to_dict(self) -> dict:
         return {
@@ -113,3 +114,26 @@ def chapter_agencies_text(chapter_title: str, agencies: list[str], local: list[s
     depts = "、".join(agencies)
     tail = f"，以及{'、'.join(local)}" if local else ""
     return f"规划{chapter_title}这部分的责任单位是{depts}等部门{tail}，按职责分工负责。"
+
+
+def _quote_on(text: str, word: str) -> str:
+    """The comma-separated piece of a plan sentence that contains ``word`` (the whole sentence if none)."""
+    parts = [p for p in text.replace("，", ",").split(",") if p]
+    piece = next((p for p in parts if word in p), text)
+    return piece.strip("。 ")
+
+
+def matter_text(category_name: str, committee_types: dict[str, list[str]], grounding: str, sources: list[Source]) -> str:
+    """Reply to a community matter: whose committee handles it, the plan sentence behind consultation, next step."""
+    where = []
+    for kind, types in committee_types.items():
+        place = "城市社区" if kind == "社区" else "村里" if kind == "村" else kind
+        where.append(f"{place}由{'或'.join(types)}受理")
+    routing = "，".join(where) if where else "由您所在社区的居（村）民委员会受理"
+    lines = [
+        f"这听起来是需要社区里商量解决的具体事务（{category_name}），我没法替您办理，但可以向您所在社区的委员会提出议事协商：{routing}。",
+        f"规划要求“{_quote_on(grounding, '议事协商')}”。",
+        "需要的话，说“发起议事协商”，我帮您把这件事提交给对应的委员会，并告诉您办理进度。",
+        source_line(sources),
+    ]
+    return "\n".join(lines)

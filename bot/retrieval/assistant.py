@@ -19,6 +19,7 @@ from bot.retrieval import answers as A
 from bot.retrieval.bm25 import BM25, make_analyzer
 from bot.retrieval.gate import GateParams, GateSignal, ScopeGate
 from bot.retrieval.index import index_dir, load_or_build
+from bot.retrieval.matter import MatterDetector, MatterParams, MatterSignal, committee_types, grounding_clause_ids
 from bot.retrieval.passages import Passage, build_passages
 from bot.retrieval.question import AGENCY_CUE, ASPECTS, CLAUSE_CUE, INDICATOR_CUE, aspect_of, clean_question, names_no_topic
 from bot.retrieval.search import FusionParams, Hit, Retriever, SearchResult
@@ -27,8 +28,10 @@ log = logging.getLogger(__name__)
 
 
 class Assistant:
-    def __init__(self, kb: KnowledgeBase, retriever: Retriever, max_question_chars: int, gate: ScopeGate, index_meta: dict | None = None):
+    def __init__(self, kb: KnowledgeBase, retriever: Retriever, max_question_chars: int, gate: ScopeGate, index_meta: dict | None = None,
+                 matters: MatterDetector | None = None):
         self.kb = kb
+        self.matters = matters
         self.retriever = retriever
         self.max_question_chars = max_question_chars
         self.gate = gate
@@ -62,8 +65,14 @@ class Assistant:
             settings.retrieval_gate_cue_bonus, settings.retrieval_gate_domain_bonus,
         )
         gate = ScopeGate.build(embedder, domain_terms(kb), gate_params)
+        matter_params = MatterParams(
+            settings.retrieval_matter_threshold, settings.retrieval_matter_keyword_bonus,
+            settings.retrieval_matter_cue_bonus, settings.retrieval_matter_min_cosine,
+        )
+        matter_ids = [c.strip() for c in settings.retrieval_matter_categories.split(",") if c.strip()]
+        matters = MatterDetector.build(kb, embedder, matter_ids, matter_params)
         meta = {k: v for k, v in dense.meta.items() if k != "passages"} | {"rebuilt": dense.rebuilt}
-        return cls(kb, retriever, settings.max_question_chars, gate, meta)
+        return cls(kb, retriever, settings.max_question_chars, gate, meta, matters)
 
     # ---- public API ---------------------------------------------------------------------
     def search(self, question: object, mode: str = "hybrid", k: int | None = None) -> SearchResult:
@@ -73,6 +82,16 @@ class Assistant:
     def scope(self, q: str, result: SearchResult, params: GateParams | None = None) -> GateSignal:
         """The out-of-scope gate's signals for a cleaned question and its search result."""
         return self.gate.signal(q, self.retriever.query_vector(q), result.dense_top, result.sparse_top, params)
+
+    def matter(self, q: str, result: SearchResult, params: MatterParams | None = None) -> MatterSignal | None:
+        """Community-matter signals for a cleaned question and its search result.
+
+        None when it cannot be a matter: no detector, a service named outright, or wording that asks for a
+        plan clause or an indicator."""
+        if self.matters is None or self._mentioned_service(q) is not None or CLAUSE_CUE.search(q) or INDICATOR_CUE.search(q):
+            return None
+        texts = [_service_text(s) for s in self._services_near(result.hits)]
+        return self.matters.signal(q, self.retriever.query_vector(q), result.dense_top, texts, params)
 
     def ask(self, question: object, top_k: int = 3, service_hint: str | None = None) -> Answer:
         q = clean_question(question, self.max_question_chars)
@@ -119,6 +138,9 @@ class Assistant:
             return A.Answer(q, "out_of_scope", A.CLARIFY_REPLY, [], [], [], confidence=0.0)
         signal = self.scope(q, result)
         conf = signal.score
+        matter = self.matter(q, result)
+        if matter is not None and self.matters.is_matter(matter):
+            return self._matter_answer(q, matter, top_k)
         if not self.gate.in_scope(signal) and mentioned is None:
             return A.Answer(q, "out_of_scope", A.OUT_OF_SCOPE_REPLY, [], [], [], confidence=conf)
         top = hits[0].passage
@@ -137,6 +159,25 @@ class Assistant:
         if top.type == "indicator":
             return self._with(self.indicator_answer(top.id, question=q, hits=hits, top_k=top_k), q, conf)
         return self._with(self._clause_answer(q, hits[0], hits, top_k), q, conf)
+
+    def _matter_answer(self, q: str, matter: MatterSignal, top_k: int) -> A.Answer:
+        """A community matter: out of the catalogue's scope, but with the committee and the plan clause behind it."""
+        category = self.matters.categories[matter.category]
+        ids = grounding_clause_ids(self.kb, category)
+        sources = [_source(self._passage(pid), 1.0) for pid in ids][: max(1, top_k)]
+        grounding = sources[0].text if sources else "围绕群众关心的服务事项广泛开展议事协商"
+        text = A.matter_text(category.name, committee_types(self.kb, category.id), grounding, sources)
+        ans = A.Answer(q, "out_of_scope", text, sources, [], [], confidence=matter.score, matter_category=category.id)
+        return ans
+
+    def _services_near(self, hits: list[Hit], depth: int = 3) -> list[Service]:
+        """Catalogue services among the first hits, directly or through a clause they rest on."""
+        out: list[Service] = []
+        for h in hits[:depth]:
+            p = h.passage
+            found = [self.kb.service(p.id)] if p.type == "service" else self._services_by_clause.get(p.id, [])
+            out.extend(s for s in found if s not in out)
+        return out
 
     def _service_near_top(self, hits: list[Hit], depth: int = 2) -> Service | None:
         """A catalogue service among the first hits, directly or through the clause it rests on."""
@@ -261,6 +302,11 @@ def _score_of(pid: str, hits: list[Hit] | None) -> float:
     if hits is None:
         return 1.0
     return next((h.score for h in hits if h.passage.id == pid), 0.0)
+
+
+def _service_text(svc: Service) -> str:
+    """What a catalogue entry says it covers (for "does a service mention this keyword")."""
+    return " ".join([svc.name, *svc.aliases, svc.eligible, svc.provides, *svc.how_to_apply.steps, svc.where])
 
 
 def _uniq(items: list[str]) -> list[str]:

@@ -110,7 +110,8 @@ def _eval(args: argparse.Namespace) -> int:
         return 0
     p = assistant.retriever.params
     names = {"kind": "answer kind accuracy", "agency": "agency exactness", "indicator": "indicator exactness",
-             "oos_recall": "out-of-scope recall", "oos_false_alarm": "in-scope sent to out-of-scope", "followup": "follow-up (service_hint) correct"}
+             "oos_recall": "out-of-scope recall", "oos_false_alarm": "in-scope sent to out-of-scope", "followup": "follow-up (service_hint) correct",
+             "matter": "community matter + category", "matter_false_alarm": "others taken for a matter"}
     for name, rep in reports.items():
         print(f"== {name} set: {rep['n']} questions; model {assistant.index_meta.get('model_id')}; RRF k={p.rrf_k} wd={p.dense_weight} ws={p.sparse_weight}")
         print(E.format_table(rep["retrieval"]))
@@ -133,6 +134,11 @@ def _eval(args: argparse.Namespace) -> int:
         print("gate calibration (gap, midpoint threshold, sparse w, cue bonus, domain bonus), widest gap first:")
         for row in E.calibrate_gate(assistant, questions)[:6]:
             print("  " + "  ".join(f"{x:.4f}" for x in row))
+        m = assistant.matters.params
+        print(f"matter calibration (missed, false alarms, threshold, keyword bonus, cue bonus), fewest errors first "
+              f"(now {m.threshold}, {m.keyword_bonus}, {m.cue_bonus}):")
+        for row in E.calibrate_matters(assistant, questions)[:6]:
+            print("  " + "  ".join(f"{x:.3f}" if isinstance(x, float) else str(x) for x in row))
         print("fusion sweep (hit@3, MRR, rrf_k, dense w, sparse w), best first:")
         for row in E.tune(assistant, questions)[:8]:
             print("  " + "  ".join(f"{x:.3f}" if isinstance(x, float) else str(x) for x in row))

@@ -32,6 +32,7 @@ class DevQuestion:
     hint: str | None = None
     aspect: str | None = None
     style: str | None = None  # informational (colloquial, typo, fragment, ...)
+    matter_category: str | None = None  # kind=out_of_scope community matter: the consultation category it belongs to
 
 
 def load_dev_set(path: Path | None = None) -> list[DevQuestion]:
@@ -74,7 +75,8 @@ def retrieval_table(assistant, questions: list[DevQuestion], modes=("dense", "bm
 
 def answer_checks(assistant, questions: list[DevQuestion]) -> dict:
     """Answer-level exactness: kind, agency names, indicator rows, out-of-scope gate."""
-    stats = {"kind": [0, 0], "agency": [0, 0], "indicator": [0, 0], "oos_recall": [0, 0], "oos_false_alarm": [0, 0], "followup": [0, 0]}
+    stats = {"kind": [0, 0], "agency": [0, 0], "indicator": [0, 0], "oos_recall": [0, 0], "oos_false_alarm": [0, 0], "followup": [0, 0],
+             "matter": [0, 0], "matter_false_alarm": [0, 0]}
     failures: list[str] = []
     for q in questions:
         try:
@@ -94,6 +96,17 @@ def answer_checks(assistant, questions: list[DevQuestion]) -> dict:
         else:
             stats["oos_false_alarm"][0] += ans.kind == "out_of_scope"
             stats["oos_false_alarm"][1] += 1
+        if q.matter_category:
+            ok = ans.matter_category == q.matter_category
+            stats["matter"][0] += ok
+            stats["matter"][1] += 1
+            if not ok:
+                failures.append(f"{q.q}: matter {ans.matter_category} (want {q.matter_category})")
+        else:
+            stats["matter_false_alarm"][0] += ans.matter_category is not None
+            stats["matter_false_alarm"][1] += 1
+            if ans.matter_category is not None:
+                failures.append(f"{q.q}: taken for a {ans.matter_category} matter")
         if q.kind == "agency":
             ok = all(a in ans.agencies and a in ans.answer for a in q.agencies)
             stats["agency"][0] += ok
@@ -118,7 +131,7 @@ def gate_split(assistant, questions: list[DevQuestion], params=None) -> tuple[li
     """Gate scores of in-scope vs out-of-scope questions (what the threshold separates)."""
     ins, outs = [], []
     for q in questions:
-        if q.hint:
+        if q.hint or q.matter_category:  # matters are in the domain; the matter detector, not the gate, handles them
             continue
         res = assistant.retriever.search(q.q, k=5)
         (outs if q.kind == "out_of_scope" else ins).append(assistant.scope(q.q, res, params).score)
@@ -160,3 +173,31 @@ def format_table(table: dict) -> str:
         cells = "  ".join(f"{table[m][k]['hit@1']:>11.3f}{table[m][k]['hit@3']:>6.3f}{table[m][k]['mrr']:>6.3f}" for m in modes)
         lines.append(f"{k:<10}{n:>4}  {cells}")
     return "\n".join(lines)
+
+
+def calibrate_matters(assistant, questions: list[DevQuestion]) -> list[tuple[int, int, float, float, float]]:
+    """Dev set only. Grid over the matter detector's threshold and bonuses.
+
+    Rows (matters missed or miscategorised, other questions taken for matters, threshold, keyword bonus, cue bonus),
+    fewest errors first."""
+    base = assistant.matters.params
+    signals = []
+    for q in questions:
+        if q.hint:
+            continue
+        s = assistant.matter(q.q, assistant.retriever.search(q.q, k=5))
+        signals.append((q.matter_category, s))
+    rows = []
+    for th, kw, cue in itertools.product((0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06), (0.0, 0.01, 0.02, 0.03), (0.0, 0.01, 0.02, 0.03)):
+        params = replace(base, threshold=th, keyword_bonus=kw, cue_bonus=cue)
+        missed = false = 0
+        for gold, s in signals:
+            if s is not None:
+                s = assistant.matters.signal_with(s, params)
+            hit = s is not None and assistant.matters.is_matter(s, params)
+            if gold:
+                missed += not (hit and s.category == gold)
+            else:
+                false += hit
+        rows.append((missed, false, th, kw, cue))
+    return sorted(rows, key=lambda r: (r[0] + r[1], r[1], -r[2]))
