@@ -68,7 +68,7 @@ class Settings(BaseSettings):
         "property,public-affairs,affairs-disclosure,village-rules",
         description="comma-separated consultation categories whose matters get a 议事协商 reply instead of a service (communities.yml ids)",
     )
-    retrieval_matter_threshold: float = Field(0.03, description="community-matter score needed (calibrated on the dev set)")
+    retrieval_matter_threshold: float = Field(0.053, description="community-matter score needed (calibrated on the dev set)")
     retrieval_matter_keyword_bonus: float = Field(0.02, description="matter: bonus for a category keyword no top service covers")
     retrieval_matter_cue_bonus: float = Field(0.02, description="matter: bonus when the wording reports a problem (坏了, 扰民 ...)")
     retrieval_matter_min_cosine: float = Field(0.93, description="matter without a category keyword: cosine to a category example needed")

@@ -30,10 +30,11 @@ from connectors.text import (
     EXPIRED_BUTTON_REPLY,
     GROUP_REPLY,
     LOCATION_REPLY,
+    NO_REPLY_RETRY,
     NON_TEXT_REPLY,
     VOICE_REPLY,
     citation_line,
-    clean_text,
+    screen_text,
     split_text,
 )
 
@@ -191,6 +192,11 @@ class TelegramOutput(OutputChannel):
         else:
             await self._send(merge_citations([(recipient_id, dict(message))]))
 
+    @property
+    def pending(self) -> int:
+        """Responses held for :meth:`flush` (0 for an unbuffered output)."""
+        return len(self._buffer or ())
+
     async def flush(self) -> None:
         items, self._buffer = self._buffer or [], None
         await self._send(merge_citations(items))
@@ -331,33 +337,49 @@ class TelegramInput(InputChannel):
                     paced=False,
                 )
             payload = client.keys.decode(query.data or "")
+            payload, refusal = screen_text(payload) if payload else ("", None)
             if not payload:
-                await client.send_text(chat_id, EXPIRED_BUTTON_REPLY)
+                await client.send_text(chat_id, refusal if refusal and query.data else EXPIRED_BUTTON_REPLY)
                 return
-            await on_new_message(UserMessage(payload, out, chat_id, input_channel=self.name(), metadata=metadata))
+            await self._converse(payload, out, chat_id, metadata, on_new_message)
             return
 
         msg = update.message or update.edited_message
         if msg is None:
             return
-        text = clean_text(msg.text)
+        text, refusal = screen_text(msg.text) if msg.text is not None else ("", None)
         command = text.split(maxsplit=1)[0].split("@")[0].lower() if text.startswith("/") else ""
         if not private:
             if command in _COMMANDS_TO_GREET:
                 await client.send_text(chat_id, GROUP_REPLY)
             return
-        if text:
+        if refusal:  # empty after cleaning, or over-long: answered here, never parsed by NLU
+            await client.send_text(chat_id, refusal)
+        elif text:
             if command in _COMMANDS_TO_GREET:
                 text = GREET_PAYLOAD
             elif command:
                 text = text.lstrip("/").strip() or "你好"  # residents cannot inject intents by typing "/intent"
-            await on_new_message(UserMessage(text, out, chat_id, input_channel=self.name(), metadata=metadata))
+            await self._converse(text, out, chat_id, metadata, on_new_message)
         elif msg.location is not None and msg.venue is None:
             await client.send_text(chat_id, LOCATION_REPLY)
         elif any(getattr(msg, kind, None) for kind in _VOICE_KINDS):
             await client.send_text(chat_id, VOICE_REPLY)
         elif any(getattr(msg, kind, None) for kind in _NON_TEXT_KINDS):
             await client.send_text(chat_id, NON_TEXT_REPLY)
+
+    async def _converse(
+        self,
+        text: str,
+        out: "TelegramOutput",
+        chat_id: str,
+        metadata: Dict[str, Any],
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+    ) -> None:
+        """One turn through Rasa; a turn that produced no message at all (action server down) gets a retry hint."""
+        await on_new_message(UserMessage(text, out, chat_id, input_channel=self.name(), metadata=metadata))
+        if not out.pending:
+            await out.send_response(chat_id, {"text": NO_REPLY_RETRY})
 
     # -- polling and webhook registration -------------------------------------------------------
 

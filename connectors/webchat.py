@@ -17,17 +17,14 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from connectors.text import clean_text
+from connectors.text import NO_REPLY_RETRY, screen_text
 
 logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 _FILES = {"chat.js": "application/javascript", "chat.css": "text/css"}
 _SENDER = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-MAX_CHARS = 2000
 
-EMPTY_REPLY = "请先输入您想咨询的问题。"
-TOO_LONG_REPLY = f"您的消息有点长，请精简到{MAX_CHARS}字以内再发送。"
 ERROR_REPLY = "抱歉，系统暂时出了点问题，请稍后再试。"
 
 _HEADERS = {
@@ -87,12 +84,9 @@ class WebChatInput(InputChannel):
             sender = data.get("sender")
             if not isinstance(sender, str) or not _SENDER.match(sender):
                 return response.json({"error": "会话编号不正确，请刷新页面。"}, status=400, headers=_HEADERS)
-            raw = data.get("message")
-            if isinstance(raw, str) and len(raw) > MAX_CHARS:
-                return _reply(TOO_LONG_REPLY)
-            text = clean_text(raw, MAX_CHARS)
-            if not text:
-                return _reply(EMPTY_REPLY)
+            text, refusal = screen_text(data.get("message"))
+            if refusal:  # empty or over-long: never reaches NLU
+                return _reply(refusal)
             if text.startswith("/") and data.get("payload") is not True:
                 text = text.lstrip("/").strip() or "你好"  # typed text never becomes an intent payload
             collector = _Collector()
@@ -105,6 +99,8 @@ class WebChatInput(InputChannel):
             except Exception:
                 logger.exception("webchat message failed")
                 return _reply(ERROR_REPLY)
+            if not collector.messages:  # e.g. the action server is down: Rasa sends nothing at all
+                return _reply(NO_REPLY_RETRY)
             return response.json({"messages": collector.messages}, headers=_HEADERS)
 
         return bp

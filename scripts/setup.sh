@@ -45,7 +45,7 @@ ensure_env() {  # ensure_env DIR PYVER LOCK [extra files hashed]
 ensure_env .venv-rasa 3.10 requirements/rasa.lock
 ensure_env .venv 3.11 requirements/app.lock pyproject.toml
 # the bot package itself, editable (cheap; keeps entry points current)
-if ! .venv/bin/python -c "import bot, sys; sys.exit(0 if bot.__file__.startswith('$ROOT') else 1)" 2>/dev/null; then
+if ! (cd / && "$ROOT/.venv/bin/python" -c "import bot, sys; sys.exit(0 if bot.__file__.startswith('$ROOT/') else 1)") 2>/dev/null; then
   .venv/bin/python -m pip install -q --no-deps -e . 2>&1 | grep -v -E '^(WARNING: Location|\s)' || true
 fi
 

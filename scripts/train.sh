@@ -16,7 +16,7 @@ echo "[train] training the Rasa model (inputs $want)…" >&2
 start=$(date +%s)
 tmp=$(mktemp -d models/.train-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-.venv-rasa/bin/rasa train --data nlu_data --config config.yml --domain domain.yml --out "$tmp" --fixed-model-name linli --quiet
+PYTHONWARNINGS=ignore TF_CPP_MIN_LOG_LEVEL=3 .venv-rasa/bin/rasa train --data nlu_data --config config.yml --domain domain.yml --out "$tmp" --fixed-model-name linli --quiet
 mv -f "$tmp/linli.tar.gz" models/linli.tar.gz
 echo "$want" > models/.linli-stamp
 echo "[train] done in $(( $(date +%s) - start ))s" >&2

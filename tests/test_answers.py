@@ -151,3 +151,61 @@ def test_a_question_without_a_topic_asks_back_instead_of_guessing(assistant, que
     # with the service under discussion it is a follow-up and gets answered
     if question != "这个怎么办":
         assert assistant.ask(question, service_hint="community-meal-aid").services[0]["id"] == "community-meal-aid"
+
+
+# ---- community matters (议事协商), not catalogue services ----------------------------------------------------------
+
+def test_dev_matters_get_their_category_and_the_consultation_clause(assistant):
+    matters = [q for q in load_dev_set() if q.matter_category]
+    assert len(matters) >= 12
+    consult = next(c for ch in assistant.kb.plan.chapters for c in ch.sentences if "议事协商" in c.text)
+    for q in matters:
+        ans = assistant.ask(q.q)
+        assert ans.kind == "out_of_scope" and ans.matter_category == q.matter_category, q.q
+        assert ans.sources[0].type == "plan" and ans.sources[0].id == consult.id, q.q
+        assert "发起议事协商" in ans.answer and f"（{consult.id}）" in ans.answer, q.q
+        assert set(ans.to_dict()) == {"question", "kind", "answer", "sources", "agencies", "services"}
+
+
+@pytest.mark.parametrize("question, category, committee", [
+    # unseen wording (not in the dev or held-out sets)
+    ("我们村的路灯一到晚上就不亮", "public-affairs", "村民委员会"),
+    ("小区的电梯坏了三天了物业还不修", "property", "业主委员会"),
+    ("小区的电梯坏了三天了物业还不修", "property", "物业议事协调会"),
+    ("村里集体土地租出去的钱从来没公示过", "affairs-disclosure", "村务监督委员会"),
+    ("广场舞音响开到半夜，吵得睡不着", "public-affairs", "居民委员会"),
+    ("隔壁楼顶乱搭乱建也没人管", "village-rules", "居民委员会"),
+])
+def test_unseen_matters_name_the_committee_that_handles_them(assistant, question, category, committee):
+    ans = assistant.ask(question)
+    assert ans.kind == "out_of_scope" and ans.matter_category == category
+    # the committee type comes from the directory: some committee of that type handles the category
+    assert any(m.type == committee and category in m.categories for c in assistant.kb.communities for m in c.committees)
+    assert committee in ans.answer and "议事协商" in ans.answer
+    assert ans.services == [] and ans.agencies == []
+
+
+def test_disclosure_matters_also_cite_the_supervision_clause(assistant):
+    ans = assistant.ask("村里集体土地租出去的钱从来没公示过")
+    assert [s.id for s in ans.sources][:2] == ["plan-5-06", "plan-5-07"] and "监督委员会" in ans.sources[1].text
+
+
+@pytest.mark.parametrize("question, service", [
+    # about a service, though the words (物业, 停车, 村务公开) also name matters
+    ("红心物业能帮我们做什么", "red-heart-property"),
+    ("单位停车场晚上能给居民停车吗", "unit-facilities-opening"),
+    ("老旧小区没有物业怎么办", "red-heart-property"),
+    ("村务公开在哪里能看到", "affairs-disclosure"),
+    ("社区议事协商怎么参加", "community-consultation"),
+])
+def test_service_questions_with_matter_words_still_get_the_service(assistant, question, service):
+    ans = assistant.ask(question)
+    assert ans.kind == "service" and ans.matter_category is None
+    assert ans.services[0]["id"] == service
+
+
+def test_off_topic_is_not_taken_for_a_matter(assistant):
+    for q in load_dev_set():
+        if q.kind == "out_of_scope" and not q.matter_category:
+            ans = assistant.ask(q.q)
+            assert ans.matter_category is None and ans.sources == [], q.q

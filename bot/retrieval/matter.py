@@ -25,9 +25,9 @@ from bot.kb.models import ConsultationCategory
 
 # Wording that reports something wrong or asks for it to be dealt with (generic, not topics).
 PROBLEM_CUE = re.compile(
-    r"坏|不亮|不修|没人(管|修|收|清|理|问)|不管|不理|没人管|拖着|老是|总是|三天两头|好几天|好久|一直(没|不)|"
-    r"吵|扰民|投诉|举报|堵|漏水|渗水|臭|脏|乱[停扔倒堆搭建]|积水|危险|太少|不够|没地方|"
-    r"不公开|没公开|没有公开|没公示|没有公示|不透明|不合理|乱收|涨价|没同意|不同意|铺张|不牵绳|占(了|用|道)"
+    r"坏|不亮|不修|没修|没人(管|修|收|清|理|问)|不管|不理|拖着|老是|总是|总有人|天天|三天两头|好几天|好久|一直(没|不)|"
+    r"吵|太响|声音太大|扰民|受不了|投诉|举报|堵|漏水|渗水|臭|脏|乱[停扔倒堆搭建收]|积水|危险|太少|不够|没地方|"
+    r"不公开|没公开|没有公开|没公示|没有公示|不透明|不合理|涨价|没同意|不同意|铺张|不牵绳|占(了|用|道)"
 )
 
 # Consultation-category keywords that name no topic (same spirit as the gate's GENERIC_TERMS).
@@ -36,7 +36,7 @@ GENERIC_KEYWORDS = frozenset("其他 咨询 建议 意见 感谢 求助 投诉 �
 
 @dataclass(frozen=True)
 class MatterParams:
-    threshold: float = 0.03
+    threshold: float = 0.053
     keyword_bonus: float = 0.02
     cue_bonus: float = 0.02
     min_cosine: float = 0.93
@@ -93,8 +93,7 @@ class MatterDetector:
         cos = max(best.values())
         covered = bool(keywords) and all(any(k in t for t in service_texts) for k in keywords)
         cue = bool(PROBLEM_CUE.search(question))
-        score = (cos - kb_cosine) + p.keyword_bonus * (bool(keywords) and not covered) + p.cue_bonus * cue
-        return MatterSignal(cid, keywords, cos, float(kb_cosine), covered, cue, score)
+        return self.signal_with(MatterSignal(cid, keywords, cos, float(kb_cosine), covered, cue, 0.0), p)
 
     def signal_with(self, s: MatterSignal, params: MatterParams) -> MatterSignal:
         """The same evidence re-scored with other weights (for calibration without re-encoding)."""
