@@ -96,7 +96,7 @@ class ActionAnswerQuestion(Action):
             target = _entity_service(tracker) or (current if aspect and aspect != "overview" else None)
             if target:
                 answer = bot.service_answer(target, aspect or "overview", question=text)
-            else:
+            elif not getattr(answer, "matter_category", None):  # a community matter is answered, not a gap
                 record_gap(tracker, text, "out_of_scope")
         return send_answer(dispatcher, answer, aspect)
 
@@ -114,7 +114,7 @@ class ActionFallbackAnswer(Action):
             dispatcher.utter_message(text="您好像还没有输入内容。请直接说说您想了解的事情，比如“孩子没人带怎么办”。")
             return []
         answer = assistant().ask(text, top_k=3, service_hint=tracker.get_slot("current_service"))
-        if answer.kind == "out_of_scope":
+        if answer.kind == "out_of_scope" and not getattr(answer, "matter_category", None):
             record_gap(tracker, text, "nlu_fallback")
         return send_answer(dispatcher, answer, None)
 

@@ -148,7 +148,7 @@ def tg():
             "TELEGRAM_MAX_MESSAGE_CHARS": str(SPLIT_LIMIT),
             "TELEGRAM_POLL_TIMEOUT": "1",
         }
-        creds = {"rest": None, "connectors.telegram.TelegramInput": None}
+        creds = {"connectors.rest.RestInput": None, "connectors.telegram.TelegramInput": None}
         with running_stack(credentials=creds, extra_env=env, model=model) as stack:
             _warm_up(stack)
             url = f"{stack.rasa_url}/webhooks/telegram/webhook"

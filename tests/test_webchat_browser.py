@@ -41,7 +41,7 @@ def stack(fake_tg):
     from tests.stack import running_stack
 
     model = Path(os.environ["LINLI_TEST_MODEL"]) if os.environ.get("LINLI_TEST_MODEL") else None
-    creds = {"rest": None, "connectors.webchat.WebChatInput": None, "connectors.telegram.TelegramInput": None}
+    creds = {"connectors.rest.RestInput": None, "connectors.webchat.WebChatInput": None, "connectors.telegram.TelegramInput": None}
     env = {
         "TELEGRAM_TOKEN": fake_tg.token,
         "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,

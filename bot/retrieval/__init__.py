@@ -6,7 +6,7 @@ Public API (used by the dialogue actions and the CLI; keep it stable)::
     a = get_assistant()          # process-wide, thread-safe; loads KB + index + model once
     ans = a.ask("在社区能办医保吗", top_k=3, service_hint=None)
     ans.kind       # "clause" | "service" | "agency" | "indicator" | "out_of_scope"
-    ans.answer     # short Chinese reply ending with a "来源：" line (no citation line when out of scope)
+    ans.answer     # short Chinese reply ending with a "来源：" line (none when out of scope, except community matters)
     ans.to_dict()  # {"question","kind","answer","sources":[{"type","id","title","chapter","text","score"}],
                    #  "agencies":[...], "services":[{"id","name","agency"}]}
     a.service_answer("medical-insurance-service", "how_to_apply")   # aspect in ASPECTS
@@ -21,6 +21,11 @@ Public API (used by the dialogue actions and the CLI; keep it stable)::
   calibrated on the dev set). Below it the kind is ``out_of_scope`` and the reply offers a consultation (议事协商)
   or a community worker instead of guessing. A question that names no topic ("这事归哪个部门管" without a
   ``service_hint``) is also ``out_of_scope`` with a reply asking which matter is meant.
+- Community matters (``bot.retrieval.matter``): a resident describing a problem ("村里的路灯坏了找谁",
+  "楼上噪音扰民") rather than asking about a service gets kind ``out_of_scope`` with a reply naming the committee
+  type that handles that consultation category (from ``communities.yml``), quoting the plan's 议事协商 sentence
+  (cited in ``sources``, e.g. ``plan-5-06``) and offering "发起议事协商". ``ans.matter_category`` holds the
+  category id (an attribute only; ``to_dict()`` keys are unchanged). Settings ``retrieval_matter_*``.
 - The index lives in ``settings.cache_dir / "index"`` and is rebuilt only when the KB fingerprint or the
   embedding model id changes (``python -m bot index build`` forces it).
 """
