@@ -15,7 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import channel_of, consultations, message_id_of, polite, user_text
-from bot.consultations.service import MAX_TEXT_CHARS
+from bot.consultations.service import MAX_TEXT_CHARS, DatabaseUnavailable
 from bot.privacy import mask_name, mask_phone
 
 FORM_SLOTS = ("consultation_topic", "consultation_community", "contact_choice", "contact_consent",
@@ -201,12 +201,21 @@ class ActionSubmitConsultation(Action):
             dispatcher.utter_message(text="好的，这次没有提交。需要时随时说“发起议事协商”。")
             return reset_form()
         consent = tracker.get_slot("contact_consent") is True
-        record = consultations().submit(
-            channel=channel_of(tracker), sender_id=tracker.sender_id, message_id=message_id_of(tracker),
-            community_id=tracker.get_slot("consultation_community"), text=tracker.get_slot("consultation_topic") or "",
-            contact_name=tracker.get_slot("contact_name") if consent else None,
-            contact_phone=tracker.get_slot("contact_phone") if consent else None, consent=consent,
-        )
+        try:
+            record = consultations().submit(
+                channel=channel_of(tracker), sender_id=tracker.sender_id, message_id=message_id_of(tracker),
+                community_id=tracker.get_slot("consultation_community"), text=tracker.get_slot("consultation_topic") or "",
+                contact_name=tracker.get_slot("contact_name") if consent else None,
+                contact_phone=tracker.get_slot("contact_phone") if consent else None, consent=consent,
+            )
+        except DatabaseUnavailable as e:
+            # nothing was stored: keep what the resident filled in and ask for the confirmation again
+            dispatcher.utter_message(
+                text=f"{e.message}\n您填写的内容我先帮您留着，稍等片刻后点“确认提交”再试一次即可。",
+                buttons=[{"title": "确认提交", "payload": "/affirm"}, {"title": "取消", "payload": "/deny"}],
+            )
+            return [SlotSet("consultation_confirmed", None), ActiveLoop("consultation_form"),
+                    SlotSet("requested_slot", "consultation_confirmed")]
         dispatcher.utter_message(
             text=(f"已提交！受理编号：{record.tracking_no}\n已转给{record.committee_name}处理。"
                   f"之后发送这个编号就能查询进度，有进展我也会通知您。"),

@@ -179,7 +179,7 @@ class FaultStack:
         model = ensure_model()
         self.start_actions()
         self.relay = FaultRelay(self.action_port, self.kill_actions).start()
-        (self.workdir / "credentials.yml").write_text("rest:\n")
+        (self.workdir / "credentials.yml").write_text("connectors.rest.RestInput:\n")
         (self.workdir / "endpoints.yml").write_text(f"action_endpoint:\n  url: http://127.0.0.1:{self.relay.port}/webhook\n")
         rlog = self.workdir / "rasa.log"
         with open(rlog, "wb") as log:

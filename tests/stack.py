@@ -8,7 +8,8 @@ Reusable by every engineer's end-to-end tests::
         replies = stack.rest("alice", "你好")          # list of REST-channel messages
         stack.trigger_intent("alice", "EXTERNAL_consultation_status", {...})
 
-``credentials``: None writes a temp credentials file with ``rest:`` only; a dict is dumped as YAML;
+``credentials``: None writes a temp credentials file with the project's REST channel only
+(``connectors.rest.RestInput``, name ``rest``); a dict is dumped as YAML;
 a str/Path is used as is. The model is ``models/linli.tar.gz`` (trained first if missing or older
 than its inputs, see :func:`ensure_model`). Both servers' logs are kept and shown if startup fails.
 """
@@ -156,7 +157,7 @@ def running_stack(credentials: dict | str | Path | None = None, extra_env: dict[
         work = Path(tmp)
         if credentials is None or isinstance(credentials, dict):
             creds = work / "credentials.yml"
-            creds.write_text(yaml.safe_dump(credentials or {"rest": None}, allow_unicode=True), encoding="utf-8")
+            creds.write_text(yaml.safe_dump(credentials or {"connectors.rest.RestInput": None}, allow_unicode=True), encoding="utf-8")
         else:
             creds = Path(credentials)
         endpoints = work / "endpoints.yml"

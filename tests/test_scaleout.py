@@ -66,7 +66,7 @@ def replicas():
     procs: list[subprocess.Popen] = []
     with tempfile.TemporaryDirectory(prefix="linli-scaleout-") as tmp:
         work = Path(tmp)
-        (work / "credentials.yml").write_text("rest:\n")
+        (work / "credentials.yml").write_text("connectors.rest.RestInput:\n")
         app_url = f"postgresql+psycopg://{user}@{PG_HOST}:{PG_PORT}/{db}"
         env = _rasa_env() | {
             "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{action_port}/webhook",
