@@ -16,7 +16,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import channel_of, consultations, message_id_of, polite, user_text
 from bot.consultations.service import MAX_TEXT_CHARS, DatabaseUnavailable
-from bot.privacy import mask_name, mask_phone
+from bot.privacy import mask, mask_name, mask_phone
 
 FORM_SLOTS = ("consultation_topic", "consultation_community", "contact_choice", "contact_consent",
               "contact_name", "contact_phone", "consultation_confirmed")
@@ -184,7 +184,7 @@ class ActionAskConsultationConfirmed(Action):
         else:
             contact = "匿名"
         dispatcher.utter_message(
-            text=(f"请确认：\n事项：{topic[:200]}\n社区：{route.community.name}\n将转给：{route.committee.name}\n"
+            text=(f"请确认：\n事项：{mask(topic[:200], [tracker.get_slot('contact_name') or ''])}\n社区：{route.community.name}\n将转给：{route.committee.name}\n"
                   f"联系方式：{contact}\n确认提交吗？"),
             buttons=[{"title": "确认提交", "payload": "/affirm"}, {"title": "取消", "payload": "/deny"}],
         )
