@@ -660,7 +660,7 @@ class ConsultationService:
             s.add(h)
             s.flush()
             hid = h.id
-        log.info("handoff %s for %s: %s", hid, committee.id, mask_phone(text[:80]))
+        log.info("handoff %s for %s (%d chars)", hid, committee.id, len(text))
         return hid, HANDOFF_REPLY_HOURS
 
     @staticmethod

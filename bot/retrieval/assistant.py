@@ -14,7 +14,6 @@ from bot.errors import UserFacingError
 from bot.kb.loader import KnowledgeBase, load_kb
 from bot.kb.models import Service
 from bot.kb.terms import domain_terms, tokenizer
-from bot.privacy import mask
 from bot.retrieval import answers as A
 from bot.retrieval.bm25 import BM25, make_analyzer
 from bot.retrieval.gate import GateParams, GateSignal, ScopeGate
@@ -99,7 +98,9 @@ class Assistant:
         started = time.perf_counter()
         result = self.retriever.search(q, k=len(self.retriever.passages))
         answer = self._decide(q, result, top_k, service_hint)
-        log.info("ask kind=%s conf=%.3f %.0fms q=%s", answer.kind, answer.confidence, 1000 * (time.perf_counter() - started), mask(q[:60]))
+        # free text may hold names we cannot detect: log its size and the outcome, never the words
+        log.info("ask kind=%s conf=%.3f %.0fms chars=%d top=%s", answer.kind, answer.confidence,
+                 1000 * (time.perf_counter() - started), len(q), answer.sources[0].id if answer.sources else "-")
         return answer
 
     def service_answer(self, service_id: str, aspect: str = "overview", *, question: str = "", hits: list[Hit] | None = None, top_k: int = 3) -> Answer:
