@@ -54,10 +54,6 @@ class Settings(BaseSettings):
     retrieval_rrf_k: float = Field(5.0, description="reciprocal-rank-fusion constant (tuned on the dev set)")
     retrieval_dense_weight: float = Field(1.0, description="weight of the dense ranking in the fusion")
     retrieval_sparse_weight: float = Field(1.0, description="weight of the BM25 ranking in the fusion")
-    retrieval_min_confidence: float = Field(
-        0.89, description="below this the assistant says the question is out of scope (calibrated with `python -m bot eval --tune`; model-specific)"
-    )
-    retrieval_sparse_evidence_weight: float = Field(0.02, description="weight of log(1+best BM25 score) in the confidence")
     retrieval_gate_threshold: float = Field(
         0.0, description="out-of-scope gate: refuse below this score (cosine to KB minus cosine to off-topic anchors plus evidence; calibrated on the dev set with `python -m bot eval --tune`)"
     )

@@ -22,6 +22,7 @@ import numpy as np
 
 from bot.kb.loader import KnowledgeBase
 from bot.kb.models import ConsultationCategory
+from bot.retrieval.gate import GENERIC_TERMS
 
 # Wording that reports something wrong or asks for it to be dealt with (generic, not topics).
 PROBLEM_CUE = re.compile(
@@ -30,8 +31,8 @@ PROBLEM_CUE = re.compile(
     r"不公开|没公开|没有公开|没公示|没有公示|不透明|不合理|涨价|没同意|不同意|铺张|不牵绳|占(了|用|道)"
 )
 
-# Consultation-category keywords that name no topic (same spirit as the gate's GENERIC_TERMS).
-GENERIC_KEYWORDS = frozenset("其他 咨询 建议 意见 感谢 求助 投诉 缺少 表扬 增设 开办 不知道找谁 反映问题 建议增加".split())
+# Consultation-category keywords that name no topic: the gate's list plus two phrasings of "report".
+GENERIC_KEYWORDS = GENERIC_TERMS | {"反映问题", "建议增加"}
 
 
 @dataclass(frozen=True)
