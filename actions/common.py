@@ -53,6 +53,23 @@ def message_id_of(tracker: Tracker) -> str:
     return str(tracker.latest_message.get("message_id") or f"{tracker.sender_id}:{len(tracker.events)}")
 
 
+def confirming_message_id(tracker: Tracker, slot: str = "consultation_confirmed") -> str:
+    """Id of the user message that set ``slot`` to true: the same on every retry of one confirmation.
+
+    A submission keyed on it is idempotent even when the resident has to press 确认提交 again because
+    the first attempt's answer was lost (action server killed mid-submission).
+    """
+    events = tracker.events or []
+    for i in range(len(events) - 1, -1, -1):
+        e = events[i]
+        if e.get("event") == "slot" and e.get("name") == slot and e.get("value") is True:
+            for j in range(i - 1, -1, -1):
+                if events[j].get("event") == "user" and events[j].get("message_id"):
+                    return str(events[j]["message_id"])
+            break
+    return message_id_of(tracker)
+
+
 def user_text(tracker: Tracker) -> str:
     """The resident's words; empty for button payloads such as ``/ask_where``."""
     text = (tracker.latest_message.get("text") or "").strip()

@@ -14,7 +14,7 @@ from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import channel_of, consultations, message_id_of, polite, user_text
+from actions.common import channel_of, confirming_message_id, consultations, polite, user_text
 from bot.consultations.service import MAX_TEXT_CHARS, DatabaseUnavailable
 from bot.privacy import mask, mask_name, mask_phone
 
@@ -203,7 +203,7 @@ class ActionSubmitConsultation(Action):
         consent = tracker.get_slot("contact_consent") is True
         try:
             record = consultations().submit(
-                channel=channel_of(tracker), sender_id=tracker.sender_id, message_id=message_id_of(tracker),
+                channel=channel_of(tracker), sender_id=tracker.sender_id, message_id=confirming_message_id(tracker),
                 community_id=tracker.get_slot("consultation_community"), text=tracker.get_slot("consultation_topic") or "",
                 contact_name=tracker.get_slot("contact_name") if consent else None,
                 contact_phone=tracker.get_slot("contact_phone") if consent else None, consent=consent,
@@ -227,6 +227,30 @@ class ActionSubmitConsultation(Action):
                                                                "type": record.committee_type},
         })
         return reset_form() + [SlotSet("tracking_number", record.tracking_no)]
+
+
+def pending_submission(tracker: Tracker) -> bool:
+    """A confirmed consultation that was never acknowledged: a successful submit or a cancel clears the form."""
+    return (tracker.get_slot("consultation_confirmed") is True and bool(tracker.get_slot("consultation_topic"))
+            and bool(tracker.get_slot("consultation_community")) and not (tracker.active_loop or {}).get("name"))
+
+
+class ActionAffirmOutsideForm(Action):
+    """"确认/好的" with no form running.
+
+    If the last submission's answer was lost (the action server died mid-submission, so Rasa dropped the
+    submit action's events), this is the resident pressing 确认提交 again: submit once more, keyed on the
+    original confirmation, so it is stored once and its number told. Otherwise a plain acknowledgement.
+    """
+
+    def name(self) -> str:
+        return "action_affirm"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        if pending_submission(tracker):
+            return ActionSubmitConsultation().run(dispatcher, tracker, domain)
+        dispatcher.utter_message(response="utter_affirm_ack")
+        return []
 
 
 class ActionCancelConsultation(Action):

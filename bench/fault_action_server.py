@@ -11,7 +11,8 @@ Then the action server is restarted on the same port and the resident presses "�
 Per trial it checks what the issue demands: the resident got a polite message while the server was
 down; the consultation is stored at most once; a tracking number the resident was told is in the
 database; and a stored consultation's number was told to the resident (never confirmed-but-missing,
-never stored-but-silent).
+never stored-but-silent). And what a resident expects: the second press files the consultation (or
+finds the one already filed) and tells its number, so every trial ends stored exactly once.
 
     .venv/bin/python bench/fault_action_server.py              # 12 trials: before, after and random delays
     .venv/bin/python bench/fault_action_server.py --trials 30
@@ -254,6 +255,10 @@ def trial(stack: FaultStack, mode: str) -> dict:
         problems.append(f"confirmed but missing: told {sorted(told)}, stored {rows}")
     if rows and not (set(rows) & told):
         problems.append(f"stored {rows} but the resident was never told the number")
+    # pressing 确认提交 again files it (mode before) or finds it (mode after): stored once, number told now
+    if not (len(rows) == 1 and told_numbers(texts(retry)) == set(rows)):
+        problems.append(f"the retry did not end with one stored consultation whose number is told: rows {rows}, "
+                        f"retry reply {texts(retry)[:120]!r}")
     return {"mode": mode, "sender": sender, "during": texts(during)[:120], "retry": texts(retry)[:120],
             "rows": rows, "told": sorted(told), "restart_s": round(restart_s, 1), "problems": problems}
 

@@ -20,7 +20,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 TOO_LONG_REPLY = f"您的消息太长了（超过{MAX_MESSAGE_CHARS}字），请分几次发送，或只说一个问题。"
 EMPTY_REPLY = "请先输入您想咨询的问题。"
 #: When a turn produced no bot message at all (e.g. the action server is down and Rasa drops its events).
-NO_REPLY_RETRY = "抱歉，系统暂时有点忙，请稍后再试一次。如果刚才在提交议事协商，请稍后发送“查询进度”确认是否已提交成功。"
+NO_REPLY_RETRY = "抱歉，系统暂时有点忙，请稍后再试一次。如果刚才在提交议事协商，稍后再点一次“确认提交”即可，不会重复提交。"
 
 NON_TEXT_REPLY = "抱歉，我目前只能看懂文字消息。请直接用文字描述您的问题，例如“社区能办医保吗？”"
 LOCATION_REPLY = "收到您的位置啦，不过我还不能按位置查询。请告诉我您所在的社区名称，或直接用文字提问。"

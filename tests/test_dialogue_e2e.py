@@ -143,6 +143,10 @@ def test_full_consultation_with_contact_reaches_the_right_committee(stack, servi
     assert record.committee_id == expected.id and record.community_id == "xingfu"
     assert record.consent is True and record.contact_phone == "13800001234" and record.contact_name == "王阿姨"
     assert record.text == topic and record.sender_id == sender
+    # pressing 确认提交 once more after the answer arrived files nothing new (only a lost answer re-submits)
+    r = say(stack, sender, "/affirm")
+    assert not TRACKING.search(text_of(r)) and CJK.search(text_of(r)), r
+    assert [c.tracking_no for c in service.my_consultations("rest", sender)] == [number]
     # status lookup by the resident; nobody else sees it
     r = say(stack, sender, f"查一下{number}")
     assert "已提交" in text_of(r) and expected.name in text_of(r)
