@@ -67,13 +67,15 @@ def pg_relay():
 def test_store_outage_writes_nothing_and_recovers_without_restart(pg_relay):
     from bench.fault_database import integrity
     from bot.consultations import ConsultationService
+    from bot.consultations.service import DatabaseUnavailable
 
     relay, url, direct = pg_relay
     svc = ConsultationService(url, use_embedding=False)
     first = svc.submit("rest", "db-a", "m1", "xingfu", "小区路灯坏了好几天，晚上很黑")
     relay.unplug()
-    with pytest.raises(Exception):
+    with pytest.raises(DatabaseUnavailable) as outage:
         svc.submit("rest", "db-b", "m1", "xingfu", "楼道里堆满杂物，存在消防隐患")
+    assert HAN.search(outage.value.message)
     relay.plug()
     assert integrity(direct) == {"consultations": 1, "without_trail": 0, "dangling_events": 0}
     again = svc.submit("rest", "db-b", "m1", "xingfu", "楼道里堆满杂物，存在消防隐患")  # same object, no restart
@@ -90,6 +92,20 @@ def test_resident_gets_a_clear_message_during_a_store_outage_then_submits(pg_rel
     assert res["polite"], res
     assert res["rows_during"] == 0, res
     assert len(res["rows"]) == 1 and res["told_after"] == res["rows"], res
+
+
+@pytest.mark.postgres
+def test_inbox_answers_503_during_a_store_outage_and_recovers(pg_relay, tmp_path):
+    """A clear 503 page (no traceback, Retry-After), the same keep-alive connection still usable, no restart."""
+    from bench.fault_database import inbox_level
+
+    relay, url, _ = pg_relay
+    res = inbox_level(url, relay, tmp_path)
+    assert (res["before"], res["during_outage"], res["after"], res["alive"]) == (200, 503, 200, True), res
+    assert res["during_outage_polite"] and "数据库" in res["during_outage_body"], res
+    assert res["retry_after"] == "30", res
+    log = (tmp_path / "inbox.log").read_text(errors="replace")
+    assert "Traceback" not in log and "database unavailable on GET /consultations" in log
 
 
 # ---- Telegram API failing --------------------------------------------------------------------------------

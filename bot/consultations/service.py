@@ -55,7 +55,7 @@ def _db_guard(method):
         try:
             return method(*args, **kwargs)
         except DBAPIError as e:
-            if isinstance(e, IntegrityError) or not (e.connection_invalidated or _is_connection_error(e)):
+            if not store_unreachable(e):
                 raise
             log.warning("database unavailable in %s: %s", method.__name__, type(e.orig).__name__ if e.orig else e)
             raise DatabaseUnavailable() from e
@@ -63,10 +63,13 @@ def _db_guard(method):
     return wrapper
 
 
-def _is_connection_error(e: DBAPIError) -> bool:
+def store_unreachable(e: DBAPIError) -> bool:
+    """The database could not be reached (connection refused, lost or read-only), as opposed to a bad query."""
     from sqlalchemy.exc import InterfaceError, OperationalError
 
-    if isinstance(e, InterfaceError):
+    if isinstance(e, IntegrityError):
+        return False
+    if e.connection_invalidated or isinstance(e, InterfaceError):
         return True
     if isinstance(e, OperationalError):
         text = str(e.orig or e).lower()

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.inbox import open311, views
@@ -22,6 +23,7 @@ from bot.inbox.apikeys import ApiKeyStore
 from bot.inbox.auth import LoginThrottle, SessionCodec, secret_key
 from bot.inbox.sessions import CookieSessionMiddleware
 from bot.inbox.web import LoginRequired, render
+from bot.consultations.service import DatabaseUnavailable, store_unreachable
 from bot.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,16 @@ SECURITY_HEADERS = {
 
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith(open311.PREFIX)
+
+
+def _error(request: Request, code: int, message: str):
+    """The polite error page (Open311 JSON under its prefix); plain text if even the template fails."""
+    if _is_api(request):
+        return open311.error_response(code, message)
+    try:
+        return render(request, "error.html", {"code": code, "message": message}, status_code=code)
+    except Exception:
+        return PlainTextResponse(message, status_code=code)
 
 
 def create_app(settings=None, service=None, *, push_interval: float | None = None) -> FastAPI:
@@ -72,7 +84,11 @@ def create_app(settings=None, service=None, *, push_interval: float | None = Non
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception:  # what no handler took: answered here, so the server keeps the connection open
+            log.exception("inbox error on %s %s", request.method, request.url.path)
+            response = _error(request, 500, "系统出了点问题，请稍后再试。")
         for k, v in SECURITY_HEADERS.items():
             response.headers.setdefault(k, v)
         return response
@@ -108,14 +124,16 @@ def create_app(settings=None, service=None, *, push_interval: float | None = Non
             return open311.error_response(400, "参数格式不正确。")
         return render(request, "error.html", {"code": 400, "message": "提交的内容格式不正确，请返回重试。"}, status_code=400)
 
-    @app.exception_handler(Exception)
-    async def server_error(request: Request, exc: Exception):
-        log.exception("inbox error on %s %s", request.method, request.url.path)
-        if _is_api(request):
-            return open311.error_response(500, "服务器内部错误，请稍后再试。")
-        try:
-            return render(request, "error.html", {"code": 500, "message": "系统出了点问题，请稍后再试。"}, status_code=500)
-        except Exception:
-            return PlainTextResponse("系统出了点问题，请稍后再试。", status_code=500)
+    @app.exception_handler(DatabaseUnavailable)
+    @app.exception_handler(DBAPIError)
+    async def store_error(request: Request, exc: Exception):
+        if isinstance(exc, DBAPIError) and not store_unreachable(exc):
+            log.exception("inbox error on %s %s", request.method, request.url.path)
+            return _error(request, 500, "系统出了点问题，请稍后再试。")
+        # an outage, not a bug: one line in the log, 503 + Retry-After, and the pool reconnects by itself
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        response = _error(request, 503, "暂时连不上诉求数据库，请稍后刷新页面。已提交的诉求不会丢失。")
+        response.headers["Retry-After"] = "30"
+        return response
 
     return app
