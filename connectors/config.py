@@ -57,3 +57,29 @@ class TelegramConfig:
             global_rate=_number(_pick(credentials, "global_rate", "TELEGRAM_GLOBAL_RATE"), 30.0, 1.0, 30.0),
             poll_timeout=int(_number(_pick(credentials, "poll_timeout", "TELEGRAM_POLL_TIMEOUT"), 25, 0, 50)),
         )
+
+
+@dataclass(frozen=True)
+class SharedRedisConfig:
+    """Redis shared by all Rasa replicas (the same variables as deploy/endpoints.scaleout.yml's lock store).
+
+    Unset host: one replica, the channels keep their small memories in process.
+    """
+
+    host: str = ""
+    port: int = 6379
+    db: int = 0
+    password: str = ""
+    key_prefix: str = "linli"
+
+    @classmethod
+    def load(cls, credentials: Optional[Mapping[str, Any]] = None) -> "SharedRedisConfig":
+        prefix = _pick(credentials, "redis_key_prefix", "LINLI_REDIS_KEY_PREFIX", "linli")
+        return cls(
+            host=_pick(credentials, "redis_host", "LINLI_REDIS_HOST"),
+            port=int(_number(_pick(credentials, "redis_port", "LINLI_REDIS_PORT"), 6379, 1, 65535)),
+            db=int(_number(_pick(credentials, "redis_db", "LINLI_REDIS_DB"), 0, 0, 1024)),
+            password=_pick(credentials, "redis_password", "LINLI_REDIS_PASSWORD"),
+            key_prefix=prefix if prefix.isalnum() else "linli",
+        )
+

@@ -1,16 +1,25 @@
 """Small bounded memories: which updates were already handled, and long button payloads.
 
-Both live in process memory on purpose: Telegram redelivers an update only for a short while,
-and a button whose payload was forgotten after a restart just asks the resident to ask again.
+With one Rasa process both live in process memory: Telegram redelivers an update only for a short
+while, and a button whose payload was forgotten after a restart just asks the resident to ask again.
+With several replicas (``LINLI_REDIS_HOST`` set, see ``connect_shared``) they are also kept in the
+shared Redis, so a webhook retry that lands on another replica is still skipped, a button sent by one
+replica works when pressed on another, and a restart forgets neither. A Redis hiccup never stops the
+channel: it falls back to the process memory and logs a warning.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import time
 from collections import OrderedDict
-from typing import Callable, Hashable, Optional
+from typing import Any, Callable, Hashable, Optional
+
+from connectors.config import SharedRedisConfig
+
+logger = logging.getLogger(__name__)
 
 CALLBACK_DATA_MAX_BYTES = 64
 KEY_PREFIX = "#k:"
@@ -19,12 +28,17 @@ KEY_PREFIX = "#k:"
 class SeenUpdates:
     """Remembers update ids for ``ttl`` seconds, at most ``max_size`` of them (oldest forgotten first)."""
 
-    def __init__(self, max_size: int = 10_000, ttl: float = 24 * 3600, clock: Callable[[], float] = time.monotonic):
-        self.max_size, self.ttl, self._clock = max_size, ttl, clock
+    def __init__(self, max_size: int = 10_000, ttl: float = 24 * 3600, clock: Callable[[], float] = time.monotonic,
+                 shared: Optional["SharedKeys"] = None):
+        self.max_size, self.ttl, self._clock, self.shared = max_size, ttl, clock, shared
         self._seen: "OrderedDict[Hashable, float]" = OrderedDict()
 
     def first_time(self, key: Hashable) -> bool:
         """True the first time ``key`` is offered (and records it), False for a repeat."""
+        if self.shared is not None:
+            first = self.shared.add(f"seen:{key}", "1", self.ttl)
+            if first is not None:
+                return first
         now = self._clock()
         while self._seen:
             oldest, at = next(iter(self._seen.items()))
@@ -43,8 +57,10 @@ class SeenUpdates:
 class PayloadKeys:
     """Maps button payloads too long for Telegram's 64-byte ``callback_data`` to short keys and back."""
 
-    def __init__(self, max_size: int = 50_000):
-        self.max_size = max_size
+    TTL = 30 * 24 * 3600  # a button stays usable this long in the shared store
+
+    def __init__(self, max_size: int = 50_000, shared: Optional["SharedKeys"] = None):
+        self.max_size, self.shared = max_size, shared
         self._payloads: "OrderedDict[str, str]" = OrderedDict()
 
     def encode(self, payload: str) -> str:
@@ -56,6 +72,8 @@ class PayloadKeys:
         self._payloads.move_to_end(key)
         while len(self._payloads) > self.max_size:
             self._payloads.popitem(last=False)
+        if self.shared is not None:
+            self.shared.put(f"payload:{key}", payload, self.TTL)
         return key
 
     def decode(self, data: str) -> Optional[str]:
@@ -65,4 +83,43 @@ class PayloadKeys:
         payload = self._payloads.get(data)
         if payload is not None:
             self._payloads.move_to_end(data)
+        elif self.shared is not None:
+            payload = self.shared.get(f"payload:{data}")
         return payload
+
+
+class SharedKeys:
+    """A few Redis string operations under one key prefix; each answers None when Redis fails."""
+
+    def __init__(self, client: Any, prefix: str):
+        self.client, self.prefix = client, prefix
+
+    def _do(self, what: str, op: Callable[[], Any]) -> Any:
+        try:
+            return op()
+        except Exception as e:  # redis.RedisError, timeouts: the process memory takes over
+            logger.warning("shared channel memory unavailable (%s): %s", what, type(e).__name__)
+            return None
+
+    def add(self, key: str, value: str, ttl: float) -> Optional[bool]:
+        """Set ``key`` only if absent: True if this call set it, False if it existed, None on failure."""
+        # redis-py answers None, not False, when SET NX finds the key: map it before _do's None means failure
+        return self._do("add", lambda: bool(self.client.set(self.prefix + key, value, nx=True, ex=max(1, int(ttl)))))
+
+    def put(self, key: str, value: str, ttl: float) -> None:
+        self._do("put", lambda: self.client.set(self.prefix + key, value, ex=max(1, int(ttl))))
+
+    def get(self, key: str) -> Optional[str]:
+        raw = self._do("get", lambda: self.client.get(self.prefix + key))
+        return raw.decode("utf-8") if isinstance(raw, bytes) else raw
+
+
+def connect_shared(config: SharedRedisConfig) -> Optional[SharedKeys]:
+    """The shared store when a Redis host is configured, else None (one replica, process memory only)."""
+    if not config.host:
+        return None
+    import redis  # in the engine env with Rasa; imported only when configured
+
+    client = redis.Redis(host=config.host, port=config.port, db=config.db, password=config.password or None,
+                         socket_timeout=1.0, socket_connect_timeout=1.0)
+    return SharedKeys(client, f"{config.key_prefix}:tg:")

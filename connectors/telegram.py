@@ -23,8 +23,8 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, U
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
-from connectors.config import TelegramConfig
-from connectors.memory import PayloadKeys, SeenUpdates
+from connectors.config import SharedRedisConfig, TelegramConfig
+from connectors.memory import PayloadKeys, SeenUpdates, SharedKeys, connect_shared
 from connectors.ratelimit import RateLimiter
 from connectors.text import (
     EXPIRED_BUTTON_REPLY,
@@ -79,7 +79,8 @@ def merge_citations(items: List[Any]) -> List[Any]:
 class TelegramClient:
     """One Bot API client per Rasa process: pacing, retries and the long-payload memory."""
 
-    def __init__(self, config: TelegramConfig, max_attempts: int = 5, max_retry_after: float = 120.0):
+    def __init__(self, config: TelegramConfig, max_attempts: int = 5, max_retry_after: float = 120.0,
+                 shared: Optional[SharedKeys] = None):
         self.config = config
         self.bot = Bot(
             config.token,
@@ -88,7 +89,7 @@ class TelegramClient:
             get_updates_request=HTTPXRequest(connection_pool_size=2, read_timeout=10.0, connect_timeout=5.0),
         )
         self.limiter = RateLimiter(config.chat_interval, config.global_rate)
-        self.keys = PayloadKeys()
+        self.keys = PayloadKeys(shared=shared)
         self.max_attempts = max_attempts
         self.max_retry_after = max_retry_after
         self.backoff_base = 0.5
@@ -249,12 +250,14 @@ class TelegramInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
-        return cls(TelegramConfig.load(credentials))
+        return cls(TelegramConfig.load(credentials), connect_shared(SharedRedisConfig.load(credentials)))
 
-    def __init__(self, config: Optional[TelegramConfig] = None) -> None:
+    def __init__(self, config: Optional[TelegramConfig] = None, shared: Optional[SharedKeys] = None) -> None:
+        """``shared``: the replicas' Redis for handled updates and long button payloads (None: this process only)."""
         self.config = config or TelegramConfig.load()
+        self.shared = shared
         self._client: Optional[TelegramClient] = None
-        self.seen = SeenUpdates()
+        self.seen = SeenUpdates(shared=shared)
         self._tasks: Set[asyncio.Task] = set()
         self._chat_locks: Dict[str, List[Any]] = {}  # chat id -> [lock, number of tasks using it]
         self._poller: Optional[asyncio.Task] = None
@@ -262,7 +265,7 @@ class TelegramInput(InputChannel):
     @property
     def client(self) -> TelegramClient:
         if self._client is None:
-            self._client = TelegramClient(self.config)
+            self._client = TelegramClient(self.config, shared=self.shared)
         return self._client
 
     def get_output_channel(self) -> Optional[OutputChannel]:

@@ -23,6 +23,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.fake_telegram import FakeTelegram, text_update
 from tests.stack import APP_PYTHON, RASA, REPO, _rasa_env, _stop, _wait, ensure_model, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -31,6 +32,7 @@ PG_HOST, PG_PORT = "127.0.0.1", 5432
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 REDIS_DB = int(os.environ.get("LINLI_TEST_REDIS_DB", "11"))
 TRACKING = re.compile(r"YS-\d{8}-\d{4,}")
+TG_SECRET = secrets.token_hex(16)
 
 
 def _admin():
@@ -66,9 +68,9 @@ def replicas():
     prefix = f"linli{secrets.token_hex(4)}"
     action_port, ports = free_port(), [free_port(), free_port()]
     procs: list[subprocess.Popen] = []
-    with tempfile.TemporaryDirectory(prefix="linli-scaleout-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="linli-scaleout-") as tmp, FakeTelegram() as tg:
         work = Path(tmp)
-        (work / "credentials.yml").write_text("connectors.rest.RestInput:\n")
+        (work / "credentials.yml").write_text("connectors.rest.RestInput:\nconnectors.telegram.TelegramInput:\n")
         app_url = f"postgresql+psycopg://{user}@{PG_HOST}:{PG_PORT}/{db}"
         env = _rasa_env() | {
             "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{action_port}/webhook",
@@ -77,6 +79,8 @@ def replicas():
             "LINLI_REDIS_HOST": REDIS_HOST, "LINLI_REDIS_PORT": str(REDIS_PORT), "LINLI_REDIS_DB": str(REDIS_DB),
             "LINLI_REDIS_PASSWORD": "", "LINLI_REDIS_KEY_PREFIX": prefix,
             "LINLI_DATABASE_URL": app_url, "LINLI_RASA_TOKEN": token,
+            "TELEGRAM_TOKEN": tg.token, "TELEGRAM_WEBHOOK_SECRET": TG_SECRET, "TELEGRAM_API_BASE_URL": tg.base_url,
+            "TELEGRAM_CHAT_INTERVAL": "0", "TELEGRAM_WEBHOOK_URL": "https://example.invalid/webhooks/telegram/webhook",
         }
         logs = {name: work / f"{name}.log" for name in ("actions", "rasa0", "rasa1")}
         try:
@@ -96,7 +100,7 @@ def replicas():
                 _wait(f"http://127.0.0.1:{port}/status?token={token}", procs[i + 1], logs[f"rasa{i}"], deadline,
                       ok=lambda r: r.status_code == 200 and bool(r.json().get("model_file")))
             yield {"urls": [f"http://127.0.0.1:{p}" for p in ports], "token": token, "db": db, "app_url": app_url,
-                   "admin": admin_db, "prefix": prefix, "logs": logs}
+                   "admin": admin_db, "prefix": prefix, "logs": logs, "tg": tg}
         finally:
             for p in reversed(procs):
                 _stop(p)
@@ -222,3 +226,60 @@ def test_ticket_lock_excludes_across_processes():
     assert s["store"] == "atomic" and s["expected"] == 4 * 4 * 4
     assert (s["done"], s["overlaps"], s["lock_errors"], s["stalled"]) == (s["expected"], 0, 0, 0), s
     assert s["lock_keys_left"] == 0, s
+
+
+def test_telegram_update_redelivered_to_the_other_replica_is_handled_once(replicas):
+    """Telegram retries a webhook it thinks failed; behind a load balancer the retry reaches the other replica."""
+    a, b = replicas["urls"]
+    tg = replicas["tg"]
+    chat = 700_000_000 + secrets.randbelow(10_000_000)
+    first, later = text_update(chat, chat, "你好"), text_update(chat + 1, chat, "谢谢")
+    headers = {"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
+    with httpx.Client(timeout=60) as c:
+        assert c.post(f"{a}/webhooks/telegram/webhook", json=first, headers=headers).status_code == 200
+        tg.wait_for("sendMessage", chat_id=chat, timeout=120)
+        assert c.post(f"{b}/webhooks/telegram/webhook", json=first, headers=headers).status_code == 200  # the retry
+        assert c.post(f"{b}/webhooks/telegram/webhook", json=later, headers=headers).status_code == 200
+        # one chat's updates are handled in order: once 谢谢 is answered, a re-run of 你好 would have shown
+        tg.wait_for("sendMessage", chat_id=chat, timeout=120, where=lambda call: "不客气" in str(call["params"].get("text")))
+        t = _tracker(c, a, replicas["token"], str(chat))
+    assert [e["text"] for e in t["events"] if e["event"] == "user"] == ["你好", "谢谢"]
+
+
+def test_channel_memories_are_shared_through_redis():
+    """Handled update ids and long button payloads, seen from two replicas' own clients; Redis down → memory."""
+    if "PONG" not in _redis_cli("ping"):
+        pytest.skip("Redis on 127.0.0.1:6379 unreachable")
+    prefix = f"mem{secrets.token_hex(4)}"
+    script = f"""
+from connectors.config import SharedRedisConfig
+from connectors.memory import PayloadKeys, SeenUpdates, connect_shared
+cfg = SharedRedisConfig(host="{REDIS_HOST}", port={REDIS_PORT}, db={REDIS_DB}, key_prefix="{prefix}")
+one, two = connect_shared(cfg), connect_shared(cfg)          # two replicas, two connections
+assert one is not two and one.client is not two.client
+assert SeenUpdates(shared=one).first_time(42) is True
+assert SeenUpdates(shared=two).first_time(42) is False       # the other replica skips the redelivery
+assert SeenUpdates(shared=two).first_time(43) is True
+long = '/inform{{"community": "幸福社区", "topic": "小区停车位不足，希望增加夜间临时停车区域"}}'
+key = PayloadKeys(shared=one).encode(long)
+assert key != long and PayloadKeys(shared=two).decode(key) == long   # a button pressed on the other replica
+assert PayloadKeys().decode(key) is None                             # without Redis: unknown, as before
+down = connect_shared(SharedRedisConfig(host="127.0.0.1", port=1, key_prefix="{prefix}"))
+seen = SeenUpdates(shared=down)
+assert seen.first_time(7) is True and seen.first_time(7) is False    # Redis unreachable: process memory
+keys = PayloadKeys(shared=down)
+assert keys.decode(keys.encode(long)) == long
+print("ok")
+"""
+    try:
+        proc = subprocess.run([str(RASA.parent / "python"), "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr[-2000:]
+        assert "shared channel memory unavailable" in proc.stderr  # the fallback is logged, not silent
+        keys = _redis_cli("--scan", "--pattern", f"{prefix}:tg:*").split()
+        assert sorted(k.split(":")[2] for k in keys) == ["payload", "seen", "seen"], keys
+        ttl = int(_redis_cli("ttl", next(k for k in keys if ":seen:" in k)).strip())
+        assert 0 < ttl <= 24 * 3600  # forgotten after a day, like the process memory
+    finally:
+        for key in _redis_cli("--scan", "--pattern", f"{prefix}:*").split():
+            _redis_cli("del", key)
+
