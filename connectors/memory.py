@@ -1,4 +1,4 @@
-"""Small bounded memories: which updates were already handled, and long button payloads.
+"""Small bounded memories: which updates were already handled, long button payloads, web-chat mailboxes.
 
 With one Rasa process both live in process memory: Telegram redelivers an update only for a short
 while, and a button whose payload was forgotten after a restart just asks the resident to ask again.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import time
 from collections import OrderedDict
@@ -113,6 +114,64 @@ class SharedKeys:
         raw = self._do("get", lambda: self.client.get(self.prefix + key))
         return raw.decode("utf-8") if isinstance(raw, bytes) else raw
 
+    def push(self, key: str, value: str, ttl: float, keep: int) -> Optional[bool]:
+        """Append to the list ``key``, keep its last ``keep`` items, refresh its TTL; None on failure."""
+
+        def op() -> bool:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.rpush(self.prefix + key, value).ltrim(self.prefix + key, -keep, -1).expire(self.prefix + key, max(1, int(ttl)))
+            pipe.execute()
+            return True
+
+        return self._do("push", op)
+
+    def drain(self, key: str) -> Optional[list[str]]:
+        """Take the whole list ``key`` (read and delete in one transaction); None on failure."""
+
+        def op() -> list[str]:
+            pipe = self.client.pipeline(transaction=True)
+            items, _ = pipe.lrange(self.prefix + key, 0, -1).delete(self.prefix + key).execute()
+            return [i.decode("utf-8") if isinstance(i, bytes) else i for i in items]
+
+        return self._do("drain", op)
+
+
+class Mailbox:
+    """Messages pushed to web-chat residents (status changes, staff replies) until their page fetches them.
+
+    A web page cannot be called back, so a push waits here: at most ``keep`` messages per resident for
+    ``ttl`` seconds, oldest dropped first. With several replicas they wait in the shared Redis, so the
+    page may ask any replica.
+    """
+
+    def __init__(self, keep: int = 20, ttl: float = 7 * 24 * 3600, max_senders: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic, shared: Optional[SharedKeys] = None):
+        self.keep, self.ttl, self.max_senders, self._clock, self.shared = keep, ttl, max_senders, clock, shared
+        self._boxes: "OrderedDict[str, list[tuple[float, dict]]]" = OrderedDict()
+
+    def put(self, sender: str, message: dict) -> None:
+        if self.shared is not None and self.shared.push(f"mail:{sender}", json.dumps(message, ensure_ascii=False),
+                                                        self.ttl, self.keep):
+            return
+        box = self._boxes.setdefault(sender, [])
+        box.append((self._clock(), message))
+        del box[:-self.keep]
+        self._boxes.move_to_end(sender)
+        while len(self._boxes) > self.max_senders:
+            self._boxes.popitem(last=False)
+
+    def take(self, sender: str) -> list[dict]:
+        """Every message waiting for ``sender``, oldest first; the mailbox is then empty."""
+        now = self._clock()
+        out = [m for at, m in self._boxes.pop(sender, []) if now - at <= self.ttl]
+        if self.shared is not None:
+            for raw in self.shared.drain(f"mail:{sender}") or []:
+                try:
+                    out.append(json.loads(raw))
+                except ValueError:
+                    continue
+        return out
+
 
 def connect_shared(config: SharedRedisConfig) -> Optional[SharedKeys]:
     """The shared store when a Redis host is configured, else None (one replica, process memory only)."""
@@ -122,4 +181,4 @@ def connect_shared(config: SharedRedisConfig) -> Optional[SharedKeys]:
 
     client = redis.Redis(host=config.host, port=config.port, db=config.db, password=config.password or None,
                          socket_timeout=1.0, socket_connect_timeout=1.0)
-    return SharedKeys(client, f"{config.key_prefix}:tg:")
+    return SharedKeys(client, f"{config.key_prefix}:ch:")

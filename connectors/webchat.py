@@ -2,6 +2,10 @@
 
 For residents without Telegram. The page is plain HTML/JS/CSS shipped in ``static/`` (no CDN,
 no build step); the endpoint returns Rasa's replies as JSON, buttons and ``sources`` included.
+
+Pushes (a committee changed the status of a consultation, staff answered a handoff) arrive through
+Rasa's ``trigger_intent`` with ``output_channel=webchat``: they wait in a mailbox until the page, which
+polls ``POST /webhooks/webchat/updates`` while it is open, takes them.
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ import re
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
-from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from connectors.config import SharedRedisConfig
+from connectors.memory import Mailbox, SharedKeys, connect_shared
 from connectors.text import NO_REPLY_RETRY, screen_text
 
 logger = logging.getLogger(__name__)
@@ -45,6 +51,29 @@ class _Collector(CollectingOutputChannel):
         await self._persist_message(self._message(recipient_id, text=text.strip()))
 
 
+class _MailboxOutput(_Collector):
+    """Where ``trigger_intent`` pushes land: the resident's mailbox instead of an HTTP reply."""
+
+    def __init__(self, mailbox: Mailbox) -> None:
+        super().__init__()
+        self.mailbox = mailbox
+
+    async def _persist_message(self, message: Dict[Text, Any]) -> None:
+        await super()._persist_message(message)  # also in .messages: Rasa returns them to the API caller
+        recipient = str(message.get("recipient_id") or "")
+        if _SENDER.match(recipient):
+            self.mailbox.put(recipient, {k: v for k, v in message.items() if k != "recipient_id" and v is not None})
+
+
+def _sender_of(request: Request) -> Optional[str]:
+    try:
+        data = request.json
+    except Exception:
+        data = None
+    sender = data.get("sender") if isinstance(data, dict) else None
+    return sender if isinstance(sender, str) and _SENDER.match(sender) else None
+
+
 def _reply(*texts: str) -> HTTPResponse:
     return response.json({"messages": [{"text": t} for t in texts]}, headers=_HEADERS)
 
@@ -58,7 +87,14 @@ class WebChatInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
-        return cls()
+        return cls(connect_shared(SharedRedisConfig.load(credentials)))
+
+    def __init__(self, shared: Optional[SharedKeys] = None) -> None:
+        """``shared``: the replicas' Redis for the mailboxes (None: this process only)."""
+        self.mailbox = Mailbox(shared=shared)
+
+    def get_output_channel(self) -> Optional[OutputChannel]:
+        return _MailboxOutput(self.mailbox)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bp = Blueprint("linli_webchat", __name__)
@@ -72,6 +108,13 @@ class WebChatInput(InputChannel):
             if name not in _FILES:  # a fixed list: no path from the request ever reaches the file system
                 return response.text("not found", status=404)
             return await response.file(STATIC_DIR / name, mime_type=f"{_FILES[name]}; charset=utf-8", headers=_HEADERS)
+
+        @bp.route("/updates", methods=["POST"])
+        async def updates(request: Request) -> HTTPResponse:
+            sender = _sender_of(request)  # the random id only this browser knows
+            if sender is None:
+                return response.json({"error": "会话编号不正确，请刷新页面。"}, status=400, headers=_HEADERS)
+            return response.json({"messages": self.mailbox.take(sender)}, headers=_HEADERS)
 
         @bp.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:

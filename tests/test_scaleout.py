@@ -275,7 +275,7 @@ print("ok")
         proc = subprocess.run([str(RASA.parent / "python"), "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr[-2000:]
         assert "shared channel memory unavailable" in proc.stderr  # the fallback is logged, not silent
-        keys = _redis_cli("--scan", "--pattern", f"{prefix}:tg:*").split()
+        keys = _redis_cli("--scan", "--pattern", f"{prefix}:ch:*").split()
         assert sorted(k.split(":")[2] for k in keys) == ["payload", "seen", "seen"], keys
         ttl = int(_redis_cli("ttl", next(k for k in keys if ":seen:" in k)).strip())
         assert 0 < ttl <= 24 * 3600  # forgotten after a day, like the process memory

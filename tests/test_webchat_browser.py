@@ -170,6 +170,27 @@ def test_consultation_link_and_hostile_text_is_shown_as_text(phone, stack):
     assert page.locator("#log img").count() == 0
 
 
+def test_status_push_waits_in_the_mailbox_until_the_page_shows_it(phone, stack):
+    """The committee's status push (trigger_intent, output_channel=webchat) reaches a resident who comes back later."""
+    page = phone
+    _ask(page, "你好")
+    sender = page.evaluate("localStorage.getItem('linli.sender')")
+    number = "YS-20261129-0042"
+    pushed = stack.trigger_intent(sender, "EXTERNAL_consultation_status", {
+        "tracking_number": number, "status": "accepted", "status_label": "已受理", "note": "下周一开会商量"},
+        output_channel="webchat")
+    assert number in " ".join(m.get("text") or "" for m in pushed.get("messages", []))
+    page.reload()  # the resident opens the page again: it fetches what waited for it
+    push = page.locator("#log li.msg.bot .bubble", has_text=number)
+    expect(push).to_have_count(1, timeout=30_000)
+    assert "已受理" in push.inner_text() and "下周一开会商量" in push.inner_text()
+    updates = f"{stack.rasa_url}/webhooks/webchat/updates"
+    assert httpx.post(updates, json={"sender": sender}, timeout=30).json() == {"messages": []}  # taken once
+    for bad in ({"sender": "../x"}, {"sender": 5}, {}, None):
+        r = httpx.post(updates, json=bad, timeout=30)
+        assert r.status_code == 400 and re.search(r"[\u4e00-\u9fff]", r.json()["error"]), r.text
+
+
 def test_telegram_webhook_mode_registers_the_public_url_with_its_secret(stack, fake_tg):
     """With TELEGRAM_WEBHOOK_URL set, the channel calls setWebhook (secret included) and does not poll."""
     calls = fake_tg.wait_for("setWebhook", count=2)

@@ -2,6 +2,8 @@
 (function () {
   "use strict";
   var ENDPOINT = "/webhooks/webchat/webhook";
+  var UPDATES = "/webhooks/webchat/updates";  // pushes (status changes, staff replies) wait there for us
+  var POLL_MS = 20000;
   var CONSULT_TEXT = "我想发起议事协商";
   var log = document.getElementById("log");
   var chat = log.parentElement;
@@ -111,8 +113,8 @@
     statusLine.textContent = on ? "邻里助手正在输入…" : "";
   }
 
-  function post(payload) {
-    return fetch(ENDPOINT, {
+  function post(payload, url) {
+    return fetch(url || ENDPOINT, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(payload)
@@ -162,6 +164,21 @@
     input.style.height = Math.min(input.scrollHeight, window.innerHeight * 0.3) + "px";
   }
   input.addEventListener("input", autosize);
+
+  // Fetch pushed messages while the page is visible (and at once when it becomes visible again);
+  // through the same queue as replies, so a push never lands in the middle of an answer.
+  function poll() {
+    if (document.hidden) return queue;
+    queue = queue.then(function () {
+      return post({ sender: sender }, UPDATES)
+        .then(function (body) { if (body.messages && body.messages.length) render(body.messages); })
+        .catch(function () { /* offline for a moment: the next poll tries again */ });
+    });
+    return queue;
+  }
+  window.setInterval(poll, POLL_MS);
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) poll(); });
+  poll();
 
   document.getElementById("consult").addEventListener("click", function () {
     send(CONSULT_TEXT, CONSULT_TEXT, false);
