@@ -247,13 +247,14 @@ def test_telegram_update_redelivered_to_the_other_replica_is_handled_once(replic
 
 
 def test_channel_memories_are_shared_through_redis():
-    """Handled update ids and long button payloads, seen from two replicas' own clients; Redis down → memory."""
+    """Handled update ids, long button payloads and web-chat mailboxes, seen from two replicas' own clients;
+    Redis down → process memory."""
     if "PONG" not in _redis_cli("ping"):
         pytest.skip("Redis on 127.0.0.1:6379 unreachable")
     prefix = f"mem{secrets.token_hex(4)}"
     script = f"""
 from connectors.config import SharedRedisConfig
-from connectors.memory import PayloadKeys, SeenUpdates, connect_shared
+from connectors.memory import Mailbox, PayloadKeys, SeenUpdates, connect_shared
 cfg = SharedRedisConfig(host="{REDIS_HOST}", port={REDIS_PORT}, db={REDIS_DB}, key_prefix="{prefix}")
 one, two = connect_shared(cfg), connect_shared(cfg)          # two replicas, two connections
 assert one is not two and one.client is not two.client
@@ -264,11 +265,22 @@ long = '/inform{{"community": "幸福社区", "topic": "小区停车位不足，
 key = PayloadKeys(shared=one).encode(long)
 assert key != long and PayloadKeys(shared=two).decode(key) == long   # a button pressed on the other replica
 assert PayloadKeys().decode(key) is None                             # without Redis: unknown, as before
+Mailbox(shared=one).put("web-1", {{"text": "您的诉求已受理"}})
+Mailbox(shared=one).put("web-1", {{"text": "第二条"}})
+assert Mailbox(shared=two).take("web-1") == [{{"text": "您的诉求已受理"}}, {{"text": "第二条"}}]  # the page polls the other replica
+assert Mailbox(shared=one).take("web-1") == []                      # taken once
+small = Mailbox(shared=one, keep=2)
+for i in range(5):
+    small.put("web-2", {{"text": str(i)}})
+assert small.take("web-2") == [{{"text": "3"}}, {{"text": "4"}}]      # bounded, oldest dropped
 down = connect_shared(SharedRedisConfig(host="127.0.0.1", port=1, key_prefix="{prefix}"))
 seen = SeenUpdates(shared=down)
 assert seen.first_time(7) is True and seen.first_time(7) is False    # Redis unreachable: process memory
 keys = PayloadKeys(shared=down)
 assert keys.decode(keys.encode(long)) == long
+box = Mailbox(shared=down)
+box.put("web-3", {{"text": "x"}})
+assert box.take("web-3") == [{{"text": "x"}}] and box.take("web-3") == []
 print("ok")
 """
     try:
