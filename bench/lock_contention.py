@@ -44,7 +44,8 @@ def _worker(kind: str, args, start_at: float, out) -> None:
     result = {"done": 0, "overlaps": 0, "lock_errors": 0, "stalled": 0}
 
     async def hold() -> None:
-        async with store.lock(conv, lock_lifetime=args.lifetime, wait_time_in_seconds=0.005):
+        poll = {} if args.poll is None else {"wait_time_in_seconds": args.poll}  # default: the store's own
+        async with store.lock(conv, lock_lifetime=args.lifetime, **poll):
             if red.incr(inside) > 1:
                 result["overlaps"] += 1
             try:
@@ -114,6 +115,8 @@ def main() -> int:
     ap.add_argument("--hold", type=float, default=0.003, help="seconds a turn holds the lock")
     ap.add_argument("--lifetime", type=float, default=5.0, help="ticket lifetime in seconds (Rasa's default is 60)")
     ap.add_argument("--turn-timeout", type=float, default=15.0, help="a turn still waiting after this is 'stalled'")
+    ap.add_argument("--poll", type=float, help="seconds between lock polls (default: each store's own, 1 s for "
+                                               "Rasa's, 0.05 s for ours)")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=6379)
     ap.add_argument("--db", type=int, default=12)
