@@ -1,6 +1,7 @@
 """Hostile-input fuzz of the running Rasa webhooks: at least 10 000 generated requests, 0 5xx, 0 tracebacks.
 
-Run (starts the real action server + Rasa on free loopback ports, or uses ``--url`` of a running one)::
+Targets: the REST webhook (80 %), the Telegram webhook (10 %) and the web chat's webhook and push mailbox
+(10 %). Run (starts the real action server + Rasa on free loopback ports, or uses ``--url`` of a running one)::
 
     .venv/bin/python bench/fuzz_webhook.py                 # 10 000 requests, 8 concurrent
     .venv/bin/python bench/fuzz_webhook.py -n 2000 --url http://127.0.0.1:5005
@@ -145,12 +146,18 @@ def generate(strategy, n: int, seed: int) -> list:
     return out[:n]
 
 
-async def _run(url: str, telegram_url: str | None, telegram_secret: str | None, n: int, concurrency: int, seed: int) -> dict:
+async def _run(url: str, telegram_url: str | None, telegram_secret: str | None, n: int, concurrency: int, seed: int,
+               webchat_url: str | None = None) -> dict:
+    """``url``: the REST webhook; a tenth each to the Telegram webhook and to the web chat (its webhook and
+    its push mailbox, which take the same body shape as REST) when their URLs are given."""
     import httpx
 
     n_tg = n // 10 if telegram_url else 0
-    bodies = [("rest", b, ct) for b, ct in generate(rest_body, n - n_tg, seed)]
+    n_web = n // 10 if webchat_url else 0
+    bodies = [("rest", b, ct) for b, ct in generate(rest_body, n - n_tg - n_web, seed)]
     bodies += [("telegram", b, ct) for b, ct in generate(telegram_body, n_tg, seed + 1)]
+    web = generate(rest_body, n_web, seed + 2)
+    bodies += [("webchat", b, ct) for b, ct in web[: n_web * 3 // 4]] + [("updates", b, ct) for b, ct in web[n_web * 3 // 4:]]
     random.Random(seed).shuffle(bodies)
     statuses: Counter = Counter()
     problems: list[str] = []
@@ -166,7 +173,8 @@ async def _run(url: str, telegram_url: str | None, telegram_secret: str | None, 
                 kind, body, ct = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            target = url if kind == "rest" else telegram_url
+            target = {"rest": url, "telegram": telegram_url, "webchat": f"{webchat_url}/webhook",
+                      "updates": f"{webchat_url}/updates"}[kind]
             headers = {"content-type": ct} if ct else {}
             if kind == "telegram" and telegram_secret:
                 headers["X-Telegram-Bot-Api-Secret-Token"] = telegram_secret
@@ -229,7 +237,7 @@ def main() -> int:
                "TELEGRAM_API_BASE_URL": tg.base_url, "TELEGRAM_CHAT_INTERVAL": "0", "TELEGRAM_WEBHOOK_URL": "https://example.invalid/webhooks/telegram/webhook"}
         with running_stack(credentials=REPO / "credentials.yml", extra_env=env) as stack:
             res = asyncio.run(_run(f"{stack.rasa_url}/webhooks/rest/webhook", f"{stack.rasa_url}/webhooks/telegram/webhook",
-                                   secret, args.n, args.concurrency, args.seed))
+                                   secret, args.n, args.concurrency, args.seed, f"{stack.rasa_url}/webhooks/webchat"))
             logs = stack.log_tail("rasa", 10**7) + stack.log_tail("actions", 10**7)
             res["server_tracebacks"] = logs.count("Traceback (most recent call last)")
             print(f"server-side tracebacks logged (not sent to users): {res['server_tracebacks']}")

@@ -127,7 +127,7 @@ def stack():
 
     with tempfile.TemporaryDirectory(prefix="linli-fuzz-") as tmp, FakeTelegram() as tg:
         env = {  # the webhook secret is a per-run throwaway value
-"LINLI_DATABASE_URL": f"sqlite:///{tmp}/fuzz.db", "TELEGRAM_TOKEN": tg.token,
+               "LINLI_DATABASE_URL": f"sqlite:///{tmp}/fuzz.db", "TELEGRAM_TOKEN": tg.token,
                "TELEGRAM_WEBHOOK_SECRET": "fuzz-secret", "TELEGRAM_API_BASE_URL": tg.base_url, "TELEGRAM_CHAT_INTERVAL": "0",
                "TELEGRAM_WEBHOOK_URL": "https://example.invalid/webhooks/telegram/webhook"}
         with running_stack(credentials=REPO / "credentials.yml", extra_env=env) as s:
@@ -165,3 +165,13 @@ def test_telegram_webhook_survives_hostile_updates(stack):
     problems = _post_all(f"{stack.rasa_url}/webhooks/telegram/webhook", generate(CI_STRATEGIES["telegram_body"], 40, seed=8),
                          headers={"X-Telegram-Bot-Api-Secret-Token": "fuzz-secret"})
     assert not problems, "\n".join(problems[:10])
+
+
+@pytest.mark.e2e
+def test_webchat_endpoints_survive_hostile_requests(stack):
+    """The page's webhook and its push mailbox take the REST body shape: the same hostile bodies, 0 5xx."""
+    bodies = generate(CI_STRATEGIES["rest_body"], 80, seed=9)
+    problems = _post_all(f"{stack.rasa_url}/webhooks/webchat/webhook", bodies[:60])
+    problems += _post_all(f"{stack.rasa_url}/webhooks/webchat/updates", bodies[60:])
+    assert not problems, "\n".join(problems[:10])
+
