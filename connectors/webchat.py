@@ -65,12 +65,18 @@ class _MailboxOutput(_Collector):
             self.mailbox.put(recipient, {k: v for k, v in message.items() if k != "recipient_id" and v is not None})
 
 
-def _sender_of(request: Request) -> Optional[str]:
+def _body(request: Request) -> Optional[Dict[str, Any]]:
+    """The request's JSON object; None for anything else (malformed, not an object)."""
     try:
         data = request.json
     except Exception:
-        data = None
-    sender = data.get("sender") if isinstance(data, dict) else None
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _sender_of(data: Optional[Dict[str, Any]]) -> Optional[str]:
+    """The page's random conversation id, if well-formed."""
+    sender = (data or {}).get("sender")
     return sender if isinstance(sender, str) and _SENDER.match(sender) else None
 
 
@@ -111,21 +117,18 @@ class WebChatInput(InputChannel):
 
         @bp.route("/updates", methods=["POST"])
         async def updates(request: Request) -> HTTPResponse:
-            sender = _sender_of(request)  # the random id only this browser knows
+            sender = _sender_of(_body(request))  # the random id only this browser knows
             if sender is None:
                 return response.json({"error": "会话编号不正确，请刷新页面。"}, status=400, headers=_HEADERS)
             return response.json({"messages": self.mailbox.take(sender)}, headers=_HEADERS)
 
         @bp.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            try:
-                data = request.json
-            except Exception:
-                data = None
-            if not isinstance(data, dict):
+            data = _body(request)
+            if data is None:
                 return response.json({"error": "请求格式不正确。"}, status=400, headers=_HEADERS)
-            sender = data.get("sender")
-            if not isinstance(sender, str) or not _SENDER.match(sender):
+            sender = _sender_of(data)
+            if sender is None:
                 return response.json({"error": "会话编号不正确，请刷新页面。"}, status=400, headers=_HEADERS)
             text, refusal = screen_text(data.get("message"))
             if refusal:  # empty or over-long: never reaches NLU

@@ -18,12 +18,12 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bot.consultations.service import DatabaseUnavailable, store_unreachable
 from bot.inbox import open311, views
 from bot.inbox.apikeys import ApiKeyStore
 from bot.inbox.auth import LoginThrottle, SessionCodec, secret_key
 from bot.inbox.sessions import CookieSessionMiddleware
 from bot.inbox.web import LoginRequired, render
-from bot.consultations.service import DatabaseUnavailable, store_unreachable
 from bot.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -114,15 +114,11 @@ def create_app(settings=None, service=None, *, push_interval: float | None = Non
             message = "不支持这种请求方式。"
         if exc.status_code == 404 and isinstance(exc.detail, str) and "诉求" in exc.detail:
             message = exc.detail
-        if _is_api(request):
-            return open311.error_response(exc.status_code, message)
-        return render(request, "error.html", {"code": exc.status_code, "message": message}, status_code=exc.status_code)
+        return _error(request, exc.status_code, message)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
-        if _is_api(request):
-            return open311.error_response(400, "参数格式不正确。")
-        return render(request, "error.html", {"code": 400, "message": "提交的内容格式不正确，请返回重试。"}, status_code=400)
+        return _error(request, 400, "参数格式不正确。" if _is_api(request) else "提交的内容格式不正确，请返回重试。")
 
     @app.exception_handler(DatabaseUnavailable)
     @app.exception_handler(DBAPIError)
