@@ -24,7 +24,7 @@ from bot.consultations.models import CommitteeUser
 from bot.inbox.auth import CurrentUser, load_user, password_fingerprint
 from bot.inbox.csrf import csrf_protect, csrf_token
 from bot.inbox.web import CHANNEL_NAMES, clean, current_user, flash, handles_handoffs, local_tz, parse_date, render, safe_next
-from bot.privacy import mask, mask_phone
+from bot.privacy import mask
 
 log = logging.getLogger(__name__)
 
@@ -284,8 +284,8 @@ def handoff_user(request: Request, user: CurrentUser = Depends(current_user)) ->
 def _handoff_row(h: dict, communities: dict[str, str], chat_channels: frozenset[str]) -> dict:
     """What the page shows: no sender id, phone and ID numbers masked."""
     return {"id": h["id"], "created_at": h["created_at"], "channel": CHANNEL_NAMES.get(h["channel"], h["channel"]),
-            "community": communities.get(h["community_id"], h["community_id"]), "text": mask_phone(h["text"] or ""),
-            "closed_at": h["closed_at"], "closed_by": h["closed_by"], "close_note": mask_phone(h["close_note"] or ""),
+            "community": communities.get(h["community_id"], h["community_id"]), "text": mask(h["text"] or ""),
+            "closed_at": h["closed_at"], "closed_by": h["closed_by"], "close_note": mask(h["close_note"] or ""),
             "chat": h["channel"] in chat_channels}
 
 
