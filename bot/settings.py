@@ -34,6 +34,17 @@ class Settings(BaseSettings):
     rasa_url: str = Field("http://127.0.0.1:5005", description="Rasa server, for status pushes to residents")
     rasa_token: str = Field("", description="token of Rasa's HTTP API (rasa run --auth-token)")
     inbox_secret_key: str = Field("", description="session-cookie signing key of the committee inbox")
+    inbox_trusted_proxies: str = Field(
+        "", description="comma-separated addresses/networks of reverse proxies whose X-Forwarded-For/-Proto the inbox believes (empty: none, the TCP peer is the client)"
+    )
+    inbox_login_account_limit: int = Field(5, ge=1, description="failed inbox logins per account within the window (counted in the database, across replicas)")
+    inbox_login_client_limit: int = Field(30, ge=1, description="failed inbox logins per client address within the window (any usernames)")
+    inbox_login_window_seconds: int = Field(900, ge=1, description="sliding window of the login limits")
+    inbox_header_timeout: float = Field(10.0, gt=0, description="seconds a client may take to send a request's headers (slow clients are cut with 408)")
+    inbox_body_timeout: float = Field(30.0, gt=0, description="seconds a client may take to send a request's body")
+    open311_rate_limit: int = Field(120, ge=1, description="Open311 requests per minute per client address (then 429)")
+    open311_bad_key_limit: int = Field(10, ge=1, description="Open311 calls with a missing or wrong api_key per 10 minutes per client address (then 429)")
+    open311_max_body_bytes: int = Field(131_072, ge=1024, description="largest Open311 request body in bytes (then 413); fits a 10 000-character description percent-encoded")
     inbox_host: str = "127.0.0.1"
     inbox_port: int = 8000
     inbox_overdue_days: int = Field(7, description="inbox dashboard: open consultations with no change for this many days are overdue")

@@ -159,20 +159,30 @@ def test_five_failures_lock_the_username_politely(tmp_path):
     assert r.status_code == 303
 
 
-def test_throttle_window_slides():
-    now = [1000.0]
-    t = LoginThrottle(limit=3, window=60, clock=lambda: now[0])
-    for _ in range(3):
-        t.failed("Alice", "1.2.3.4")
-    assert t.retry_after("alice", "1.2.3.4") == 60
-    assert t.retry_after("alice", "5.6.7.8") == 0
-    now[0] += 30
-    assert 29 <= t.retry_after("alice", "1.2.3.4") <= 31
-    now[0] += 31
-    assert t.retry_after("alice", "1.2.3.4") == 0
+def test_throttle_window_slides(tmp_path):
+    """Per account (in the database, whatever the client address) and per client address (any usernames)."""
+    from datetime import UTC, datetime, timedelta
+
+    env = make_env(tmp_path)
+    wall, mono = [datetime(2026, 12, 1, 8, tzinfo=UTC)], [1000.0]
+    t = LoginThrottle(env.service.Session, account_limit=3, client_limit=4, window=60,
+                      clock=lambda: mono[0], now=lambda: wall[0])
+    for ip in ("1.2.3.4", "5.6.7.8", "9.9.9.9"):  # a new address per try does not help
+        t.failed("Alice", ip)
+    assert t.retry_after("alice", "10.0.0.1") == 60
+    assert t.retry_after("bob", "10.0.0.1") == 0
+    wall[0] += timedelta(seconds=30)
+    mono[0] += 30
+    assert 29 <= t.retry_after("alice", "10.0.0.1") <= 31
+    wall[0] += timedelta(seconds=31)
+    mono[0] += 31
+    assert t.retry_after("alice", "10.0.0.1") == 0
     t.failed("alice", "1.2.3.4")
     t.succeeded("alice", "1.2.3.4")
     assert t.retry_after("alice", "1.2.3.4") == 0
+    for name in ("u1", "u2", "u3", "u4"):  # one address spraying usernames
+        t.failed(name, "6.6.6.6")
+    assert t.retry_after("someone-else", "6.6.6.6") > 0 and t.retry_after("someone-else", "7.7.7.7") == 0
 
 
 # list, filters, search, pagination --------------------------------------------------------
@@ -401,9 +411,12 @@ def test_admin_creates_user_who_can_log_in(tmp_path):
 # bad input --------------------------------------------------------------------------------
 @pytest.mark.parametrize("q", ["", "x" * 10_000, "😀🏠", "\x00\x01\x1b[31m", "' OR 1=1 --", "%_%", "<img src=x onerror=alert(1)>"])
 def test_hostile_search_and_filters_never_break(alice, q):
-    r = alice.get("/consultations", params={"q": q, "status": q[:20], "category": q[:30], "since": q[:20], "until": "2026-13-45"})
+    r = alice.get("/consultations", params={"q": q, "status": q[:20], "category": q[:30]})
     assert r.status_code == 200
     assert "<img src=x" not in r.text
+    # an invalid date is a polite 400 naming the field (issue 11 #10), never a traceback or a silent filter
+    bad = alice.get("/consultations", params={"q": q, "since": q[:20] or "x", "until": "2026-13-45"})
+    assert bad.status_code == 400 and "日期格式无效" in bad.text and "Traceback" not in bad.text
     if q == "' OR 1=1 --" or q == "%_%":
         assert _numbers(r.text) == set()
 

@@ -197,3 +197,27 @@ class TrackingCounter(Base):
 
     day: Mapped[str] = mapped_column(String(8), primary_key=True)  # YYYYMMDD (local date)
     last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class InboxSession(Base):
+    """A logged-in inbox session: the cookie carries a random id whose SHA-256 is kept here, so
+    logout, a password change or deactivation end it on every replica (a captured cookie stops working)."""
+
+    __tablename__ = "inbox_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("committee_users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class LoginFailure(Base):
+    """One failed inbox login: the per-account throttle counts these across inbox replicas."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_account_at", "account", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account: Mapped[str] = mapped_column(String(64))  # the username as typed, lower-cased (also unknown ones)
+    client: Mapped[str] = mapped_column(String(64), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

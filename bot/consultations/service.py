@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -785,6 +785,9 @@ class ConsultationService:
                 raise NotFoundError("没有找到这个用户。")
             for k, v in values.items():
                 setattr(u, k, v)
+            if "password_hash" in values or values.get("active") is False:
+                # every inbox session of this user ends, on every replica (a captured cookie stops working)
+                s.execute(delete(m.InboxSession).where(m.InboxSession.user_id == u.id))
 
     def set_password(self, username: str, password: str) -> None:
         self._update_user(username, password_hash=_hasher.hash(self._check_password(password)))

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from bot.consultations.service import DatabaseUnavailable, store_unreachable
 from bot.inbox import open311, views
 from bot.inbox.apikeys import ApiKeyStore
+from bot.inbox.ratelimit import RateLimiter
 from bot.inbox.auth import LoginThrottle, SessionCodec, secret_key
 from bot.inbox.sessions import CookieSessionMiddleware
 from bot.inbox.web import LoginRequired, render
@@ -76,8 +77,11 @@ def create_app(settings=None, service=None, *, push_interval: float | None = Non
     app.state.settings = settings
     app.state.service = service
     app.state.db = service.Session  # the store's sessionmaker: same engine, same database
-    app.state.throttle = LoginThrottle()
+    app.state.throttle = LoginThrottle(service.Session, account_limit=settings.inbox_login_account_limit,
+                                       client_limit=settings.inbox_login_client_limit, window=settings.inbox_login_window_seconds)
     app.state.apikeys = ApiKeyStore.from_settings(settings)
+    app.state.open311_requests = RateLimiter(settings.open311_rate_limit, 60)
+    app.state.open311_bad_keys = RateLimiter(settings.open311_bad_key_limit, 600)
     app.state.delivery = None
 
     app.add_middleware(CookieSessionMiddleware, codec=SessionCodec(secret_key(settings)))
@@ -105,7 +109,7 @@ def create_app(settings=None, service=None, *, push_interval: float | None = Non
 
     @app.exception_handler(open311.Open311Error)
     async def open311_error(request: Request, exc: open311.Open311Error):
-        return open311.error_response(exc.status, exc.description)
+        return open311.error_response(exc.status, exc.description, exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):

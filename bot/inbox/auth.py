@@ -1,9 +1,10 @@
-"""Who is logged in: a signed session cookie naming a committee user, and login throttling.
+"""Who is logged in: a signed session cookie naming a server-side session, and login throttling.
 
 Passwords are argon2-hashed and checked by ``ConsultationService.authenticate`` (the store owns users).
 
-The session lives entirely in an itsdangerous-signed cookie (no server-side store), so it carries a
-fingerprint of the user's password hash: changing a password or deactivating a user ends their sessions.
+The cookie (itsdangerous-signed) carries a random session id; only its SHA-256 is stored, in
+``inbox_sessions``. Logout deletes the row, a password change or deactivation deletes all of the
+user's rows (``ConsultationService``), so a captured cookie stops working on every replica.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from bot.consultations.models import CommitteeUser
+from bot.consultations.models import CommitteeUser, InboxSession, LoginFailure, utcnow
 
 SESSION_COOKIE = "linli_inbox"
 SESSION_MAX_AGE = 12 * 3600  # a working day; then log in again
@@ -49,8 +52,26 @@ def secret_key(settings) -> str:
     return key
 
 
-def password_fingerprint(user: CommitteeUser) -> str:
-    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+def _sid_hash(sid: str) -> str:
+    return hashlib.sha256(sid.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def start_session(db: Session, user_id: int, *, now: datetime | None = None) -> str:
+    """A new server-side session for ``user_id``; returns the id to put in the cookie."""
+    now = now or utcnow()
+    db.execute(delete(InboxSession).where(InboxSession.expires_at <= now))  # expired ones, anyone's
+    sid = secrets.token_urlsafe(32)
+    db.add(InboxSession(id_hash=_sid_hash(sid), user_id=user_id, created_at=now, expires_at=now + timedelta(seconds=SESSION_MAX_AGE)))
+    db.commit()
+    return sid
+
+
+def end_session(db: Session, session: dict) -> None:
+    """Logout: the session's row goes, so its cookie is worthless even if someone kept a copy."""
+    sid = session.get("sid")
+    if isinstance(sid, str) and sid:
+        db.execute(delete(InboxSession).where(InboxSession.id_hash == _sid_hash(sid)))
+        db.commit()
 
 
 @dataclass(frozen=True)
@@ -88,12 +109,15 @@ class SessionCodec:
 
 
 def load_user(db: Session, session: dict) -> CurrentUser | None:
-    """The user a session names, if still active and the password unchanged since login."""
-    uid = session.get("uid")
-    if not isinstance(uid, int):
+    """The user of a live server-side session, if still active."""
+    sid = session.get("sid")
+    if not isinstance(sid, str) or not sid or len(sid) > 100:
         return None
-    user = db.get(CommitteeUser, uid)
-    if user is None or not user.active or session.get("pv") != password_fingerprint(user):
+    row = db.get(InboxSession, _sid_hash(sid))
+    if row is None or row.expires_at <= utcnow():
+        return None
+    user = db.get(CommitteeUser, row.user_id)
+    if user is None or not user.active:
         return None
     if user.role != "admin" and not user.committee_id:
         return None
@@ -101,44 +125,61 @@ def load_user(db: Session, session: dict) -> CurrentUser | None:
 
 
 class LoginThrottle:
-    """At most ``limit`` failed logins per (username, client IP) in a sliding ``window`` of seconds.
+    """Failed logins in a sliding ``window`` (seconds): at most ``account_limit`` per account, counted in
+    the database (``login_failures``) so every inbox replica and every client address adds to the same
+    count, and at most ``client_limit`` per client address in this process (a spray of usernames).
 
-    In memory: the inbox runs as one process; a restart forgets failures, which is acceptable here.
+    The client address is ``request.client.host``: the TCP peer, or what a configured trusted proxy
+    says (``inbox_trusted_proxies``); a forged X-Forwarded-For from anyone else changes nothing.
     """
 
-    def __init__(self, limit: int = 5, window: float = 15 * 60, clock=time.monotonic):
-        self.limit, self.window, self.clock = limit, window, clock
-        self._fails: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+    def __init__(self, sessionmaker, *, account_limit: int = 5, client_limit: int = 30, window: float = 15 * 60,
+                 clock=time.monotonic, now=utcnow):
+        self.Session = sessionmaker
+        self.account_limit, self.client_limit, self.window = account_limit, client_limit, window
+        self.clock, self.now = clock, now
+        self._fails: dict[str, deque[float]] = defaultdict(deque)
         self._lock = threading.Lock()
 
-    def _key(self, username: str, ip: str) -> tuple[str, str]:
-        return ((username or "").strip().lower()[:64], ip or "?")
+    @staticmethod
+    def _account(username: str) -> str:
+        return (username or "").strip().lower()[:64]
 
-    def _prune(self, q: deque[float], now: float) -> None:
-        while q and q[0] <= now - self.window:
-            q.popleft()
-
-    def retry_after(self, username: str, ip: str) -> int:
-        """Seconds until the next attempt is allowed (0 = allowed now)."""
+    def _client_wait(self, ip: str) -> int:
         now = self.clock()
         with self._lock:
-            q = self._fails.get(self._key(username, ip))
-            if not q:
-                return 0
-            self._prune(q, now)
-            if len(q) < self.limit:
+            q = self._fails.get(ip or "?")
+            while q and q[0] <= now - self.window:
+                q.popleft()
+            if not q or len(q) < self.client_limit:
                 return 0
             return max(1, int(q[0] + self.window - now + 0.999))
 
+    def _account_wait(self, username: str) -> int:
+        now = self.now()
+        since = now - timedelta(seconds=self.window)
+        with self.Session() as db:
+            recent = db.scalars(select(LoginFailure.at).where(LoginFailure.account == self._account(username), LoginFailure.at > since)
+                                .order_by(LoginFailure.at.desc()).limit(self.account_limit)).all()
+        if len(recent) < self.account_limit:
+            return 0
+        oldest = min(recent)  # of the newest ``account_limit`` failures: when it leaves the window, one try is allowed
+        return max(1, int((oldest + timedelta(seconds=self.window) - now).total_seconds() + 0.999))
+
+    def retry_after(self, username: str, ip: str) -> int:
+        """Seconds until the next attempt is allowed (0 = allowed now)."""
+        return max(self._client_wait(ip), self._account_wait(username))
+
     def failed(self, username: str, ip: str) -> None:
-        now = self.clock()
         with self._lock:
-            if len(self._fails) > 100_000:  # bound memory under a spray of usernames
+            if len(self._fails) > 100_000:  # bound memory under a spray of addresses
                 self._fails.clear()
-            q = self._fails[self._key(username, ip)]
-            self._prune(q, now)
-            q.append(now)
+            self._fails[ip or "?"].append(self.clock())
+        now = self.now()
+        with self.Session.begin() as db:
+            db.execute(delete(LoginFailure).where(LoginFailure.at <= now - timedelta(seconds=self.window)))
+            db.add(LoginFailure(account=self._account(username), client=(ip or "?")[:64], at=now))
 
     def succeeded(self, username: str, ip: str) -> None:
-        with self._lock:
-            self._fails.pop(self._key(username, ip), None)
+        with self.Session.begin() as db:
+            db.execute(delete(LoginFailure).where(LoginFailure.account == self._account(username)))

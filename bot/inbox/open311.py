@@ -1,15 +1,21 @@
 """Open311 GeoReport v2 (JSON only) for integrators: services = consultation categories,
 requests = consultations, agency_responsible = the committee, status open/closed with status_notes.
 
-Every call needs a per-integrator key (``api_key`` parameter or ``X-API-Key`` header). Personal data
-never leaves through this API: no contact fields, no chat ids, and phone numbers or the contact's name
-inside free text are masked. Errors use Open311's shape: ``[{"code": 400, "description": "…"}]``.
+As the specification says, the service list and service definitions need no key. Everything about
+residents' requests does (``api_key`` parameter or ``X-API-Key`` header): GET requests is keyed too,
+a deviation from the specification that ``discovery.json`` states. A key in the header or query is
+checked before the body is read; a body is read only up to ``open311_max_body_bytes`` and decoded as
+strict UTF-8 (form or JSON). Each client address has a request budget and a bad-key budget (429).
+Personal data never leaves through this API: no contact fields, no chat ids, and phone numbers or
+the contact's name inside free text are masked. Errors use Open311's shape: ``[{"code": 400, "description": "…"}]``.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
-from datetime import UTC, datetime, time, timedelta
+from urllib.parse import parse_qsl
+from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -19,6 +25,7 @@ from sqlalchemy.orm import selectinload
 from bot.consultations import models as m
 from bot.consultations.statuses import FINAL, LABELS, Status
 from bot.errors import UserFacingError
+from bot.inbox.dates import BadDate, parse_moment
 from bot.inbox.web import clean, local_tz
 from bot.privacy import mask
 
@@ -30,49 +37,116 @@ OPEN = frozenset(s.value for s in Status) - CLOSED
 
 
 class Open311Error(Exception):
-    def __init__(self, status: int, description: str):
-        self.status, self.description = status, description
+    def __init__(self, status: int, description: str, headers: dict[str, str] | None = None):
+        self.status, self.description, self.headers = status, description, headers or {}
 
 
-def error_response(status: int, description: str) -> JSONResponse:
-    return JSONResponse([{"code": status, "description": description}], status_code=status)
+def error_response(status: int, description: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse([{"code": status, "description": description}], status_code=status, headers=headers)
 
 
-async def _params(request: Request) -> dict[str, str]:
-    """Query parameters merged with a POST's form or JSON body (Open311 POSTs are form-encoded)."""
-    params = {k: v for k, v in request.query_params.items()}
-    if request.method == "POST":
-        ctype = request.headers.get("content-type", "")
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def _too_many(wait: int) -> Open311Error:
+    return Open311Error(429, f"请求过于频繁，请 {wait} 秒后再试。", headers={"Retry-After": str(wait)})
+
+
+def client_budget(request: Request) -> None:
+    """Router dependency: every Open311 call spends from the client's budget; bad keys block the client early."""
+    state = request.app.state
+    wait = state.open311_requests.hit(_client(request)) or state.open311_bad_keys.wait(_client(request))
+    if wait:
+        raise _too_many(wait)
+
+
+async def _body(request: Request) -> bytes:
+    """The request body, refused with 413 past the limit (checked on the declared length, then while reading)."""
+    limit = request.app.state.settings.open311_max_body_bytes
+    too_big = Open311Error(413, f"请求体过大（上限 {limit // 1024} KB）。")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_big
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _text(value: object) -> str:
+    """A parameter as text; a lone surrogate (JSON "\\ud800") is refused, it cannot be stored or shown."""
+    v = value if isinstance(value, str) else str(value)
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Open311Error(400, "请求中含有无效的字符（不成对的 Unicode 代理项），请检查编码。") from None
+    return v
+
+
+def _decode(ctype: str, body: bytes) -> dict[str, str]:
+    """Form (``application/x-www-form-urlencoded``) or JSON body as parameters, strictly UTF-8."""
+    media, _, rest = ctype.partition(";")
+    media = media.strip().lower()
+    charset = next((p.split("=", 1)[1].strip().strip('"').lower() for p in rest.split(";") if p.strip().lower().startswith("charset=")), "utf-8")
+    if not body.strip():
+        return {}
+    if charset not in ("utf-8", "utf8"):
+        raise Open311Error(415, "请求体请使用 UTF-8 编码。")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Open311Error(400, "请求体不是有效的 UTF-8 编码。") from None
+    if media == "application/json":
         try:
-            if ctype.startswith("application/json"):
-                body = await request.json()
-                if not isinstance(body, dict):
-                    raise Open311Error(400, "请求体应为 JSON 对象。")
-                params.update({str(k): v if isinstance(v, str) else str(v) for k, v in body.items() if v is not None})
-            elif ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-                form = await request.form()
-                params.update({k: v for k, v in form.items() if isinstance(v, str)})
-        except Open311Error:
-            raise
-        except Exception:
+            data = json.loads(text)
+        except ValueError:
             raise Open311Error(400, "请求体无法解析，请使用表单编码或 JSON。") from None
-    return params
+        if not isinstance(data, dict):
+            raise Open311Error(400, "请求体应为 JSON 对象。")
+        return {_text(k): _text(v) for k, v in data.items() if v is not None}
+    if media == "application/x-www-form-urlencoded":
+        try:
+            pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict", max_num_fields=200)
+        except (UnicodeDecodeError, ValueError):
+            raise Open311Error(400, "表单内容无法解析：请使用 UTF-8 的 application/x-www-form-urlencoded。") from None
+        return dict(pairs)
+    raise Open311Error(415, "只接受 application/x-www-form-urlencoded 或 application/json 格式的请求体。")
 
 
-async def integrator(request: Request) -> str:
-    """Dependency: the integrator's name for a valid key (401 without one, 403 for a wrong one)."""
-    params = await _params(request)
-    request.state.open311_params = params
-    key = request.headers.get("X-API-Key") or params.get("api_key")
-    if not key:
-        raise Open311Error(401, "缺少 api_key：请在参数 api_key 或请求头 X-API-Key 中提供。")
-    name = request.app.state.apikeys.check(key)
+def _check_key(request: Request, key: str | None) -> str:
+    state = request.app.state
+    name = state.apikeys.check(key) if key else None
     if name is None:
+        state.open311_bad_keys.hit(_client(request))
+        if not key:
+            raise Open311Error(401, "缺少 api_key：请在参数 api_key 或请求头 X-API-Key 中提供。")
         raise Open311Error(403, "api_key 无效或已停用。")
     return name
 
 
-router = APIRouter(prefix=PREFIX)
+async def integrator(request: Request) -> str:
+    """Dependency: the integrator's name for a valid key (401 without one, 403 for a wrong one).
+
+    A key in the header or query string is checked before the body is read; only a POST that
+    carries its key in the (size-capped) body is read first."""
+    params = dict(request.query_params)
+    key = request.headers.get("X-API-Key") or params.get("api_key")
+    name = _check_key(request, key) if key else None
+    if request.method == "POST":
+        params.update(_decode(request.headers.get("content-type", ""), await _body(request)))
+        if name is None:
+            name = _check_key(request, params.get("api_key"))
+    elif name is None:
+        name = _check_key(request, None)
+    request.state.open311_params = params
+    return name
+
+
+router = APIRouter(prefix=PREFIX, dependencies=[Depends(client_budget)])
 
 
 def _iso(value: datetime | None, tz) -> str | None:
@@ -80,20 +154,10 @@ def _iso(value: datetime | None, tz) -> str | None:
 
 
 def _parse_dt(value: str | None, field: str, tz, *, end: bool = False) -> datetime | None:
-    v = clean(value, 40)
-    if not v:
-        return None
     try:
-        if len(v) == 10:  # a bare date covers the whole day
-            d = datetime.fromisoformat(v).date()
-            dt = datetime.combine(d, time.max if end else time.min, tzinfo=tz)
-        else:
-            dt = datetime.fromisoformat(v)
-            if dt.tzinfo is None:
-                dt = dt.replace(tzinfo=tz)
-    except ValueError:
-        raise Open311Error(400, f"{field} 格式无效，应为 W3C 日期时间，例如 2026-11-29T08:00:00+08:00。") from None
-    return dt.astimezone(UTC)
+        return parse_moment(clean(value, 40), f"{field} ", tz, end=end)
+    except BadDate as e:
+        raise Open311Error(400, e.message) from None
 
 
 def _request_json(c: m.Consultation, categories: dict[str, str], tz) -> dict:
@@ -131,12 +195,49 @@ def _query(request: Request):
             .options(selectinload(m.Consultation.events), selectinload(m.Consultation.committee), selectinload(m.Consultation.community)))
 
 
+def _service_json(c) -> dict:
+    return {"service_code": c.id, "service_name": c.name, "description": c.description, "metadata": False,
+            "type": "realtime", "keywords": ",".join(c.keywords), "group": "议事协商"}
+
+
 @router.get("/services.json")
-def services(request: Request, _: str = Depends(integrator)):
-    return [{
-        "service_code": c.id, "service_name": c.name, "description": c.description, "metadata": False,
-        "type": "realtime", "keywords": ",".join(c.keywords), "group": "议事协商",
-    } for c in request.app.state.service.categories()]
+def services(request: Request):
+    """GeoReport v2: public, no key."""
+    return [_service_json(c) for c in request.app.state.service.categories()]
+
+
+@router.get("/services/{service_code}.json")
+def service_definition(request: Request, service_code: str):
+    """GeoReport v2 service definition: public; no category has extra attributes (``metadata`` false)."""
+    code = clean(service_code, 64)
+    if code not in _categories(request):
+        raise Open311Error(404, f"没有 service_code 为 {code or '（空）'} 的服务，请先查询 services.json。")
+    return {"service_code": code, "attributes": []}
+
+
+@router.get("/discovery.json")
+def discovery(request: Request):
+    """GeoReport v2 service discovery, with this endpoint's deviations from the specification stated."""
+    base = str(request.base_url).rstrip("/") + PREFIX
+    return {
+        "changeset": "2026-12-01T00:00:00+08:00",
+        "contact": "所在社区居民委员会（村民委员会）",
+        "key_service": "向系统管理员申请：python -m bot inbox apikey create <集成方名称>",
+        "endpoints": [{"specification": "http://wiki.open311.org/GeoReport_v2", "url": base, "changeset": "2026-12-01T00:00:00+08:00",
+                       "type": "production", "formats": ["application/json"]}],
+        "deviations": [
+            "GET requests.json and GET requests/{id}.json require api_key (header X-API-Key or parameter api_key): "
+            "residents' requests are not public. services.json and services/{code}.json need no key.",
+            "Only JSON (.json); XML is not offered.",
+            "POST bodies: application/x-www-form-urlencoded or application/json, UTF-8 only, at most "
+            f"{request.app.state.settings.open311_max_body_bytes} bytes (413 beyond); no media upload.",
+            "Per client address: at most "
+            f"{request.app.state.settings.open311_rate_limit} calls per minute and "
+            f"{request.app.state.settings.open311_bad_key_limit} missing or wrong keys per 10 minutes (429 with Retry-After).",
+            "No personal data: contact fields are absent, phone numbers and names in description and status_notes are masked; "
+            "address is the community, lat/long are null.",
+        ],
+    }
 
 
 @router.get("/requests.json")

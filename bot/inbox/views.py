@@ -20,10 +20,10 @@ from bot.consultations.service import AccessDenied, NotFoundError
 from bot.consultations.statuses import allowed_targets, parse_status
 from bot.errors import UserFacingError
 from bot.inbox import exports
-from bot.consultations.models import CommitteeUser
-from bot.inbox.auth import CurrentUser, load_user, password_fingerprint
+from bot.inbox.dates import BadDate, parse_day
+from bot.inbox.auth import CurrentUser, end_session, load_user, start_session
 from bot.inbox.csrf import csrf_protect, csrf_token
-from bot.inbox.web import CHANNEL_NAMES, clean, current_user, flash, handles_handoffs, local_tz, parse_date, render, safe_next
+from bot.inbox.web import CHANNEL_NAMES, clean, current_user, flash, handles_handoffs, local_tz, render, safe_next
 from bot.privacy import mask
 
 log = logging.getLogger(__name__)
@@ -97,15 +97,18 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
         return render(request, "login.html", ctx | {"error": "该账号尚未分配委员会，请联系管理员。"}, status_code=403)
     throttle.succeeded(uname, ip)
     with request.app.state.db() as db:
-        pv = password_fingerprint(db.get(CommitteeUser, info.id))
-    request.session.clear()  # new session on login: no fixation
-    request.session.update({"uid": info.id, "pv": pv})
+        end_session(db, request.session)  # a session id from before the login is never reused: no fixation
+        sid = start_session(db, info.id)
+    request.session.clear()
+    request.session["sid"] = sid
     csrf_token(request)
     return _redirect(ctx["next"])
 
 
 @router.post("/logout")
 def logout(request: Request):
+    with request.app.state.db() as db:
+        end_session(db, request.session)
     request.session.clear()
     return _redirect("/login")
 
@@ -166,9 +169,10 @@ def _filters(request: Request, user: CurrentUser, status, category, since, until
             problems.append("状态筛选无效，已忽略。")
             st = ""
     cat = clean(category, 64)
-    d_since, d_until = parse_date(since), parse_date(until)
-    if (since and clean(since, 20) and d_since is None) or (until and clean(until, 20) and d_until is None):
-        problems.append("日期格式应为 YYYY-MM-DD，已忽略无效的日期。")
+    try:
+        d_since, d_until = parse_day(clean(since, 40), "起始日期"), parse_day(clean(until, 40), "截止日期")
+    except BadDate as e:
+        raise HTTPException(400, e.message) from None
     if d_since and d_until and d_since > d_until:
         d_since, d_until = d_until, d_since
     search = clean(q, 100)

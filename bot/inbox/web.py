@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -51,16 +51,6 @@ def clean(value: object, max_len: int, *, multiline: bool = False) -> str:
     return v.strip()[:max_len]
 
 
-def parse_date(value: str | None) -> date | None:
-    v = clean(value, 20)
-    if not v:
-        return None
-    try:
-        return date.fromisoformat(v)
-    except ValueError:
-        return None
-
-
 def safe_next(value: str | None) -> str:
     """A local redirect target only (no open redirects)."""
     v = clean(value, 500)
@@ -94,7 +84,7 @@ def current_user(request: Request) -> CurrentUser:
     with request.app.state.db() as db:
         user = load_user(db, request.session)
     if user is None:
-        if "uid" in request.session:  # stale session (password changed, user deactivated): drop it
+        if "sid" in request.session:  # ended session (logout, password changed, user deactivated): drop it
             request.session.clear()
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target)
