@@ -117,14 +117,18 @@ def free_port() -> int:
 
 
 class Server:
-    """The inbox app under a real uvicorn on a free loopback port (in a thread)."""
+    """The inbox app under a real uvicorn on a free loopback port (in a thread), configured as
+    ``bot inbox serve`` configures it (read timeouts, proxy headers only from configured proxies)."""
 
     def __init__(self, app):
         import uvicorn
 
+        from bot.inbox.server import uvicorn_config
+
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"))
+        self.server = uvicorn.Server(uvicorn_config(app, app.state.settings, host="127.0.0.1", port=self.port,
+                                                    log_level="warning", lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> "Server":

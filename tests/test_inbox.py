@@ -289,7 +289,7 @@ def test_status_change_rules_and_trail(app, env):
     r = c.post(f"/consultations/{no}/status", data={"to_status": "bogus", "csrf_token": token})
     assert r.status_code == 200 and "没有“bogus”这个状态" in r.text
     r = c.post(f"/consultations/{no}/status", data={"to_status": "accepted", "note": "已转社区服务站", "csrf_token": token})
-    assert "已受理" in r.text and "并已通知居民" in r.text
+    assert "已受理" in r.text and "状态说明将推送给居民" in r.text  # a Telegram resident: the push reaches a chat
     r = c.post(f"/consultations/{no}/status", data={"to_status": "rejected", "note": "不属于本社区事务", "csrf_token": token})
     rec = env.service.get(no)
     assert rec.status == "rejected"

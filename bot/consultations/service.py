@@ -30,6 +30,7 @@ from bot.consultations.db import engine_for, normalize_url, session_factory, upg
 from bot.consultations.routing import Router, RouteResult
 from bot.consultations.statuses import FINAL, RESIDENT_ACTOR, Status, TransitionError, check_transition, parse_status
 from bot.errors import UserFacingError
+from bot.consultations.passwords import password_problem
 from bot.privacy import mask, mask_phone
 
 log = logging.getLogger(__name__)
@@ -723,9 +724,10 @@ class ConsultationService:
         return UserInfo(u.id, u.username, u.committee_id, u.committee.name if u.committee else None, u.role, u.active)
 
     @staticmethod
-    def _check_password(password: object) -> str:
-        if not isinstance(password, str) or len(password) < 8 or len(password) > 256:
-            raise UserFacingError("密码至少 8 位（最多 256 位）。", code="weak_password")
+    def _check_password(password: object, username: str = "") -> str:
+        problem = password_problem(password, username)
+        if problem:
+            raise UserFacingError(problem, code="weak_password")
         return password
 
     def create_user(self, username: str, password: str, committee_id: str | None = None, role: str = "member") -> UserInfo:
@@ -736,7 +738,7 @@ class ConsultationService:
             raise UserFacingError("角色只能是 member 或 admin。", code="invalid_role")
         if role == "member" and not committee_id:
             raise UserFacingError("委员会成员必须属于一个委员会。", code="committee_required")
-        password = self._check_password(password)
+        password = self._check_password(password, username.strip())
         with self.Session() as s:
             if committee_id is not None and s.get(m.Committee, committee_id) is None:
                 raise NotFoundError("没有找到这个委员会。")
@@ -790,7 +792,7 @@ class ConsultationService:
                 s.execute(delete(m.InboxSession).where(m.InboxSession.user_id == u.id))
 
     def set_password(self, username: str, password: str) -> None:
-        self._update_user(username, password_hash=_hasher.hash(self._check_password(password)))
+        self._update_user(username, password_hash=_hasher.hash(self._check_password(password, username)))
 
     def set_active(self, username: str, active: bool) -> None:
         self._update_user(username, active=bool(active))

@@ -12,7 +12,7 @@ from bot.errors import UserFacingError
 def _read_password(args) -> str:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("密码（至少 8 位）：")
+    first = getpass.getpass("密码（至少 8 位，不能是常见密码或用户名加数字）：")
     if getpass.getpass("再输入一次：") != first:
         raise UserFacingError("两次输入的密码不一致。", code="password_mismatch")
     return first
@@ -34,8 +34,11 @@ def _serve(args) -> int:
         "default": {**log_config["handlers"]["default"], "filters": ["mask"]},
         "access": {**log_config["handlers"]["access"], "filters": ["access_mask"]},
     }
-    uvicorn.run(app, host=args.host or settings.inbox_host, port=args.port or settings.inbox_port, log_config=log_config,
-                proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips, log_level=settings.log_level.lower())
+    from bot.inbox.server import uvicorn_config
+
+    config = uvicorn_config(app, settings, host=args.host, port=args.port, forwarded_allow_ips=args.forwarded_allow_ips,
+                            log_config=log_config, log_level=settings.log_level.lower())
+    uvicorn.Server(config).run()
     return 0
 
 
@@ -112,7 +115,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = isub.add_parser("serve", help="run the inbox web app")
     s.add_argument("--host", default=None)
     s.add_argument("--port", type=int, default=None)
-    s.add_argument("--forwarded-allow-ips", default="127.0.0.1", help="proxies trusted for X-Forwarded-Proto (https → Secure cookie)")
+    s.add_argument("--forwarded-allow-ips", default=None,
+                   help="comma-separated reverse proxies whose X-Forwarded-For/-Proto are believed (default: LINLI_INBOX_TRUSTED_PROXIES, empty = none)")
     s.set_defaults(func=_serve)
 
     a = isub.add_parser("adduser", help="create a committee member (or an admin)")

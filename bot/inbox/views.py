@@ -21,6 +21,7 @@ from bot.consultations.statuses import allowed_targets, parse_status
 from bot.errors import UserFacingError
 from bot.inbox import exports
 from bot.inbox.dates import BadDate, parse_day
+from bot.inbox.reach import reach
 from bot.inbox.auth import CurrentUser, end_session, load_user, start_session
 from bot.inbox.csrf import csrf_protect, csrf_token
 from bot.inbox.web import CHANNEL_NAMES, clean, current_user, flash, handles_handoffs, local_tz, render, safe_next
@@ -231,8 +232,10 @@ def export_csv(request: Request, status: str | None = None, category: str | None
 def consultation_detail(request: Request, tracking_no: str, user: CurrentUser = Depends(current_user)):
     rec = _visible(request, user, tracking_no)
     svc = _svc(request)
+    pushes = svc.outbox(rec.tracking_no)
     return render(request, "detail.html", {
         "c": rec,
+        "reach": reach(rec.channel, svc.chat_channels, pushes[-1] if pushes else None),
         "targets": allowed_targets(rec.status),
         "categories": svc.categories(),
         "category_names": {c.id: c.name for c in svc.categories()},
@@ -253,7 +256,9 @@ def change_status(request: Request, tracking_no: str, to_status: str = Form(""),
     except UserFacingError as e:
         flash(request, e.message, "error")
         return _redirect(f"/consultations/{rec.tracking_no}")
-    flash(request, f"已将 {updated.tracking_no} 改为“{updated.status_label}”，并已通知居民。")
+    told = reach(updated.channel, _svc(request).chat_channels)
+    flash(request, f"已将 {updated.tracking_no} 改为“{updated.status_label}”。"
+                   + ("状态说明将推送给居民。" if told.reaches else told.summary))
     return _redirect(f"/consultations/{updated.tracking_no}")
 
 
@@ -290,7 +295,7 @@ def _handoff_row(h: dict, communities: dict[str, str], chat_channels: frozenset[
     return {"id": h["id"], "created_at": h["created_at"], "channel": CHANNEL_NAMES.get(h["channel"], h["channel"]),
             "community": communities.get(h["community_id"], h["community_id"]), "text": mask(h["text"] or ""),
             "closed_at": h["closed_at"], "closed_by": h["closed_by"], "close_note": mask(h["close_note"] or ""),
-            "chat": h["channel"] in chat_channels}
+            "chat": reach(h["channel"], chat_channels).reaches}
 
 
 @router.get("/handoffs")
@@ -324,7 +329,7 @@ def close_handoff(request: Request, handoff_id: str, note: str = Form(""), user:
     except UserFacingError as e:
         flash(request, e.message, "error")
         return _redirect("/handoffs")
-    if out["pushed"]:
+    if out["pushed"] and reach(h["channel"], svc.chat_channels).reaches:
         flash(request, f"已处理转人工请求 {out['id']} 号，回复已发送给居民。")
     else:
         flash(request, f"已处理转人工请求 {out['id']} 号。该渠道无法推送消息，请另行联系居民。")
