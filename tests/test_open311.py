@@ -173,3 +173,57 @@ def test_post_html_and_emoji_are_stored_as_text(env, client, key):
     rec = env.service.get(r.json()[0]["service_request_id"])
     assert rec.text == "<b>路灯</b>坏了😀 '; DROP TABLE consultations; --"
     assert len(client.get(f"{API}/requests.json", params={"api_key": key}).json()) >= 8
+
+
+# issue 11: bodies, encodings, dates, budgets -------------------------------------------------
+def test_raw_utf8_form_body_is_stored_as_written(env, client, key):
+    """A form body with raw UTF-8 (not percent-encoded) was decoded as Latin-1 and stored as mojibake (#12)."""
+    body = "service_code=public-affairs&description=楼道灯坏了，请尽快修&client_request_id=utf8-raw-1".encode()
+    r = client.post(f"{API}/requests.json", content=body,
+                    headers={"X-API-Key": key, "Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 201
+    assert env.service.get(r.json()[0]["service_request_id"]).text == "楼道灯坏了，请尽快修"
+
+
+@pytest.mark.parametrize("body,ctype,code", [
+    ("description=楼道灯".encode("gbk"), "application/x-www-form-urlencoded", 400),  # not UTF-8
+    (b"description=x", "application/x-www-form-urlencoded; charset=gbk", 415),
+    (b"description=%B5%C6", "application/x-www-form-urlencoded", 400),  # percent-escapes that are not UTF-8
+    (b'{"service_code": "public-affairs", "description": "\\ud800 lamp"}', "application/json", 400),  # lone surrogate
+    (b"description=x", "text/plain", 415),
+])
+def test_undecodable_bodies_are_refused_cleanly(env, client, key, body, ctype, code):
+    before = env.service.count_for_committee(None)
+    r = client.post(f"{API}/requests.json", content=body, headers={"X-API-Key": key, "Content-Type": ctype})
+    _assert_error(r, code)
+    assert "Traceback" not in r.text and env.service.count_for_committee(None) == before
+
+
+@pytest.mark.parametrize("params", [{"start_date": "0001-01-01"}, {"end_date": "9999-12-31"},
+                                    {"start_date": "0001-01-01T00:00:00"}, {"start_date": "9999-12-31T23:59:59+14:00"}])
+def test_extreme_dates_are_a_400(client, key, params):
+    r = client.get(f"{API}/requests.json", params={"api_key": key} | params)
+    _assert_error(r, 400)
+    assert "超出范围" in r.json()[0]["description"]
+
+
+def test_oversized_body_is_413_before_anything_is_parsed(env, client, key):
+    big = b"service_code=public-affairs&description=" + b"x" * (env.settings.open311_max_body_bytes + 1)
+    for headers in ({"X-API-Key": key}, {}):  # with a key, and with the key (maybe) in the body
+        r = client.post(f"{API}/requests.json", content=big, headers=headers | {"Content-Type": "application/x-www-form-urlencoded"})
+        _assert_error(r, 413)
+
+
+def test_budgets_per_client(tmp_path):
+    """300 bad keys in a burst used to get 300 × 403; now the client is told to wait (#14)."""
+    env = make_env(tmp_path, open311_bad_key_limit=10, open311_rate_limit=40)
+    c = TestClient(create_app(env.settings, env.service, push_interval=0))
+    good = ApiKeyStore.from_settings(env.settings).create("hotline")
+    codes = [c.get(f"{API}/requests.json", params={"api_key": f"ls_guess{i}"}).status_code for i in range(300)]
+    assert codes[:10] == [403] * 10 and set(codes[10:]) == {429}
+    r = c.get(f"{API}/requests.json", params={"api_key": good})
+    _assert_error(r, 429)  # a client that guessed keys waits, even with a good one
+    assert int(r.headers["Retry-After"]) > 0 and "秒后再试" in r.json()[0]["description"]
+    other = make_env(tmp_path / "other", open311_rate_limit=5)
+    c2 = TestClient(create_app(other.settings, other.service, push_interval=0))
+    assert [c2.get(f"{API}/services.json").status_code for _ in range(7)] == [200] * 5 + [429] * 2
