@@ -206,3 +206,14 @@ def test_rest_residents_are_not_said_to_be_notified(tmp_path):
     assert "推送到居民的Telegram聊天" in page and "保存并通知居民" in page
     r = c.post(f"/consultations/{tg.tracking_no}/status", data={"to_status": "accepted", "note": "已派人", "csrf_token": csrf_of(c)})
     assert "状态说明将推送给居民" in r.text and "正在发送" in r.text
+
+
+def test_rest_handoff_replies_are_not_said_to_be_sent(tmp_path):
+    env = make_env(tmp_path)
+    hid, _ = env.service.request_handoff("rest", "integrator-user-2", "xingfu", "想找工作人员")
+    c = TestClient(create_app(env.settings, env.service, push_interval=0))
+    login(c, "alice")
+    page = c.get("/handoffs").text
+    assert "该渠道无法推送，请另行联系居民" in page  # the REST handoff (the others are Telegram: "回复将发送给居民")
+    r = c.post(f"/handoffs/{hid}/close", data={"note": "已电话联系", "csrf_token": csrf_of(c)})
+    assert "回复已发送给居民" not in r.text and "该渠道无法推送消息" in r.text

@@ -111,3 +111,10 @@ def test_the_logging_filter_masks_written_forms(caplog):
     with caplog.at_level(logging.INFO, logger="linli.test.privacy.forms"):
         logger.info("resident wrote %s", "＋86 139-8765-4321")
     assert "8765" not in caplog.text and "139****4321" in caplog.text
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.text(max_size=60))
+def test_masking_is_idempotent_and_never_raises(text):
+    once = mask(text)
+    assert mask(once) == once
