@@ -186,9 +186,9 @@ def test_raw_utf8_form_body_is_stored_as_written(env, client, key):
 
 
 @pytest.mark.parametrize("body,ctype,code", [
-    ("description=楼道灯".encode("gbk"), "application/x-www-form-urlencoded", 400),  # not UTF-8
+    ("service_code=public-affairs&description=楼道灯".encode("gbk"), "application/x-www-form-urlencoded", 400),  # not UTF-8
     (b"description=x", "application/x-www-form-urlencoded; charset=gbk", 415),
-    (b"description=%B5%C6", "application/x-www-form-urlencoded", 400),  # percent-escapes that are not UTF-8
+    (b"service_code=public-affairs&description=%B5%C6", "application/x-www-form-urlencoded", 400),  # escapes not UTF-8
     (b'{"service_code": "public-affairs", "description": "\\ud800 lamp"}', "application/json", 400),  # lone surrogate
     (b"description=x", "text/plain", 415),
 ])
