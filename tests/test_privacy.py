@@ -1,8 +1,10 @@
-"""Personal data is masked before it reaches a log line."""
+"""Personal data is masked before it reaches a log line or any outside view, however a phone is written."""
 
 import logging
+import unicodedata
 
 import pytest
+from hypothesis import given, settings as hsettings, strategies as st
 
 from bot.privacy import MaskingFilter, mask, mask_name, mask_phone
 
@@ -46,10 +48,6 @@ def test_access_log_drops_query_strings_and_masks(caplog):
 
 
 # however a phone is written, it leaves masked (issue 11 #5) ----------------------------------
-import unicodedata
-
-from hypothesis import given, settings as hsettings, strategies as st
-
 _FULL = {str(i): chr(0xFF10 + i) for i in range(10)}
 _SEPARATORS = ["", " ", "-", "－", "　", ".", "—", " - "]
 _PREFIXES = ["", "+86", "+86 ", "86", "86-", "＋86 ", "0086", "00 86 ", "(+86)", "（+86）", "+８６-"]
