@@ -23,7 +23,7 @@ from bot.inbox import exports
 from bot.consultations.models import CommitteeUser
 from bot.inbox.auth import CurrentUser, load_user, password_fingerprint
 from bot.inbox.csrf import csrf_protect, csrf_token
-from bot.inbox.web import CHANNEL_NAMES, clean, current_user, flash, handles_handoffs, local_tz, parse_date, render, safe_next
+from bot.inbox.web import CHANNEL_NAMES, PUSH_VIA, clean, current_user, flash, handles_handoffs, local_tz, parse_date, render, safe_next
 from bot.privacy import mask, mask_phone
 
 log = logging.getLogger(__name__)
@@ -229,6 +229,8 @@ def consultation_detail(request: Request, tracking_no: str, user: CurrentUser = 
     svc = _svc(request)
     return render(request, "detail.html", {
         "c": rec,
+        "pushes": svc.pushes(rec.tracking_no),
+        "push_via": PUSH_VIA,
         "targets": allowed_targets(rec.status),
         "categories": svc.categories(),
         "category_names": {c.id: c.name for c in svc.categories()},
