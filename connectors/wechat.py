@@ -524,7 +524,7 @@ class WeChatInput(InputChannel):
             if request.args.get("encrypt_type") != "aes" or "Encrypt" not in outer:
                 raise BadCallback("safe mode expects an encrypted message")
             inner = self.crypto.decrypt(outer["Encrypt"], request.args.get("msg_signature") or "",
-                                        request.args["timestamp"], request.args["nonce"])
+                                        request.args.get("timestamp") or "", request.args.get("nonce") or "")
             msg = parse_xml(inner)
         else:
             msg = outer
@@ -634,6 +634,12 @@ class WeChatInput(InputChannel):
 
         @bp.route("/webhook", methods=["POST"], stream=True)
         async def webhook(request: Request) -> HTTPResponse:
-            return await self.receive(request, on_new_message)
+            try:
+                return await self.receive(request, on_new_message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # never a 5xx with a traceback; "success" stops WeChat retrying a poison message
+                logger.exception("wechat callback failed")
+                return response.text(SUCCESS)
 
         return bp
