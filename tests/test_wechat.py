@@ -24,10 +24,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from connectors.choices import NumberedChoices, numbered_lines, typed_number
+from connectors.config import WeChatConfig
 from connectors.text import EXPIRED_BUTTON_REPLY, LOCATION_REPLY, NON_TEXT_REPLY, VOICE_REPLY, citation_line
 from tests.fake_wechat import APP_ID, APP_SECRET, FakeWeChat, WeChatCallbacks, new_aes_key, signature, xml_of
-
-pytestmark = pytest.mark.e2e
 
 TOKEN = "linli-callback-token-7c1e"
 TEMPLATE = "tmpl-status-1"
@@ -96,6 +96,73 @@ def _options(text: str) -> dict[str, str]:
 
 
 # =================================================================================================
+# Pure pieces (standard library only)
+# =================================================================================================
+
+@pytest.mark.parametrize("typed, number", [("1", "1"), (" 2 ", "2"), ("１", "1"), ("回复 3", "3"), ("回复3", "3"),
+                                           ("3。", "3"), ("第2个", "2"), ("02", "2"), ("1 2", None), ("一", None),
+                                           ("123", None), ("1号楼漏水", None), ("", None)])
+def test_typed_number(typed, number):
+    assert typed_number(typed) == number
+
+
+def test_buttons_become_numbered_lines_and_links_stay_links():
+    lines, options = numbered_lines([
+        {"title": "办理材料", "payload": "/ask_how_to_apply"},
+        {"title": "  ", "payload": "/x"},  # no title: not shown
+        {"title": "在线办理", "url": "https://gov.example.cn"},
+        {"title": "哪个部门\n负责"},  # no payload: the title is sent, as Rasa does
+    ], start=3)
+    assert lines == ["回复 3 办理材料", "在线办理：https://gov.example.cn", "回复 4 哪个部门 负责"]
+    assert options == {"3": "/ask_how_to_apply", "4": "哪个部门\n负责"}
+
+
+def test_choices_are_per_sender_replaced_and_bounded():
+    choices = NumberedChoices(max_size=2)
+    choices.remember("a", {"1": "/affirm", "2": "/deny"})
+    choices.remember("b", {"1": "/greet"})
+    assert choices.payload("a", "２") == "/deny" and choices.payload("b", "1") == "/greet"
+    assert choices.payload("a", "3") is None and choices.payload("c", "1") is None
+    choices.remember("a", {})  # a reply without buttons: the old numbers mean nothing any more
+    assert choices.payload("a", "1") is None
+    choices.remember("c", {"1": "/x"})
+    choices.remember("d", {"1": "/y"})
+    assert choices.payload("b", "1") is None  # the oldest sender was forgotten
+
+
+def test_config_from_the_environment(monkeypatch):
+    for var in ("WECHAT_APP_ID", "WECHAT_TOKEN", "WECHAT_ENCODING_AES_KEY", "WECHAT_API_BASE_URL", "WECHAT_PASSIVE_BUDGET",
+                "WECHAT_MAX_TEXT_BYTES", "WECHAT_MENU"):
+        monkeypatch.delenv(var, raising=False)
+    cfg = WeChatConfig.load({})
+    assert not cfg.enabled and not cfg.safe_mode and cfg.api_base_url == "https://api.weixin.qq.com"
+    assert cfg.passive_budget == 4.0 and cfg.max_text_bytes == 2048
+    monkeypatch.setenv("WECHAT_APP_ID", APP_ID)
+    monkeypatch.setenv("WECHAT_TOKEN", TOKEN)
+    monkeypatch.setenv("WECHAT_ENCODING_AES_KEY", new_aes_key())
+    monkeypatch.setenv("WECHAT_API_BASE_URL", "http://127.0.0.1:9/")
+    monkeypatch.setenv("WECHAT_MAX_TEXT_BYTES", "99999")
+    monkeypatch.setenv("WECHAT_PASSIVE_BUDGET", "many")
+    cfg = WeChatConfig.load({"menu": MENU})
+    assert cfg.enabled and cfg.safe_mode and cfg.api_base_url == "http://127.0.0.1:9"
+    assert cfg.max_text_bytes == 2048 and cfg.passive_budget == 4.0 and "/start_consultation" in cfg.menu
+
+
+def test_inbox_reads_the_delivery_path_from_rasas_answer():
+    from bot.consultations.notify import delivery_of
+
+    def answer(*messages):
+        return httpx.Response(200, json={"tracker": {}, "messages": list(messages)})
+
+    assert delivery_of(answer({"text": "a", "delivered_via": "customer_service"})) == (None, "customer_service")
+    assert delivery_of(answer({"text": "a", "delivered_via": "customer_service"}, {"text": "b", "delivered_via": "template"})) == (None, "template")
+    error, via = delivery_of(answer({"text": "a", "delivered_via": "failed", "error": "rate limit reached (45009)"}))
+    assert via is None and "45009" in error
+    assert delivery_of(answer({"text": "a"})) == (None, None)  # other channels do not say
+    assert delivery_of(httpx.Response(200, text="not json")) == (None, None)
+
+
+# =================================================================================================
 # Plaintext mode: passive replies, menu, numbered options, consultations and status pushes
 # =================================================================================================
 
@@ -120,6 +187,7 @@ def plain(tmp_path_factory):
                 wechat.close()
 
 
+@pytest.mark.e2e
 class TestPlaintext:
     def say(self, plain, openid: str, text: str) -> str:
         """One message; its passive reply (the budget is long enough for every single-message answer)."""
@@ -152,7 +220,12 @@ class TestPlaintext:
         stack, fake, wechat, _ = plain
         openid = _openid()
         rest = stack.rest(f"rest-{openid}", QUESTION)
-        answer = self.say(plain, openid, QUESTION)
+        reply = wechat.reply(wechat.post(wechat.text(openid, QUESTION)))
+        texts, cites, titles = _expected_parts(rest)
+        if len("\n\n".join(texts + cites + titles).encode("utf-8")) < 1800:
+            assert reply is not None, "an answer that fits one WeChat message comes back passively"
+            assert fake.recorded(CUSTOM_SEND, openid) == []
+        answer = reply["Content"] if reply else "\n".join(_settled(fake, openid))
         _assert_renders(answer, rest)
         assert "📖 出处" in answer
 
@@ -317,7 +390,7 @@ def safe():
     from tests.stack import running_stack
 
     aes_key = new_aes_key()
-    with FakeWeChat(token_lifetime=7200) as fake:
+    with FakeWeChat(token_lifetime=10) as fake:  # the channel renews a token after 5 s, before WeChat expires it
         env = {
             "WECHAT_APP_ID": APP_ID, "WECHAT_APP_SECRET": APP_SECRET, "WECHAT_TOKEN": TOKEN,
             "WECHAT_ENCODING_AES_KEY": aes_key, "WECHAT_API_BASE_URL": fake.base_url, "WECHAT_PASSIVE_BUDGET": "0",
@@ -334,6 +407,7 @@ def safe():
                 wechat.close()
 
 
+@pytest.mark.e2e
 class TestSafeMode:
     def test_url_verification(self, safe):
         stack, fake, wechat = safe
@@ -396,3 +470,14 @@ class TestSafeMode:
         assert r.status_code == 400 and "Traceback" not in r.text
         time.sleep(1)
         assert _user_turns(stack, openid) == [] and fake.recorded(touser=openid) == []
+
+    def test_access_token_is_renewed_before_it_expires(self, safe):
+        stack, fake, wechat = safe
+        openid = _openid()
+        fetched = len(fake.recorded("/cgi-bin/token"))
+        stack.trigger_intent(openid, "greet", output_channel="wechat")
+        time.sleep(5.5)  # past the channel's renewal point (half of the 10 s lifetime)
+        pushed = stack.trigger_intent(openid, "greet", output_channel="wechat")
+        assert {m.get("delivered_via") for m in pushed["messages"] if m.get("text")} == {"customer_service"}
+        assert len(fake.recorded("/cgi-bin/token")) > fetched
+        assert [c for c in fake.recorded(CUSTOM_SEND) if c["errcode"] in (40001, 42001)] == []  # never sent a stale token
