@@ -555,7 +555,7 @@ class WeChatInput(InputChannel):
         openid = msg["FromUserName"]
         key = msg.get("MsgId") or f"{openid}:{msg.get('CreateTime', '')}:{msg.get('Event', '')}"
         if not self.seen.first_time(f"wechat:{key}"):
-            logger.info("wechat message %s already handled, skipped", key)
+            logger.info("wechat message %s already handled, skipped", msg.get("MsgId") or "(event)")
             return response.text(SUCCESS)
         text, immediate = self._resident_text(msg)
         if not text:
