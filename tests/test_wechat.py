@@ -162,6 +162,70 @@ def test_inbox_reads_the_delivery_path_from_rasas_answer():
     assert delivery_of(httpx.Response(200, text="not json")) == (None, None)
 
 
+class _RasaAnswering:
+    """Rasa's trigger_intent on loopback, answering with the messages a channel reported (``delivered_via``)."""
+
+    def __init__(self, *answers: list[dict]):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        queue = list(answers)
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = json.dumps({"tracker": {}, "messages": queue.pop(0) if queue else []}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_inbox_stores_and_shows_how_each_push_reached_the_resident(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from bot.inbox.app import create_app
+    from tests.inbox_support import PASSWORD, login, make_env
+
+    rasa = _RasaAnswering(
+        [{"text": "进展", "delivered_via": "customer_service"}],
+        [{"text": "进展", "delivered_via": "failed", "error": "outside the 48-hour customer-service window (45015)"}],
+        [{"text": "进展", "delivered_via": "template"}],
+    )
+    try:
+        env = make_env(tmp_path, rasa_url=rasa.url)
+        svc = env.service
+        rec = svc.submit("wechat", "oWxInboxTest0001", "m-wx-1", "xingfu", "楼道灯坏了，晚上很黑", category="public-affairs")
+        svc.change_status(rec.tracking_no, "accepted", "alice", "明天来修")
+        assert svc.deliver_pending()["delivered"] == 1
+        svc.change_status(rec.tracking_no, "deliberating", "alice", "周二议事")
+        assert svc.deliver_pending()["retry"] == 1  # Rasa accepted it, WeChat did not deliver it: try again
+        with TestClient(create_app(env.settings, svc, push_interval=0)) as client:
+            assert login(client, "root", PASSWORD["root"]).status_code == 200
+            page = client.get(f"/consultations/{rec.tracking_no}").text
+            assert "微信客服消息" in page and "已尝试 1 次" in page
+            svc.deliverer(backoff_seconds=0).retry_failed()
+            assert svc.deliver_pending()["delivered"] == 1
+            page = client.get(f"/consultations/{rec.tracking_no}").text
+        assert "微信客服消息" in page and "微信模板消息" in page and "已尝试" not in page
+        assert [p.delivered_via for p in svc.pushes(rec.tracking_no)] == ["customer_service", "template"]
+    finally:
+        rasa.close()
+
+
 # =================================================================================================
 # Plaintext mode: passive replies, menu, numbered options, consultations and status pushes
 # =================================================================================================
