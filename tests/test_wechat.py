@@ -19,7 +19,6 @@ import itertools
 import re
 import secrets
 import time
-from pathlib import Path
 
 import httpx
 import pytest
