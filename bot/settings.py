@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     notify_max_attempts: int = Field(8, description="status pushes to Rasa are retried this often before giving up")
     notify_backoff_seconds: float = Field(30.0, description="first retry delay of a failed status push (doubles, max 1 h)")
     notify_chat_channels: str = Field(
-        "rest,webchat,socketio,telegram,callback",
+        "rest,webchat,socketio,telegram,wechat,callback",
         description="comma-separated Rasa channels that get pushes (status changes, handoff replies); others such as open311 do not",
     )
     retrieval_sentence_window: int = Field(

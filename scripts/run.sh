@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the whole assistant on this machine: action server, Rasa (REST + web chat, Telegram when TELEGRAM_TOKEN is set)
+# Run the whole assistant on this machine: action server, Rasa (REST + web chat, Telegram when TELEGRAM_TOKEN is set,
+# WeChat when WECHAT_APP_ID and WECHAT_TOKEN are set)
 # and the committee inbox. Sets everything up first (idempotent). Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +49,7 @@ cat >&2 <<MSG
   web chat       http://127.0.0.1:$RASA_PORT/webhooks/webchat/
   committee inbox http://127.0.0.1:$INBOX_PORT/   (create a user: .venv/bin/python -m bot inbox adduser NAME --committee ID)
   Telegram       $([[ -n "${TELEGRAM_TOKEN:-}" ]] && echo "enabled (${TELEGRAM_WEBHOOK_URL:-polling})" || echo "off (set TELEGRAM_TOKEN)")
+  WeChat         $([[ -n "${WECHAT_APP_ID:-}" && -n "${WECHAT_TOKEN:-}" ]] && echo "enabled ($([[ -n "${WECHAT_ENCODING_AES_KEY:-}" ]] && echo safe || echo plaintext) mode): callback http://127.0.0.1:$RASA_PORT/webhooks/wechat/webhook (publish it over https)" || echo "off (set WECHAT_APP_ID, WECHAT_APP_SECRET, WECHAT_TOKEN)")
   logs           var/rasa.log var/actions.log var/inbox.log
 Press Ctrl-C to stop.
 MSG

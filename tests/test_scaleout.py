@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from tests.fake_telegram import FakeTelegram, text_update
+from tests.fake_wechat import APP_ID, APP_SECRET, FakeWeChat, WeChatCallbacks
 from tests.stack import APP_PYTHON, RASA, REPO, _rasa_env, _stop, _wait, ensure_model, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -33,6 +34,7 @@ REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 REDIS_DB = int(os.environ.get("LINLI_TEST_REDIS_DB", "11"))
 TRACKING = re.compile(r"YS-\d{8}-\d{4,}")
 TG_SECRET = secrets.token_hex(16)
+WX_TOKEN = secrets.token_hex(8)
 
 
 def _admin():
@@ -68,9 +70,10 @@ def replicas():
     prefix = f"linli{secrets.token_hex(4)}"
     action_port, ports = free_port(), [free_port(), free_port()]
     procs: list[subprocess.Popen] = []
-    with tempfile.TemporaryDirectory(prefix="linli-scaleout-") as tmp, FakeTelegram() as tg:
+    with tempfile.TemporaryDirectory(prefix="linli-scaleout-") as tmp, FakeTelegram() as tg, FakeWeChat() as wx:
         work = Path(tmp)
-        (work / "credentials.yml").write_text("connectors.rest.RestInput:\nconnectors.telegram.TelegramInput:\n")
+        (work / "credentials.yml").write_text(
+            "connectors.rest.RestInput:\nconnectors.telegram.TelegramInput:\nconnectors.wechat.WeChatInput:\n")
         app_url = f"postgresql+psycopg://{user}@{PG_HOST}:{PG_PORT}/{db}"
         env = _rasa_env() | {
             "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{action_port}/webhook",
@@ -81,6 +84,8 @@ def replicas():
             "LINLI_DATABASE_URL": app_url, "LINLI_RASA_TOKEN": token,
             "TELEGRAM_TOKEN": tg.token, "TELEGRAM_WEBHOOK_SECRET": TG_SECRET, "TELEGRAM_API_BASE_URL": tg.base_url,
             "TELEGRAM_CHAT_INTERVAL": "0", "TELEGRAM_WEBHOOK_URL": "https://example.invalid/webhooks/telegram/webhook",
+            "WECHAT_APP_ID": APP_ID, "WECHAT_APP_SECRET": APP_SECRET, "WECHAT_TOKEN": WX_TOKEN,
+            "WECHAT_API_BASE_URL": wx.base_url, "WECHAT_PASSIVE_BUDGET": "30",  # every short answer passive
         }
         logs = {name: work / f"{name}.log" for name in ("actions", "rasa0", "rasa1")}
         try:
@@ -100,7 +105,7 @@ def replicas():
                 _wait(f"http://127.0.0.1:{port}/status?token={token}", procs[i + 1], logs[f"rasa{i}"], deadline,
                       ok=lambda r: r.status_code == 200 and bool(r.json().get("model_file")))
             yield {"urls": [f"http://127.0.0.1:{p}" for p in ports], "token": token, "db": db, "app_url": app_url,
-                   "admin": admin_db, "prefix": prefix, "logs": logs, "tg": tg}
+                   "admin": admin_db, "prefix": prefix, "logs": logs, "tg": tg, "wx": wx}
         finally:
             for p in reversed(procs):
                 _stop(p)
@@ -244,6 +249,36 @@ def test_telegram_update_redelivered_to_the_other_replica_is_handled_once(replic
         tg.wait_for("sendMessage", chat_id=chat, timeout=120, where=lambda call: "不客气" in str(call["params"].get("text")))
         t = _tracker(c, a, replicas["token"], str(chat))
     assert [e["text"] for e in t["events"] if e["event"] == "user"] == ["你好", "谢谢"]
+
+
+def test_wechat_retry_option_and_access_token_are_shared_between_replicas(replicas):
+    """WeChat retries a callback on the other replica; a numbered option shown by one replica is typed to the other;
+    both replicas push with one access token (a second one would invalidate the first after 5 minutes)."""
+    a, b = replicas["urls"]
+    wx = replicas["wx"]
+    openid = f"oWxScale{secrets.token_hex(8)}"
+    on_a = WeChatCallbacks(f"{a}/webhooks/wechat/webhook", WX_TOKEN)
+    on_b = WeChatCallbacks(f"{b}/webhooks/wechat/webhook", WX_TOKEN)
+    try:
+        question = on_a.text(openid, "在社区能办医保吗")
+        answer = on_a.reply(on_a.post(question))
+        assert answer is not None and "回复 1 " in answer["Content"], answer
+        assert on_b.post(question).text == "success"  # the retry, on the other replica
+        on_b.reply(on_b.post(on_b.text(openid, "1")))
+        with httpx.Client(timeout=60) as c:
+            user = [e for e in _tracker(c, a, replicas["token"], openid)["events"] if e["event"] == "user"]
+            assert [e["text"] for e in user][0] == "在社区能办医保吗" and len(user) == 2
+            assert user[1]["text"].startswith("/"), user[1]  # the first button's payload, not the digit
+            for url in (a, b):
+                r = c.post(f"{url}/conversations/{openid}/trigger_intent", params={"token": replicas["token"], "output_channel": "wechat"},
+                           json={"name": "greet", "entities": {}})
+                assert r.status_code == 200 and {m.get("delivered_via") for m in r.json()["messages"] if m.get("text")} == {"customer_service"}
+        assert len(wx.recorded("/cgi-bin/token")) == 1
+        assert len(wx.tokens) == 1
+        assert {c["params"]["access_token"] for c in wx.recorded("/cgi-bin/message/custom/send", openid)} == set(wx.tokens)
+    finally:
+        on_a.close()
+        on_b.close()
 
 
 def test_channel_memories_are_shared_through_redis():

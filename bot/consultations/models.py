@@ -186,6 +186,8 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # how the chat app delivered it, when it says so (WeChat: customer_service | template)
+    delivered_via: Mapped[str | None] = mapped_column(String(32), nullable=True)
     failed: Mapped[bool] = mapped_column(Boolean, default=False)  # gave up after max attempts
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 

@@ -29,7 +29,7 @@ INTENT = "EXTERNAL_consultation_status"
 HANDOFF_INTENT = "EXTERNAL_handoff_reply"
 #: Rasa input channels that hold a conversation a push can land in. Others (``open311``: an
 #: integrator polls the API) have no chat, so pushing there would only fail and retry.
-CHAT_CHANNELS = frozenset({"rest", "webchat", "socketio", "telegram", "callback"})
+CHAT_CHANNELS = frozenset({"rest", "webchat", "socketio", "telegram", "wechat", "callback"})
 LEASE = timedelta(seconds=60)
 MAX_BACKOFF = 3600.0
 
@@ -99,6 +99,20 @@ def enqueue_handoff_reply(session: Session, handoff: HandoffRequest, note: str, 
     return msg
 
 
+def delivery_of(response: httpx.Response) -> tuple[str | None, str | None]:
+    """(error, path) from the messages Rasa returns: a channel that reports ``delivered_via`` (WeChat) may have
+    failed to deliver although Rasa accepted the push; the path of the last delivered message is kept."""
+    try:
+        messages = response.json().get("messages") or []
+    except (ValueError, AttributeError):
+        return None, None
+    vias = [m for m in messages if isinstance(m, dict) and m.get("delivered_via")]
+    failed = [m for m in vias if m["delivered_via"] == "failed"]
+    if failed:
+        return f"channel: {str(failed[0].get('error') or 'not delivered')[:300]}", None
+    return None, (str(vias[-1]["delivered_via"])[:32] if vias else None)
+
+
 def trigger_url(rasa_url: str, sender_id: str) -> str:
     return f"{rasa_url.rstrip('/')}/conversations/{quote(sender_id, safe='')}/trigger_intent"
 
@@ -132,8 +146,8 @@ class Deliverer:
             s.expunge_all()
             return rows
 
-    def _post(self, client: httpx.Client, row: OutboxMessage) -> str | None:
-        """Send one row; None on success, else the error text."""
+    def _post(self, client: httpx.Client, row: OutboxMessage) -> tuple[str | None, str | None]:
+        """Send one row; (None, how it was delivered) on success, else (the error text, None)."""
         params = {"output_channel": row.channel}
         if self.token:
             params["token"] = self.token
@@ -141,10 +155,10 @@ class Deliverer:
         try:
             r = client.post(trigger_url(self.rasa_url, row.sender_id), params=params, json=body, timeout=self.timeout)
         except httpx.HTTPError as e:
-            return f"{type(e).__name__}: {e}"[:500]
+            return f"{type(e).__name__}: {e}"[:500], None
         if 200 <= r.status_code < 300:
-            return None
-        return f"HTTP {r.status_code}: {r.text[:300]}"
+            return delivery_of(r)
+        return f"HTTP {r.status_code}: {r.text[:300]}", None
 
     def _backoff(self, attempts: int) -> float:
         return min(self.backoff_seconds * (2 ** max(attempts - 1, 0)), MAX_BACKOFF)
@@ -158,11 +172,11 @@ class Deliverer:
         client = self._client or httpx.Client()
         try:
             for row in rows:
-                error = self._post(client, row)
+                error, via = self._post(client, row)
                 now = utcnow()
                 values: dict = {"attempts": OutboxMessage.attempts + 1}
                 if error is None:
-                    values |= {"delivered_at": now, "last_error": None}
+                    values |= {"delivered_at": now, "last_error": None, "delivered_via": via}
                     stats["delivered"] += 1
                 else:
                     attempts = row.attempts + 1

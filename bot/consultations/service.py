@@ -132,6 +132,18 @@ class TrailEntry:
 
 
 @dataclass(frozen=True)
+class PushRecord:
+    """One status push to the resident, as the inbox shows it: sent, how, or why not yet."""
+
+    created_at: datetime
+    message: str
+    delivered_at: datetime | None
+    delivered_via: str | None  # WeChat: customer_service | template; None when the channel does not say
+    failed: bool
+    attempts: int
+
+
+@dataclass(frozen=True)
 class ConsultationRecord:
     id: int
     tracking_no: str
@@ -462,6 +474,16 @@ class ConsultationService:
         with self.Session() as s:
             c = s.scalar(select(m.Consultation).where(m.Consultation.tracking_no == tn).options(selectinload(m.Consultation.events)))
             return self._record(c, trail=True) if c else None
+
+    @_db_guard
+    def pushes(self, tracking_no: str) -> list[PushRecord]:
+        """The status pushes of one consultation, oldest first (inbox detail page)."""
+        with self.Session() as s:
+            rows = s.scalars(
+                select(m.OutboxMessage).join(m.Consultation, m.OutboxMessage.consultation_id == m.Consultation.id)
+                .where(m.Consultation.tracking_no == tracking_no).order_by(m.OutboxMessage.id)
+            )
+            return [PushRecord(r.created_at, r.message, r.delivered_at, r.delivered_via, r.failed, r.attempts) for r in rows]
 
     def local_time_text(self, at: datetime) -> str:
         return at.astimezone(self.tz).strftime("%Y年%m月%d日 %H:%M")

@@ -24,7 +24,7 @@ from bot.inbox.dates import BadDate, parse_day
 from bot.inbox.reach import reach
 from bot.inbox.auth import CurrentUser, end_session, load_user, start_session
 from bot.inbox.csrf import csrf_protect, csrf_token
-from bot.inbox.web import CHANNEL_NAMES, clean, current_user, flash, handles_handoffs, local_tz, render, safe_next
+from bot.inbox.web import CHANNEL_NAMES, PUSH_VIA, clean, current_user, flash, handles_handoffs, local_tz, render, safe_next
 from bot.privacy import mask
 
 log = logging.getLogger(__name__)
@@ -236,6 +236,8 @@ def consultation_detail(request: Request, tracking_no: str, user: CurrentUser = 
     return render(request, "detail.html", {
         "c": rec,
         "reach": reach(rec.channel, svc.chat_channels, pushes[-1] if pushes else None),
+        "pushes": svc.pushes(rec.tracking_no),
+        "push_via": PUSH_VIA,
         "targets": allowed_targets(rec.status),
         "categories": svc.categories(),
         "category_names": {c.id: c.name for c in svc.categories()},

@@ -60,8 +60,10 @@ def safe_next(value: str | None) -> str:
 
 
 #: How the inbox names a resident's channel.
-CHANNEL_NAMES = {"telegram": "Telegram", "webchat": "网页聊天", "socketio": "网页聊天", "rest": "聊天接口",
+CHANNEL_NAMES = {"telegram": "Telegram", "wechat": "微信", "webchat": "网页聊天", "socketio": "网页聊天", "rest": "聊天接口",
                  "callback": "聊天接口", "open311": "Open311 接口"}
+#: How a push reached the resident, when the channel says so (WeChat).
+PUSH_VIA = {"customer_service": "微信客服消息", "template": "微信模板消息"}
 
 
 def handles_handoffs(request: Request, user: CurrentUser | None) -> bool:
