@@ -95,7 +95,7 @@ class ChannelLimits:
     The rates are per Rasa process: with N replicas behind a balancer a client gets at most N times as much.
     """
 
-    max_body_bytes: int = 32 * 1024  # one channel request (REST, web chat, mailbox poll, Telegram update)
+    max_body_bytes: int = 64 * 1024  # one channel request (REST, web chat, mailbox poll, Telegram update)
     max_metadata_bytes: int = 4 * 1024  # REST client metadata, stored under metadata.client
     max_metadata_depth: int = 8
     sender_per_minute: float = 60.0  # messages one resident may send …

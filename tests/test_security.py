@@ -6,6 +6,7 @@ The committee inbox's own authorization matrix is ``tests/test_inbox_authz.py``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -367,7 +368,7 @@ def test_the_action_server_refuses_a_forged_tracker_without_its_token(system):
 def test_bodies_and_metadata_are_capped_with_a_chinese_413_or_400(system):
     """Item 4 and item 10's deep metadata: 413 for big bodies on every chat endpoint, 400 for deep metadata."""
     stack = system[0]
-    big = "好" * 20_000  # 60 KB of UTF-8
+    big = "好" * 30_000  # 90 KB of UTF-8, 180 KB as JSON escapes
     for path, body in ((REST, {"sender": "big", "message": big}),
                        ("/webhooks/webchat/webhook", {"sender": "web-big", "message": big}),
                        ("/webhooks/webchat/updates", {"sender": "web-big", "pad": big})):
@@ -536,7 +537,7 @@ def test_chat_endpoints_answer_429_past_a_senders_rate(hardened):
 @pytest.mark.e2e
 def test_telegram_webhook_body_is_capped(hardened):
     r = hardened.client.post(hardened.rasa_url + "/webhooks/telegram/webhook", headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET},
-                             json={"update_id": 1, "message": {"text": "好" * 20_000}})
+                             json={"update_id": 1, "message": {"text": "好" * 30_000}})
     assert r.status_code == 413 and "请求内容太大" in r.json()["error"], r.text[:200]
 
 
