@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from time import monotonic
-from typing import Any, Dict, Optional
+from typing import Any, Dict, FrozenSet, Optional, Tuple
 
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -53,6 +53,20 @@ class RequestGate:
                 headers = {**self.headers, "Retry-After": str(limiter.retry_after(key))}
                 return response.json({"error": RATE_LIMITED}, status=429, headers=headers)
         return None
+
+
+def domain_vocabulary(request: Request) -> Tuple[Optional[FrozenSet[str]], Optional[FrozenSet[str]]]:
+    """(intents, entities) of the loaded model's domain, for :func:`connectors.limits.resident_text`;
+    (None, None) while no model is loaded."""
+    return app_vocabulary(request.app)
+
+
+def app_vocabulary(app: Any) -> Tuple[Optional[FrozenSet[str]], Optional[FrozenSet[str]]]:
+    agent = getattr(getattr(app, "ctx", None), "agent", None)
+    domain = getattr(agent, "domain", None)
+    if domain is None:
+        return None, None
+    return frozenset(domain.intents), frozenset(domain.entities)
 
 
 def install_server_limits(bp: Blueprint, limits: ChannelLimits) -> None:

@@ -20,7 +20,7 @@ import math
 import re
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Hashable, Mapping, Optional
+from typing import Any, Callable, Collection, Hashable, Mapping, Optional
 
 BODY_TOO_LARGE = "请求内容太大（超过 {kb} KB）。请只发送文字消息，长内容请分几次发送。"
 METADATA_TOO_BIG = "metadata 太大或嵌套太深：最多 {depth} 层、{kb} KB。"
@@ -77,28 +77,33 @@ def metadata_problem(metadata: Any, max_bytes: int, max_depth: int) -> Optional[
     return message if size > max_bytes else None
 
 
-def resident_text(text: str, allow_intents: bool) -> str:
+def resident_text(text: str, allow_intents: bool, intents: Optional[Collection[str]] = None,
+                  entities: Optional[Collection[str]] = None) -> str:
     """The text Rasa should see for what a resident sent.
 
     ``allow_intents``: the channel lets this message be a button payload (``/intent{…}``). Even then an
-    ``EXTERNAL_…`` intent or a malformed one loses its leading "/" and is read as words, as typed text
-    always is: residents cannot inject pushes, and Rasa never logs a failed intent parse of their text.
+    ``EXTERNAL_…`` intent, a malformed one, or (when the domain's ``intents`` / ``entities`` are given) an
+    unknown one loses its leading "/" and is read as words, as typed text always is: residents cannot
+    inject pushes, and Rasa never logs their text as a failed intent parse (phones in the log).
     """
     if not text.startswith("/"):
         return text
     m = _INTENT_PAYLOAD.match(text)
-    if allow_intents and m and not m.group(1).startswith(EXTERNAL_PREFIX) and _json_object_or_none(m.group(3)):
-        return text
+    if allow_intents and m and not m.group(1).startswith(EXTERNAL_PREFIX) and (intents is None or m.group(1) in intents):
+        arguments = _json_object_or_none(m.group(3))
+        if arguments is not None and (entities is None or set(arguments) <= set(entities)):
+            return text
     return text.lstrip("/").strip() or "你好"
 
 
-def _json_object_or_none(raw: Optional[str]) -> bool:
+def _json_object_or_none(raw: Optional[str]) -> Optional[dict]:
     if raw is None:
-        return True
+        return {}
     try:
-        return isinstance(json.loads(raw), dict)
+        value = json.loads(raw)
     except ValueError:
-        return False
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def log_safe(value: Any, limit: int = 64) -> str:

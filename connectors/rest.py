@@ -31,7 +31,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, ResponseStream
 
 from connectors.config import LOCAL_INTEGRATOR, ChannelLimits, RestKeysConfig
-from connectors.gate import RequestGate, install_server_limits
+from connectors.gate import RequestGate, domain_vocabulary, install_server_limits
 from connectors.limits import log_safe, metadata_problem, resident_text
 from connectors.text import NO_REPLY_RETRY, screen_text
 
@@ -202,7 +202,7 @@ class RestInput(RasaRestInput):
             text, refusal_text = screen_text(raw)
             if refusal_text:  # empty or over-long: answered here, never parsed by NLU
                 return response.json([_message(sender, refusal_text)])
-            text = resident_text(text, allow_intents=True)  # button payloads yes; EXTERNAL_ pushes, broken syntax no
+            text = resident_text(text, True, *domain_vocabulary(request))  # button payloads yes; EXTERNAL_ pushes, broken syntax no
             metadata: Dict[str, Any] = {"channel": self.name(), "integrator": integrator}
             if client_metadata:
                 metadata["client"] = client_metadata

@@ -24,7 +24,7 @@ from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, Re
 from telegram.request import HTTPXRequest
 
 from connectors.config import ChannelLimits, SharedRedisConfig, TelegramConfig
-from connectors.gate import RequestGate, install_server_limits
+from connectors.gate import RequestGate, app_vocabulary, install_server_limits
 from connectors.limits import resident_text
 from connectors.memory import PayloadKeys, SeenUpdates, SharedKeys, connect_shared
 from connectors.ratelimit import RateLimiter
@@ -267,6 +267,7 @@ class TelegramInput(InputChannel):
         self._tasks: Set[asyncio.Task] = set()
         self._chat_locks: Dict[str, List[Any]] = {}  # chat id -> [lock, number of tasks using it]
         self._poller: Optional[asyncio.Task] = None
+        self._app: Any = None  # the Rasa server, for its domain's intents (which button payloads are real)
 
     @property
     def client(self) -> TelegramClient:
@@ -351,7 +352,7 @@ class TelegramInput(InputChannel):
                 await client.send_text(chat_id, refusal if refusal and query.data else EXPIRED_BUTTON_REPLY)
                 return
             # callback data comes from the resident's client: a button's intent, never an EXTERNAL_ push
-            await self._converse(resident_text(payload, allow_intents=True), out, chat_id, metadata, on_new_message)
+            await self._converse(resident_text(payload, True, *app_vocabulary(self._app)), out, chat_id, metadata, on_new_message)
             return
 
         msg = update.message or update.edited_message
@@ -460,6 +461,7 @@ class TelegramInput(InputChannel):
 
         @bp.listener("after_server_start")
         async def start(app: Any, loop: Any) -> None:
+            self._app = app
             try:
                 await self._start(on_new_message)
             except Exception:  # a broken Telegram setup must not stop the other channels

@@ -22,7 +22,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors.config import ChannelLimits, SharedRedisConfig
-from connectors.gate import RequestGate, install_server_limits
+from connectors.gate import RequestGate, domain_vocabulary, install_server_limits
 from connectors.limits import resident_text
 from connectors.memory import Mailbox, SharedKeys, connect_shared
 from connectors.text import NO_REPLY_RETRY, screen_text
@@ -154,7 +154,7 @@ class WebChatInput(InputChannel):
             if refused:  # empty or over-long: never reaches NLU
                 return _reply(refused)
             # typed text never becomes an intent payload; a button's may, but never an EXTERNAL_ push
-            text = resident_text(text, allow_intents=data.get("payload") is True)
+            text = resident_text(text, data.get("payload") is True, *domain_vocabulary(request))
             collector = _Collector()
             try:
                 await on_new_message(
