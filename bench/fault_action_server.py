@@ -225,7 +225,7 @@ def rows_for(database_url: str, sender: str) -> list[str]:
 
     eng = create_engine(normalize_url(database_url))
     with eng.connect() as conn:
-        out = [r[0] for r in conn.execute(text("select tracking_no from consultations where sender_id = :s"), {"s": sender})]
+        out = [r[0] for r in conn.execute(text("select tracking_no from consultations where sender_id = :s"), {"s": f"rest:local:{sender}"})]
     eng.dispose()
     return out
 

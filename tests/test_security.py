@@ -575,7 +575,7 @@ def test_a_trickled_request_is_cut_off(hardened):
     """Item 14: headers or a body trickled byte by byte are cut at the request deadline (2 s here), not served
     after minutes: Sanic's own REQUEST_TIMEOUT restarts at every byte, and a stalled body waited an hour."""
     body = json.dumps({"sender": "slow", "message": "你好" + "呀" * 60}, ensure_ascii=False).encode()
-    head = (f"POST {REST} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {REST_KEY}\r\nContent-Type: application/json\r\n"
+    head = (f"POST {REST} HTTP/1.1\r\nHost: x\r\nUser-Agent: linli-trickle-test\r\nAuthorization: Bearer {REST_KEY}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode()
     assert len(head) > 160 and len(body) > 160  # trickled whole, each would take over 40 s
     for instant, trickled in ((b"", head + body), (head, body)):
