@@ -24,5 +24,5 @@ def _warm_up() -> None:
             logging.getLogger(__name__).exception("warm-up of %s failed", load.__name__)
 
 
-if getattr(sys.modules.get("__main__"), "__package__", None) == "rasa_sdk":  # only in the action server
+if getattr(sys.modules.get("__main__"), "__package__", None) in ("rasa_sdk", "actions"):  # only in the action server
     threading.Thread(target=_warm_up, name="linli-warm-up", daemon=True).start()

@@ -29,9 +29,15 @@ class ActionHandoff(Action):
 
 
 def is_external(tracker: Tracker) -> bool:
-    """True for intents pushed through /trigger_intent (not words a resident typed)."""
+    """True only for intents pushed through Rasa's token-protected /trigger_intent (the committee inbox).
+
+    Rasa marks those ``metadata.is_external`` and words them "EXTERNAL: <intent>". No channel lets a
+    resident set top-level metadata (REST keeps a client's under ``metadata.client``) or send an
+    ``EXTERNAL_`` intent payload, so typed text, REST intent syntax and Telegram callback data never pass.
+    """
     latest = tracker.latest_message or {}
-    return bool((latest.get("metadata") or {}).get("is_external")) or str(latest.get("text") or "").startswith("EXTERNAL: ")
+    intent = str((latest.get("intent") or {}).get("name") or "")
+    return (latest.get("metadata") or {}).get("is_external") is True and latest.get("text") == f"EXTERNAL: {intent}"
 
 
 class ActionNotifyHandoffReply(Action):

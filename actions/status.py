@@ -10,6 +10,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import channel_of, consultations, polite
+from actions.handoff import is_external
 
 TRACKING = re.compile(r"YS-\d{8}-\d{4}", re.IGNORECASE)
 ASK_NUMBER = "请发送受理编号（格式如 YS-20260101-0001），我帮您查。"
@@ -40,7 +41,7 @@ class ActionConsultationStatus(Action):
             lines = [f"{r.tracking_no}：{r.status_label}（{r.committee_name}）" for r in mine]
             dispatcher.utter_message(text="您最近提交的事项：\n" + "\n".join(lines) + "\n发送编号可查看详细进展。")
             return []
-        info = svc.status_for_resident(number, tracker.sender_id)
+        info = svc.status_for_resident(number, channel_of(tracker), tracker.sender_id)
         text = f"受理编号 {info['tracking_no']}：{info['status_label']}\n负责：{info['committee_name']}\n更新时间：{info['updated_at_text']}"
         notes = [t["note"] for t in info.get("trail", []) if t.get("note")]
         if notes:
@@ -61,7 +62,7 @@ class ActionWithdrawConsultation(Action):
         if number is None:
             dispatcher.utter_message(text="要撤回哪一条？请发送“撤回”加受理编号，比如“撤回 YS-20260101-0001”。")
             return []
-        record = consultations().withdraw(number, tracker.sender_id, note="居民在对话中撤回")
+        record = consultations().withdraw(number, channel_of(tracker), tracker.sender_id, note="居民在对话中撤回")
         dispatcher.utter_message(text=f"已撤回受理编号 {record.tracking_no} 的事项，{record.committee_name}不会再继续处理。")
         return [SlotSet("tracking_number", number)]
 
@@ -77,7 +78,7 @@ class ActionNotifyConsultationStatus(Action):
             return str(next(tracker.get_latest_entity_values(name), None) or "").strip()
 
         number = entity("tracking_number")
-        if not TRACKING.fullmatch(number):  # not a push from the inbox (e.g. misread free text)
+        if not is_external(tracker) or not TRACKING.fullmatch(number):  # not the inbox's push (typed, forged, misread)
             dispatcher.utter_message(text="抱歉，我没太明白您的意思。可以换个说法，或者说“转人工”联系社区工作人员。")
             return []
         label = entity("status_label") or entity("status") or "有更新"

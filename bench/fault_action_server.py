@@ -43,7 +43,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.stack import APP_PYTHON, RASA, _rasa_env, _stop, _wait, ensure_model, free_port  # noqa: E402
+from tests.stack import (_rasa_env, _stop, _wait, action_server_cmd, endpoints_yaml, ensure_model, free_port,  # noqa: E402
+                         rasa_cmd, secret_env)
 
 TRACKING = re.compile(r"YS-\d{8}-\d{4,}")
 HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -155,11 +156,11 @@ class FaultStack:
         return f"http://127.0.0.1:{self.rasa_port}"
 
     def env(self) -> dict:
-        return _rasa_env() | {"LINLI_DATABASE_URL": self.database_url, "LINLI_RASA_URL": self.rasa_url, "LINLI_RASA_TOKEN": self.token}
+        return _rasa_env() | {"LINLI_DATABASE_URL": self.database_url, "LINLI_RASA_URL": self.rasa_url} | secret_env(self.token, self.token)
 
     def start_actions(self) -> None:
         log = open(self.workdir / f"actions{self.restarts}.log", "wb")
-        self.actions = subprocess.Popen([str(APP_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(self.action_port)],
+        self.actions = subprocess.Popen(action_server_cmd(self.action_port),
                                         cwd=REPO, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
         _wait(f"http://127.0.0.1:{self.action_port}/health", self.actions, Path(log.name), time.monotonic() + 300)
 
@@ -181,13 +182,11 @@ class FaultStack:
         self.start_actions()
         self.relay = FaultRelay(self.action_port, self.kill_actions).start()
         (self.workdir / "credentials.yml").write_text("connectors.rest.RestInput:\n")
-        (self.workdir / "endpoints.yml").write_text(f"action_endpoint:\n  url: http://127.0.0.1:{self.relay.port}/webhook\n")
+        (self.workdir / "endpoints.yml").write_text(endpoints_yaml(f"http://127.0.0.1:{self.relay.port}/webhook"))
         rlog = self.workdir / "rasa.log"
         with open(rlog, "wb") as log:
-            self.rasa = subprocess.Popen([str(RASA), "run", "--enable-api", "--auth-token", self.token, "-m", str(model),
-                                          "-i", "127.0.0.1", "--port", str(self.rasa_port),
-                                          "--credentials", str(self.workdir / "credentials.yml"),
-                                          "--endpoints", str(self.workdir / "endpoints.yml")],
+            self.rasa = subprocess.Popen(rasa_cmd(model, self.rasa_port, self.workdir / "credentials.yml",
+                                                  self.workdir / "endpoints.yml"),
                                          cwd=REPO, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
         _wait(f"{self.rasa_url}/status?token={self.token}", self.rasa, rlog, time.monotonic() + 300,
               ok=lambda r: r.status_code == 200 and bool(r.json().get("model_file")))
@@ -226,7 +225,7 @@ def rows_for(database_url: str, sender: str) -> list[str]:
 
     eng = create_engine(normalize_url(database_url))
     with eng.connect() as conn:
-        out = [r[0] for r in conn.execute(text("select tracking_no from consultations where sender_id = :s"), {"s": sender})]
+        out = [r[0] for r in conn.execute(text("select tracking_no from consultations where sender_id = :s"), {"s": f"rest:local:{sender}"})]
     eng.dispose()
     return out
 

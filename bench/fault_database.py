@@ -180,7 +180,7 @@ def resident_level(url: str, direct: str, relay: PluggableTCP) -> dict:
 
         eng = create_engine(direct)
         with eng.connect() as conn:
-            rows = [r[0] for r in conn.execute(text("select tracking_no from consultations where sender_id = :s"), {"s": sender})]
+            rows = [r[0] for r in conn.execute(text("select tracking_no from consultations where sender_id = :s"), {"s": f"rest:local:{sender}"})]
         eng.dispose()
         return {"during_outage_reply": during[:150], "polite": bool(HAN.search(during)) and not TRACKING.search(during)
                 and not TRACEBACK.search(during), "rows_during": mid["consultations"],

@@ -234,7 +234,9 @@ def main() -> int:
 
         secret = secrets.token_hex(16)
         env = {"LINLI_DATABASE_URL": f"sqlite:///{tmp}/fuzz.db", "TELEGRAM_TOKEN": tg.token, "TELEGRAM_WEBHOOK_SECRET": secret,
-               "TELEGRAM_API_BASE_URL": tg.base_url, "TELEGRAM_CHAT_INTERVAL": "0", "TELEGRAM_WEBHOOK_URL": "https://example.invalid/webhooks/telegram/webhook"}
+               "TELEGRAM_API_BASE_URL": tg.base_url, "TELEGRAM_CHAT_INTERVAL": "0", "TELEGRAM_WEBHOOK_URL": "https://example.invalid/webhooks/telegram/webhook",
+               # thousands of bodies from one address: measure the handlers, not the per-address limit
+               "LINLI_CHAT_PEER_PER_MINUTE": "10000000", "LINLI_CHAT_PEER_BURST": "10000000"}
         with running_stack(credentials=REPO / "credentials.yml", extra_env=env) as stack:
             res = asyncio.run(_run(f"{stack.rasa_url}/webhooks/rest/webhook", f"{stack.rasa_url}/webhooks/telegram/webhook",
                                    secret, args.n, args.concurrency, args.seed, f"{stack.rasa_url}/webhooks/webchat"))

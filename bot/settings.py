@@ -49,7 +49,10 @@ class Settings(BaseSettings):
     inbox_port: int = 8000
     inbox_overdue_days: int = Field(7, description="inbox dashboard: open consultations with no change for this many days are overdue")
     inbox_push_interval: float = Field(5.0, description="seconds between the inbox's status-push rounds (0 = no background pushes)")
-    action_port: int = 5055
+    action_port: int = Field(5055, description="port of the action server (`python -m actions.serve`)")
+    action_host: str = Field("127.0.0.1", description="address the action server binds to (loopback: only this machine's Rasa)")
+    action_token: str = Field("", description="shared token Rasa sends on every action call (endpoints.yml); required by the action server")
+    action_max_body_bytes: int = Field(4 * 1024 * 1024, description="largest action call (a whole tracker) the action server reads")
     log_level: str = "INFO"
     max_question_chars: int = Field(500, description="longer questions are refused politely")
     timezone: str = Field("Asia/Shanghai", description="local time zone: tracking-number dates, times shown to residents")

@@ -6,9 +6,12 @@ here instead: a credentials value wins when it is non-empty, otherwise the envir
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping, Optional
 
 TELEGRAM_API = "https://api.telegram.org/bot"
@@ -135,3 +138,92 @@ class SharedRedisConfig:
             key_prefix=prefix if prefix.isalnum() else "linli",
         )
 
+
+
+@dataclass(frozen=True)
+class ChannelLimits:
+    """What every chat endpoint accepts (see connectors/limits.py) and the Rasa server's own timeouts.
+
+    The rates are per Rasa process: with N replicas behind a balancer a client gets at most N times as much.
+    """
+
+    max_body_bytes: int = 64 * 1024  # one channel request (REST, web chat, mailbox poll, Telegram update)
+    max_metadata_bytes: int = 4 * 1024  # REST client metadata, stored under metadata.client
+    max_metadata_depth: int = 8
+    sender_per_minute: float = 60.0  # messages one resident may send …
+    sender_burst: int = 20  # … after a burst of this many
+    peer_per_minute: float = 600.0  # requests from one network address (all its senders)
+    peer_burst: int = 300
+    server_max_body_bytes: int = 1024 * 1024  # Sanic's REQUEST_MAX_SIZE for the whole Rasa server
+    request_timeout: float = 10.0  # seconds to receive a whole request (headers and body), trickled or not
+    keep_alive_timeout: float = 5.0  # an idle keep-alive connection is closed after this
+
+    @classmethod
+    def load(cls, credentials: Optional[Mapping[str, Any]] = None) -> "ChannelLimits":
+        d = cls()
+
+        def num(key: str, env: str, default: float, low: float, high: float) -> float:
+            return _number(_pick(credentials, key, env), default, low, high)
+
+        return cls(
+            max_body_bytes=int(num("max_body_bytes", "LINLI_CHANNEL_MAX_BODY_BYTES", d.max_body_bytes, 1024, 1024 * 1024)),
+            max_metadata_bytes=int(num("max_metadata_bytes", "LINLI_CHANNEL_MAX_METADATA_BYTES", d.max_metadata_bytes, 0, 64 * 1024)),
+            max_metadata_depth=int(num("max_metadata_depth", "LINLI_CHANNEL_MAX_METADATA_DEPTH", d.max_metadata_depth, 1, 32)),
+            sender_per_minute=num("sender_per_minute", "LINLI_CHAT_SENDER_PER_MINUTE", d.sender_per_minute, 1, 1e6),
+            sender_burst=int(num("sender_burst", "LINLI_CHAT_SENDER_BURST", d.sender_burst, 1, 1e6)),
+            peer_per_minute=num("peer_per_minute", "LINLI_CHAT_PEER_PER_MINUTE", d.peer_per_minute, 1, 1e7),
+            peer_burst=int(num("peer_burst", "LINLI_CHAT_PEER_BURST", d.peer_burst, 1, 1e7)),
+            server_max_body_bytes=int(num("server_max_body_bytes", "LINLI_RASA_MAX_BODY_BYTES", d.server_max_body_bytes,
+                                          64 * 1024, 100_000_000)),
+            request_timeout=num("request_timeout", "LINLI_RASA_REQUEST_TIMEOUT", d.request_timeout, 1, 600),
+            keep_alive_timeout=num("keep_alive_timeout", "LINLI_RASA_KEEP_ALIVE_TIMEOUT", d.keep_alive_timeout, 1, 600),
+        )
+
+
+_INTEGRATOR = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+LOCAL_INTEGRATOR = "local"  # the namespace of the open loopback REST channel (no keys configured)
+
+
+@dataclass(frozen=True)
+class RestKeysConfig:
+    """REST integrators' bearer keys: ``{sha256(key): integrator name}``.
+
+    ``LINLI_REST_KEYS`` ("name:key,name2:key2") and/or ``LINLI_REST_KEYS_FILE`` (one "name key" per line,
+    ``#`` comments). Empty: the REST channel is open to loopback clients only, as integrator ``local``.
+    """
+
+    keys: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def required(self) -> bool:
+        return bool(self.keys)
+
+    def integrator(self, key: str) -> Optional[str]:
+        """The integrator owning bearer ``key``, or None (compares digests, not the secrets themselves)."""
+        return self.keys.get(_digest(key)) if key else None
+
+    @classmethod
+    def load(cls, credentials: Optional[Mapping[str, Any]] = None) -> "RestKeysConfig":
+        pairs: list[tuple[str, str]] = []
+        for item in _pick(credentials, "keys", "LINLI_REST_KEYS").split(","):
+            name, _, key = item.strip().partition(":")
+            if item.strip():
+                pairs.append((name.strip(), key.strip()))
+        path = _pick(credentials, "keys_file", "LINLI_REST_KEYS_FILE")
+        if path:
+            for line in Path(path).read_text(encoding="utf-8").splitlines():
+                line = line.split("#", 1)[0].strip()
+                if line:
+                    name, _, key = line.partition(" ")
+                    pairs.append((name.strip(), key.strip()))
+        keys: dict[str, str] = {}
+        for name, key in pairs:
+            if not _INTEGRATOR.match(name) or name == LOCAL_INTEGRATOR or len(key) < 16:
+                raise ValueError(f"REST key for {name!r}: the name must match {_INTEGRATOR.pattern} (not 'local') "
+                                 "and the key must have at least 16 characters")
+            keys[_digest(key)] = name
+        return cls(keys)
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()

@@ -23,7 +23,9 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, U
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
-from connectors.config import SharedRedisConfig, TelegramConfig
+from connectors.config import ChannelLimits, SharedRedisConfig, TelegramConfig
+from connectors.gate import RequestGate, app_vocabulary, install_server_limits
+from connectors.limits import resident_text
 from connectors.memory import PayloadKeys, SeenUpdates, SharedKeys, connect_shared
 from connectors.ratelimit import RateLimiter
 from connectors.text import (
@@ -250,17 +252,22 @@ class TelegramInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
-        return cls(TelegramConfig.load(credentials), connect_shared(SharedRedisConfig.load(credentials)))
+        return cls(TelegramConfig.load(credentials), connect_shared(SharedRedisConfig.load(credentials)),
+                   ChannelLimits.load(credentials))
 
-    def __init__(self, config: Optional[TelegramConfig] = None, shared: Optional[SharedKeys] = None) -> None:
+    def __init__(self, config: Optional[TelegramConfig] = None, shared: Optional[SharedKeys] = None,
+                 limits: Optional[ChannelLimits] = None) -> None:
         """``shared``: the replicas' Redis for handled updates and long button payloads (None: this process only)."""
         self.config = config or TelegramConfig.load()
+        self.limits = limits or ChannelLimits.load()
+        self.gate = RequestGate(self.limits)
         self.shared = shared
         self._client: Optional[TelegramClient] = None
         self.seen = SeenUpdates(shared=shared)
         self._tasks: Set[asyncio.Task] = set()
         self._chat_locks: Dict[str, List[Any]] = {}  # chat id -> [lock, number of tasks using it]
         self._poller: Optional[asyncio.Task] = None
+        self._app: Any = None  # the Rasa server, for its domain's intents (which button payloads are real)
 
     @property
     def client(self) -> TelegramClient:
@@ -344,7 +351,8 @@ class TelegramInput(InputChannel):
             if not payload:
                 await client.send_text(chat_id, refusal if refusal and query.data else EXPIRED_BUTTON_REPLY)
                 return
-            await self._converse(payload, out, chat_id, metadata, on_new_message)
+            # callback data comes from the resident's client: a button's intent, never an EXTERNAL_ push
+            await self._converse(resident_text(payload, True, *app_vocabulary(self._app)), out, chat_id, metadata, on_new_message)
             return
 
         msg = update.message or update.edited_message
@@ -362,7 +370,7 @@ class TelegramInput(InputChannel):
             if command in _COMMANDS_TO_GREET:
                 text = GREET_PAYLOAD
             elif command:
-                text = text.lstrip("/").strip() or "你好"  # residents cannot inject intents by typing "/intent"
+                text = resident_text(text, allow_intents=False)  # residents cannot inject intents by typing "/intent"
             await self._converse(text, out, chat_id, metadata, on_new_message)
         elif msg.location is not None and msg.venue is None:
             await client.send_text(chat_id, LOCATION_REPLY)
@@ -449,9 +457,11 @@ class TelegramInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bp = Blueprint("linli_telegram", __name__)
+        install_server_limits(bp, self.limits)
 
         @bp.listener("after_server_start")
         async def start(app: Any, loop: Any) -> None:
+            self._app = app
             try:
                 await self._start(on_new_message)
             except Exception:  # a broken Telegram setup must not stop the other channels
@@ -470,6 +480,9 @@ class TelegramInput(InputChannel):
         async def webhook(request: Request) -> HTTPResponse:
             if not self._secret_ok(request):
                 return response.json({"ok": False, "error": "forbidden"}, status=403)
+            refusal = self.gate.refuse_body(request)
+            if refusal:
+                return refusal
             try:
                 data = request.json
             except Exception:

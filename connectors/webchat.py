@@ -21,7 +21,9 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from connectors.config import SharedRedisConfig
+from connectors.config import ChannelLimits, SharedRedisConfig
+from connectors.gate import RequestGate, domain_vocabulary, install_server_limits
+from connectors.limits import resident_text
 from connectors.memory import Mailbox, SharedKeys, connect_shared
 from connectors.text import NO_REPLY_RETRY, screen_text
 
@@ -29,7 +31,9 @@ logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 _FILES = {"chat.js": "application/javascript", "chat.css": "text/css"}
-_SENDER = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# The page's random id ("web-" + 24 hex digits). At least one letter or "_": a Telegram chat id is a number and
+# a REST conversation id has colons, so a web chat id can never open another channel's conversation.
+_SENDER = re.compile(r"^(?=[A-Za-z0-9_-]*[A-Za-z_])[A-Za-z0-9_-]{1,64}$")
 
 ERROR_REPLY = "抱歉，系统暂时出了点问题，请稍后再试。"
 
@@ -93,17 +97,21 @@ class WebChatInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
-        return cls(connect_shared(SharedRedisConfig.load(credentials)))
+        return cls(connect_shared(SharedRedisConfig.load(credentials)), ChannelLimits.load(credentials))
 
-    def __init__(self, shared: Optional[SharedKeys] = None) -> None:
+    def __init__(self, shared: Optional[SharedKeys] = None, limits: Optional[ChannelLimits] = None) -> None:
         """``shared``: the replicas' Redis for the mailboxes (None: this process only)."""
         self.mailbox = Mailbox(shared=shared)
+        self.limits = limits or ChannelLimits.load()
+        self.gate = RequestGate(self.limits, _HEADERS)
+        self.poll_gate = RequestGate(self.limits, _HEADERS)  # the page's polling has its own buckets
 
     def get_output_channel(self) -> Optional[OutputChannel]:
         return _MailboxOutput(self.mailbox)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bp = Blueprint("linli_webchat", __name__)
+        install_server_limits(bp, self.limits)
 
         @bp.route("/", methods=["GET"])
         async def page(_: Request) -> HTTPResponse:
@@ -117,24 +125,36 @@ class WebChatInput(InputChannel):
 
         @bp.route("/updates", methods=["POST"])
         async def updates(request: Request) -> HTTPResponse:
+            refusal = self.poll_gate.refuse_body(request)
+            if refusal:
+                return refusal
             sender = _sender_of(_body(request))  # the random id only this browser knows
             if sender is None:
                 return response.json({"error": "会话编号不正确，请刷新页面。"}, status=400, headers=_HEADERS)
+            refusal = self.poll_gate.refuse_rate(request, sender)
+            if refusal:
+                return refusal
             return response.json({"messages": self.mailbox.take(sender)}, headers=_HEADERS)
 
         @bp.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
+            refusal = self.gate.refuse_body(request)
+            if refusal:
+                return refusal
             data = _body(request)
             if data is None:
                 return response.json({"error": "请求格式不正确。"}, status=400, headers=_HEADERS)
             sender = _sender_of(data)
             if sender is None:
                 return response.json({"error": "会话编号不正确，请刷新页面。"}, status=400, headers=_HEADERS)
-            text, refusal = screen_text(data.get("message"))
-            if refusal:  # empty or over-long: never reaches NLU
-                return _reply(refusal)
-            if text.startswith("/") and data.get("payload") is not True:
-                text = text.lstrip("/").strip() or "你好"  # typed text never becomes an intent payload
+            refusal = self.gate.refuse_rate(request, sender)
+            if refusal:
+                return refusal
+            text, refused = screen_text(data.get("message"))
+            if refused:  # empty or over-long: never reaches NLU
+                return _reply(refused)
+            # typed text never becomes an intent payload; a button's may, but never an EXTERNAL_ push
+            text = resident_text(text, data.get("payload") is True, *domain_vocabulary(request))
             collector = _Collector()
             try:
                 await on_new_message(

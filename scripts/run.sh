@@ -6,13 +6,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 
+umask 077  # tokens, the SQLite database and the logs: owner-only
 mkdir -p var
-# one token shared by Rasa's HTTP API and the inbox (status pushes); generated once, kept in var/
-if [[ -z "${LINLI_RASA_TOKEN:-}" ]]; then
-  [[ -s var/rasa_token ]] || .venv/bin/python -c "import secrets; print(secrets.token_urlsafe(24))" > var/rasa_token
-  LINLI_RASA_TOKEN=$(cat var/rasa_token)
-fi
-export LINLI_RASA_TOKEN
+chmod 700 var
+# Secrets travel in the environment, never on a command line (`ps` shows those to every local user).
+# LINLI_RASA_TOKEN: Rasa's HTTP API and the inbox (status pushes); LINLI_ACTION_TOKEN: Rasa -> action server.
+# Generated once, kept in var/ (mode 0600).
+secret() {
+  [[ -s "var/$1" ]] || .venv/bin/python -c "import secrets; print(secrets.token_urlsafe(24))" > "var/$1"
+  chmod 600 "var/$1"
+  cat "var/$1"
+}
+LINLI_RASA_TOKEN=${LINLI_RASA_TOKEN:-$(secret rasa_token)}
+LINLI_ACTION_TOKEN=${LINLI_ACTION_TOKEN:-$(secret action_token)}
+export LINLI_RASA_TOKEN LINLI_ACTION_TOKEN
+chmod 600 var/*.db var/*.db-* var/*.log 2>/dev/null || true
 RASA_PORT=${RASA_PORT:-5005}
 ACTION_PORT=${LINLI_ACTION_PORT:-5055}
 INBOX_PORT=${LINLI_INBOX_PORT:-8000}
@@ -28,11 +36,11 @@ cleanup() {
 }
 trap cleanup INT TERM HUP EXIT
 
-.venv/bin/python -m rasa_sdk --actions actions --port "$ACTION_PORT" > var/actions.log 2>&1 &
+LINLI_ACTION_PORT=$ACTION_PORT .venv/bin/python -m actions.serve > var/actions.log 2>&1 &
 pids+=($!)
 .venv/bin/python -m bot inbox serve --host 127.0.0.1 --port "$INBOX_PORT" > var/inbox.log 2>&1 &
 pids+=($!)
-.venv-rasa/bin/rasa run --enable-api --auth-token "$LINLI_RASA_TOKEN" -i 127.0.0.1 -p "$RASA_PORT" \
+.venv-rasa/bin/python -m rasa_addons.run run --enable-api -i 127.0.0.1 -p "$RASA_PORT" \
   -m models/linli.tar.gz --credentials credentials.yml --endpoints endpoints.yml --cors "http://127.0.0.1:$RASA_PORT" \
   > var/rasa.log 2>&1 &
 pids+=($!)

@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import quote
 
 import httpx
 import yaml
@@ -34,6 +35,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 APP_PYTHON = REPO / ".venv" / "bin" / "python"
 RASA = REPO / ".venv-rasa" / "bin" / "rasa"
+RASA_PYTHON = REPO / ".venv-rasa" / "bin" / "python"
 MODEL = REPO / "models" / "linli.tar.gz"
 MODEL_INPUTS = ("config.yml", "domain.yml", "nlu_data", "knowledge_base/jieba")
 START_TIMEOUT = float(os.environ.get("LINLI_TEST_START_TIMEOUT", "240"))
@@ -80,6 +82,28 @@ def ensure_model() -> Path:
     return MODEL
 
 
+def action_server_cmd(port: int) -> list[str]:
+    """The action server as scripts/run.sh starts it (loopback, token from LINLI_ACTION_TOKEN)."""
+    return [str(APP_PYTHON), "-m", "actions.serve", "--port", str(port)]
+
+
+def rasa_cmd(model: Path, port: int, credentials: Path, endpoints: Path, *extra: str) -> list[str]:
+    """``rasa run`` with the API on, its token from LINLI_RASA_TOKEN (never on the command line)."""
+    return [str(RASA_PYTHON), "-m", "rasa_addons.run", "run", "--enable-api", "-m", str(model), "-i", "127.0.0.1",
+            "--port", str(port), "--credentials", str(credentials), "--endpoints", str(endpoints), *extra]
+
+
+def endpoints_yaml(action_url: str, extra: dict | None = None) -> str:
+    """endpoints.yml for a test stack: the action server, called with the token from LINLI_ACTION_TOKEN."""
+    return yaml.safe_dump({"action_endpoint": {"url": action_url,
+                                               "headers": {"Authorization": "Bearer ${LINLI_ACTION_TOKEN}"}},
+                           **(extra or {})})
+
+
+def secret_env(rasa_token: str, action_token: str) -> dict[str, str]:
+    return {"LINLI_RASA_TOKEN": rasa_token, "LINLI_ACTION_TOKEN": action_token}
+
+
 def _rasa_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update({"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"})
@@ -93,26 +117,34 @@ class Stack:
     token: str
     workdir: Path
     logs: dict[str, Path] = field(default_factory=dict)
+    action_token: str = ""
     client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=120))
 
+    @staticmethod
+    def rest_id(sender: str, integrator: str = "local") -> str:
+        """Rasa's conversation id (and the stored sender) of a REST sender: ``rest:<integrator>:<sender>``."""
+        return f"rest:{integrator}:{sender}"
+
     def rest(self, sender: str, text: str, **extra) -> list[dict]:
-        """Send one message through the REST channel; return Rasa's list of bot messages."""
+        """Send one message through the REST channel; return Rasa's list of bot messages.
+
+        Its conversation in Rasa (for :meth:`tracker`, :meth:`trigger_intent`) is ``rest_id(sender)``."""
         r = self.client.post(f"{self.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": text, **extra})
         r.raise_for_status()
         return r.json()
 
-    def trigger_intent(self, sender: str, intent: str, entities: dict | None = None, output_channel: str | None = None) -> dict:
+    def trigger_intent(self, conversation: str, intent: str, entities: dict | None = None, output_channel: str | None = None) -> dict:
         """POST /conversations/{sender}/trigger_intent with the API token (as the inbox does)."""
         params = {"token": self.token}
         if output_channel:
             params["output_channel"] = output_channel
-        r = self.client.post(f"{self.rasa_url}/conversations/{sender}/trigger_intent", params=params,
+        r = self.client.post(f"{self.rasa_url}/conversations/{quote(conversation, safe=':@')}/trigger_intent", params=params,
                              json={"name": intent, "entities": entities or {}})
         r.raise_for_status()
         return r.json()
 
-    def tracker(self, sender: str) -> dict:
-        r = self.client.get(f"{self.rasa_url}/conversations/{sender}/tracker", params={"token": self.token})
+    def tracker(self, conversation: str) -> dict:
+        r = self.client.get(f"{self.rasa_url}/conversations/{quote(conversation, safe=':@')}/tracker", params={"token": self.token})
         r.raise_for_status()
         return r.json()
 
@@ -148,10 +180,14 @@ def _stop(proc: subprocess.Popen | None) -> None:
 
 @contextlib.contextmanager
 def running_stack(credentials: dict | str | Path | None = None, extra_env: dict[str, str] | None = None,
-                  model: Path | None = None, rasa_args: list[str] | None = None) -> Iterator[Stack]:
-    """Action server (app env) + Rasa server (engine env, REST channel, HTTP API with a token)."""
+                  model: Path | None = None, rasa_args: list[str] | None = None,
+                  extra_endpoints: dict | None = None) -> Iterator[Stack]:
+    """Action server (app env) + Rasa server (engine env, REST channel, HTTP API with a token).
+
+    ``extra_endpoints``: more top-level entries of endpoints.yml (e.g. a lock store)."""
     model = model or ensure_model()
     token = secrets.token_hex(12)
+    action_token = secrets.token_hex(12)
     action_port, rasa_port = free_port(), free_port()
     with tempfile.TemporaryDirectory(prefix="linli-stack-") as tmp:
         work = Path(tmp)
@@ -161,20 +197,18 @@ def running_stack(credentials: dict | str | Path | None = None, extra_env: dict[
         else:
             creds = Path(credentials)
         endpoints = work / "endpoints.yml"
-        endpoints.write_text(yaml.safe_dump({"action_endpoint": {"url": f"http://127.0.0.1:{action_port}/webhook"}}))
-        env = _rasa_env() | {"LINLI_RASA_URL": f"http://127.0.0.1:{rasa_port}", "LINLI_RASA_TOKEN": token}
+        endpoints.write_text(endpoints_yaml(f"http://127.0.0.1:{action_port}/webhook", extra_endpoints))
+        env = _rasa_env() | {"LINLI_RASA_URL": f"http://127.0.0.1:{rasa_port}"} | secret_env(token, action_token)
         env.update(extra_env or {})
         stack = Stack(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{action_port}", token, work,
-                      {"actions": work / "actions.log", "rasa": work / "rasa.log"})
+                      {"actions": work / "actions.log", "rasa": work / "rasa.log"}, action_token=action_token)
         actions = rasa = None
         try:
             with open(stack.logs["actions"], "wb") as alog:
-                actions = subprocess.Popen([str(APP_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
-                                           cwd=REPO, env=env, stdout=alog, stderr=subprocess.STDOUT)
+                actions = subprocess.Popen(action_server_cmd(action_port), cwd=REPO, env=env, stdout=alog,
+                                           stderr=subprocess.STDOUT)
             with open(stack.logs["rasa"], "wb") as rlog:
-                rasa = subprocess.Popen([str(RASA), "run", "--enable-api", "--auth-token", token, "-m", str(model),
-                                         "-i", "127.0.0.1", "--port", str(rasa_port), "--credentials", str(creds),
-                                         "--endpoints", str(endpoints), *(rasa_args or [])],
+                rasa = subprocess.Popen(rasa_cmd(model, rasa_port, creds, endpoints, *(rasa_args or [])),
                                         cwd=REPO, env=env, stdout=rlog, stderr=subprocess.STDOUT)
             deadline = time.monotonic() + START_TIMEOUT
             _wait(f"{stack.action_url}/health", actions, stack.logs["actions"], deadline)

@@ -171,14 +171,14 @@ def test_texts_about_final_statuses_read_naturally(svc, final):
     r = _submit(svc)
     svc.change_status(r.tracking_no, "accepted", "li", "好")
     if final == "withdrawn":
-        svc.withdraw(r.tracking_no, "u1")
+        svc.withdraw(r.tracking_no, "telegram", "u1")
     else:
         svc.change_status(r.tracking_no, final, "li", "理由")
     label = Status(final).label
     messages = []
     for attempt in (lambda: svc.change_status(r.tracking_no, "deliberating", "li"),
                     lambda: svc.recategorize(r.tracking_no, "public-affairs", "li"),
-                    lambda: svc.withdraw(r.tracking_no, "u1")):
+                    lambda: svc.withdraw(r.tracking_no, "telegram", "u1")):
         with pytest.raises(UserFacingError) as e:
             attempt()
         messages.append(e.value.message)
@@ -203,12 +203,13 @@ def test_reject_needs_reason_then_records_it(svc):
 def test_withdraw_only_by_the_resident(svc):
     r = _submit(svc)
     svc.change_status(r.tracking_no, "accepted", "li")
-    with pytest.raises(NotFoundError):
-        svc.withdraw(r.tracking_no, "someone-else")
-    w = svc.withdraw(r.tracking_no, "u1")
+    for channel, sender in (("telegram", "someone-else"), ("rest", "u1"), ("webchat", "u1")):
+        with pytest.raises(NotFoundError):  # a resident is the pair (channel, sender)
+            svc.withdraw(r.tracking_no, channel, sender)
+    w = svc.withdraw(r.tracking_no, "telegram", "u1")
     assert w.status == "withdrawn" and w.trail[-1].actor == "resident"
     with pytest.raises(TransitionError):
-        svc.withdraw(r.tracking_no, "u1")
+        svc.withdraw(r.tracking_no, "telegram", "u1")
 
 
 def test_member_scope_is_enforced(svc):
@@ -224,17 +225,18 @@ def test_member_scope_is_enforced(svc):
 def test_resident_sees_only_own_and_no_personal_data(svc):
     r = _submit(svc, contact_name="王小明", contact_phone="13912345678", consent=True)
     svc.change_status(r.tracking_no, "accepted", "zhang_member", "已联系王小明 13912345678")
-    view = svc.status_for_resident(" " + r.tracking_no.lower().replace("-", "－") + " ", "u1")
+    view = svc.status_for_resident(" " + r.tracking_no.lower().replace("-", "－") + " ", "telegram", "u1")
     assert view["tracking_no"] == r.tracking_no and view["status_label"] == "已受理"
     assert view["committee_name"] == "幸福家园业主委员会" and view["updated_at_text"]
     assert [t["status_label"] for t in view["trail"]] == ["已提交", "已受理"]
     dumped = json.dumps(view, ensure_ascii=False)
     assert "13912345678" not in dumped and "王小明" not in dumped and "zhang_member" not in dumped
     assert "电梯" not in dumped  # the text itself is not echoed either
-    with pytest.raises(NotFoundError):
-        svc.status_for_resident(r.tracking_no, "u2")
+    for channel, sender in (("telegram", "u2"), ("rest", "u1"), ("webchat", "u1")):
+        with pytest.raises(NotFoundError):
+            svc.status_for_resident(r.tracking_no, channel, sender)
     with pytest.raises(UserFacingError) as e:
-        svc.status_for_resident("我的编号是多少", "u1")
+        svc.status_for_resident("我的编号是多少", "telegram", "u1")
     assert e.value.code == "invalid_tracking_no"
 
 

@@ -88,13 +88,13 @@ def test_postgres_outage_is_polite_atomic_and_recovers(pg_url):
             svc.submit("rest", "r1", "m2", "xingfu", "楼道里堆满杂物，存在消防隐患")
         assert isinstance(err.value, UserFacingError) and "稍后再试" in err.value.message
         with pytest.raises(DatabaseUnavailable):
-            svc.status_for_resident(first.tracking_no, "r1")
+            svc.status_for_resident(first.tracking_no, "rest", "r1")
 
         relay.restore()  # same service object, no restart
         again = svc.submit("rest", "r1", "m2", "xingfu", "楼道里堆满杂物，存在消防隐患")
         assert again.created and again.tracking_no != first.tracking_no
         assert _count(svc) == 2  # the failed attempt left nothing behind
-        assert svc.status_for_resident(first.tracking_no, "r1")["tracking_no"] == first.tracking_no
+        assert svc.status_for_resident(first.tracking_no, "rest", "r1")["tracking_no"] == first.tracking_no
     finally:
         relay.close()
 

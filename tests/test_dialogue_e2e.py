@@ -142,18 +142,18 @@ def test_full_consultation_with_contact_reaches_the_right_committee(stack, servi
     record = service.get(number)
     assert record.committee_id == expected.id and record.community_id == "xingfu"
     assert record.consent is True and record.contact_phone == "13800001234" and record.contact_name == "王阿姨"
-    assert record.text == topic and record.sender_id == sender
+    assert record.text == topic and record.sender_id == stack.rest_id(sender)
     # pressing 确认提交 once more after the answer arrived files nothing new (only a lost answer re-submits)
     r = say(stack, sender, "/affirm")
     assert not TRACKING.search(text_of(r)) and CJK.search(text_of(r)), r
-    assert [c.tracking_no for c in service.my_consultations("rest", sender)] == [number]
+    assert [c.tracking_no for c in service.my_consultations("rest", stack.rest_id(sender))] == [number]
     # status lookup by the resident; nobody else sees it
     r = say(stack, sender, f"查一下{number}")
     assert "已提交" in text_of(r) and expected.name in text_of(r)
     r = say(stack, "someone-else", f"查一下{number}")
     assert "已提交" not in text_of(r) and CJK.search(text_of(r))
     # the committee's status push reaches the resident
-    pushed = stack.trigger_intent(sender, "EXTERNAL_consultation_status",
+    pushed = stack.trigger_intent(stack.rest_id(sender), "EXTERNAL_consultation_status",
                                   {"tracking_number": number, "status": "accepted", "status_label": "已受理", "note": "下周一开会商量"})
     pushed_text = text_of(pushed.get("messages", []))
     assert number in pushed_text and "已受理" in pushed_text and "下周一开会商量" in pushed_text
@@ -184,7 +184,7 @@ def test_cancelled_form_stores_nothing(stack, service):
     say(stack, sender, "楼道里堆满了杂物，存在消防隐患")
     r = say(stack, sender, "算了")
     assert "取消" in text_of(r)
-    assert service.my_consultations("rest", sender) == []
+    assert service.my_consultations("rest", stack.rest_id(sender)) == []
     r = say(stack, sender, "取消")
     assert "没有正在办理" in text_of(r)
 
@@ -202,7 +202,7 @@ def test_form_is_interrupted_by_a_question_and_resumed(stack, service):
     r = say(stack, sender, "随便写点什么")
     assert "匿名" in text_of(r)  # invalid choice re-asked
     r = say(stack, sender, "取消")
-    assert service.my_consultations("rest", sender) == []
+    assert service.my_consultations("rest", stack.rest_id(sender)) == []
 
 
 def test_out_of_scope_is_honest_and_recorded_as_a_gap(stack, db_url):
@@ -252,7 +252,7 @@ def test_consent_refused_becomes_anonymous_and_declining_the_summary_stores_noth
     assert "称呼" not in text_of(r)
     r = say(stack, sender, "不要")
     assert "没有提交" in text_of(r)
-    assert service.my_consultations("rest", sender) == []
+    assert service.my_consultations("rest", stack.rest_id(sender)) == []
 
 
 def test_clause_and_agency_questions_cite_the_plan(stack, kb):
@@ -267,7 +267,7 @@ def test_clause_and_agency_questions_cite_the_plan(stack, kb):
 
 def _intent(stack, sender: str) -> dict:
     """NLU result of the sender's last message (from the events: the tracker's latest_message can lag)."""
-    users = [e for e in stack.tracker(sender)["events"] if e["event"] == "user"]
+    users = [e for e in stack.tracker(stack.rest_id(sender))["events"] if e["event"] == "user"]
     return users[-1]["parse_data"]["intent"]
 
 
@@ -322,15 +322,15 @@ def test_worker_reply_to_a_handoff_reaches_the_resident(stack, service):
     # the committee inbox closes it with a note; its outbox pushes EXTERNAL_handoff_reply to Rasa
     assert service.close_handoff(handoff_id, "水电费补贴已帮您登记，明天上午十点给您回电", "worker-li")["pushed"]
     assert service.deliverer(rasa_url=stack.rasa_url, token=stack.token, backoff_seconds=0).deliver_pending()["delivered"] >= 1
-    said = [e.get("text") or "" for e in stack.tracker(sender)["events"] if e["event"] == "bot"]
+    said = [e.get("text") or "" for e in stack.tracker(stack.rest_id(sender))["events"] if e["event"] == "bot"]
     assert "社区工作人员回复您：水电费补贴已帮您登记，明天上午十点给您回电" in said
     # the push in the middle of a form is relayed, then the form asks its question again
     say(stack, sender, "发起议事协商")
-    pushed = stack.trigger_intent(sender, "EXTERNAL_handoff_reply", {"note": "材料已收到"})
+    pushed = stack.trigger_intent(stack.rest_id(sender), "EXTERNAL_handoff_reply", {"note": "材料已收到"})
     pushed_text = text_of(pushed.get("messages", []))
     assert "社区工作人员回复您：材料已收到" in pushed_text and "事情" in pushed_text
     r = say(stack, sender, "取消")
-    assert "取消" in text_of(r) and service.my_consultations("rest", sender) == []
+    assert "取消" in text_of(r) and service.my_consultations("rest", stack.rest_id(sender)) == []
     # a resident typing the intent's name does not fake a worker's reply
     r = say(stack, "impostor", "EXTERNAL_handoff_reply")
     assert "社区工作人员回复您" not in text_of(r) and CJK.search(text_of(r))

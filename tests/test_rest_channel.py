@@ -110,8 +110,8 @@ def _telegram(stack, tg, text: str) -> tuple[list[str], int]:
     return [str(c["params"].get("text")) for c in tg.recorded("sendMessage", chat)], chat
 
 
-def _user_texts(stack, sender: str) -> list[str]:
-    return [e.get("text") for e in stack.tracker(sender).get("events", []) if e.get("event") == "user"]
+def _user_texts(stack, conversation: str) -> list[str]:
+    return [e.get("text") for e in stack.tracker(conversation).get("events", []) if e.get("event") == "user"]
 
 
 @pytest.mark.e2e
@@ -140,15 +140,15 @@ def test_rest_keeps_rasa_contract_and_answers_empty_text_politely(env):
     assert any((m.get("custom") or {}).get("sources") for m in replies)  # custom payloads pass through
     for empty in ("", "   ", "\x00\x07"):
         assert stack.rest("contract-empty", empty) == [{"recipient_id": "contract-empty", "text": EMPTY_REPLY}]
-    assert _user_texts(stack, "contract-empty") == []  # never reached NLU
+    assert _user_texts(stack, stack.rest_id("contract-empty")) == []  # never reached NLU
     r = _rest(stack, {"sender": "contract-stream", "message": "你好"}, stream="true")
     assert r.status_code == 200
     lines = [ln for ln in r.text.splitlines() if ln.strip()]
     assert lines and all('"recipient_id"' in ln for ln in lines)
     stack.rest("contract-ctl", "你\x00好\x1b")
-    assert _user_texts(stack, "contract-ctl") == ["你好"]
+    assert _user_texts(stack, stack.rest_id("contract-ctl")) == ["你好"]
     # output_channel=rest still names this channel (status pushes from the inbox use it)
-    pushed = stack.trigger_intent("contract-1", "greet", output_channel="rest")
+    pushed = stack.trigger_intent(stack.rest_id("contract-1"), "greet", output_channel="rest")
     assert "tracker" in pushed
 
 
@@ -161,13 +161,13 @@ def test_huge_message_is_refused_on_every_channel_and_rasa_memory_stays_normal(e
     assert _webchat(stack, "huge-web", HUGE) == [{"text": TOO_LONG_REPLY}]
     sent, chat = _telegram(stack, tg, "<b>" * 1365)  # Telegram itself caps messages at 4 096 characters
     assert sent == [TOO_LONG_REPLY]
-    for sender in ("huge-rest", "huge-web", str(chat)):
+    for sender in (stack.rest_id("huge-rest"), "huge-web", str(chat)):
         assert _user_texts(stack, sender) == [], sender
     # at the limit a message does reach NLU and is answered
     at_limit = "小区电梯坏了，" * (MAX_MESSAGE_CHARS // 7)
     replies = stack.rest("huge-limit", at_limit)
     assert replies and replies[0]["text"] != TOO_LONG_REPLY
-    assert _user_texts(stack, "huge-limit") == [at_limit]
+    assert _user_texts(stack, stack.rest_id("huge-limit")) == [at_limit]
     after = _memory_kb(rasa_pid)
     print(f"rasa memory kB: before {before}, after {after}")
     assert after["VmHWM"] < RSS_LIMIT_KB, after
@@ -181,7 +181,7 @@ def test_action_server_down_gives_a_retry_message_on_every_channel(env):
     stack, tg, _ = env
     # a turn with a message is untouched
     assert NO_REPLY_RETRY not in [m.get("text") for m in stack.rest("down-0", QUESTION)]
-    os.kill(_pid_of("rasa_sdk", "--port", stack.action_url.rsplit(":", 1)[1]), signal.SIGTERM)
+    os.kill(_pid_of("actions.serve", "--port", stack.action_url.rsplit(":", 1)[1]), signal.SIGTERM)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:

@@ -25,7 +25,7 @@ import yaml
 
 from tests.fake_telegram import FakeTelegram, text_update
 from tests.fake_wechat import APP_ID, APP_SECRET, FakeWeChat, WeChatCallbacks
-from tests.stack import APP_PYTHON, RASA, REPO, _rasa_env, _stop, _wait, ensure_model, free_port
+from tests.stack import APP_PYTHON, RASA, REPO, Stack, _rasa_env, _stop, _wait, action_server_cmd, ensure_model, free_port, rasa_cmd, secret_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -81,7 +81,7 @@ def replicas():
             "LINLI_TRACKER_DB_USER": user, "LINLI_TRACKER_DB_PASSWORD": "",
             "LINLI_REDIS_HOST": REDIS_HOST, "LINLI_REDIS_PORT": str(REDIS_PORT), "LINLI_REDIS_DB": str(REDIS_DB),
             "LINLI_REDIS_PASSWORD": "", "LINLI_REDIS_KEY_PREFIX": prefix,
-            "LINLI_DATABASE_URL": app_url, "LINLI_RASA_TOKEN": token,
+            "LINLI_DATABASE_URL": app_url, **secret_env(token, token),
             "TELEGRAM_TOKEN": tg.token, "TELEGRAM_WEBHOOK_SECRET": TG_SECRET, "TELEGRAM_API_BASE_URL": tg.base_url,
             "TELEGRAM_CHAT_INTERVAL": "0", "TELEGRAM_WEBHOOK_URL": "https://example.invalid/webhooks/telegram/webhook",
             "WECHAT_APP_ID": APP_ID, "WECHAT_APP_SECRET": APP_SECRET, "WECHAT_TOKEN": WX_TOKEN,
@@ -90,14 +90,12 @@ def replicas():
         logs = {name: work / f"{name}.log" for name in ("actions", "rasa0", "rasa1")}
         try:
             with open(logs["actions"], "wb") as log:
-                procs.append(subprocess.Popen([str(APP_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
+                procs.append(subprocess.Popen(action_server_cmd(action_port),
                                               cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
             for i, port in enumerate(ports):
                 with open(logs[f"rasa{i}"], "wb") as log:
                     procs.append(subprocess.Popen(
-                        [str(RASA), "run", "--enable-api", "--auth-token", token, "-m", str(model), "-i", "127.0.0.1",
-                         "--port", str(port), "--credentials", str(work / "credentials.yml"),
-                         "--endpoints", str(REPO / "deploy" / "endpoints.scaleout.yml")],
+                        rasa_cmd(model, port, work / "credentials.yml", REPO / "deploy" / "endpoints.scaleout.yml"),
                         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
             deadline = time.monotonic() + float(os.environ.get("LINLI_TEST_START_TIMEOUT", "600"))
             _wait(f"http://127.0.0.1:{action_port}/health", procs[0], logs["actions"], deadline)
@@ -122,7 +120,8 @@ def _say(client: httpx.Client, url: str, sender: str, text: str) -> list[dict]:
 
 
 def _tracker(client: httpx.Client, url: str, token: str, sender: str) -> dict:
-    r = client.get(f"{url}/conversations/{sender}/tracker", params={"token": token})
+    """The tracker of REST sender ``sender`` (conversation ``rest:local:<sender>``)."""
+    r = client.get(f"{url}/conversations/{Stack.rest_id(sender)}/tracker", params={"token": token})
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -162,7 +161,7 @@ def test_form_alternating_between_replicas_stays_consistent(replicas):
 
     eng = create_engine(replicas["app_url"])
     with eng.connect() as conn:
-        rows = conn.execute(text("select tracking_no, text, community_id from consultations where sender_id = :s"), {"s": sender}).all()
+        rows = conn.execute(text("select tracking_no, text, community_id from consultations where sender_id = :s"), {"s": Stack.rest_id(sender)}).all()
     eng.dispose()
     assert [(r[0], r[1], r[2]) for r in rows] == [(told[0], topic, "xingfu")]
     # trackers live in PostgreSQL: every user message of this conversation is there once
@@ -174,7 +173,8 @@ def _count_user_events(replicas, sender: str) -> int:
 
     info = replicas["admin"].info
     with psycopg.connect(host=info.host, port=info.port, user=info.user, dbname=replicas["db"], autocommit=True) as conn:
-        return conn.execute("select count(*) from events where sender_id = %s and type_name = 'user'", (sender,)).fetchone()[0]
+        return conn.execute("select count(*) from events where sender_id = %s and type_name = 'user'",
+                            (Stack.rest_id(sender),)).fetchone()[0]
 
 
 def _log_errors(replicas) -> str:

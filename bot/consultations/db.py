@@ -6,6 +6,7 @@ timeout instead of failing with "database is locked" halfway through a transacti
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -30,7 +31,10 @@ def make_engine(url: str, **kwargs) -> Engine:
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
-            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+            path = Path(u.database)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # residents' contact data: owner-only (SQLite gives its -wal/-shm files the database's mode)
+            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
 
         @event.listens_for(engine, "connect")

@@ -30,12 +30,38 @@ HANDOFF_INTENT = "EXTERNAL_handoff_reply"
 #: Rasa input channels that hold a conversation a push can land in. Others (``open311``: an
 #: integrator polls the API) have no chat, so pushing there would only fail and retry.
 CHAT_CHANNELS = frozenset({"rest", "webchat", "socketio", "telegram", "wechat", "callback"})
+#: Chat channels Rasa cannot push to: a REST integrator only receives replies to its own requests. Their
+#: pushes still go to Rasa (the conversation's history shows them) but their rows say the resident was not
+#: told (``delivery_state`` "not_pushable", ``last_error`` NOT_PUSHABLE), so the inbox never claims 已通知居民.
+UNPUSHABLE_CHANNELS = frozenset({"rest"})
+NOT_PUSHABLE = "REST 渠道无法推送，居民需主动查询"
+#: What an outbox row's ``state`` means, for the inbox to show next to a status change.
+DELIVERY_LABELS = {
+    "delivered": "已通知居民",
+    "pending": "正在通知居民",
+    "failed": "通知失败",
+    "not_pushable": NOT_PUSHABLE,
+}
 LEASE = timedelta(seconds=60)
 MAX_BACKOFF = 3600.0
 
 
 def is_chat_channel(channel: str | None, chat_channels: frozenset[str] | set[str] = CHAT_CHANNELS) -> bool:
     return bool(channel) and channel.strip().lower() in chat_channels
+
+
+def reaches_resident(channel: str | None) -> bool:
+    """False for a channel whose residents a push cannot reach (the inbox must not say 已通知居民)."""
+    return bool(channel) and channel.strip().lower() not in UNPUSHABLE_CHANNELS
+
+
+def delivery_state(row: OutboxMessage) -> str:
+    """One of DELIVERY_LABELS' keys for an outbox row."""
+    if not reaches_resident(row.channel):
+        return "not_pushable"
+    if row.delivered_at is not None:
+        return "delivered"
+    return "failed" if row.failed else "pending"
 
 
 def status_message(tracking_no: str, status: Status, note: str = "") -> str:
@@ -114,7 +140,9 @@ def delivery_of(response: httpx.Response) -> tuple[str | None, str | None]:
 
 
 def trigger_url(rasa_url: str, sender_id: str) -> str:
-    return f"{rasa_url.rstrip('/')}/conversations/{quote(sender_id, safe='')}/trigger_intent"
+    """Rasa does not unquote the conversation id in its routes: ":" and "@" (REST ids ``rest:<integrator>:…``)
+    stay as they are, as the channels' own characters do."""
+    return f"{rasa_url.rstrip('/')}/conversations/{quote(sender_id, safe=':@')}/trigger_intent"
 
 
 class Deliverer:
@@ -176,7 +204,8 @@ class Deliverer:
                 now = utcnow()
                 values: dict = {"attempts": OutboxMessage.attempts + 1}
                 if error is None:
-                    values |= {"delivered_at": now, "last_error": None, "delivered_via": via}
+                    values |= {"delivered_at": now, "last_error": None if reaches_resident(row.channel) else NOT_PUSHABLE,
+                               "delivered_via": via}
                     stats["delivered"] += 1
                 else:
                     attempts = row.attempts + 1

@@ -489,8 +489,11 @@ class ConsultationService:
         return at.astimezone(self.tz).strftime("%Y年%m月%d日 %H:%M")
 
     @_db_guard
-    def status_for_resident(self, tracking_no: str, sender_id: str) -> dict:
+    def status_for_resident(self, tracking_no: str, channel: str, sender_id: str) -> dict:
         """What the resident may see of their own consultation (no personal data, no member names).
+
+        A resident is the pair (channel, sender_id): a Telegram chat id sent from another channel finds
+        nothing, and items of a channel without a chat (``open311``) are never shown in a chat.
 
         Keys: tracking_no, status, status_label, is_open, category, category_name, committee_name,
         committee_type, community_name, created_at / updated_at (ISO), updated_at_text (local),
@@ -500,7 +503,7 @@ class ConsultationService:
         if tn is None:
             raise UserFacingError("受理编号的格式是 YS-日期-序号，例如 YS-20261129-0042，请核对后再查。", code="invalid_tracking_no")
         rec = self.get(tn)
-        if rec is None or not isinstance(sender_id, str) or rec.sender_id != sender_id.strip():
+        if rec is None or not self._owned_by(rec.channel, rec.sender_id, channel, sender_id):
             raise NotFoundError("没有查到这个编号下您提交的诉求，请核对受理编号。")
         trail = [
             {"at": e.at.isoformat(), "at_text": self.local_time_text(e.at), "status": e.to_status,
@@ -515,6 +518,12 @@ class ConsultationService:
             "updated_at": rec.updated_at.isoformat(), "updated_at_text": self.local_time_text(rec.updated_at),
             "trail": trail,
         }
+
+    def _owned_by(self, owner_channel: str, owner_sender: str, channel: object, sender_id: object) -> bool:
+        """True when the chat resident (channel, sender_id) submitted the item of (owner_channel, owner_sender)."""
+        return (isinstance(channel, str) and isinstance(sender_id, str)
+                and notify.is_chat_channel(channel, self.chat_channels)
+                and owner_channel == channel.strip() and owner_sender == sender_id.strip())
 
     @_db_guard
     def my_consultations(self, channel: str, sender_id: str, limit: int = 5) -> list[ConsultationRecord]:
@@ -537,12 +546,12 @@ class ConsultationService:
         return c
 
     def _change(self, tracking_no: str, to_status: str | Status, actor: str, note: str, *, by_resident: bool,
-                sender_id: str | None = None, committee_id: str | None = None) -> ConsultationRecord:
+                resident: tuple[str, str] | None = None, committee_id: str | None = None) -> ConsultationRecord:
         note = clean_text(note, field="说明", max_chars=MAX_TEXT_CHARS, required=False)
         actor = _ident(actor, "操作人", 100)
         with self.Session() as s:
             c = self._load_for_update(s, tracking_no)
-            if sender_id is not None and c.sender_id != sender_id:
+            if resident is not None and not self._owned_by(c.channel, c.sender_id, *resident):
                 raise NotFoundError("没有查到这个编号下您提交的诉求，请核对受理编号。")
             if committee_id is not None and c.committee_id != committee_id:
                 raise AccessDenied()
@@ -562,10 +571,13 @@ class ConsultationService:
         return rec
 
     @_db_guard
-    def withdraw(self, tracking_no: str, sender_id: str, note: str = "") -> ConsultationRecord:
-        """The resident withdraws their own consultation (submitted/accepted/deliberating only)."""
+    def withdraw(self, tracking_no: str, channel: str, sender_id: str, note: str = "") -> ConsultationRecord:
+        """The chat resident (channel, sender_id) withdraws their own consultation (submitted/accepted/
+        deliberating only); an Open311 item is never withdrawn from a chat."""
         sender_id = _ident(sender_id, "用户标识")
-        return self._change(tracking_no, Status.WITHDRAWN, RESIDENT_ACTOR, note, by_resident=True, sender_id=sender_id)
+        channel = _ident(channel, "渠道", 50)
+        return self._change(tracking_no, Status.WITHDRAWN, RESIDENT_ACTOR, note, by_resident=True,
+                            resident=(channel, sender_id))
 
     @_db_guard
     def change_status(self, tracking_no: str, to_status: str | Status, actor: str, note: str = "",
@@ -859,4 +871,5 @@ class ConsultationService:
         with self.Session() as s:
             return [{"id": o.id, "sender_id": o.sender_id, "channel": o.channel, "intent": o.intent, "payload": o.payload,
                      "message": o.message, "attempts": o.attempts, "delivered_at": o.delivered_at, "failed": o.failed,
-                     "last_error": o.last_error, "handoff_id": o.handoff_id} for o in s.scalars(q)]
+                     "last_error": o.last_error, "handoff_id": o.handoff_id, "state": notify.delivery_state(o),
+                     "state_label": notify.DELIVERY_LABELS[notify.delivery_state(o)]} for o in s.scalars(q)]

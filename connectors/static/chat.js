@@ -17,7 +17,7 @@
     var key = "linli.sender";
     var id = null;
     try { id = window.localStorage.getItem(key); } catch (e) { /* storage may be blocked */ }
-    if (!id || !/^[A-Za-z0-9_-]{1,64}$/.test(id)) {
+    if (!id || !/^(?=[A-Za-z0-9_-]*[A-Za-z_])[A-Za-z0-9_-]{1,64}$/.test(id)) {
       var bytes = new Uint8Array(12);
       window.crypto.getRandomValues(bytes);
       id = "web-" + Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");

@@ -1,0 +1,99 @@
+"""The action server as it must run: loopback by default, a shared token on every call.
+
+``python -m rasa_sdk`` listens on 0.0.0.0 without authentication, so anyone who can reach port 5055
+can post a forged tracker to ``/webhook`` and file a consultation with any channel, sender and
+consent. This wrapper reuses rasa_sdk's Sanic app (``rasa_sdk.endpoint.create_app``) and adds:
+
+* bind address ``LINLI_ACTION_HOST`` (default 127.0.0.1) and port ``LINLI_ACTION_PORT`` / ``--port``;
+* ``LINLI_ACTION_TOKEN`` (required): every route but ``/health`` answers 401 without it. Rasa sends it
+  as ``Authorization: Bearer …`` (endpoints.yml ``action_endpoint.headers``); ``?token=`` also works;
+* caps: body size (``LINLI_ACTION_MAX_BODY_BYTES``) and a 10 s request-read timeout.
+
+    LINLI_ACTION_TOKEN=… .venv/bin/python -m actions.serve [--port 5055]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import logging
+import sys
+
+from sanic import Sanic, response
+from sanic.request import Request
+
+REFUSED = "动作服务器只接受带有共享令牌的请求（LINLI_ACTION_TOKEN）。"
+log = logging.getLogger("actions.serve")
+
+
+class OneLine(logging.Filter):
+    """Escapes line breaks in a record's message: user text in a log line cannot forge another line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "\n" in message or "\r" in message:
+            record.msg, record.args = message.replace("\r", "\\r").replace("\n", "\\n"), None
+        return True
+
+
+def token_of(request: Request) -> str:
+    scheme, _, value = (request.headers.get("authorization") or "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return str(request.args.get("token") or "")
+
+
+def build_app(token: str, max_body_bytes: int = 4 * 1024 * 1024) -> Sanic:
+    """rasa_sdk's app with the ``actions`` package registered, behind the token check."""
+    if not token:
+        raise ValueError("LINLI_ACTION_TOKEN is not set: the action server refuses to run without a token")
+    from rasa_sdk.endpoint import create_app
+    from rasa_sdk.executor import ActionExecutor
+
+    executor = ActionExecutor()
+    executor.register_package("actions")
+    app = create_app(executor, cors_origins=[])  # only Rasa calls it: no browser origin is allowed
+    app.config.REQUEST_MAX_SIZE = max_body_bytes
+    app.config.REQUEST_TIMEOUT = 10
+    app.config.KEEP_ALIVE_TIMEOUT = 5
+    expected = token.encode("utf-8")
+
+    @app.on_request
+    async def require_token(request: Request):
+        if request.path == "/health":
+            return None
+        if not hmac.compare_digest(token_of(request).encode("utf-8", "surrogatepass"), expected):
+            log.warning("action call without a valid token refused (%s %s)", request.method, request.path[:64])
+            return response.json({"error": REFUSED}, status=401, headers={"WWW-Authenticate": "Bearer"})
+        return None
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bot.settings import get_settings
+
+    settings = get_settings()
+    parser = argparse.ArgumentParser(prog="python -m actions.serve", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default=settings.action_host)
+    parser.add_argument("--port", type=int, default=settings.action_port)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from bot.privacy import MaskingFilter
+
+    for handler in logging.getLogger().handlers:  # phones masked, one line per record (no forged lines)
+        handler.addFilter(MaskingFilter())
+        handler.addFilter(OneLine())
+    try:
+        app = build_app(settings.action_token, settings.action_max_body_bytes)
+    except ValueError as e:
+        print(f"actions.serve: {e}", file=sys.stderr)
+        return 2
+    log.info("action server on http://%s:%d (token required)", args.host, args.port)
+    app.run(host=args.host, port=args.port, single_process=True, access_log=False, motd=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
