@@ -55,6 +55,8 @@ class OnnxEncoder:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3  # warnings about unused initialisers are noise here
+        # no busy-waiting between runs: on a 2-core machine Rasa and the other workers need those cycles
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         graph = folder / (INT8_FILE if quantized else FP32_FILE)
         self.session = ort.InferenceSession(str(graph), sess_options=opts, providers=["CPUExecutionProvider"])
         self.dimension = int(self.session.get_outputs()[0].shape[-1])
