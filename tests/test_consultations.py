@@ -529,7 +529,7 @@ def test_db_upgrade_command_from_any_directory(url, tmp_path):
     for _ in range(2):  # idempotent
         p = subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr
-        assert "revision 0003" in p.stdout
+        assert "revision 0005" in p.stdout
     p = subprocess.run([sys.executable, "-m", "bot", "consultations", "list", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0 and p.stdout == ""
     dispose_engines()
