@@ -46,6 +46,12 @@ def carries_topic(text: str) -> bool:
     return len(_NOT_TOPIC.sub("", _TRIGGER.sub("", text))) >= 4 and len(text) <= MAX_TOPIC and not is_back_reference(text)
 
 
+def _asks_how_it_proceeds(tracker: Tracker, text: str) -> bool:
+    from rasa_addons.evidence import is_process_question
+
+    return (tracker.latest_message.get("intent") or {}).get("name") == "ask_consultation_process" and is_process_question(text)
+
+
 def explicit_answer(tracker: Tracker) -> bool:
     """Consent and confirmation count only from a button (a payload) or explicit yes/no words, never NLU alone."""
     from rasa_addons.evidence import is_explicit_no, is_explicit_yes  # stdlib only: shared with the engine's guard
@@ -100,6 +106,9 @@ class ValidateConsultationForm(FormValidationAction):
 
     def validate_consultation_topic(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
         text = str(value or "").strip()
+        if _asks_how_it_proceeds(tracker, text):  # "多久有人回复？" at the topic prompt: answered, not the topic
+            dispatcher.utter_message(response="utter_consultation_process")
+            return {"consultation_topic": None}
         if is_back_reference(text):  # "就是刚才说的那个事": the words it refers to, not these
             prior = last_substantive_message(tracker, own_content=carries_topic)
             if prior:

@@ -42,6 +42,10 @@ _YES_WORDS = ("确认提交", "我同意", "我愿意", "就是这个", "就这�
 _NO_START = re.compile(r"^(我|先|暂时|还是)?(不|没|别|否|错了|no|nope|算了)")
 _PARTICLES = "的吧呀啊啦滴了哈呢哦噢喔嘛咯喽"
 _FIELD_WORDS = re.compile(r"社区|村|电话|手机|号码|名字|姓名|称呼|事项|内容|主题|匿名|联系")
+_CORRECTION = re.compile(r"错|改|不对|不是这个|不是这|换|重新|修改|更正")
+_FIELD_NEAR_CORRECTION = re.compile(rf"({_FIELD_WORDS.pattern}).{{0,4}}({_CORRECTION.pattern})|"
+                                    rf"({_CORRECTION.pattern}).{{0,6}}({_FIELD_WORDS.pattern})")
+_PROCESS_QUESTION = re.compile(r"多久|多长时间|几天|几个工作日|什么时候|啥时候|要等|得等|会不会|有用吗|能看到|泄露|通知我|流程|[?？]")
 
 
 def compact(text: str | None) -> str:
@@ -91,6 +95,17 @@ def is_only_small_talk(text: str | None) -> bool:
     return len(core) <= 10 and not (_QUESTION.search(text or "") and len(core) > 6)
 
 
+def is_correction(text: str | None) -> bool:
+    """"社区选错了", "电话填错了", "社区不是这个": a form field and a word of correction, in a short message."""
+    t = text or ""
+    return len(compact(t)) <= 20 and bool(_FIELD_NEAR_CORRECTION.search(t))
+
+
+def is_process_question(text: str | None) -> bool:
+    """"多久有人回复？" asks how things proceed; "小区的桶太少了" describes a matter."""
+    return bool(_PROCESS_QUESTION.search(text or "")) and len(compact(text)) <= 30
+
+
 def is_status_request(text: str | None) -> bool:
     if has_tracking_number(text):
         return True
@@ -128,6 +143,9 @@ EVIDENCE = {
 #: Where a demoted intent goes: the best-ranked of these (the assistant answers it), else nlu_fallback.
 INFORMATIONAL = ("ask_consultation_process", "ask_service", "ask_eligibility", "ask_how_to_apply", "ask_where",
                  "ask_agency", "ask_clause", "ask_indicator")
+#: Intents DIET confuses with a correction ("社区选错了" read as deny): with correction words they become one.
+CORRECTABLE = ("deny", "affirm", "inform", "nlu_fallback", "cancel")
+CORRECTION_INTENT = "correct_form_field"
 #: Yes/no without evidence is not a question: it becomes nlu_fallback (re-asked inside a form).
 TO_FALLBACK = ("affirm", "deny")
 

@@ -21,7 +21,7 @@ from rasa.shared.constants import DEFAULT_NLU_FALLBACK_INTENT_NAME
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from rasa_addons.evidence import INFORMATIONAL, TO_FALLBACK, lacks_evidence
+from rasa_addons.evidence import CORRECTABLE, CORRECTION_INTENT, INFORMATIONAL, TO_FALLBACK, is_correction, lacks_evidence
 
 DEMOTED = "demoted_intent"
 
@@ -38,7 +38,8 @@ def demotion_target(intent: str, ranking: List[Dict[str, Any]]) -> str:
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
 class EvidenceGuard(GraphComponent, IntentClassifier):
-    """Demotes status/withdraw/goodbye/start-form/yes-no intents whose text lacks evidence (after FallbackClassifier)."""
+    """Demotes status/withdraw/goodbye/start-form/yes-no intents whose text lacks evidence (after FallbackClassifier);
+    a misread correction ("社区选错了" as deny) becomes correct_form_field."""
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
@@ -53,10 +54,14 @@ class EvidenceGuard(GraphComponent, IntentClassifier):
         for message in messages:
             intent = message.get(INTENT) or {}
             name = intent.get(INTENT_NAME_KEY)
-            if not lacks_evidence(name, message.get(TEXT)):
-                continue
+            text = message.get(TEXT)
             ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != name]
-            target = demotion_target(name, ranking)
+            if name in CORRECTABLE and is_correction(text):
+                target = CORRECTION_INTENT
+            elif lacks_evidence(name, text):
+                target = demotion_target(name, ranking)
+            else:
+                continue
             new = {INTENT_NAME_KEY: target, PREDICTED_CONFIDENCE_KEY: float(intent.get(PREDICTED_CONFIDENCE_KEY) or 0.0)}
             message.set(INTENT, new, add_to_output=True)
             message.set(INTENT_RANKING_KEY, [new, *[r for r in ranking if r.get(INTENT_NAME_KEY) != target]], add_to_output=True)

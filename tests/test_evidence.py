@@ -130,3 +130,17 @@ def test_typed_name_at_the_consent_question_is_re_asked_not_recorded():
     d = CollectingDispatcher()
     out = ValidateConsultationForm().validate_contact_consent(True, d, _tracker([_user("/affirm", "affirm")]), {})
     assert out == {"contact_consent": True}
+
+
+@pytest.mark.parametrize("text,expected", [("社区选错了", True), ("改一下社区", True), ("社区不是这个", True), ("电话填错了", True),
+                                           ("选错村了", True), ("村里的路灯坏了要换", False), ("小区垃圾分类的桶太少了", False),
+                                           ("不对", False)])
+def test_a_correction_names_a_field_next_to_a_word_of_correction(text, expected):
+    """DIET read "社区不是这个" as deny (the form said 没太明白): the guard turns such words into a correction."""
+    assert evidence.is_correction(text) is expected
+
+
+@pytest.mark.parametrize("text,expected", [("多久有人回复？", True), ("要多长时间", True), ("提交了会通知我吗", True),
+                                           ("小区东门的路灯坏了一个多月，晚上很黑", False), ("小区垃圾分类的桶太少了", False)])
+def test_a_process_question_is_told_apart_from_a_matter(text, expected):
+    assert evidence.is_process_question(text) is expected
