@@ -7,6 +7,7 @@ politely), the dynamic slot list, the community buttons, the confirmation summar
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -18,6 +19,7 @@ from actions.common import channel_of, confirming_message_id, consultations, pol
 from actions.context import is_back_reference, last_substantive_message, meaningful, short
 from bot.consultations.service import MAX_TEXT_CHARS, DatabaseUnavailable
 from bot.privacy import mask, mask_name, mask_phone
+from rasa_addons.evidence import is_explicit_no, is_explicit_yes, is_process_question  # stdlib only, shared with the engine
 
 FORM_SLOTS = ("consultation_topic", "consultation_community", "contact_choice", "contact_consent",
               "contact_name", "contact_phone", "consultation_confirmed")
@@ -38,24 +40,18 @@ def reset_form() -> list[dict[str, Any]]:
     return [SlotSet(s, None) for s in FORM_SLOTS] + [SlotSet("requested_slot", None)]
 
 
-_meaningful = meaningful
-
-
 def carries_topic(text: str) -> bool:
     """"我想反映小区停车太乱了" carries its topic; "我要发起议事协商", "就刚才那个事反映一下" do not."""
     return len(_NOT_TOPIC.sub("", _TRIGGER.sub("", text))) >= 4 and len(text) <= MAX_TOPIC and not is_back_reference(text)
 
 
-def _asks_how_it_proceeds(tracker: Tracker, text: str) -> bool:
-    from rasa_addons.evidence import is_process_question
-
+def asks_how_it_proceeds(tracker: Tracker, text: str) -> bool:
+    """"多久有人回复？" typed where the form expects a topic or summary: a question to answer, not the answer."""
     return (tracker.latest_message.get("intent") or {}).get("name") == "ask_consultation_process" and is_process_question(text)
 
 
 def explicit_answer(tracker: Tracker) -> bool:
     """Consent and confirmation count only from a button (a payload) or explicit yes/no words, never NLU alone."""
-    from rasa_addons.evidence import is_explicit_no, is_explicit_yes  # stdlib only: shared with the engine's guard
-
     text = str(tracker.latest_message.get("text") or "").strip()
     return text.startswith("/") or is_explicit_yes(text) or is_explicit_no(text)
 
@@ -106,14 +102,14 @@ class ValidateConsultationForm(FormValidationAction):
 
     def validate_consultation_topic(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
         text = str(value or "").strip()
-        if _asks_how_it_proceeds(tracker, text):  # "多久有人回复？" at the topic prompt: answered, not the topic
+        if asks_how_it_proceeds(tracker, text):  # "多久有人回复？" at the topic prompt: answered, not the topic
             dispatcher.utter_message(response="utter_consultation_process")
             return {"consultation_topic": None}
         if is_back_reference(text):  # "就是刚才说的那个事": the words it refers to, not these
             prior = last_substantive_message(tracker, own_content=carries_topic)
             if prior:
                 text = prior
-        if _meaningful(text) < MIN_TOPIC:
+        if meaningful(text) < MIN_TOPIC:
             dispatcher.utter_message(text="能再具体说说吗？比如在哪里、遇到了什么问题（至少5个字）。")
             return {"consultation_topic": None}
         if len(text) > MAX_TOPIC:
@@ -172,8 +168,6 @@ class ValidateConsultationForm(FormValidationAction):
 
 def mobile_phone(value: Any) -> str | None:
     """11-digit mainland mobile from "138 0000 1234", "+86-138…", full-width digits; None if it is not one."""
-    import unicodedata
-
     phone = re.sub(r"[\s\-()（）]", "", unicodedata.normalize("NFKC", str(value or "")))
     phone = re.sub(r"^\+?86(?=1\d{10}$)", "", phone)
     return phone if _PHONE.match(phone) else None

@@ -17,7 +17,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import channel_of, consultations, polite, user_text
-from actions.consultation_form import (NEED_EXPLICIT_YES, _ask_action, _asks_how_it_proceeds, explicit_answer, find_community,
+from actions.consultation_form import (NEED_EXPLICIT_YES, _ask_action, asks_how_it_proceeds, explicit_answer, find_community,
                                        mobile_phone)
 from actions.context import last_substantive_message, meaningful, short
 from bot.privacy import mask_phone
@@ -103,7 +103,7 @@ class ValidateHandoffForm(FormValidationAction):
 
     def validate_handoff_summary(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
         text = " ".join(str(value or "").split())
-        if _asks_how_it_proceeds(tracker, text):
+        if asks_how_it_proceeds(tracker, text):
             dispatcher.utter_message(response="utter_consultation_process")
             return {"handoff_summary": None}
         if meaningful(text) < 4:
