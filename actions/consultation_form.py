@@ -19,7 +19,7 @@ from actions.common import channel_of, confirming_message_id, consultations, pol
 from actions.context import is_back_reference, last_substantive_message, meaningful, short
 from bot.consultations.service import MAX_TEXT_CHARS, DatabaseUnavailable
 from bot.privacy import mask, mask_name, mask_phone
-from rasa_addons.evidence import is_explicit_no, is_explicit_yes, is_process_question  # stdlib only, shared with the engine
+from rasa_addons.evidence import is_explicit_no, is_explicit_yes, is_process_question, is_question  # stdlib only, shared with the engine
 
 FORM_SLOTS = ("consultation_topic", "consultation_community", "contact_choice", "contact_consent",
               "contact_name", "contact_phone", "consultation_confirmed")
@@ -86,7 +86,8 @@ class ValidateConsultationForm(FormValidationAction):
 
     async def extract_consultation_topic(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         """"我想反映小区停车太乱了" already carries the topic; 发起议事协商 pressed under an answer takes the
-        resident's last substantive message (shown, and changeable with "改一下事项")."""
+        resident's last substantive message (shown masked, and changeable with "改一下事项"); typed "我要发起议事协商"
+        does so only after a described matter, not after a question."""
         if tracker.get_slot("consultation_topic") or tracker.get_slot("requested_slot"):
             return {}
         if (tracker.latest_message.get("intent") or {}).get("name") != "start_consultation":
@@ -95,8 +96,9 @@ class ValidateConsultationForm(FormValidationAction):
         if carries_topic(text):
             return {"consultation_topic": text}
         prior = last_substantive_message(tracker, own_content=carries_topic)
-        if prior and len(prior) <= MAX_TOPIC:
-            dispatcher.utter_message(text=TOPIC_FROM_CONTEXT.format(topic=short(prior)))
+        # the button under an answer refers to that conversation; typed words only to a matter described just before
+        if prior and len(prior) <= MAX_TOPIC and (not text or not is_question(prior)):
+            dispatcher.utter_message(text=TOPIC_FROM_CONTEXT.format(topic=mask(short(prior))))
             return {"consultation_topic": prior}
         return {}
 

@@ -20,7 +20,7 @@ from actions.common import channel_of, consultations, polite, user_text
 from actions.consultation_form import (NEED_EXPLICIT_YES, _ask_action, asks_how_it_proceeds, explicit_answer, find_community,
                                        mobile_phone)
 from actions.context import last_substantive_message, meaningful, short
-from bot.privacy import mask_phone
+from bot.privacy import mask, mask_phone
 
 ASK_COMMUNITY = "好的，我帮您联系社区工作人员。您住在哪个社区（村）？请点选："
 CANCELLED = "好的，不转人工了，刚才的内容没有登记。还有什么可以帮您？"
@@ -155,7 +155,7 @@ class ActionSubmitHandoff(Action):
         svc = consultations()
         handoff_id, when = svc.request_handoff(channel_of(tracker), tracker.sender_id, community, summary[:1000],
                                                contact_phone=phone, consent=consent)
-        dispatcher.utter_message(text=f"求助内容：{short(summary)}")
+        dispatcher.utter_message(text=f"求助内容：{mask(short(summary))}")
         _reply(dispatcher, handoff_id, when, _committee_name(svc, handoff_id), phone)
         return _reset()
 

@@ -62,6 +62,11 @@ def has_tracking_number(text: str | None) -> bool:
     return bool(TRACKING_NUMBER.search(unicodedata.normalize("NFKC", text or "")))
 
 
+def is_question(text: str | None) -> bool:
+    """"社区食堂怎么申请？" asks; "楼道里堆满了纸箱，物业不清理" describes a matter."""
+    return bool(_QUESTION.search(text or ""))
+
+
 def is_explicit_yes(text: str | None) -> bool:
     """The whole message is yes-words ("好的", "同意", "嗯，对", "可以的", "确认提交"): nothing else typed."""
     rest = compact(text)

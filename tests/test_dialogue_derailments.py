@@ -275,3 +275,10 @@ def test_handoff_form_can_be_cancelled_and_corrected(stack, service):
 def test_process_question_outside_a_form_is_answered(stack):
     r = say(stack, "process-q", "提交以后多久有人回复")
     assert PROCESS_REPLY in text_of(r) and "请发送受理编号" not in text_of(r)
+
+
+def test_a_typed_start_after_a_question_asks_for_the_topic(stack):
+    sender = "context-question"
+    say(stack, sender, "我叫王建国，电话13912345678，想问问老年人助餐怎么申请")
+    r = say(stack, sender, "我要发起议事协商")  # typed after a question (not a described matter): asked, not assumed
+    assert TOPIC_PROMPT in text_of(r) and "助餐" not in text_of(r) and "13912345678" not in text_of(r), r

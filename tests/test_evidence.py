@@ -144,3 +144,22 @@ def test_a_correction_names_a_field_next_to_a_word_of_correction(text, expected)
                                            ("小区东门的路灯坏了一个多月，晚上很黑", False), ("小区垃圾分类的桶太少了", False)])
 def test_a_process_question_is_told_apart_from_a_matter(text, expected):
     assert evidence.is_process_question(text) is expected
+
+
+def test_topic_taken_from_the_conversation_is_quoted_masked():
+    """The quote repeats the resident's words: a phone in them is masked (tests/test_security.py caught it)."""
+    import asyncio
+
+    from actions.consultation_form import ValidateConsultationForm
+
+    matter = "楼道的灯坏了一个月没人修，有事打我电话13912345678"
+    events = [_user(matter, "nlu_fallback"), _user("/start_consultation", "start_consultation")]
+    d = CollectingDispatcher()
+    out = asyncio.run(ValidateConsultationForm().extract_consultation_topic(d, _tracker(events, {}, None), {}))
+    assert out == {"consultation_topic": matter}  # stored as typed (the committee needs it) ...
+    quote = d.messages[0]["text"]
+    assert "楼道的灯" in quote and "13912345678" not in quote and "139****5678" in quote  # ... shown masked
+    # typed "我要发起议事协商" after a question does not assume the question is the topic
+    events = [_user("老年人助餐怎么申请？", "ask_how_to_apply"), _user("我要发起议事协商", "start_consultation")]
+    d = CollectingDispatcher()
+    assert asyncio.run(ValidateConsultationForm().extract_consultation_topic(d, _tracker(events, {}, None), {})) == {}
