@@ -7,6 +7,7 @@ politely), the dynamic slot list, the community buttons, the confirmation summar
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -15,8 +16,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import channel_of, confirming_message_id, consultations, polite, user_text
+from actions.context import is_back_reference, last_substantive_message, meaningful, short
 from bot.consultations.service import MAX_TEXT_CHARS, DatabaseUnavailable
 from bot.privacy import mask, mask_name, mask_phone
+from rasa_addons.evidence import is_explicit_no, is_explicit_yes, is_process_question, is_question  # stdlib only, shared with the engine
 
 FORM_SLOTS = ("consultation_topic", "consultation_community", "contact_choice", "contact_consent",
               "contact_name", "contact_phone", "consultation_confirmed")
@@ -26,6 +29,10 @@ MIN_TOPIC, MAX_TOPIC = 5, MAX_TEXT_CHARS
 _TRIGGER = re.compile(r"我要|我想|想要|想|要|帮我|发起|一个|一下|个|议事协商|协商|反映|提交|提出|提|意见|建议|诉求|问题|情况|投诉|"
                       r"给|跟|找|向|和|居委会|村委会|业委会|社区|商量|登记|有|事情|事|[，,。.!！?？、\s]")
 _PHONE = re.compile(r"^1[3-9]\d{9}$")
+TOPIC_FROM_CONTEXT = "好的，我们来发起议事协商。我先把您刚才说的“{topic}”作为协商事项，确认前可以说“改一下事项”。"
+NEED_EXPLICIT_YES = "这一步需要您明确回答：请点“同意”或“不同意”，也可以直接回复“同意”“不同意”。"
+NEED_EXPLICIT_CONFIRM = "请点“确认提交”或“取消”，也可以直接回复“确认”“取消”。"
+_NOT_TOPIC = re.compile(r"刚才|刚刚|上面|前面|之前|以上|那个|这个|那件|这件|说的|问的|就是")
 _NAME = re.compile(r"^[\u4e00-\u9fffA-Za-z·•. ]{1,20}$")
 
 
@@ -33,9 +40,20 @@ def reset_form() -> list[dict[str, Any]]:
     return [SlotSet(s, None) for s in FORM_SLOTS] + [SlotSet("requested_slot", None)]
 
 
-def _meaningful(text: str) -> int:
-    """Number of CJK/alphanumeric characters (emoji and punctuation do not describe a matter)."""
-    return sum(1 for c in text if "\u4e00" <= c <= "\u9fff" or c.isalnum())
+def carries_topic(text: str) -> bool:
+    """"我想反映小区停车太乱了" carries its topic; "我要发起议事协商", "就刚才那个事反映一下" do not."""
+    return len(_NOT_TOPIC.sub("", _TRIGGER.sub("", text))) >= 4 and len(text) <= MAX_TOPIC and not is_back_reference(text)
+
+
+def asks_how_it_proceeds(tracker: Tracker, text: str) -> bool:
+    """"多久有人回复？" typed where the form expects a topic or summary: a question to answer, not the answer."""
+    return (tracker.latest_message.get("intent") or {}).get("name") == "ask_consultation_process" and is_process_question(text)
+
+
+def explicit_answer(tracker: Tracker) -> bool:
+    """Consent and confirmation count only from a button (a payload) or explicit yes/no words, never NLU alone."""
+    text = str(tracker.latest_message.get("text") or "").strip()
+    return text.startswith("/") or is_explicit_yes(text) or is_explicit_no(text)
 
 
 def find_community(value: str | None):
@@ -67,19 +85,33 @@ class ValidateConsultationForm(FormValidationAction):
         return slots + ["consultation_confirmed"]
 
     async def extract_consultation_topic(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        """"我想反映小区停车太乱了" already carries the topic: don't ask for it again."""
+        """"我想反映小区停车太乱了" already carries the topic; 发起议事协商 pressed under an answer takes the
+        resident's last substantive message (shown masked, and changeable with "改一下事项"); typed "我要发起议事协商"
+        does so only after a described matter, not after a question."""
         if tracker.get_slot("consultation_topic") or tracker.get_slot("requested_slot"):
             return {}
         if (tracker.latest_message.get("intent") or {}).get("name") != "start_consultation":
             return {}
         text = user_text(tracker)
-        if len(_TRIGGER.sub("", text)) >= 4 and len(text) <= MAX_TOPIC:
+        if carries_topic(text):
             return {"consultation_topic": text}
+        prior = last_substantive_message(tracker, own_content=carries_topic)
+        # the button under an answer refers to that conversation; typed words only to a matter described just before
+        if prior and len(prior) <= MAX_TOPIC and (not text or not is_question(prior)):
+            dispatcher.utter_message(text=TOPIC_FROM_CONTEXT.format(topic=mask(short(prior))))
+            return {"consultation_topic": prior}
         return {}
 
     def validate_consultation_topic(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
         text = str(value or "").strip()
-        if _meaningful(text) < MIN_TOPIC:
+        if asks_how_it_proceeds(tracker, text):  # "多久有人回复？" at the topic prompt: answered, not the topic
+            dispatcher.utter_message(response="utter_consultation_process")
+            return {"consultation_topic": None}
+        if is_back_reference(text):  # "就是刚才说的那个事": the words it refers to, not these
+            prior = last_substantive_message(tracker, own_content=carries_topic)
+            if prior:
+                text = prior
+        if meaningful(text) < MIN_TOPIC:
             dispatcher.utter_message(text="能再具体说说吗？比如在哪里、遇到了什么问题（至少5个字）。")
             return {"consultation_topic": None}
         if len(text) > MAX_TOPIC:
@@ -108,6 +140,9 @@ class ValidateConsultationForm(FormValidationAction):
         return {"contact_choice": choice}
 
     def validate_contact_consent(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
+        if not explicit_answer(tracker):  # e.g. a typed name that DIET read as affirm
+            dispatcher.utter_message(text=NEED_EXPLICIT_YES)
+            return {"contact_consent": None}
         if value is True:
             return {"contact_consent": True}
         dispatcher.utter_message(text="好的，不留联系方式，我们按匿名提交。")
@@ -121,13 +156,23 @@ class ValidateConsultationForm(FormValidationAction):
         return {"contact_name": name}
 
     def validate_contact_phone(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
-        phone = re.sub(r"[\s\-]", "", str(value or ""))
-        if phone.startswith("+86"):
-            phone = phone[3:]
-        if not _PHONE.match(phone):
+        phone = mobile_phone(value)
+        if phone is None:
             dispatcher.utter_message(text="这个手机号好像不对，请输入11位手机号，比如 13800001234。")
-            return {"contact_phone": None}
         return {"contact_phone": phone}
+
+    def validate_consultation_confirmed(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
+        if not explicit_answer(tracker):
+            dispatcher.utter_message(text=NEED_EXPLICIT_CONFIRM)
+            return {"consultation_confirmed": None}
+        return {"consultation_confirmed": value}
+
+
+def mobile_phone(value: Any) -> str | None:
+    """11-digit mainland mobile from "138 0000 1234", "+86-138…", full-width digits; None if it is not one."""
+    phone = re.sub(r"[\s\-()（）]", "", unicodedata.normalize("NFKC", str(value or "")))
+    phone = re.sub(r"^\+?86(?=1\d{10}$)", "", phone)
+    return phone if _PHONE.match(phone) else None
 
 
 def _ask_action(slot: str, text: str, buttons: list[dict] | None = None) -> type[Action]:

@@ -1,31 +1,172 @@
-"""Hand the conversation to a community worker: record the request and say when someone replies."""
+"""Hand the conversation to a community worker.
+
+转人工 runs the handoff form: community (buttons), a one-line summary (taken from the conversation when the
+resident already described the matter), and an optional call-back phone with explicit consent; then the
+request is stored with all three and the resident is told when and how the reply comes. Inside the
+consultation form the handoff is registered at once with what that form already knows.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
 from actions.common import channel_of, consultations, polite, user_text
+from actions.consultation_form import (NEED_EXPLICIT_YES, _ask_action, asks_how_it_proceeds, explicit_answer, find_community,
+                                       mobile_phone)
+from actions.context import last_substantive_message, meaningful, short
+from bot.privacy import mask, mask_phone
+
+ASK_COMMUNITY = "好的，我帮您联系社区工作人员。您住在哪个社区（村）？请点选："
+CANCELLED = "好的，不转人工了，刚才的内容没有登记。还有什么可以帮您？"
+HANDOFF_SLOTS = ("handoff_community", "handoff_summary", "handoff_consent", "handoff_phone")
+MAX_SUMMARY = 300
+_HANDOFF_WORDS = re.compile(r"转人工|人工服务|人工客服|人工|真人|客服|工作人员|网格员|社工|居委会的人|社区的人|联系我|给我|帮我|我要|我想|"
+                            r"找个?人?|请|转|能不能|可以|一下|和|跟|聊|[，,。.!！?？、\s]")
+
+
+def _reset() -> list[dict[str, Any]]:
+    return [SlotSet(s, None) for s in HANDOFF_SLOTS] + [SlotSet("requested_slot", None)]
+
+
+def _own_summary(text: str) -> bool:
+    """"转人工，低保申请一直没批" carries a summary; "转人工" does not."""
+    return meaningful(_HANDOFF_WORDS.sub("", text)) >= 4
+
+
+def _reply(dispatcher: CollectingDispatcher, handoff_id: int, when: str, committee: str, phone: str | None) -> None:
+    how = f"也可能打 {mask_phone(phone)} 联系您" if phone else "请留意这里的消息"
+    dispatcher.utter_message(
+        text=f"已为您登记人工服务（登记号 {handoff_id}），转给{committee}。工作人员会在{when}在这个对话里回复您，{how}。"
+             "着急的事也可以直接到社区党群服务中心办理。")
+    dispatcher.utter_message(json_message={"type": "handoff", "id": handoff_id, "reply_within": when})
+
+
+def _committee_name(svc, handoff_id: int) -> str:
+    committee_id = (svc.get_handoff(handoff_id) or {}).get("committee_id")
+    return svc.committee(committee_id).name if committee_id else "社区工作人员"
 
 
 class ActionHandoff(Action):
+    """转人工 inside the consultation form: registered at once with the form's community and topic, then the form resumes."""
+
     def name(self) -> str:
         return "action_handoff"
 
     @polite
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
-        last = tracker.get_slot("last_answer") or {}
-        context = (last.get("question") if isinstance(last, dict) else "") or ""
-        text = "；".join(t for t in (user_text(tracker), f"上一个问题：{context}" if context else "") if t) or "居民请求人工服务"
-        handoff_id, when = consultations().request_handoff(
-            channel_of(tracker), tracker.sender_id, tracker.get_slot("consultation_community"), text[:1000])
-        dispatcher.utter_message(
-            text=f"好的，已为您登记人工服务（登记号 {handoff_id}）。社区工作人员会在{when}回复您，请留意消息。"
-                 "着急的事也可以直接到社区党群服务中心办理。")
-        dispatcher.utter_message(json_message={"type": "handoff", "id": handoff_id, "reply_within": when})
+        topic = tracker.get_slot("consultation_topic") or last_substantive_message(tracker) or ""
+        text = "；".join(t for t in (user_text(tracker), f"事项：{topic}" if topic else "") if t) or "居民请求人工服务"
+        svc = consultations()
+        community = tracker.get_slot("consultation_community")
+        handoff_id, when = svc.request_handoff(channel_of(tracker), tracker.sender_id, community, text[:1000])
+        _reply(dispatcher, handoff_id, when, _committee_name(svc, handoff_id), None)
         return []
+
+
+class ValidateHandoffForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_handoff_form"
+
+    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[str]:
+        slots = ["handoff_community", "handoff_summary", "handoff_consent"]
+        return slots + ["handoff_phone"] if tracker.get_slot("handoff_consent") is True else slots
+
+    async def extract_handoff_community(self, dispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        """The community the resident already chose in this conversation is not asked again."""
+        if tracker.get_slot("handoff_community") or tracker.get_slot("requested_slot"):
+            return {}
+        known = tracker.get_slot("consultation_community")
+        return {"handoff_community": known} if known else {}
+
+    async def extract_handoff_summary(self, dispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        """"转人工，低保申请一直没批" or the matter described just before 转人工 is the summary."""
+        if tracker.get_slot("handoff_summary") or tracker.get_slot("requested_slot"):
+            return {}
+        if (tracker.latest_message.get("intent") or {}).get("name") != "human_handoff":
+            return {}
+        text = user_text(tracker)
+        summary = text if _own_summary(text) else last_substantive_message(tracker)
+        return {"handoff_summary": summary[:MAX_SUMMARY]} if summary else {}
+
+    def validate_handoff_community(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
+        community = find_community(value)
+        if community is None:
+            dispatcher.utter_message(text="没有找到这个社区（村），请点选下面的按钮。")
+            return {"handoff_community": None}
+        return {"handoff_community": community.id}
+
+    def validate_handoff_summary(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
+        text = " ".join(str(value or "").split())
+        if asks_how_it_proceeds(tracker, text):
+            dispatcher.utter_message(response="utter_consultation_process")
+            return {"handoff_summary": None}
+        if meaningful(text) < 4:
+            dispatcher.utter_message(text="能再具体说一点吗？比如“想问残疾人补贴怎么申请”。")
+            return {"handoff_summary": None}
+        return {"handoff_summary": text[:MAX_SUMMARY]}
+
+    def validate_handoff_consent(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
+        if not explicit_answer(tracker):
+            dispatcher.utter_message(text=NEED_EXPLICIT_YES)
+            return {"handoff_consent": None}
+        return {"handoff_consent": value is True, **({} if value is True else {"handoff_phone": None})}
+
+    def validate_handoff_phone(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
+        phone = mobile_phone(value)
+        if phone is None:
+            dispatcher.utter_message(text="这个手机号好像不对，请输入11位手机号，比如 13800001234。")
+        return {"handoff_phone": phone}
+
+
+ActionAskHandoffSummary = _ask_action("handoff_summary", "请用一句话说说需要工作人员帮什么忙，比如“想问残疾人补贴怎么申请”。")
+ActionAskHandoffConsent = _ask_action(
+    "handoff_consent", "需要工作人员打电话给您吗？留电话需要您同意：号码只提供给处理的社区工作人员。不留的话，工作人员会在这个对话里回复您。",
+    [{"title": "同意，留电话", "payload": "/affirm"}, {"title": "不用，在这里回复我", "payload": "/deny"}])
+ActionAskHandoffPhone = _ask_action("handoff_phone", "请留一个能联系到您的手机号（11位）。")
+
+
+class ActionAskHandoffCommunity(Action):
+    def name(self) -> str:
+        return "action_ask_handoff_community"
+
+    @polite
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        buttons = [{"title": c.name, "payload": f'/inform{{"community":"{c.id}"}}'} for c in consultations().communities()]
+        dispatcher.utter_message(text=ASK_COMMUNITY, buttons=buttons)
+        return []
+
+
+class ActionSubmitHandoff(Action):
+    def name(self) -> str:
+        return "action_submit_handoff"
+
+    @polite
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        consent = tracker.get_slot("handoff_consent") is True
+        phone = tracker.get_slot("handoff_phone") if consent else None
+        community = tracker.get_slot("handoff_community")
+        summary = tracker.get_slot("handoff_summary") or "居民请求人工服务"
+        svc = consultations()
+        handoff_id, when = svc.request_handoff(channel_of(tracker), tracker.sender_id, community, summary[:1000],
+                                               contact_phone=phone, consent=consent)
+        dispatcher.utter_message(text=f"求助内容：{mask(short(summary))}")
+        _reply(dispatcher, handoff_id, when, _committee_name(svc, handoff_id), phone)
+        return _reset()
+
+
+class ActionCancelHandoff(Action):
+    def name(self) -> str:
+        return "action_cancel_handoff"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        dispatcher.utter_message(text=CANCELLED)
+        return [ActiveLoop(None)] + _reset()
 
 
 def is_external(tracker: Tracker) -> bool:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import channel_of, consultations, polite
+from actions.common import channel_of, consultations, polite, user_text
 from actions.handoff import is_external
+from bot.consultations.tracking import IN_TEXT
 
-TRACKING = re.compile(r"YS-\d{8}-\d{4}", re.IGNORECASE)
+TRACKING = IN_TEXT
 ASK_NUMBER = "请发送受理编号（格式如 YS-20260101-0001），我帮您查。"
 
 
@@ -58,6 +58,12 @@ class ActionWithdrawConsultation(Action):
 
     @polite
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        from rasa_addons.evidence import is_withdraw_request  # stdlib only: the engine guard's rule
+
+        text = user_text(tracker)
+        if text and not is_withdraw_request(text):  # typed words without an explicit withdrawal never withdraw
+            dispatcher.utter_message(text="如果要撤回已提交的事项，请发送“撤回”加受理编号，比如“撤回 YS-20260101-0001”。")
+            return []
         number = tracking_number_of(tracker)
         if number is None:
             dispatcher.utter_message(text="要撤回哪一条？请发送“撤回”加受理编号，比如“撤回 YS-20260101-0001”。")

@@ -318,6 +318,17 @@ def test_handoff(svc):
     assert svc.outbox(handoff_id=hid) == []  # closed without a note: nothing to tell the resident
 
 
+def test_handoff_keeps_a_call_back_phone_only_with_consent(svc):
+    with_consent, _ = svc.request_handoff("webchat", "u2", "xingfu", "想问高龄津贴", contact_phone="+86 137-0000-5678", consent=True)
+    without, _ = svc.request_handoff("webchat", "u3", "xingfu", "想问医保", contact_phone="13700005678", consent=False)
+    truthy, _ = svc.request_handoff("webchat", "u4", "xingfu", "想问低保", contact_phone="13700005678", consent="yes")
+    assert (svc.get_handoff(with_consent)["contact_phone"], svc.get_handoff(with_consent)["consent"]) == ("13700005678", True)
+    for hid in (without, truthy):  # only a real True is consent; no consent, no phone stored
+        assert (svc.get_handoff(hid)["contact_phone"], svc.get_handoff(hid)["consent"]) == (None, False)
+    with pytest.raises(UserFacingError):
+        svc.request_handoff("webchat", "u5", "xingfu", "想问", contact_phone="12345", consent=True)
+
+
 def test_handoff_reply_is_queued_for_chat_channels_only(svc):
     chat, _ = svc.request_handoff("telegram", "u1", "dongshan", "电话 13812345678 找人工")
     api, _ = svc.request_handoff("open311", "hotline", "dongshan", "热线转来的")
@@ -531,7 +542,7 @@ def test_db_upgrade_command_from_any_directory(url, tmp_path):
     for _ in range(2):  # idempotent
         p = subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr
-        assert "revision 0005" in p.stdout
+        assert "revision 0006" in p.stdout
     p = subprocess.run([sys.executable, "-m", "bot", "consultations", "list", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0 and p.stdout == ""
     dispose_engines()

@@ -219,10 +219,18 @@ def test_out_of_scope_is_honest_and_recorded_as_a_gap(stack, db_url):
     assert "今天天气怎么样" in out.stdout and "帮我办个护照" in out.stdout
 
 
+def handoff(stack, sender: str, summary: str = "想问水电费补贴怎么申请") -> dict:
+    """转人工 through its form (community button, summary, no phone); returns the handoff payload."""
+    r = say(stack, sender, "转人工")
+    r = say(stack, sender, buttons_of(r)["幸福社区"])
+    r = say(stack, sender, summary)
+    r = say(stack, sender, buttons_of(r)["不用，在这里回复我"])
+    return custom_of(r, "handoff")[0] | {"text": text_of(r)}
+
+
 def test_handoff_records_and_says_when(stack):
-    r = say(stack, "needs-person", "转人工")
-    handoff = custom_of(r, "handoff")
-    assert handoff and handoff[0]["id"] and handoff[0]["reply_within"] in text_of(r)
+    h = handoff(stack, "needs-person")
+    assert h["id"] and h["reply_within"] in h["text"]
 
 
 def test_status_lookup_without_number_asks_for_it(stack):
@@ -318,7 +326,7 @@ def test_long_topic_is_taken_by_the_form_up_to_the_store_limit(stack, service):
 
 def test_worker_reply_to_a_handoff_reaches_the_resident(stack, service):
     sender = "waits-for-worker"
-    handoff_id = custom_of(say(stack, sender, "转人工"), "handoff")[0]["id"]
+    handoff_id = handoff(stack, sender)["id"]
     # the committee inbox closes it with a note; its outbox pushes EXTERNAL_handoff_reply to Rasa
     assert service.close_handoff(handoff_id, "水电费补贴已帮您登记，明天上午十点给您回电", "worker-li")["pushed"]
     assert service.deliverer(rasa_url=stack.rasa_url, token=stack.token, backoff_seconds=0).deliver_pending()["delivered"] >= 1

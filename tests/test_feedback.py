@@ -75,13 +75,13 @@ def test_feedback_table_comes_from_the_migration(db_url):
 
     try:
         upgrade(db_url)
-        assert current_revision(db_url) == "0005"
+        assert current_revision(db_url) == "0006"
         cols = {c["name"] for c in inspect(engine_for(db_url)).get_columns("feedback_events")}
         assert {"kind", "reason", "rating", "question", "question_key", "sources", "channel"} <= cols
         store = FeedbackStore(db_url)
         store.record_unanswered("小区能养羊吗", channel="rest")
         assert [g.question for g in store.gaps()] == ["小区能养羊吗"]
-        assert current_revision(db_url) == "0005"
+        assert current_revision(db_url) == "0006"
     finally:
         dispose_engines()
 
@@ -94,7 +94,7 @@ def test_store_on_an_empty_database_runs_the_migrations(tmp_path):
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     try:
         store = FeedbackStore(url)
-        assert current_revision(url) == "0005"
+        assert current_revision(url) == "0006"
         assert {"feedback_events", "consultations"} <= set(inspect(store.engine).get_table_names())
     finally:
         dispose_engines()
@@ -115,7 +115,7 @@ def test_upgrade_adopts_a_table_the_old_store_created_itself(db_url):
             conn.execute(text("INSERT INTO feedback_events (created_at, kind, reason, question, question_key) "
                               "VALUES (CURRENT_TIMESTAMP, 'unanswered', 'out_of_scope', '旧问题', '旧问题')"))
         upgrade(db_url)
-        assert current_revision(db_url) == "0005"
+        assert current_revision(db_url) == "0006"
         assert [g.question for g in FeedbackStore(db_url).gaps()] == ["旧问题"]
     finally:
         dispose_engines()

@@ -160,7 +160,10 @@ class HandoffRequest(Base):
     sender_id: Mapped[str] = mapped_column(String(200))
     community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"), index=True)
     committee_id: Mapped[str | None] = mapped_column(ForeignKey("committees.id"), nullable=True)
-    text: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")  # the resident's one-line summary
+    # A phone only with the resident's explicit consent (the chat's 同意 button or words), for a call back.
+    contact_phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    consent: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | closed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -685,16 +685,23 @@ class ConsultationService:
                 "overdue": overdue_records, "last_status_change": since}
 
     @_db_guard
-    def request_handoff(self, channel: str, sender_id: str, community_id: str | None, text: str) -> tuple[int, str]:
+    def request_handoff(self, channel: str, sender_id: str, community_id: str | None, text: str, *,
+                        contact_phone: str | None = None, consent: bool = False) -> tuple[int, str]:
         """Ask for a person; the fallback committee of the community gets it. Returns
-        (handoff id, expected reply time such as "工作日 2 小时内")."""
+        (handoff id, expected reply time such as "工作日 2 小时内").
+
+        ``text`` is the resident's summary; ``contact_phone`` is stored only with ``consent=True``
+        (a phone without consent is dropped, as for consultations)."""
         channel = _ident(channel, "渠道", 64)
         sender_id = _ident(sender_id, "用户标识")
         cid = self._community_id(community_id)
         text = clean_text(text, required=False)
+        consent = consent is True
+        phone = clean_phone(contact_phone) if consent and contact_phone not in (None, "") else None
         committee = Router.fallback(self.router.community(cid))
         with self.Session.begin() as s:
-            h = m.HandoffRequest(channel=channel, sender_id=sender_id, community_id=cid, committee_id=committee.id, text=text)
+            h = m.HandoffRequest(channel=channel, sender_id=sender_id, community_id=cid, committee_id=committee.id, text=text,
+                                 contact_phone=phone, consent=consent and phone is not None)
             s.add(h)
             s.flush()
             hid = h.id
@@ -704,7 +711,8 @@ class ConsultationService:
     @staticmethod
     def _handoff_dict(h: m.HandoffRequest) -> dict:
         return {"id": h.id, "channel": h.channel, "sender_id": h.sender_id, "community_id": h.community_id,
-                "committee_id": h.committee_id, "text": h.text, "status": h.status, "created_at": h.created_at,
+                "committee_id": h.committee_id, "text": h.text, "contact_phone": h.contact_phone, "consent": bool(h.consent),
+                "status": h.status, "created_at": h.created_at,
                 "closed_at": h.closed_at, "closed_by": h.closed_by, "close_note": h.close_note or ""}
 
     @_db_guard
