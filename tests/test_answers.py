@@ -283,3 +283,15 @@ def test_list_question_gets_several_items(assistant):
     assert ans.kind == "indicator"
     missing = [i for i in assistant.kb.plan.indicators if i.base_2020 is None]
     assert len(missing) > 1 and all(i.name in ans.answer for i in missing)
+
+
+@pytest.mark.parametrize("question, word", [("社区能办护照吗", "护照"), ("社区可以办驾照吗", "驾照")])
+def test_a_service_the_catalogue_lacks_is_named_not_substituted(assistant, question, word):
+    ans = assistant.ask(question)
+    assert ans.kind == "out_of_scope" and ans.sources == [] and ans.topic == "not_in_catalogue"
+    assert word in ans.answer and "12345" in ans.answer
+
+
+def test_operator_question_gets_the_plan_not_the_parents_card(assistant):
+    ans = assistant.ask("我们公司想开办一家普惠托育机构，有什么支持政策")
+    assert ans.kind == "clause" and "社会力量" in ans.sources[0].text

@@ -16,7 +16,7 @@ from bot.kb.loader import KnowledgeBase, load_kb
 from bot.kb.models import Service
 from bot.kb.terms import domain_terms, tokenizer
 from bot.retrieval import answers as A
-from bot.retrieval.bm25 import BM25, make_analyzer
+from bot.retrieval.bm25 import BM25, COLLOQUIAL, make_analyzer
 from bot.retrieval.gate import GateParams, GateSignal, ScopeGate
 from bot.retrieval.index import index_dir, load_or_build
 from bot.retrieval.matter import MatterDetector, MatterParams, MatterSignal, committee_types, grounding_clause_ids
@@ -208,6 +208,10 @@ class Assistant:
         matter = self.matter(q, result)
         if matter is not None and self.matters.is_matter(matter):
             return self._matter_answer(q, matter, top_k)
+        unknown = self._unknown_subject(q)
+        if unknown is not None:
+            ans = A.Answer(q, "out_of_scope", "", [], [], [], confidence=conf, topic="not_in_catalogue")
+            return A.finish(ans, NOT_IN_CATALOGUE.format(word=unknown), 0)
         if not self.gate.in_scope(signal) and mentioned is None:
             return A.finish(A.Answer(q, "out_of_scope", "", [], [], [], confidence=conf), A.OUT_OF_SCOPE_REPLY, 0)
         top = hits[0].passage
@@ -239,17 +243,35 @@ class Assistant:
             return self._with(self.indicator_answer(top.id, question=q, hits=hits, top_k=top_k), q, conf)
         return self._with(self._clause_answer(q, hits[0], hits, top_k), q, conf)
 
-    def _indicators_named(self, q: str, min_overlap: int = 4) -> list:
-        """Indicators whose names the question spells out (longest shared run of characters): for each part joined
-        by 和/与/及/、 the best one, or the two that tie (城乡… names both the urban and the rural indicator)."""
+    def _indicators_named(self, q: str, min_shared: int = 3) -> list:
+        """Indicators whose names the question spells out (most shared character pairs): for each part joined by
+        和/与/及/、 the best one, or the two that tie (城乡… names both the urban and the rural indicator)."""
         found = []
         for piece in re.split(r"和|与|及|、|以及", q):
-            scored = sorted(((_common_run(piece, i.name), i) for i in self.kb.plan.indicators), key=lambda x: -x[0])
-            best = [i for n, i in scored if n == scored[0][0]] if scored and scored[0][0] >= min_overlap else []
+            scored = sorted(((_shared_pairs(piece, i.name), i) for i in self.kb.plan.indicators), key=lambda x: -x[0])
+            best = [i for n, i in scored if n == scored[0][0]] if scored and scored[0][0] >= min_shared else []
             for ind in best[:2] if len(best) <= 2 else []:
                 if ind not in found:
                     found.append(ind)
         return found
+
+    def _unknown_subject(self, q: str) -> str | None:
+        """The one specific word of a service question the knowledge base has never seen (“社区能办护照吗” → 护照).
+
+        None when the question also names anything the KB knows specifically (康复, 托育, a service name): then it is
+        a question about that, in the resident's own words."""
+        if self._mentioned_service(q) is not None or not _ASKS_SERVICE.search(q):
+            return None
+        bm25 = self.retriever.bm25
+        unknown = []
+        for tok in self.retriever.analyze(q):
+            if len(tok) < 2 or not _CJK_WORD.fullmatch(tok) or tok in COLLOQUIAL or _QUESTION_WORD.search(tok) or _ASKS_SERVICE.search(tok) or re.fullmatch(r"[能可会要想]\w", tok):
+                continue
+            if bm25.idf.get(tok, 0.0) >= 1.0:
+                return None  # a specific word the KB uses
+            if tok not in bm25.idf and not any(tok in t or t in tok for t in self.gate.domain_terms):
+                unknown.append(tok)
+        return unknown[0] if len(unknown) == 1 else None
 
     def _service_list(self, q: str, services: list[Service], hits: list[Hit], top_k: int) -> A.Answer:
         """“有哪几种…”: the matching catalogue entries by name, one line each."""
@@ -408,18 +430,16 @@ def _service_text(svc: Service) -> str:
     return " ".join([svc.name, *svc.aliases, svc.eligible, svc.provides, *svc.how_to_apply.steps, svc.where])
 
 
-def _common_run(a: str, b: str) -> int:
-    """Length of the longest run of characters ``a`` and ``b`` share."""
-    best = 0
-    prev = [0] * (len(b) + 1)
-    for ca in a:
-        cur = [0] * (len(b) + 1)
-        for j, cb in enumerate(b, 1):
-            if ca == cb:
-                cur[j] = prev[j - 1] + 1
-                best = max(best, cur[j])
-        prev = cur
-    return best
+def _shared_pairs(text: str, name: str) -> int:
+    """How many of ``name``'s character pairs occur in ``text``."""
+    pairs = {name[i:i + 2] for i in range(len(name) - 1)}
+    return sum(p in text for p in pairs)
+
+
+_ASKS_SERVICE = re.compile(r"(能|可以|可不可以|能不能)(办|申请|领|做|开)|办理|在哪(里|儿)?办|有没有|有冇|怎么(办|申请)")
+_QUESTION_WORD = re.compile(r"哪|什么|啥|怎么|多少|几")
+_CJK_WORD = re.compile(r"[\u4e00-\u9fff]+")
+NOT_IN_CATALOGUE = "服务目录里没有“{word}”这项服务，我不想拿别的服务凑数。可以拨打12345政务服务便民热线，或到政务服务中心问问。"
 
 
 def _first_clause(text: str) -> str:
