@@ -354,7 +354,7 @@ class Assistant:
             return True
         bm25 = self.retriever.bm25
         for tok in self.retriever.analyze(text):
-            if bm25.idf.get(tok, 0.0) >= min_idf and not (INDICATOR_CUE.fullmatch(tok) or CLAUSE_CUE.fullmatch(tok) or AGENCY_CUE.fullmatch(tok)):
+            if len(tok) >= 2 and _CJK_WORD.fullmatch(tok) and bm25.idf.get(tok, 0.0) >= min_idf and not (INDICATOR_CUE.fullmatch(tok) or CLAUSE_CUE.fullmatch(tok) or AGENCY_CUE.fullmatch(tok)):
                 return True
         return False
 
