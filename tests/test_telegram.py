@@ -348,3 +348,4 @@ def test_flood_control_retry_after_is_honoured(tg):
     assert calls[1]["at"] - calls[0]["at"] >= 1.9
     assert calls[1]["params"]["text"] == calls[0]["params"]["text"]
 
+
