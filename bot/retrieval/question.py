@@ -69,14 +69,15 @@ def names_no_topic(question: str) -> bool:
 LIST_CUE = re.compile(r"有哪(几|些)(种|类|项|个|样)?|哪几(种|类|项|个|样)|都有(哪些|什么|啥)|分别|列一下|列出")
 # Someone who wants to run or fund a service (opening a childcare centre, donating a station), not use it.
 OPERATOR_CUE = re.compile(
-    r"我(们)?(想|要|打算|准备)?(在.{0,6})?(开|办|开办|兴办|创办|成立|牵头|捐建|捐赠|投资|运营)(一个|一家|个|家)?|"
-    r"我们(企业|公司|单位|机构)|(企业|公司|社会力量|民办|私人|private|operator)"
+    r"我(们)?(想|要|打算|准备|计划)(在.{0,8})?(开办|兴办|创办|举办|成立|牵头|捐建|捐赠|投资|运营|开(一|个|家))|"
+    r"我们(企业|公司|单位|机构)|社会力量|民办|private|operator",
+    re.IGNORECASE,
 )
 # Words that only ask (or join parts), carrying no topic of their own.
 _PART_FILLER = re.compile(r"(20[0-9]{2})年?|又|分别|呢|是多少|多少|几|是|啥|什么|怎么样|目标值?|基期值?|属性|还有|负责|做|搞|弄|报名|办理|查|看")
 
 # Where a message holds a second question: a joining word after a pause, or a question mark.
-_JOINERS = re.compile(r"(?:^|[，,。；;？?！!\s])(?:另外|顺便问一?下|顺便|此外|还有就是|还有|再问一?下|以及)[，,：:\s]*")
+_JOINERS = re.compile(r"(?:^|[，,。；;？?！!\s])(?:另外问一?下|另外|顺便问一?下|顺带问一?下|顺便|顺带|此外|还有就是|还有|还想问一?下|还想问|再问一?下|再就是|对了|以及)[，,：:\s]*")
 _ENDS = re.compile(r"[？?！!；;。]+")
 _BACKREF_COMMA = re.compile(r"[，,]\s*(?=(这块|这事|这件事|这个|这方面|那|它)[^，,]{0,12}$)")
 _ASKS = re.compile(r"吗|嗎|呢|么|多少|几|哪|什么|啥|怎么|如何|谁|是否|有没有|有冇|能不能|可不可以|可以.{0,6}[吗不]|要不要|\?|？")

@@ -24,6 +24,7 @@ class Topic:
     id: str
     cues: tuple[re.Pattern, ...]
     reply: str
+    unless: re.Pattern | None = None  # wording that keeps the question in scope (康复 for "能治好吗")
 
 
 @dataclass(frozen=True)
@@ -43,13 +44,14 @@ class TopicClassifier:
     @classmethod
     def load(cls, local_names: tuple[str, ...] = (), path: Path = TOPICS_FILE) -> "TopicClassifier":
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        topics = [Topic(t["id"], tuple(re.compile(c, re.IGNORECASE) for c in t["cues"]), t["reply"].strip()) for t in raw["topics"]]
+        topics = [Topic(t["id"], tuple(re.compile(c, re.IGNORECASE) for c in t["cues"]), t["reply"].strip(),
+                        re.compile(t["unless"]) if t.get("unless") else None) for t in raw["topics"]]
         other = raw["other_place"]
         return cls(topics, gazetteer(tuple(sorted(local_names))), other["reply"].strip(), re.compile(other["not_after"]))
 
     def topic_of(self, text: str) -> Decline | None:
         for t in self.topics:
-            if any(c.search(text) for c in t.cues):
+            if any(c.search(text) for c in t.cues) and not (t.unless and t.unless.search(text)):
                 return Decline(t.id, t.reply)
         return None
 
