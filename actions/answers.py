@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -10,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import assistant, channel_of, feedback_store, log, polite, user_text
 from bot.privacy import mask
+from bot.retrieval import ASPECTS
 
 #: Intent → aspect of the service under discussion (follow-ups such as "那要带什么材料？").
 INTENT_ASPECT = {
@@ -19,11 +22,15 @@ INTENT_ASPECT = {
     "ask_where": "where",
     "ask_agency": "agency",
 }
+#: Details on request under a short first reply: (aspect, title, payload). 要带什么 reuses the ask_how_to_apply
+#: intent and names its aspect in the payload, read by :func:`payload_aspect`.
 FOLLOW_UPS = [
-    ("how_to_apply", "要带什么材料", "/ask_how_to_apply"),
-    ("where", "在哪里办", "/ask_where"),
+    ("how_to_apply", "怎么办", "/ask_how_to_apply"),
+    ("materials", "要带什么", '/ask_how_to_apply{"aspect":"materials"}'),
+    ("where", "在哪办", "/ask_where"),
     ("agency", "哪个部门负责", "/ask_agency"),
 ]
+_PAYLOAD = re.compile(r"^/\w+(\{.*\})\s*$", re.S)
 CONSULT_BUTTON = {"title": "发起议事协商", "payload": "/start_consultation"}
 HANDOFF_BUTTON = {"title": "转人工", "payload": "/human_handoff"}
 THUMBS = [{"title": "👍", "payload": "/feedback_positive"}, {"title": "👎", "payload": "/feedback_negative"}]
@@ -63,6 +70,18 @@ def send_answer(dispatcher: CollectingDispatcher, answer, aspect: str | None) ->
     return events
 
 
+def payload_aspect(tracker: Tracker) -> str | None:
+    """The aspect a follow-up button's payload names (``/ask_how_to_apply{"aspect":"materials"}``), if any."""
+    m = _PAYLOAD.match((tracker.latest_message.get("text") or "").strip())
+    if not m:
+        return None
+    try:
+        value = json.loads(m.group(1)).get("aspect")
+    except (ValueError, AttributeError):
+        return None
+    return value if value in ASPECTS else None
+
+
 def _entity_service(tracker: Tracker) -> str | None:
     """A catalogue id from the NLU entity (synonyms map names/aliases to ids), if it is one."""
     value = next(tracker.get_latest_entity_values("service"), None)
@@ -82,7 +101,7 @@ class ActionAnswerQuestion(Action):
     @polite
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
-        aspect = INTENT_ASPECT.get(intent)
+        aspect = payload_aspect(tracker) or INTENT_ASPECT.get(intent)
         text = user_text(tracker)
         current = tracker.get_slot("current_service")
         bot = assistant()
@@ -92,7 +111,7 @@ class ActionAnswerQuestion(Action):
                 return []
             return send_answer(dispatcher, bot.service_answer(current, aspect or "overview"), aspect)
         answer = bot.ask(text, top_k=3, service_hint=current)
-        if answer.kind == "out_of_scope":
+        if answer.kind == "out_of_scope" and not getattr(answer, "topic", None):  # a topic the plan does not cover stays declined
             target = _entity_service(tracker) or (current if aspect and aspect != "overview" else None)
             if target:
                 answer = bot.service_answer(target, aspect or "overview", question=text)

@@ -36,6 +36,7 @@ from connectors.text import (
     NON_TEXT_REPLY,
     VOICE_REPLY,
     citation_line,
+    needs_citation,
     screen_text,
     split_text,
 )
@@ -65,6 +66,9 @@ def merge_citations(items: List[Any]) -> List[Any]:
         custom = message.get("custom")
         if isinstance(custom, dict) and custom.get("sources"):
             line = citation_line(custom["sources"])
+            if not needs_citation(message.get("text")) or (not message.get("text") and out and out[-1][0] == recipient_id
+                                                             and not needs_citation(out[-1][1].get("text"))):
+                line = ""  # the answer's text already names its source once
             rest = {k: v for k, v in custom.items() if k != "sources"}
             message["custom"] = rest or None
             if line and message.get("text"):
@@ -236,7 +240,7 @@ class TelegramOutput(OutputChannel):
         if not isinstance(json_message, dict):
             return
         lines = [str(json_message["text"])] if json_message.get("text") else []
-        if json_message.get("sources"):
+        if json_message.get("sources") and needs_citation(json_message.get("text")):
             lines.append(citation_line(json_message["sources"]))
         text = "\n\n".join(x for x in lines if x)
         if text:

@@ -102,19 +102,28 @@ def short_chapter(chapter: str) -> str:
     return chapter.split("›")[-1].strip() if chapter else ""
 
 
+#: How an answer's own text starts its citation (bot.retrieval.answers.source_line).
+CITED_MARK = "来源："
+
+
 def citation_line(sources: Iterable[Any], limit: int = 3) -> str:
-    """One compact line naming where an answer comes from, e.g. "📖 出处：(七)强化为民服务功能 plan-7-12"."""
+    """One compact line naming where an answer comes from, in words: "📖 出处：(七)强化为民服务功能 第12句".
+
+    Ids (plan-7-12) are for the JSON only, never shown to residents."""
     items: List[str] = []
     seen = set()
     for src in sources or ():
         if not isinstance(src, dict):
             continue
-        ref = str(src.get("id") or src.get("clause") or "").strip()
-        where = short_chapter(str(src.get("chapter") or src.get("title") or "")).strip()
-        label = " ".join(x for x in (where, ref) if x)
+        label = str(src.get("title") or "").strip() or short_chapter(str(src.get("chapter") or "")).strip()
         if label and label not in seen:
             seen.add(label)
             items.append(label)
         if len(items) >= limit:
             break
     return ("📖 出处：" + "；".join(items)) if items else ""
+
+
+def needs_citation(text: Any) -> bool:
+    """False when a reply already cites its sources (the assistant's answers do): the channel adds none."""
+    return not (isinstance(text, str) and CITED_MARK in text)

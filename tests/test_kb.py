@@ -385,3 +385,30 @@ def test_load_kb_reports_every_problem_at_once(kb_copy: Path):
     assert ("communities.yml", "communities [1] heping", "households") in found
     # the copied plan is untouched, so it still parses the same
     assert len(load_plan(kb_copy).clauses) == len(load_plan(KB_DIR).clauses)
+
+
+def test_committee_offices_are_validated_and_examples_never_shown(kb, kb_copy: Path):
+    from bot.retrieval.answers import whom_to_ask
+
+    offices = [m.office for c in kb.communities for m in c.committees if m.office]
+    assert offices and all(o.example for o in offices)  # the sample directory is invented and says so
+    for c in kb.communities:
+        text = whom_to_ask(c)
+        fallback = next(m for m in c.committees if m.fallback)
+        assert fallback.name in text and (fallback.office is None or fallback.office.address not in text)
+    data = load_yaml(kb_copy / "communities.yml")
+    committee = next(m for m in data["communities"][0]["committees"] if m.get("fallback"))
+    committee["office"] = {"phone": "call us!", "example": False}
+    dump_yaml(kb_copy / "communities.yml", data)
+    assert_check_fails(kb_copy, "communities.yml", "office", "phone")
+
+
+def test_real_office_contact_is_shown(kb):
+    from bot.kb.models import Community, Office
+    from bot.retrieval.answers import whom_to_ask
+
+    c = kb.communities[0]
+    fallback = next(m for m in c.committees if m.fallback)
+    real = fallback.model_copy(update={"office": Office(phone="0571-88880000", address="幸福路88号", example=False)})
+    changed = c.model_copy(update={"committees": [real if m.id == fallback.id else m for m in c.committees]})
+    assert isinstance(changed, Community) and "0571-88880000" in whom_to_ask(changed)

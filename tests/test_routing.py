@@ -160,3 +160,28 @@ def test_route_cli_text_default_community_and_errors(tmp_path):
     assert p.returncode == 2 and "未知社区" in p.stderr and "Traceback" not in p.stderr
     p = run("--json", "   ")
     assert p.returncode == 1 and "空" in json.loads(p.stdout)["error"] and "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("text, community, village", [
+    ("村规民约好多年没改了，想提议修订", "xingfu", True),  # a village's matter from an urban community
+    ("村里的集体收入从来没公开过", "xingfu", True),
+    ("村规民约好多年没改了，想提议修订", "liushu", False),  # in a village it is simply routed
+    ("阳光苑的电梯坏了", "xingfu", False),
+])
+def test_village_matters_from_a_town_community_ask_which_village(keyword_router, text, community, village):
+    r = keyword_router.route(text, community)
+    assert r.needs_village is village
+    assert ("needs_village" in r.to_json()) is village
+    if not village:
+        assert r.committee.id in {m.id for m in r.community.committees}
+
+
+def test_route_cli_says_when_it_assumed_the_default_community(tmp_path):
+    run = lambda *a: subprocess.run([sys.executable, "-m", "bot", "route", "--no-embedding", *a], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    p = run("--json", "村务公开栏好久没更新了")
+    out = json.loads(p.stdout)
+    assert p.returncode == 0 and "默认社区" in p.stderr and out["assumed_community"] is True and out["needs_village"] is True
+    p = run("村务公开栏好久没更新了")
+    assert "哪个村" in p.stdout and "柳树村" in p.stdout
+    p = run("--community", "xingfu", "--json", "阳光苑的电梯坏了")
+    assert "默认社区" not in p.stderr and "assumed_community" not in json.loads(p.stdout)

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from connectors.config import TelegramConfig
 from connectors.memory import CALLBACK_DATA_MAX_BYTES, PayloadKeys, SeenUpdates
 from connectors.ratelimit import RateLimiter
-from connectors.text import NON_TEXT_REPLY, citation_line, split_text, u16len
+from connectors.text import NON_TEXT_REPLY, citation_line, needs_citation, split_text, u16len
 from tests.fake_telegram import FakeTelegram, callback_update, photo_update, text_update
 
 # ---------------------------------------------------------------------------------------------
@@ -60,13 +60,14 @@ def test_split_counts_emoji_as_two_units():
 def test_citation_line_names_chapter_and_clause():
     line = citation_line(
         [
-            {"type": "plan", "id": "plan-7-12", "chapter": "三、扩大城乡社区服务有效供给 › (七)强化为民服务功能", "text": "…"},
+            {"type": "plan", "id": "plan-7-12", "title": "(七)强化为民服务功能 第12句", "chapter": "三、扩大城乡社区服务有效供给 › (七)强化为民服务功能", "text": "…"},
             {"type": "indicator", "id": "indicator-4", "chapter": "专栏1 主要指标"},
-            {"id": "plan-7-12", "chapter": "三 › (七)强化为民服务功能"},  # duplicate
+            {"id": "plan-7-12", "title": "(七)强化为民服务功能 第12句"},  # duplicate
             "not a dict",
         ]
     )
-    assert line == "📖 出处：(七)强化为民服务功能 plan-7-12；专栏1 主要指标 indicator-4"
+    assert line == "📖 出处：(七)强化为民服务功能 第12句；专栏1 主要指标"  # words, never ids
+    assert needs_citation("好的") and not needs_citation("……\n来源：服务目录「社区老年助餐」")
     assert citation_line([]) == "" and citation_line(None) == ""
 
 
@@ -200,7 +201,7 @@ def _expected(rest_messages: list[dict]) -> str:
     for msg in rest_messages:
         out.append(msg.get("text") or "")
         sources = (msg.get("custom") or {}).get("sources")
-        if sources:
+        if sources and all(needs_citation(m.get("text")) for m in rest_messages if m.get("text")):
             out.append(citation_line(sources))
     return _squash("".join(out))
 
@@ -230,7 +231,7 @@ def test_question_is_answered_like_the_rest_channel_with_its_citation(tg):
     sent = _texts(_settled(fake, chat))
     assert _squash("".join(sent)) == _expected(expected), (sent, expected)
     assert any((m.get("custom") or {}).get("sources") for m in expected), "the answer carries no sources"
-    assert "📖 出处" in "".join(sent)
+    assert "".join(sent).count("来源：") == 1 and "📖 出处" not in "".join(sent)  # cited once, by the answer itself
     assert all(u16len(t) <= SPLIT_LIMIT for t in sent)
 
 
@@ -346,4 +347,5 @@ def test_flood_control_retry_after_is_honoured(tg):
     calls = fake.wait_for("sendMessage", count=2, chat_id=chat)
     assert calls[1]["at"] - calls[0]["at"] >= 1.9
     assert calls[1]["params"]["text"] == calls[0]["params"]["text"]
+
 

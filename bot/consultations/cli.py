@@ -73,6 +73,8 @@ def _route(args: argparse.Namespace) -> int:
 
     kb, router = _router(args.no_embedding)
     community = args.community or get_settings().default_community
+    if not args.community:
+        print(f"未指定社区（--community），按默认社区 {community} 处理。", file=sys.stderr)
     if community not in {c.id for c in kb.communities}:
         print(f"未知社区 {community!r}，可选：" + "、".join(f"{c.id}（{c.name}）" for c in kb.communities), file=sys.stderr)
         return 2
@@ -91,7 +93,13 @@ def _route(args: argparse.Namespace) -> int:
                 print(e.message, file=sys.stderr)
             continue
         if args.json:
-            print(json.dumps(r.to_json(), ensure_ascii=False), flush=True)
+            out = r.to_json()
+            if not args.community:
+                out["assumed_community"] = True
+            print(json.dumps(out, ensure_ascii=False), flush=True)
+        elif r.needs_village:
+            names = "、".join(c.name for c in router.villages())
+            print(f"{r.category_name or '未分类'} → 这是村里的事，{r.community.name}的居委会不受理：请先问清是哪个村（{names}），交该村的村民委员会。")
         else:
             flag = "（未能分类，转交兜底委员会）" if r.flagged_unroutable else ""
             print(f"{r.category_name or '未分类'} → {r.committee.name}（{r.committee.type}，{r.community.name}）{flag}")

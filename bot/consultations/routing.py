@@ -9,6 +9,7 @@ unroutable goes to the community's fallback committee (居委会/村委会) with
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import unicodedata
 from dataclasses import dataclass, field
@@ -32,6 +33,10 @@ RESCUE_MIN_SIM = 0.89
 RESCUE_MARGIN = 0.02
 
 
+#: Matters only a village has (its rules, its affairs and collective money): an urban 居委会 cannot take them.
+VILLAGE_MATTER = re.compile(r"村规民约|村务公开|村务|村集体|集体收入|集体经济|集体资产|集体土地|土地承包|宅基地|村干部|村委会|村民委员会|村民代表|我们村|村里")
+
+
 def normalize(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
@@ -45,14 +50,19 @@ class RouteResult:
     flagged_unroutable: bool
     method: str  # keyword | embedding | unroutable | given
     scores: dict[str, float] = field(default_factory=dict)
+    #: A village's matter (村规民约, 村务公开, 集体收入) from an urban community: ask which village before sending it.
+    needs_village: bool = False
 
     def to_json(self) -> dict:
-        """The ``python -m bot route --json`` shape."""
-        return {
+        """The ``python -m bot route --json`` shape (``needs_village`` only when true)."""
+        out = {
             "category": self.category,
             "committee": {"id": self.committee.id, "name": self.committee.name, "type": self.committee.type},
             "community": {"id": self.community.id, "name": self.community.name},
         }
+        if self.needs_village:
+            out["needs_village"] = True
+        return out
 
 
 def _weight(keyword: str) -> float:
@@ -226,4 +236,9 @@ class Router:
             cat, method, scores = self.classify(text)
         committee, flagged = self.committee_for(community, cat, text)
         name = self._categories[cat].name if cat else None
-        return RouteResult(cat, name, committee, community, flagged, method, scores)
+        village = community.kind != "村" and bool(VILLAGE_MATTER.search(normalize(text)))
+        return RouteResult(cat, name, committee, community, flagged, method, scores, needs_village=village)
+
+    def villages(self) -> list[Community]:
+        """The villages of the directory (what to offer when a village's matter comes from a town resident)."""
+        return [c for c in self.directory.communities if c.kind == "村"]

@@ -80,6 +80,16 @@ class ConsultationCategory(Strict):
     examples: list[str] = Field(default_factory=list, description="sample texts, used as embedding anchors")
 
 
+class Office(Strict):
+    """Where residents reach a committee. Sample data must say ``example: true``: example numbers and addresses are
+    never shown to residents as if they were real (the reply says whom to ask instead)."""
+
+    phone: str | None = Field(None, pattern=r"^(0\d{2,3}-?\d{7,8}|1[3-9]\d{9}|\d{5,6})$")
+    address: str | None = Field(None, min_length=4)
+    hours: str | None = None
+    example: bool = True
+
+
 class Committee(Strict):
     id: str = Identifier
     name: str = Field(min_length=2)
@@ -87,6 +97,7 @@ class Committee(Strict):
     categories: list[str] = Field(min_length=1, description="consultation category ids this committee handles")
     compound: str | None = Field(None, description="residential compound (小区) of an owners' committee")
     fallback: bool = Field(False, description="receives what nothing else handles (the 居委会/村委会)")
+    office: Office | None = Field(None, description="the committee's own phone, address and hours")
 
 
 class Community(Strict):

@@ -1,5 +1,9 @@
-"""Compose the reply a resident reads: short Chinese text, a "来源：" line, and structured sources.
+"""Compose the reply a resident reads: a short Chinese text, one "来源：" line in words, and structured sources.
 
+Short first, details on request: a service's first reply says what it is (the follow-up buttons ask 怎么办 /
+要带什么 / 在哪办 / 哪个部门); a clause reply is the exact sentence. The citation names the source the way a
+resident reads it (《规划》(七)强化为民服务功能 第4句, 服务目录「社区老年助餐」); ids stay in the JSON ``sources``.
+Example contact numbers in the sample catalogue are never shown; the reply says whom to ask instead.
 Pure formatting over the knowledge base; deciding *which* answer to give is the assistant's job.
 """
 
@@ -15,7 +19,7 @@ KINDS = ("clause", "service", "agency", "indicator", "out_of_scope")
 
 OUT_OF_SCOPE_REPLY = (
     "抱歉，这个问题不在我掌握的社区服务资料里，我不想随便回答误导您。"
-    "如果这是社区里的事，我可以帮您提交一条议事协商，或者请社区工作者联系您。"
+    "如果这是社区里的事，我可以帮您提交一条议事协商，或者请社区工作者联系您；其他政务问题可以拨打12345政务服务便民热线。"
 )
 
 CLARIFY_REPLY = "您问的是哪件事呢？说一下具体的事，比如“老年食堂归哪个部门管”“医保在哪办”，我好帮您查。"
@@ -44,6 +48,9 @@ class Answer:
     services: list[dict] = field(default_factory=list)  # {"id","name","agency"}
     confidence: float = 1.0  # not part of the public JSON
     matter_category: str | None = None  # consultation category id of a community matter; not part of the public JSON
+    cited: int = 1  # how many leading ``sources`` the "来源：" line names (the rest are further search hits)
+    body: str = ""  # the reply without its "来源：" line (to join the parts of a two-part question)
+    topic: str | None = None  # why it was declined: an off-topic topic id or "other_place"; not in the JSON
 
     def to_dict(self) -> dict:
         return {
@@ -60,16 +67,23 @@ def _dedupe(items) -> list:
     return list(dict.fromkeys(i for i in items if i))
 
 
+def source_label(s: Source) -> str:
+    """Where a source is, in words a resident reads (no ids)."""
+    if s.type == "service":
+        return f"服务目录「{s.title}」"
+    return f"《规划》{s.title}"
+
+
 def source_line(sources: list[Source]) -> str:
-    parts = []
-    for s in sources:
-        if s.type == "service":
-            parts.append(f"服务目录「{s.title}」")
-        elif s.type == "plan":
-            parts.append(f"《规划》{s.chapter.split('›')[-1].strip()}（{s.id}）")
-        else:
-            parts.append(f"《规划》{s.title}")
-    return "来源：" + "；".join(_dedupe(parts))
+    return "来源：" + "；".join(_dedupe(source_label(s) for s in sources)) if sources else ""
+
+
+def finish(ans: "Answer", body: str, cited: int) -> "Answer":
+    """Set the reply text: the body, then one citation line naming the first ``cited`` sources."""
+    ans.body, ans.cited = body, max(0, min(cited, len(ans.sources)))
+    line = source_line(ans.sources[: ans.cited])
+    ans.answer = f"{body}\n{line}" if line else body
+    return ans
 
 
 def indicator_text(ind: Indicator) -> str:
@@ -86,28 +100,38 @@ def agency_label(kb: KnowledgeBase, short: str) -> str:
     return short if full == short else f"{full}（{short}）"
 
 
+ASK_LOCALLY = "具体时间和电话可以问您所在社区的居（村）委会或党群服务中心。"
+
+
+def contact_line(svc: Service) -> str:
+    """A real contact when the catalogue has one; example data is never shown as if it were real."""
+    c = svc.contact
+    if c and not c.example and (c.phone or c.hours):
+        return "联系：" + "，".join(x for x in (c.phone and f"电话{c.phone}", c.hours) if x)
+    return ASK_LOCALLY
+
+
 def service_text(kb: KnowledgeBase, svc: Service, aspect: str = "overview") -> str:
+    """One aspect of a catalogue entry, short; "details" is the whole entry (on request)."""
     steps = "；".join(f"{i}. {s}" for i, s in enumerate(svc.how_to_apply.steps, 1))
     materials = "、".join(svc.how_to_apply.materials)
-    how = f"怎么办：{steps}" + (f"\n要带：{materials}" if materials else "")
-    lines = {
-        "eligibility": f"谁能办：{svc.eligible}",
-        "how_to_apply": how,
-        "where": f"在哪办：{svc.where}",
-        "agency": f"负责部门：{agency_label(kb, svc.agency)}",
-    }
     if aspect == "overview":
-        body = [f"{svc.name}：{svc.provides}", lines["eligibility"], how, lines["where"], lines["agency"]]
-    else:
-        body = [f"关于{svc.name}，{lines[aspect]}"]
-        if aspect == "how_to_apply":
-            body.append(lines["where"])
-        elif aspect == "where":
-            body.append(f"办理时间等可提前问社区工作人员。负责部门：{agency_label(kb, svc.agency)}")
-    if svc.contact and (svc.contact.phone or svc.contact.hours):
-        contact = "，".join(x for x in (svc.contact.phone and f"电话{svc.contact.phone}", svc.contact.hours) if x)
-        body.append(f"联系：{contact}" + ("（示例数据）" if svc.contact.example else ""))
-    return "\n".join(body)
+        return f"{svc.name}：{svc.provides}"
+    if aspect == "eligibility":
+        return f"{svc.name}谁能办：{svc.eligible}"
+    if aspect == "how_to_apply":
+        return f"{svc.name}怎么办：{steps}" + (f"\n要带：{materials}" if materials else "")
+    if aspect == "materials":
+        return f"办{svc.name}要带：{materials}" if materials else f"{svc.name}没有列出要带的材料，{ASK_LOCALLY}"
+    if aspect == "where":
+        return f"{svc.name}在哪办：{svc.where}\n{contact_line(svc)}"
+    if aspect == "agency":
+        return f"{svc.name}由{agency_label(kb, svc.agency)}负责。"
+    if aspect == "details":
+        return "\n".join([f"{svc.name}：{svc.provides}", f"谁能办：{svc.eligible}", f"怎么办：{steps}"]
+                         + ([f"要带：{materials}"] if materials else [])
+                         + [f"在哪办：{svc.where}", f"负责部门：{agency_label(kb, svc.agency)}", contact_line(svc)])
+    raise ValueError(aspect)
 
 
 def chapter_agencies_text(chapter_title: str, agencies: list[str], local: list[str]) -> str:
@@ -123,17 +147,24 @@ def _quote_on(text: str, word: str) -> str:
     return piece.strip("。 ")
 
 
-def matter_text(category_name: str, committee_types: dict[str, list[str]], grounding: str, sources: list[Source]) -> str:
+def matter_text(category_name: str, committee_types: dict[str, list[str]], grounding: str) -> str:
     """Reply to a community matter: whose committee handles it, the plan sentence behind consultation, next step."""
     where = []
     for kind, types in committee_types.items():
         place = "城市社区" if kind == "社区" else "村里" if kind == "村" else kind
         where.append(f"{place}由{'或'.join(types)}受理")
     routing = "，".join(where) if where else "由您所在社区的居（村）民委员会受理"
-    lines = [
-        f"这听起来是需要社区里商量解决的具体事务（{category_name}），我没法替您办理，但可以向您所在社区的委员会提出议事协商：{routing}。",
-        f"规划要求“{_quote_on(grounding, '议事协商')}”。",
-        "需要的话，说“发起议事协商”，我帮您把这件事提交给对应的委员会，并告诉您办理进度。",
-        source_line(sources),
-    ]
-    return "\n".join(lines)
+    return "\n".join([
+        f"这是需要社区里商量解决的事（{category_name}），可以提出议事协商：{routing}。",
+        f"规划要求“{_quote_on(grounding, '议事协商')}”。说“发起议事协商”，我帮您提交并告诉您进度。",
+    ])
+
+
+def whom_to_ask(community) -> str:
+    """A community's own contact for residents: its 居委会/村委会 office when real data is known, else whom to ask."""
+    office_of = next((m for m in community.committees if m.fallback), community.committees[0])
+    o = office_of.office
+    if o is not None and not o.example and (o.phone or o.address):
+        parts = [x for x in (o.phone and f"电话{o.phone}", o.address and f"地址{o.address}", o.hours) if x]
+        return f"{office_of.name}：" + "，".join(parts)
+    return f"可以直接到{office_of.name}或社区党群服务中心问，工作人员会告诉您具体时间和电话。"

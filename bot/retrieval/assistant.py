@@ -7,6 +7,7 @@ together with what the search found; nothing here knows individual questions.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 
@@ -15,12 +16,17 @@ from bot.kb.loader import KnowledgeBase, load_kb
 from bot.kb.models import Service
 from bot.kb.terms import domain_terms, tokenizer
 from bot.retrieval import answers as A
-from bot.retrieval.bm25 import BM25, make_analyzer
+from bot.retrieval.bm25 import BM25, COLLOQUIAL, make_analyzer
 from bot.retrieval.gate import GateParams, GateSignal, ScopeGate
 from bot.retrieval.index import index_dir, load_or_build
 from bot.retrieval.matter import MatterDetector, MatterParams, MatterSignal, committee_types, grounding_clause_ids
 from bot.retrieval.passages import Passage, build_passages
-from bot.retrieval.question import AGENCY_CUE, ASPECTS, CLAUSE_CUE, INDICATOR_CUE, aspect_of, clean_question, names_no_topic
+from bot.retrieval.question import (
+    AGENCY_CUE, ASPECTS, CLAUSE_CUE, INDICATOR_CUE, LIST_CUE, OPERATOR_CUE, aspect_of, clean_question, focus, has_topic, names_no_topic,
+    split_parts,
+)
+from bot.retrieval.script import chinese_terms, english_gist, script_of, to_simplified, to_traditional
+from bot.retrieval.topics import TopicClassifier
 from bot.retrieval.search import FusionParams, Hit, Retriever, SearchResult
 
 log = logging.getLogger(__name__)
@@ -40,6 +46,8 @@ class Assistant:
             self._services_by_clause.setdefault(s.clause, []).append(s)
         self._indicators = {i.id: i for i in kb.plan.indicators}
         self._names = sorted(((n, s) for s in kb.services for n in (s.name, *s.aliases) if len(n) >= 2), key=lambda x: -len(x[0]))
+        local = [kb.directory.city] + [n for c in kb.communities for n in (c.name, c.township)]
+        self.topics = TopicClassifier.load(tuple(local))
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
@@ -93,15 +101,58 @@ class Assistant:
         return self.matters.signal(q, self.retriever.query_vector(q), result.dense_top, texts, params)
 
     def ask(self, question: object, top_k: int = 3, service_hint: str | None = None) -> Answer:
-        q = clean_question(question, self.max_question_chars)
+        """Answer every part of a question, in the script it was written in."""
+        raw = clean_question(question, self.max_question_chars)
         top_k = max(1, min(int(top_k), 10))
         started = time.perf_counter()
-        result = self.retriever.search(q, k=len(self.retriever.passages))
-        answer = self._decide(q, result, top_k, service_hint)
+        script = script_of(raw)
+        q = to_simplified(raw) if script == "hant" else raw
+        answers: list[A.Answer] = []
+        prev: A.Answer | None = None
+        parts = split_parts(q) if script != "en" else [q]
+        if len(parts) > 1:
+            self.retriever.prefetch([focus(p, self._names_topic) for p in parts if has_topic(p) and self.topics.classify(p) is None])
+        for i, part in enumerate(parts):
+            ans = self._answer_part(part, top_k, service_hint if i == 0 else None, prev, english=script == "en")
+            if ans is None:
+                continue
+            answers.append(ans)
+            if ans.kind != "out_of_scope":
+                prev = ans
+        answer = _merge(q, answers, top_k)
+        if script == "hant":
+            answer.answer, answer.body = to_traditional(answer.answer), to_traditional(answer.body)
+        elif script == "en":
+            answer.answer = f"{answer.answer}\n{english_gist(answer.kind)}"
+        answer.question = raw
         # free text may hold names we cannot detect: log its size and the outcome, never the words
-        log.info("ask kind=%s conf=%.3f %.0fms chars=%d top=%s", answer.kind, answer.confidence,
-                 1000 * (time.perf_counter() - started), len(q), answer.sources[0].id if answer.sources else "-")
+        log.info("ask kind=%s conf=%.3f %.0fms chars=%d parts=%d top=%s", answer.kind, answer.confidence,
+                 1000 * (time.perf_counter() - started), len(q), len(answers), answer.sources[0].id if answer.sources else "-")
         return answer
+
+    def _answer_part(self, q: str, top_k: int, service_hint: str | None, prev: A.Answer | None, english: bool) -> A.Answer | None:
+        """One question: the scope layer first, then (for a part that only asks) the previous part's subject, then search."""
+        decline = self.topics.classify(q)
+        if decline is not None:
+            return A.finish(A.Answer(q, "out_of_scope", "", confidence=0.0, topic=decline.topic), decline.reply, 0)
+        if prev is not None and not has_topic(q):
+            return self._follow_up(q, prev, top_k)
+        query = f"{q} {chinese_terms(q)}".strip() if english else focus(q, self._names_topic)
+        result = self.retriever.search(query, k=len(self.retriever.passages))
+        return self._decide(query, result, top_k, service_hint)
+
+    def _follow_up(self, q: str, prev: A.Answer, top_k: int) -> A.Answer | None:
+        """A part such as “这事归哪些部门管” / “在哪做” answered for the previous part's subject; None if it adds nothing."""
+        aspect = aspect_of(q)
+        if prev.services and aspect:
+            return self.service_answer(prev.services[0]["id"], aspect, question=q, top_k=top_k)
+        if AGENCY_CUE.search(q) and prev.sources and prev.sources[0].type in ("plan", "action"):
+            p = self._passage(prev.sources[0].id)
+            line = self._chapter_agency_line(p.clause or p.id)
+            if line:
+                ans = A.Answer(q, "agency", "", [_source(p, 1.0)], self._chapter_agencies(p.clause or p.id), [])
+                return A.finish(ans, line, 0)
+        return None
 
     def service_answer(self, service_id: str, aspect: str = "overview", *, question: str = "", hits: list[Hit] | None = None, top_k: int = 3) -> Answer:
         if aspect not in ASPECTS:
@@ -112,12 +163,14 @@ class Assistant:
             raise UserFacingError("抱歉，没有找到这项服务，请换个说法再问我。", code="unknown_service") from None
         sources = [self._service_source(svc, _score_of(svc.id, hits))] + self._clause_sources(svc.clause, _score_of(svc.clause, hits))
         agencies = [svc.agency]
+        text = A.service_text(self.kb, svc, aspect)
         if aspect == "agency":
             agencies += self._chapter_agencies(svc.clause)
-        text = A.service_text(self.kb, svc, aspect)
+            if question and LIST_CUE.search(question) or "哪些" in question:
+                text += "\n" + self._chapter_agency_line(svc.clause)
         sources = self._fill(sources, hits, top_k)
         kind = "agency" if aspect == "agency" else "service"
-        return A.Answer(question or svc.name, kind, f"{text}\n{A.source_line(sources[:2])}", sources, _uniq(agencies), [A.service_ref(self.kb, svc)])
+        return A.finish(A.Answer(question or svc.name, kind, "", sources, _uniq(agencies), [A.service_ref(self.kb, svc)]), text, 1)
 
     def indicator_answer(self, indicator_id: str, *, question: str = "", hits: list[Hit] | None = None, top_k: int = 3) -> Answer:
         ind = self._indicators.get(indicator_id)
@@ -125,7 +178,20 @@ class Assistant:
             raise UserFacingError("抱歉，没有找到这个指标。规划专栏1共有8项指标，您可以说出指标名称再问我。", code="unknown_indicator")
         p = self._passage(indicator_id)
         sources = self._fill([_source(p, _score_of(p.id, hits))], hits, top_k)
-        return A.Answer(question or ind.name, "indicator", f"{A.indicator_text(ind)}\n{A.source_line(sources[:1])}", sources, [], [])
+        return A.finish(A.Answer(question or ind.name, "indicator", "", sources, [], []), A.indicator_text(ind), 1)
+
+    def _indicator_list(self, q: str, hits: list[Hit], top_k: int) -> A.Answer:
+        """“哪几个指标…”: the indicators that fit the wording (no 2020 baseline, binding or not), else all of them."""
+        inds = list(self.kb.plan.indicators)
+        if re.search(r"没有基期|无基期|没基期|基期.{0,3}(空|没有)", q):
+            inds = [i for i in inds if i.base_2020 is None]
+        elif "约束性" in q:
+            inds = [i for i in inds if i.binding == "约束性"]
+        elif "预期性" in q:
+            inds = [i for i in inds if i.binding == "预期性"]
+        sources = [_source(self._passage(i.id), _score_of(i.id, hits)) for i in inds]
+        body = f"共{len(inds)}项：" + "；".join(f"{i.name}（2025年{i.target_2025.text}）" for i in inds)
+        return A.finish(A.Answer(q, "indicator", "", sources, [], []), body, len(sources))
 
     # ---- decisions ----------------------------------------------------------------------
     def _decide(self, q: str, result: SearchResult, top_k: int, service_hint: str | None) -> A.Answer:
@@ -136,30 +202,83 @@ class Assistant:
         if hint and aspect and (mentioned is None or mentioned.id == hint.id):
             return self._with(self.service_answer(hint.id, aspect, question=q, hits=hits, top_k=top_k), q, 1.0)
         if mentioned is None and names_no_topic(q):  # "这事归哪个部门管" without context: ask, don't guess
-            return A.Answer(q, "out_of_scope", A.CLARIFY_REPLY, [], [], [], confidence=0.0)
+            return A.finish(A.Answer(q, "out_of_scope", "", [], [], [], confidence=0.0), A.CLARIFY_REPLY, 0)
         signal = self.scope(q, result)
         conf = signal.score
         matter = self.matter(q, result)
         if matter is not None and self.matters.is_matter(matter):
             return self._matter_answer(q, matter, top_k)
+        unknown = self._unknown_subject(q)
+        if unknown is not None:
+            ans = A.Answer(q, "out_of_scope", "", [], [], [], confidence=conf, topic="not_in_catalogue")
+            return A.finish(ans, NOT_IN_CATALOGUE.format(word=unknown), 0)
         if not self.gate.in_scope(signal) and mentioned is None:
-            return A.Answer(q, "out_of_scope", A.OUT_OF_SCOPE_REPLY, [], [], [], confidence=conf)
+            return A.finish(A.Answer(q, "out_of_scope", "", [], [], [], confidence=conf), A.OUT_OF_SCOPE_REPLY, 0)
         top = hits[0].passage
         if INDICATOR_CUE.search(q):
+            if LIST_CUE.search(q) and re.search(r"哪(几|些)(个|项)?指标|指标.{0,4}哪(几|些)", q):
+                return self._with(self._indicator_list(q, hits, top_k), q, conf)
+            named = self._indicators_named(q)
+            if len(named) > 1:
+                parts = [self.indicator_answer(i.id, question=q, hits=hits, top_k=top_k) for i in named]
+                return self._with(_merge(q, parts, top_k), q, conf)
+            if named:
+                return self._with(self.indicator_answer(named[0].id, question=q, hits=hits, top_k=top_k), q, conf)
             ind_hit = next((h for h in hits[:3] if h.passage.type == "indicator"), None)
             if ind_hit is not None:
                 return self._with(self.indicator_answer(ind_hit.passage.id, question=q, hits=hits, top_k=top_k), q, conf)
         if AGENCY_CUE.search(q):
             return self._with(self._agency_answer(q, hits, top_k, mentioned), q, conf)
-        if CLAUSE_CUE.search(q):
+        if CLAUSE_CUE.search(q) or (OPERATOR_CUE.search(q) and not aspect):
             clause_hit = next((h for h in hits if h.passage.type in ("plan", "action")), hits[0])
             return self._with(self._clause_answer(q, clause_hit, hits, top_k), q, conf)
         svc = mentioned or self._service_near_top(hits)
         if svc is not None:
+            if LIST_CUE.search(q) and not aspect and mentioned is None:
+                listed = self._services_near(hits, depth=5)
+                if len(listed) > 1:
+                    return self._with(self._service_list(q, listed[:4], hits, top_k), q, conf)
             return self._with(self.service_answer(svc.id, aspect or "overview", question=q, hits=hits, top_k=top_k), q, conf)
         if top.type == "indicator":
             return self._with(self.indicator_answer(top.id, question=q, hits=hits, top_k=top_k), q, conf)
         return self._with(self._clause_answer(q, hits[0], hits, top_k), q, conf)
+
+    def _indicators_named(self, q: str, min_shared: int = 3) -> list:
+        """Indicators whose names the question spells out (most shared character pairs): for each part joined by
+        和/与/及/、 the best one, or the two that tie (城乡… names both the urban and the rural indicator)."""
+        found = []
+        for piece in re.split(r"和|与|及|、|以及", q):
+            scored = sorted(((_shared_pairs(piece, i.name), i) for i in self.kb.plan.indicators), key=lambda x: -x[0])
+            best = [i for n, i in scored if n == scored[0][0]] if scored and scored[0][0] >= min_shared else []
+            for ind in best[:2] if len(best) <= 2 else []:
+                if ind not in found:
+                    found.append(ind)
+        return found
+
+    def _unknown_subject(self, q: str) -> str | None:
+        """The one specific word of a service question the knowledge base has never seen (“社区能办护照吗” → 护照).
+
+        None when the question also names anything the KB knows specifically (康复, 托育, a service name): then it is
+        a question about that, in the resident's own words."""
+        if self._mentioned_service(q) is not None or not _ASKS_SERVICE.search(q):
+            return None
+        bm25 = self.retriever.bm25
+        unknown = []
+        for tok in self.retriever.analyze(q):
+            if len(tok) < 2 or not _CJK_WORD.fullmatch(tok) or tok in COLLOQUIAL or _QUESTION_WORD.search(tok) or _ASKS_SERVICE.search(tok) or re.fullmatch(r"[能可会要想]\w", tok):
+                continue
+            if bm25.idf.get(tok, 0.0) >= 1.0:
+                return None  # a specific word the KB uses
+            if tok not in bm25.idf and not any(tok in t or t in tok for t in self.gate.domain_terms):
+                unknown.append(tok)
+        return unknown[0] if len(unknown) == 1 else None
+
+    def _service_list(self, q: str, services: list[Service], hits: list[Hit], top_k: int) -> A.Answer:
+        """“有哪几种…”: the matching catalogue entries by name, one line each."""
+        sources = [self._service_source(s, _score_of(s.id, hits)) for s in services]
+        body = "有这几项：\n" + "\n".join(f"· {s.name}：{_first_clause(s.provides)}" for s in services)
+        ans = A.Answer(q, "service", "", sources, _uniq([s.agency for s in services]), [A.service_ref(self.kb, s) for s in services])
+        return A.finish(ans, body, len(sources))
 
     def _matter_answer(self, q: str, matter: MatterSignal, top_k: int) -> A.Answer:
         """A community matter: out of the catalogue's scope, but with the committee and the plan clause behind it."""
@@ -167,9 +286,9 @@ class Assistant:
         ids = grounding_clause_ids(self.kb, category)
         sources = [_source(self._passage(pid), 1.0) for pid in ids][: max(1, top_k)]
         grounding = sources[0].text if sources else "围绕群众关心的服务事项广泛开展议事协商"
-        text = A.matter_text(category.name, committee_types(self.kb, category.id), grounding, sources)
-        ans = A.Answer(q, "out_of_scope", text, sources, [], [], confidence=matter.score, matter_category=category.id)
-        return ans
+        text = A.matter_text(category.name, committee_types(self.kb, category.id), grounding)
+        ans = A.Answer(q, "out_of_scope", "", sources, [], [], confidence=matter.score, matter_category=category.id)
+        return A.finish(ans, text, len(sources))
 
     def _services_near(self, hits: list[Hit], depth: int = 3) -> list[Service]:
         """Catalogue services among the first hits, directly or through a clause they rest on."""
@@ -194,21 +313,15 @@ class Assistant:
 
     def _agency_answer(self, q: str, hits: list[Hit], top_k: int, mentioned: Service | None) -> A.Answer:
         svc = mentioned or next((self.kb.service(h.passage.id) for h in hits[:2] if h.passage.type == "service"), None)
-        if svc is not None:
-            ans = self.service_answer(svc.id, "agency", question=q, hits=hits, top_k=top_k)
-            chapter_line = self._chapter_agency_line(svc.clause)
-            if chapter_line:
-                body, src = ans.answer.rsplit("\n", 1)
-                ans.answer = f"{body}\n{chapter_line}\n{src}"
-            return ans
+        if svc is not None and not CLAUSE_CUE.search(q):
+            return self.service_answer(svc.id, "agency", question=q, hits=hits, top_k=top_k)
         hit = next((h for h in hits if h.passage.type in ("plan", "action")), hits[0])
         p = hit.passage
         agencies = self._chapter_agencies(p.clause or p.id)
         sources = self._fill([_source(p, hit.score)], hits, top_k)
         line = self._chapter_agency_line(p.clause or p.id) or "规划没有写明这一条的责任部门，建议向社区工作者咨询。"
-        text = f"{line}\n相关条文：“{p.text}”\n{A.source_line(sources[:1])}"
         services = [A.service_ref(self.kb, s) for s in self._services_by_clause.get(p.id, [])]
-        return A.Answer(q, "agency", text, sources, agencies, services)
+        return A.finish(A.Answer(q, "agency", "", sources, agencies, services), line, 1)
 
     def _clause_answer(self, q: str, hit: Hit, hits: list[Hit], top_k: int) -> A.Answer:
         p = hit.passage
@@ -218,12 +331,9 @@ class Assistant:
                 p = self._passage(linked[0].id)
         sources = self._fill([_source(p, _score_of(p.id, hits))], hits, top_k)
         where = p.chapter.split("›")[-1].strip()
-        text = f"规划{where}里写道：“{p.text}”"
         services = self._services_by_clause.get(p.id, [])
-        if services:
-            text += f"\n想具体办理，可以问我“{services[0].name}怎么办”。"
-        text += f"\n{A.source_line(sources[:1])}"
-        return A.Answer(q, "clause", text, sources, self._chapter_agencies(p.id), [A.service_ref(self.kb, s) for s in services])
+        text = f"规划{where}写道：“{p.text}”"
+        return A.finish(A.Answer(q, "clause", "", sources, self._chapter_agencies(p.id), [A.service_ref(self.kb, s) for s in services]), text, 1)
 
     # ---- helpers ------------------------------------------------------------------------
     def _with(self, ans: A.Answer, q: str, conf: float) -> A.Answer:
@@ -237,6 +347,16 @@ class Assistant:
             return self.kb.service(service_id)
         except KeyError:
             return None
+
+    def _names_topic(self, text: str, min_idf: float = 2.0) -> bool:
+        """Whether text holds a word the KB uses in few passages (托育, 社工师), not just cue words (基期, 多少)."""
+        if self._mentioned_service(text) is not None:
+            return True
+        bm25 = self.retriever.bm25
+        for tok in self.retriever.analyze(text):
+            if len(tok) >= 2 and _CJK_WORD.fullmatch(tok) and bm25.idf.get(tok, 0.0) >= min_idf and not (INDICATOR_CUE.fullmatch(tok) or CLAUSE_CUE.fullmatch(tok) or AGENCY_CUE.fullmatch(tok)):
+                return True
+        return False
 
     def _mentioned_service(self, q: str) -> Service | None:
         """A service the question names outright (its name or an alias)."""
@@ -308,6 +428,55 @@ def _score_of(pid: str, hits: list[Hit] | None) -> float:
 def _service_text(svc: Service) -> str:
     """What a catalogue entry says it covers (for "does a service mention this keyword")."""
     return " ".join([svc.name, *svc.aliases, svc.eligible, svc.provides, *svc.how_to_apply.steps, svc.where])
+
+
+def _shared_pairs(text: str, name: str) -> int:
+    """How many of ``name``'s character pairs occur in ``text``."""
+    pairs = {name[i:i + 2] for i in range(len(name) - 1)}
+    return sum(p in text for p in pairs)
+
+
+_ASKS_SERVICE = re.compile(r"(能|可以|可不可以|能不能)(办|申请|领|做|开)|办理|在哪(里|儿)?办|有没有|有冇|怎么(办|申请)")
+_QUESTION_WORD = re.compile(r"哪|什么|啥|怎么|多少|几")
+_CJK_WORD = re.compile(r"[\u4e00-\u9fff]+")
+NOT_IN_CATALOGUE = "服务目录里没有“{word}”这项服务，我不想拿别的服务凑数。可以拨打12345政务服务便民热线，或到政务服务中心问问。"
+
+
+def _first_clause(text: str) -> str:
+    """The first phrase of a catalogue description (up to the first 、，；), for one-line lists."""
+    return re.split(r"[，；。]", text, maxsplit=1)[0]
+
+
+def _merge(q: str, answers: list[A.Answer], top_k: int) -> A.Answer:
+    """One reply for the parts of a question: each part's text once, one citation line for all of them."""
+    seen: set[str] = set()
+    kept = []
+    for a in answers:
+        if a.body in seen or (len(answers) > 1 and a.kind == "out_of_scope" and not a.topic and not a.sources):
+            continue  # a repeat, or a part the assistant could not place while another part was answered
+        seen.add(a.body)
+        kept.append(a)
+    if not kept:
+        kept = answers[:1]
+    if len(kept) == 1:
+        return kept[0]
+    answered = [a for a in kept if a.kind != "out_of_scope"] or kept
+    cited = _dedupe_sources(s for a in kept for s in a.sources[: a.cited])
+    rest = _dedupe_sources(s for a in kept for s in a.sources[a.cited:] if s.id not in {c.id for c in cited})
+    ans = A.Answer(q, answered[0].kind, "", cited + rest[: max(0, top_k - len(cited))],
+                   _uniq([x for a in kept for x in a.agencies]),
+                   list({s["id"]: s for a in kept for s in a.services}.values()),
+                   confidence=min(a.confidence for a in answered), matter_category=answered[0].matter_category)
+    return A.finish(ans, "\n".join(a.body for a in kept), len(cited))
+
+
+def _dedupe_sources(sources) -> list[A.Source]:
+    out, ids = [], set()
+    for s in sources:
+        if s.id not in ids:
+            ids.add(s.id)
+            out.append(s)
+    return out
 
 
 def _uniq(items: list[str]) -> list[str]:

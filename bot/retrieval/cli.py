@@ -20,8 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     ask.set_defaults(func=_ask)
 
     ev = sub.add_parser("eval", help="hit@1/hit@3/MRR per kind for dense, BM25 and hybrid on the dev set")
-    ev.add_argument("--set", dest="qset", choices=["dev", "heldout", "all"], default="dev",
-                    help="question set: dev (tuning), heldout (unseen wording, never tuned on) or all (both tables)")
+    ev.add_argument("--set", dest="qset", choices=["dev", "heldout", "all", "blind_dev", "blind_heldout"], default="dev",
+                    help="question set: dev (tuning), heldout (unseen wording, never tuned on), all (both tables), "
+                         "blind_dev / blind_heldout (written from the plan alone; the whole assistant's replies graded)")
     ev.add_argument("--dev", type=Path, default=None, help="a question YAML file instead of --set")
     ev.add_argument("--tune", action="store_true", help="also sweep fusion weights and show the confidence split")
     ev.add_argument("--json", action="store_true")
@@ -97,6 +98,8 @@ def _eval(args: argparse.Namespace) -> int:
     from bot.retrieval import evaluate as E
 
     assistant = _load(progress=sys.stderr.isatty(), settings=_backend_settings(args.backend))
+    if args.qset.startswith("blind") and not args.dev:
+        return _eval_blind(assistant, args)
     if args.dev:
         sets = {str(args.dev): E.load_dev_set(args.dev)}
     else:
@@ -152,6 +155,25 @@ def _backend_settings(backend: str | None):
     from bot.settings import get_settings
 
     return get_settings().model_copy(update={"embedding_backend": backend}) if backend else None
+
+
+def _eval_blind(assistant, args: argparse.Namespace) -> int:
+    from bot.retrieval import blind as B
+
+    if args.tune:
+        print("--tune works on the dev set only", file=sys.stderr)
+        return 2
+    questions = B.load_blind(args.qset)
+    t0 = time.perf_counter()
+    rep = B.assistant_report(assistant, questions)
+    retrieval = B.retrieval_report(assistant, questions)
+    if args.json:
+        out = {k: v for k, v in rep.items() if k != "grades"} | {"retrieval_top3": retrieval, "n": len(questions)}
+        print(json.dumps(out, ensure_ascii=False, indent=1))
+        return 0
+    print(B.format_report(args.qset, rep, retrieval, show_failures=args.qset != "blind_heldout"))
+    print(f"(took {time.perf_counter() - t0:.1f}s)")
+    return 0
 
 
 def _index_build(args: argparse.Namespace) -> int:

@@ -30,12 +30,13 @@ INDICATOR_CUE = re.compile(
     r"(要求|标准|达到|配备?|配置?|有)(多少|几个|几名|几人)|(多少|几个|几名)(人|名|平方)|达标|考核"
 )
 AGENCY_CUE = re.compile(r"(哪个|哪些|什么|哪家|啥)(部门|单位|机构|局|口子)|谁(在|来)?(负责|管|监督|牵头|主管|办|说了算)|归谁|由谁|牵头|主管部门|负责部门|责任单位|找哪个|哪个局")
-CLAUSE_CUE = re.compile(r"规划|原文|条款|条文|文件|政策.{0,4}(说|规定|提)|(怎么|如何)(说|规定|写)|提到|有没有提|有什么(说法|规定|要求|举措)|是怎么安排|是什么意思|什么程度|哪一?年|什么角色|什么地位")
+CLAUSE_CUE = re.compile(r"规划|原文|原话|原句|哪一?条|哪一?句|哪一?部分|第几部分|怎么表述|如何表述|怎么写|写了|条款|条文|文件|政策.{0,4}(说|规定|提)|(怎么|如何)(说|规定|写)|提到|有没有提|有什么(说法|规定|要求|举措)|是怎么安排|是什么意思|什么程度|哪一?年|什么角色|什么地位")
 
-ASPECTS = ("overview", "eligibility", "how_to_apply", "where", "agency")
+ASPECTS = ("overview", "eligibility", "how_to_apply", "materials", "where", "agency", "details")
 _ASPECT_CUES = (
     ("agency", AGENCY_CUE),
-    ("how_to_apply", re.compile(r"材料|带什么|带啥|要带|拿什么|证件|手续|流程|步骤|怎么(办|申请|报名|弄|登记|预约)|如何(办|申请)|怎么去办|申请")),
+    ("materials", re.compile(r"材料|带什么|带啥|要带|拿什么|证件")),
+    ("how_to_apply", re.compile(r"手续|流程|步骤|怎么(办|申请|报名|弄|登记|预约)|如何(办|申请)|怎么去办|申请")),
     ("where", re.compile(r"(在|去|到)(哪|哪里|哪儿)|哪里|哪儿|地址|地点|地方在|窗口")),
     ("eligibility", re.compile(r"条件|资格|谁能|谁可以|符合|够不够|能不能(申请|享受|领)|我(能|可以)(申请|办|享受)吗|有没有份")),
 )
@@ -62,3 +63,63 @@ def names_no_topic(question: str) -> bool:
     for cue in (AGENCY_CUE, *(c for _, c in _ASPECT_CUES)):
         rest = cue.sub("", rest)
     return not _POINTER_FILLER.sub("", rest)
+
+
+# Several items wanted: 有哪几种 / 都有哪些 / 哪几个.
+LIST_CUE = re.compile(r"有哪(几|些)(种|类|项|个|样)?|哪几(种|类|项|个|样)|都有(哪些|什么|啥)|分别|列一下|列出")
+# Someone who wants to run or fund a service (opening a childcare centre, donating a station), not use it.
+OPERATOR_CUE = re.compile(
+    r"我(们)?(想|要|打算|准备|计划)(在.{0,8})?(开办|兴办|创办|举办|成立|牵头|捐建|捐赠|投资|运营|开(一|个|家))|"
+    r"我们(企业|公司|单位|机构)|社会力量|民办|private|operator",
+    re.IGNORECASE,
+)
+# Words that only ask (or join parts), carrying no topic of their own.
+_PART_FILLER = re.compile(r"(20[0-9]{2})年?|又|分别|呢|是多少|多少|几|是|啥|什么|怎么样|目标值?|基期值?|属性|还有|负责|做|搞|弄|报名|办理|查|看")
+
+# Where a message holds a second question: a joining word after a pause, or a question mark.
+_JOINERS = re.compile(r"(?:^|[，,。；;？?！!\s])(?:另外问一?下|另外|顺便问一?下|顺带问一?下|顺便|顺带|此外|还有就是|还有|还想问一?下|还想问|再问一?下|再就是|对了|以及)[，,：:\s]*")
+_ENDS = re.compile(r"[？?！!；;。]+")
+_BACKREF_COMMA = re.compile(r"[，,]\s*(?=(这块|这事|这件事|这个|这方面|那|它)[^，,]{0,12}$)")
+_ASKS = re.compile(r"吗|嗎|呢|么|多少|几|哪|什么|啥|怎么|如何|谁|是否|有没有|有冇|能不能|可不可以|可以.{0,6}[吗不]|要不要|\?|？")
+
+
+def split_parts(question: str, max_parts: int = 3) -> list[str]:
+    """The questions a message asks, in order; a clause that asks nothing stays with its neighbour."""
+    text = _JOINERS.sub("\x00", question)
+    pieces: list[str] = []
+    for chunk in text.split("\x00"):
+        for piece in _ENDS.split(chunk):
+            pieces.extend(_BACKREF_COMMA.split(piece))
+    pieces = [p.strip(" ，,") for p in pieces if p and p.strip(" ，,") and p not in ("这块", "这事", "这件事", "这个", "这方面", "那", "它")]
+    parts: list[str] = []
+    for p in pieces:
+        if parts and not _ASKS.search(p):
+            parts[-1] = f"{parts[-1]}，{p}"
+        elif parts and not _ASKS.search(parts[-1]):
+            parts[-1] = f"{parts[-1]}，{p}"
+        else:
+            parts.append(p)
+    if len(parts) > max_parts:
+        parts = parts[: max_parts - 1] + ["，".join(parts[max_parts - 1:])]
+    return parts or [question]
+
+
+def has_topic(question: str) -> bool:
+    """False for a part that only asks (“2025年目标又是多少”, “这事归哪些部门管”): it refers to the previous part."""
+    return not names_no_topic(_PART_FILLER.sub("", INDICATOR_CUE.sub("", question)))
+
+
+def focus(part: str, names_topic=has_topic, long_chars: int = 60) -> str:
+    """The asking end of a long, rambling message: its last clauses, back to the first one that names a topic.
+
+    Residents tell their story first and ask last (“…孩子一岁半，老人身体不好来不了…想问问社区附近有没有托育？”);
+    searching the whole story lets its side details (老人) outrank what is asked."""
+    if len(part) <= long_chars:
+        return part
+    clauses = [c for c in re.split(r"[，,；;：:、]", part) if c.strip()]
+    picked: list[str] = []
+    for clause in reversed(clauses):
+        picked.insert(0, clause.strip())
+        if names_topic("，".join(picked)) and _ASKS.search("，".join(picked)):
+            break
+    return "，".join(picked)

@@ -72,6 +72,19 @@ class Retriever:
                 self._qcache.popitem(last=False)
         return vec
 
+    def prefetch(self, queries: list[str]) -> None:
+        """Embed the not-yet-cached queries in one batch (the parts of a two-part question: one encode, not two)."""
+        with self._qlock:
+            todo = list(dict.fromkeys(q for q in queries if q not in self._qcache))
+        if not todo:
+            return
+        vecs = np.ascontiguousarray(self.embedder.queries(todo), dtype=np.float32)
+        with self._qlock:
+            for q, v in zip(todo, vecs):
+                self._qcache[q] = v.reshape(1, -1)
+            while len(self._qcache) > 2048:
+                self._qcache.popitem(last=False)
+
     def search(self, query: str, k: int = 5, mode: str = "hybrid", params: FusionParams | None = None, *, types: set[str] | None = None) -> SearchResult:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")

@@ -54,13 +54,12 @@
   function addSources(item, sources) {
     if (!Array.isArray(sources) || !sources.length) return;
     var box = el("div", "sources");
-    box.appendChild(el("p", "label", "出处"));
+    box.appendChild(el("p", "label", "查看原文"));
     sources.slice(0, 5).forEach(function (src) {
       if (!src || typeof src !== "object") return;
       var details = el("details", "source");
       var summary = el("summary");
-      summary.appendChild(el("span", "chapter", lastChapter(src.chapter || src.title) || "知识库"));
-      if (src.id) summary.appendChild(el("span", "ref", src.id));
+      summary.appendChild(el("span", "chapter", src.title || lastChapter(src.chapter) || "知识库"));
       details.appendChild(summary);
       if (src.title && src.chapter) details.appendChild(el("div", "title", src.title));
       var quote = src.text || src.quote;

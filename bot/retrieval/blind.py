@@ -1,0 +1,160 @@
+"""Grade the whole assistant on the blind question sets (written from the plan alone, never from the KB).
+
+Each question says what a right reply contains (``must_all``: groups of alternative phrases, one of every group
+must appear in the reply or in the sources it quotes) or that it must be declined (``pointer_any``: one of these
+pointers must appear in the reply). ``blind_dev`` is for tuning; ``blind_heldout`` only measures.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from bot.errors import UserFacingError
+from bot.settings import REPO_ROOT
+
+BLIND_SETS = {
+    "blind_dev": REPO_ROOT / "tests" / "data" / "blind_dev.yml",
+    "blind_heldout": REPO_ROOT / "tests" / "data" / "blind_heldout.yml",  # measure only, never tune on it
+}
+MODES = ("dense", "bm25", "hybrid")
+
+
+@dataclass
+class BlindQuestion:
+    id: str
+    question: str
+    kind: str
+    expect: str  # "answer" | "decline"
+    tags: list[str] = field(default_factory=list)
+    must_all: list[list[str]] = field(default_factory=list)
+    pointer_any: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Grade:
+    id: str
+    kind: str
+    expect: str
+    correct: bool
+    declined: bool
+    pointer: bool
+    length: int
+    missing: list[list[str]]
+
+
+def load_blind(name_or_path: str | Path) -> list[BlindQuestion]:
+    path = BLIND_SETS.get(str(name_or_path), name_or_path)
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    return [BlindQuestion(**{k: v for k, v in item.items() if k in BlindQuestion.__dataclass_fields__}) for item in raw]
+
+
+def _contains(text: str, phrase: str) -> bool:
+    return phrase.lower() in text
+
+
+def missing_groups(text: str, groups: list[list[str]]) -> list[list[str]]:
+    """The must_all groups none of whose phrases occur in ``text`` (case-insensitive)."""
+    low = text.lower()
+    return [g for g in groups if not any(_contains(low, str(p)) for p in g)]
+
+
+def is_decline(ans) -> bool:
+    """A decline gives no local content: out of scope and nothing cited."""
+    return ans.kind == "out_of_scope" and not ans.sources
+
+
+def graded_text(ans) -> str:
+    """The reply and the text of the sources it quotes (the cited ones, not the further search hits)."""
+    cited = ans.sources[: max(0, int(getattr(ans, "cited", 1)))]
+    return "\n".join([ans.answer, *(s.text for s in cited)])
+
+
+def grade(q: BlindQuestion, ans) -> Grade:
+    declined = is_decline(ans)
+    pointer = not q.pointer_any or any(_contains(ans.answer.lower(), str(p)) for p in q.pointer_any)
+    missing = missing_groups(graded_text(ans), q.must_all)
+    if q.expect == "decline":
+        correct = declined and pointer
+    else:
+        correct = not declined and not missing
+    return Grade(q.id, q.kind, q.expect, correct, declined, pointer, len(ans.answer), missing)
+
+
+def _ask(assistant, text: str):
+    try:
+        return assistant.ask(text)
+    except UserFacingError as e:  # a polite refusal counts as a decline with that text
+        from bot.retrieval.answers import Answer
+
+        return Answer(text, "out_of_scope", e.message)
+
+
+def assistant_report(assistant, questions: list[BlindQuestion]) -> dict:
+    grades = [grade(q, _ask(assistant, q.question)) for q in questions]
+    by_kind: dict[str, list[int]] = {}
+    for g in grades:
+        for key in (g.kind, "all"):
+            acc = by_kind.setdefault(key, [0, 0])
+            acc[0] += g.correct
+            acc[1] += 1
+    off = [g for g in grades if g.expect == "decline"]
+    ins = [g for g in grades if g.expect == "answer"]
+    lengths = [g.length for g in grades]
+    return {
+        "accuracy": {k: (v[0] / v[1], v[1]) for k, v in by_kind.items()},
+        "offtopic_declined_with_pointer": (sum(g.declined and g.pointer for g in off) / len(off) if off else float("nan"), len(off)),
+        "offtopic_declined": (sum(g.declined for g in off) / len(off) if off else float("nan"), len(off)),
+        "inscope_wrongly_declined": (sum(g.declined for g in ins) / len(ins) if ins else float("nan"), len(ins)),
+        "first_reply_chars": {"median": statistics.median(lengths) if lengths else 0, "max": max(lengths, default=0)},
+        "grades": grades,
+    }
+
+
+def retrieval_report(assistant, questions: list[BlindQuestion], modes=MODES, depth: int = 3) -> dict:
+    """{mode: {kind or "all": (share, n)}}: every must_all group found in the top-``depth`` passages' text."""
+    graded = [q for q in questions if q.expect == "answer" and q.must_all]
+    out: dict = {}
+    for mode in modes:
+        rows: dict[str, list[int]] = {}
+        for q in graded:
+            try:
+                res = assistant.search(q.question, mode=mode, k=depth)
+            except UserFacingError:
+                ok = False
+            else:
+                ok = not missing_groups("\n".join(h.passage.text for h in res.hits[:depth]), q.must_all)
+            for key in (q.kind, "all"):
+                acc = rows.setdefault(key, [0, 0])
+                acc[0] += ok
+                acc[1] += 1
+        out[mode] = {k: (v[0] / v[1], v[1]) for k, v in rows.items()}
+    return out
+
+
+def format_report(name: str, rep: dict, retrieval: dict, show_failures: bool) -> str:
+    kinds = sorted(k for k in rep["accuracy"] if k != "all") + ["all"]
+    head = f"{'kind':<10}{'n':>4}  {'assistant':>9}  " + "  ".join(f"{m + ' top3':>11}" for m in retrieval)
+    lines = [f"== {name}: whole assistant (Assistant.ask) graded on must_all / pointer_any", head, "-" * len(head)]
+    for k in kinds:
+        acc, n = rep["accuracy"][k]
+        cells = "  ".join(f"{retrieval[m][k][0]:>11.3f}" if k in retrieval[m] else f"{'-':>11}" for m in retrieval)
+        lines.append(f"{k:<10}{n:>4}  {acc:>9.3f}  {cells}")
+    v, n = rep["offtopic_declined_with_pointer"]
+    lines.append(f"off-topic declined with a pointer   {v:.3f}  (n={n}; declined at all {rep['offtopic_declined'][0]:.3f})")
+    v, n = rep["inscope_wrongly_declined"]
+    lines.append(f"in-scope wrongly declined           {v:.3f}  (n={n})")
+    c = rep["first_reply_chars"]
+    lines.append(f"first reply characters              median {c['median']:.0f}, max {c['max']}")
+    if show_failures:
+        for g in rep["grades"]:
+            if not g.correct:
+                why = ("not declined" if not g.declined else "no pointer") if g.expect == "decline" else (
+                    "declined" if g.declined else f"missing {g.missing}")
+                lines.append(f"  ✗ {g.id} {g.kind}: {why}")
+    else:
+        lines.append(f"  ({sum(not g.correct for g in rep['grades'])} misses; details not shown: held-out set, never tune on it)")
+    return "\n".join(lines)

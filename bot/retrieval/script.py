@@ -1,0 +1,73 @@
+"""The script and language a question is written in: 繁體 questions get 繁體 replies, English ones a gist.
+
+Conversion uses OpenCC's tables (opencc-python-reimplemented): questions are read in simplified characters (the
+knowledge base and the jieba dictionary are simplified), replies are converted back with Taiwan-standard glyphs.
+English questions are searched with the Chinese domain terms their words name (``data/english_terms.yml``)
+added, since BM25 and the domain-term evidence only know Chinese; the multilingual embedding reads both.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from opencc import OpenCC
+
+TERMS_FILE = Path(__file__).with_name("data") / "english_terms.yml"
+_LATIN = re.compile(r"[A-Za-z]")
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> OpenCC:
+    return OpenCC("t2s")
+
+
+@lru_cache(maxsize=1)
+def _s2t() -> OpenCC:
+    return OpenCC("s2tw")
+
+
+def script_of(text: str) -> str:
+    """"en" (mostly Latin letters), "hant" (traditional characters), or "hans"."""
+    latin, han = len(_LATIN.findall(text)), len(_HAN.findall(text))
+    if latin > 2 * han and latin >= 6:
+        return "en"
+    simplified = _t2s().convert(text)
+    changed_to_simple = sum(a != b for a, b in zip(text, simplified))
+    changed_to_trad = sum(a != b for a, b in zip(text, _s2t().convert(text)))
+    return "hant" if changed_to_simple > changed_to_trad else "hans"
+
+
+def to_simplified(text: str) -> str:
+    return _t2s().convert(text)
+
+
+def to_traditional(text: str) -> str:
+    return _s2t().convert(text)
+
+
+@lru_cache(maxsize=1)
+def _terms() -> list[tuple[re.Pattern, str]]:
+    raw = yaml.safe_load(TERMS_FILE.read_text(encoding="utf-8"))
+    return [(re.compile(rf"\b(?:{pattern})", re.IGNORECASE), zh) for pattern, zh in raw["terms"].items()]
+
+
+def chinese_terms(text: str) -> str:
+    """The Chinese domain terms an English question's words name, space-separated ("" if none)."""
+    return " ".join(dict.fromkeys(zh for pattern, zh in _terms() if pattern.search(text)))
+
+
+GISTS = {
+    "service": "In short: the community service above can help; ask 怎么办 / 在哪办 (how / where) for details, or a community worker for help in English.",
+    "clause": "In short: above is the exact sentence of the city's community service plan.",
+    "indicator": "In short: above are the plan's figures (2020 baseline, 2025 target).",
+    "agency": "In short: the agencies responsible are named above.",
+    "out_of_scope": "Sorry, this is outside what I know: this city's community services and its community service plan.",
+}
+
+
+def english_gist(kind: str) -> str:
+    return GISTS.get(kind, GISTS["out_of_scope"])
