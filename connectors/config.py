@@ -227,3 +227,17 @@ class RestKeysConfig:
 
 def _digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+#: Rasa keys conversations by sender id alone: WeChat residents live under ``wechat:<OpenID>`` so that no other
+#: channel's sender (web chat ids have no colon, REST ids start with ``rest:``) can open their conversation.
+CONVERSATION_PREFIX = "wechat:"
+
+
+def conversation_id(openid: str) -> str:
+    return CONVERSATION_PREFIX + openid
+
+
+def openid_of(conversation: str) -> str:
+    """The OpenID WeChat's API needs, from a conversation id (pushes from the inbox use the stored id)."""
+    return conversation[len(CONVERSATION_PREFIX):] if conversation.startswith(CONVERSATION_PREFIX) else conversation

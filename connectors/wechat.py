@@ -32,7 +32,7 @@ from sanic.response import HTTPResponse
 from wechatpy.crypto import PrpCrypto
 
 from connectors.choices import NumberedChoices, numbered_lines
-from connectors.config import SharedRedisConfig, WeChatConfig
+from connectors.config import SharedRedisConfig, WeChatConfig, conversation_id, openid_of
 from connectors.memory import SeenUpdates, SharedKeys, connect_shared
 from connectors.text import (
     EXPIRED_BUTTON_REPLY,
@@ -326,7 +326,7 @@ class WeChatOutput(CollectingOutputChannel):
 
     async def _persist_message(self, message: Dict[Text, Any]) -> None:
         if self.push:
-            message = dict(message, **await self.channel.push(str(message.get("recipient_id") or ""), message))
+            message = dict(message, **await self.channel.push(openid_of(str(message.get("recipient_id") or "")), message))
         await super()._persist_message(message)
 
 
@@ -438,7 +438,7 @@ class WeChatInput(InputChannel):
             async with entry[0]:
                 out = WeChatOutput(self)
                 try:
-                    await on_new_message(UserMessage(text, out, openid, input_channel=self.name(),
+                    await on_new_message(UserMessage(text, out, conversation_id(openid), input_channel=self.name(),
                                                      metadata={"channel": "wechat"}))
                 except Exception:
                     logger.exception("wechat message failed")

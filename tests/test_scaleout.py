@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from tests.fake_telegram import FakeTelegram, text_update
+from connectors.config import conversation_id
 from tests.fake_wechat import APP_ID, APP_SECRET, FakeWeChat, WeChatCallbacks
 from tests.stack import APP_PYTHON, RASA, REPO, Stack, _rasa_env, _stop, _wait, action_server_cmd, ensure_model, free_port, rasa_cmd, secret_env
 
@@ -266,11 +267,11 @@ def test_wechat_retry_option_and_access_token_are_shared_between_replicas(replic
         assert on_b.post(question).text == "success"  # the retry, on the other replica
         on_b.reply(on_b.post(on_b.text(openid, "1")))
         with httpx.Client(timeout=60) as c:
-            user = [e for e in _tracker(c, a, replicas["token"], openid)["events"] if e["event"] == "user"]
+            user = [e for e in _tracker(c, a, replicas["token"], conversation_id(openid))["events"] if e["event"] == "user"]
             assert [e["text"] for e in user][0] == "在社区能办医保吗" and len(user) == 2
             assert user[1]["text"].startswith("/"), user[1]  # the first button's payload, not the digit
             for url in (a, b):
-                r = c.post(f"{url}/conversations/{openid}/trigger_intent", params={"token": replicas["token"], "output_channel": "wechat"},
+                r = c.post(f"{url}/conversations/{conversation_id(openid)}/trigger_intent", params={"token": replicas["token"], "output_channel": "wechat"},
                            json={"name": "greet", "entities": {}})
                 assert r.status_code == 200 and {m.get("delivered_via") for m in r.json()["messages"] if m.get("text")} == {"customer_service"}
         assert len(wx.recorded("/cgi-bin/token")) == 1

@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from connectors.choices import NumberedChoices, numbered_lines, typed_number
-from connectors.config import WeChatConfig
+from connectors.config import WeChatConfig, conversation_id
 from connectors.text import EXPIRED_BUTTON_REPLY, LOCATION_REPLY, NON_TEXT_REPLY, VOICE_REPLY, citation_line
 from tests.fake_wechat import APP_ID, APP_SECRET, FakeWeChat, WeChatCallbacks, new_aes_key, signature, xml_of
 
@@ -69,7 +69,7 @@ def _settled(fake: FakeWeChat, openid: str, quiet: float = 2.0, timeout: float =
 
 
 def _user_turns(stack, openid: str) -> list[dict]:
-    return [e for e in stack.tracker(openid).get("events", []) if e.get("event") == "user"]
+    return [e for e in stack.tracker(conversation_id(openid)).get("events", []) if e.get("event") == "user"]
 
 
 def _expected_parts(rest: list[dict]) -> tuple[list[str], list[str], list[str]]:
@@ -377,11 +377,11 @@ class TestPlaintext:
         stack, fake, wechat, _ = plain
         openid = _openid()
         wechat.reply(wechat.post(wechat.text(openid, "你好")))
-        stack.trigger_intent(openid, "greet", output_channel="wechat")  # a push: customer-service API, new token
+        stack.trigger_intent(conversation_id(openid), "greet", output_channel="wechat")  # a push: customer-service API, new token
         sent_before = len(fake.wait_for(CUSTOM_SEND, openid))
         tokens_before = len(fake.recorded("/cgi-bin/token"))
         fake.expire_tokens()
-        pushed = stack.trigger_intent(openid, "greet", output_channel="wechat")
+        pushed = stack.trigger_intent(conversation_id(openid), "greet", output_channel="wechat")
         assert {m.get("delivered_via") for m in pushed["messages"] if m.get("text")} == {"customer_service"}
         refused = fake.recorded(CUSTOM_SEND, openid, ok=False)
         assert [c["errcode"] for c in refused] == [42001]
@@ -408,7 +408,7 @@ class TestPlaintext:
         number = TRACKING.search(r).group(0)
         service = ConsultationService(db_url)
         record = service.get(number)
-        assert (record.channel, record.sender_id, record.text) == ("wechat", openid, topic)
+        assert (record.channel, record.sender_id, record.text) == ("wechat", conversation_id(openid), topic)
         r = self.say(plain, openid, f"查一下{number}")
         assert "已提交" in r
 
@@ -538,9 +538,9 @@ class TestSafeMode:
         stack, fake, wechat = safe
         openid = _openid()
         fetched = len(fake.recorded("/cgi-bin/token"))
-        stack.trigger_intent(openid, "greet", output_channel="wechat")
+        stack.trigger_intent(conversation_id(openid), "greet", output_channel="wechat")
         time.sleep(5.5)  # past the channel's renewal point (half of the 10 s lifetime)
-        pushed = stack.trigger_intent(openid, "greet", output_channel="wechat")
+        pushed = stack.trigger_intent(conversation_id(openid), "greet", output_channel="wechat")
         assert {m.get("delivered_via") for m in pushed["messages"] if m.get("text")} == {"customer_service"}
         assert len(fake.recorded("/cgi-bin/token")) > fetched
         assert [c for c in fake.recorded(CUSTOM_SEND) if c["errcode"] in (40001, 42001)] == []  # never sent a stale token
