@@ -13,10 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.consultations.notify import reaches_resident
 from bot.inbox.web import CHANNEL_NAMES
-
-#: Channels Rasa accepts pushes for although no person receives them.
-UNREACHABLE = frozenset({"rest", "open311"})
 
 
 @dataclass(frozen=True)
@@ -31,7 +29,7 @@ def reach(channel: str | None, chat_channels: frozenset[str] | set[str], last_pu
     ch = (channel or "").strip().lower()
     name = CHANNEL_NAMES.get(ch, ch or "未知渠道")
     reached = (last_push or {}).get("reached")
-    receives = ch in chat_channels and ch not in UNREACHABLE if reached is None else bool(reached)
+    receives = ch in chat_channels and reaches_resident(ch) if reached is None else bool(reached)
     if ch == "open311":
         return Reach(False, "该诉求来自 Open311 接口：不推送消息，集成方通过接口查询状态说明。", "集成方可在接口中看到状态说明")
     if not receives:
