@@ -120,9 +120,9 @@ def _say(client: httpx.Client, url: str, sender: str, text: str) -> list[dict]:
     return r.json()
 
 
-def _tracker(client: httpx.Client, url: str, token: str, sender: str) -> dict:
-    """The tracker of REST sender ``sender`` (conversation ``rest:local:<sender>``)."""
-    r = client.get(f"{url}/conversations/{Stack.rest_id(sender)}/tracker", params={"token": token})
+def _tracker(client: httpx.Client, url: str, token: str, conversation: str) -> dict:
+    """The tracker of a conversation id (a REST sender's is ``Stack.rest_id(sender)``: ``rest:local:<sender>``)."""
+    r = client.get(f"{url}/conversations/{conversation}/tracker", params={"token": token})
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -151,7 +151,7 @@ def test_form_alternating_between_replicas_stays_consistent(replicas):
     with httpx.Client(timeout=120) as c:
         for i, (url, text, check) in enumerate(turns):
             replies.append(_say(c, url, sender, text))
-            sa, sb = _state(_tracker(c, a, token, sender)), _state(_tracker(c, b, token, sender))
+            sa, sb = _state(_tracker(c, a, token, Stack.rest_id(sender))), _state(_tracker(c, b, token, Stack.rest_id(sender)))
             assert sa == sb, f"turn {i} ({text}): replicas disagree:\nA={sa}\nB={sb}"
             assert check(sa), f"turn {i} ({text}): unexpected state {sa}\nreplies={replies[-1]}"
             assert replies[-1], f"turn {i} ({text}): no reply"
@@ -197,7 +197,7 @@ def test_concurrent_messages_to_both_replicas_are_serialized(replicas):
     messages = ["你好", "谢谢", "你是机器人吗", "你能做什么", "你好呀", "谢谢你", "您好", "多谢"]
     with httpx.Client(timeout=180) as c, concurrent.futures.ThreadPoolExecutor(len(messages)) as pool:
         results = list(pool.map(lambda im: _say(c, (a, b)[im[0] % 2], sender, im[1]), enumerate(messages)))
-        t = _tracker(c, b, replicas["token"], sender)
+        t = _tracker(c, b, replicas["token"], Stack.rest_id(sender))
     assert all(results), ([m for m, r in zip(messages, results) if not r], _log_errors(replicas))
     events = [e for e in t["events"] if e["event"] in ("user", "action")]
     users = [e for e in events if e["event"] == "user"]
