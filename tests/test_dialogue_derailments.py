@@ -40,11 +40,11 @@ def service(db_url):
 
 
 def _form(stack, sender: str) -> str | None:
-    return (stack.tracker(sender).get("active_loop") or {}).get("name")
+    return (stack.tracker(stack.rest_id(sender)).get("active_loop") or {}).get("name")
 
 
 def _slots(stack, sender: str) -> dict:
-    return stack.tracker(sender)["slots"]
+    return stack.tracker(stack.rest_id(sender))["slots"]
 
 
 # Messages the fixes were developed on, and the held-out group (never tuned on).
