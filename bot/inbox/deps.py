@@ -1,4 +1,5 @@
-"""Typed request dependencies of the inbox routes: ``svc: ServiceDep``, ``user: CurrentUser``, ``rec: VisibleConsultation``.
+"""Typed request dependencies of the inbox routes:
+``svc: ServiceDep``, ``user: CurrentUser``, ``rec: VisibleConsultation``.
 
 Who may see what is decided here, once: a member is limited to their own committee, an admin to none
 (in a report: to the committee they pick). A record outside the limit answers 404 exactly like one

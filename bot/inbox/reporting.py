@@ -46,8 +46,14 @@ class Filters:
     problems: list[str]
 
 
-def query_filters(scope: CommitteeScope, status: str | None = None, category: str | None = None, since: str | None = None,
-                  until: str | None = None, q: str | None = None) -> Filters:
+def query_filters(
+    scope: CommitteeScope,
+    status: str | None = None,
+    category: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    q: str | None = None,
+) -> Filters:
     """The filters of ``?status=&category=&since=&until=&q=&committee=``; a bad date is a
     :class:`~bot.inbox.dates.BadDate` (400), an unknown status is ignored with a note."""
     problems: list[str] = []
@@ -63,9 +69,21 @@ def query_filters(scope: CommitteeScope, status: str | None = None, category: st
     if d_since and d_until and d_since > d_until:
         d_since, d_until = d_until, d_since
     search = clean(q, 100)
-    query = {"status": st or None, "category": cat or None, "since": d_since, "until": d_until, "search": search or None}
-    echo = {"status": st, "category": cat, "since": d_since.isoformat() if d_since else "",
-            "until": d_until.isoformat() if d_until else "", "q": search, "committee": scope or ""}
+    query = {
+        "status": st or None,
+        "category": cat or None,
+        "since": d_since,
+        "until": d_until,
+        "search": search or None,
+    }
+    echo = {
+        "status": st,
+        "category": cat,
+        "since": d_since.isoformat() if d_since else "",
+        "until": d_until.isoformat() if d_until else "",
+        "q": search,
+        "committee": scope or "",
+    }
     return Filters(scope, query, echo, problems)
 
 
@@ -104,10 +122,22 @@ def consultations_csv(records, tz: ZoneInfo) -> bytes:
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(HEADER)
     for r in records:
-        w.writerow([safe_cell(v) for v in (
-            r.tracking_no, fmt_time(r.created_at, tz), r.community_name, r.category_name or "未分类", r.status_label,
-            r.committee_name, r.text, fmt_time(r.updated_at, tz), "是" if r.flagged_unroutable else "否",
-        )])
+        w.writerow(
+            [
+                safe_cell(v)
+                for v in (
+                    r.tracking_no,
+                    fmt_time(r.created_at, tz),
+                    r.community_name,
+                    r.category_name or "未分类",
+                    r.status_label,
+                    r.committee_name,
+                    r.text,
+                    fmt_time(r.updated_at, tz),
+                    "是" if r.flagged_unroutable else "否",
+                )
+            ]
+        )
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
@@ -124,10 +154,14 @@ def export_records(svc, f: Filters) -> list[ConsultationRecord]:
 
 def csv_download(records, tz: ZoneInfo) -> Response:
     stamp = datetime.now(tz).strftime("%Y%m%d-%H%M")
-    return Response(consultations_csv(records, tz), media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="consultations-{stamp}.csv"',
-        "Cache-Control": "no-store",
-    })
+    return Response(
+        consultations_csv(records, tz),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="consultations-{stamp}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 # dashboard -------------------------------------------------------------------------------
@@ -139,8 +173,16 @@ def weekly_chart(weekly: list) -> dict:
     for i, (monday, n) in enumerate(weekly):
         h = round((height - 44) * n / top, 1)
         x = round(gap + i * (bw + gap), 1)
-        bars.append({"x": x, "y": round(height - 20 - h, 1), "w": round(bw, 1), "h": h, "n": n,
-                     "label": (monday if isinstance(monday, date) else date.fromisoformat(str(monday))).strftime("%m-%d")})
+        bars.append(
+            {
+                "x": x,
+                "y": round(height - 20 - h, 1),
+                "w": round(bw, 1),
+                "h": h,
+                "n": n,
+                "label": (monday if isinstance(monday, date) else date.fromisoformat(str(monday))).strftime("%m-%d"),
+            }
+        )
     return {"bars": bars, "width": width, "height": height, "top": top}
 
 

@@ -98,7 +98,7 @@ def flash_redirect(request: Request, url: str, message: str, kind: str = "ok") -
 
 
 class Refused(UserFacingError):
-    """A form turned down: the app's handler flashes ``message`` on ``back`` (the form's page) instead of an error page."""
+    """A form turned down: the app's handler flashes ``message`` on ``back``, the form's page (no error page)."""
 
     def __init__(self, message: str, back: str):
         super().__init__(message, code="refused")
@@ -126,7 +126,11 @@ def refusals_back_to(back: str, *, missing: str | None = None) -> Iterator[None]
 
 def committee_choices(service) -> list[dict]:
     """Every committee as ``{"id", "name": "community · committee"}``, for pickers and names."""
-    return [{"id": c.id, "name": f"{community.name} · {c.name}"} for community in service.communities() for c in community.committees]
+    return [
+        {"id": c.id, "name": f"{community.name} · {c.name}"}
+        for community in service.communities()
+        for c in community.committees
+    ]
 
 
 def render(request: Request, name: str, context: dict | None = None, status_code: int = 200):

@@ -11,7 +11,16 @@ from bot.inbox import reporting
 from bot.inbox.deps import NOT_FOUND, CurrentUser, OwnCommittee, ServiceDep, SettingsDep, VisibleConsultation
 from bot.inbox.reach import reach
 from bot.inbox.reporting import ReportFilters
-from bot.inbox.web import MAX_NOTE, PUSH_VIA, clean, committee_choices, flash_redirect, local_tz, refusals_back_to, render
+from bot.inbox.web import (
+    MAX_NOTE,
+    PUSH_VIA,
+    clean,
+    committee_choices,
+    flash_redirect,
+    local_tz,
+    refusals_back_to,
+    render,
+)
 
 router = APIRouter()
 
@@ -19,11 +28,22 @@ router = APIRouter()
 @router.get("/consultations")
 def consultation_list(request: Request, svc: ServiceDep, user: CurrentUser, f: ReportFilters, page: str | None = None):
     p = reporting.list_page(svc, f, page)
-    return render(request, "list.html", {
-        "items": p.items, "total": p.total, "page": p.number, "pages": p.pages, "f": f.echo, "problems": f.problems,
-        "query": {k: v for k, v in f.echo.items() if v}, "categories": svc.categories(), "statuses": list(Status),
-        "committees": committee_choices(svc) if user.is_admin else [],
-    })
+    return render(
+        request,
+        "list.html",
+        {
+            "items": p.items,
+            "total": p.total,
+            "page": p.number,
+            "pages": p.pages,
+            "f": f.echo,
+            "problems": f.problems,
+            "query": {k: v for k, v in f.echo.items() if v},
+            "categories": svc.categories(),
+            "statuses": list(Status),
+            "committees": committee_choices(svc) if user.is_admin else [],
+        },
+    )
 
 
 @router.get("/consultations/export.csv")
@@ -35,37 +55,66 @@ def export_csv(svc: ServiceDep, settings: SettingsDep, f: ReportFilters):
 def consultation_detail(request: Request, svc: ServiceDep, rec: VisibleConsultation):
     pushes = svc.outbox(rec.tracking_no)
     categories = svc.categories()
-    return render(request, "detail.html", {
-        "c": rec,
-        "reach": reach(rec.channel, svc.chat_channels, pushes[-1] if pushes else None),
-        "pushes": svc.pushes(rec.tracking_no),
-        "push_via": PUSH_VIA,
-        "targets": allowed_targets(rec.status),
-        "categories": categories,
-        "category_names": {c.id: c.name for c in categories},
-        "committee_names": {c["id"]: c["name"] for c in committee_choices(svc)},
-    })
+    return render(
+        request,
+        "detail.html",
+        {
+            "c": rec,
+            "reach": reach(rec.channel, svc.chat_channels, pushes[-1] if pushes else None),
+            "pushes": svc.pushes(rec.tracking_no),
+            "push_via": PUSH_VIA,
+            "targets": allowed_targets(rec.status),
+            "categories": categories,
+            "category_names": {c.id: c.name for c in categories},
+            "committee_names": {c["id"]: c["name"] for c in committee_choices(svc)},
+        },
+    )
 
 
 @router.post("/consultations/{tracking_no}/status")
-def change_status(request: Request, svc: ServiceDep, user: CurrentUser, own: OwnCommittee, rec: VisibleConsultation,
-                  to_status: str = Form(""), note: str = Form("")):
+def change_status(
+    request: Request,
+    svc: ServiceDep,
+    user: CurrentUser,
+    own: OwnCommittee,
+    rec: VisibleConsultation,
+    to_status: str = Form(""),
+    note: str = Form(""),
+):
     text = clean(note, MAX_NOTE, multiline=True)
     with refusals_back_to(f"/consultations/{rec.tracking_no}", missing=NOT_FOUND):
         updated = svc.change_status(rec.tracking_no, clean(to_status, 20), user.username, text, committee_id=own)
     told = reach(updated.channel, svc.chat_channels)
-    return flash_redirect(request, f"/consultations/{updated.tracking_no}", f"已将 {updated.tracking_no} 改为“{updated.status_label}”。"
-                          + ("状态说明将推送给居民。" if told.reaches else told.summary))
+    return flash_redirect(
+        request,
+        f"/consultations/{updated.tracking_no}",
+        f"已将 {updated.tracking_no} 改为“{updated.status_label}”。"
+        + ("状态说明将推送给居民。" if told.reaches else told.summary),
+    )
 
 
 @router.post("/consultations/{tracking_no}/category")
-def change_category(request: Request, svc: ServiceDep, user: CurrentUser, own: OwnCommittee, rec: VisibleConsultation,
-                    category: str = Form(""), note: str = Form("")):
+def change_category(
+    request: Request,
+    svc: ServiceDep,
+    user: CurrentUser,
+    own: OwnCommittee,
+    rec: VisibleConsultation,
+    category: str = Form(""),
+    note: str = Form(""),
+):
     with refusals_back_to(f"/consultations/{rec.tracking_no}", missing=NOT_FOUND):
-        updated = svc.recategorize(rec.tracking_no, clean(category, 64), user.username, clean(note, MAX_NOTE, multiline=True),
-                                   committee_id=own)
+        updated = svc.recategorize(
+            rec.tracking_no, clean(category, 64), user.username, clean(note, MAX_NOTE, multiline=True), committee_id=own
+        )
     if own is not None and updated.committee_id != own:  # passed on to another committee: out of this member's sight
-        return flash_redirect(request, "/consultations",
-                              f"{updated.tracking_no} 已改为“{updated.category_name}”，转交{updated.committee_name}办理。")
-    return flash_redirect(request, f"/consultations/{updated.tracking_no}",
-                          f"已将分类改为“{updated.category_name}”，承办：{updated.committee_name}。")
+        return flash_redirect(
+            request,
+            "/consultations",
+            f"{updated.tracking_no} 已改为“{updated.category_name}”，转交{updated.committee_name}办理。",
+        )
+    return flash_redirect(
+        request,
+        f"/consultations/{updated.tracking_no}",
+        f"已将分类改为“{updated.category_name}”，承办：{updated.committee_name}。",
+    )

@@ -14,7 +14,12 @@ router = APIRouter()
 @router.get("/")
 def dashboard(request: Request, svc: ServiceDep, settings: SettingsDep, user: CurrentUser, scope: CommitteeScope):
     overdue_days = getattr(settings, "inbox_overdue_days", 7)
-    return render(request, "dashboard.html", reporting.dashboard_figures(svc, scope, overdue_days) | {
-        "committees": committee_choices(svc) if user.is_admin else [],
-        "committee": scope,
-    })
+    return render(
+        request,
+        "dashboard.html",
+        reporting.dashboard_figures(svc, scope, overdue_days)
+        | {
+            "committees": committee_choices(svc) if user.is_admin else [],
+            "committee": scope,
+        },
+    )

@@ -21,24 +21,39 @@ MISSING = "没有找到这条转人工请求，或您无权处理。"
 
 def _row(h: dict, communities: dict[str, str], chat_channels: frozenset[str]) -> dict:
     """What the page shows: no sender id, phone and ID numbers masked."""
-    return {"id": h["id"], "created_at": h["created_at"], "channel": CHANNEL_NAMES.get(h["channel"], h["channel"]),
-            "community": communities.get(h["community_id"], h["community_id"]), "text": mask(h["text"] or ""),
-            "closed_at": h["closed_at"], "closed_by": h["closed_by"], "close_note": mask(h["close_note"] or ""),
-            "chat": reach(h["channel"], chat_channels).reaches}
+    return {
+        "id": h["id"],
+        "created_at": h["created_at"],
+        "channel": CHANNEL_NAMES.get(h["channel"], h["channel"]),
+        "community": communities.get(h["community_id"], h["community_id"]),
+        "text": mask(h["text"] or ""),
+        "closed_at": h["closed_at"],
+        "closed_by": h["closed_by"],
+        "close_note": mask(h["close_note"] or ""),
+        "chat": reach(h["channel"], chat_channels).reaches,
+    }
 
 
 @router.get("/handoffs")
 def handoffs_page(request: Request, svc: ServiceDep, user: HandoffUser, own: OwnCommittee):
     communities = {c.id: c.name for c in svc.communities()}
-    return render(request, "handoffs.html", {
-        "open": [_row(h, communities, svc.chat_channels) for h in svc.list_handoffs(own, status="open", limit=200)],
-        "closed": [_row(h, communities, svc.chat_channels) for h in svc.list_handoffs(own, status="closed", limit=20)],
-        "max_note": MAX_NOTE,
-    })
+    return render(
+        request,
+        "handoffs.html",
+        {
+            "open": [_row(h, communities, svc.chat_channels) for h in svc.list_handoffs(own, status="open", limit=200)],
+            "closed": [
+                _row(h, communities, svc.chat_channels) for h in svc.list_handoffs(own, status="closed", limit=20)
+            ],
+            "max_note": MAX_NOTE,
+        },
+    )
 
 
 @router.post("/handoffs/{handoff_id}/close")
-def close_handoff(request: Request, svc: ServiceDep, user: HandoffUser, own: OwnCommittee, handoff_id: str, note: str = Form("")):
+def close_handoff(
+    request: Request, svc: ServiceDep, user: HandoffUser, own: OwnCommittee, handoff_id: str, note: str = Form("")
+):
     hid = clean(handoff_id, 12)
     h = svc.get_handoff(int(hid)) if hid.isdigit() else None
     if h is None or not may_see(own, h["committee_id"]):

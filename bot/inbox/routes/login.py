@@ -41,7 +41,12 @@ def login(request: Request, svc: ServiceDep, username: str = Form(""), password:
     wait = throttle.retry_after(uname, ip)
     if wait:
         minutes = max(1, math.ceil(wait / 60))
-        return render(request, "login.html", ctx | {"error": f"登录失败次数过多，为保护账号安全，请 {minutes} 分钟后再试。"}, status_code=429)
+        return render(
+            request,
+            "login.html",
+            ctx | {"error": f"登录失败次数过多，为保护账号安全，请 {minutes} 分钟后再试。"},
+            status_code=429,
+        )
     info = svc.authenticate(uname, password[:1024])
     if info is None:
         throttle.failed(uname, ip)

@@ -18,8 +18,15 @@ def users_page(request: Request, svc: ServiceDep, user: AdminUser):
 
 
 @router.post("/admin/users")
-def create_user(request: Request, svc: ServiceDep, user: AdminUser, username: str = Form(""), password: str = Form(""),
-                role: str = Form("member"), committee_id: str = Form("")):
+def create_user(
+    request: Request,
+    svc: ServiceDep,
+    user: AdminUser,
+    username: str = Form(""),
+    password: str = Form(""),
+    role: str = Form("member"),
+    committee_id: str = Form(""),
+):
     role = "admin" if role == "admin" else "member"
     committee = clean(committee_id, 64) or None
     if role == "member" and committee not in {c["id"] for c in committee_choices(svc)}:
