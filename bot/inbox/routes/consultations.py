@@ -3,11 +3,14 @@ category changes. A member reaches only their committee's consultations (``Visib
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Form, Request
+from dataclasses import dataclass
+from typing import Annotated
 
-from bot.consultations import Status
+from fastapi import APIRouter, Depends, Form, Request
+
+from bot.consultations import ConsultationRecord, ConsultationService, Status
 from bot.consultations.statuses import allowed_targets
-from bot.inbox import reporting
+from bot.inbox import auth, reporting
 from bot.inbox.deps import NOT_FOUND, CurrentUser, OwnCommittee, ServiceDep, SettingsDep, VisibleConsultation
 from bot.inbox.reach import reach
 from bot.inbox.reporting import ReportFilters
@@ -71,43 +74,51 @@ def consultation_detail(request: Request, svc: ServiceDep, rec: VisibleConsultat
     )
 
 
+@dataclass(frozen=True)
+class Acting:
+    """A user acting on a consultation they may see, within their own committee (None: an admin, all)."""
+
+    svc: ConsultationService
+    user: auth.CurrentUser
+    own: str | None
+    rec: ConsultationRecord
+
+    def change(self, method, value: str, limit: int, note: str) -> ConsultationRecord:
+        """``method`` (a service change: status, category) with this user's cleaned value and note; a refusal
+        is flashed on the consultation's page, "not found" or "not yours" answers 404."""
+        with refusals_back_to(f"/consultations/{self.rec.tracking_no}", missing=NOT_FOUND):
+            return method(
+                self.rec.tracking_no,
+                clean(value, limit),
+                self.user.username,
+                clean(note, MAX_NOTE, multiline=True),
+                committee_id=self.own,
+            )
+
+
+def acting(svc: ServiceDep, user: CurrentUser, own: OwnCommittee, rec: VisibleConsultation) -> Acting:
+    return Acting(svc, user, own, rec)
+
+
+ActingOn = Annotated[Acting, Depends(acting)]
+
+
 @router.post("/consultations/{tracking_no}/status")
-def change_status(
-    request: Request,
-    svc: ServiceDep,
-    user: CurrentUser,
-    own: OwnCommittee,
-    rec: VisibleConsultation,
-    to_status: str = Form(""),
-    note: str = Form(""),
-):
-    text = clean(note, MAX_NOTE, multiline=True)
-    with refusals_back_to(f"/consultations/{rec.tracking_no}", missing=NOT_FOUND):
-        updated = svc.change_status(rec.tracking_no, clean(to_status, 20), user.username, text, committee_id=own)
-    told = reach(updated.channel, svc.chat_channels)
+def change_status(request: Request, act: ActingOn, to_status: str = Form(""), note: str = Form("")):
+    updated = act.change(act.svc.change_status, to_status, 20, note)
+    told = reach(updated.channel, act.svc.chat_channels)
+    told_text = "状态说明将推送给居民。" if told.reaches else told.summary
     return flash_redirect(
         request,
         f"/consultations/{updated.tracking_no}",
-        f"已将 {updated.tracking_no} 改为“{updated.status_label}”。"
-        + ("状态说明将推送给居民。" if told.reaches else told.summary),
+        f"已将 {updated.tracking_no} 改为“{updated.status_label}”。{told_text}",
     )
 
 
 @router.post("/consultations/{tracking_no}/category")
-def change_category(
-    request: Request,
-    svc: ServiceDep,
-    user: CurrentUser,
-    own: OwnCommittee,
-    rec: VisibleConsultation,
-    category: str = Form(""),
-    note: str = Form(""),
-):
-    with refusals_back_to(f"/consultations/{rec.tracking_no}", missing=NOT_FOUND):
-        updated = svc.recategorize(
-            rec.tracking_no, clean(category, 64), user.username, clean(note, MAX_NOTE, multiline=True), committee_id=own
-        )
-    if own is not None and updated.committee_id != own:  # passed on to another committee: out of this member's sight
+def change_category(request: Request, act: ActingOn, category: str = Form(""), note: str = Form("")):
+    updated = act.change(act.svc.recategorize, category, 64, note)
+    if act.own is not None and updated.committee_id != act.own:  # passed on to another committee: out of sight now
         return flash_redirect(
             request,
             "/consultations",
