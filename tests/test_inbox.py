@@ -16,7 +16,7 @@ from sqlalchemy import update
 from bot.consultations import models as m
 from bot.inbox.app import create_app
 from bot.inbox.auth import LoginThrottle
-from bot.inbox.exports import safe_cell
+from bot.inbox.reporting import safe_cell
 from tests.inbox_support import PASSWORD, RecordingRasa, Server, csrf_from, csrf_of, fast_argon2, login, make_env
 
 _fast_argon2 = pytest.fixture(scope="module", autouse=True)(fast_argon2)

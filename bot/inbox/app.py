@@ -1,8 +1,9 @@
 """``create_app(settings)``: the committee inbox (pages) and the Open311 API in one FastAPI app.
 
+The pages' routers (``bot.inbox.routes``, one per area) are included here, each behind the CSRF check.
 Also owns the background loop that pushes queued status notifications to residents through Rasa
 (woken right after each status change), and the error pages: a polite Chinese page (or an Open311
-JSON error under ``/open311``), never a traceback.
+JSON error under ``/open311``), never a traceback; a form's refusal is flashed on the form's page.
 """
 
 from __future__ import annotations
@@ -11,20 +12,24 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bot.consultations import AccessDenied, NotFoundError
 from bot.consultations.service import DatabaseUnavailable, store_unreachable
-from bot.inbox import open311, views
+from bot.errors import UserFacingError
+from bot.inbox import open311, routes
 from bot.inbox.apikeys import ApiKeyStore
-from bot.inbox.ratelimit import RateLimiter
 from bot.inbox.auth import LoginThrottle, SessionCodec, secret_key
+from bot.inbox.csrf import csrf_protect
+from bot.inbox.deps import LoginRequired
+from bot.inbox.ratelimit import RateLimiter
 from bot.inbox.sessions import CookieSessionMiddleware
-from bot.inbox.web import LoginRequired, render
+from bot.inbox.web import Refused, flash_redirect, render
 from bot.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -37,6 +42,10 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 }
+
+
+#: The status of a :class:`UserFacingError` that no route turned into an answer of its own (default 400).
+USER_ERROR_STATUS = {NotFoundError: 404, AccessDenied: 403}
 
 
 def _is_api(request: Request) -> bool:
@@ -99,7 +108,8 @@ def create_app(settings=None, service=None, *, push_interval: float | None = Non
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(open311.router)
-    app.include_router(views.router)
+    for area in routes.AREAS:  # every POST of the pages passes the CSRF check
+        app.include_router(area.router, dependencies=[Depends(csrf_protect)])
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired):
@@ -119,6 +129,13 @@ def create_app(settings=None, service=None, *, push_interval: float | None = Non
         if exc.status_code == 404 and isinstance(exc.detail, str) and "诉求" in exc.detail:
             message = exc.detail
         return _error(request, exc.status_code, message)
+
+    @app.exception_handler(UserFacingError)
+    async def user_facing_error(request: Request, exc: UserFacingError):
+        """A refused form: its message on the form's page; any other refusal: the polite page, 4xx."""
+        if isinstance(exc, Refused):
+            return flash_redirect(request, exc.back, exc.message, "error")
+        return _error(request, USER_ERROR_STATUS.get(type(exc), 400), exc.message)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):

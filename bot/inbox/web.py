@@ -1,24 +1,30 @@
-"""Plumbing shared by the inbox pages: templates, the logged-in user, flashes, input cleaning, time display."""
+"""Plumbing shared by the inbox pages: templates, flashes and form answers, input cleaning, time display."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from fastapi import Request
+from fastapi import HTTPException, Request
+from fastapi.responses import RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.templating import Jinja2Templates
 
+from bot.consultations import AccessDenied, NotFoundError
 from bot.consultations.statuses import Status
-from bot.inbox.auth import CurrentUser, load_user
+from bot.errors import UserFacingError
+from bot.inbox.auth import CurrentUser
 from bot.inbox.csrf import csrf_token
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_TZ = "Asia/Shanghai"
+MAX_NOTE = 1000  # a note or reply typed by a committee member
 
 _env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True, default_for_string=True))
 templates = Jinja2Templates(env=_env)
@@ -76,26 +82,55 @@ def handles_handoffs(request: Request, user: CurrentUser | None) -> bool:
     return any(c.id == user.committee_id and c.fallback for c in svc.committees())
 
 
-class LoginRequired(Exception):
-    def __init__(self, next_url: str):
-        self.next_url = next_url
-
-
-def current_user(request: Request) -> CurrentUser:
-    """Dependency: the logged-in user, or a redirect to the login page."""
-    with request.app.state.db() as db:
-        user = load_user(db, request.session)
-    if user is None:
-        if "sid" in request.session:  # ended session (logout, password changed, user deactivated): drop it
-            request.session.clear()
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise LoginRequired(target)
-    request.state.user = user
-    return user
-
-
 def flash(request: Request, message: str, kind: str = "ok") -> None:
     request.session["flash"] = [kind, message]
+
+
+def redirect(url: str) -> RedirectResponse:
+    """After a form: 303, so that reloading the next page does not post again."""
+    return RedirectResponse(url, status_code=303)
+
+
+def flash_redirect(request: Request, url: str, message: str, kind: str = "ok") -> RedirectResponse:
+    """The answer to a form: a one-time message shown on the page at ``url``."""
+    flash(request, message, kind)
+    return redirect(url)
+
+
+class Refused(UserFacingError):
+    """A form turned down: the app's handler flashes ``message`` on ``back``, the form's page (no error page)."""
+
+    def __init__(self, message: str, back: str):
+        super().__init__(message, code="refused")
+        self.back = back
+
+
+@contextmanager
+def refusals_back_to(back: str, *, missing: str | None = None) -> Iterator[None]:
+    """Around a form's service call: a :class:`UserFacingError` becomes a :class:`Refused` on ``back``.
+
+    With ``missing``, "not found" and "access denied" answer 404 with that text instead, so a
+    member never learns that another committee's record exists.
+    """
+    try:
+        yield
+    except Refused:
+        raise
+    except (NotFoundError, AccessDenied) as e:
+        if missing is not None:
+            raise HTTPException(404, missing) from None
+        raise Refused(e.message, back) from e
+    except UserFacingError as e:
+        raise Refused(e.message, back) from e
+
+
+def committee_choices(service) -> list[dict]:
+    """Every committee as ``{"id", "name": "community · committee"}``, for pickers and names."""
+    return [
+        {"id": c.id, "name": f"{community.name} · {c.name}"}
+        for community in service.communities()
+        for c in community.committees
+    ]
 
 
 def render(request: Request, name: str, context: dict | None = None, status_code: int = 200):

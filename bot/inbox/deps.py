@@ -1,0 +1,109 @@
+"""Typed request dependencies of the inbox routes:
+``svc: ServiceDep``, ``user: CurrentUser``, ``rec: VisibleConsultation``.
+
+Who may see what is decided here, once: a member is limited to their own committee, an admin to none
+(in a report: to the committee they pick). A record outside the limit answers 404 exactly like one
+that does not exist, so nobody learns what another committee holds.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from bot.consultations import ConsultationRecord, ConsultationService
+from bot.inbox import auth
+from bot.inbox.web import clean, handles_handoffs
+from bot.settings import Settings
+
+NOT_FOUND = "没有找到这条诉求，或您无权查看。"
+
+
+def get_service(request: Request) -> ConsultationService:
+    return request.app.state.service
+
+
+ServiceDep = Annotated[ConsultationService, Depends(get_service)]
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+class LoginRequired(Exception):
+    """No live session: the app answers with a redirect to the login page, then back to ``next_url``."""
+
+    def __init__(self, next_url: str):
+        self.next_url = next_url
+
+
+def current_user(request: Request) -> auth.CurrentUser:
+    """The logged-in user, or :class:`LoginRequired`."""
+    with request.app.state.db() as db:
+        user = auth.load_user(db, request.session)
+    if user is None:
+        if "sid" in request.session:  # ended session (logout, password changed, user deactivated): drop it
+            request.session.clear()
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(target)
+    request.state.user = user
+    return user
+
+
+CurrentUser = Annotated[auth.CurrentUser, Depends(current_user)]
+
+
+def admin_user(user: CurrentUser) -> auth.CurrentUser:
+    if not user.is_admin:
+        raise HTTPException(403, "只有管理员可以管理用户。")
+    return user
+
+
+AdminUser = Annotated[auth.CurrentUser, Depends(admin_user)]
+
+
+def handoff_user(request: Request, user: CurrentUser) -> auth.CurrentUser:
+    """Handoffs go to each community's fallback committee (居委会/村委会); admins see all."""
+    if not handles_handoffs(request, user):
+        raise HTTPException(403, "转人工请求由本社区居委会（村委会）处理，您所在的委员会无需处理。")
+    return user
+
+
+HandoffUser = Annotated[auth.CurrentUser, Depends(handoff_user)]
+
+
+def own_committee(user: CurrentUser) -> str | None:
+    """The committee this user reads and acts within: a member's own; None (all) for an admin."""
+    return None if user.is_admin else user.committee_id
+
+
+OwnCommittee = Annotated[str | None, Depends(own_committee)]
+
+
+def committee_scope(user: CurrentUser, own: OwnCommittee, committee: str | None = None) -> str | None:
+    """The committee a report or list covers: a member's own; an admin's choice (``?committee=``) or all."""
+    return (clean(committee, 64) or None) if user.is_admin else own
+
+
+CommitteeScope = Annotated[str | None, Depends(committee_scope)]
+
+
+def may_see(own: str | None, committee_id: str | None) -> bool:
+    """Whether a record routed to ``committee_id`` is within ``own`` (see :func:`own_committee`)."""
+    return own is None or committee_id == own
+
+
+def visible_consultation(tracking_no: str, svc: ServiceDep, own: OwnCommittee) -> ConsultationRecord:
+    """The consultation in the path, if this user may see it; 404 otherwise."""
+    no = clean(tracking_no, 40)
+    rec = svc.get(no) if no else None
+    if rec is None or not may_see(own, rec.committee_id):
+        raise HTTPException(404, NOT_FOUND)
+    return rec
+
+
+VisibleConsultation = Annotated[ConsultationRecord, Depends(visible_consultation)]

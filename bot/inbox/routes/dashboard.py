@@ -1,0 +1,25 @@
+"""The dashboard: counts, overdue consultations and the weekly chart, for one committee or (admins) all."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from bot.inbox import reporting
+from bot.inbox.deps import CommitteeScope, CurrentUser, ServiceDep, SettingsDep
+from bot.inbox.web import committee_choices, render
+
+router = APIRouter()
+
+
+@router.get("/")
+def dashboard(request: Request, svc: ServiceDep, settings: SettingsDep, user: CurrentUser, scope: CommitteeScope):
+    overdue_days = getattr(settings, "inbox_overdue_days", 7)
+    return render(
+        request,
+        "dashboard.html",
+        reporting.dashboard_figures(svc, scope, overdue_days)
+        | {
+            "committees": committee_choices(svc) if user.is_admin else [],
+            "committee": scope,
+        },
+    )
