@@ -89,8 +89,9 @@ def finish(ans: "Answer", body: str, cited: int) -> "Answer":
 
 
 def indicator_text(ind: Indicator) -> str:
-    base = f"2020年基期值{ind.base_2020.text}" if ind.base_2020 else "2020年无基期值"
-    return f"“{ind.name}”：{base}，2025年目标值{ind.target_2025.text}，属{ind.binding}指标。"
+    base = f"{ind.base_year}年基期值{ind.base_2020.text}" if ind.base_2020 else f"{ind.base_year}年无基期值"
+    binding = f"，属{ind.binding}指标" if ind.binding else ""
+    return f"“{ind.name}”：{base}，{ind.target_year}年目标值{ind.target_2025.text}{binding}。"
 
 
 def service_ref(kb: KnowledgeBase, svc: Service) -> dict:

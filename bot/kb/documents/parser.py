@@ -211,8 +211,8 @@ def _box_line(box: _Box, no: int, line: str, plan: Plan, problems: list[DocProbl
         name, base_raw, target_raw = cells
         try:
             base, target = parse_quantity(base_raw), parse_quantity(target_raw)
-        except PlanParseError as e:
-            problems.append(DocProblem(no, f"无法解析的表格行：{e}", line))
+        except PlanParseError:
+            problems.append(DocProblem(no, f"无法解析的表格行：基期值“{base_raw}”或目标值“{target_raw}”不是数值", line))
             return
         if target is None:
             problems.append(DocProblem(no, f"指标{m.group(1)}没有目标值", line))
