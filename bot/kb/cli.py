@@ -57,7 +57,9 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _userdict(args: argparse.Namespace) -> int:
-    kb = load_kb(args.kb_dir)
+    from bot.settings import get_settings
+
+    kb = load_kb(args.kb_dir or get_settings().kb_dir)  # the committed dictionary: the seed's (a publish writes its own)
     changed = write_user_dictionary(kb, dry_run=args.check)
     if args.check and changed:
         print("jieba user dictionary is out of date: run `python -m bot kb userdict`", file=sys.stderr)
