@@ -13,7 +13,7 @@ import pytest
 
 from bot.kb.documents import DocumentError, parse_document, read_document
 from bot.kb.plan import load_plan
-from docs_support import DOCS, ELDERLY_TXT, elderly_lines, write_docx, write_pdf
+from tests.docs_support import DOCS, ELDERLY_TXT, elderly_lines, write_docx, write_pdf
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -21,7 +21,7 @@ from bot.retrieval import get_assistant
 from bot.retrieval.assistant import Assistant
 from bot.retrieval.live import LiveAssistant
 from bot.settings import Settings, get_settings
-from docs_support import ELDERLY_TXT, elderly_lines, write_docx
+from tests.docs_support import ELDERLY_TXT, elderly_lines, write_docx
 
 REPO = Path(__file__).resolve().parent.parent
 DOC_CITE = "《幸福市“十四五”社区养老服务体系建设规划》"

@@ -18,13 +18,12 @@ import yaml
 from bot.kb.documents.model import (  # noqa: F401  (re-exported: the plan's types are every document's types)
     Action, Chapter, Indicator, Plan, PlanParseError, Quantity, Sentence, parse_quantity, split_agencies, split_sentences,
 )
-from bot.kb.documents.parser import chinese_number, parse_document
+from bot.kb.documents.parser import parse_document
 
 #: The seed document: its id, the clause-id prefix, its title and the name citations use (《规划》(七)… 第4句).
 SEED_ID = "plan"
 SEED_TITLE = "“十四五”城乡社区服务体系建设规划"
 SEED_CITE = "规划"
-CHINESE_NUMERALS = {n: chinese_number(n) for n in "一二三四五六七八九十"}
 
 
 @dataclass(frozen=True)

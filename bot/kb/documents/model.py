@@ -171,8 +171,3 @@ class Document:
     file: str = ""  # its text in the knowledge-base folder (documents/doc2.txt; plan_excerpt.txt for the seed)
     source: str = ""  # the file it was imported from
     problems: tuple = ()  # what the parser reported (accepted when it was published)
-
-    @property
-    def item_prefix(self) -> str:
-        """Prefix of indicator and action ids: none for the seed (indicator-8), "doc2-" for the others."""
-        return "" if self.id == "plan" else f"{self.id}-"
