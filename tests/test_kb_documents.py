@@ -123,7 +123,8 @@ def test_problems_are_reported_with_their_line():
         assert any(n == line_no and fragment in m for n, m in found), (line_no, fragment, found)
 
     at(3, "含糊的标题")  # （一） with no title
-    at(4, "末尾没有括号里的责任单位")
+    at(4, "末尾没有括号里的责任单位")  # a warning: shown, does not block a publish
+    assert [p.line for p in doc.problems if p.severity == "warning"] == [4]
     at(6, "标题序号不连续")  # （四） after （二）
     at(10, "无法解析的表格行")  # a column missing
     at(11, "无法解析的表格行")  # 二人 is not a number

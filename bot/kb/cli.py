@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--title", default=None, help="document title (default: its title line)")
     imp.add_argument("--id", dest="doc_id", default=None, help="document id and clause prefix (default: docN, or the id of the same title)")
     imp.add_argument("--publish", action="store_true", help="publish a new knowledge version with this document")
-    imp.add_argument("--force", action="store_true", help="publish even though the parser reported problems")
+    imp.add_argument("--force", action="store_true", help="publish even though the parser reported errors")
     imp.add_argument("--by", default=None, help="who publishes (for the manifest and audit; default: the login name)")
     imp.set_defaults(func=_import)
     ver = kb.add_parser("versions", help="list the published knowledge versions (* = current)")
@@ -82,8 +82,8 @@ def _import(args: argparse.Namespace) -> int:
     print("\n".join(review_lines(candidate)))
     if not args.publish:
         return 0
-    if candidate.parsed.problems and not args.force:
-        print(f"未发布：解析报告了 {len(candidate.parsed.problems)} 个问题；改正文档后重新导入，或加 --force 照样发布", file=sys.stderr)
+    if candidate.parsed.errors and not args.force:
+        print(f"未发布：解析报告了 {len(candidate.parsed.errors)} 个错误；改正文档后重新导入，或加 --force 照样发布", file=sys.stderr)
         return 1
     try:
         name, kb = publish(root, lambda d: add_to(d, candidate), by=args.by, message=f"导入《{candidate.cite}》")

@@ -34,10 +34,12 @@ class DocProblem:
     line: int
     message: str
     text: str = ""
+    severity: str = "error"  # "error" blocks a publish; "warning" (a section naming no agency) is shown only
 
     def __str__(self) -> str:
         quoted = f"：{self.text[:40]}" if self.text else ""
-        return f"第{self.line}行 {self.message}{quoted}"
+        mark = "（提示）" if self.severity == "warning" else ""
+        return f"第{self.line}行 {mark}{self.message}{quoted}"
 
 
 @dataclass
@@ -45,6 +47,10 @@ class ParsedDocument:
     plan: Plan
     title: str = ""  # the title line found before the first heading, if any
     problems: list[DocProblem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[DocProblem]:
+        return [p for p in self.problems if p.severity == "error"]
 
     @property
     def summary(self) -> dict[str, int]:
@@ -251,7 +257,7 @@ def _chapter(sec: _Section, cid: str, prefix: str, problems: list[DocProblem]) -
     if tail and AGENCY_WORDS.search(tail.group(1)):
         agency_text, paragraph = tail.group(1), body[: tail.start()]
     elif not sec.preamble:
-        problems.append(DocProblem(sec.line, "章节末尾没有括号里的责任单位", sec.title))
+        problems.append(DocProblem(sec.line, "章节末尾没有括号里的责任单位", sec.title, "warning"))
     depts, local = split_agencies(agency_text) if agency_text else ((), ())
     sentences = tuple(
         Sentence(f"{prefix}-{cid}-{k + 1:02d}", k + 1, paragraph[a:b], a, b)
