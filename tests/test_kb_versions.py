@@ -199,7 +199,7 @@ def test_hot_reload_while_residents_ask(kb_root):
     from_doc2 = [ids for v, q, ids in results if v == new and q in DOC2_QUESTIONS]
     assert from_doc2 and all(any(i.startswith("doc2-") for i in ids) for ids in from_doc2)
     assert not any(i.startswith("doc2-") for v, _, ids in results if v == "seed" for i in ids)
-    assert versions[0] == "seed" and versions[-1] == "seed"
+    assert versions[0] == "seed" and "seed" in versions[versions.index(new):]  # answered by seed again after the rollback
 
 
 def test_a_version_that_fails_to_build_keeps_the_old_one(kb_root):
