@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     action_host: str = Field("127.0.0.1", description="address the action server binds to (loopback: only this machine's Rasa)")
     action_token: str = Field("", description="shared token Rasa sends on every action call (endpoints.yml); required by the action server")
     action_max_body_bytes: int = Field(4 * 1024 * 1024, description="largest action call (a whole tracker) the action server reads")
+    kb_reload_seconds: float = Field(
+        5.0, ge=0, description="how often (at most) a running assistant checks the published knowledge version pointer; 0: never (restart to switch)"
+    )
     log_level: str = "INFO"
     max_question_chars: int = Field(500, description="longer questions are refused politely")
     timezone: str = Field("Asia/Shanghai", description="local time zone: tracking-number dates, times shown to residents")

@@ -2,6 +2,9 @@
 
 Every problem is reported as (file, entry, field, message) so that whoever edits the YAML
 by hand can find the line to fix; :func:`load_kb` raises :class:`KBError` with all of them.
+A folder holds the seed plan, the catalogue and directory, and optionally ``documents.yml`` listing
+imported documents (their text in ``documents/``). :func:`load_kb` without a folder loads the
+published version the configured folder points at (``bot.kb.versions``), else the folder itself.
 """
 
 from __future__ import annotations
@@ -16,10 +19,15 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from bot.kb.documents.model import Chapter, Document, Indicator
+from bot.kb.documents.parser import parse_document
 from bot.kb.models import AgencyDirectory, Community, CommunityDirectory, Service, ServiceCatalogue
-from bot.kb.plan import Plan, PlanParseError, load_plan
+from bot.kb.plan import SEED_CITE, SEED_ID, SEED_TITLE, Plan, PlanParseError, load_plan
 
 KB_FILES = ("plan_excerpt.txt", "errata.yml", "services.yml", "agencies.yml", "communities.yml")
+DOCUMENTS_FILE = "documents.yml"
+DOCUMENTS_DIR = "documents"
+SEED_VERSION = "seed"
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -50,10 +58,37 @@ class KnowledgeBase:
     agencies: AgencyDirectory
     directory: CommunityDirectory
     fingerprint: str = ""
+    documents: list[Document] = field(default_factory=list)  # the seed plan first, then imported documents
+    version: str = SEED_VERSION  # the published knowledge version ("seed": the folder in git)
     _service_by_id: dict[str, Service] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._service_by_id = {s.id: s for s in self.services}
+        if not self.documents:
+            self.documents = [Document(SEED_ID, SEED_TITLE, SEED_CITE, self.plan, "plan_excerpt.txt")]
+
+    def document(self, document_id: str) -> Document:
+        for d in self.documents:
+            if d.id == document_id:
+                return d
+        raise KeyError(document_id)
+
+    @property
+    def indicators(self) -> list[Indicator]:
+        return [i for d in self.documents for i in d.plan.indicators]
+
+    def locate(self, item_id: str) -> tuple[Document, Chapter | None]:
+        """The document of a clause, action or indicator id, and the chapter it belongs to (None for an indicator)."""
+        for d in self.documents:
+            p = d.plan
+            if item_id.startswith(f"{d.id}-") and any(s.id == item_id for _, s in p.clauses):
+                return d, p.clause(item_id)[0]
+            for a in p.actions:
+                if a.id == item_id:
+                    return d, next((c for c in p.chapters if c.id == a.after_chapter), None)
+            if any(i.id == item_id for i in p.indicators):
+                return d, None
+        raise KeyError(item_id)
 
     def service(self, service_id: str) -> Service:
         return self._service_by_id[service_id]
@@ -76,11 +111,13 @@ class KnowledgeBase:
 
     @cached_property
     def counts(self) -> dict[str, int]:
+        docs = [d.plan for d in self.documents]
         return {
-            "clauses": len(self.plan.clauses),
-            "chapters": len(self.plan.chapters),
-            "indicators": len(self.plan.indicators),
-            "actions": len(self.plan.actions),
+            "documents": len(self.documents),
+            "clauses": sum(len(p.clauses) for p in docs),
+            "chapters": sum(len(p.chapters) for p in docs),
+            "indicators": sum(len(p.indicators) for p in docs),
+            "actions": sum(len(p.actions) for p in docs),
             "services": len(self.services),
             "agencies": len(self.agencies.agencies),
             "communities": len(self.directory.communities),
@@ -96,7 +133,35 @@ def fingerprint(kb_dir: Path) -> str:
         p = kb_dir / name
         h.update(name.encode())
         h.update(p.read_bytes() if p.exists() else b"<missing>")
+    if (kb_dir / DOCUMENTS_FILE).exists():  # only then: the seed's fingerprint (and cached index) stays as it was
+        for p in [kb_dir / DOCUMENTS_FILE, *sorted((kb_dir / DOCUMENTS_DIR).glob("*"))]:
+            if p.is_file():
+                h.update(p.relative_to(kb_dir).as_posix().encode())
+                h.update(p.read_bytes())
     return h.hexdigest()[:16]
+
+
+def load_documents(kb_dir: Path, problems: list[Problem]) -> list[Document]:
+    """The imported documents listed in ``documents.yml`` (parsed from their stored text)."""
+    raw = _read_yaml(kb_dir / DOCUMENTS_FILE, problems) if (kb_dir / DOCUMENTS_FILE).exists() else None
+    out: list[Document] = []
+    for k, entry in enumerate((raw or {}).get("documents", []) if isinstance(raw, dict) else []):
+        where = f"[{k}] {entry.get('id', '')}" if isinstance(entry, dict) else f"[{k}]"
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(f), str) and entry.get(f) for f in ("id", "title", "file")):
+            problems.append(Problem(DOCUMENTS_FILE, where, "", "each document needs an id, a title and a file"))
+            continue
+        if entry["id"] == SEED_ID or any(d.id == entry["id"] for d in out):
+            problems.append(Problem(DOCUMENTS_FILE, where, "id", "duplicate document id"))
+            continue
+        path = kb_dir / entry["file"]
+        if not path.is_file() or kb_dir.resolve() not in path.resolve().parents:
+            problems.append(Problem(DOCUMENTS_FILE, where, "file", f"no document text at {entry['file']}"))
+            continue
+        doc_id = entry["id"]
+        parsed = parse_document(path.read_text(encoding="utf-8"), prefix=doc_id, item_prefix=f"{doc_id}-")
+        out.append(Document(doc_id, entry["title"], str(entry.get("cite") or entry["title"]), parsed.plan, entry["file"],
+                            str(entry.get("source", "")), tuple(parsed.problems)))
+    return out
 
 
 def _read_yaml(path: Path, problems: list[Problem]) -> Any:
@@ -149,10 +214,14 @@ def _duplicates(ids: list[str]) -> list[str]:
     return [i for i, n in Counter(ids).items() if n > 1]
 
 
-def check_references(plan: Plan, catalogue: ServiceCatalogue, agencies: AgencyDirectory, directory: CommunityDirectory) -> list[Problem]:
+def check_references(plan: Plan, catalogue: ServiceCatalogue, agencies: AgencyDirectory, directory: CommunityDirectory,
+                     others: list[Plan] = ()) -> list[Problem]:
+    """Cross-file checks; ``others`` are imported documents: their clauses and agencies may be cited by services,
+    but their agencies need no entry in agencies.yml (the seed's do: residents are told their full names)."""
     problems: list[Problem] = []
-    plan_agencies = set(plan.all_agencies)
-    clause_ids = {s.id for _, s in plan.clauses} | {a.id for a in plan.actions} | {i.id for i in plan.indicators}
+    seed_agencies = set(plan.all_agencies)
+    plan_agencies = seed_agencies.union(*(p.all_agencies for p in others))
+    clause_ids = {x for p in (plan, *others) for x in [*(s.id for _, s in p.clauses), *(a.id for a in p.actions), *(i.id for i in p.indicators)]}
     for dup in _duplicates([s.id for s in catalogue.services]):
         problems.append(Problem("services.yml", dup, "id", "duplicate id"))
     for s in catalogue.services:
@@ -166,7 +235,7 @@ def check_references(plan: Plan, catalogue: ServiceCatalogue, agencies: AgencyDi
     for a in agencies.agencies:
         if a.name not in plan_agencies:
             problems.append(Problem("agencies.yml", a.name, "name", "the plan does not name this agency"))
-    for missing in sorted(plan_agencies - set(names)):
+    for missing in sorted(seed_agencies - set(names)):
         problems.append(Problem("agencies.yml", missing, "", "agency named by the plan has no entry"))
     category_ids = [c.id for c in directory.categories]
     for dup in _duplicates(category_ids):
@@ -194,10 +263,13 @@ def check_references(plan: Plan, catalogue: ServiceCatalogue, agencies: AgencyDi
 
 
 def load_kb(kb_dir: Path | None = None) -> KnowledgeBase:
+    """The knowledge base in ``kb_dir``; without it, the current published version of the configured folder."""
     if kb_dir is None:
+        from bot.kb.versions import current_dir
         from bot.settings import get_settings
 
-        kb_dir = get_settings().kb_dir
+        kb_dir = current_dir(get_settings().kb_dir)
+    kb_dir = Path(kb_dir)
     problems: list[Problem] = []
     plan = None
     try:
@@ -209,9 +281,12 @@ def load_kb(kb_dir: Path | None = None) -> KnowledgeBase:
     catalogue = _validate(ServiceCatalogue, _read_yaml(kb_dir / "services.yml", problems), "services.yml", problems)
     agencies = _validate(AgencyDirectory, _read_yaml(kb_dir / "agencies.yml", problems), "agencies.yml", problems)
     directory = _validate(CommunityDirectory, _read_yaml(kb_dir / "communities.yml", problems), "communities.yml", problems)
+    documents = load_documents(kb_dir, problems)
     if plan and catalogue and agencies and directory:
-        problems += check_references(plan, catalogue, agencies, directory)
+        problems += check_references(plan, catalogue, agencies, directory, [d.plan for d in documents])
     if problems:
         raise KBError(problems)
     assert plan and catalogue and agencies and directory
-    return KnowledgeBase(kb_dir, plan, catalogue.services, agencies, directory, fingerprint(kb_dir))
+    seed = Document(SEED_ID, SEED_TITLE, SEED_CITE, plan, "plan_excerpt.txt")
+    version = kb_dir.name if kb_dir.parent.name == "versions" else SEED_VERSION
+    return KnowledgeBase(kb_dir, plan, catalogue.services, agencies, directory, fingerprint(kb_dir), [seed, *documents], version)

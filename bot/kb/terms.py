@@ -26,13 +26,14 @@ def domain_terms(kb: KnowledgeBase) -> list[str]:
     for s in kb.services:
         terms.update([s.name, *s.aliases, *s.populations])
     terms.update(a.name for a in kb.agencies.agencies)
-    terms.update(kb.plan.all_agencies)
+    for d in kb.documents:
+        terms.update(d.plan.all_agencies)
     for cat in kb.directory.categories:
         terms.update(cat.keywords)
     for c in kb.communities:
         terms.update([c.name, c.township, *c.compounds])
         terms.update(m.type for m in c.committees)
-    terms.update(i.name for i in kb.plan.indicators if len(i.name) <= 12)
+    terms.update(i.name for i in kb.indicators if len(i.name) <= 12)
     return sorted(t for t in terms if 2 <= len(t) <= 16 and _CJK.match(t) and " " not in t)
 
 

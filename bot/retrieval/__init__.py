@@ -3,7 +3,8 @@
 Public API (used by the dialogue actions and the CLI; keep it stable)::
 
     from bot.retrieval import get_assistant
-    a = get_assistant()          # process-wide, thread-safe; loads KB + index + model once
+    a = get_assistant()          # process-wide, thread-safe; loads KB + index + model once, then follows the
+                                 # published knowledge version (bot.retrieval.live: swapped in without a restart)
     ans = a.ask("在社区能办医保吗", top_k=3, service_hint=None)
     ans.kind       # "clause" | "service" | "agency" | "indicator" | "out_of_scope"
     ans.answer     # short Chinese reply ending with a "来源：" line (none when out of scope, except community matters)
@@ -26,8 +27,10 @@ Public API (used by the dialogue actions and the CLI; keep it stable)::
   type that handles that consultation category (from ``communities.yml``), quoting the plan's 议事协商 sentence
   (cited in ``sources``, e.g. ``plan-5-06``) and offering "发起议事协商". ``ans.matter_category`` holds the
   category id (an attribute only; ``to_dict()`` keys are unchanged). Settings ``retrieval_matter_*``.
-- The index lives in ``settings.cache_dir / "index"`` and is rebuilt only when the KB fingerprint or the
-  embedding model id changes (``python -m bot index build`` forces it).
+- The index lives in ``settings.cache_dir / "index"`` (a published version's in ``index-kb/<fingerprint>``) and is
+  rebuilt only when the KB fingerprint or the embedding model id changes (``python -m bot index build`` forces it).
+- ``ans.kb_version`` names the knowledge version that answered (an attribute; not in ``to_dict()``); a source's
+  ``document`` is its document's name in citations (《规划》 for the seed plan).
 """
 
 from bot.retrieval.answers import KINDS, Answer, Source

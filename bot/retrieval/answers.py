@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from bot.kb.loader import KnowledgeBase
 from bot.kb.models import Service
-from bot.kb.plan import Indicator
+from bot.kb.plan import SEED_CITE, Indicator
 
 KINDS = ("clause", "service", "agency", "indicator", "out_of_scope")
 
@@ -33,6 +33,7 @@ class Source:
     chapter: str
     text: str
     score: float
+    document: str = SEED_CITE  # the document's name in citations; not part of the public JSON
 
     def to_dict(self) -> dict:
         return {"type": self.type, "id": self.id, "title": self.title, "chapter": self.chapter, "text": self.text, "score": round(float(self.score), 4)}
@@ -51,6 +52,7 @@ class Answer:
     cited: int = 1  # how many leading ``sources`` the "来源：" line names (the rest are further search hits)
     body: str = ""  # the reply without its "来源：" line (to join the parts of a two-part question)
     topic: str | None = None  # why it was declined: an off-topic topic id or "other_place"; not in the JSON
+    kb_version: str = ""  # the knowledge version that answered ("seed", "v0003"); logged, not in the JSON
 
     def to_dict(self) -> dict:
         return {
@@ -71,7 +73,7 @@ def source_label(s: Source) -> str:
     """Where a source is, in words a resident reads (no ids)."""
     if s.type == "service":
         return f"服务目录「{s.title}」"
-    return f"《规划》{s.title}"
+    return f"《{s.document}》{s.title}"
 
 
 def source_line(sources: list[Source]) -> str:
@@ -87,8 +89,9 @@ def finish(ans: "Answer", body: str, cited: int) -> "Answer":
 
 
 def indicator_text(ind: Indicator) -> str:
-    base = f"2020年基期值{ind.base_2020.text}" if ind.base_2020 else "2020年无基期值"
-    return f"“{ind.name}”：{base}，2025年目标值{ind.target_2025.text}，属{ind.binding}指标。"
+    base = f"{ind.base_year}年基期值{ind.base_2020.text}" if ind.base_2020 else f"{ind.base_year}年无基期值"
+    binding = f"，属{ind.binding}指标" if ind.binding else ""
+    return f"“{ind.name}”：{base}，{ind.target_year}年目标值{ind.target_2025.text}{binding}。"
 
 
 def service_ref(kb: KnowledgeBase, svc: Service) -> dict:
@@ -134,10 +137,15 @@ def service_text(kb: KnowledgeBase, svc: Service, aspect: str = "overview") -> s
     raise ValueError(aspect)
 
 
-def chapter_agencies_text(chapter_title: str, agencies: list[str], local: list[str]) -> str:
+def document_word(cite: str) -> str:
+    """How a reply names a document in a sentence: 规划 for the seed plan, 《…》 for the others."""
+    return cite if cite == SEED_CITE else f"《{cite}》"
+
+
+def chapter_agencies_text(chapter_title: str, agencies: list[str], local: list[str], document: str = SEED_CITE) -> str:
     depts = "、".join(agencies)
     tail = f"，以及{'、'.join(local)}" if local else ""
-    return f"规划{chapter_title}这部分的责任单位是{depts}等部门{tail}，按职责分工负责。"
+    return f"{document_word(document)}{chapter_title}这部分的责任单位是{depts}等部门{tail}，按职责分工负责。"
 
 
 def _quote_on(text: str, word: str) -> str:

@@ -18,7 +18,7 @@ from bot.kb.terms import domain_terms, tokenizer
 from bot.retrieval import answers as A
 from bot.retrieval.bm25 import BM25, COLLOQUIAL, make_analyzer
 from bot.retrieval.gate import GateParams, GateSignal, ScopeGate
-from bot.retrieval.index import index_dir, load_or_build
+from bot.retrieval.index import load_or_build, version_index_dir
 from bot.retrieval.matter import MatterDetector, MatterParams, MatterSignal, committee_types, grounding_clause_ids
 from bot.retrieval.passages import Passage, build_passages
 from bot.retrieval.question import (
@@ -44,25 +44,32 @@ class Assistant:
         self._services_by_clause: dict[str, list[Service]] = {}
         for s in kb.services:
             self._services_by_clause.setdefault(s.clause, []).append(s)
-        self._indicators = {i.id: i for i in kb.plan.indicators}
+        self._indicators = {i.id: i for i in kb.indicators}
         self._names = sorted(((n, s) for s in kb.services for n in (s.name, *s.aliases) if len(n) >= 2), key=lambda x: -len(x[0]))
         local = [kb.directory.city] + [n for c in kb.communities for n in (c.name, c.township)]
         self.topics = TopicClassifier.load(tuple(local))
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
-    def build(cls, settings=None, *, force_rebuild: bool = False, progress: bool = True, embedder=None) -> "Assistant":
+    def build(cls, settings=None, *, force_rebuild: bool = False, progress: bool = True, embedder=None,
+              kb: KnowledgeBase | None = None, on_progress=None) -> "Assistant":
+        """Load the knowledge base (``kb``, else the current published version) and its index (built if needed).
+
+        ``on_progress(stage, done, total)`` hears how far the build is (a reload in the background reports it)."""
+        from bot.kb.versions import current_dir
         from bot.retrieval.embedder import load_embedder
         from bot.settings import get_settings
 
         settings = settings or get_settings()
-        kb = load_kb(settings.kb_dir)
+        kb = kb or load_kb(current_dir(settings.kb_dir))
         embedder = embedder or load_embedder(settings)
         window = settings.retrieval_sentence_window
         dense = load_or_build(
-            index_dir(settings.cache_dir), lambda: build_passages(kb, window=window), embedder, kb.fingerprint,
-            force=force_rebuild, progress=progress, options={"window": window},
+            version_index_dir(settings.cache_dir, kb), lambda: build_passages(kb, window=window), embedder, kb.fingerprint,
+            force=force_rebuild, progress=progress, options={"window": window}, on_progress=on_progress,
         )
+        if on_progress:
+            on_progress("gate", 0, 1)
         analyzer = make_analyzer(tokenizer(kb.kb_dir).lcut_for_search)
         bm25 = BM25([analyzer(p.sparse_text or p.search_text) for p in dense.passages])
         params = FusionParams(settings.retrieval_rrf_k, settings.retrieval_dense_weight, settings.retrieval_sparse_weight)
@@ -124,10 +131,11 @@ class Assistant:
             answer.answer, answer.body = to_traditional(answer.answer), to_traditional(answer.body)
         elif script == "en":
             answer.answer = f"{answer.answer}\n{english_gist(answer.kind)}"
-        answer.question = raw
+        answer.question, answer.kb_version = raw, self.kb.version
         # free text may hold names we cannot detect: log its size and the outcome, never the words
-        log.info("ask kind=%s conf=%.3f %.0fms chars=%d parts=%d top=%s", answer.kind, answer.confidence,
-                 1000 * (time.perf_counter() - started), len(q), len(answers), answer.sources[0].id if answer.sources else "-")
+        log.info("ask kind=%s conf=%.3f %.0fms chars=%d parts=%d top=%s kb=%s", answer.kind, answer.confidence,
+                 1000 * (time.perf_counter() - started), len(q), len(answers), answer.sources[0].id if answer.sources else "-",
+                 self.kb.version)
         return answer
 
     def _answer_part(self, q: str, top_k: int, service_hint: str | None, prev: A.Answer | None, english: bool) -> A.Answer | None:
@@ -170,7 +178,8 @@ class Assistant:
                 text += "\n" + self._chapter_agency_line(svc.clause)
         sources = self._fill(sources, hits, top_k)
         kind = "agency" if aspect == "agency" else "service"
-        return A.finish(A.Answer(question or svc.name, kind, "", sources, _uniq(agencies), [A.service_ref(self.kb, svc)]), text, 1)
+        ans = A.Answer(question or svc.name, kind, "", sources, _uniq(agencies), [A.service_ref(self.kb, svc)], kb_version=self.kb.version)
+        return A.finish(ans, text, 1)
 
     def indicator_answer(self, indicator_id: str, *, question: str = "", hits: list[Hit] | None = None, top_k: int = 3) -> Answer:
         ind = self._indicators.get(indicator_id)
@@ -178,11 +187,12 @@ class Assistant:
             raise UserFacingError("抱歉，没有找到这个指标。规划专栏1共有8项指标，您可以说出指标名称再问我。", code="unknown_indicator")
         p = self._passage(indicator_id)
         sources = self._fill([_source(p, _score_of(p.id, hits))], hits, top_k)
-        return A.finish(A.Answer(question or ind.name, "indicator", "", sources, [], []), A.indicator_text(ind), 1)
+        ans = A.Answer(question or ind.name, "indicator", "", sources, [], [], kb_version=self.kb.version)
+        return A.finish(ans, A.indicator_text(ind), 1)
 
     def _indicator_list(self, q: str, hits: list[Hit], top_k: int) -> A.Answer:
         """“哪几个指标…”: the indicators that fit the wording (no 2020 baseline, binding or not), else all of them."""
-        inds = list(self.kb.plan.indicators)
+        inds = list(self.kb.indicators)
         if re.search(r"没有基期|无基期|没基期|基期.{0,3}(空|没有)", q):
             inds = [i for i in inds if i.base_2020 is None]
         elif "约束性" in q:
@@ -248,7 +258,7 @@ class Assistant:
         和/与/及/、 the best one, or the two that tie (城乡… names both the urban and the rural indicator)."""
         found = []
         for piece in re.split(r"和|与|及|、|以及", q):
-            scored = sorted(((_shared_pairs(piece, i.name), i) for i in self.kb.plan.indicators), key=lambda x: -x[0])
+            scored = sorted(((_shared_pairs(piece, i.name), i) for i in self.kb.indicators), key=lambda x: -x[0])
             best = [i for n, i in scored if n == scored[0][0]] if scored and scored[0][0] >= min_shared else []
             for ind in best[:2] if len(best) <= 2 else []:
                 if ind not in found:
@@ -332,7 +342,7 @@ class Assistant:
         sources = self._fill([_source(p, _score_of(p.id, hits))], hits, top_k)
         where = p.chapter.split("›")[-1].strip()
         services = self._services_by_clause.get(p.id, [])
-        text = f"规划{where}写道：“{p.text}”"
+        text = f"{A.document_word(p.document)}{where}写道：“{p.text}”"
         return A.finish(A.Answer(q, "clause", "", sources, self._chapter_agencies(p.id), [A.service_ref(self.kb, s) for s in services]), text, 1)
 
     # ---- helpers ------------------------------------------------------------------------
@@ -381,12 +391,10 @@ class Assistant:
             return []
 
     def _chapter_of(self, clause_id: str):
-        if clause_id.startswith("plan-"):
-            return self.kb.plan.clause(clause_id)[0]
-        for a in self.kb.plan.actions:
-            if a.id == clause_id:
-                return self.kb.plan.chapter(a.after_chapter)
-        return None
+        try:
+            return self.kb.locate(clause_id)[1]
+        except KeyError:
+            return None
 
     def _chapter_agencies(self, clause_id: str) -> list[str]:
         ch = self._chapter_of(clause_id)
@@ -396,7 +404,8 @@ class Assistant:
         ch = self._chapter_of(clause_id)
         if ch is None:
             return ""
-        return A.chapter_agencies_text(ch.title, list(ch.agencies), list(ch.local_bodies))
+        document = self.kb.locate(clause_id)[0].cite
+        return A.chapter_agencies_text(ch.title, list(ch.agencies), list(ch.local_bodies), document)
 
     def _fill(self, primary: list[A.Source], hits: list[Hit] | None, top_k: int) -> list[A.Source]:
         """The cited sources first, then the next-best search hits, up to top_k (at least the cited ones)."""
@@ -415,7 +424,7 @@ Answer = A.Answer
 
 
 def _source(p: Passage, score: float) -> A.Source:
-    return A.Source(p.type, p.id, p.title, p.chapter, p.text, score)
+    return A.Source(p.type, p.id, p.title, p.chapter, p.text, score, p.document)
 
 
 def _score_of(pid: str, hits: list[Hit] | None) -> float:
@@ -484,16 +493,20 @@ def _uniq(items: list[str]) -> list[str]:
 
 
 _lock = threading.Lock()
-_assistant: Assistant | None = None
+_assistant = None
 
 
 def get_assistant() -> Assistant:
-    """The process-wide assistant (KB, index and model loaded once, thread-safe)."""
+    """The process-wide assistant (KB, index and model loaded once, thread-safe); it follows published knowledge
+    versions without a restart (``bot.retrieval.live``)."""
     global _assistant
     if _assistant is None:
         with _lock:
             if _assistant is None:
-                _assistant = Assistant.build(progress=False)
+                from bot.retrieval.live import LiveAssistant
+                from bot.settings import get_settings
+
+                _assistant = LiveAssistant(get_settings())
     return _assistant
 
 

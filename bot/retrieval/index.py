@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 40
 HNSW_EF_SEARCH = 128
 ADD_CHUNK = 4096
+PROGRESS_CHUNK = 32
 
 
 class Embedder(Protocol):
@@ -54,6 +56,13 @@ class DenseIndex:
 
 def index_dir(cache_dir: Path) -> Path:
     return Path(cache_dir) / "index"
+
+
+def version_index_dir(cache_dir: Path, kb) -> Path:
+    """The seed's index where it always was; a published version's under its fingerprint (a rollback reuses it)."""
+    from bot.kb.loader import SEED_VERSION
+
+    return index_dir(cache_dir) if kb.version == SEED_VERSION else Path(cache_dir) / "index-kb" / kb.fingerprint
 
 
 def backend_index_dir(directory: Path, backend: str) -> Path:
@@ -123,11 +132,24 @@ def load_index(directory: Path, fingerprint: str, model_id: str, options: dict |
     return DenseIndex(passages, index, meta, rebuilt=False)
 
 
+def _embed(embedder: Embedder, texts: list[str], progress: bool, on_progress) -> np.ndarray:
+    """All passage vectors; with ``on_progress(stage, done, total)``, in chunks so a background build reports how far it is."""
+    if on_progress is None:
+        return embedder.passages(texts, progress=progress)
+    parts = []
+    for a in range(0, len(texts), PROGRESS_CHUNK):
+        on_progress("embed", a, len(texts))
+        parts.append(np.asarray(embedder.passages(texts[a : a + PROGRESS_CHUNK], progress=False), dtype=np.float32))
+    on_progress("embed", len(texts), len(texts))
+    return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+
+
 def build_index(directory: Path, passages: list[Passage], embedder: Embedder, fingerprint: str, progress: bool = True,
-                options: dict | None = None, threshold: int | None = None) -> DenseIndex:
+                options: dict | None = None, threshold: int | None = None, on_progress=None) -> DenseIndex:
     """Embed all passages, write the FAISS file and metadata atomically, and return the index."""
     start = time.perf_counter()
-    vectors = np.ascontiguousarray(embedder.passages([p.search_text for p in passages], progress=progress), dtype=np.float32)
+    texts = [p.search_text for p in passages]
+    vectors = np.ascontiguousarray(_embed(embedder, texts, progress, on_progress), dtype=np.float32)
     kind = index_type_for(len(passages), threshold)
     index = make_vector_index(vectors, kind, progress=progress)
     meta = {
@@ -140,7 +162,8 @@ def build_index(directory: Path, passages: list[Passage], embedder: Embedder, fi
         "passages": [p.to_json() for p in passages],
     }
     directory.mkdir(parents=True, exist_ok=True)
-    tmp_index, tmp_meta = directory / (INDEX_FILE + ".tmp"), directory / (META_FILE + ".tmp")
+    tag = f".{os.getpid()}.{threading.get_ident()}.tmp"  # two servers building the same version never share a temp file
+    tmp_index, tmp_meta = directory / (INDEX_FILE + tag), directory / (META_FILE + tag)
     faiss.write_index(index, str(tmp_index))
     tmp_meta.write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
     os.replace(tmp_index, directory / INDEX_FILE)
@@ -149,7 +172,7 @@ def build_index(directory: Path, passages: list[Passage], embedder: Embedder, fi
 
 
 def load_or_build(directory: Path, passages_factory, embedder: Embedder, fingerprint: str, force: bool = False, progress: bool = True,
-                  options: dict | None = None, threshold: int | None = None) -> DenseIndex:
+                  options: dict | None = None, threshold: int | None = None, on_progress=None) -> DenseIndex:
     """Reuse the stored index when KB fingerprint, model id and passage options match; else build it.
 
     ``threshold`` (passages from which the index is HNSW) defaults to ``settings.retrieval_ann_threshold``.
@@ -159,4 +182,5 @@ def load_or_build(directory: Path, passages_factory, embedder: Embedder, fingerp
         found = load_index(directory, fingerprint, embedder.model_id, options, threshold)
         if found is not None:
             return found
-    return build_index(directory, passages_factory(), embedder, fingerprint, progress=progress, options=options, threshold=threshold)
+    return build_index(directory, passages_factory(), embedder, fingerprint, progress=progress, options=options, threshold=threshold,
+                       on_progress=on_progress)

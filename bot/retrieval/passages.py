@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from bot.kb.documents.model import Document
 from bot.kb.loader import KnowledgeBase
+from bot.kb.plan import SEED_CITE
 
 # Plain-language glosses of the indicator units, so "要多少平方米" finds an area indicator.
 _UNIT_GLOSS = {"%": "比例 百分比 覆盖率 达到 全覆盖", "平方米": "面积 平方米 多大", "人": "人数 配备 多少人"}
@@ -26,6 +28,7 @@ class Passage:
     sparse_text: str = ""  # what BM25 sees when it differs (the clause alone: neighbours would blur term matches)
     clause: str = ""  # the plan clause a service/action rests on
     agencies: tuple[str, ...] = field(default_factory=tuple)
+    document: str = SEED_CITE  # the document's name in citations (《规划》); services keep the default
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -39,44 +42,15 @@ class Passage:
 
 def _indicator_text(ind) -> str:
     base = ind.base_2020.text if ind.base_2020 else "无基期值"
-    return f"{ind.name}：2020年基期值{base}，2025年目标值{ind.target_2025.text}（{ind.binding}）"
+    binding = f"（{ind.binding}）" if ind.binding else ""
+    return f"{ind.name}：{ind.base_year}年基期值{base}，{ind.target_year}年目标值{ind.target_2025.text}{binding}"
 
 
 def build_passages(kb: KnowledgeBase, window: int = 0) -> list[Passage]:
-    """All passages in a stable order (plan, indicators, actions, services)."""
-    plan = kb.plan
+    """All passages in a stable order (each document's clauses, indicators, actions; then services)."""
     out: list[Passage] = []
-    chapter_by_id = {c.id: c for c in plan.chapters}
-    for ch in plan.chapters:
-        sents = ch.sentences
-        for k, s in enumerate(sents):
-            lo, hi = max(0, k - window), min(len(sents), k + window + 1)
-            context = "".join(x.text for x in sents[lo:hi])
-            out.append(
-                Passage(
-                    id=s.id, type="plan", title=f"{ch.title} 第{s.index}句", chapter=ch.path, text=s.text,
-                    search_text=f"{ch.title.split(')')[-1]}。{context}", sparse_text=f"{ch.title.split(')')[-1]}。{s.text}",
-                    clause=s.id, agencies=ch.agencies + ch.local_bodies,
-                )
-            )
-    box = plan.indicator_box or "专栏1 主要指标"
-    for ind in plan.indicators:
-        gloss = _UNIT_GLOSS.get(ind.target_2025.unit, "")
-        out.append(
-            Passage(
-                id=ind.id, type="indicator", title=f"{box} 第{ind.number}项", chapter=box, text=_indicator_text(ind),
-                search_text=f"指标 目标 {ind.name} 2025年{ind.target_2025.text} 要求 {ind.binding} {gloss}", clause=ind.id,
-            )
-        )
-    for act in plan.actions:
-        ch = chapter_by_id.get(act.after_chapter)
-        out.append(
-            Passage(
-                id=act.id, type="action", title=f"{act.box} {act.number}.{act.title}", chapter=f"{act.part} › {act.box}",
-                text=f"{act.title}。{act.text}", search_text=f"{act.title}。{act.text}", clause=act.id,
-                agencies=(ch.agencies + ch.local_bodies) if ch else (),
-            )
-        )
+    for doc in kb.documents:
+        out.extend(_document_passages(doc, window))
     for svc in kb.services:
         chapter = _chapter_of(kb, svc.clause)
         how = "；".join(svc.how_to_apply.steps)
@@ -96,15 +70,50 @@ def build_passages(kb: KnowledgeBase, window: int = 0) -> list[Passage]:
     return out
 
 
+def _document_passages(doc: Document, window: int) -> list[Passage]:
+    plan, cite = doc.plan, doc.cite
+    out: list[Passage] = []
+    chapter_by_id = {c.id: c for c in plan.chapters}
+    for ch in plan.chapters:
+        sents = ch.sentences
+        for k, s in enumerate(sents):
+            lo, hi = max(0, k - window), min(len(sents), k + window + 1)
+            context = "".join(x.text for x in sents[lo:hi])
+            out.append(
+                Passage(
+                    id=s.id, type="plan", title=f"{ch.title} 第{s.index}句", chapter=ch.path, text=s.text,
+                    search_text=f"{ch.heading}。{context}", sparse_text=f"{ch.heading}。{s.text}",
+                    clause=s.id, agencies=ch.agencies + ch.local_bodies, document=cite,
+                )
+            )
+    box = plan.indicator_box or "专栏1 主要指标"
+    for ind in plan.indicators:
+        gloss = _UNIT_GLOSS.get(ind.target_2025.unit, "")
+        out.append(
+            Passage(
+                id=ind.id, type="indicator", title=f"{box} 第{ind.number}项", chapter=box, text=_indicator_text(ind),
+                search_text=f"指标 目标 {ind.name} {ind.target_year}年{ind.target_2025.text} 要求 {ind.binding} {gloss}",
+                clause=ind.id, document=cite,
+            )
+        )
+    for act in plan.actions:
+        ch = chapter_by_id.get(act.after_chapter)
+        out.append(
+            Passage(
+                id=act.id, type="action", title=f"{act.box} {act.number}.{act.title}", chapter=f"{act.part} › {act.box}",
+                text=f"{act.title}。{act.text}", search_text=f"{act.title}。{act.text}", clause=act.id,
+                agencies=(ch.agencies + ch.local_bodies) if ch else (), document=cite,
+            )
+        )
+    return out
+
+
 def _chapter_of(kb: KnowledgeBase, clause_id: str) -> str:
-    if clause_id.startswith("plan-"):
-        try:
-            return kb.plan.clause(clause_id)[0].path
-        except KeyError:
-            return ""
-    if clause_id.startswith("indicator-"):
-        return kb.plan.indicator_box
-    for a in kb.plan.actions:
-        if a.id == clause_id:
-            return f"{a.part} › {a.box}"
-    return ""
+    try:
+        doc, chapter = kb.locate(clause_id)
+    except KeyError:
+        return ""
+    action = next((a for a in doc.plan.actions if a.id == clause_id), None)
+    if action is not None:
+        return f"{action.part} › {action.box}"
+    return chapter.path if chapter is not None else doc.plan.indicator_box
