@@ -76,15 +76,30 @@ def add_working_days(start: date, n: int) -> date:
     return d
 
 
+@lru_cache(maxsize=64)
+def _year_prefix(year: int) -> tuple[int, ...]:
+    """prefix[i] = working days from 1 January up to and including day i+1 of ``year`` (a scheduler pass asks often)."""
+    out, count, d = [], 0, date(year, 1, 1)
+    while d.year == year:
+        count += is_working_day(d)
+        out.append(count)
+        d += ONE_DAY
+    return tuple(out)
+
+
+def _cumulative(day: date) -> int:
+    """Working days from 1 January of ``day.year`` to ``day``; only differences within known years are used."""
+    return _year_prefix(day.year)[day.timetuple().tm_yday - 1]
+
+
 def working_days_between(a: date, b: date) -> int:
     """Working days ``d`` with ``a < d <= b`` (negative when ``b < a``): the inverse of :func:`add_working_days`."""
     if b < a:
         return -working_days_between(b, a)
-    count, d = 0, a + ONE_DAY
-    while d <= b:
-        count += is_working_day(d)
-        d += ONE_DAY
-    return count
+    total = _cumulative(b) - _cumulative(a)
+    for year in range(a.year, b.year):
+        total += _year_prefix(year)[-1]
+    return total
 
 
 def local_zone(tz: str | None = None) -> ZoneInfo:
