@@ -24,6 +24,7 @@ COMMANDS = {
     "consultations": "bot.consultations.cli",
     "inbox": "bot.inbox.cli",
     "report": "bot.feedback.cli",
+    "closedloop": "bot.closedloop.cli",
 }
 
 

@@ -6,6 +6,7 @@ whole configuration surface is documented in one place (and in the README table)
 
 from __future__ import annotations
 
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -92,6 +93,11 @@ class Settings(BaseSettings):
     retrieval_matter_keyword_bonus: float = Field(0.02, description="matter: bonus for a category keyword no top service covers")
     retrieval_matter_cue_bonus: float = Field(0.02, description="matter: bonus when the wording reports a problem (坏了, 扰民 ...)")
     retrieval_matter_min_cosine: float = Field(0.93, description="matter without a category keyword: cosine to a category example needed")
+    closedloop_intake_cutoff: time = Field(time(17, 0), description="closed loop: items filed on a working day at or after this local time start counting on the next working day")
+    closedloop_remind_days_left: int = Field(1, ge=0, le=10, description="closed loop: remind the committee when this many working days or fewer are left before a limit")
+    closedloop_cosign_days: int = Field(30, ge=1, le=365, description="co-sign: open items filed within this many days are compared with a new consultation")
+    closedloop_cosign_threshold: float = Field(0.9038, description="co-sign: score an open item needs to be offered (tuned on tests/data/cosign_pairs.yml)")
+    closedloop_cosign_embed_weight: float = Field(0.95, ge=0, le=1, description="co-sign: weight of the embedding cosine (the rest is keyword overlap)")
 
     @property
     def sqlalchemy_url(self) -> str:

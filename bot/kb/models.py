@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Identifier = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", min_length=2, max_length=64)
 
@@ -72,12 +72,26 @@ class AgencyDirectory(Strict):
 CommitteeType = Literal["居民委员会", "村民委员会", "业主委员会", "居务监督委员会", "村务监督委员会", "物业议事协调会"]
 
 
+class CategoryLimits(Strict):
+    """Time limits of a consultation category, in working days (bot.closedloop.deadlines counts them)."""
+
+    accept_days: int = Field(2, ge=1, le=30, description="working days to accept (受理)")
+    complete_days: int = Field(15, ge=1, le=120, description="working days to complete (办结), counted from filing")
+
+    @model_validator(mode="after")
+    def _complete_after_accept(self) -> "CategoryLimits":
+        if self.complete_days < self.accept_days:
+            raise ValueError("complete_days must not be shorter than accept_days")
+        return self
+
+
 class ConsultationCategory(Strict):
     id: str = Identifier
     name: str = Field(min_length=2)
     description: str = ""
     keywords: list[str] = Field(min_length=1)
     examples: list[str] = Field(default_factory=list, description="sample texts, used as embedding anchors")
+    limits: CategoryLimits = Field(default_factory=CategoryLimits, description="acceptance and completion limits")
 
 
 class Office(Strict):
