@@ -5,6 +5,7 @@ In the action server the retrieval model is warmed up in the background at impor
 """
 
 import logging
+import os
 import sys
 import threading
 
@@ -24,5 +25,13 @@ def _warm_up() -> None:
             logging.getLogger(__name__).exception("warm-up of %s failed", load.__name__)
 
 
-if getattr(sys.modules.get("__main__"), "__package__", None) in ("rasa_sdk", "actions"):  # only in the action server
+def _serves_actions() -> bool:
+    """In the action server (or one of its ``--workers`` processes), not in the process that only manages them."""
+    if os.environ.get("SANIC_WORKER_NAME"):
+        return True
+    return (getattr(sys.modules.get("__main__"), "__package__", None) in ("rasa_sdk", "actions")
+            and os.environ.get("LINLI_ACTION_MANAGER") != "1")
+
+
+if _serves_actions():
     threading.Thread(target=_warm_up, name="linli-warm-up", daemon=True).start()
