@@ -152,11 +152,18 @@ async def load(url: str, residents: int, seconds: float, seed: int) -> Run:
     return run
 
 
-def report(run: Run, elapsed: float, db: dict | None) -> int:
+def report(run: Run, elapsed: float, db: dict | None, servers: dict | None = None) -> int:
+    from bench.procstats import load_average
+
     total = sum(len(v) for v in run.lat.values())
     all_lat = [x for v in run.lat.values() for x in v]
-    print(f"load: {total} requests in {elapsed:.1f} s = {total / elapsed:.1f} req/s; "
-          f"p50 {pct(all_lat, .5):.0f} ms, p95 {pct(all_lat, .95):.0f} ms; errors {len(run.errors)}")
+    print(f"load: {total} messages in {elapsed:.1f} s = {total / elapsed:.1f} msgs/s; "
+          f"p50 {pct(all_lat, .5):.0f} ms, p95 {pct(all_lat, .95):.0f} ms; errors {len(run.errors)}; "
+          f"machine load average {load_average()} (2 cores shared)")
+    for name, st in (servers or {}).items():
+        print(f"  server {name:<8} CPU {st['cpu_s']:6.1f} s = {st['cpu_s'] / elapsed:4.2f} cores, "
+              f"{1000 * st['cpu_s'] / max(total, 1):5.1f} ms CPU per message; {st['processes']:.0f} process(es), "
+              f"RSS {st['rss']:.0f} MB, PSS {st['pss']:.0f} MB")
     for kind, xs in sorted(run.lat.items()):
         print(f"  {kind:<11} n={len(xs):>5}  p50 {pct(xs, .5):>6.0f} ms  p95 {pct(xs, .95):>6.0f} ms  mean {statistics.mean(xs) * 1000:>6.0f} ms")
     print(f"  submissions: started {run.submit_started}, told a tracking number {len(run.submitted)}")
@@ -181,13 +188,17 @@ def main() -> int:
     ap.add_argument("--database-url", help="the store the running stack uses (for the exactly-once check)")
     args = ap.parse_args()
 
-    def go(rasa_url: str, db_url: str | None) -> int:
+    def go(rasa_url: str, db_url: str | None, pids: dict[str, int] | None = None) -> int:
+        from bench.procstats import cpu_seconds, memory_mb
+
         # warm up: first retrieval and first form load models lazily in the action server
         asyncio.run(load_warmup(rasa_url))
+        cpu0 = {name: cpu_seconds(pid) for name, pid in (pids or {}).items()}
         t0 = time.perf_counter()
         run = asyncio.run(load(rasa_url + "/webhooks/rest/webhook", args.residents, args.seconds, args.seed))
         elapsed = time.perf_counter() - t0
-        return report(run, elapsed, check_db(db_url, run) if db_url else None)
+        servers = {name: {"cpu_s": cpu_seconds(pid) - cpu0[name], **memory_mb(pid)} for name, pid in (pids or {}).items()}
+        return report(run, elapsed, check_db(db_url, run) if db_url else None, servers)
 
     if args.url:
         return go(args.url.rstrip("/"), args.database_url)
@@ -208,7 +219,7 @@ def main() -> int:
         try:
             with running_stack(extra_env={"LINLI_DATABASE_URL": db_url, **UNTHROTTLED}) as stack:
                 print(f"stack up: rasa {stack.rasa_url}, store {db_url.split('?')[0]}")
-                rc = go(stack.rasa_url, db_url)
+                rc = go(stack.rasa_url, db_url, {name: p.pid for name, p in stack.procs.items()})
                 tracebacks = stack.log_tail("actions", 10**8).count("Traceback") + stack.log_tail("rasa", 10**8).count("Traceback")
                 print(f"  server tracebacks in logs: {tracebacks}")
                 return rc if tracebacks == 0 else 1
