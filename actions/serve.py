@@ -29,6 +29,7 @@ from sanic import Sanic, response
 from sanic.request import Request
 
 REFUSED = "动作服务器只接受带有共享令牌的请求（LINLI_ACTION_TOKEN）。"
+WORKER_STARTUP_SECONDS = 600
 NO_TOKEN = "LINLI_ACTION_TOKEN is not set: the action server refuses to run without a token"
 log = logging.getLogger("actions.serve")
 
@@ -117,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         app.run(host=args.host, port=args.port, single_process=True, access_log=False, motd=False)
         return 0
     from sanic.worker.loader import AppLoader
+    from sanic.worker.manager import WorkerManager
+
+    # Sanic gives workers 30 s to report ready, then kills them all; importing faiss, jieba and the actions takes
+    # longer than that on a busy 2-core machine (the encoder itself loads after startup, in the background)
+    WorkerManager.THRESHOLD = 10 * WORKER_STARTUP_SECONDS
 
     # each worker process builds its own app (and model) from this factory; the token travels in the pickled
     # factory over the worker pipe, never on a command line

@@ -9,6 +9,12 @@ exactly one row, under the tracking number the resident was told.
     .venv/bin/python bench/bench_load.py                      # 50 residents, 60 s, starts the stack on SQLite
     .venv/bin/python bench/bench_load.py --pg                 # same on PostgreSQL (fresh schema in db `test`)
     .venv/bin/python bench/bench_load.py --url http://127.0.0.1:5005 --database-url sqlite:///var/linli.db
+    .venv/bin/python bench/bench_load.py --action-workers 2 --rasa-workers 2   # both servers on both cores
+
+``--rasa-workers N`` runs Rasa with ``SANIC_WORKERS=N``, which Rasa allows only with a shared lock store:
+trackers then live in a fresh PostgreSQL database and the per-conversation lock in Redis
+(``rasa_addons.lock_store.AtomicRedisLockStore``, a unique key prefix), as in deploy/endpoints.scaleout.yml.
+The run prints each server's CPU (cores used) and resident memory next to the throughput.
 """
 
 from __future__ import annotations
@@ -186,6 +192,9 @@ def main() -> int:
     ap.add_argument("--pg", action="store_true", help="store consultations in a fresh PostgreSQL schema (db test)")
     ap.add_argument("--url", help="a running Rasa server (default: start action server + Rasa here)")
     ap.add_argument("--database-url", help="the store the running stack uses (for the exactly-once check)")
+    ap.add_argument("--backend", help="LINLI_EMBEDDING_BACKEND of the started stack (default: the configured one)")
+    ap.add_argument("--action-workers", type=int, default=1, help="LINLI_ACTION_WORKERS of the started stack")
+    ap.add_argument("--rasa-workers", type=int, default=1, help="SANIC_WORKERS of Rasa (>1: PostgreSQL trackers, Redis lock)")
     args = ap.parse_args()
 
     def go(rasa_url: str, db_url: str | None, pids: dict[str, int] | None = None) -> int:
@@ -205,6 +214,24 @@ def main() -> int:
 
     from tests.stack import running_stack
 
+    env = {**UNTHROTTLED, "LINLI_ACTION_WORKERS": str(args.action_workers)}
+    if args.backend:
+        env["LINLI_EMBEDDING_BACKEND"] = args.backend
+    endpoints, tracker_db = None, None
+    if args.rasa_workers > 1:
+        import psycopg
+
+        tracker_db = f"load_trackers_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(host="127.0.0.1", dbname="test", user="postgres", autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{tracker_db}"')
+        env["SANIC_WORKERS"] = str(args.rasa_workers)
+        endpoints = {
+            "tracker_store": {"type": "SQL", "dialect": "postgresql", "url": "127.0.0.1", "port": 5432, "db": tracker_db,
+                              "username": "postgres", "password": ""},
+            "lock_store": {"type": "rasa_addons.lock_store.AtomicRedisLockStore", "url": "127.0.0.1", "port": 6379, "db": 0,
+                           "key_prefix": f"loadbench{uuid.uuid4().hex[:8]}"},
+        }
+    print(f"config: backend {args.backend or 'configured'}, action workers {args.action_workers}, rasa workers {args.rasa_workers}")
     with tempfile.TemporaryDirectory(prefix="linli-load-") as tmp:
         schema = None
         if args.pg:
@@ -217,18 +244,21 @@ def main() -> int:
         else:
             db_url = f"sqlite:///{tmp}/load.db"
         try:
-            with running_stack(extra_env={"LINLI_DATABASE_URL": db_url, **UNTHROTTLED}) as stack:
+            with running_stack(extra_env={"LINLI_DATABASE_URL": db_url, **env}, extra_endpoints=endpoints) as stack:
                 print(f"stack up: rasa {stack.rasa_url}, store {db_url.split('?')[0]}")
                 rc = go(stack.rasa_url, db_url, {name: p.pid for name, p in stack.procs.items()})
                 tracebacks = stack.log_tail("actions", 10**8).count("Traceback") + stack.log_tail("rasa", 10**8).count("Traceback")
                 print(f"  server tracebacks in logs: {tracebacks}")
                 return rc if tracebacks == 0 else 1
         finally:
-            if schema:
+            if schema or tracker_db:
                 import psycopg
 
                 with psycopg.connect(host="127.0.0.1", dbname="test", user="postgres", autocommit=True) as c:
-                    c.execute(f'DROP SCHEMA "{schema}" CASCADE')
+                    if schema:
+                        c.execute(f'DROP SCHEMA "{schema}" CASCADE')
+                    if tracker_db:
+                        c.execute(f'DROP DATABASE IF EXISTS "{tracker_db}" WITH (FORCE)')
 
 
 async def load_warmup(rasa_url: str) -> None:
