@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import hmac
 import logging
-import os
 import sys
 from functools import partial
 
@@ -65,6 +64,12 @@ def build_app(token: str, max_body_bytes: int = 4 * 1024 * 1024) -> Sanic:
     app.config.REQUEST_TIMEOUT = 10
     app.config.KEEP_ALIVE_TIMEOUT = 5
     expected = token.encode("utf-8")
+
+    @app.after_server_start
+    async def warm_up(app: Sanic, _loop) -> None:  # in each serving process, never in the one managing workers
+        from actions import start_warm_up
+
+        start_warm_up()
 
     @app.on_request
     async def require_token(request: Request):
@@ -126,7 +131,6 @@ def main(argv: list[str] | None = None) -> int:
 
     # each worker process builds its own app (and model) from this factory; the token travels in the pickled
     # factory over the worker pipe, never on a command line
-    os.environ["LINLI_ACTION_MANAGER"] = "1"  # this process only manages the workers: no model here (actions/__init__)
     loader = AppLoader(factory=partial(worker_app, settings.action_token, settings.action_max_body_bytes, settings.log_level))
     app = loader.load()
     app.prepare(host=args.host, port=args.port, workers=args.workers, access_log=False, motd=False)
