@@ -59,15 +59,6 @@ def test_two_workers_from_the_environment_each_answer_and_check_the_token(tmp_pa
             time.sleep(0.5)
         workers = _workers(proc)
         assert len(workers) == 2, (workers, log.read_text(errors="replace")[-2000:])
-        with httpx.Client(timeout=60) as c:  # a new connection each time: the kernel spreads them over the workers
-            for _ in range(40):
-                r = httpx.post(f"{url}/webhook", json=OUT_OF_SCOPE_CALL, headers={"Authorization": f"Bearer {token}"}, timeout=60)
-                assert r.status_code == 200 and "超出了我能帮忙的范围" in r.json()["responses"][0]["text"]
-                assert c.post(f"{url}/webhook", json=OUT_OF_SCOPE_CALL).status_code == 401
-            text = log.read_text(errors="replace")
-        assert "2 worker(s)" in text
-        seen = {int(w) for w in workers if f"Starting worker [{w}]" in text}
-        assert seen == set(workers), text[-2000:]
         # each worker loads its own model after it starts serving; the managing process loads none
         deadline = time.monotonic() + 900
         while log.read_text(errors="replace").count("warm-up done") < 2 and time.monotonic() < deadline:
@@ -75,6 +66,15 @@ def test_two_workers_from_the_environment_each_answer_and_check_the_token(tmp_pa
         text = log.read_text(errors="replace")
         assert text.count("warm-up done") == 2, text[-3000:]
         assert _own_rss_mb(proc.pid) < 0.5 * min(_own_rss_mb(w) for w in workers)  # the manager holds no encoder
+        with httpx.Client(timeout=300) as c:  # a new connection each time: the kernel spreads them over the workers
+            for _ in range(40):
+                r = httpx.post(f"{url}/webhook", json=OUT_OF_SCOPE_CALL, headers={"Authorization": f"Bearer {token}"}, timeout=300)
+                assert r.status_code == 200 and "超出了我能帮忙的范围" in r.json()["responses"][0]["text"]
+                assert c.post(f"{url}/webhook", json=OUT_OF_SCOPE_CALL).status_code == 401
+            text = log.read_text(errors="replace")
+        assert "2 worker(s)" in text
+        seen = {int(w) for w in workers if f"Starting worker [{w}]" in text}
+        assert seen == set(workers), text[-2000:]
         assert "Traceback" not in text
     finally:
         _stop(proc)
