@@ -1,12 +1,13 @@
 """Custom actions of the linli assistant: thin rasa_sdk adapters over the ``bot`` package.
 
 One module per concern (answers, consultation form, status, handoff, feedback, indicators).
-In the action server the retrieval model is warmed up in the background at import, so the first question is not slow.
+The action server warms the retrieval model up in the background once it serves (``start_warm_up``, called by
+``actions.serve`` after server start in each worker), so the first question is not slow.
 """
 
 import logging
-import sys
 import threading
+import time
 
 from bot.privacy import MaskingFilter
 
@@ -17,12 +18,18 @@ for _h in logging.getLogger().handlers:
 def _warm_up() -> None:
     from actions.common import assistant, consultations
 
+    started = time.perf_counter()
     for load in (assistant, consultations):
         try:
             load()
         except Exception:  # reported again (politely) on first use
             logging.getLogger(__name__).exception("warm-up of %s failed", load.__name__)
+    logging.getLogger(__name__).info("warm-up done in %.1f s", time.perf_counter() - started)
 
 
-if getattr(sys.modules.get("__main__"), "__package__", None) in ("rasa_sdk", "actions"):  # only in the action server
+def start_warm_up() -> None:
+    """Load the assistant and the consultation service in a background thread.
+
+    Not at import: a thread started while this package is still being imported waited forever on the
+    import machinery (measured: the model never loaded until the first question)."""
     threading.Thread(target=_warm_up, name="linli-warm-up", daemon=True).start()

@@ -14,14 +14,18 @@ from bot.errors import UserFacingError
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
+_locks: dict[str, threading.Lock] = {}
 _cache: dict[str, Any] = {}
 
 SORRY = "抱歉，系统暂时出了点问题，请稍后再试，或者说“转人工”联系社区工作人员。"
 
 
 def _once(name: str, build: Callable[[], Any]) -> Any:
+    """Build a service once; one lock per service, so the feedback store does not wait for the model to load."""
     if name not in _cache:
         with _lock:
+            lock = _locks.setdefault(name, threading.Lock())
+        with lock:
             if name not in _cache:
                 _cache[name] = build()
     return _cache[name]

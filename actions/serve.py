@@ -7,9 +7,13 @@ consent. This wrapper reuses rasa_sdk's Sanic app (``rasa_sdk.endpoint.create_ap
 * bind address ``LINLI_ACTION_HOST`` (default 127.0.0.1) and port ``LINLI_ACTION_PORT`` / ``--port``;
 * ``LINLI_ACTION_TOKEN`` (required): every route but ``/health`` answers 401 without it. Rasa sends it
   as ``Authorization: Bearer …`` (endpoints.yml ``action_endpoint.headers``); ``?token=`` also works;
-* caps: body size (``LINLI_ACTION_MAX_BODY_BYTES``) and a 10 s request-read timeout.
+* caps: body size (``LINLI_ACTION_MAX_BODY_BYTES``) and a 10 s request-read timeout;
+* ``LINLI_ACTION_WORKERS`` / ``--workers``: worker processes sharing the port (Sanic's worker manager,
+  each built by :func:`build_app` in a fresh process; the ONNX weights are memory-mapped, so the page
+  cache holds them once). rasa_sdk runs a synchronous action on its event loop, so one worker serves
+  one action at a time: workers are what lets a second core encode meanwhile.
 
-    LINLI_ACTION_TOKEN=… .venv/bin/python -m actions.serve [--port 5055]
+    LINLI_ACTION_TOKEN=… .venv/bin/python -m actions.serve [--port 5055] [--workers 2]
 """
 
 from __future__ import annotations
@@ -18,11 +22,14 @@ import argparse
 import hmac
 import logging
 import sys
+from functools import partial
 
 from sanic import Sanic, response
 from sanic.request import Request
 
 REFUSED = "动作服务器只接受带有共享令牌的请求（LINLI_ACTION_TOKEN）。"
+WORKER_STARTUP_SECONDS = 600
+NO_TOKEN = "LINLI_ACTION_TOKEN is not set: the action server refuses to run without a token"
 log = logging.getLogger("actions.serve")
 
 
@@ -46,7 +53,7 @@ def token_of(request: Request) -> str:
 def build_app(token: str, max_body_bytes: int = 4 * 1024 * 1024) -> Sanic:
     """rasa_sdk's app with the ``actions`` package registered, behind the token check."""
     if not token:
-        raise ValueError("LINLI_ACTION_TOKEN is not set: the action server refuses to run without a token")
+        raise ValueError(NO_TOKEN)
     from rasa_sdk.endpoint import create_app
     from rasa_sdk.executor import ActionExecutor
 
@@ -57,6 +64,12 @@ def build_app(token: str, max_body_bytes: int = 4 * 1024 * 1024) -> Sanic:
     app.config.REQUEST_TIMEOUT = 10
     app.config.KEEP_ALIVE_TIMEOUT = 5
     expected = token.encode("utf-8")
+
+    @app.after_server_start
+    async def warm_up(app: Sanic, _loop) -> None:  # in each serving process, never in the one managing workers
+        from actions import start_warm_up
+
+        start_warm_up()
 
     @app.on_request
     async def require_token(request: Request):
@@ -70,6 +83,24 @@ def build_app(token: str, max_body_bytes: int = 4 * 1024 * 1024) -> Sanic:
     return app
 
 
+def configure_logging(level: str) -> None:
+    """Root logging for this process: one line per record, phones masked (no forged or leaking lines)."""
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from bot.privacy import MaskingFilter
+
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, OneLine) for f in handler.filters):
+            handler.addFilter(MaskingFilter())
+            handler.addFilter(OneLine())
+
+
+def worker_app(token: str, max_body_bytes: int, log_level: str) -> Sanic:
+    """The app as each worker process builds it (``--workers N``): the same logging rules as ``main``."""
+    configure_logging(log_level)
+    return build_app(token, max_body_bytes)
+
+
 def main(argv: list[str] | None = None) -> int:
     from bot.settings import get_settings
 
@@ -77,21 +108,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m actions.serve", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default=settings.action_host)
     parser.add_argument("--port", type=int, default=settings.action_port)
+    parser.add_argument("--workers", type=int, default=settings.action_workers, help="worker processes (default LINLI_ACTION_WORKERS)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    from bot.privacy import MaskingFilter
-
-    for handler in logging.getLogger().handlers:  # phones masked, one line per record (no forged lines)
-        handler.addFilter(MaskingFilter())
-        handler.addFilter(OneLine())
-    try:
-        app = build_app(settings.action_token, settings.action_max_body_bytes)
-    except ValueError as e:
-        print(f"actions.serve: {e}", file=sys.stderr)
+    if not 1 <= args.workers <= 16:
+        print(f"actions.serve: --workers must be between 1 and 16, not {args.workers}", file=sys.stderr)
         return 2
-    log.info("action server on http://%s:%d (token required)", args.host, args.port)
-    app.run(host=args.host, port=args.port, single_process=True, access_log=False, motd=False)
+    configure_logging(settings.log_level)
+    if not settings.action_token:
+        print(f"actions.serve: {NO_TOKEN}", file=sys.stderr)
+        return 2
+    log.info("action server on http://%s:%d (token required, %d worker(s))", args.host, args.port, args.workers)
+    if args.workers == 1:
+        app = build_app(settings.action_token, settings.action_max_body_bytes)
+        app.run(host=args.host, port=args.port, single_process=True, access_log=False, motd=False)
+        return 0
+    from sanic.worker.loader import AppLoader
+    from sanic.worker.manager import WorkerManager
+
+    # Sanic gives workers 30 s to report ready, then kills them all; importing faiss, jieba and the actions takes
+    # longer than that on a busy 2-core machine (the encoder itself loads after startup, in the background)
+    WorkerManager.THRESHOLD = 10 * WORKER_STARTUP_SECONDS
+
+    # each worker process builds its own app (and model) from this factory; the token travels in the pickled
+    # factory over the worker pipe, never on a command line
+    loader = AppLoader(factory=partial(worker_app, settings.action_token, settings.action_max_body_bytes, settings.log_level))
+    app = loader.load()
+    app.prepare(host=args.host, port=args.port, workers=args.workers, access_log=False, motd=False)
+    Sanic.serve(primary=app, app_loader=loader)
     return 0
 
 

