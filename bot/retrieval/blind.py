@@ -2,7 +2,7 @@
 
 Each question says what a right reply contains (``must_all``: groups of alternative phrases, one of every group
 must appear in the reply or in the sources it quotes) or that it must be declined (``pointer_any``: one of these
-pointers must appear in the reply). ``blind_dev`` is for tuning; ``blind_heldout`` only measures.
+pointers must appear in the reply). ``blind_dev`` and ``blind_dev2`` are for tuning; ``blind_heldout`` only measures.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from bot.settings import REPO_ROOT
 
 BLIND_SETS = {
     "blind_dev": REPO_ROOT / "tests" / "data" / "blind_dev.yml",
+    "blind_dev2": REPO_ROOT / "tests" / "data" / "blind_dev2.yml",  # a second tuning set, written blind from the plan
     "blind_heldout": REPO_ROOT / "tests" / "data" / "blind_heldout.yml",  # measure only, never tune on it
 }
 MODES = ("dense", "bm25", "hybrid")

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ask.set_defaults(func=_ask)
 
     ev = sub.add_parser("eval", help="hit@1/hit@3/MRR per kind for dense, BM25 and hybrid on the dev set")
-    ev.add_argument("--set", dest="qset", choices=["dev", "heldout", "all", "blind_dev", "blind_heldout"], default="dev",
+    ev.add_argument("--set", dest="qset", choices=["dev", "heldout", "all", "blind_dev", "blind_dev2", "blind_heldout"], default="dev",
                     help="question set: dev (tuning), heldout (unseen wording, never tuned on), all (both tables), "
                          "blind_dev / blind_heldout (written from the plan alone; the whole assistant's replies graded)")
     ev.add_argument("--dev", type=Path, default=None, help="a question YAML file instead of --set")
