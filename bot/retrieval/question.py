@@ -29,7 +29,7 @@ INDICATOR_CUE = re.compile(
     r"指标|目标值?|基期|每百户|每万|覆盖(率|多少|几成|到多少)|占比|比例|平方米|面积.{0,6}(要求|标准|多少|多大)|约束性|预期性|"
     r"(要求|标准|达到|配备?|配置?|有)(多少|几个|几名|几人)|(多少|几个|几名)(人|名|平方)|达标|考核"
 )
-AGENCY_CUE = re.compile(r"(哪个|哪些|什么|哪家|啥)(部门|单位|机构|局|口子)|谁(在|来)?(负责|管|监督|牵头|主管|办|说了算)|归谁|由谁|牵头|主管部门|负责部门|责任单位|找哪个|哪个局")
+AGENCY_CUE = re.compile(r"(哪个|哪几个|哪几|哪些|什么|哪家|啥)(部门|单位|机构|局|口子)|负责单位|谁(在|来)?(负责|管|监督|牵头|主管|办|说了算)|归谁|由谁|牵头|主管部门|负责部门|责任单位|找哪个|哪个局")
 CLAUSE_CUE = re.compile(r"规划|原文|原话|原句|哪一?条|哪一?句|哪一?部分|第几部分|怎么表述|如何表述|怎么写|写了|条款|条文|文件|政策.{0,4}(说|规定|提)|(怎么|如何)(说|规定|写)|提到|有没有提|有什么(说法|规定|要求|举措)|是怎么安排|是什么意思|什么程度|哪一?年|什么角色|什么地位")
 
 ASPECTS = ("overview", "eligibility", "how_to_apply", "materials", "where", "agency", "details")
@@ -64,6 +64,9 @@ def names_no_topic(question: str) -> bool:
         rest = cue.sub("", rest)
     return not _POINTER_FILLER.sub("", rest)
 
+
+# When the plan wants something done (啥时候全覆盖, 哪年建成): a plan sentence with its year, not a service card.
+WHEN_CUE = re.compile(r"(什么|啥|哪个)时(候|间)|何时|哪一?年|几时|到哪年|多久(能|会|可以)?")
 
 # Several items wanted: 有哪几种 / 都有哪些 / 哪几个.
 LIST_CUE = re.compile(r"有哪(几|些)(种|类|项|个|样)?|哪几(种|类|项|个|样)|都有(哪些|什么|啥)|分别|列一下|列出")
