@@ -234,7 +234,7 @@ class Assistant:
         hits = result.hits
         aspect = aspect_of(q)
         hint = self._service_or_none(service_hint)
-        mentioned = self._mentioned_service(q)
+        mentioned = self._mentioned_service(q, hits)
         if hint and aspect and (mentioned is None or mentioned.id == hint.id):
             return self._with(self.service_answer(hint.id, aspect, question=q, hits=hits, top_k=top_k), q, 1.0)
         if mentioned is None and names_no_topic(q):  # "这事归哪个部门管" without context: ask, don't guess
@@ -268,7 +268,7 @@ class Assistant:
             return self._with(self._agency_chapters_answer(q, named_agency, top_k), q, conf)
         if AGENCY_CUE.search(q):
             return self._with(self._agency_answer(q, hits, top_k, mentioned), q, conf)
-        if WHEN_CUE.search(q) and not aspect and mentioned is None:
+        if WHEN_CUE.search(q) and not aspect and (mentioned is None or _PLAN_GOAL.search(q)):
             dated = next((h for h in hits[:3] if h.passage.type in ("plan", "action") and _YEAR.search(h.passage.text)), None)
             if dated is not None:
                 return self._with(self._clause_answer(q, dated, hits, top_k), q, conf)
@@ -433,12 +433,14 @@ class Assistant:
                 return True
         return False
 
-    def _mentioned_service(self, q: str) -> Service | None:
-        """A service the question names outright (its name or an alias)."""
-        for name, svc in self._names:
-            if name in q:
-                return svc
-        return None
+    def _mentioned_service(self, q: str, hits: list[Hit] | None = None) -> Service | None:
+        """A service the question names outright (its name or an alias); of several (独居老人 and 老年助餐), the
+        longest name, or with ``hits`` the one the search ranks first."""
+        named = [svc for name, svc in self._names if name in q]
+        if len(named) > 1 and hits:
+            rank = {h.passage.id: i for i, h in enumerate(hits)}
+            return min(named, key=lambda s: rank.get(s.id, len(rank)))
+        return named[0] if named else None
 
     def _passage(self, pid: str) -> Passage:
         for p in self.retriever.passages:
@@ -513,6 +515,7 @@ def _shared_pairs(text: str, name: str) -> int:
 
 _YEAR = re.compile(r"20[2-3][0-9]年")
 _ASKS_PART = re.compile(r"哪(个|几|些)?(部分|节|章|块|方面)|负责(什么|哪些|啥)|管(什么|哪些|啥)|哪些工作")
+_PLAN_GOAL = re.compile(r"覆盖|建成|建好|实现|普及|达到|完成|都(有|能|要|会)|全面")
 _ASKS_PLAN = re.compile(r"规划|专栏|十四五|指标")
 _ASKS_SERVICE = re.compile(r"(能|可以|可不可以|能不能)(办|申请|领|做|开)|办理|在哪(里|儿)?办|有没有|有冇|怎么(办|申请)")
 _QUESTION_WORD = re.compile(r"哪|什么|啥|怎么|多少|几")

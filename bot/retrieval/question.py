@@ -53,7 +53,7 @@ def aspect_of(question: str) -> str | None:
 # Words that point at "the matter" without naming it (这事归哪个部门管, 在哪办呀): no topic left to search.
 _POINTER_FILLER = re.compile(
     r"这件?事情?|那件?事情?|这个|那个|这块|这种|这样|那样|事情?|问题|情况|业务|请问|我想问|想问|问一下|一下|到底|究竟|"
-    r"应该|该|归|管|是|的|了|呢|吗|嘛|啊|呀|吧|我|要|去|找|办|弄|理|部门|单位|机构|什么|啥|哪|那|这|[\s\W_]"
+    r"应该|该|归|管|是|的|了|呢|吗|嘛|啊|呀|吧|我|要|去|找|办|弄|理|部门|单位|机构|什么|啥|哪|那|这|个|些|[\s\W_]"
 )
 
 
@@ -83,7 +83,7 @@ _PART_FILLER = re.compile(r"(20[0-9]{2})年?|又|分别|呢|是多少|多少|几
 _JOINERS = re.compile(r"(?:^|[，,。；;？?！!\s])(?:另外问一?下|另外|顺便问一?下|顺带问一?下|顺便|顺带|此外|还有就是|还有|还想问一?下|还想问|再问一?下|再就是|对了|以及)[，,：:\s]*")
 _ENDS = re.compile(r"[？?！!；;。]+")
 _BACKREF_COMMA = re.compile(r"[，,]\s*(?=(这块|这事|这件事|这个|这方面|那|它)[^，,]{0,12}$)")
-_ASKS = re.compile(r"吗|嗎|呢|么|多少|几|哪|什么|啥|怎么|如何|谁|是否|有没有|有冇|能不能|可不可以|可以.{0,6}[吗不]|要不要|\?|？")
+_ASKS = re.compile(r"吗|嗎|呢|么|多少|几|哪|什么|啥|咋|怎么|怎样|如何|能否|可否|谁|是否|有没有|有冇|能不能|可不可以|可以.{0,6}[吗不]|要不要|\?|？")
 
 
 def split_parts(question: str, max_parts: int = 3) -> list[str]:
@@ -109,7 +109,7 @@ def split_parts(question: str, max_parts: int = 3) -> list[str]:
 
 def has_topic(question: str) -> bool:
     """False for a part that only asks (“2025年目标又是多少”, “这事归哪些部门管”): it refers to the previous part."""
-    return not names_no_topic(_PART_FILLER.sub("", INDICATOR_CUE.sub("", question)))
+    return not names_no_topic(_PART_FILLER.sub("", INDICATOR_CUE.sub("", AGENCY_CUE.sub("", question))))
 
 
 def focus(part: str, names_topic=has_topic, long_chars: int = 60) -> str:
