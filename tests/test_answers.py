@@ -295,3 +295,29 @@ def test_a_service_the_catalogue_lacks_is_named_not_substituted(assistant, quest
 def test_operator_question_gets_the_plan_not_the_parents_card(assistant):
     ans = assistant.ask("我们公司想开办一家普惠托育机构，有什么支持政策")
     assert ans.kind == "clause" and "社会力量" in ans.sources[0].text
+
+
+@pytest.mark.parametrize("question, pointer", [
+    # no topic cue fires on these: the topic prototypes decide (unseen wording, one English)
+    ("家里突然没电了，电力公司啥时候来修", "12345"),
+    ("Will it rain this afternoon? Should I take an umbrella?", "12121"),
+])
+def test_scope_layer_declines_by_similarity_when_no_cue_fires(assistant, question, pointer):
+    assert assistant.topics.classify(question) is None and assistant.topics.other_place(question) is None
+    ans = assistant.ask(question)
+    assert ans.kind == "out_of_scope" and ans.sources == [] and ans.topic and pointer in ans.answer
+
+
+def test_similarity_reuses_the_query_embedding_and_a_named_service_stays_in_scope(assistant):
+    q = "社区老年助餐停了吗"
+    assert assistant.scope_similarity(q, q) is None  # a service named outright: no similarity can decline it
+    sim = assistant.scope_similarity("明天出门要不要带伞", "明天出门要不要带伞")
+    assert sim.topic == "weather" and sim.margin >= assistant.scope_margin
+    assert "明天出门要不要带伞" in assistant.retriever._qcache  # the search reuses this embedding
+
+
+def test_a_named_agency_gets_the_chapters_it_is_responsible_for(assistant):
+    agency = next(a for a in assistant.kb.agencies.agencies if a.name == "市民政局")
+    chapters = [c.title for c in assistant.kb.plan.chapters if agency.name in c.agencies]
+    ans = assistant.ask("民政局在规划里负责哪几部分")
+    assert ans.kind == "agency" and all(t in ans.answer for t in chapters) and ans.answer.count("来源：") == 1

@@ -185,3 +185,35 @@ def test_route_cli_says_when_it_assumed_the_default_community(tmp_path):
     assert "哪个村" in p.stdout and "柳树村" in p.stdout
     p = run("--community", "xingfu", "--json", "阳光苑的电梯坏了")
     assert "默认社区" not in p.stderr and "assumed_community" not in json.loads(p.stdout)
+
+
+def _form_tracker(slots: dict):
+    from rasa_sdk import Tracker
+
+    return Tracker("t-village", slots, {"text": "", "intent": {"name": "inform"}, "entities": []}, [], False, None,
+                   {"name": "consultation_form"}, "action_listen")
+
+
+def test_the_form_asks_which_village_for_a_village_matter(kb):
+    """村规民约 from a resident who picks an urban community is not sent to its 居委会: the form offers the villages."""
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.consultation_form import ActionAskConsultationCommunity, ValidateConsultationForm
+
+    urban = next(c for c in kb.communities if c.kind != "村")
+    village = next(c for c in kb.communities if c.kind == "村")
+    slots = {"consultation_topic": "村规民约好多年没改了，想提议修订"}
+    d = CollectingDispatcher()
+    ActionAskConsultationCommunity().run(d, _form_tracker(slots), {})
+    offered = {b["title"] for b in d.messages[0]["buttons"]}
+    assert d.messages[0]["response"] == "utter_ask_village_community" and village.name in offered and urban.name not in offered
+    d = CollectingDispatcher()
+    assert ValidateConsultationForm().validate_consultation_community(urban.id, d, _form_tracker(slots), {}) == {"consultation_community": None}
+    assert d.messages[0]["response"] == "utter_village_matter_not_urban"
+    assert ValidateConsultationForm().validate_consultation_community(village.id, d, _form_tracker(slots), {}) == {"consultation_community": village.id}
+    # an urban matter from an urban resident is taken as it is, and all communities are offered
+    slots = {"consultation_topic": "小区电梯坏了一个月没人修"}
+    assert ValidateConsultationForm().validate_consultation_community(urban.id, d, _form_tracker(slots), {}) == {"consultation_community": urban.id}
+    d = CollectingDispatcher()
+    ActionAskConsultationCommunity().run(d, _form_tracker(slots), {})
+    assert {b["title"] for b in d.messages[0]["buttons"]} == {c.name for c in kb.communities}

@@ -168,6 +168,17 @@ def matter_text(category_name: str, committee_types: dict[str, list[str]], groun
     ])
 
 
+def with_contact(ans: "Answer", community) -> "Answer":
+    """Say whom to ask in the resident's own community (its 居委会/村委会 office) where a service has no real contact.
+
+    ``community`` is the one the conversation named (None: the general pointer stays)."""
+    if community is None or ASK_LOCALLY not in ans.answer:
+        return ans
+    local = whom_to_ask(community)
+    ans.answer, ans.body = ans.answer.replace(ASK_LOCALLY, local), ans.body.replace(ASK_LOCALLY, local)
+    return ans
+
+
 def whom_to_ask(community) -> str:
     """A community's own contact for residents: its 居委会/村委会 office when real data is known, else whom to ask."""
     office_of = next((m for m in community.committees if m.fallback), community.committees[0])

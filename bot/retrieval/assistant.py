@@ -18,15 +18,15 @@ from bot.kb.terms import domain_terms, tokenizer
 from bot.retrieval import answers as A
 from bot.retrieval.bm25 import BM25, COLLOQUIAL, make_analyzer
 from bot.retrieval.gate import GateParams, GateSignal, ScopeGate
-from bot.retrieval.index import load_or_build, version_index_dir
+from bot.retrieval.index import backend_index_dir, index_dir, load_or_build, version_index_dir
 from bot.retrieval.matter import MatterDetector, MatterParams, MatterSignal, committee_types, grounding_clause_ids
 from bot.retrieval.passages import Passage, build_passages
 from bot.retrieval.question import (
-    AGENCY_CUE, ASPECTS, CLAUSE_CUE, INDICATOR_CUE, LIST_CUE, OPERATOR_CUE, aspect_of, clean_question, focus, has_topic, names_no_topic,
+    AGENCY_CUE, ASPECTS, CLAUSE_CUE, INDICATOR_CUE, LIST_CUE, OPERATOR_CUE, WHEN_CUE, aspect_of, clean_question, focus, has_topic, names_no_topic,
     split_parts,
 )
 from bot.retrieval.script import chinese_terms, english_gist, script_of, to_simplified, to_traditional
-from bot.retrieval.topics import TopicClassifier
+from bot.retrieval.topics import ScopeSimilarity, TopicClassifier
 from bot.retrieval.search import FusionParams, Hit, Retriever, SearchResult
 
 log = logging.getLogger(__name__)
@@ -34,8 +34,10 @@ log = logging.getLogger(__name__)
 
 class Assistant:
     def __init__(self, kb: KnowledgeBase, retriever: Retriever, max_question_chars: int, gate: ScopeGate, index_meta: dict | None = None,
-                 matters: MatterDetector | None = None):
+                 matters: MatterDetector | None = None, scope_margin: float = float("inf")):
         self.kb = kb
+        self.scope_margin = scope_margin
+        self.search_mode = "hybrid"  # the ranking ask() answers from; `bot eval` also grades dense and BM25 alone
         self.matters = matters
         self.retriever = retriever
         self.max_question_chars = max_question_chars
@@ -86,7 +88,9 @@ class Assistant:
         matter_ids = [c.strip() for c in settings.retrieval_matter_categories.split(",") if c.strip()]
         matters = MatterDetector.build(kb, embedder, matter_ids, matter_params)
         meta = {k: v for k, v in dense.meta.items() if k != "passages"} | {"rebuilt": dense.rebuilt}
-        return cls(kb, retriever, settings.max_question_chars, gate, meta, matters)
+        assistant = cls(kb, retriever, settings.max_question_chars, gate, meta, matters, settings.retrieval_scope_margin)
+        assistant.topics.embed_prototypes(embedder, backend_index_dir(index_dir(settings.cache_dir), embedder.backend))
+        return assistant
 
     # ---- public API ---------------------------------------------------------------------
     def search(self, question: object, mode: str = "hybrid", k: int | None = None) -> SearchResult:
@@ -107,8 +111,20 @@ class Assistant:
         texts = [_service_text(s) for s in self._services_near(result.hits)]
         return self.matters.signal(q, self.retriever.query_vector(q), result.dense_top, texts, params)
 
-    def ask(self, question: object, top_k: int = 3, service_hint: str | None = None) -> Answer:
-        """Answer every part of a question, in the script it was written in."""
+    def community(self, community_id: object):
+        """The knowledge base's community by id (None when unknown or not given)."""
+        if not community_id or not isinstance(community_id, str):
+            return None
+        try:
+            return self.kb.community(community_id)
+        except KeyError:
+            return None
+
+    def ask(self, question: object, top_k: int = 3, service_hint: str | None = None, community: str | None = None) -> Answer:
+        """Answer every part of a question, in the script it was written in.
+
+        ``community``: the resident's community id when the conversation knows it; a service without a real
+        contact then names that community's own 居委会/村委会 office instead of the general pointer."""
         raw = clean_question(question, self.max_question_chars)
         top_k = max(1, min(int(top_k), 10))
         started = time.perf_counter()
@@ -126,7 +142,7 @@ class Assistant:
             answers.append(ans)
             if ans.kind != "out_of_scope":
                 prev = ans
-        answer = _merge(q, answers, top_k)
+        answer = A.with_contact(_merge(q, answers, top_k), self.community(community))
         if script == "hant":
             answer.answer, answer.body = to_traditional(answer.answer), to_traditional(answer.body)
         elif script == "en":
@@ -145,9 +161,27 @@ class Assistant:
             return A.finish(A.Answer(q, "out_of_scope", "", confidence=0.0, topic=decline.topic), decline.reply, 0)
         if prev is not None and not has_topic(q):
             return self._follow_up(q, prev, top_k)
-        query = f"{q} {chinese_terms(q)}".strip() if english else focus(q, self._names_topic)
-        result = self.retriever.search(query, k=len(self.retriever.passages))
+        query = self.search_query(q, english)
+        decline = self.topics.by_similarity(self.scope_similarity(q, query), self.scope_margin)
+        if decline is not None:
+            return A.finish(A.Answer(q, "out_of_scope", "", confidence=0.0, topic=decline.topic), decline.reply, 0)
+        result = self.retriever.search(query, k=len(self.retriever.passages), mode=self.search_mode)
         return self._decide(query, result, top_k, service_hint)
+
+    def search_query(self, q: str, english: bool = False) -> str:
+        """What is searched for a question part: an English one with its Chinese domain terms, a long one by its asking end."""
+        return f"{q} {chinese_terms(q)}".strip() if english else focus(q, self._names_topic)
+
+    def scope_similarity(self, q: str, query: str) -> ScopeSimilarity | None:
+        """The nearest off-topic topic next to the best KB passage, from the query embedding the search reuses.
+
+        None when the question names a catalogue service or asks for the plan in so many words (the in-scope
+        overrides: then no similarity can decline it)."""
+        if self._mentioned_service(q) is not None or _ASKS_PLAN.search(q):
+            return None
+        vec = self.retriever.query_vector(query)
+        scores, _ = self.retriever.faiss_index.search(vec, 1)
+        return self.topics.similarity(vec, float(scores[0][0]))
 
     def _follow_up(self, q: str, prev: A.Answer, top_k: int) -> A.Answer | None:
         """A part such as “这事归哪些部门管” / “在哪做” answered for the previous part's subject; None if it adds nothing."""
@@ -162,7 +196,8 @@ class Assistant:
                 return A.finish(ans, line, 0)
         return None
 
-    def service_answer(self, service_id: str, aspect: str = "overview", *, question: str = "", hits: list[Hit] | None = None, top_k: int = 3) -> Answer:
+    def service_answer(self, service_id: str, aspect: str = "overview", *, question: str = "", hits: list[Hit] | None = None, top_k: int = 3,
+                       community: str | None = None) -> Answer:
         if aspect not in ASPECTS:
             raise ValueError(f"aspect must be one of {ASPECTS}")
         try:
@@ -179,7 +214,7 @@ class Assistant:
         sources = self._fill(sources, hits, top_k)
         kind = "agency" if aspect == "agency" else "service"
         ans = A.Answer(question or svc.name, kind, "", sources, _uniq(agencies), [A.service_ref(self.kb, svc)], kb_version=self.kb.version)
-        return A.finish(ans, text, 1)
+        return A.with_contact(A.finish(ans, text, 1), self.community(community))
 
     def indicator_answer(self, indicator_id: str, *, question: str = "", hits: list[Hit] | None = None, top_k: int = 3) -> Answer:
         ind = self._indicators.get(indicator_id)
@@ -208,7 +243,7 @@ class Assistant:
         hits = result.hits
         aspect = aspect_of(q)
         hint = self._service_or_none(service_hint)
-        mentioned = self._mentioned_service(q)
+        mentioned = self._mentioned_service(q, hits)
         if hint and aspect and (mentioned is None or mentioned.id == hint.id):
             return self._with(self.service_answer(hint.id, aspect, question=q, hits=hits, top_k=top_k), q, 1.0)
         if mentioned is None and names_no_topic(q):  # "这事归哪个部门管" without context: ask, don't guess
@@ -237,10 +272,19 @@ class Assistant:
             ind_hit = next((h for h in hits[:3] if h.passage.type == "indicator"), None)
             if ind_hit is not None:
                 return self._with(self.indicator_answer(ind_hit.passage.id, question=q, hits=hits, top_k=top_k), q, conf)
+        named_agency = self._agency_named(q) if mentioned is None else None
+        if named_agency is not None and (AGENCY_CUE.search(q) or _ASKS_PART.search(q)):
+            return self._with(self._agency_chapters_answer(q, named_agency, top_k), q, conf)
         if AGENCY_CUE.search(q):
             return self._with(self._agency_answer(q, hits, top_k, mentioned), q, conf)
+        if WHEN_CUE.search(q) and not aspect and (mentioned is None or _PLAN_GOAL.search(q)):
+            dated = next((h for h in hits[:3] if h.passage.type in ("plan", "action") and _YEAR.search(h.passage.text)), None)
+            if dated is not None:
+                return self._with(self._clause_answer(q, dated, hits, top_k), q, conf)
+        if LIST_CUE.search(q) and mentioned is None and top.type in ("plan", "action") and not self._services_by_clause.get(top.id):
+            return self._with(self._clause_answer(q, self._listing_hit(hits), hits, top_k), q, conf)
         if CLAUSE_CUE.search(q) or (OPERATOR_CUE.search(q) and not aspect):
-            clause_hit = next((h for h in hits if h.passage.type in ("plan", "action")), hits[0])
+            clause_hit = self._listing_hit(hits) if LIST_CUE.search(q) else next((h for h in hits if h.passage.type in ("plan", "action")), hits[0])
             return self._with(self._clause_answer(q, clause_hit, hits, top_k), q, conf)
         svc = mentioned or self._service_near_top(hits)
         if svc is not None:
@@ -252,6 +296,36 @@ class Assistant:
         if top.type == "indicator":
             return self._with(self.indicator_answer(top.id, question=q, hits=hits, top_k=top_k), q, conf)
         return self._with(self._clause_answer(q, hits[0], hits, top_k), q, conf)
+
+    def _listing_hit(self, hits: list[Hit], depth: int = 3) -> Hit:
+        """For a list question: of the first plan sentences found, the one that enumerates most (、 and ，)."""
+        plan = [h for h in hits[:depth] if h.passage.type in ("plan", "action")]
+        if not plan:
+            return hits[0]
+        return max(plan, key=lambda h: (h.passage.text.count("、") + h.passage.text.count(","), -hits.index(h)))
+
+    def _agency_named(self, q: str):
+        """An agency of the plan the question names (市妇联, 民政局 without 市, or its full name), or None."""
+        for a in sorted(self.kb.agencies.agencies, key=lambda a: -len(a.name)):
+            names = {a.name, a.full_name, a.name.removeprefix("市")}
+            if any(len(n) >= 2 and n in q for n in names):
+                return a
+        return None
+
+    def _agency_chapters_answer(self, q: str, agency, top_k: int) -> A.Answer:
+        """“市妇联负责规划哪部分”: the chapters whose closing parenthesis names the agency, and its duties."""
+        chapters = [c for c in self.kb.plan.chapters if agency.name in (*c.agencies, *c.local_bodies)]
+        sources = []
+        for c in chapters:
+            p = next((p for p in self.retriever.passages if p.type == "plan" and p.chapter.endswith(c.title)), None)
+            if p is not None:
+                sources.append(_source(p, 1.0))
+        if chapters:
+            body = f"{agency.name}是规划{'、'.join(c.title for c in chapters)}的责任单位：{agency.duties}"
+        else:
+            body = f"规划的责任单位里没有写{agency.name}。"
+        ans = A.Answer(q, "agency", "", sources[: max(top_k, len(sources))], [agency.name], [])
+        return A.finish(ans, body, len(sources))
 
     def _indicators_named(self, q: str, min_shared: int = 3) -> list:
         """Indicators whose names the question spells out (most shared character pairs): for each part joined by
@@ -368,12 +442,14 @@ class Assistant:
                 return True
         return False
 
-    def _mentioned_service(self, q: str) -> Service | None:
-        """A service the question names outright (its name or an alias)."""
-        for name, svc in self._names:
-            if name in q:
-                return svc
-        return None
+    def _mentioned_service(self, q: str, hits: list[Hit] | None = None) -> Service | None:
+        """A service the question names outright (its name or an alias); of several (独居老人 and 老年助餐), the
+        longest name, or with ``hits`` the one the search ranks first."""
+        named = [svc for name, svc in self._names if name in q]
+        if len(named) > 1 and hits:
+            rank = {h.passage.id: i for i, h in enumerate(hits)}
+            return min(named, key=lambda s: rank.get(s.id, len(rank)))
+        return named[0] if named else None
 
     def _passage(self, pid: str) -> Passage:
         for p in self.retriever.passages:
@@ -445,6 +521,10 @@ def _shared_pairs(text: str, name: str) -> int:
     return sum(p in text for p in pairs)
 
 
+_YEAR = re.compile(r"20[2-3][0-9]年")
+_ASKS_PART = re.compile(r"哪(个|几|些)?(部分|节|章|块|方面)|负责(什么|哪些|啥)|管(什么|哪些|啥)|哪些工作")
+_PLAN_GOAL = re.compile(r"覆盖|建成|建好|实现|普及|达到|完成|都(有|能|要|会)|全面")
+_ASKS_PLAN = re.compile(r"规划|专栏|十四五|指标")
 _ASKS_SERVICE = re.compile(r"(能|可以|可不可以|能不能)(办|申请|领|做|开)|办理|在哪(里|儿)?办|有没有|有冇|怎么(办|申请)")
 _QUESTION_WORD = re.compile(r"哪|什么|啥|怎么|多少|几")
 _CJK_WORD = re.compile(r"[\u4e00-\u9fff]+")

@@ -2,7 +2,7 @@
 
 Each question says what a right reply contains (``must_all``: groups of alternative phrases, one of every group
 must appear in the reply or in the sources it quotes) or that it must be declined (``pointer_any``: one of these
-pointers must appear in the reply). ``blind_dev`` is for tuning; ``blind_heldout`` only measures.
+pointers must appear in the reply). ``blind_dev`` and ``blind_dev2`` are for tuning; ``blind_heldout`` only measures.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from bot.settings import REPO_ROOT
 
 BLIND_SETS = {
     "blind_dev": REPO_ROOT / "tests" / "data" / "blind_dev.yml",
+    "blind_dev2": REPO_ROOT / "tests" / "data" / "blind_dev2.yml",  # a second tuning set, written blind from the plan
     "blind_heldout": REPO_ROOT / "tests" / "data" / "blind_heldout.yml",  # measure only, never tune on it
 }
 MODES = ("dense", "bm25", "hybrid")
@@ -114,6 +115,19 @@ def assistant_report(assistant, questions: list[BlindQuestion]) -> dict:
     }
 
 
+def mode_reports(assistant, questions: list[BlindQuestion], modes=MODES) -> dict:
+    """{mode: assistant_report} with ask() answering from that ranking (hybrid is the assistant as deployed)."""
+    saved = assistant.search_mode
+    try:
+        out = {}
+        for mode in modes:
+            assistant.search_mode = mode
+            out[mode] = assistant_report(assistant, questions)
+        return out
+    finally:
+        assistant.search_mode = saved
+
+
 def retrieval_report(assistant, questions: list[BlindQuestion], modes=MODES, depth: int = 3) -> dict:
     """{mode: {kind or "all": (share, n)}}: every must_all group found in the top-``depth`` passages' text."""
     graded = [q for q in questions if q.expect == "answer" and q.must_all]
@@ -135,14 +149,26 @@ def retrieval_report(assistant, questions: list[BlindQuestion], modes=MODES, dep
     return out
 
 
-def format_report(name: str, rep: dict, retrieval: dict, show_failures: bool) -> str:
+def format_report(name: str, rep: dict, retrieval: dict, show_failures: bool, by_mode: dict | None = None) -> str:
+    """Per kind, side by side: the whole assistant, the assistant answering from each ranking alone (``by_mode``),
+    and each ranking's top-3 passages; then the off-topic refusal rate of each."""
+    by_mode = {m: r for m, r in (by_mode or {}).items() if m != "hybrid"}
     kinds = sorted(k for k in rep["accuracy"] if k != "all") + ["all"]
-    head = f"{'kind':<10}{'n':>4}  {'assistant':>9}  " + "  ".join(f"{m + ' top3':>11}" for m in retrieval)
-    lines = [f"== {name}: whole assistant (Assistant.ask) graded on must_all / pointer_any", head, "-" * len(head)]
+    head = (f"{'kind':<10}{'n':>4}  {'assistant':>9}  " + "".join(f"{'ask/' + m:>11}  " for m in by_mode)
+            + "  ".join(f"{m + ' top3':>11}" for m in retrieval))
+    lines = [f"== {name}: whole assistant (Assistant.ask, hybrid) graded on must_all / pointer_any; ask/<mode>: the same "
+             f"assistant answering from that ranking alone; <mode> top3: the passages alone", head, "-" * len(head)]
     for k in kinds:
         acc, n = rep["accuracy"][k]
+        modes = "".join(f"{r['accuracy'][k][0]:>11.3f}  " if k in r["accuracy"] else f"{'-':>11}  " for r in by_mode.values())
         cells = "  ".join(f"{retrieval[m][k][0]:>11.3f}" if k in retrieval[m] else f"{'-':>11}" for m in retrieval)
-        lines.append(f"{k:<10}{n:>4}  {acc:>9.3f}  {cells}")
+        lines.append(f"{k:<10}{n:>4}  {acc:>9.3f}  {modes}{cells}")
+    refused = [rep["offtopic_declined_with_pointer"][0], *(r["offtopic_declined_with_pointer"][0] for r in by_mode.values())]
+    wrong = [rep["inscope_wrongly_declined"][0], *(r["inscope_wrongly_declined"][0] for r in by_mode.values())]
+    lines.append(f"{'refused*':<14}  {refused[0]:>9.3f}  " + "".join(f"{v:>11.3f}  " for v in refused[1:])
+                 + "  ".join(f"{'(no gate)':>11}" for _ in retrieval))
+    lines.append(f"{'wrong refusal':<14}  {wrong[0]:>9.3f}  " + "".join(f"{v:>11.3f}  " for v in wrong[1:]))
+    lines.append("  * off-topic questions declined with a pointer (a ranking alone never declines)")
     v, n = rep["offtopic_declined_with_pointer"]
     lines.append(f"off-topic declined with a pointer   {v:.3f}  (n={n}; declined at all {rep['offtopic_declined'][0]:.3f})")
     v, n = rep["inscope_wrongly_declined"]

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ask.set_defaults(func=_ask)
 
     ev = sub.add_parser("eval", help="hit@1/hit@3/MRR per kind for dense, BM25 and hybrid on the dev set")
-    ev.add_argument("--set", dest="qset", choices=["dev", "heldout", "all", "blind_dev", "blind_heldout"], default="dev",
+    ev.add_argument("--set", dest="qset", choices=["dev", "heldout", "all", "blind_dev", "blind_dev2", "blind_heldout"], default="dev",
                     help="question set: dev (tuning), heldout (unseen wording, never tuned on), all (both tables), "
                          "blind_dev / blind_heldout (written from the plan alone; the whole assistant's replies graded)")
     ev.add_argument("--dev", type=Path, default=None, help="a question YAML file instead of --set")
@@ -165,13 +165,15 @@ def _eval_blind(assistant, args: argparse.Namespace) -> int:
         return 2
     questions = B.load_blind(args.qset)
     t0 = time.perf_counter()
-    rep = B.assistant_report(assistant, questions)
+    by_mode = B.mode_reports(assistant, questions)
+    rep = by_mode["hybrid"]
     retrieval = B.retrieval_report(assistant, questions)
     if args.json:
         out = {k: v for k, v in rep.items() if k != "grades"} | {"retrieval_top3": retrieval, "n": len(questions)}
+        out["by_mode"] = {m: {k: v for k, v in r.items() if k != "grades"} for m, r in by_mode.items()}
         print(json.dumps(out, ensure_ascii=False, indent=1))
         return 0
-    print(B.format_report(args.qset, rep, retrieval, show_failures=args.qset != "blind_heldout"))
+    print(B.format_report(args.qset, rep, retrieval, show_failures=args.qset != "blind_heldout", by_mode=by_mode))
     print(f"(took {time.perf_counter() - t0:.1f}s)")
     return 0
 

@@ -29,7 +29,7 @@ INDICATOR_CUE = re.compile(
     r"指标|目标值?|基期|每百户|每万|覆盖(率|多少|几成|到多少)|占比|比例|平方米|面积.{0,6}(要求|标准|多少|多大)|约束性|预期性|"
     r"(要求|标准|达到|配备?|配置?|有)(多少|几个|几名|几人)|(多少|几个|几名)(人|名|平方)|达标|考核"
 )
-AGENCY_CUE = re.compile(r"(哪个|哪些|什么|哪家|啥)(部门|单位|机构|局|口子)|谁(在|来)?(负责|管|监督|牵头|主管|办|说了算)|归谁|由谁|牵头|主管部门|负责部门|责任单位|找哪个|哪个局")
+AGENCY_CUE = re.compile(r"(哪个|哪几个|哪几|哪些|什么|哪家|啥)(部门|单位|机构|局|口子)|负责单位|谁(在|来)?(负责|管|监督|牵头|主管|办|说了算)|归谁|由谁|牵头|主管部门|负责部门|责任单位|找哪个|哪个局")
 CLAUSE_CUE = re.compile(r"规划|原文|原话|原句|哪一?条|哪一?句|哪一?部分|第几部分|怎么表述|如何表述|怎么写|写了|条款|条文|文件|政策.{0,4}(说|规定|提)|(怎么|如何)(说|规定|写)|提到|有没有提|有什么(说法|规定|要求|举措)|是怎么安排|是什么意思|什么程度|哪一?年|什么角色|什么地位")
 
 ASPECTS = ("overview", "eligibility", "how_to_apply", "materials", "where", "agency", "details")
@@ -53,7 +53,7 @@ def aspect_of(question: str) -> str | None:
 # Words that point at "the matter" without naming it (这事归哪个部门管, 在哪办呀): no topic left to search.
 _POINTER_FILLER = re.compile(
     r"这件?事情?|那件?事情?|这个|那个|这块|这种|这样|那样|事情?|问题|情况|业务|请问|我想问|想问|问一下|一下|到底|究竟|"
-    r"应该|该|归|管|是|的|了|呢|吗|嘛|啊|呀|吧|我|要|去|找|办|弄|理|部门|单位|机构|什么|啥|哪|那|这|[\s\W_]"
+    r"应该|该|归|管|是|的|了|呢|吗|嘛|啊|呀|吧|我|要|去|找|办|弄|理|部门|单位|机构|什么|啥|哪|那|这|个|些|[\s\W_]"
 )
 
 
@@ -64,6 +64,9 @@ def names_no_topic(question: str) -> bool:
         rest = cue.sub("", rest)
     return not _POINTER_FILLER.sub("", rest)
 
+
+# When the plan wants something done (啥时候全覆盖, 哪年建成): a plan sentence with its year, not a service card.
+WHEN_CUE = re.compile(r"(什么|啥|哪个)时(候|间)|何时|哪一?年|几时|到哪年|多久(能|会|可以)?")
 
 # Several items wanted: 有哪几种 / 都有哪些 / 哪几个.
 LIST_CUE = re.compile(r"有哪(几|些)(种|类|项|个|样)?|哪几(种|类|项|个|样)|都有(哪些|什么|啥)|分别|列一下|列出")
@@ -80,7 +83,7 @@ _PART_FILLER = re.compile(r"(20[0-9]{2})年?|又|分别|呢|是多少|多少|几
 _JOINERS = re.compile(r"(?:^|[，,。；;？?！!\s])(?:另外问一?下|另外|顺便问一?下|顺带问一?下|顺便|顺带|此外|还有就是|还有|还想问一?下|还想问|再问一?下|再就是|对了|以及)[，,：:\s]*")
 _ENDS = re.compile(r"[？?！!；;。]+")
 _BACKREF_COMMA = re.compile(r"[，,]\s*(?=(这块|这事|这件事|这个|这方面|那|它)[^，,]{0,12}$)")
-_ASKS = re.compile(r"吗|嗎|呢|么|多少|几|哪|什么|啥|怎么|如何|谁|是否|有没有|有冇|能不能|可不可以|可以.{0,6}[吗不]|要不要|\?|？")
+_ASKS = re.compile(r"吗|嗎|呢|么|多少|几|哪|什么|啥|咋|怎么|怎样|如何|能否|可否|谁|是否|有没有|有冇|能不能|可不可以|可以.{0,6}[吗不]|要不要|\?|？")
 
 
 def split_parts(question: str, max_parts: int = 3) -> list[str]:
@@ -106,7 +109,7 @@ def split_parts(question: str, max_parts: int = 3) -> list[str]:
 
 def has_topic(question: str) -> bool:
     """False for a part that only asks (“2025年目标又是多少”, “这事归哪些部门管”): it refers to the previous part."""
-    return not names_no_topic(_PART_FILLER.sub("", INDICATOR_CUE.sub("", question)))
+    return not names_no_topic(_PART_FILLER.sub("", INDICATOR_CUE.sub("", AGENCY_CUE.sub("", question))))
 
 
 def focus(part: str, names_topic=has_topic, long_chars: int = 60) -> str:

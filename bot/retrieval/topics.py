@@ -2,16 +2,22 @@
 
 A question that fires a topic cue (``data/offtopic_topics.yml``) or names another Chinese place (the gazetteer in
 :mod:`bot.retrieval.places`) gets that topic's short honest reply with a pointer (12345, 120, 12348, 统计公报 …),
-never local content with a citation. Questions that pass are still judged by the embedding gate
+never local content with a citation. Cues are the high-precision part; the general part is similarity: each topic's
+``prototypes`` are embedded once (as passages, cached on disk per model) and a question whose best topic prototype
+is closer than its best knowledge-base passage by ``margin`` (``LINLI_RETRIEVAL_SCOPE_MARGIN``, calibrated on the
+tuning sets blind_dev, blind_dev2 and dev) is declined with that topic's reply. The question's own embedding
+is the one the search uses, so the layer costs no extra encode. Questions that pass are still judged by the gate
 (:mod:`bot.retrieval.gate`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from bot.retrieval.places import Gazetteer, gazetteer
@@ -25,6 +31,7 @@ class Topic:
     cues: tuple[re.Pattern, ...]
     reply: str
     unless: re.Pattern | None = None  # wording that keeps the question in scope (康复 for "能治好吗")
+    prototypes: tuple[str, ...] = ()  # generic requests of the topic, for the similarity decision
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,18 @@ class Decline:
     topic: str  # a topic id, or "other_place"
     reply: str
     place: str | None = None
+    similarity: float | None = None  # topic prototype cosine minus best KB cosine, when decided by similarity
+
+
+@dataclass(frozen=True)
+class ScopeSimilarity:
+    topic: str  # the nearest topic
+    topic_cosine: float  # best cosine to that topic's prototypes
+    kb_cosine: float  # best cosine to a knowledge-base passage (plan clause, service, indicator)
+
+    @property
+    def margin(self) -> float:
+        return self.topic_cosine - self.kb_cosine
 
 
 class TopicClassifier:
@@ -40,14 +59,49 @@ class TopicClassifier:
         self.places = places
         self.place_reply = place_reply
         self.not_after = not_after
+        self._by_id = {t.id: t for t in topics}
+        self.proto_vectors: np.ndarray | None = None
+        self.proto_topics: list[str] = []
 
     @classmethod
     def load(cls, local_names: tuple[str, ...] = (), path: Path = TOPICS_FILE) -> "TopicClassifier":
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        topics = [Topic(t["id"], tuple(re.compile(c, re.IGNORECASE) for c in t["cues"]), t["reply"].strip(),
-                        re.compile(t["unless"]) if t.get("unless") else None) for t in raw["topics"]]
+        topics = [Topic(t["id"], tuple(re.compile(c, re.IGNORECASE) for c in t.get("cues") or ()), t["reply"].strip(),
+                        re.compile(t["unless"]) if t.get("unless") else None, tuple(t.get("prototypes") or ()))
+                  for t in raw["topics"]]
         other = raw["other_place"]
         return cls(topics, gazetteer(tuple(sorted(local_names))), other["reply"].strip(), re.compile(other["not_after"]))
+
+    def embed_prototypes(self, embedder, cache_dir: Path | None = None) -> None:
+        """Embed every topic's prototypes once (as passages, like the KB), reusing the on-disk copy for this model."""
+        texts = [p for t in self.topics for p in t.prototypes]
+        self.proto_topics = [t.id for t in self.topics for _ in t.prototypes]
+        if not texts:
+            self.proto_vectors = np.zeros((0, 1), dtype=np.float32)
+            return
+        key = hashlib.sha256("\n".join([str(getattr(embedder, "model_id", "")), *texts]).encode()).hexdigest()[:16]
+        path = Path(cache_dir) / f"scope-prototypes-{key}.npy" if cache_dir else None
+        if path is not None and path.exists():
+            self.proto_vectors = np.load(path)
+            return
+        self.proto_vectors = np.ascontiguousarray(embedder.passages(texts), dtype=np.float32)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, self.proto_vectors)
+
+    def similarity(self, query_vector: np.ndarray, kb_cosine: float) -> ScopeSimilarity | None:
+        """The nearest off-topic topic for an embedded question, next to its best knowledge-base cosine."""
+        if self.proto_vectors is None or not len(self.proto_topics):
+            return None
+        sims = self.proto_vectors @ np.asarray(query_vector, dtype=np.float32).reshape(-1)
+        best = int(np.argmax(sims))
+        return ScopeSimilarity(self.proto_topics[best], float(sims[best]), float(kb_cosine))
+
+    def by_similarity(self, sim: ScopeSimilarity | None, margin: float) -> Decline | None:
+        """Decline as the nearest topic when it is closer than the knowledge base by at least ``margin``."""
+        if sim is None or sim.margin < margin:
+            return None
+        return Decline(sim.topic, self._by_id[sim.topic].reply, similarity=sim.margin)
 
     def topic_of(self, text: str) -> Decline | None:
         for t in self.topics:
