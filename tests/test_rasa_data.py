@@ -10,6 +10,8 @@ import sys
 import pytest
 import yaml
 
+from linli_common import tracking
+from linli_common.text import MAX_QUESTION_CHARS
 from tests.stack import RASA, REPO, _rasa_env, ensure_model
 
 NLU_TEST = REPO / "tests" / "rasa" / "nlu_test.yml"
@@ -60,10 +62,20 @@ def test_message_guard_is_last_and_matches_the_app_limit():
     pipeline = yaml.safe_load((REPO / "config.yml").read_text(encoding="utf-8"))["pipeline"]
     guard = pipeline[-1]
     assert guard["name"] == "rasa_addons.message_guard.MessageGuard"
-    assert guard["max_chars"] == Settings.model_fields["max_question_chars"].default
+    assert guard["max_chars"] == Settings.model_fields["max_question_chars"].default == MAX_QUESTION_CHARS
     assert {"👍", "👎"} <= set(guard["meaningful_symbols"])  # thumbs are feedback, not unreadable
     long_examples = _examples(NLU_TEST)["message_too_long"]
     assert long_examples and all(len(t) > guard["max_chars"] for t in long_examples)
+
+
+def test_nlu_tracking_regex_is_the_shared_pattern():
+    """DIET's regex feature finds the same numbers the actions and the evidence guard accept."""
+    nlu = yaml.safe_load((REPO / "nlu_data" / "nlu.yml").read_text(encoding="utf-8"))["nlu"]
+    regexes = [item for item in nlu if item.get("regex") == "tracking_number"]
+    assert len(regexes) == 1
+    examples = [line[2:].strip() for line in regexes[0]["examples"].splitlines() if line.strip()]
+    assert examples == [tracking.REGEX]
+    assert re.fullmatch(examples[0], "YS-20261129-12345") and not re.fullmatch(examples[0], "YS-20261129-123")
 
 
 def test_data_validate_is_clean():
