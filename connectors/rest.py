@@ -30,11 +30,11 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse, ResponseStream
 
+from connectors.channel import Named
 from connectors.config import LOCAL_INTEGRATOR, ChannelLimits, RestKeysConfig
 from connectors.gate import RequestGate, domain_vocabulary, install_server_limits
 from connectors.limits import log_safe, metadata_problem, resident_text
 from connectors.text import NO_REPLY_RETRY, screen_text
-from connectors.channel import Named
 from linli_common.replies import ERROR_REPLY
 
 logger = logging.getLogger(__name__)

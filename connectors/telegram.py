@@ -23,6 +23,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, U
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
+from connectors.channel import Named, shared_redis
 from connectors.config import ChannelLimits, TelegramConfig
 from connectors.gate import RequestGate, app_vocabulary, install_server_limits
 from connectors.limits import resident_text
@@ -40,7 +41,6 @@ from connectors.text import (
     screen_text,
     split_text,
 )
-from connectors.channel import Named, shared_redis
 from linli_common.replies import ERROR_REPLY
 
 logger = logging.getLogger(__name__)

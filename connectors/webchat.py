@@ -21,12 +21,12 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from connectors.channel import Named, shared_redis
 from connectors.config import ChannelLimits
 from connectors.gate import RequestGate, domain_vocabulary, install_server_limits
 from connectors.limits import resident_text
 from connectors.memory import Mailbox, SharedKeys
 from connectors.text import NO_REPLY_RETRY, screen_text
-from connectors.channel import Named, shared_redis
 from linli_common.replies import ERROR_REPLY
 
 logger = logging.getLogger(__name__)

@@ -31,6 +31,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from wechatpy.crypto import PrpCrypto
 
+from connectors.channel import Named, shared_redis
 from connectors.choices import NumberedChoices, numbered_lines
 from connectors.config import WeChatConfig, conversation_id, openid_of
 from connectors.memory import SeenUpdates, SharedKeys
@@ -44,7 +45,6 @@ from connectors.text import (
     screen_text,
     split_text,
 )
-from connectors.channel import Named, shared_redis
 from linli_common.replies import ERROR_REPLY
 
 logger = logging.getLogger(__name__)
