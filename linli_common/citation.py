@@ -10,9 +10,9 @@ CITED_MARK = "来源："
 CHANNEL_MARK = "📖 出处："
 
 
-def source_label(kind: str, title: str) -> str:
-    """``服务目录「社区老年助餐」`` for a service, ``《规划》(七)强化为民服务功能 第4句`` for the plan."""
-    return f"服务目录「{title}」" if kind == "service" else f"《规划》{title}"
+def source_label(kind: str, title: str, document: str = "规划") -> str:
+    """``服务目录「社区老年助餐」`` for a service, ``《规划》(七)强化为民服务功能 第4句`` for a document's sentence."""
+    return f"服务目录「{title}」" if kind == "service" else f"《{document}》{title}"
 
 
 def source_line(labels: Iterable[str]) -> str:
