@@ -34,9 +34,6 @@ _PAYLOAD = re.compile(r"^/\w+(\{.*\})\s*$", re.S)
 CONSULT_BUTTON = {"title": "发起议事协商", "payload": "/start_consultation"}
 HANDOFF_BUTTON = {"title": "转人工", "payload": "/human_handoff"}
 THUMBS = [{"title": "👍", "payload": "/feedback_positive"}, {"title": "👎", "payload": "/feedback_negative"}]
-NEED_SERVICE = "您想了解哪项服务呢？可以直接说，比如“老人上门照顾怎么申请”“医保在哪里办”。"
-OFF_TOPIC = ("抱歉，这个超出了我能帮忙的范围：我只了解本市的社区服务、社区服务体系规划和议事协商。"
-             "如果是社区里的事，可以说“发起议事协商”，或者说“转人工”请社区工作者联系您。")
 
 
 def record_gap(tracker: Tracker, question: str, reason: str) -> None:
@@ -112,7 +109,7 @@ class ActionAnswerQuestion(Action):
         bot = assistant()
         if not text:  # a follow-up button: the aspect of the service in focus
             if not current:
-                dispatcher.utter_message(text=NEED_SERVICE)
+                dispatcher.utter_message(response="utter_need_service")
                 return []
             return send_answer(dispatcher, bot.service_answer(current, aspect or "overview", community=known_community(tracker)), aspect)
         answer = bot.ask(text, top_k=3, service_hint=current, community=known_community(tracker))
@@ -135,7 +132,7 @@ class ActionFallbackAnswer(Action):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         text = user_text(tracker)
         if not text:
-            dispatcher.utter_message(text="您好像还没有输入内容。请直接说说您想了解的事情，比如“孩子没人带怎么办”。")
+            dispatcher.utter_message(response="utter_empty_message")
             return []
         answer = assistant().ask(text, top_k=3, service_hint=tracker.get_slot("current_service"), community=known_community(tracker))
         if answer.kind == "out_of_scope" and not getattr(answer, "matter_category", None):
@@ -152,5 +149,5 @@ class ActionOutOfScope(Action):
         text = user_text(tracker)
         if text:
             record_gap(tracker, text, "out_of_scope_intent")
-        dispatcher.utter_message(text=OFF_TOPIC, buttons=[CONSULT_BUTTON, HANDOFF_BUTTON])
+        dispatcher.utter_message(response="utter_off_topic")
         return []

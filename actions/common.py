@@ -1,4 +1,7 @@
-"""Shared plumbing for actions: lazily built bot services, channel/sender info, polite error replies."""
+"""Shared plumbing for actions: lazily built bot services, channel/sender info, polite error replies.
+
+Fixed reply texts live in domain.yml ``responses``; actions send them by name (``response="utter_…"``).
+"""
 
 from __future__ import annotations
 
@@ -16,9 +19,6 @@ log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _locks: dict[str, threading.Lock] = {}
 _cache: dict[str, Any] = {}
-
-SORRY = "抱歉，系统暂时出了点问题，请稍后再试，或者说“转人工”联系社区工作人员。"
-
 
 def _once(name: str, build: Callable[[], Any]) -> Any:
     """Build a service once; one lock per service, so the feedback store does not wait for the model to load."""
@@ -91,7 +91,7 @@ def polite(run: Callable) -> Callable:
             dispatcher.utter_message(text=e.message)
         except Exception:
             log.exception("action %s failed", self.name())
-            dispatcher.utter_message(text=SORRY)
+            dispatcher.utter_message(response="utter_action_error")
         return []
 
     return wrapper

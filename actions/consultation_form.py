@@ -29,9 +29,6 @@ MIN_TOPIC, MAX_TOPIC = 5, MAX_TEXT_CHARS
 _TRIGGER = re.compile(r"我要|我想|想要|想|要|帮我|发起|一个|一下|个|议事协商|协商|反映|提交|提出|提|意见|建议|诉求|问题|情况|投诉|"
                       r"给|跟|找|向|和|居委会|村委会|业委会|社区|商量|登记|有|事情|事|[，,。.!！?？、\s]")
 _PHONE = re.compile(r"^1[3-9]\d{9}$")
-TOPIC_FROM_CONTEXT = "好的，我们来发起议事协商。我先把您刚才说的“{topic}”作为协商事项，确认前可以说“改一下事项”。"
-NEED_EXPLICIT_YES = "这一步需要您明确回答：请点“同意”或“不同意”，也可以直接回复“同意”“不同意”。"
-NEED_EXPLICIT_CONFIRM = "请点“确认提交”或“取消”，也可以直接回复“确认”“取消”。"
 _NOT_TOPIC = re.compile(r"刚才|刚刚|上面|前面|之前|以上|那个|这个|那件|这件|说的|问的|就是")
 _NAME = re.compile(r"^[\u4e00-\u9fffA-Za-z·•. ]{1,20}$")
 
@@ -105,7 +102,7 @@ class ValidateConsultationForm(FormValidationAction):
         prior = last_substantive_message(tracker, own_content=carries_topic)
         # the button under an answer refers to that conversation; typed words only to a matter described just before
         if prior and len(prior) <= MAX_TOPIC and (not text or not is_question(prior)):
-            dispatcher.utter_message(text=TOPIC_FROM_CONTEXT.format(topic=mask(short(prior))))
+            dispatcher.utter_message(response="utter_topic_from_context", topic_preview=mask(short(prior)))
             return {"consultation_topic": prior}
         return {}
 
@@ -119,17 +116,17 @@ class ValidateConsultationForm(FormValidationAction):
             if prior:
                 text = prior
         if meaningful(text) < MIN_TOPIC:
-            dispatcher.utter_message(text="能再具体说说吗？比如在哪里、遇到了什么问题（至少5个字）。")
+            dispatcher.utter_message(response="utter_topic_too_short")
             return {"consultation_topic": None}
         if len(text) > MAX_TOPIC:
-            dispatcher.utter_message(text=f"内容有点长，请精简到{MAX_TOPIC}字以内再发给我。")
+            dispatcher.utter_message(response="utter_topic_too_long", max_topic=MAX_TOPIC)
             return {"consultation_topic": None}
         return {"consultation_topic": text}
 
     def validate_consultation_community(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
         community = find_community(value)
         if community is None:
-            dispatcher.utter_message(text="没有找到这个社区（村），请点选下面的按钮。")
+            dispatcher.utter_message(response="utter_community_not_found")
             return {"consultation_community": None}
         if community.kind != "村" and is_village_matter(tracker.get_slot("consultation_topic")):
             # a village's matter is not sent to an urban 居委会: ask which village (the ask shows the villages)
@@ -146,35 +143,35 @@ class ValidateConsultationForm(FormValidationAction):
         elif any(w in v for w in ("留", "实名", "电话", "联系")):
             choice = "contact"
         else:
-            dispatcher.utter_message(text="请选择“匿名提交”或“留下联系方式”。")
+            dispatcher.utter_message(response="utter_contact_choice_again")
             return {"contact_choice": None}
         return {"contact_choice": choice}
 
     def validate_contact_consent(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
         if not explicit_answer(tracker):  # e.g. a typed name that DIET read as affirm
-            dispatcher.utter_message(text=NEED_EXPLICIT_YES)
+            dispatcher.utter_message(response="utter_need_explicit_yes")
             return {"contact_consent": None}
         if value is True:
             return {"contact_consent": True}
-        dispatcher.utter_message(text="好的，不留联系方式，我们按匿名提交。")
+        dispatcher.utter_message(response="utter_anonymous_after_all")
         return {"contact_consent": False, "contact_choice": "anonymous", "contact_name": None, "contact_phone": None}
 
     def validate_contact_name(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
         name = str(value or "").strip()
         if not _NAME.match(name):
-            dispatcher.utter_message(text="称呼请用中文或字母，20个字以内，比如“王阿姨”“李先生”。")
+            dispatcher.utter_message(response="utter_invalid_name")
             return {"contact_name": None}
         return {"contact_name": name}
 
     def validate_contact_phone(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
         phone = mobile_phone(value)
         if phone is None:
-            dispatcher.utter_message(text="这个手机号好像不对，请输入11位手机号，比如 13800001234。")
+            dispatcher.utter_message(response="utter_invalid_phone")
         return {"contact_phone": phone}
 
     def validate_consultation_confirmed(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
         if not explicit_answer(tracker):
-            dispatcher.utter_message(text=NEED_EXPLICIT_CONFIRM)
+            dispatcher.utter_message(response="utter_need_explicit_confirm")
             return {"consultation_confirmed": None}
         return {"consultation_confirmed": value}
 
@@ -186,32 +183,26 @@ def mobile_phone(value: Any) -> str | None:
     return phone if _PHONE.match(phone) else None
 
 
-def _ask_action(slot: str, text: str, buttons: list[dict] | None = None) -> type[Action]:
-    """A fixed question for one form slot (kept here so every prompt of the form lives in one place)."""
-
-    class _Ask(Action):
-        def name(self) -> str:
-            return f"action_ask_{slot}"
-
-        def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
-            dispatcher.utter_message(text=text, buttons=buttons or [])
-            return []
-
-    _Ask.__name__ = f"ActionAsk_{slot}"
-    return _Ask
-
-
-ActionAskTopic = _ask_action("consultation_topic", "好的，我们来发起议事协商。请用一两句话说说您想反映或商量的事情（随时说“取消”可以退出）。")
-ActionAskContactChoice = _ask_action("contact_choice", "您希望匿名提交，还是留下联系方式方便委员会回复您？", [
+# The form's fixed questions are domain responses (utter_ask_<slot>); this one's buttons carry entity payloads,
+# which Rasa's response templating would read as placeholders.
+CONTACT_CHOICE_BUTTONS = [
     {"title": "匿名提交", "payload": '/inform{"contact_choice":"anonymous"}'},
     {"title": "留下联系方式", "payload": '/inform{"contact_choice":"contact"}'},
-])
-ActionAskContactConsent = _ask_action("contact_consent", "您的姓名和手机号只会提供给负责处理的委员会，用于联系您。您同意吗？", [
-    {"title": "同意", "payload": "/affirm"},
-    {"title": "不同意，匿名提交", "payload": "/deny"},
-])
-ActionAskContactName = _ask_action("contact_name", "请问怎么称呼您？（姓名或称呼，如“王阿姨”）")
-ActionAskContactPhone = _ask_action("contact_phone", "请留一个能联系到您的手机号（11位）。")
+]
+
+
+class ActionAskContactChoice(Action):
+    def name(self) -> str:
+        return "action_ask_contact_choice"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        dispatcher.utter_message(response="utter_ask_contact_choice", buttons=CONTACT_CHOICE_BUTTONS)
+        return []
+
+
+def community_buttons(places=None) -> list[dict[str, str]]:
+    places = consultations().communities() if places is None else places
+    return [{"title": c.name, "payload": f'/inform{{"community":"{c.id}"}}'} for c in places]
 
 
 class ActionAskConsultationCommunity(Action):
@@ -222,13 +213,10 @@ class ActionAskConsultationCommunity(Action):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         places = consultations().communities()
         village = is_village_matter(tracker.get_slot("consultation_topic"))
-        if village:
+        if village:  # a village's matter: only the villages (all places if the directory has none)
             places = [c for c in places if c.kind == "村"] or places
-        buttons = [{"title": c.name, "payload": f'/inform{{"community":"{c.id}"}}'} for c in places]
-        if village:
-            dispatcher.utter_message(response="utter_ask_village_community", buttons=buttons)
-        else:
-            dispatcher.utter_message(text="您住在哪个社区（村）？请点选：", buttons=buttons)
+        ask = "utter_ask_village_community" if village else "utter_choose_community"
+        dispatcher.utter_message(response=ask, buttons=community_buttons(places))
         return []
 
 
@@ -242,15 +230,14 @@ class ActionAskConsultationConfirmed(Action):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         topic = tracker.get_slot("consultation_topic") or ""
         route = consultations().route(topic, tracker.get_slot("consultation_community"))
+        summary = {"topic_preview": mask(topic[:200], [tracker.get_slot("contact_name") or ""]),
+                   "community_name": route.community.name, "committee_name": route.committee.name}
         if tracker.get_slot("contact_consent") and tracker.get_slot("contact_phone"):
-            contact = f"{mask_name(tracker.get_slot('contact_name') or '')}，{mask_phone(tracker.get_slot('contact_phone'))}（仅提供给委员会）"
+            dispatcher.utter_message(response="utter_confirm_consultation_with_contact", **summary,
+                                     contact_name_masked=mask_name(tracker.get_slot("contact_name") or ""),
+                                     contact_phone_masked=mask_phone(tracker.get_slot("contact_phone")))
         else:
-            contact = "匿名"
-        dispatcher.utter_message(
-            text=(f"请确认：\n事项：{mask(topic[:200], [tracker.get_slot('contact_name') or ''])}\n社区：{route.community.name}\n将转给：{route.committee.name}\n"
-                  f"联系方式：{contact}\n确认提交吗？"),
-            buttons=[{"title": "确认提交", "payload": "/affirm"}, {"title": "取消", "payload": "/deny"}],
-        )
+            dispatcher.utter_message(response="utter_confirm_consultation", **summary)
         return []
 
 
@@ -261,7 +248,7 @@ class ActionSubmitConsultation(Action):
     @polite
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         if tracker.get_slot("consultation_confirmed") is not True:
-            dispatcher.utter_message(text="好的，这次没有提交。需要时随时说“发起议事协商”。")
+            dispatcher.utter_message(response="utter_consultation_not_submitted")
             return reset_form()
         consent = tracker.get_slot("contact_consent") is True
         try:
@@ -273,15 +260,11 @@ class ActionSubmitConsultation(Action):
             )
         except DatabaseUnavailable as e:
             # nothing was stored: keep what the resident filled in and ask for the confirmation again
-            dispatcher.utter_message(
-                text=f"{e.message}\n您填写的内容我先帮您留着，稍等片刻后点“确认提交”再试一次即可。",
-                buttons=[{"title": "确认提交", "payload": "/affirm"}, {"title": "取消", "payload": "/deny"}],
-            )
+            dispatcher.utter_message(response="utter_submit_retry", error_message=e.message)
             return [SlotSet("consultation_confirmed", None), ActiveLoop("consultation_form"),
                     SlotSet("requested_slot", "consultation_confirmed")]
         dispatcher.utter_message(
-            text=(f"已提交！受理编号：{record.tracking_no}\n已转给{record.committee_name}处理。"
-                  f"之后发送这个编号就能查询进度，有进展我也会通知您。"),
+            response="utter_consultation_submitted", tracking_no=record.tracking_no, committee_name=record.committee_name,
             buttons=[{"title": "查询进度", "payload": f'/check_consultation_status{{"tracking_number":"{record.tracking_no}"}}'}],
         )
         dispatcher.utter_message(json_message={
@@ -321,5 +304,5 @@ class ActionCancelConsultation(Action):
         return "action_cancel_consultation"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
-        dispatcher.utter_message(text="好的，已取消，刚才填写的内容没有提交。还有什么可以帮您？")
+        dispatcher.utter_message(response="utter_consultation_cancelled")
         return [ActiveLoop(None)] + reset_form()

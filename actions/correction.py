@@ -29,10 +29,8 @@ _FIELDS = {
         "phone": ("handoff_phone",),
     },
 }
-ASK_WHICH_FIELD = "您想改哪一项？"
 WHICH_FIELD_BUTTONS = [{"title": t, "payload": f'/correct_form_field{{"form_field":"{f}"}}'}
                        for t, f in (("事项", "topic"), ("社区", "community"), ("联系方式", "contact"))]
-CORRECTING = "好的，我们重新填一下{field}，其他内容不变。"
 _LABELS = {"topic": "事项", "community": "社区（村）", "contact": "联系方式", "name": "称呼", "phone": "手机号"}
 _CONFIRMATION = {"consultation_form": ("consultation_confirmed",), "handoff_form": ()}
 # Checked in order: "不想匿名了，要留联系方式" is about the contact choice, not the phone.
@@ -68,8 +66,8 @@ class ActionCorrectFormField(Action):
         if form == "consultation_form" and field in ("name", "phone") and tracker.get_slot("contact_consent") is not True:
             field = "contact"  # anonymous so far: the resident wants to leave contact details after all
         if field not in fields:
-            dispatcher.utter_message(text=ASK_WHICH_FIELD, buttons=WHICH_FIELD_BUTTONS)
+            dispatcher.utter_message(response="utter_ask_which_field", buttons=WHICH_FIELD_BUTTONS)
             return []
-        dispatcher.utter_message(text=CORRECTING.format(field=_LABELS[field]))
+        dispatcher.utter_message(response="utter_correcting_field", field_label=_LABELS[field])
         cleared = fields[field] + _CONFIRMATION[form]
         return [SlotSet(slot, None) for slot in cleared] + [SlotSet("requested_slot", None)]

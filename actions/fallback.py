@@ -8,17 +8,13 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
-UNCLEAR = "抱歉，我没太明白您的意思。可以换个说法，或者说“转人工”联系社区工作人员。"
-UNCLEAR_IN_FORM = "抱歉，这一步我没太明白。可以按提示回答或点选按钮；不想继续了就说“取消”。"
-
-
 class ActionDefaultFallback(Action):
     def name(self) -> str:
         return "action_default_fallback"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         loop = (tracker.active_loop or {}).get("name")
-        dispatcher.utter_message(text=UNCLEAR_IN_FORM if loop else UNCLEAR)
+        dispatcher.utter_message(response="utter_default_in_form" if loop else "utter_default")
         events: list[dict[str, Any]] = [UserUtteranceReverted()]
         if loop:
             events.append(FollowupAction(loop))

@@ -23,10 +23,5 @@ class ActionRecordFeedback(Action):
                                                sources=last.get("sources") or [], channel=channel_of(tracker))
             except Exception:
                 log.exception("could not record a rating")
-        if positive:
-            dispatcher.utter_message(text="谢谢您的肯定！还有问题随时问我。")
-        else:
-            dispatcher.utter_message(
-                text="抱歉没能帮上忙，已经记下来了，工作人员会据此完善资料。您可以换个说法再问，或者说“转人工”。",
-                buttons=[{"title": "转人工", "payload": "/human_handoff"}])
+        dispatcher.utter_message(response="utter_feedback_thanks" if positive else "utter_feedback_sorry")
         return []

@@ -17,13 +17,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import channel_of, consultations, polite, user_text
-from actions.consultation_form import (NEED_EXPLICIT_YES, _ask_action, asks_how_it_proceeds, explicit_answer, find_community,
-                                       mobile_phone)
+from actions.consultation_form import asks_how_it_proceeds, community_buttons, explicit_answer, find_community, mobile_phone
 from actions.context import last_substantive_message, meaningful, short
 from bot.privacy import mask, mask_phone
 
-ASK_COMMUNITY = "好的，我帮您联系社区工作人员。您住在哪个社区（村）？请点选："
-CANCELLED = "好的，不转人工了，刚才的内容没有登记。还有什么可以帮您？"
 HANDOFF_SLOTS = ("handoff_community", "handoff_summary", "handoff_consent", "handoff_phone")
 MAX_SUMMARY = 300
 _HANDOFF_WORDS = re.compile(r"转人工|人工服务|人工客服|人工|真人|客服|工作人员|网格员|社工|居委会的人|社区的人|联系我|给我|帮我|我要|我想|"
@@ -40,10 +37,11 @@ def _own_summary(text: str) -> bool:
 
 
 def _reply(dispatcher: CollectingDispatcher, handoff_id: int, when: str, committee: str, phone: str | None) -> None:
-    how = f"也可能打 {mask_phone(phone)} 联系您" if phone else "请留意这里的消息"
-    dispatcher.utter_message(
-        text=f"已为您登记人工服务（登记号 {handoff_id}），转给{committee}。工作人员会在{when}在这个对话里回复您，{how}。"
-             "着急的事也可以直接到社区党群服务中心办理。")
+    facts = {"handoff_id": handoff_id, "committee_name": committee, "reply_within": when}
+    if phone:
+        dispatcher.utter_message(response="utter_handoff_registered_phone", **facts, phone_masked=mask_phone(phone))
+    else:
+        dispatcher.utter_message(response="utter_handoff_registered", **facts)
     dispatcher.utter_message(json_message={"type": "handoff", "id": handoff_id, "reply_within": when})
 
 
@@ -97,7 +95,7 @@ class ValidateHandoffForm(FormValidationAction):
     def validate_handoff_community(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
         community = find_community(value)
         if community is None:
-            dispatcher.utter_message(text="没有找到这个社区（村），请点选下面的按钮。")
+            dispatcher.utter_message(response="utter_community_not_found")
             return {"handoff_community": None}
         return {"handoff_community": community.id}
 
@@ -107,28 +105,21 @@ class ValidateHandoffForm(FormValidationAction):
             dispatcher.utter_message(response="utter_consultation_process")
             return {"handoff_summary": None}
         if meaningful(text) < 4:
-            dispatcher.utter_message(text="能再具体说一点吗？比如“想问残疾人补贴怎么申请”。")
+            dispatcher.utter_message(response="utter_handoff_summary_too_short")
             return {"handoff_summary": None}
         return {"handoff_summary": text[:MAX_SUMMARY]}
 
     def validate_handoff_consent(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
         if not explicit_answer(tracker):
-            dispatcher.utter_message(text=NEED_EXPLICIT_YES)
+            dispatcher.utter_message(response="utter_need_explicit_yes")
             return {"handoff_consent": None}
         return {"handoff_consent": value is True, **({} if value is True else {"handoff_phone": None})}
 
     def validate_handoff_phone(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
         phone = mobile_phone(value)
         if phone is None:
-            dispatcher.utter_message(text="这个手机号好像不对，请输入11位手机号，比如 13800001234。")
+            dispatcher.utter_message(response="utter_invalid_phone")
         return {"handoff_phone": phone}
-
-
-ActionAskHandoffSummary = _ask_action("handoff_summary", "请用一句话说说需要工作人员帮什么忙，比如“想问残疾人补贴怎么申请”。")
-ActionAskHandoffConsent = _ask_action(
-    "handoff_consent", "需要工作人员打电话给您吗？留电话需要您同意：号码只提供给处理的社区工作人员。不留的话，工作人员会在这个对话里回复您。",
-    [{"title": "同意，留电话", "payload": "/affirm"}, {"title": "不用，在这里回复我", "payload": "/deny"}])
-ActionAskHandoffPhone = _ask_action("handoff_phone", "请留一个能联系到您的手机号（11位）。")
 
 
 class ActionAskHandoffCommunity(Action):
@@ -137,8 +128,7 @@ class ActionAskHandoffCommunity(Action):
 
     @polite
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
-        buttons = [{"title": c.name, "payload": f'/inform{{"community":"{c.id}"}}'} for c in consultations().communities()]
-        dispatcher.utter_message(text=ASK_COMMUNITY, buttons=buttons)
+        dispatcher.utter_message(response="utter_handoff_choose_community", buttons=community_buttons())
         return []
 
 
@@ -155,7 +145,7 @@ class ActionSubmitHandoff(Action):
         svc = consultations()
         handoff_id, when = svc.request_handoff(channel_of(tracker), tracker.sender_id, community, summary[:1000],
                                                contact_phone=phone, consent=consent)
-        dispatcher.utter_message(text=f"求助内容：{mask(short(summary))}")
+        dispatcher.utter_message(response="utter_handoff_summary", summary_preview=mask(short(summary)))
         _reply(dispatcher, handoff_id, when, _committee_name(svc, handoff_id), phone)
         return _reset()
 
@@ -165,7 +155,7 @@ class ActionCancelHandoff(Action):
         return "action_cancel_handoff"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
-        dispatcher.utter_message(text=CANCELLED)
+        dispatcher.utter_message(response="utter_handoff_cancelled")
         return [ActiveLoop(None)] + _reset()
 
 
@@ -189,12 +179,12 @@ class ActionNotifyHandoffReply(Action):
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         if not is_external(tracker):  # DIET misread typed text as the push intent
-            dispatcher.utter_message(text="抱歉，我没太明白您的意思。可以换个说法，或者说“转人工”联系社区工作人员。")
+            dispatcher.utter_message(response="utter_default")
             return []
         note = str(next(tracker.get_latest_entity_values("note"), None) or "").strip()
         if note:
-            dispatcher.utter_message(text=f"社区工作人员回复您：{note}")
+            dispatcher.utter_message(response="utter_handoff_reply", worker_note=note)
         else:
-            dispatcher.utter_message(text="社区工作人员已处理您的求助。如还有问题，随时说“转人工”。")
+            dispatcher.utter_message(response="utter_handoff_done")
         dispatcher.utter_message(json_message={"type": "handoff_reply", "note": note})
         return []

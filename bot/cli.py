@@ -18,7 +18,7 @@ COMMANDS = {
     "ask": "bot.retrieval.cli",
     "eval": "bot.retrieval.cli",
     "index": "bot.retrieval.cli",
-    "indicators": "bot.retrieval.cli",
+    "indicators": "bot.indicators.cli",
     "route": "bot.consultations.cli",
     "db": "bot.consultations.cli",
     "consultations": "bot.consultations.cli",

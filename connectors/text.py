@@ -5,17 +5,14 @@ Telegram counts a message's length in UTF-16 code units, so an emoji counts twic
 
 from __future__ import annotations
 
-import re
-from typing import Any, Iterable, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
-#: Longest message any channel passes to Rasa (the consultation store's limit). Rasa 3.6 does not cap
-#: input and DIET's memory grows with the square of the token count: 20 000 tokens ask for ~57 GB.
-MAX_MESSAGE_CHARS = 2000
+from linli_common.citation import channel_line as citation_line  # noqa: F401 (the channels' name for it)
+from linli_common.citation import names_its_sources
+from linli_common.text import MAX_MESSAGE_CHARS, strip_control
 
 # Where a long text may be cut, best first: paragraph, line, sentence end, clause, space.
 _BOUNDARIES = ("\n\n", "\n", "。", "！", "？", "!", "?", "；", ";", "，", ",", "、", " ")
-# C0/C1 controls (tab and newlines kept) and lone surrogates (from "\\ud800" in JSON; unencodable as UTF-8).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 TOO_LONG_REPLY = f"您的消息太长了（超过{MAX_MESSAGE_CHARS}字），请分几次发送，或只说一个问题。"
 EMPTY_REPLY = "请先输入您想咨询的问题。"
@@ -78,7 +75,7 @@ def clean_text(text: Any, max_chars: int = 4000) -> str:
     """Incoming user text without control characters and bounded in size (None/non-str -> "")."""
     if not isinstance(text, str):
         return ""
-    return _CONTROL.sub("", text).strip()[:max_chars]
+    return strip_control(text).strip()[:max_chars]
 
 
 def screen_text(raw: Any) -> Tuple[str, Optional[str]]:
@@ -89,7 +86,7 @@ def screen_text(raw: Any) -> Tuple[str, Optional[str]]:
     """
     if not isinstance(raw, str):
         return "", EMPTY_REPLY
-    text = _CONTROL.sub("", raw).strip()
+    text = strip_control(raw).strip()
     if not text:
         return "", EMPTY_REPLY
     if len(text) > MAX_MESSAGE_CHARS:
@@ -97,33 +94,6 @@ def screen_text(raw: Any) -> Tuple[str, Optional[str]]:
     return text, None
 
 
-def short_chapter(chapter: str) -> str:
-    """Last part of a chapter path: "三、… › (七)强化为民服务功能" -> "(七)强化为民服务功能"."""
-    return chapter.split("›")[-1].strip() if chapter else ""
-
-
-#: How an answer's own text starts its citation (bot.retrieval.answers.source_line).
-CITED_MARK = "来源："
-
-
-def citation_line(sources: Iterable[Any], limit: int = 3) -> str:
-    """One compact line naming where an answer comes from, in words: "📖 出处：(七)强化为民服务功能 第12句".
-
-    Ids (plan-7-12) are for the JSON only, never shown to residents."""
-    items: List[str] = []
-    seen = set()
-    for src in sources or ():
-        if not isinstance(src, dict):
-            continue
-        label = str(src.get("title") or "").strip() or short_chapter(str(src.get("chapter") or "")).strip()
-        if label and label not in seen:
-            seen.add(label)
-            items.append(label)
-        if len(items) >= limit:
-            break
-    return ("📖 出处：" + "；".join(items)) if items else ""
-
-
 def needs_citation(text: Any) -> bool:
     """False when a reply already cites its sources (the assistant's answers do): the channel adds none."""
-    return not (isinstance(text, str) and CITED_MARK in text)
+    return not names_its_sources(text)

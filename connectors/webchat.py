@@ -21,11 +21,13 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from connectors.config import ChannelLimits, SharedRedisConfig
+from connectors.channel import Named, shared_redis
+from connectors.config import ChannelLimits
 from connectors.gate import RequestGate, domain_vocabulary, install_server_limits
 from connectors.limits import resident_text
-from connectors.memory import Mailbox, SharedKeys, connect_shared
+from connectors.memory import Mailbox, SharedKeys
 from connectors.text import NO_REPLY_RETRY, screen_text
+from linli_common.replies import ERROR_REPLY
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +37,6 @@ _FILES = {"chat.js": "application/javascript", "chat.css": "text/css"}
 # a REST conversation id has colons, so a web chat id can never open another channel's conversation.
 _SENDER = re.compile(r"^(?=[A-Za-z0-9_-]*[A-Za-z_])[A-Za-z0-9_-]{1,64}$")
 
-ERROR_REPLY = "抱歉，系统暂时出了点问题，请稍后再试。"
 
 _HEADERS = {
     "Content-Security-Policy": (
@@ -88,16 +89,11 @@ def _reply(*texts: str) -> HTTPResponse:
     return response.json({"messages": [{"text": t} for t in texts]}, headers=_HEADERS)
 
 
-class WebChatInput(InputChannel):
+class WebChatInput(Named, InputChannel):
     """``GET /webhooks/webchat/`` serves the page; ``POST /webhooks/webchat/webhook`` talks to Rasa."""
 
-    @classmethod
-    def name(cls) -> Text:
-        return "webchat"
-
-    @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
-        return cls(connect_shared(SharedRedisConfig.load(credentials)), ChannelLimits.load(credentials))
+    CHANNEL = "webchat"
+    LOADERS = (shared_redis, ChannelLimits.load)
 
     def __init__(self, shared: Optional[SharedKeys] = None, limits: Optional[ChannelLimits] = None) -> None:
         """``shared``: the replicas' Redis for the mailboxes (None: this process only)."""

@@ -31,9 +31,10 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from wechatpy.crypto import PrpCrypto
 
+from connectors.channel import Named, shared_redis
 from connectors.choices import NumberedChoices, numbered_lines
-from connectors.config import SharedRedisConfig, WeChatConfig, conversation_id, openid_of
-from connectors.memory import SeenUpdates, SharedKeys, connect_shared
+from connectors.config import WeChatConfig, conversation_id, openid_of
+from connectors.memory import SeenUpdates, SharedKeys
 from connectors.text import (
     EXPIRED_BUTTON_REPLY,
     LOCATION_REPLY,
@@ -44,11 +45,11 @@ from connectors.text import (
     screen_text,
     split_text,
 )
+from linli_common.replies import ERROR_REPLY
 
 logger = logging.getLogger(__name__)
 logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry the access token in the URL
 
-ERROR_REPLY = "抱歉，系统暂时出了点问题，请稍后再试。"
 GREET_PAYLOAD = "/greet"
 SUCCESS = "success"  # WeChat: "received, no passive reply"
 MAX_CLOCK_SKEW = 24 * 3600  # older signed callbacks are replays (the dedup memory keeps a day)
@@ -307,14 +308,12 @@ def render(messages: List[Dict[str, Any]], max_bytes: int, start: int = 1) -> Tu
     return split_text(joined, max(1, max_bytes // 3)), options
 
 
-class WeChatOutput(CollectingOutputChannel):
+class WeChatOutput(Named, CollectingOutputChannel):
     """Rasa's replies for WeChat. In a resident's turn they are only collected (the callback decides
     passive reply or customer-service API); for a push (``push=True``) each is sent at once and the
     collected message records ``delivered_via`` for the API caller (the inbox)."""
 
-    @classmethod
-    def name(cls) -> Text:
-        return "wechat"
+    CHANNEL = "wechat"
 
     def __init__(self, channel: "WeChatInput", push: bool = False) -> None:
         super().__init__()
@@ -332,16 +331,11 @@ class WeChatOutput(CollectingOutputChannel):
 
 # -- the channel -------------------------------------------------------------------------------------
 
-class WeChatInput(InputChannel):
+class WeChatInput(Named, InputChannel):
     """``GET /webhooks/wechat/webhook`` verifies the URL; ``POST`` receives messages and events."""
 
-    @classmethod
-    def name(cls) -> Text:
-        return "wechat"
-
-    @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
-        return cls(WeChatConfig.load(credentials), connect_shared(SharedRedisConfig.load(credentials)))
+    CHANNEL = "wechat"
+    LOADERS = (WeChatConfig.load, shared_redis)
 
     def __init__(self, config: Optional[WeChatConfig] = None, shared: Optional[SharedKeys] = None) -> None:
         self.config = config or WeChatConfig.load()

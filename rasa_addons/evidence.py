@@ -13,7 +13,7 @@ looks up or withdraws a consultation, records consent), so it needs evidence in 
 - affirm / deny: the whole message is explicit yes/no words (同意, 可以, 好的, 是的, 确认, 不同意 …).
 
 Button payloads ("/affirm") never reach the NLU pipeline, so a button is always evidence.
-This module is the engine's one copy of the tracking-number pattern (the app's is bot/consultations/tracking.py).
+The tracking-number pattern is the one both environments share (linli_common/tracking.py).
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-#: YS-YYYYMMDD-NNNN, anywhere in the text, any case (the engine's one copy of the pattern).
-TRACKING_NUMBER = re.compile(r"YS-\d{8}-\d{4,}", re.IGNORECASE)
+from linli_common.tracking import IN_TEXT as TRACKING_NUMBER  # YS-YYYYMMDD-NNNN, anywhere, any case
 
 _QUESTION = re.compile(r"[?？]|吗|呢|怎么|怎样|如何|哪|什么|谁|多少|几[个天点号种项]|能不能|可不可以|是否|请问|有没有|咋")
 _HOW_LONG = re.compile(r"多久|多长时间|多少天|几天|几个?小时|几个工作日|什么时候|啥时候|多快|要等|得等|一般要|需要多|时限|期限")

@@ -27,6 +27,8 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
+from linli_common.text import MAX_QUESTION_CHARS
+
 TOO_LONG = "message_too_long"
 UNREADABLE = "message_unreadable"
 
@@ -58,8 +60,8 @@ class MessageGuard(GraphComponent, IntentClassifier):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        # max_chars must match the app's LINLI_MAX_QUESTION_CHARS default (tests/test_rasa_data.py checks it).
-        return {"max_chars": 500, "meaningful_symbols": "👍👎👌"}
+        # config.yml's max_chars must match it (tests/test_rasa_data.py checks it).
+        return {"max_chars": MAX_QUESTION_CHARS, "meaningful_symbols": "👍👎👌"}
 
     def __init__(self, config: Dict[Text, Any]) -> None:
         self.max_chars = int(config["max_chars"])

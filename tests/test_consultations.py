@@ -190,7 +190,7 @@ def test_push_text_is_concise_chinese(svc):
     from bot.consultations.notify import status_message
 
     text = status_message("YS-20261129-0042", Status.REJECTED, "不属于本社区事务")
-    assert text == "您的诉求（受理编号 YS-20261129-0042）有新进展：不予受理。\n说明：不属于本社区事务"
+    assert text == "您的议事协商（受理编号 YS-20261129-0042）有新进展：不予受理。\n说明：不属于本社区事务"
     assert status_message("YS-20261129-0042", Status.ACCEPTED).endswith("已受理。")
 
 

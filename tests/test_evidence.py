@@ -11,6 +11,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from rasa_addons import evidence
+from tests.replies import render
 from tests.stack import REPO
 
 _ANNOTATION = re.compile(r"\[([^\]]+)\]\([^)]+\)")
@@ -118,7 +119,7 @@ def test_correction_clears_only_that_field_and_the_confirmation(text, field):
                 "topic": {"consultation_topic"},
                 "contact": {"contact_choice", "contact_consent", "contact_name", "contact_phone"}}[field]
     assert cleared == expected | {"consultation_confirmed", "requested_slot"}
-    assert "重新填" in d.messages[0]["text"]
+    assert "重新填" in render(d.messages[0])
 
 
 def test_typed_name_at_the_consent_question_is_re_asked_not_recorded():
@@ -126,7 +127,7 @@ def test_typed_name_at_the_consent_question_is_re_asked_not_recorded():
 
     d = CollectingDispatcher()
     out = ValidateConsultationForm().validate_contact_consent(True, d, _tracker([_user("王阿姨", "affirm")]), {})
-    assert out == {"contact_consent": None} and "同意" in d.messages[0]["text"]
+    assert out == {"contact_consent": None} and "同意" in render(d.messages[0])
     d = CollectingDispatcher()
     out = ValidateConsultationForm().validate_contact_consent(True, d, _tracker([_user("/affirm", "affirm")]), {})
     assert out == {"contact_consent": True}
@@ -157,7 +158,7 @@ def test_topic_taken_from_the_conversation_is_quoted_masked():
     d = CollectingDispatcher()
     out = asyncio.run(ValidateConsultationForm().extract_consultation_topic(d, _tracker(events, {}, None), {}))
     assert out == {"consultation_topic": matter}  # stored as typed (the committee needs it) ...
-    quote = d.messages[0]["text"]
+    quote = render(d.messages[0])
     assert "楼道的灯" in quote and "13912345678" not in quote and "139****5678" in quote  # ... shown masked
     # typed "我要发起议事协商" after a question does not assume the question is the topic
     events = [_user("老年人助餐怎么申请？", "ask_how_to_apply"), _user("我要发起议事协商", "start_consultation")]

@@ -54,7 +54,7 @@ def test_rating_must_be_plus_or_minus_one(tmp_path):
 
 
 def test_indicator_figures_parsed_from_a_workers_message():
-    from actions.indicators import parse_figures
+    from bot.indicators import parse_figures
 
     assert parse_figures("户数1200，综合服务设施面积400平方米，活动区域面积260平方米，社工师2人，常住人口3500") == {
         "households": 1200, "facility_area": 400, "activity_area": 260, "social_workers": 2, "urban_residents": 3500}

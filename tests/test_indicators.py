@@ -87,3 +87,19 @@ def test_cli_file_and_flags(tmp_path):
     assert out["indicator-4"]["shortfall"] == "还差 50 平方米" and out["indicator-8"]["met"] is True
     bad = subprocess.run([sys.executable, "-m", "bot", "indicators", "--households", "-3"], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
     assert bad.returncode == 2 and "负数" in bad.stdout and "Traceback" not in bad.stderr
+
+
+def test_the_figures_table_names_every_numeric_figure_once():
+    """FIGURES is the one list: the CLI options and the chat parser come from it, so it must match Figures."""
+    import argparse
+    from dataclasses import fields
+
+    from bot.indicators import FIGURES
+    from bot.indicators.cli import register
+
+    numeric = [f.name for f in fields(Figures) if f.type in ("float | None", float | None)]
+    assert sorted(FIGURES) == sorted(numeric)
+    sub = argparse.ArgumentParser().add_subparsers()
+    register(sub)
+    options = {a.dest for a in sub.choices["indicators"]._actions}
+    assert set(FIGURES) <= options

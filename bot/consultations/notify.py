@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.consultations.models import Consultation, HandoffRequest, OutboxMessage, utcnow
 from bot.consultations.statuses import Status, parse_status
 from bot.privacy import mask_phone
+from linli_common.replies import status_push
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +66,8 @@ def delivery_state(row: OutboxMessage) -> str:
 
 
 def status_message(tracking_no: str, status: Status, note: str = "") -> str:
-    """The Chinese text of a push (stored for ops; Rasa renders its own response)."""
-    text = f"您的诉求（受理编号 {tracking_no}）有新进展：{status.label}。"
-    if note.strip():
-        text += f"\n说明：{note.strip()}"
-    return text
+    """The Chinese text of a push, as the resident reads it (linli_common.replies, shared with the action)."""
+    return status_push(tracking_no, status.label, note)
 
 
 def handoff_message(note: str) -> str:

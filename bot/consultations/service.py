@@ -32,10 +32,11 @@ from bot.consultations.statuses import FINAL, RESIDENT_ACTOR, Status, Transition
 from bot.errors import UserFacingError
 from bot.consultations.passwords import password_problem
 from bot.privacy import mask, mask_phone
+from linli_common.text import MAX_MESSAGE_CHARS, has_control, strip_control
 
 log = logging.getLogger(__name__)
 
-MAX_TEXT_CHARS = 2000
+MAX_TEXT_CHARS = MAX_MESSAGE_CHARS
 HANDOFF_REPLY_HOURS = "工作日 2 小时内"
 
 
@@ -183,7 +184,6 @@ class UserInfo:
         return self.role == "admin"
 
 
-_CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _LANDLINE = re.compile(r"^0\d{2,3}\d{7,8}$")
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-\u4e00-\u9fff]{2,64}$")
@@ -200,7 +200,7 @@ def clean_text(value: object, *, field: str = "内容", max_chars: int = MAX_TEX
     if not isinstance(value, str):
         raise UserFacingError(f"{field}需要是文字。", code="invalid_type")
     v = unicodedata.normalize("NFC", value)
-    v = _CONTROL.sub(lambda mt: "\n" if mt.group() in "\r\u2028\u2029" else "", v)
+    v = strip_control(v)
     v = re.sub(r"\n{3,}", "\n\n", v).strip()
     if required and not v:
         raise UserFacingError(f"{field}是空的，请写下您想反映的事情。", code="empty")
@@ -223,7 +223,7 @@ def clean_phone(value: object) -> str:
 def _ident(value: object, field: str, max_len: int = 200) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    if not isinstance(value, str) or not value.strip() or _CONTROL.search(value):
+    if not isinstance(value, str) or not value.strip() or has_control(value):
         raise UserFacingError(f"这条消息缺少{field}，请重新发送一次。", code="invalid_input")
     value = value.strip()
     if len(value) > max_len:

@@ -17,12 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.consultations.models import TrackingCounter
-
-PREFIX = "YS"  # 议事
-PATTERN = re.compile(r"^YS-(\d{8})-(\d{4,})$")
-#: A tracking number inside a resident's message, any case (the app's one copy; the Rasa engine's is
-#: rasa_addons/evidence.py TRACKING_NUMBER).
-IN_TEXT = re.compile(r"YS-\d{8}-\d{4,}", re.IGNORECASE)
+from linli_common.tracking import IN_TEXT, PATTERN, PREFIX  # noqa: F401 (the engine's and the app's one pattern)
 
 
 def local_day(now: datetime, tz: str) -> str:

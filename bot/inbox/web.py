@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from bot.consultations.statuses import Status
 from bot.errors import UserFacingError
 from bot.inbox.auth import CurrentUser
 from bot.inbox.csrf import csrf_token
+from linli_common.text import strip_control
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_TZ = "Asia/Shanghai"
@@ -41,19 +41,14 @@ def fmt_time(value: datetime | None, tz: ZoneInfo, with_time: bool = True) -> st
     return v.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
-
-
 def clean(value: object, max_len: int, *, multiline: bool = False) -> str:
     """A form value as safe text: str, NFC, no control characters, trimmed, at most ``max_len``."""
     if not isinstance(value, str):
         return ""
     v = unicodedata.normalize("NFC", value)
-    v = _CONTROL.sub("", v)
+    v = strip_control(v)  # line breaks are "\n" from here on
     if not multiline:
-        v = v.replace("\r", " ").replace("\n", " ").replace("\t", " ")
-    else:
-        v = v.replace("\r\n", "\n").replace("\r", "\n")
+        v = v.replace("\n", " ").replace("\t", " ")
     return v.strip()[:max_len]
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from bot.kb.loader import KnowledgeBase
 from bot.kb.models import Service
 from bot.kb.plan import SEED_CITE, Indicator
+from linli_common import citation
 
 KINDS = ("clause", "service", "agency", "indicator", "out_of_scope")
 
@@ -65,19 +66,13 @@ class Answer:
         }
 
 
-def _dedupe(items) -> list:
-    return list(dict.fromkeys(i for i in items if i))
-
-
 def source_label(s: Source) -> str:
-    """Where a source is, in words a resident reads (no ids)."""
-    if s.type == "service":
-        return f"服务目录「{s.title}」"
-    return f"《{s.document}》{s.title}"
+    """Where a source is, in words a resident reads (no ids): linli_common.citation, shared with the channels."""
+    return citation.source_label(s.type, s.title, s.document)
 
 
 def source_line(sources: list[Source]) -> str:
-    return "来源：" + "；".join(_dedupe(source_label(s) for s in sources)) if sources else ""
+    return citation.source_line(source_label(s) for s in sources)
 
 
 def finish(ans: "Answer", body: str, cited: int) -> "Answer":

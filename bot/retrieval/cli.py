@@ -1,4 +1,4 @@
-"""`python -m bot ask|eval|index build|indicators`: the retrieval commands."""
+"""`python -m bot ask|eval|index build`: the retrieval commands."""
 
 from __future__ import annotations
 
@@ -33,20 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     idx = sub.add_parser("index", help="search index").add_subparsers(dest="index_command", required=True)
     b = idx.add_parser("build", help="rebuild the search index now")
     b.set_defaults(func=_index_build)
-
-    ind = sub.add_parser("indicators", help="compare a community's figures with the 2025 targets (专栏1)")
-    ind.add_argument("--file", type=Path, help="JSON or YAML file with the figures")
-    ind.add_argument("--json", action="store_true")
-    ind.add_argument("--kind", choices=["社区", "村"], default=None, help="urban community (社区) or village (村)")
-    for name, help_ in (
-        ("households", "户数"), ("facility-area", "综合服务设施面积 m²"), ("activity-area", "居民活动区域面积 m²"),
-        ("commercial-service-area", "商业和综合服务设施面积 m²"), ("total-building-area", "社区总建筑面积 m²"),
-        ("workers", "社区工作者人数"), ("urban-residents", "城镇常住人口"), ("social-workers", "社工师人数"),
-    ):
-        ind.add_argument(f"--{name}", type=float, default=None, help=help_)
-    ind.add_argument("--has-facility", choices=["yes", "no"], default=None, help="有综合服务设施")
-    ind.add_argument("--has-self-service", choices=["yes", "no"], default=None, help="有政务通用自助服务终端")
-    ind.set_defaults(func=_indicators)
 
 
 def _load(progress: bool = True, settings=None):
@@ -187,35 +173,3 @@ def _index_build(args: argparse.Namespace) -> int:
     print(f"index rebuilt: {meta['count']} passages, dim {meta['dim']}, model {meta['model_id']}, "
           f"KB {meta['fingerprint']}; embedding {meta['build_seconds']:.1f}s, total {time.perf_counter() - t0:.1f}s")
     return 0
-
-
-def _indicators(args: argparse.Namespace) -> int:
-    from bot.indicators import format_results, self_check
-
-    figures: dict = {}
-    try:
-        if args.file:
-            import yaml
-
-            try:
-                loaded = yaml.safe_load(args.file.read_text(encoding="utf-8"))  # YAML is a superset of JSON
-            except (OSError, yaml.YAMLError, UnicodeDecodeError) as e:
-                raise UserFacingError(f"读不了数据文件：{type(e).__name__}。请提供 JSON 或 YAML 文件。", code="bad_file") from None
-            if not isinstance(loaded, dict):
-                raise UserFacingError("数据文件应当是“名称: 数字”的键值表。", code="bad_file")
-            figures.update(loaded)
-        for key in ("households", "facility_area", "activity_area", "commercial_service_area", "total_building_area", "workers", "urban_residents", "social_workers", "kind"):
-            if getattr(args, key) is not None:
-                figures[key] = getattr(args, key)
-        for key in ("has_facility", "has_self_service"):
-            if getattr(args, key) is not None:
-                figures[key] = getattr(args, key) == "yes"
-        results = self_check(figures)
-    except UserFacingError as e:
-        print(json.dumps({"error": e.message}, ensure_ascii=False) if args.json else e.message)
-        return 2
-    if args.json:
-        print(json.dumps([r.__dict__ for r in results], ensure_ascii=False))
-    else:
-        print(format_results(results))
-    return 0 if all(r.met for r in results) else 1

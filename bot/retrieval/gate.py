@@ -16,11 +16,12 @@ lawsuits, chit-chat, code, ...). The weights and threshold are calibrated on the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from bot.retrieval.detector import Detector, Signal, Weights
 from bot.retrieval.question import AGENCY_CUE, CLAUSE_CUE, INDICATOR_CUE
 
 ANCHORS_FILE = Path(__file__).with_name("data") / "offtopic_anchors.txt"
@@ -30,21 +31,19 @@ GENERIC_TERMS = frozenset("其他 咨询 建议 意见 感谢 求助 投诉 缺�
 
 
 @dataclass(frozen=True)
-class GateParams:
-    threshold: float = 0.0
+class GateParams(Weights):
     sparse_weight: float = 0.01
     cue_bonus: float = 0.01
     domain_bonus: float = 0.02
 
 
 @dataclass(frozen=True)
-class GateSignal:
+class GateSignal(Signal):
     kb_cosine: float
     offtopic_cosine: float
     sparse_top: float
     cue: bool
     domain_terms: tuple[str, ...]
-    score: float
 
     @property
     def margin(self) -> float:
@@ -57,7 +56,7 @@ def load_anchors(path: Path = ANCHORS_FILE) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-class ScopeGate:
+class ScopeGate(Detector[GateParams, GateSignal]):
     def __init__(self, anchor_vectors: np.ndarray, domain_terms: list[str], params: GateParams):
         self.anchor_vectors = np.ascontiguousarray(anchor_vectors, dtype=np.float32)
         self.domain_terms = sorted({t for t in domain_terms if len(t) >= 2 and t not in GENERIC_TERMS}, key=lambda t: -len(t))
@@ -75,8 +74,11 @@ class ScopeGate:
         kb = 0.0 if math.isnan(kb_cosine) else float(kb_cosine)
         cue = bool(AGENCY_CUE.search(question) or INDICATOR_CUE.search(question) or CLAUSE_CUE.search(question))
         found = tuple(t for t in self.domain_terms if t in question)
-        score = (kb - off) + p.sparse_weight * math.log1p(max(sparse_top, 0.0)) + p.cue_bonus * cue + p.domain_bonus * bool(found)
-        return GateSignal(kb, off, float(sparse_top), cue, found, score)
+        return self.signal_with(GateSignal(kb, off, float(sparse_top), cue, found), p)
+
+    def signal_with(self, s: GateSignal, p: GateParams) -> GateSignal:
+        score = (s.kb_cosine - s.offtopic_cosine) + p.sparse_weight * math.log1p(max(s.sparse_top, 0.0))
+        return replace(s, score=score + p.cue_bonus * s.cue + p.domain_bonus * bool(s.domain_terms))
 
     def in_scope(self, signal: GateSignal, params: GateParams | None = None) -> bool:
-        return signal.score >= (params or self.params).threshold
+        return self.passes(signal, params)

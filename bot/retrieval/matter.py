@@ -22,6 +22,7 @@ import numpy as np
 
 from bot.kb.loader import KnowledgeBase
 from bot.kb.models import ConsultationCategory
+from bot.retrieval.detector import Detector, Signal, Weights
 from bot.retrieval.gate import GENERIC_TERMS
 
 # Wording that reports something wrong or asks for it to be dealt with (generic, not topics).
@@ -36,7 +37,7 @@ GENERIC_KEYWORDS = GENERIC_TERMS | {"反映问题", "建议增加"}
 
 
 @dataclass(frozen=True)
-class MatterParams:
+class MatterParams(Weights):
     threshold: float = 0.053
     keyword_bonus: float = 0.02
     cue_bonus: float = 0.02
@@ -44,17 +45,16 @@ class MatterParams:
 
 
 @dataclass(frozen=True)
-class MatterSignal:
+class MatterSignal(Signal):
     category: str | None
     keywords: tuple[str, ...]
     example_cosine: float
     kb_cosine: float
     covered: bool
     cue: bool
-    score: float
 
 
-class MatterDetector:
+class MatterDetector(Detector[MatterParams, MatterSignal]):
     def __init__(self, categories: list[ConsultationCategory], example_vectors: np.ndarray, example_categories: list[str], params: MatterParams):
         self.categories = {c.id: c for c in categories}
         self.example_vectors = np.ascontiguousarray(example_vectors, dtype=np.float32)
@@ -82,7 +82,7 @@ class MatterDetector:
     def signal(self, question: str, query_vector: np.ndarray, kb_cosine: float, service_texts: list[str], params: MatterParams | None = None) -> MatterSignal:
         p = params or self.params
         if not len(self.example_categories):
-            return MatterSignal(None, (), 0.0, kb_cosine, False, False, float("-inf"))
+            return MatterSignal(None, (), 0.0, kb_cosine, False, False, score=float("-inf"))
         sims = self.example_vectors @ np.asarray(query_vector, dtype=np.float32).reshape(-1)
         best: dict[str, float] = {}
         for cid, s in zip(self.example_categories, sims):
@@ -94,7 +94,7 @@ class MatterDetector:
         cos = max(best.values())
         covered = bool(keywords) and all(any(k in t for t in service_texts) for k in keywords)
         cue = bool(PROBLEM_CUE.search(question))
-        return self.signal_with(MatterSignal(cid, keywords, cos, float(kb_cosine), covered, cue, 0.0), p)
+        return self.signal_with(MatterSignal(cid, keywords, cos, float(kb_cosine), covered, cue), p)
 
     def signal_with(self, s: MatterSignal, params: MatterParams) -> MatterSignal:
         """The same evidence re-scored with other weights (for calibration without re-encoding)."""
@@ -107,7 +107,7 @@ class MatterDetector:
             return False
         if s.covered and not s.cue:
             return False
-        return s.score >= p.threshold
+        return self.passes(s, p)
 
 
 def committee_types(kb: KnowledgeBase, category_id: str) -> dict[str, list[str]]:

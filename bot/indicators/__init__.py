@@ -30,11 +30,19 @@ class Figures:
     kind: str = "社区"  # "社区" (urban) or "村" (rural)
 
 
-FIGURE_LABELS = {
-    "households": "户数", "facility_area": "综合服务设施面积", "activity_area": "居民活动区域面积",
-    "commercial_service_area": "商业和综合服务设施面积", "total_building_area": "社区总建筑面积", "workers": "社区工作者人数",
-    "urban_residents": "城镇常住人口", "social_workers": "社工师人数",
+#: The one list of a community's figures: key (a ``Figures`` field) → (name in reports, unit, the words workers type
+#: for it, longest first within each so 活动区域面积 beats 面积). The CLI options and the chat parser come from it.
+FIGURES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "households": ("户数", "", ("户数", "户")),
+    "facility_area": ("综合服务设施面积", "m²", ("综合服务设施面积", "服务设施面积", "设施面积", "设施总面积")),
+    "activity_area": ("居民活动区域面积", "m²", ("活动区域面积", "活动区域", "活动面积", "活动场所面积")),
+    "commercial_service_area": ("商业和综合服务设施面积", "m²", ("商业和综合服务设施面积", "商业面积", "商业设施面积")),
+    "total_building_area": ("社区总建筑面积", "m²", ("社区总建筑面积", "总建筑面积")),
+    "workers": ("社区工作者人数", "", ("社区工作者", "工作者")),
+    "urban_residents": ("城镇常住人口", "", ("城镇常住人口", "常住人口", "人口", "居民人数")),
+    "social_workers": ("社工师人数", "", ("社工师",)),
 }
+FIGURE_LABELS = {key: label for key, (label, _, _) in FIGURES.items()}
 
 
 @dataclass(frozen=True)
@@ -162,3 +170,6 @@ def format_results(results: list[Result]) -> str:
         mark = "✅ 达标" if r.met else f"❌ 未达标，{r.shortfall}"
         lines.append(f"- {r.name}：现在{r.value_text}，目标{r.target_text}，{mark}")
     return "\n".join(lines)
+
+
+from bot.indicators.words import parse_figures, parse_message  # noqa: E402,F401 (the chat's reading of the figures)
