@@ -7,7 +7,6 @@ politely), the dynamic slot list, the community buttons, the confirmation summar
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -17,7 +16,8 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import channel_of, confirming_message_id, consultations, polite, user_text
 from actions.context import is_back_reference, last_substantive_message, meaningful, short
-from bot.consultations.service import MAX_TEXT_CHARS, DatabaseUnavailable
+from bot.consultations import DatabaseUnavailable
+from bot.consultations.validation import MAX_TEXT_CHARS, phone_number
 from bot.privacy import mask, mask_name, mask_phone
 from rasa_addons.evidence import is_explicit_no, is_explicit_yes, is_process_question, is_question  # stdlib only, shared with the engine
 
@@ -28,7 +28,6 @@ FORM_SLOTS = ("consultation_topic", "consultation_community", "contact_choice", 
 MIN_TOPIC, MAX_TOPIC = 5, MAX_TEXT_CHARS
 _TRIGGER = re.compile(r"我要|我想|想要|想|要|帮我|发起|一个|一下|个|议事协商|协商|反映|提交|提出|提|意见|建议|诉求|问题|情况|投诉|"
                       r"给|跟|找|向|和|居委会|村委会|业委会|社区|商量|登记|有|事情|事|[，,。.!！?？、\s]")
-_PHONE = re.compile(r"^1[3-9]\d{9}$")
 TOPIC_FROM_CONTEXT = "好的，我们来发起议事协商。我先把您刚才说的“{topic}”作为协商事项，确认前可以说“改一下事项”。"
 NEED_EXPLICIT_YES = "这一步需要您明确回答：请点“同意”或“不同意”，也可以直接回复“同意”“不同意”。"
 NEED_EXPLICIT_CONFIRM = "请点“确认提交”或“取消”，也可以直接回复“确认”“取消”。"
@@ -57,19 +56,8 @@ def explicit_answer(tracker: Tracker) -> bool:
 
 
 def find_community(value: str | None):
-    """A community by id, by name, or by name without its 社区/村 suffix inside the text."""
-    if not value:
-        return None
-    value = str(value).strip()
-    items = consultations().communities()
-    for c in items:
-        if value in (c.id, c.name):
-            return c
-    for c in items:
-        short = c.name[:-2] if c.name.endswith("社区") else c.name
-        if c.name in value or (len(short) >= 2 and short in value):
-            return c
-    return None
+    """The community an answer names (id, name, or name without 社区/村, also inside a longer answer)."""
+    return consultations().directory.find(value, in_text=True)
 
 
 class ValidateConsultationForm(FormValidationAction):
@@ -169,10 +157,9 @@ class ValidateConsultationForm(FormValidationAction):
 
 
 def mobile_phone(value: Any) -> str | None:
-    """11-digit mainland mobile from "138 0000 1234", "+86-138…", full-width digits; None if it is not one."""
-    phone = re.sub(r"[\s\-()（）]", "", unicodedata.normalize("NFKC", str(value or "")))
-    phone = re.sub(r"^\+?86(?=1\d{10}$)", "", phone)
-    return phone if _PHONE.match(phone) else None
+    """11-digit mainland mobile from "138 0000 1234", "+86-138…", full-width digits; None if it is not one.
+    The store's phone rule (:func:`bot.consultations.validation.phone_number`); the chat asks for a mobile."""
+    return phone_number(value, landline=False)
 
 
 def _ask_action(slot: str, text: str, buttons: list[dict] | None = None) -> type[Action]:
@@ -209,7 +196,7 @@ class ActionAskConsultationCommunity(Action):
 
     @polite
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
-        buttons = [{"title": c.name, "payload": f'/inform{{"community":"{c.id}"}}'} for c in consultations().communities()]
+        buttons = [{"title": c.name, "payload": f'/inform{{"community":"{c.id}"}}'} for c in consultations().directory.communities()]
         dispatcher.utter_message(text="您住在哪个社区（村）？请点选：", buttons=buttons)
         return []
 

@@ -42,13 +42,13 @@ class ActionConsultationStatus(Action):
             dispatcher.utter_message(text="您最近提交的事项：\n" + "\n".join(lines) + "\n发送编号可查看详细进展。")
             return []
         info = svc.status_for_resident(number, channel_of(tracker), tracker.sender_id)
-        text = f"受理编号 {info['tracking_no']}：{info['status_label']}\n负责：{info['committee_name']}\n更新时间：{info['updated_at_text']}"
-        notes = [t["note"] for t in info.get("trail", []) if t.get("note")]
+        text = f"受理编号 {info.tracking_no}：{info.status_label}\n负责：{info.committee_name}\n更新时间：{info.updated_at_text}"
+        notes = [t.note for t in info.trail if t.note]
         if notes:
             text += f"\n最新说明：{notes[-1]}"
         dispatcher.utter_message(text=text)
-        dispatcher.utter_message(json_message={"type": "consultation_status", "tracking_no": info["tracking_no"],
-                                               "status": info["status"], "status_label": info["status_label"]})
+        dispatcher.utter_message(json_message={"type": "consultation_status", "tracking_no": info.tracking_no,
+                                               "status": info.status, "status_label": info.status_label})
         return [SlotSet("tracking_number", number)]
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import asdict
 
 from bot.errors import UserFacingError
 
@@ -68,7 +69,7 @@ def _router(no_embedding: bool):
 
 
 def _route(args: argparse.Namespace) -> int:
-    from bot.consultations.service import clean_text
+    from bot.consultations.validation import clean_text
     from bot.settings import get_settings
 
     kb, router = _router(args.no_embedding)
@@ -107,7 +108,7 @@ def _route(args: argparse.Namespace) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from bot.consultations.db import current_revision, upgrade
+    from bot.db import current_revision, upgrade
     from bot.privacy import mask_phone
     from bot.settings import get_settings
 
@@ -115,14 +116,14 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
     url = args.url or get_settings().sqlalchemy_url
     upgrade(url)
-    counts = ConsultationService(url, prepare=False, use_embedding=False).sync_directory()
+    counts = ConsultationService(url, prepare=False, use_embedding=False).directory.sync()
     safe = url.split("@")[-1] if "@" in url else url  # never print a password
-    print(f"database at revision {current_revision(url)} ({mask_phone(safe)}); directory: {counts}")
+    print(f"database at revision {current_revision(url)} ({mask_phone(safe)}); directory: {asdict(counts)}")
     return 0
 
 
 def _db_current(args: argparse.Namespace) -> int:
-    from bot.consultations.db import current_revision
+    from bot.db import current_revision
     from bot.settings import get_settings
 
     print(current_revision(args.url or get_settings().sqlalchemy_url) or "(empty database)")
@@ -138,7 +139,7 @@ def _row(r) -> str:
 
 def _list(args: argparse.Namespace) -> int:
     svc = _service(use_embedding=False)
-    rows = svc.list_for_committee(args.committee, status=args.status, category=args.category, search=args.search, limit=args.limit)
+    rows = svc.reports.list_for_committee(args.committee, status=args.status, category=args.category, search=args.search, limit=args.limit)
     for r in rows:
         if args.json:
             print(json.dumps({"tracking_no": r.tracking_no, "status": r.status, "category": r.category, "committee": r.committee_id,
@@ -187,13 +188,13 @@ def _status(args: argparse.Namespace) -> int:
 
 def _deliver(args: argparse.Namespace) -> int:
     svc = _service(use_embedding=False)
-    d = svc.deliverer()
+    d = svc.delivery.deliverer()
     if args.retry_failed:
         print(f"requeued {d.retry_failed()}")
     while True:
         stats = d.deliver_pending()
-        print(json.dumps(stats), flush=True)
+        print(json.dumps(asdict(stats)), flush=True)
         if not args.loop:
-            return 0 if not stats["failed"] else 1
+            return 0 if not stats.failed else 1
         time.sleep(args.loop)
 

@@ -15,8 +15,8 @@ from datetime import date, datetime
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from bot.consultations import ConsultationRecord, Status, TransitionError
-from bot.consultations.service import AccessDenied, NotFoundError
+from bot.consultations import AccessDenied, ConsultationRecord, HandoffRecord, NotFoundError, Status, TransitionError
+from bot.consultations.outside import outside_text
 from bot.consultations.statuses import allowed_targets, parse_status
 from bot.errors import UserFacingError
 from bot.inbox import exports
@@ -72,7 +72,7 @@ def _scope(user: CurrentUser, committee: str | None) -> str | None:
 @router.get("/login")
 def login_form(request: Request, next: str = "/"):
     with request.app.state.db() as db:
-        if load_user(db, request.session):
+        if load_user(db, request.session, _svc(request).accounts):
             return _redirect(safe_next(next))
     return render(request, "login.html", {"next": safe_next(next)})
 
@@ -89,7 +89,7 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
     if wait:
         minutes = max(1, math.ceil(wait / 60))
         return render(request, "login.html", ctx | {"error": f"登录失败次数过多，为保护账号安全，请 {minutes} 分钟后再试。"}, status_code=429)
-    info = _svc(request).authenticate(uname, password[:1024])
+    info = _svc(request).accounts.authenticate(uname, password[:1024])
     if info is None:
         throttle.failed(uname, ip)
         log.info("inbox login failed for %s from %s", mask(uname), ip)
@@ -133,17 +133,17 @@ def dashboard(request: Request, committee: str | None = None, user: CurrentUser 
     svc, settings = _svc(request), request.app.state.settings
     scope = _scope(user, committee)
     overdue_days = getattr(settings, "inbox_overdue_days", 7)
-    data = svc.dashboard(scope, overdue_days=overdue_days, weeks=12)
-    categories = {c.id: c.name for c in svc.categories()}
-    by_status = {s.value: data["by_status"].get(s.value, 0) for s in Status}
+    data = svc.reports.dashboard(scope, overdue_days=overdue_days, weeks=12)
+    categories = {c.id: c.name for c in svc.directory.categories()}
+    by_status = {s.value: data.by_status.get(s.value, 0) for s in Status}
     return render(request, "dashboard.html", {
         "by_status": by_status,
-        "by_category": sorted(((categories.get(k, k or "未分类"), v) for k, v in data["by_category"].items()), key=lambda kv: -kv[1]),
+        "by_category": sorted(((categories.get(k, k or "未分类"), v) for k, v in data.by_category.items()), key=lambda kv: -kv[1]),
         "total": sum(by_status.values()),
         "open_count": sum(v for k, v in by_status.items() if Status(k).is_open),
-        "chart": _weekly_chart(list(data["weekly"])),
-        "overdue": data["overdue"],
-        "last_change": data.get("last_status_change", {}),
+        "chart": _weekly_chart(list(data.weekly)),
+        "overdue": data.overdue,
+        "last_change": data.last_status_change,
         "overdue_days": overdue_days,
         "committees": _committees(request) if user.is_admin else [],
         "committee": scope,
@@ -152,7 +152,7 @@ def dashboard(request: Request, committee: str | None = None, user: CurrentUser 
 
 def _committees(request: Request) -> list:
     out = []
-    for community in _svc(request).communities():
+    for community in _svc(request).directory.communities():
         for c in community.committees:
             out.append({"id": c.id, "name": f"{community.name} · {c.name}"})
     return out
@@ -190,17 +190,17 @@ def consultation_list(request: Request, status: str | None = None, category: str
     svc = _svc(request)
     filters, echo, problems = _filters(request, user, status, category, since, until, q, committee)
     scope = _scope(user, committee)
-    total = svc.count_for_committee(scope, **filters)
+    total = svc.reports.count_for_committee(scope, **filters)
     pages = max(1, math.ceil(total / PAGE_SIZE))
     try:
         p = min(max(int(clean(page, 9) or 1), 1), pages)
     except ValueError:
         p = 1
-    items = svc.list_for_committee(scope, **filters, limit=PAGE_SIZE, offset=(p - 1) * PAGE_SIZE)
+    items = svc.reports.list_for_committee(scope, **filters, limit=PAGE_SIZE, offset=(p - 1) * PAGE_SIZE)
     query = {k: v for k, v in echo.items() if v}
     return render(request, "list.html", {
         "items": items, "total": total, "page": p, "pages": pages, "f": echo, "problems": problems,
-        "query": query, "categories": svc.categories(), "statuses": list(Status),
+        "query": query, "categories": svc.directory.categories(), "statuses": list(Status),
         "committees": _committees(request) if user.is_admin else [],
     })
 
@@ -214,7 +214,7 @@ def export_csv(request: Request, status: str | None = None, category: str | None
     scope = _scope(user, committee)
     records: list[ConsultationRecord] = []
     while len(records) < EXPORT_MAX:
-        batch = svc.list_for_committee(scope, **filters, limit=500, offset=len(records))
+        batch = svc.reports.list_for_committee(scope, **filters, limit=500, offset=len(records))
         records.extend(batch)
         if len(batch) < 500:
             break
@@ -232,15 +232,15 @@ def export_csv(request: Request, status: str | None = None, category: str | None
 def consultation_detail(request: Request, tracking_no: str, user: CurrentUser = Depends(current_user)):
     rec = _visible(request, user, tracking_no)
     svc = _svc(request)
-    pushes = svc.outbox(rec.tracking_no)
+    pushes = svc.delivery.outbox(rec.tracking_no)
     return render(request, "detail.html", {
         "c": rec,
         "reach": reach(rec.channel, svc.chat_channels, pushes[-1] if pushes else None),
         "pushes": svc.pushes(rec.tracking_no),
         "push_via": PUSH_VIA,
         "targets": allowed_targets(rec.status),
-        "categories": svc.categories(),
-        "category_names": {c.id: c.name for c in svc.categories()},
+        "categories": svc.directory.categories(),
+        "category_names": {c.id: c.name for c in svc.directory.categories()},
         "committee_names": {c["id"]: c["name"] for c in _committees(request)},
     })
 
@@ -292,22 +292,22 @@ def handoff_user(request: Request, user: CurrentUser = Depends(current_user)) ->
     return user
 
 
-def _handoff_row(h: dict, communities: dict[str, str], chat_channels: frozenset[str]) -> dict:
+def _handoff_row(h: HandoffRecord, communities: dict[str, str], chat_channels: frozenset[str]) -> dict:
     """What the page shows: no sender id, phone and ID numbers masked."""
-    return {"id": h["id"], "created_at": h["created_at"], "channel": CHANNEL_NAMES.get(h["channel"], h["channel"]),
-            "community": communities.get(h["community_id"], h["community_id"]), "text": mask(h["text"] or ""),
-            "closed_at": h["closed_at"], "closed_by": h["closed_by"], "close_note": mask(h["close_note"] or ""),
-            "chat": reach(h["channel"], chat_channels).reaches}
+    return {"id": h.id, "created_at": h.created_at, "channel": CHANNEL_NAMES.get(h.channel, h.channel),
+            "community": communities.get(h.community_id, h.community_id), "text": outside_text(h.text),
+            "closed_at": h.closed_at, "closed_by": h.closed_by, "close_note": outside_text(h.close_note),
+            "chat": reach(h.channel, chat_channels).reaches}
 
 
 @router.get("/handoffs")
 def handoffs_page(request: Request, user: CurrentUser = Depends(handoff_user)):
     svc = _svc(request)
     scope = None if user.is_admin else user.committee_id
-    communities = {c.id: c.name for c in svc.communities()}
+    communities = {c.id: c.name for c in svc.directory.communities()}
     return render(request, "handoffs.html", {
-        "open": [_handoff_row(h, communities, svc.chat_channels) for h in svc.list_handoffs(scope, status="open", limit=200)],
-        "closed": [_handoff_row(h, communities, svc.chat_channels) for h in svc.list_handoffs(scope, status="closed", limit=20)],
+        "open": [_handoff_row(h, communities, svc.chat_channels) for h in svc.handoffs.list(scope, status="open", limit=200)],
+        "closed": [_handoff_row(h, communities, svc.chat_channels) for h in svc.handoffs.list(scope, status="closed", limit=20)],
         "max_note": MAX_NOTE,
     })
 
@@ -317,24 +317,24 @@ def close_handoff(request: Request, handoff_id: str, note: str = Form(""), user:
     missing = HTTPException(404, "没有找到这条转人工请求，或您无权处理。")
     hid = clean(handoff_id, 12)
     svc = _svc(request)
-    h = svc.get_handoff(int(hid)) if hid.isdigit() else None
-    if h is None or not (user.is_admin or h["committee_id"] == user.committee_id):
+    h = svc.handoffs.get(int(hid)) if hid.isdigit() else None
+    if h is None or not (user.is_admin or h.committee_id == user.committee_id):
         raise missing  # never reveal that another committee's request exists
     text = clean(note, MAX_NOTE, multiline=True)
     if not text:
         flash(request, "请填写回复内容，它会发送给居民。", "error")
         return _redirect("/handoffs")
     try:
-        out = svc.close_handoff(int(hid), text, user.username, committee_id=None if user.is_admin else user.committee_id)
+        out = svc.handoffs.close(int(hid), text, user.username, committee_id=None if user.is_admin else user.committee_id)
     except (NotFoundError, AccessDenied):
         raise missing from None
     except UserFacingError as e:
         flash(request, e.message, "error")
         return _redirect("/handoffs")
-    if out["pushed"] and reach(h["channel"], svc.chat_channels).reaches:
-        flash(request, f"已处理转人工请求 {out['id']} 号，回复已发送给居民。")
+    if out.pushed and reach(h.channel, svc.chat_channels).reaches:
+        flash(request, f"已处理转人工请求 {out.id} 号，回复已发送给居民。")
     else:
-        flash(request, f"已处理转人工请求 {out['id']} 号。该渠道无法推送消息，请另行联系居民。")
+        flash(request, f"已处理转人工请求 {out.id} 号。该渠道无法推送消息，请另行联系居民。")
     return _redirect("/handoffs")
 
 
@@ -347,7 +347,7 @@ def admin_user(user: CurrentUser = Depends(current_user)) -> CurrentUser:
 
 @router.get("/admin/users")
 def users_page(request: Request, user: CurrentUser = Depends(admin_user)):
-    return render(request, "users.html", {"users": _svc(request).list_users(), "committees": _committees(request)})
+    return render(request, "users.html", {"users": _svc(request).accounts.list_users(), "committees": _committees(request)})
 
 
 @router.post("/admin/users")
@@ -359,7 +359,7 @@ def create_user(request: Request, username: str = Form(""), password: str = Form
         flash(request, "请为委员会成员选择所属委员会。", "error")
         return _redirect("/admin/users")
     try:
-        created = _svc(request).create_user(clean(username, 64), password, committee if role == "member" else None, role)
+        created = _svc(request).accounts.create_user(clean(username, 64), password, committee if role == "member" else None, role)
     except UserFacingError as e:
         flash(request, e.message, "error")
         return _redirect("/admin/users")
@@ -374,7 +374,7 @@ def set_active(request: Request, username: str, active: str = Form(""), user: Cu
         flash(request, "不能停用自己的账号。", "error")
         return _redirect("/admin/users")
     try:
-        _svc(request).set_active(name, active == "1")
+        _svc(request).accounts.set_active(name, active == "1")
     except UserFacingError as e:
         flash(request, e.message, "error")
         return _redirect("/admin/users")
@@ -386,7 +386,7 @@ def set_active(request: Request, username: str, active: str = Form(""), user: Cu
 def reset_password(request: Request, username: str, password: str = Form(""), user: CurrentUser = Depends(admin_user)):
     name = clean(username, 64)
     try:
-        _svc(request).set_password(name, password)
+        _svc(request).accounts.set_password(name, password)
     except UserFacingError as e:
         flash(request, e.message, "error")
         return _redirect("/admin/users")

@@ -73,7 +73,7 @@ def handles_handoffs(request: Request, user: CurrentUser | None) -> bool:
     if user.is_admin:
         return True
     svc = request.app.state.service
-    return any(c.id == user.committee_id and c.fallback for c in svc.committees())
+    return any(c.id == user.committee_id and c.fallback for c in svc.directory.committees())
 
 
 class LoginRequired(Exception):
@@ -84,7 +84,7 @@ class LoginRequired(Exception):
 def current_user(request: Request) -> CurrentUser:
     """Dependency: the logged-in user, or a redirect to the login page."""
     with request.app.state.db() as db:
-        user = load_user(db, request.session)
+        user = load_user(db, request.session, request.app.state.service.accounts)
     if user is None:
         if "sid" in request.session:  # ended session (logout, password changed, user deactivated): drop it
             request.session.clear()
