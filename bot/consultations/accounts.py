@@ -96,10 +96,14 @@ class Accounts:
             u = s.scalar(select(m.CommitteeUser).where(m.CommitteeUser.username == username))
             return _info(u) if u else None
 
-    def signed_in_user(self, user_id: int) -> UserInfo | None:
-        """The user an inbox session names, if they may still use the inbox (active; a member with a committee)."""
+    def session_user(self, sid_hash: str) -> UserInfo | None:
+        """The user of a live inbox session (by the hash of its id), if they may still use the inbox:
+        active, and a member only with a committee."""
         with self._sessions() as s:
-            u = s.get(m.CommitteeUser, user_id)
+            row = s.get(m.InboxSession, sid_hash)
+            if row is None or row.expires_at <= m.utcnow():
+                return None
+            u = s.get(m.CommitteeUser, row.user_id)
             if u is None or not u.active or (u.role != "admin" and not u.committee_id):
                 return None
             return _info(u)

@@ -108,15 +108,12 @@ class SessionCodec:
         return data if isinstance(data, dict) else {}
 
 
-def load_user(db: Session, session: dict, accounts) -> CurrentUser | None:
+def load_user(session: dict, accounts) -> CurrentUser | None:
     """The user of a live server-side session, if still allowed in (``accounts``: the service's accounts)."""
     sid = session.get("sid")
     if not isinstance(sid, str) or not sid or len(sid) > 100:
         return None
-    row = db.get(InboxSession, _sid_hash(sid))
-    if row is None or row.expires_at <= utcnow():
-        return None
-    user = accounts.signed_in_user(row.user_id)
+    user = accounts.session_user(_sid_hash(sid))
     if user is None:
         return None
     return CurrentUser(user.id, user.username, user.role, user.committee_id, user.committee_name)

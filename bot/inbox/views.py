@@ -71,9 +71,8 @@ def _scope(user: CurrentUser, committee: str | None) -> str | None:
 # login -----------------------------------------------------------------------------------
 @router.get("/login")
 def login_form(request: Request, next: str = "/"):
-    with request.app.state.db() as db:
-        if load_user(db, request.session, _svc(request).accounts):
-            return _redirect(safe_next(next))
+    if load_user(request.session, _svc(request).accounts):
+        return _redirect(safe_next(next))
     return render(request, "login.html", {"next": safe_next(next)})
 
 

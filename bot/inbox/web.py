@@ -83,8 +83,7 @@ class LoginRequired(Exception):
 
 def current_user(request: Request) -> CurrentUser:
     """Dependency: the logged-in user, or a redirect to the login page."""
-    with request.app.state.db() as db:
-        user = load_user(db, request.session, request.app.state.service.accounts)
+    user = load_user(request.session, request.app.state.service.accounts)
     if user is None:
         if "sid" in request.session:  # ended session (logout, password changed, user deactivated): drop it
             request.session.clear()
