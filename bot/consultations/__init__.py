@@ -4,7 +4,6 @@
 """
 
 from bot.consultations.errors import AccessDenied, DatabaseUnavailable, NotFoundError
-from bot.consultations.outside import OutsideView
 from bot.consultations.records import (
     CategoryInfo,
     CommitteeInfo,
@@ -15,6 +14,7 @@ from bot.consultations.records import (
     HandoffRecord,
     HandoffTicket,
     OutboxRecord,
+    OutsideView,
     PushRecord,
     ResidentStatus,
     ResidentTrailEntry,

@@ -152,26 +152,26 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from bot.privacy import mask
+    from bot.consultations.outside import outside_text
 
     svc = _service(use_embedding=False)
     r = svc.get(args.tracking_no)
     if r is None:
         print("没有找到这条诉求，请核对受理编号。", file=sys.stderr)
         return 1
-    names = [r.contact_name] if r.contact_name else []
+    name = r.contact_name  # a terminal is an outside view too: masked like Open311 and the resident's view
     if args.json:
         print(json.dumps({"tracking_no": r.tracking_no, "status": r.status, "status_label": r.status_label, "category": r.category,
-                          "committee": r.committee_id, "text": mask(r.text, names),
+                          "committee": r.committee_id, "text": outside_text(r.text, name),
                           "trail": [{"at": e.at.isoformat(), "actor": e.actor, "kind": e.kind, "from": e.from_status, "to": e.to_status,
-                                     "note": mask(e.note, names)} for e in r.trail]}, ensure_ascii=False, indent=1))
+                                     "note": outside_text(e.note, name)} for e in r.trail]}, ensure_ascii=False, indent=1))
         return 0
     print(_row(r))
-    print(f"社区：{r.community_name}　联系人：{mask(r.contact_name or '—', names)}　电话：{mask(r.contact_phone or '—')}")
-    print(mask(r.text, names))
+    print(f"社区：{r.community_name}　联系人：{outside_text(r.contact_name or '—', name)}　电话：{outside_text(r.contact_phone or '—')}")
+    print(outside_text(r.text, name))
     for e in r.trail:
         what = f"{e.from_category or '未分类'} → {e.to_category}" if e.kind == "recategorize" else f"{e.from_status or '—'} → {e.to_status}"
-        print(f"  {e.at.astimezone().strftime('%Y-%m-%d %H:%M')}  {e.actor:<10} {what}  {mask(e.note, names)}")
+        print(f"  {e.at.astimezone().strftime('%Y-%m-%d %H:%M')}  {e.actor:<10} {what}  {outside_text(e.note, name)}")
     return 0
 
 

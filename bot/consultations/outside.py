@@ -6,13 +6,10 @@ the contact's name, phone and ID numbers are masked in the description and in ev
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from bot.consultations import models as m
 from bot.consultations import tracking
 from bot.consultations.errors import NotFoundError, db_guard
-from bot.consultations.records import ConsultationRecord, ResidentStatus, ResidentTrailEntry
+from bot.consultations.records import ConsultationRecord, OutsideView, ResidentStatus, ResidentTrailEntry
 from bot.consultations.statuses import FINAL, RESIDENT_ACTOR, parse_status
 from bot.consultations.store import Store
 from bot.errors import UserFacingError
@@ -22,24 +19,6 @@ from bot.privacy import mask
 def outside_text(text: str | None, contact_name: str | None = None) -> str:
     """``text`` as an outside view may show it: the contact's name, phones and ID numbers masked."""
     return mask(text or "", [contact_name] if contact_name else [])
-
-
-@dataclass(frozen=True)
-class OutsideView:
-    """A consultation for an integrator (Open311): no contact fields, no chat ids, masked text."""
-
-    tracking_no: str
-    status: str
-    status_label: str
-    closed: bool
-    category: str | None
-    category_name: str | None
-    description: str  # masked
-    last_note: str  # the latest non-empty trail note, masked; "" when there is none
-    committee_name: str | None
-    community_name: str | None
-    created_at: datetime
-    updated_at: datetime
 
 
 def outside_view(c: m.Consultation, category_name: str | None) -> OutsideView:

@@ -130,6 +130,24 @@ class ResidentStatus:
 
 
 @dataclass(frozen=True)
+class OutsideView:
+    """A consultation for an integrator (Open311): no contact fields, no chat ids, masked text."""
+
+    tracking_no: str
+    status: str
+    status_label: str
+    closed: bool
+    category: str | None
+    category_name: str | None
+    description: str  # masked
+    last_note: str  # the latest non-empty trail note, masked; "" when there is none
+    committee_name: str | None
+    community_name: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
 class Dashboard:
     by_status: dict[str, int]
     by_category: dict[str, int]  # category id, "" for unclassified

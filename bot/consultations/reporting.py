@@ -14,8 +14,8 @@ from sqlalchemy.orm import selectinload
 
 from bot.consultations import models as m
 from bot.consultations.errors import db_guard
-from bot.consultations.outside import OutsideView, outside_view
-from bot.consultations.records import ConsultationRecord, Dashboard
+from bot.consultations.outside import outside_view
+from bot.consultations.records import ConsultationRecord, Dashboard, OutsideView
 from bot.consultations.statuses import FINAL, Status, parse_status
 from bot.consultations.store import Store
 
