@@ -131,9 +131,11 @@ def _db_current(args: argparse.Namespace) -> int:
 
 
 def _row(r) -> str:
+    from bot.consultations.outside import outside_text
+
     flag = " ⚑" if r.flagged_unroutable else ""
     local = r.created_at.astimezone().strftime("%m-%d %H:%M")
-    text = r.text.replace("\n", " ")
+    text = outside_text(r.text, r.contact_name).replace("\n", " ")
     return f"{r.tracking_no}  {local}  {r.status_label:<4}  {(r.category_name or '未分类')[:8]:<8}  {r.committee_name}{flag}  {text[:40]}"
 
 
