@@ -38,7 +38,7 @@ def assistant():
 
 
 def consultations():
-    from bot.consultations.service import ConsultationService
+    from bot.consultations import ConsultationService
 
     return _once("consultations", ConsultationService.from_settings)
 

@@ -7,7 +7,6 @@ politely), the dynamic slot list, the community buttons, the confirmation summar
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -17,7 +16,8 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import channel_of, confirming_message_id, consultations, polite, user_text
 from actions.context import is_back_reference, last_substantive_message, meaningful, short
-from bot.consultations.service import MAX_TEXT_CHARS, DatabaseUnavailable
+from bot.consultations import DatabaseUnavailable
+from bot.consultations.validation import MAX_TEXT_CHARS, phone_number
 from bot.privacy import mask, mask_name, mask_phone
 from rasa_addons.evidence import is_explicit_no, is_explicit_yes, is_process_question, is_question  # stdlib only, shared with the engine
 
@@ -28,7 +28,6 @@ FORM_SLOTS = ("consultation_topic", "consultation_community", "contact_choice", 
 MIN_TOPIC, MAX_TOPIC = 5, MAX_TEXT_CHARS
 _TRIGGER = re.compile(r"我要|我想|想要|想|要|帮我|发起|一个|一下|个|议事协商|协商|反映|提交|提出|提|意见|建议|诉求|问题|情况|投诉|"
                       r"给|跟|找|向|和|居委会|村委会|业委会|社区|商量|登记|有|事情|事|[，,。.!！?？、\s]")
-_PHONE = re.compile(r"^1[3-9]\d{9}$")
 _NOT_TOPIC = re.compile(r"刚才|刚刚|上面|前面|之前|以上|那个|这个|那件|这件|说的|问的|就是")
 _NAME = re.compile(r"^[\u4e00-\u9fffA-Za-z·•. ]{1,20}$")
 
@@ -61,19 +60,8 @@ def is_village_matter(topic: str | None) -> bool:
 
 
 def find_community(value: str | None):
-    """A community by id, by name, or by name without its 社区/村 suffix inside the text."""
-    if not value:
-        return None
-    value = str(value).strip()
-    items = consultations().communities()
-    for c in items:
-        if value in (c.id, c.name):
-            return c
-    for c in items:
-        short = c.name[:-2] if c.name.endswith("社区") else c.name
-        if c.name in value or (len(short) >= 2 and short in value):
-            return c
-    return None
+    """The community an answer names (id, name, or name without 社区/村, also inside a longer answer)."""
+    return consultations().directory.find(value, in_text=True)
 
 
 class ValidateConsultationForm(FormValidationAction):
@@ -177,10 +165,9 @@ class ValidateConsultationForm(FormValidationAction):
 
 
 def mobile_phone(value: Any) -> str | None:
-    """11-digit mainland mobile from "138 0000 1234", "+86-138…", full-width digits; None if it is not one."""
-    phone = re.sub(r"[\s\-()（）]", "", unicodedata.normalize("NFKC", str(value or "")))
-    phone = re.sub(r"^\+?86(?=1\d{10}$)", "", phone)
-    return phone if _PHONE.match(phone) else None
+    """11-digit mainland mobile from "138 0000 1234", "+86-138…", full-width digits; None if it is not one.
+    The store's phone rule (:func:`bot.consultations.validation.phone_number`); the chat asks for a mobile."""
+    return phone_number(value, landline=False)
 
 
 # The form's fixed questions are domain responses (utter_ask_<slot>); this one's buttons carry entity payloads,
@@ -201,7 +188,7 @@ class ActionAskContactChoice(Action):
 
 
 def community_buttons(places=None) -> list[dict[str, str]]:
-    places = consultations().communities() if places is None else places
+    places = consultations().directory.communities() if places is None else places
     return [{"title": c.name, "payload": f'/inform{{"community":"{c.id}"}}'} for c in places]
 
 
@@ -211,7 +198,7 @@ class ActionAskConsultationCommunity(Action):
 
     @polite
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
-        places = consultations().communities()
+        places = consultations().directory.communities()
         village = is_village_matter(tracker.get_slot("consultation_topic"))
         if village:  # a village's matter: only the villages (all places if the directory has none)
             places = [c for c in places if c.kind == "村"] or places

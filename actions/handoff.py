@@ -46,8 +46,8 @@ def _reply(dispatcher: CollectingDispatcher, handoff_id: int, when: str, committ
 
 
 def _committee_name(svc, handoff_id: int) -> str:
-    committee_id = (svc.get_handoff(handoff_id) or {}).get("committee_id")
-    return svc.committee(committee_id).name if committee_id else "社区工作人员"
+    handoff = svc.handoffs.get(handoff_id)
+    return svc.directory.committee(handoff.committee_id).name if handoff else "社区工作人员"
 
 
 class ActionHandoff(Action):
@@ -62,8 +62,8 @@ class ActionHandoff(Action):
         text = "；".join(t for t in (user_text(tracker), f"事项：{topic}" if topic else "") if t) or "居民请求人工服务"
         svc = consultations()
         community = tracker.get_slot("consultation_community")
-        handoff_id, when = svc.request_handoff(channel_of(tracker), tracker.sender_id, community, text[:1000])
-        _reply(dispatcher, handoff_id, when, _committee_name(svc, handoff_id), None)
+        ticket = svc.handoffs.request(channel_of(tracker), tracker.sender_id, community, text[:1000])
+        _reply(dispatcher, ticket.id, ticket.reply_within, _committee_name(svc, ticket.id), None)
         return []
 
 
@@ -143,10 +143,10 @@ class ActionSubmitHandoff(Action):
         community = tracker.get_slot("handoff_community")
         summary = tracker.get_slot("handoff_summary") or "居民请求人工服务"
         svc = consultations()
-        handoff_id, when = svc.request_handoff(channel_of(tracker), tracker.sender_id, community, summary[:1000],
+        ticket = svc.handoffs.request(channel_of(tracker), tracker.sender_id, community, summary[:1000],
                                                contact_phone=phone, consent=consent)
         dispatcher.utter_message(response="utter_handoff_summary", summary_preview=mask(short(summary)))
-        _reply(dispatcher, handoff_id, when, _committee_name(svc, handoff_id), phone)
+        _reply(dispatcher, ticket.id, ticket.reply_within, _committee_name(svc, ticket.id), phone)
         return _reset()
 
 

@@ -40,13 +40,13 @@ class ActionConsultationStatus(Action):
             dispatcher.utter_message(response="utter_my_consultations", item_lines="\n".join(lines))
             return []
         info = svc.status_for_resident(number, channel_of(tracker), tracker.sender_id)
-        notes = [t["note"] for t in info.get("trail", []) if t.get("note")]
+        notes = [t.note for t in info.trail if t.note]
         dispatcher.utter_message(response="utter_consultation_status_with_note" if notes else "utter_consultation_status",
-                                 tracking_no=info["tracking_no"], status_label=info["status_label"],
-                                 committee_name=info["committee_name"], updated_at=info["updated_at_text"],
+                                 tracking_no=info.tracking_no, status_label=info.status_label,
+                                 committee_name=info.committee_name, updated_at=info.updated_at_text,
                                  latest_note=notes[-1] if notes else "")
-        dispatcher.utter_message(json_message={"type": "consultation_status", "tracking_no": info["tracking_no"],
-                                               "status": info["status"], "status_label": info["status_label"]})
+        dispatcher.utter_message(json_message={"type": "consultation_status", "tracking_no": info.tracking_no,
+                                               "status": info.status, "status_label": info.status_label})
         return [SlotSet("tracking_number", number)]
 
 

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.consultations import ConsultationService  # noqa: E402
-from bot.consultations.db import dispose_engines  # noqa: E402
+from bot.db import dispose_engines  # noqa: E402
 from bot.consultations.routing import Router  # noqa: E402
 from bot.kb import load_kb  # noqa: E402
 
@@ -87,10 +87,10 @@ def bench_store(name: str, url: str, kb, n: int, single: int) -> None:
     svc = ConsultationService(url, kb, use_embedding=False)
     svc.route("预热")  # jieba and the domain dictionary
     seconds, recs = parallel(svc, n, "p")
-    stored = svc.count_for_committee(None)
+    stored = svc.reports.count_for_committee(None)
     unique = len({r.tracking_no for r in recs})
     retry_seconds, again = parallel(svc, n, "p")  # the same 200 messages delivered again, in parallel
-    after_retry = svc.count_for_committee(None)
+    after_retry = svc.reports.count_for_committee(None)
     same = all(a.tracking_no == b.tracking_no for a, b in zip(recs, again)) and not any(b.created for b in again)
     print(f"[{name}] {n} parallel submissions: {seconds:.2f} s ({n / seconds:.0f}/s); stored {stored}, "
           f"unique numbers {unique}, all created {all(r.created for r in recs)}")
@@ -104,7 +104,7 @@ def bench_store(name: str, url: str, kb, n: int, single: int) -> None:
     print(f"[{name}] single submit (n={single}): p50 {statistics.median(times):.1f} ms, p95 {pct(times, 95):.1f} ms")
     ok = stored == n and unique == n and after_retry == n and same
     print(f"[{name}] integrity: {'OK' if ok else 'FAILED'}")
-    svc.stop_delivery()
+    svc.delivery.stop()
 
 
 def bench_routing(kb) -> None:

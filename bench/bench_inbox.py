@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from bot.consultations.db import dispose_engines  # noqa: E402
+from bot.db import dispose_engines  # noqa: E402
 from bot.inbox.apikeys import ApiKeyStore  # noqa: E402
 from bot.inbox.app import create_app  # noqa: E402
 from tests.inbox_support import login, make_env  # noqa: E402
@@ -50,11 +50,11 @@ def main() -> int:
             for step in STATUS_STEPS[: i % 4]:  # a realistic mix of statuses and trail lengths
                 svc.change_status(rec.tracking_no, step, "alice", "处理中")
         print(f"seeded {args.n} consultations (with status changes) in {time.perf_counter() - t:.1f} s")
-        total = svc.count_for_committee(env.a[0].committee_id)
+        total = svc.reports.count_for_committee(env.a[0].committee_id)
         client = TestClient(create_app(env.settings, svc, push_interval=0))
         login(client, "alice")
         key = ApiKeyStore.from_settings(env.settings).create("bench")
-        detail = svc.list_for_committee(env.a[0].committee_id, limit=1, offset=total // 2)[0].tracking_no
+        detail = svc.reports.list_for_committee(env.a[0].committee_id, limit=1, offset=total // 2)[0].tracking_no
 
         def bench(name: str, fn, n: int) -> None:
             fn()  # warm
@@ -77,7 +77,7 @@ def main() -> int:
               lambda: client.get("/open311/v2/requests.json", params={"api_key": key}), few)
         bench("GET open311 requests/{id}.json",
               lambda: client.get(f"/open311/v2/requests/{detail}.json", params={"api_key": key}), n)
-        svc.stop_delivery()
+        svc.delivery.stop()
         dispose_engines()
     return 0
 

@@ -126,7 +126,7 @@ def check_db(database_url: str, run: Run) -> dict:
     """Each conversation that was told a number has exactly that one row; no other load rows exist."""
     from sqlalchemy import create_engine, text
 
-    from bot.consultations.db import normalize_url
+    from bot.db import normalize_url
 
     eng = create_engine(normalize_url(database_url))
     with eng.connect() as conn:

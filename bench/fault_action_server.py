@@ -221,7 +221,7 @@ FORM = ["我要发起议事协商", "我们楼的电梯三天两头坏，物业�
 def rows_for(database_url: str, sender: str) -> list[str]:
     from sqlalchemy import create_engine, text
 
-    from bot.consultations.db import normalize_url
+    from bot.db import normalize_url
 
     eng = create_engine(normalize_url(database_url))
     with eng.connect() as conn:

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from bot.consultations import ConsultationService
+from bot.consultations.passwords import Argon2Hasher
 from bot.settings import Settings
 
 PASSWORD = {"alice": "alice-pass-123", "bob": "bob-pass-456", "root": "root-pass-789"}
@@ -35,20 +36,9 @@ B_TEXTS = [
 ]
 
 
-def fast_argon2():
-    """Cheaper argon2 parameters for the test session's users (still real argon2 hashing and verifying);
-    production cost makes every test login take ~0.5 s on 2 cores. Use as a module-scoped autouse fixture."""
-    import pytest
-    from argon2 import PasswordHasher
-
-    import bot.consultations.service as service
-
-    mp = pytest.MonkeyPatch()
-    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    mp.setattr(service, "_hasher", cheap)
-    mp.setattr(service, "_DUMMY_HASH", cheap.hash("dummy"))
-    yield
-    mp.undo()
+#: Cheaper argon2 parameters for the test stores' users (still real argon2 hashing and verifying), given to
+#: the service as its hasher: production cost makes every test login take ~0.5 s on 2 cores.
+FAST_ARGON2 = Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 @lru_cache(maxsize=1)
@@ -72,10 +62,10 @@ def make_env(var_dir: Path, url: str | None = None, *, rasa_url: str = "http://1
     var_dir.mkdir(parents=True, exist_ok=True)
     settings = Settings(var_dir=var_dir, database_url=url or f"sqlite:///{var_dir / 'inbox.db'}", rasa_url=rasa_url,
                         rasa_token="test-token", notify_backoff_seconds=0.2, **extra)
-    svc = ConsultationService(settings.sqlalchemy_url, _kb(), settings=settings, use_embedding=False)
-    svc.create_user("alice", PASSWORD["alice"], COMMITTEE_A)
-    svc.create_user("bob", PASSWORD["bob"], COMMITTEE_B)
-    svc.create_user("root", PASSWORD["root"], None, role="admin")
+    svc = ConsultationService(settings.sqlalchemy_url, _kb(), settings=settings, use_embedding=False, hasher=FAST_ARGON2)
+    svc.accounts.create_user("alice", PASSWORD["alice"], COMMITTEE_A)
+    svc.accounts.create_user("bob", PASSWORD["bob"], COMMITTEE_B)
+    svc.accounts.create_user("root", PASSWORD["root"], None, role="admin")
     env = Env(settings, svc)
     for i, (cat, text) in enumerate(A_TEXTS):
         env.a.append(svc.submit("telegram", f"resident-a{i}", f"m{i}", "xingfu", text, category=cat,
@@ -84,8 +74,8 @@ def make_env(var_dir: Path, url: str | None = None, *, rasa_url: str = "http://1
     for i, (cat, text) in enumerate(B_TEXTS):
         env.b.append(svc.submit("telegram", f"resident-b{i}", f"m{i}", "xingfu", text, category=cat))
     assert {r.committee_id for r in env.a} == {COMMITTEE_A} and {r.committee_id for r in env.b} == {COMMITTEE_B}
-    env.handoffs["a"] = svc.request_handoff("telegram", "resident-h1", "xingfu", "想找工作人员，电话 13712345678")[0]
-    env.handoffs["other"] = svc.request_handoff("telegram", "resident-h2", "heping", "和平社区的人工请求")[0]
+    env.handoffs["a"] = svc.handoffs.request("telegram", "resident-h1", "xingfu", "想找工作人员，电话 13712345678").id
+    env.handoffs["other"] = svc.handoffs.request("telegram", "resident-h2", "heping", "和平社区的人工请求").id
     return env
 
 

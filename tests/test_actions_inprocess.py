@@ -30,7 +30,7 @@ def svc(sqlite_url, monkeypatch):
     service = ConsultationService(sqlite_url, use_embedding=False)
     monkeypatch.setitem(common._cache, "consultations", service)
     yield service
-    service.stop_delivery()
+    service.delivery.stop()
 
 
 def user(text: str, intent: str, entities: list | None = None, confidence: float = 0.95) -> dict:
@@ -62,7 +62,7 @@ def names(messages: list[dict]) -> list[str | None]:
 
 
 def submitted(svc: ConsultationService, text: str = "小区东门的路灯坏了一个多月，晚上很黑"):
-    community = svc.communities()[0]
+    community = svc.directory.communities()[0]
     return svc.submit("rest", SENDER, "m-1", community.id, text)
 
 
@@ -105,7 +105,7 @@ def test_form_asks_again_for_a_too_short_topic():
 def test_form_maps_a_typed_community_name_to_its_id(svc):
     from actions.consultation_form import ValidateConsultationForm
 
-    community = svc.communities()[0]
+    community = svc.directory.communities()[0]
     slots = {"consultation_topic": "小区东门的路灯坏了一个多月"}
     messages, events = run(ValidateConsultationForm(), _form_turn("consultation_community", community.name, community.name,
                                                                    slots=slots))
@@ -119,7 +119,7 @@ def test_form_maps_a_typed_community_name_to_its_id(svc):
 def test_form_takes_consent_only_from_explicit_words(svc):
     from actions.consultation_form import ValidateConsultationForm
 
-    slots = {"consultation_topic": "小区东门的路灯坏了一个多月", "consultation_community": svc.communities()[0].id,
+    slots = {"consultation_topic": "小区东门的路灯坏了一个多月", "consultation_community": svc.directory.communities()[0].id,
              "contact_choice": "contact"}
     messages, events = run(ValidateConsultationForm(), _form_turn("contact_consent", True, "王阿姨", "affirm", slots))
     assert events == [SlotSet("contact_consent", None), SlotSet("requested_slot", "contact_consent")]
@@ -134,7 +134,7 @@ def test_form_takes_consent_only_from_explicit_words(svc):
 def test_confirmation_summary_masks_the_contact(svc):
     from actions.consultation_form import ActionAskConsultationConfirmed
 
-    community = svc.communities()[0]
+    community = svc.directory.communities()[0]
     slots = {"consultation_topic": "小区东门的路灯坏了，请联系王阿姨", "consultation_community": community.id,
              "contact_choice": "contact", "contact_consent": True, "contact_name": "王阿姨", "contact_phone": "13912345678"}
     messages, events = run(ActionAskConsultationConfirmed(), tracker([user("/affirm", "affirm")], slots, "consultation_form"))
@@ -221,7 +221,7 @@ def test_a_service_question_is_answered_with_its_source_and_focus():
 def test_handoff_is_registered_and_the_form_reset(svc):
     from actions.handoff import HANDOFF_SLOTS, ActionSubmitHandoff
 
-    community = svc.communities()[0]
+    community = svc.directory.communities()[0]
     slots = {"handoff_community": community.id, "handoff_summary": "低保申请一直没批，电话13912345678",
              "handoff_consent": True, "handoff_phone": "13912345678"}
     messages, events = run(ActionSubmitHandoff(), tracker([user("/affirm", "affirm")], slots, "handoff_form"))
@@ -230,19 +230,19 @@ def test_handoff_is_registered_and_the_form_reset(svc):
     assert render(messages[0]) == "求助内容：低保申请一直没批，电话139****5678"
     handoff_id = messages[2]["custom"]["id"]
     assert f"登记号 {handoff_id}" in render(messages[1]) and "139****5678" in render(messages[1])
-    stored = svc.get_handoff(handoff_id)
-    assert stored["channel"] == "rest" and stored["sender_id"] == SENDER
+    stored = svc.handoffs.get(handoff_id)
+    assert stored.channel == "rest" and stored.sender_id == SENDER
 
 
 def test_handoff_without_consent_keeps_no_phone(svc):
     from actions.handoff import ActionSubmitHandoff
 
-    slots = {"handoff_community": svc.communities()[0].id, "handoff_summary": "想问残疾人补贴怎么申请",
+    slots = {"handoff_community": svc.directory.communities()[0].id, "handoff_summary": "想问残疾人补贴怎么申请",
              "handoff_consent": False, "handoff_phone": "13912345678"}
     messages, _ = run(ActionSubmitHandoff(), tracker([user("/deny", "deny")], slots, "handoff_form"))
     assert names(messages) == ["utter_handoff_summary", "utter_handoff_registered", None]
     assert "请留意这里的消息" in render(messages[1]) and "1391" not in render(messages[1])
-    assert not svc.get_handoff(messages[2]["custom"]["id"]).get("contact_phone")
+    assert not svc.handoffs.get(messages[2]["custom"]["id"]).contact_phone
 
 
 def test_a_typed_handoff_reply_is_not_relayed():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 import os
 import re
 import subprocess
@@ -17,10 +18,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from sqlalchemy import inspect, text
 
-from bot.consultations import ConsultationService, NotFoundError, Status, TransitionError
+from bot.consultations import AccessDenied, ConsultationService, DeliveryCounts, NotFoundError, Status, TransitionError
 from bot.consultations import models as m
-from bot.consultations.db import dispose_engines
-from bot.consultations.service import AccessDenied
+from bot.db import dispose_engines
 from bot.errors import UserFacingError
 from bot.kb import load_kb
 
@@ -42,7 +42,7 @@ def url(request):
 def svc(url, kb):
     service = ConsultationService(url, kb, use_embedding=False)
     yield service
-    service.stop_delivery()
+    service.delivery.stop()
     dispose_engines()
 
 
@@ -68,7 +68,7 @@ def test_retried_delivery_is_not_a_duplicate(svc):
     a = _submit(svc)
     b = _submit(svc, text="完全不同的文字也不会另存")
     assert not b.created and b.tracking_no == a.tracking_no and b.text == a.text
-    assert svc.count_for_committee(None) == 1
+    assert svc.reports.count_for_committee(None) == 1
     c = _submit(svc, msg="m1", sender="u2")  # another sender's message id is another key
     assert c.created and c.tracking_no != a.tracking_no
 
@@ -78,7 +78,7 @@ def test_concurrent_retries_of_one_message_store_once(svc):
         recs = list(pool.map(lambda _: _submit(svc, msg="same"), range(16)))
     assert len({r.tracking_no for r in recs}) == 1
     assert sum(r.created for r in recs) == 1
-    assert svc.count_for_committee(None) == 1
+    assert svc.reports.count_for_committee(None) == 1
 
 
 def test_contact_only_with_consent(svc):
@@ -108,7 +108,7 @@ def test_bad_input_gets_polite_chinese(svc, kwargs, code):
         _submit(svc, **kwargs)
     assert e.value.code == code
     assert re.search(r"[\u4e00-\u9fff]", e.value.message) and "Traceback" not in e.value.message
-    assert svc.count_for_committee(None) == 0
+    assert svc.reports.count_for_committee(None) == 0
 
 
 def test_text_is_cleaned_and_stored_verbatim(svc):
@@ -226,10 +226,10 @@ def test_resident_sees_only_own_and_no_personal_data(svc):
     r = _submit(svc, contact_name="王小明", contact_phone="13912345678", consent=True)
     svc.change_status(r.tracking_no, "accepted", "zhang_member", "已联系王小明 13912345678")
     view = svc.status_for_resident(" " + r.tracking_no.lower().replace("-", "－") + " ", "telegram", "u1")
-    assert view["tracking_no"] == r.tracking_no and view["status_label"] == "已受理"
-    assert view["committee_name"] == "幸福家园业主委员会" and view["updated_at_text"]
-    assert [t["status_label"] for t in view["trail"]] == ["已提交", "已受理"]
-    dumped = json.dumps(view, ensure_ascii=False)
+    assert view.tracking_no == r.tracking_no and view.status_label == "已受理"
+    assert view.committee_name == "幸福家园业主委员会" and view.updated_at_text
+    assert [t.status_label for t in view.trail] == ["已提交", "已受理"]
+    dumped = json.dumps(asdict(view), ensure_ascii=False)
     assert "13912345678" not in dumped and "王小明" not in dumped and "zhang_member" not in dumped
     assert "电梯" not in dumped  # the text itself is not echoed either
     for channel, sender in (("telegram", "u2"), ("rest", "u1"), ("webchat", "u1")):
@@ -250,8 +250,8 @@ def test_recategorize_reroutes_and_is_in_the_trail(svc):
     assert (ev.kind, ev.from_category, ev.to_category, ev.committee_id, ev.actor) == (
         "recategorize", None, "affairs-disclosure", "xingfu-jwjd", "li")
     assert out.status == "submitted"
-    assert [c.tracking_no for c in svc.list_for_committee("xingfu-jwjd")] == [r.tracking_no]
-    assert svc.list_for_committee("xingfu-jwh") == []
+    assert [c.tracking_no for c in svc.reports.list_for_committee("xingfu-jwjd")] == [r.tracking_no]
+    assert svc.reports.list_for_committee("xingfu-jwh") == []
 
 
 def test_list_filters_search_and_dashboard(svc, url):
@@ -259,22 +259,22 @@ def test_list_filters_search_and_dashboard(svc, url):
     b = _submit(svc, msg="b", text="路灯坏了好几天 100%_真的")
     c = _submit(svc, msg="c", text="阳光苑停车位不够")
     svc.change_status(b.tracking_no, "accepted", "li")
-    assert {x.tracking_no for x in svc.list_for_committee(None)} == {a.tracking_no, b.tracking_no, c.tracking_no}
-    assert [x.tracking_no for x in svc.list_for_committee("xingfu-jwh", status="accepted")] == [b.tracking_no]
-    assert [x.tracking_no for x in svc.list_for_committee(None, category="property", search="停车")] == [c.tracking_no]
-    assert [x.tracking_no for x in svc.list_for_committee(None, search="100%_")] == [b.tracking_no]
-    assert svc.list_for_committee(None, search="' OR 1=1 --") == []
+    assert {x.tracking_no for x in svc.reports.list_for_committee(None)} == {a.tracking_no, b.tracking_no, c.tracking_no}
+    assert [x.tracking_no for x in svc.reports.list_for_committee("xingfu-jwh", status="accepted")] == [b.tracking_no]
+    assert [x.tracking_no for x in svc.reports.list_for_committee(None, category="property", search="停车")] == [c.tracking_no]
+    assert [x.tracking_no for x in svc.reports.list_for_committee(None, search="100%_")] == [b.tracking_no]
+    assert svc.reports.list_for_committee(None, search="' OR 1=1 --") == []
     today = a.created_at.astimezone(svc.tz).date()
-    assert svc.count_for_committee(None, since=today, until=today) == 3
-    assert svc.count_for_committee(None, since=today + timedelta(days=1)) == 0
+    assert svc.reports.count_for_committee(None, since=today, until=today) == 3
+    assert svc.reports.count_for_committee(None, since=today + timedelta(days=1)) == 0
     _age_status_events(svc, url, a.tracking_no, days=10)  # no status change for 10 days: overdue
-    d = svc.dashboard(None, overdue_days=7)
-    assert d["by_status"] == {"submitted": 2, "accepted": 1}
-    assert d["by_category"] == {"property": 2, "public-affairs": 1}
-    assert d["weekly"][-1][1] == 3 and len(d["weekly"]) == 8
-    assert [x.tracking_no for x in d["overdue"]] == [a.tracking_no]
-    assert (m.utcnow() - d["last_status_change"][a.tracking_no]).days == 10
-    assert svc.dashboard("xingfu-jwjd")["by_status"] == {}
+    d = svc.reports.dashboard(None, overdue_days=7)
+    assert d.by_status == {"submitted": 2, "accepted": 1}
+    assert d.by_category == {"property": 2, "public-affairs": 1}
+    assert d.weekly[-1][1] == 3 and len(d.weekly) == 8
+    assert [x.tracking_no for x in d.overdue] == [a.tracking_no]
+    assert (m.utcnow() - d.last_status_change[a.tracking_no]).days == 10
+    assert svc.reports.dashboard("xingfu-jwjd").by_status == {}
 
 
 def _age_status_events(svc, url, tracking_no, days):
@@ -292,64 +292,65 @@ def test_overdue_counts_status_changes_not_other_edits(svc, url):
     moving = _submit(svc, msg="b", text="路灯坏了")
     _age_status_events(svc, url, stale.tracking_no, days=9)
     _age_status_events(svc, url, moving.tracking_no, days=9)
-    assert {x.tracking_no for x in svc.dashboard(None, overdue_days=7)["overdue"]} == {stale.tracking_no, moving.tracking_no}
+    assert {x.tracking_no for x in svc.reports.dashboard(None, overdue_days=7).overdue} == {stale.tracking_no, moving.tracking_no}
     # a category fix touches updated_at and the trail, but is no progress on the matter
     fixed = svc.recategorize(stale.tracking_no, "public-affairs", "li", "其实是公共事务")
     assert (m.utcnow() - fixed.updated_at).total_seconds() < 60
     # a status transition is progress
     svc.change_status(moving.tracking_no, "accepted", "li", "已受理")
-    d = svc.dashboard(None, overdue_days=7)
-    assert [x.tracking_no for x in d["overdue"]] == [stale.tracking_no]
-    assert (m.utcnow() - d["last_status_change"][stale.tracking_no]).days == 9
+    d = svc.reports.dashboard(None, overdue_days=7)
+    assert [x.tracking_no for x in d.overdue] == [stale.tracking_no]
+    assert (m.utcnow() - d.last_status_change[stale.tracking_no]).days == 9
     # closed matters are never overdue, however old
     _age_status_events(svc, url, moving.tracking_no, days=30)
     svc.change_status(stale.tracking_no, "rejected", "li", "重复反映")
     _age_status_events(svc, url, stale.tracking_no, days=30)
-    assert [x.tracking_no for x in svc.dashboard(None, overdue_days=7)["overdue"]] == [moving.tracking_no]
+    assert [x.tracking_no for x in svc.reports.dashboard(None, overdue_days=7).overdue] == [moving.tracking_no]
 
 
 def test_handoff(svc):
-    hid, reply = svc.request_handoff("telegram", "u1", "dongshan", "想找人工")
-    assert hid > 0 and "小时" in reply
-    [h] = svc.list_handoffs("dongshan-cwh")
-    assert h["id"] == hid and h["text"] == "想找人工"
-    svc.close_handoff(hid)
-    assert svc.list_handoffs("dongshan-cwh") == []
-    assert svc.outbox(handoff_id=hid) == []  # closed without a note: nothing to tell the resident
+    ticket = svc.handoffs.request("telegram", "u1", "dongshan", "想找人工")
+    hid = ticket.id
+    assert hid > 0 and "小时" in ticket.reply_within
+    [h] = svc.handoffs.list("dongshan-cwh")
+    assert h.id == hid and h.text == "想找人工"
+    svc.handoffs.close(hid)
+    assert svc.handoffs.list("dongshan-cwh") == []
+    assert svc.delivery.outbox(handoff_id=hid) == []  # closed without a note: nothing to tell the resident
 
 
 def test_handoff_keeps_a_call_back_phone_only_with_consent(svc):
-    with_consent, _ = svc.request_handoff("webchat", "u2", "xingfu", "想问高龄津贴", contact_phone="+86 137-0000-5678", consent=True)
-    without, _ = svc.request_handoff("webchat", "u3", "xingfu", "想问医保", contact_phone="13700005678", consent=False)
-    truthy, _ = svc.request_handoff("webchat", "u4", "xingfu", "想问低保", contact_phone="13700005678", consent="yes")
-    assert (svc.get_handoff(with_consent)["contact_phone"], svc.get_handoff(with_consent)["consent"]) == ("13700005678", True)
+    with_consent = svc.handoffs.request("webchat", "u2", "xingfu", "想问高龄津贴", contact_phone="+86 137-0000-5678", consent=True).id
+    without = svc.handoffs.request("webchat", "u3", "xingfu", "想问医保", contact_phone="13700005678", consent=False).id
+    truthy = svc.handoffs.request("webchat", "u4", "xingfu", "想问低保", contact_phone="13700005678", consent="yes").id
+    assert (svc.handoffs.get(with_consent).contact_phone, svc.handoffs.get(with_consent).consent) == ("13700005678", True)
     for hid in (without, truthy):  # only a real True is consent; no consent, no phone stored
-        assert (svc.get_handoff(hid)["contact_phone"], svc.get_handoff(hid)["consent"]) == (None, False)
+        assert (svc.handoffs.get(hid).contact_phone, svc.handoffs.get(hid).consent) == (None, False)
     with pytest.raises(UserFacingError):
-        svc.request_handoff("webchat", "u5", "xingfu", "想问", contact_phone="12345", consent=True)
+        svc.handoffs.request("webchat", "u5", "xingfu", "想问", contact_phone="12345", consent=True)
 
 
 def test_handoff_reply_is_queued_for_chat_channels_only(svc):
-    chat, _ = svc.request_handoff("telegram", "u1", "dongshan", "电话 13812345678 找人工")
-    api, _ = svc.request_handoff("open311", "hotline", "dongshan", "热线转来的")
+    chat = svc.handoffs.request("telegram", "u1", "dongshan", "电话 13812345678 找人工").id
+    api = svc.handoffs.request("open311", "hotline", "dongshan", "热线转来的").id
     with pytest.raises(AccessDenied):
-        svc.close_handoff(chat, "已回电", "li", committee_id="xingfu-jwh")
-    out = svc.close_handoff(chat, "已给您回电 13812345678，明天上门", "li", committee_id="dongshan-cwh")
-    assert out["status"] == "closed" and out["closed_by"] == "li" and out["pushed"] and out["closed_at"] is not None
-    [row] = svc.outbox(handoff_id=chat)
-    assert (row["channel"], row["sender_id"], row["intent"]) == ("telegram", "u1", "EXTERNAL_handoff_reply")
-    assert json.loads(row["payload"]) == {"note": "已给您回电 138****5678，明天上门"}
-    assert "13812345678" not in row["message"] and row["message"].startswith("社区工作人员回复您")
+        svc.handoffs.close(chat, "已回电", "li", committee_id="xingfu-jwh")
+    out = svc.handoffs.close(chat, "已给您回电 13812345678，明天上门", "li", committee_id="dongshan-cwh")
+    assert out.status == "closed" and out.closed_by == "li" and out.pushed and out.closed_at is not None
+    [row] = svc.delivery.outbox(handoff_id=chat)
+    assert (row.channel, row.sender_id, row.intent) == ("telegram", "u1", "EXTERNAL_handoff_reply")
+    assert json.loads(row.payload) == {"note": "已给您回电 138****5678，明天上门"}
+    assert "13812345678" not in row.message and row.message.startswith("社区工作人员回复您")
     with pytest.raises(UserFacingError) as e:
-        svc.close_handoff(chat, "再关一次", "li")
-    assert e.value.code == "already_closed" and len(svc.outbox(handoff_id=chat)) == 1
-    assert not svc.close_handoff(api, "已在热线系统答复", "li")["pushed"] and svc.outbox(handoff_id=api) == []
-    assert svc.get_handoff(api)["close_note"] == "已在热线系统答复"
+        svc.handoffs.close(chat, "再关一次", "li")
+    assert e.value.code == "already_closed" and len(svc.delivery.outbox(handoff_id=chat)) == 1
+    assert not svc.handoffs.close(api, "已在热线系统答复", "li").pushed and svc.delivery.outbox(handoff_id=api) == []
+    assert svc.handoffs.get(api).close_note == "已在热线系统答复"
     with pytest.raises(NotFoundError):
-        svc.close_handoff(999_999, "x", "li")
+        svc.handoffs.close(999_999, "x", "li")
     rasa = _Recorder()
     try:
-        assert svc.deliverer(rasa_url=rasa.url, token="t").deliver_pending() == {"delivered": 1, "retry": 0, "failed": 0}
+        assert svc.delivery.deliverer(rasa_url=rasa.url, token="t").deliver_pending() == DeliveryCounts(1, 0, 0)
         [req] = rasa.requests
         assert req["path"] == "/conversations/u1/trigger_intent" and req["query"]["output_channel"] == ["telegram"]
         assert req["json"] == {"name": "EXTERNAL_handoff_reply", "entities": {"note": "已给您回电 138****5678，明天上门"}}
@@ -362,13 +363,13 @@ def test_status_pushes_only_to_chat_channels(svc):
     api = svc.submit("open311", "city-hotline", "m1", "xingfu", "路灯坏了")
     for r in [*chats, api]:
         svc.change_status(r.tracking_no, "accepted", "li", "已受理")
-    assert all(len(svc.outbox(r.tracking_no)) == 1 for r in chats)
-    assert svc.outbox(api.tracking_no) == []
+    assert all(len(svc.delivery.outbox(r.tracking_no)) == 1 for r in chats)
+    assert svc.delivery.outbox(api.tracking_no) == []
     assert svc.get(api.tracking_no).status == "accepted"  # the change itself went through
     custom = ConsultationService(svc.url, svc.kb, use_embedding=False, prepare=False,
                                  settings=svc.settings.model_copy(update={"notify_chat_channels": "telegram"}))
     custom.change_status(chats[1].tracking_no, "deliberating", "li")
-    assert len(svc.outbox(chats[1].tracking_no)) == 1  # rest is not a chat channel in that deployment
+    assert len(svc.delivery.outbox(chats[1].tracking_no)) == 1  # rest is not a chat channel in that deployment
 
 
 def test_trail_notes_are_natural_chinese(svc):
@@ -376,8 +377,8 @@ def test_trail_notes_are_natural_chinese(svc):
     given = _submit(svc, msg="b", text="想反映个情况", category="public-affairs")
     lost = _submit(svc, msg="c", text="我有个事想问问")
     notes = [svc.get(r.tracking_no).trail[0].note for r in (auto, given, lost)]
-    assert notes == [f"自动分派至幸福家园业主委员会（类别：{svc.category_name('property')}）",
-                     f"按提交时选定的类别分派至幸福社区居民委员会（类别：{svc.category_name('public-affairs')}）",
+    assert notes == [f"自动分派至幸福家园业主委员会（类别：{svc.directory.category_name('property')}）",
+                     f"按提交时选定的类别分派至幸福社区居民委员会（类别：{svc.directory.category_name('public-affairs')}）",
                      "未能识别类别，已转至幸福社区居民委员会，请核对分类"]
     assert (auto.committee_name, given.committee_name, lost.committee_name) == ("幸福家园业主委员会", "幸福社区居民委员会", "幸福社区居民委员会")
     assert not any(re.search(r"[A-Za-z]", n) for n in notes)
@@ -385,33 +386,33 @@ def test_trail_notes_are_natural_chinese(svc):
 
 # users -------------------------------------------------------------------------------
 def test_users_hash_and_authenticate(svc):
-    u = svc.create_user("li", "correct horse", "xingfu-jwh")
+    u = svc.accounts.create_user("li", "correct horse", "xingfu-jwh")
     assert u.committee_name == "幸福社区居民委员会" and not u.is_admin
     with svc.engine.connect() as conn:
         stored = conn.execute(text("SELECT password_hash FROM committee_users")).scalar_one()
     assert stored.startswith("$argon2") and "correct horse" not in stored
-    assert svc.authenticate("li", "correct horse").id == u.id
-    assert svc.authenticate("li", "wrong password") is None
-    assert svc.authenticate("nobody", "correct horse") is None
+    assert svc.accounts.authenticate("li", "correct horse").id == u.id
+    assert svc.accounts.authenticate("li", "wrong password") is None
+    assert svc.accounts.authenticate("nobody", "correct horse") is None
     with pytest.raises(UserFacingError):
-        svc.create_user("li", "another pw!", "xingfu-jwh")
+        svc.accounts.create_user("li", "another pw!", "xingfu-jwh")
     with pytest.raises(UserFacingError):
-        svc.create_user("wang", "short", "xingfu-jwh")
+        svc.accounts.create_user("wang", "short", "xingfu-jwh")
     with pytest.raises(UserFacingError):
-        svc.create_user("wang", "long enough", None)  # a member needs a committee
-    assert svc.create_user("root", "admin password", None, role="admin").is_admin
-    svc.set_active("li", False)
-    assert svc.authenticate("li", "correct horse") is None
-    svc.set_active("li", True)
-    svc.set_password("li", "new password")
-    assert svc.authenticate("li", "new password") is not None
+        svc.accounts.create_user("wang", "long enough", None)  # a member needs a committee
+    assert svc.accounts.create_user("root", "admin password", None, role="admin").is_admin
+    svc.accounts.set_active("li", False)
+    assert svc.accounts.authenticate("li", "correct horse") is None
+    svc.accounts.set_active("li", True)
+    svc.accounts.set_password("li", "new password")
+    assert svc.accounts.authenticate("li", "new password") is not None
 
 
 def test_sync_directory_is_idempotent(svc):
-    first = svc.sync_directory()
-    again = svc.sync_directory()
-    assert first == again and first["committees"] == sum(len(c.committees) for c in svc.kb.communities)
-    assert svc.committee("liushu-cwjd").type == "村务监督委员会"
+    first = svc.directory.sync()
+    again = svc.directory.sync()
+    assert first == again and first.committees == sum(len(c.committees) for c in svc.kb.communities)
+    assert svc.directory.committee("liushu-cwjd").type == "村务监督委员会"
 
 
 def test_schema_matches_models(svc):
@@ -421,25 +422,27 @@ def test_schema_matches_models(svc):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    import bot.feedback.store  # noqa: F401  (feedback_events: the other store on the one database)
+
     with svc.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), m.Base.metadata)
     assert diff == []
 
 
 def test_upgrade_from_0001_keeps_data(url, kb):
-    from bot.consultations.db import upgrade
+    from bot.db import upgrade
 
     upgrade(url, "0001")
     old = ConsultationService(url, kb, use_embedding=False, prepare=False)
-    old.sync_directory()
+    old.directory.sync()
     with old.engine.begin() as conn:
         conn.execute(text("INSERT INTO handoff_requests (channel, sender_id, community_id, committee_id, text, status, created_at) "
                           "VALUES ('telegram', 'u9', 'xingfu', 'xingfu-jwh', '旧的请求', 'open', :t)"), {"t": m.utcnow().replace(tzinfo=None)})
     upgrade(url)
     svc = ConsultationService(url, kb, use_embedding=False)
-    [h] = svc.list_handoffs("xingfu-jwh")
-    assert h["text"] == "旧的请求" and h["close_note"] == "" and h["closed_at"] is None
-    assert svc.close_handoff(h["id"], "已处理", "li")["pushed"]
+    [h] = svc.handoffs.list("xingfu-jwh")
+    assert h.text == "旧的请求" and h.close_note == "" and h.closed_at is None
+    assert svc.handoffs.close(h.id, "已处理", "li").pushed
 
 
 # notifications -----------------------------------------------------------------------
@@ -479,20 +482,20 @@ def test_status_change_is_pushed_to_rasa_with_retries(svc):
     try:
         r = svc.submit("telegram", "chat 42/x", "m1", "xingfu", "路灯坏了")
         svc.change_status(r.tracking_no, "accepted", "li", "明天维修")
-        d = svc.deliverer(rasa_url=rasa.url, token="s3cret", backoff_seconds=0)
-        assert d.deliver_pending() == {"delivered": 0, "retry": 1, "failed": 0}
-        [row] = svc.outbox(r.tracking_no)
-        assert row["attempts"] == 1 and "500" in row["last_error"] and row["delivered_at"] is None
-        assert d.deliver_pending() == {"delivered": 1, "retry": 0, "failed": 0}
-        assert d.deliver_pending() == {"delivered": 0, "retry": 0, "failed": 0}  # never twice
+        d = svc.delivery.deliverer(rasa_url=rasa.url, token="s3cret", backoff_seconds=0)
+        assert d.deliver_pending() == DeliveryCounts(0, 1, 0)
+        [row] = svc.delivery.outbox(r.tracking_no)
+        assert row.attempts == 1 and "500" in row.last_error and row.delivered_at is None
+        assert d.deliver_pending() == DeliveryCounts(1, 0, 0)
+        assert d.deliver_pending() == DeliveryCounts(0, 0, 0)  # never twice
         assert len(rasa.requests) == 2
         req = rasa.requests[-1]
         assert req["path"] == "/conversations/chat%2042%2Fx/trigger_intent" or req["path"] == "/conversations/chat 42/x/trigger_intent"
         assert req["query"] == {"output_channel": ["telegram"], "token": ["s3cret"]}
         assert req["json"] == {"name": "EXTERNAL_consultation_status", "entities": {
             "tracking_number": r.tracking_no, "status": "accepted", "status_label": "已受理", "note": "明天维修"}}
-        [row] = svc.outbox(r.tracking_no)
-        assert row["delivered_at"] is not None and row["attempts"] == 2
+        [row] = svc.delivery.outbox(r.tracking_no)
+        assert row.delivered_at is not None and row.attempts == 2
     finally:
         rasa.close()
 
@@ -504,16 +507,16 @@ def test_push_survives_rasa_down_and_gives_up_after_max_attempts(svc):
     down = _Recorder()
     dead_url = down.url
     down.close()  # nothing listens there now
-    d = svc.deliverer(rasa_url=dead_url, backoff_seconds=0, max_attempts=2, timeout=2)
-    assert d.deliver_pending()["retry"] == 2
-    assert d.deliver_pending()["failed"] == 2
-    rows = svc.outbox(r.tracking_no)
-    assert all(x["failed"] and x["last_error"] and x["delivered_at"] is None for x in rows)
+    d = svc.delivery.deliverer(rasa_url=dead_url, backoff_seconds=0, max_attempts=2, timeout=2)
+    assert d.deliver_pending().retry == 2
+    assert d.deliver_pending().failed == 2
+    rows = svc.delivery.outbox(r.tracking_no)
+    assert all(x.failed and x.last_error and x.delivered_at is None for x in rows)
     rasa = _Recorder()
     try:
-        d2 = svc.deliverer(rasa_url=rasa.url, backoff_seconds=0)
+        d2 = svc.delivery.deliverer(rasa_url=rasa.url, backoff_seconds=0)
         assert d2.retry_failed() == 2
-        assert d2.deliver_pending()["delivered"] == 2
+        assert d2.deliver_pending().delivered == 2
         assert [q["json"]["entities"]["status"] for q in rasa.requests] == ["accepted", "deliberating"]
     finally:
         rasa.close()
@@ -523,7 +526,7 @@ def test_background_delivery_thread(svc):
     rasa = _Recorder()
     try:
         svc.settings = svc.settings.model_copy(update={"rasa_url": rasa.url, "notify_backoff_seconds": 0})
-        svc.start_delivery(interval=30)
+        svc.delivery.start(interval=30)
         r = _submit(svc)
         svc.change_status(r.tracking_no, "accepted", "li")  # wakes the thread
         for _ in range(100):
@@ -532,7 +535,7 @@ def test_background_delivery_thread(svc):
             threading.Event().wait(0.05)
         assert rasa.requests and rasa.requests[0]["json"]["entities"]["tracking_number"] == r.tracking_no
     finally:
-        svc.stop_delivery()
+        svc.delivery.stop()
         rasa.close()
 
 

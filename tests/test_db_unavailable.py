@@ -71,7 +71,7 @@ class Relay:
 
 
 def _count(svc: ConsultationService) -> int:
-    return svc.count_for_committee(None)
+    return svc.reports.count_for_committee(None)
 
 
 def test_postgres_outage_is_polite_atomic_and_recovers(pg_url):
@@ -94,7 +94,7 @@ def test_postgres_outage_is_polite_atomic_and_recovers(pg_url):
         again = svc.submit("rest", "r1", "m2", "xingfu", "楼道里堆满杂物，存在消防隐患")
         assert again.created and again.tracking_no != first.tracking_no
         assert _count(svc) == 2  # the failed attempt left nothing behind
-        assert svc.status_for_resident(first.tracking_no, "rest", "r1")["tracking_no"] == first.tracking_no
+        assert svc.status_for_resident(first.tracking_no, "rest", "r1").tracking_no == first.tracking_no
     finally:
         relay.close()
 

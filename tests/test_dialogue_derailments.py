@@ -34,7 +34,7 @@ def stack(db_url):
 
 @pytest.fixture(scope="module")
 def service(db_url):
-    from bot.consultations.service import ConsultationService
+    from bot.consultations import ConsultationService
 
     return ConsultationService(db_url)
 
@@ -239,9 +239,9 @@ def test_handoff_collects_community_summary_and_consented_phone(stack, service):
     handoff = custom_of(r, "handoff")
     assert handoff and handoff[0]["reply_within"] in text_of(r), r
     assert "这个对话" in text_of(r) and "137****5678" in text_of(r) and "13700005678" not in text_of(r)
-    stored = service.get_handoff(handoff[0]["id"])
-    assert stored["community_id"] == "liushu" and stored["text"] == "想问村里的高龄津贴怎么申请，我腿脚不方便"
-    assert stored["contact_phone"] == "13700005678" and stored["consent"] is True
+    stored = service.handoffs.get(handoff[0]["id"])
+    assert stored.community_id == "liushu" and stored.text == "想问村里的高龄津贴怎么申请，我腿脚不方便"
+    assert stored.contact_phone == "13700005678" and stored.consent is True
     assert _form(stack, sender) is None
 
 
@@ -254,9 +254,9 @@ def test_handoff_after_a_question_takes_the_summary_from_it_and_no_phone_without
     assert "同意，留电话" in buttons_of(r), r  # the summary came from the conversation
     r = say(stack, sender, buttons_of(r)["不用，在这里回复我"])
     handoff = custom_of(r, "handoff")[0]
-    stored = service.get_handoff(handoff["id"])
-    assert stored["text"] == question and stored["community_id"] == "heping"
-    assert stored["contact_phone"] is None and stored["consent"] is False
+    stored = service.handoffs.get(handoff["id"])
+    assert stored.text == question and stored.community_id == "heping"
+    assert stored.contact_phone is None and stored.consent is False
     assert question[:10] in text_of(r) and "这个对话" in text_of(r)
 
 
@@ -269,7 +269,7 @@ def test_handoff_form_can_be_cancelled_and_corrected(stack, service):
     r = say(stack, sender, buttons_of(r)["清泉社区"])
     r = say(stack, sender, "算了")
     assert "没有登记" in text_of(r) and _form(stack, sender) is None
-    assert all(h["sender_id"] != sender for h in service.list_handoffs(status=None))
+    assert all(h.sender_id != sender for h in service.handoffs.list(status=None))
 
 
 def test_process_question_outside_a_form_is_answered(stack):

@@ -30,7 +30,7 @@ def stack(db_url):
 
 @pytest.fixture(scope="module")
 def service(db_url):
-    from bot.consultations.service import ConsultationService
+    from bot.consultations import ConsultationService
 
     return ConsultationService(db_url)
 
@@ -328,8 +328,8 @@ def test_worker_reply_to_a_handoff_reaches_the_resident(stack, service):
     sender = "waits-for-worker"
     handoff_id = handoff(stack, sender)["id"]
     # the committee inbox closes it with a note; its outbox pushes EXTERNAL_handoff_reply to Rasa
-    assert service.close_handoff(handoff_id, "水电费补贴已帮您登记，明天上午十点给您回电", "worker-li")["pushed"]
-    assert service.deliverer(rasa_url=stack.rasa_url, token=stack.token, backoff_seconds=0).deliver_pending()["delivered"] >= 1
+    assert service.handoffs.close(handoff_id, "水电费补贴已帮您登记，明天上午十点给您回电", "worker-li").pushed
+    assert service.delivery.deliverer(rasa_url=stack.rasa_url, token=stack.token, backoff_seconds=0).deliver_pending().delivered >= 1
     said = [e.get("text") or "" for e in stack.tracker(stack.rest_id(sender))["events"] if e["event"] == "bot"]
     assert "社区工作人员回复您：水电费补贴已帮您登记，明天上午十点给您回电" in said
     # the push in the middle of a form is relayed, then the form asks its question again

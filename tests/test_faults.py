@@ -67,7 +67,7 @@ def pg_relay():
 def test_store_outage_writes_nothing_and_recovers_without_restart(pg_relay):
     from bench.fault_database import integrity
     from bot.consultations import ConsultationService
-    from bot.consultations.service import DatabaseUnavailable
+    from bot.consultations import DatabaseUnavailable
 
     relay, url, direct = pg_relay
     svc = ConsultationService(url, use_embedding=False)

@@ -71,7 +71,7 @@ def test_feedback_table_comes_from_the_migration(db_url):
     """`python -m bot db upgrade` creates feedback_events; the store then only uses it."""
     from sqlalchemy import inspect
 
-    from bot.consultations.db import current_revision, dispose_engines, engine_for, upgrade
+    from bot.db import current_revision, dispose_engines, engine_for, upgrade
 
     try:
         upgrade(db_url)
@@ -89,7 +89,7 @@ def test_feedback_table_comes_from_the_migration(db_url):
 def test_store_on_an_empty_database_runs_the_migrations(tmp_path):
     from sqlalchemy import inspect
 
-    from bot.consultations.db import current_revision, dispose_engines
+    from bot.db import current_revision, dispose_engines
 
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     try:
@@ -104,7 +104,7 @@ def test_upgrade_adopts_a_table_the_old_store_created_itself(db_url):
     """Before revision 0003 the store ran create_all at 0002: the upgrade keeps that table and its rows."""
     from sqlalchemy import text
 
-    from bot.consultations.db import current_revision, dispose_engines, engine_for, upgrade
+    from bot.db import current_revision, dispose_engines, engine_for, upgrade
     from bot.feedback.store import events
 
     try:

@@ -73,7 +73,7 @@ def test_route_picks_a_committee_of_the_community_or_refuses(service, text, comm
     except UserFacingError as e:
         _polite(e)
         return
-    known = {c.id: c for c in service.communities()}
+    known = {c.id: c for c in service.directory.communities()}
     assert r.community.id in known
     assert r.committee.id in {k.id for k in known[r.community.id].committees}
     if r.category is None:  # unroutable text goes to the community's fallback committee, flagged

@@ -17,9 +17,8 @@ from bot.consultations import models as m
 from bot.inbox.app import create_app
 from bot.inbox.auth import LoginThrottle
 from bot.inbox.reporting import safe_cell
-from tests.inbox_support import PASSWORD, RecordingRasa, Server, csrf_from, csrf_of, fast_argon2, login, make_env
+from tests.inbox_support import PASSWORD, RecordingRasa, Server, csrf_from, csrf_of, login, make_env
 
-_fast_argon2 = pytest.fixture(scope="module", autouse=True)(fast_argon2)
 
 
 @pytest.fixture(scope="module")
@@ -113,9 +112,9 @@ def test_password_change_ends_existing_sessions(tmp_path):
     c = TestClient(app)
     login(c, "alice")
     assert c.get("/", follow_redirects=False).status_code == 200
-    env.service.set_password("alice", "a-brand-new-pass")
+    env.service.accounts.set_password("alice", "a-brand-new-pass")
     assert c.get("/", follow_redirects=False).status_code == 303
-    env.service.set_active("bob", False)
+    env.service.accounts.set_active("bob", False)
     c2 = TestClient(app)
     r = login(c2, "bob")
     assert "用户名或密码不正确" in r.text
@@ -295,8 +294,8 @@ def test_status_change_rules_and_trail(app, env):
     assert rec.status == "rejected"
     assert [(e.actor, e.to_status) for e in rec.trail][-2:] == [("alice", "accepted"), ("alice", "rejected")]
     assert "不属于本社区事务" in r.text and "该诉求不予受理，不能再更改状态" in r.text
-    outbox = env.service.outbox(no)
-    assert len(outbox) == 2 and "不予受理" in outbox[-1]["message"]
+    outbox = env.service.delivery.outbox(no)
+    assert len(outbox) == 2 and "不予受理" in outbox[-1].message
 
 
 def test_recategorize_hands_over_to_the_right_committee(tmp_path):
@@ -332,7 +331,7 @@ def test_status_change_is_pushed_to_rasa_by_the_background_loop(tmp_path):
     assert "output_channel=telegram" in calls[0]["path"]
     assert calls[0]["body"]["entities"]["tracking_number"] == no
     assert calls[0]["body"]["entities"]["status"] == "accepted"
-    assert env.service.outbox(no)[0]["delivered_at"] is not None
+    assert env.service.delivery.outbox(no)[0].delivered_at is not None
 
 
 # CSV export -------------------------------------------------------------------------------

@@ -12,9 +12,8 @@ from fastapi.testclient import TestClient
 
 from bot.inbox import open311, routes
 from bot.inbox.app import create_app
-from tests.inbox_support import csrf_from, fast_argon2, login, make_env
+from tests.inbox_support import csrf_from, login, make_env
 
-_fast_argon2 = pytest.fixture(scope="module", autouse=True)(fast_argon2)
 
 ROLES = ("anon", "a", "b", "admin")
 USERS = {"a": "alice", "b": "bob", "admin": "root"}
@@ -107,8 +106,8 @@ def test_authorization_matrix(env, clients):
     # nothing changed through the refused or harmless requests
     assert env.service.get(env.a[1].tracking_no).status == "submitted"
     assert env.service.get(env.b[1].tracking_no).committee_id == "xingfu-jwjd"
-    assert {u.username for u in env.service.list_users()} == {"alice", "bob", "root"}
-    assert {h["id"] for h in env.service.list_handoffs()} == set(env.handoffs.values())
+    assert {u.username for u in env.service.accounts.list_users()} == {"alice", "bob", "root"}
+    assert {h.id for h in env.service.handoffs.list()} == set(env.handoffs.values())
 
 
 def test_legal_change_by_other_committee_is_404_and_has_no_effect(env):
@@ -123,7 +122,7 @@ def test_legal_change_by_other_committee_is_404_and_has_no_effect(env):
     assert r.status_code == 404
     rec = env.service.get(target)
     assert rec.status == "submitted" and rec.committee_id == "xingfu-jwh" and len(rec.trail) == 1
-    assert env.service.outbox(target) == []
+    assert env.service.delivery.outbox(target) == []
 
 
 def test_member_export_never_contains_other_committee(env):

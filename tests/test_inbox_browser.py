@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 from bot.inbox.app import create_app
-from tests.inbox_support import PASSWORD, RecordingRasa, Server, fast_argon2, make_env
+from tests.inbox_support import PASSWORD, RecordingRasa, Server, make_env
 
 CHROMIUM = os.environ.get("LINLI_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -21,7 +21,6 @@ pytestmark = [
     pytest.mark.skipif(not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM), reason="no Chromium at " + CHROMIUM),
 ]
 
-_fast_argon2 = pytest.fixture(scope="module", autouse=True)(fast_argon2)
 
 
 @pytest.fixture(scope="module")

@@ -22,9 +22,8 @@ from hypothesis import strategies as st
 from bench.fuzz_webhook import INJECTIONS, generate, hostile_text
 from bot.errors import UserFacingError
 from bot.inbox.app import create_app
-from tests.inbox_support import fast_argon2, login, make_env
+from tests.inbox_support import login, make_env
 
-_fast_argon2 = pytest.fixture(scope="module", autouse=True)(fast_argon2)
 
 N_GENERATED = 120
 FORMULA_START = ("=", "+", "-", "@", "＝", "＋", "－", "＠")
@@ -83,7 +82,7 @@ def hostile_inbox(tmp_path_factory):
             assert e.message
             refused += 1
     for i, t in enumerate(INJECTIONS):
-        env.service.request_handoff("webchat", f"fz-h{i}", "xingfu", marked(10_000 + i, t))
+        env.service.handoffs.request("webchat", f"fz-h{i}", "xingfu", marked(10_000 + i, t))
     assert len(stored) >= 0.8 * len(texts), f"only {len(stored)} of {len(texts)} accepted ({refused} refused)"
     app = create_app(env.settings, env.service, push_interval=0)
     client = TestClient(app)

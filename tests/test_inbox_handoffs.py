@@ -5,15 +5,15 @@ from __future__ import annotations
 import html
 import json
 import re
+from dataclasses import asdict
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from bot.inbox.app import create_app
-from tests.inbox_support import RecordingRasa, Server, csrf_of, fast_argon2, login, make_env
+from tests.inbox_support import RecordingRasa, Server, csrf_of, login, make_env
 
-_fast_argon2 = pytest.fixture(scope="module", autouse=True)(fast_argon2)
 
 
 def _client(env, user):
@@ -58,11 +58,11 @@ def test_close_needs_a_note_and_other_communities_are_404(tmp_path):
     token = csrf_of(alice)
     r = alice.post(f"/handoffs/{env.handoffs['a']}/close", data={"note": "  \n ", "csrf_token": token})
     assert r.status_code == 200 and "请填写回复内容" in r.text
-    assert env.service.get_handoff(env.handoffs["a"])["status"] == "open"
+    assert env.service.handoffs.get(env.handoffs["a"]).status == "open"
     r = alice.post(f"/handoffs/{env.handoffs['other']}/close", data={"note": "越权", "csrf_token": token})
-    assert r.status_code == 404 and env.service.get_handoff(env.handoffs["other"])["status"] == "open"
+    assert r.status_code == 404 and env.service.handoffs.get(env.handoffs["other"]).status == "open"
     r = alice.post(f"/handoffs/{env.handoffs['a']}/close", data={"note": "已回电"})  # no CSRF token
-    assert r.status_code in (400, 403) and env.service.get_handoff(env.handoffs["a"])["status"] == "open"
+    assert r.status_code in (400, 403) and env.service.handoffs.get(env.handoffs["a"]).status == "open"
 
 
 def test_close_pushes_reply_to_the_resident(tmp_path):
@@ -86,17 +86,17 @@ def test_close_pushes_reply_to_the_resident(tmp_path):
     closed = page.split("最近已处理")[1]
     assert "alice" in closed and "139****2222" in closed and "<b>找我</b>" not in closed
     assert html.escape("<b>找我</b>") in closed
-    assert "已经处理过了" in again.text and len(env.service.outbox(handoff_id=hid)) == 1
+    assert "已经处理过了" in again.text and len(env.service.delivery.outbox(handoff_id=hid)) == 1
 
 
 def test_close_from_non_chat_channel_is_not_pushed(tmp_path):
     env = make_env(tmp_path)
-    hid, _ = env.service.request_handoff("open311", "city-hotline", "xingfu", "热线转来的人工请求")
+    hid = env.service.handoffs.request("open311", "city-hotline", "xingfu", "热线转来的人工请求").id
     alice = _client(env, "alice")
     page = alice.get("/handoffs").text
     row = re.search(rf'id="handoff-{hid}".*?</tr>', page, re.S).group(0)
     assert "Open311" in row and "无法推送" in row
     r = alice.post(f"/handoffs/{hid}/close", data={"note": "已电话答复", "csrf_token": csrf_of(alice)})
     assert r.status_code == 200 and "无法推送" in r.text
-    assert env.service.get_handoff(hid)["status"] == "closed" and env.service.outbox(handoff_id=hid) == []
-    assert json.dumps(env.service.get_handoff(hid), default=str, ensure_ascii=False).count("已电话答复") == 1
+    assert env.service.handoffs.get(hid).status == "closed" and env.service.delivery.outbox(handoff_id=hid) == []
+    assert json.dumps(asdict(env.service.handoffs.get(hid)), default=str, ensure_ascii=False).count("已电话答复") == 1

@@ -22,9 +22,8 @@ from sqlalchemy import select
 from bot.consultations import models as m
 from bot.errors import UserFacingError
 from bot.inbox.app import create_app
-from tests.inbox_support import PASSWORD, Server, csrf_from, csrf_of, fast_argon2, login, make_env
+from tests.inbox_support import PASSWORD, Server, csrf_from, csrf_of, login, make_env
 
-_fast_argon2 = pytest.fixture(scope="module", autouse=True)(fast_argon2)
 REPO = Path(__file__).resolve().parent.parent
 COOKIE = "linli_inbox"
 
@@ -66,11 +65,11 @@ def test_password_change_and_deactivation_end_every_session(env):
     login(phone, "bob")
     login(laptop, "bob")
     captured = phone.cookies.get(COOKIE)
-    env.service.set_password("bob", "a-whole-new-secret-9")
+    env.service.accounts.set_password("bob", "a-whole-new-secret-9")
     for c in (phone, laptop, _with_cookie(app, captured)):
         assert c.get("/", follow_redirects=False).status_code == 303
     login(phone, "alice")
-    env.service.set_active("alice", False)
+    env.service.accounts.set_active("alice", False)
     assert phone.get("/", follow_redirects=False).status_code == 303
     with env.service.Session() as db:
         assert db.scalars(select(m.InboxSession)).all() == []
@@ -158,11 +157,11 @@ def test_extreme_dates_are_a_polite_400(tmp_path, path, params):
 def test_guessable_passwords_are_refused_with_a_reason(tmp_path, password):
     env = make_env(tmp_path)
     with pytest.raises(UserFacingError) as e:
-        env.service.create_user("carol", password, "xingfu-jwh")
+        env.service.accounts.create_user("carol", password, "xingfu-jwh")
     assert e.value.code == "weak_password" and "密码" in e.value.message
     with pytest.raises(UserFacingError):
-        env.service.set_password("alice", password)
-    assert env.service.get_user("carol") is None
+        env.service.accounts.set_password("alice", password)
+    assert env.service.accounts.get_user("carol") is None
 
 
 def test_admin_page_refuses_a_common_password_in_chinese(tmp_path):
@@ -172,13 +171,13 @@ def test_admin_page_refuses_a_common_password_in_chinese(tmp_path):
     token = csrf_of(admin)
     r = admin.post("/admin/users", data={"username": "carol", "password": "password", "role": "member",
                                          "committee_id": "xingfu-jwh", "csrf_token": token})
-    assert "太常见" in r.text and env.service.get_user("carol") is None
+    assert "太常见" in r.text and env.service.accounts.get_user("carol") is None
     r = admin.post("/admin/users/bob/password", data={"password": "bob12345", "csrf_token": token})
     assert "用户名" in r.text
     assert login(TestClient(admin.app), "bob").status_code == 200  # bob's password is unchanged
     r = admin.post("/admin/users", data={"username": "carol", "password": "枇杷-晨跑-7号楼", "role": "member",
                                          "committee_id": "xingfu-jwh", "csrf_token": token})
-    assert env.service.get_user("carol") is not None
+    assert env.service.accounts.get_user("carol") is not None
 
 
 def test_cli_refuses_a_common_password_in_chinese(tmp_path):
@@ -187,7 +186,7 @@ def test_cli_refuses_a_common_password_in_chinese(tmp_path):
     p = subprocess.run([sys.executable, "-m", "bot", "inbox", "adduser", "carol", "--committee", "xingfu-jwh", "--password-stdin"],
                        input="12345678\n", text=True, capture_output=True, cwd=REPO, env=run_env, timeout=300)
     assert p.returncode == 1 and "太常见" in p.stderr and "Traceback" not in p.stderr
-    assert env.service.get_user("carol") is None
+    assert env.service.accounts.get_user("carol") is None
 
 
 # 17. the inbox says whether the resident can receive a push ----------------------------------
@@ -209,7 +208,7 @@ def test_rest_residents_are_not_said_to_be_notified(tmp_path):
 
 def test_rest_handoff_replies_are_not_said_to_be_sent(tmp_path):
     env = make_env(tmp_path)
-    hid, _ = env.service.request_handoff("rest", "integrator-user-2", "xingfu", "想找工作人员")
+    hid = env.service.handoffs.request("rest", "integrator-user-2", "xingfu", "想找工作人员").id
     c = TestClient(create_app(env.settings, env.service, push_interval=0))
     login(c, "alice")
     page = c.get("/handoffs").text

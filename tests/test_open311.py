@@ -11,9 +11,8 @@ from fastapi.testclient import TestClient
 
 from bot.inbox.apikeys import ApiKeyStore
 from bot.inbox.app import create_app
-from tests.inbox_support import fast_argon2, make_env
+from tests.inbox_support import make_env
 
-_fast_argon2 = pytest.fixture(scope="module", autouse=True)(fast_argon2)
 
 API = "/open311/v2"
 
@@ -68,7 +67,7 @@ def test_revoked_and_replaced_keys_stop_working(tmp_path, client):
 def test_services_are_the_categories(env, client, key):
     body = client.get(f"{API}/services.json", params={"api_key": key}).json()
     codes = {s["service_code"] for s in body}
-    assert codes == {c.id for c in env.service.categories()}
+    assert codes == {c.id for c in env.service.directory.categories()}
     prop = next(s for s in body if s["service_code"] == "property")
     assert prop["service_name"] == "物业管理与小区公共事务" and prop["metadata"] is False and prop["type"] == "realtime"
 
@@ -193,10 +192,10 @@ def test_raw_utf8_form_body_is_stored_as_written(env, client, key):
     (b"description=x", "text/plain", 415),
 ])
 def test_undecodable_bodies_are_refused_cleanly(env, client, key, body, ctype, code):
-    before = env.service.count_for_committee(None)
+    before = env.service.reports.count_for_committee(None)
     r = client.post(f"{API}/requests.json", content=body, headers={"X-API-Key": key, "Content-Type": ctype})
     _assert_error(r, code)
-    assert "Traceback" not in r.text and env.service.count_for_committee(None) == before
+    assert "Traceback" not in r.text and env.service.reports.count_for_committee(None) == before
 
 
 @pytest.mark.parametrize("params", [{"start_date": "0001-01-01"}, {"end_date": "9999-12-31"},

@@ -15,9 +15,8 @@ from georeport import GeoReport
 
 from bot.inbox.apikeys import ApiKeyStore
 from bot.inbox.app import create_app
-from tests.inbox_support import Server, fast_argon2, make_env
+from tests.inbox_support import Server, make_env
 
-_fast_argon2 = pytest.fixture(scope="module", autouse=True)(fast_argon2)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +30,7 @@ def server(tmp_path_factory):
 def test_the_published_client_reads_the_service_list_and_definitions(server):
     client = GeoReport(server.url + "/open311/v2")
     services = client.get_service_list()
-    assert {s["service_code"] for s in services} == {c.id for c in server.env.service.categories()}
+    assert {s["service_code"] for s in services} == {c.id for c in server.env.service.directory.categories()}
     assert all(s["service_name"] and s["metadata"] is False and s["type"] == "realtime" for s in services)
     definition = client.get_service_definition("property")
     assert definition == {"service_code": "property", "attributes": []}

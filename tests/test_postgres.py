@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from bot.consultations import ConsultationService
-from bot.consultations.db import dispose_engines
+from bot.db import dispose_engines
 from bot.kb import load_kb
 
 pytestmark = pytest.mark.postgres
@@ -65,4 +65,4 @@ def test_parallel_retries_and_new_messages_mixed(svc):
     seqs = sorted(int(n.split("-")[2]) for n in stored)
     if len({n.split("-")[1] for n in stored}) == 1:
         assert seqs == list(range(1, 41))
-    assert svc.count_for_committee(None) == 40
+    assert svc.reports.count_for_committee(None) == 40

@@ -226,7 +226,7 @@ REST = "/webhooks/rest/webhook"
 
 
 def _service(stack):
-    from bot.consultations.service import ConsultationService
+    from bot.consultations import ConsultationService
     from bot.settings import Settings
 
     url = f"sqlite:///{stack.workdir.parent}/sec.db"  # the system fixture's database (LINLI_DATABASE_URL)
@@ -270,10 +270,10 @@ def test_a_rest_caller_cannot_read_or_withdraw_another_channels_consultation(sys
 
 
 def test_the_service_matches_the_channel_and_sender_pair(system, victims):
-    from bot.consultations.service import NotFoundError
+    from bot.consultations import NotFoundError
 
     svc, chat, tg_no, o311_no = victims
-    assert svc.status_for_resident(tg_no, "telegram", chat)["tracking_no"] == tg_no
+    assert svc.status_for_resident(tg_no, "telegram", chat).tracking_no == tg_no
     for channel, sender, number in (("rest", chat, tg_no), ("webchat", chat, tg_no), ("open311", "acme-city", o311_no),
                                     ("rest", "acme-city", o311_no)):
         with pytest.raises(NotFoundError):
@@ -472,9 +472,9 @@ def test_pushes_to_rest_residents_are_recorded_as_not_received(system):
     rest_item = svc.submit("rest", stack.rest_id(sender), "p1", "xingfu", "垃圾站味道太大")
     svc.change_status(rest_item.tracking_no, "accepted", "sec-admin", "已安排清运")
     stats = notify.Deliverer(svc.Session, stack.rasa_url, stack.token).deliver_pending()
-    assert stats["delivered"] >= 1, stats
-    [row] = svc.outbox(rest_item.tracking_no)
-    assert row["state"] == "not_pushable" and row["state_label"] == notify.NOT_PUSHABLE == row["last_error"], row
+    assert stats.delivered >= 1, stats
+    [row] = svc.delivery.outbox(rest_item.tracking_no)
+    assert row.state == "not_pushable" and row.state_label == notify.NOT_PUSHABLE == row.last_error, row
     assert not notify.reaches_resident("rest") and notify.reaches_resident("telegram")
 
 

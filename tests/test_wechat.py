@@ -209,15 +209,15 @@ def test_inbox_stores_and_shows_how_each_push_reached_the_resident(tmp_path):
         svc = env.service
         rec = svc.submit("wechat", "oWxInboxTest0001", "m-wx-1", "xingfu", "楼道灯坏了，晚上很黑", category="public-affairs")
         svc.change_status(rec.tracking_no, "accepted", "alice", "明天来修")
-        assert svc.deliver_pending()["delivered"] == 1
+        assert svc.delivery.deliver_pending().delivered == 1
         svc.change_status(rec.tracking_no, "deliberating", "alice", "周二议事")
-        assert svc.deliver_pending()["retry"] == 1  # Rasa accepted it, WeChat did not deliver it: try again
+        assert svc.delivery.deliver_pending().retry == 1  # Rasa accepted it, WeChat did not deliver it: try again
         with TestClient(create_app(env.settings, svc, push_interval=0)) as client:
             assert login(client, "root", PASSWORD["root"]).status_code == 200
             page = client.get(f"/consultations/{rec.tracking_no}").text
             assert "微信客服消息" in page and "已尝试 1 次" in page
-            svc.deliverer(backoff_seconds=0).retry_failed()
-            assert svc.deliver_pending()["delivered"] == 1
+            svc.delivery.deliverer(backoff_seconds=0).retry_failed()
+            assert svc.delivery.deliver_pending().delivered == 1
             page = client.get(f"/consultations/{rec.tracking_no}").text
         assert "微信客服消息" in page and "微信模板消息" in page and "已尝试" not in page
         assert [p.delivered_via for p in svc.pushes(rec.tracking_no)] == ["customer_service", "template"]
@@ -393,7 +393,7 @@ class TestPlaintext:
     def test_consultation_is_filed_and_status_pushes_reach_the_resident(self, plain, tmp_path):
         from fastapi.testclient import TestClient
 
-        from bot.consultations.service import ConsultationService
+        from bot.consultations import ConsultationService
         from bot.inbox.app import create_app
         from bot.settings import Settings
         from tests.inbox_support import login
@@ -412,16 +412,16 @@ class TestPlaintext:
         r = self.say(plain, openid, f"查一下{number}")
         assert "已提交" in r
 
-        deliver = service.deliverer(rasa_url=stack.rasa_url, token=stack.token, backoff_seconds=0)
+        deliver = service.delivery.deliverer(rasa_url=stack.rasa_url, token=stack.token, backoff_seconds=0)
         # inside the 48-hour window: a customer-service message
         service.change_status(number, "accepted", "li", "下周一开会商量")
-        assert deliver.deliver_pending()["delivered"] == 1
+        assert deliver.deliver_pending().delivered == 1
         text = fake.sent_texts(openid)[-1]
         assert number in text and "已受理" in text and "下周一开会商量" in text
         # outside it (WeChat answers 45015): the subscribed template message
         fake.close_window(openid)
         service.change_status(number, "deliberating", "li", "周二晚上议事会")
-        assert deliver.deliver_pending()["delivered"] == 1
+        assert deliver.deliver_pending().delivered == 1
         template = fake.recorded("/cgi-bin/message/template/send", openid, ok=True)[-1]["body"]
         assert template["template_id"] == TEMPLATE and template["url"] == "https://linli.example.cn/status"
         assert number in template["data"]["content"]["value"]
@@ -429,7 +429,7 @@ class TestPlaintext:
 
         # the committee inbox shows which way each push went
         settings = Settings(var_dir=tmp_path, database_url=db_url, rasa_url=stack.rasa_url, rasa_token=stack.token)
-        service.create_user("wx-root", "wx-root-pass-123", None, role="admin")
+        service.accounts.create_user("wx-root", "wx-root-pass-123", None, role="admin")
         with TestClient(create_app(settings, service, push_interval=0)) as client:
             assert login(client, "wx-root", "wx-root-pass-123").status_code == 200
             page = client.get(f"/consultations/{number}").text
@@ -439,8 +439,8 @@ class TestPlaintext:
         fake.fail(CUSTOM_SEND, 45009)  # daily quota
         service.change_status(number, "resolved", "li", "已公开账目")
         stats = deliver.deliver_pending()
-        assert stats["retry"] == 1 and stats["delivered"] == 0
-        assert deliver.deliver_pending()["delivered"] == 1
+        assert stats.retry == 1 and stats.delivered == 0
+        assert deliver.deliver_pending().delivered == 1
         assert [p.delivered_via for p in service.pushes(number)][-1] == "template"
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import asdict
 
 from bot.errors import UserFacingError
 
@@ -68,7 +69,7 @@ def _router(no_embedding: bool):
 
 
 def _route(args: argparse.Namespace) -> int:
-    from bot.consultations.service import clean_text
+    from bot.consultations.validation import clean_text
     from bot.settings import get_settings
 
     kb, router = _router(args.no_embedding)
@@ -107,7 +108,7 @@ def _route(args: argparse.Namespace) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from bot.consultations.db import current_revision, upgrade
+    from bot.db import current_revision, upgrade
     from bot.privacy import mask_phone
     from bot.settings import get_settings
 
@@ -115,14 +116,14 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
     url = args.url or get_settings().sqlalchemy_url
     upgrade(url)
-    counts = ConsultationService(url, prepare=False, use_embedding=False).sync_directory()
+    counts = ConsultationService(url, prepare=False, use_embedding=False).directory.sync()
     safe = url.split("@")[-1] if "@" in url else url  # never print a password
-    print(f"database at revision {current_revision(url)} ({mask_phone(safe)}); directory: {counts}")
+    print(f"database at revision {current_revision(url)} ({mask_phone(safe)}); directory: {asdict(counts)}")
     return 0
 
 
 def _db_current(args: argparse.Namespace) -> int:
-    from bot.consultations.db import current_revision
+    from bot.db import current_revision
     from bot.settings import get_settings
 
     print(current_revision(args.url or get_settings().sqlalchemy_url) or "(empty database)")
@@ -130,15 +131,17 @@ def _db_current(args: argparse.Namespace) -> int:
 
 
 def _row(r) -> str:
+    from bot.consultations.outside import outside_text
+
     flag = " ⚑" if r.flagged_unroutable else ""
     local = r.created_at.astimezone().strftime("%m-%d %H:%M")
-    text = r.text.replace("\n", " ")
+    text = outside_text(r.text, r.contact_name).replace("\n", " ")
     return f"{r.tracking_no}  {local}  {r.status_label:<4}  {(r.category_name or '未分类')[:8]:<8}  {r.committee_name}{flag}  {text[:40]}"
 
 
 def _list(args: argparse.Namespace) -> int:
     svc = _service(use_embedding=False)
-    rows = svc.list_for_committee(args.committee, status=args.status, category=args.category, search=args.search, limit=args.limit)
+    rows = svc.reports.list_for_committee(args.committee, status=args.status, category=args.category, search=args.search, limit=args.limit)
     for r in rows:
         if args.json:
             print(json.dumps({"tracking_no": r.tracking_no, "status": r.status, "category": r.category, "committee": r.committee_id,
@@ -151,26 +154,26 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from bot.privacy import mask
+    from bot.consultations.outside import outside_text
 
     svc = _service(use_embedding=False)
     r = svc.get(args.tracking_no)
     if r is None:
         print("没有找到这条诉求，请核对受理编号。", file=sys.stderr)
         return 1
-    names = [r.contact_name] if r.contact_name else []
+    name = r.contact_name  # a terminal is an outside view too: masked like Open311 and the resident's view
     if args.json:
         print(json.dumps({"tracking_no": r.tracking_no, "status": r.status, "status_label": r.status_label, "category": r.category,
-                          "committee": r.committee_id, "text": mask(r.text, names),
+                          "committee": r.committee_id, "text": outside_text(r.text, name),
                           "trail": [{"at": e.at.isoformat(), "actor": e.actor, "kind": e.kind, "from": e.from_status, "to": e.to_status,
-                                     "note": mask(e.note, names)} for e in r.trail]}, ensure_ascii=False, indent=1))
+                                     "note": outside_text(e.note, name)} for e in r.trail]}, ensure_ascii=False, indent=1))
         return 0
     print(_row(r))
-    print(f"社区：{r.community_name}　联系人：{mask(r.contact_name or '—', names)}　电话：{mask(r.contact_phone or '—')}")
-    print(mask(r.text, names))
+    print(f"社区：{r.community_name}　联系人：{outside_text(r.contact_name or '—', name)}　电话：{outside_text(r.contact_phone or '—')}")
+    print(outside_text(r.text, name))
     for e in r.trail:
         what = f"{e.from_category or '未分类'} → {e.to_category}" if e.kind == "recategorize" else f"{e.from_status or '—'} → {e.to_status}"
-        print(f"  {e.at.astimezone().strftime('%Y-%m-%d %H:%M')}  {e.actor:<10} {what}  {mask(e.note, names)}")
+        print(f"  {e.at.astimezone().strftime('%Y-%m-%d %H:%M')}  {e.actor:<10} {what}  {outside_text(e.note, name)}")
     return 0
 
 
@@ -187,13 +190,13 @@ def _status(args: argparse.Namespace) -> int:
 
 def _deliver(args: argparse.Namespace) -> int:
     svc = _service(use_embedding=False)
-    d = svc.deliverer()
+    d = svc.delivery.deliverer()
     if args.retry_failed:
         print(f"requeued {d.retry_failed()}")
     while True:
         stats = d.deliver_pending()
-        print(json.dumps(stats), flush=True)
+        print(json.dumps(asdict(stats)), flush=True)
         if not args.loop:
-            return 0 if not stats["failed"] else 1
+            return 0 if not stats.failed else 1
         time.sleep(args.loop)
 

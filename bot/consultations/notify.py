@@ -20,6 +20,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.consultations.models import Consultation, HandoffRequest, OutboxMessage, utcnow
+from bot.consultations.records import DeliveryCounts
 from bot.consultations.statuses import Status, parse_status
 from bot.privacy import mask_phone
 from linli_common.replies import status_push
@@ -189,12 +190,12 @@ class Deliverer:
     def _backoff(self, attempts: int) -> float:
         return min(self.backoff_seconds * (2 ** max(attempts - 1, 0)), MAX_BACKOFF)
 
-    def deliver_pending(self, limit: int = 100) -> dict[str, int]:
-        """Try every due row once; returns {delivered, retry, failed}."""
+    def deliver_pending(self, limit: int = 100) -> DeliveryCounts:
+        """Try every due row once; how many were delivered, will be retried, were given up."""
         rows = self._claim(limit)
         stats = {"delivered": 0, "retry": 0, "failed": 0}
         if not rows:
-            return stats
+            return DeliveryCounts(**stats)
         client = self._client or httpx.Client()
         try:
             for row in rows:
@@ -216,7 +217,7 @@ class Deliverer:
         finally:
             if self._client is None:
                 client.close()
-        return stats
+        return DeliveryCounts(**stats)
 
     def pending_count(self) -> int:
         with self.sessions() as s:

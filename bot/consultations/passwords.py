@@ -1,4 +1,4 @@
-"""Which committee passwords are refused: too short, common, or guessable from the username.
+"""Committee passwords: which are refused (too short, common, guessable from the username), and the hasher.
 
 zxcvbn (Dropbox's estimator, kept on PyPI) scores the guessing effort with the username as a hint;
 its dictionaries are English, so a bundled list adds passwords common in China (pinyin phrases such
@@ -39,3 +39,28 @@ def password_problem(password: object, username: str = "") -> str | None:
     if zxcvbn(password[:100], user_inputs=[name] if name else [])["score"] < MIN_SCORE:
         return "这个密码太容易被猜中（常见词、键盘顺序、日期或用户名的变体），请换一个更长、更不规则的密码。"
     return None
+
+
+class Argon2Hasher:
+    """The password hasher the accounts store is given (argon2id); tests pass cheaper parameters.
+
+    ``verify`` answers True/False instead of raising, so the store needs no argon2 imports."""
+
+    def __init__(self, **parameters):
+        from argon2 import PasswordHasher
+
+        self._h = PasswordHasher(**parameters)
+
+    def hash(self, password: str) -> str:
+        return self._h.hash(password)
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        from argon2.exceptions import InvalidHashError, VerificationError
+
+        try:
+            return self._h.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._h.check_needs_rehash(password_hash)

@@ -50,6 +50,7 @@ NOTE_REQUIRED = frozenset({Status.REJECTED})
 
 #: Actor name recorded in the trail when the resident acts (members are recorded by username).
 RESIDENT_ACTOR = "resident"
+SYSTEM_ACTOR = "system"  # changes made by the service itself (CLI, closing without a member)
 
 
 class TransitionError(UserFacingError):

@@ -1,8 +1,8 @@
 """Store of unanswered questions and 👍/👎 ratings (SQLAlchemy; same database as consultations).
 
 Only masked question text is kept (phones, ID numbers via :mod:`bot.privacy`); no sender id, no
-names, so workers can read the gap report freely. The table belongs to the consultation schema
-(``Base.metadata``, Alembic revision 0003): ``python -m bot db upgrade`` creates it, and a store opened
+names, so workers can read the gap report freely. The table lives in the one database
+(:mod:`bot.db`: ``Base.metadata``, Alembic revision 0003): ``python -m bot db upgrade`` creates it, and a store opened
 on a database without it runs that upgrade itself.
 """
 
@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import Column, DateTime, Integer, String, Table, func, inspect, select
 from sqlalchemy.engine import Engine
 
-from bot.consultations.models import Base
+from bot.db.base import Base
 from bot.privacy import mask
 
 MAX_CHARS = 300
@@ -58,7 +58,7 @@ class Gap:
 class FeedbackStore:
     def __init__(self, url: str | Engine, *, prepare: bool = True):
         """``prepare``: apply the migrations when the table is missing (a no-op after ``db upgrade``)."""
-        from bot.consultations.db import engine_for, upgrade
+        from bot.db.engine import engine_for, upgrade
 
         self.engine = url if isinstance(url, Engine) else engine_for(url)
         if prepare and not inspect(self.engine).has_table(events.name):

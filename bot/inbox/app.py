@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.consultations import AccessDenied, NotFoundError
-from bot.consultations.service import DatabaseUnavailable, store_unreachable
+from bot.consultations.errors import DatabaseUnavailable, store_unreachable
 from bot.errors import UserFacingError
 from bot.inbox import open311, routes
 from bot.inbox.apikeys import ApiKeyStore
@@ -75,12 +75,12 @@ def create_app(settings=None, service=None, *, push_interval: float | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         # The store wakes this loop itself after each status change it queues a push for.
-        app.state.delivery = service.start_delivery(interval) if interval > 0 else None
+        app.state.delivery = service.delivery.start(interval) if interval > 0 else None
         try:
             yield
         finally:
             if app.state.delivery is not None:
-                service.stop_delivery()
+                service.delivery.stop()
 
     app = FastAPI(title="邻里 · 议事协商工作台", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.settings = settings

@@ -1,6 +1,6 @@
 """Who is logged in: a signed session cookie naming a server-side session, and login throttling.
 
-Passwords are argon2-hashed and checked by ``ConsultationService.authenticate`` (the store owns users).
+Passwords are argon2-hashed and checked by ``ConsultationService.accounts`` (the store owns users).
 
 The cookie (itsdangerous-signed) carries a random session id; only its SHA-256 is stored, in
 ``inbox_sessions``. Logout deletes the row, a password change or deactivation deletes all of the
@@ -23,7 +23,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from bot.consultations.models import CommitteeUser, InboxSession, LoginFailure, utcnow
+from bot.consultations.models import InboxSession, LoginFailure, utcnow
 
 SESSION_COOKIE = "linli_inbox"
 SESSION_MAX_AGE = 12 * 3600  # a working day; then log in again
@@ -108,20 +108,15 @@ class SessionCodec:
         return data if isinstance(data, dict) else {}
 
 
-def load_user(db: Session, session: dict) -> CurrentUser | None:
-    """The user of a live server-side session, if still active."""
+def load_user(session: dict, accounts) -> CurrentUser | None:
+    """The user of a live server-side session, if still allowed in (``accounts``: the service's accounts)."""
     sid = session.get("sid")
     if not isinstance(sid, str) or not sid or len(sid) > 100:
         return None
-    row = db.get(InboxSession, _sid_hash(sid))
-    if row is None or row.expires_at <= utcnow():
+    user = accounts.session_user(_sid_hash(sid))
+    if user is None:
         return None
-    user = db.get(CommitteeUser, row.user_id)
-    if user is None or not user.active:
-        return None
-    if user.role != "admin" and not user.committee_id:
-        return None
-    return CurrentUser(user.id, user.username, user.role, user.committee_id, user.committee.name if user.committee else None)
+    return CurrentUser(user.id, user.username, user.role, user.committee_id, user.committee_name)
 
 
 class LoginThrottle:

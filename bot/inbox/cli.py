@@ -55,8 +55,8 @@ def _adduser(args) -> int:
     svc = _service()
     try:
         if args.committee:
-            svc.committee(args.committee)  # unknown committee → polite error
-        user = svc.create_user(args.username, _read_password(args), None if args.admin else args.committee,
+            svc.directory.committee(args.committee)  # unknown committee → polite error
+        user = svc.accounts.create_user(args.username, _read_password(args), None if args.admin else args.committee,
                                "admin" if args.admin else "member")
     except UserFacingError as e:
         print(e.message, file=sys.stderr)
@@ -68,7 +68,7 @@ def _adduser(args) -> int:
 
 def _passwd(args) -> int:
     try:
-        _service().set_password(args.username, _read_password(args))
+        _service().accounts.set_password(args.username, _read_password(args))
     except UserFacingError as e:
         print(e.message, file=sys.stderr)
         return 1

@@ -43,8 +43,7 @@ class LoginRequired(Exception):
 
 def current_user(request: Request) -> auth.CurrentUser:
     """The logged-in user, or :class:`LoginRequired`."""
-    with request.app.state.db() as db:
-        user = auth.load_user(db, request.session)
+    user = auth.load_user(request.session, request.app.state.service.accounts)
     if user is None:
         if "sid" in request.session:  # ended session (logout, password changed, user deactivated): drop it
             request.session.clear()

@@ -6,8 +6,9 @@ residents' requests does (``api_key`` parameter or ``X-API-Key`` header): GET re
 a deviation from the specification that ``discovery.json`` states. A key in the header or query is
 checked before the body is read; a body is read only up to ``open311_max_body_bytes`` and decoded as
 strict UTF-8 (form or JSON). Each client address has a request budget and a bad-key budget (429).
-Personal data never leaves through this API: no contact fields, no chat ids, and phone numbers or
-the contact's name inside free text are masked. Errors use Open311's shape: ``[{"code": 400, "description": "…"}]``.
+Personal data never leaves through this API: requests are the store's masked outside views
+(:mod:`bot.consultations.outside`): no contact fields, no chat ids, phones and the contact's name masked.
+Errors use Open311's shape: ``[{"code": 400, "description": "…"}]``.
 """
 
 from __future__ import annotations
@@ -19,21 +20,14 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
-
-from bot.consultations import models as m
-from bot.consultations.statuses import FINAL, LABELS, Status
+from bot.consultations import OutsideView
 from bot.errors import UserFacingError
 from bot.inbox.dates import BadDate, parse_moment
 from bot.inbox.web import clean, local_tz
-from bot.privacy import mask
 
 PREFIX = "/open311/v2"
 DEFAULT_DAYS = 90  # GeoReport v2: without dates, the last 90 days
 MAX_RESULTS = 1000  # GeoReport v2: at most 1000 requests per response
-CLOSED = frozenset(s.value for s in FINAL)
-OPEN = frozenset(s.value for s in Status) - CLOSED
 
 
 class Open311Error(Exception):
@@ -160,24 +154,21 @@ def _parse_dt(value: str | None, field: str, tz, *, end: bool = False) -> dateti
         raise Open311Error(400, e.message) from None
 
 
-def _request_json(c: m.Consultation, categories: dict[str, str], tz) -> dict:
-    status = Status(c.status)
-    notes = [e.note for e in c.events if e.note and e.note.strip()]
-    names = [c.contact_name] if c.contact_name else []
-    note = mask(notes[-1].strip(), names) if notes else ""
+def _request_json(c: OutsideView, tz) -> dict:
+    """GeoReport v2 request from the store's masked outside view."""
     return {
         "service_request_id": c.tracking_no,
-        "status": "closed" if status.value in CLOSED else "open",
-        "status_notes": f"{LABELS[status]}" + (f"：{note}" if note else ""),
-        "service_name": categories.get(c.category or "", "未分类"),
+        "status": "closed" if c.closed else "open",
+        "status_notes": c.status_label + (f"：{c.last_note}" if c.last_note else ""),
+        "service_name": c.category_name or "未分类",
         "service_code": c.category,
-        "description": mask(c.text, names),
-        "agency_responsible": c.committee.name if c.committee else None,
+        "description": c.description,
+        "agency_responsible": c.committee_name,
         "service_notice": None,
         "requested_datetime": _iso(c.created_at, tz),
         "updated_datetime": _iso(c.updated_at, tz),
         "expected_datetime": None,
-        "address": c.community.name if c.community else None,
+        "address": c.community_name,
         "address_id": None,
         "zipcode": None,
         "lat": None,
@@ -187,12 +178,7 @@ def _request_json(c: m.Consultation, categories: dict[str, str], tz) -> dict:
 
 
 def _categories(request: Request) -> dict[str, str]:
-    return {c.id: c.name for c in request.app.state.service.categories()}
-
-
-def _query(request: Request):
-    return (select(m.Consultation)
-            .options(selectinload(m.Consultation.events), selectinload(m.Consultation.committee), selectinload(m.Consultation.community)))
+    return {c.id: c.name for c in request.app.state.service.directory.categories()}
 
 
 def _service_json(c) -> dict:
@@ -203,7 +189,7 @@ def _service_json(c) -> dict:
 @router.get("/services.json")
 def services(request: Request):
     """GeoReport v2: public, no key."""
-    return [_service_json(c) for c in request.app.state.service.categories()]
+    return [_service_json(c) for c in request.app.state.service.directory.categories()]
 
 
 @router.get("/services/{service_code}.json")
@@ -244,21 +230,17 @@ def discovery(request: Request):
 def list_requests(request: Request, _: str = Depends(integrator)):
     p = request.state.open311_params
     tz = local_tz(request.app.state.settings)
-    q = _query(request)
+    filters: dict = {}
     ids = [i for i in (clean(x, 40) for x in clean(p.get("service_request_id"), 4000).split(",")) if i]
     if ids:  # GeoReport v2: ids override every other filter
-        q = q.where(m.Consultation.tracking_no.in_(ids[:MAX_RESULTS]))
+        filters["tracking_nos"] = ids[:MAX_RESULTS]
     else:
-        codes = [x for x in (clean(x, 64) for x in clean(p.get("service_code"), 2000).split(",")) if x]
-        if codes:
-            q = q.where(m.Consultation.category.in_(codes))
+        filters["categories"] = [x for x in (clean(x, 64) for x in clean(p.get("service_code"), 2000).split(",")) if x]
         statuses = {x.lower() for x in (clean(x, 10) for x in clean(p.get("status"), 40).split(",")) if x}
         if statuses - {"open", "closed"}:
             raise Open311Error(400, "status 只能是 open 或 closed。")
-        if statuses == {"open"}:
-            q = q.where(m.Consultation.status.in_(sorted(OPEN)))
-        elif statuses == {"closed"}:
-            q = q.where(m.Consultation.status.in_(sorted(CLOSED)))
+        if len(statuses) == 1:
+            filters["closed"] = statuses == {"closed"}
         start = _parse_dt(p.get("start_date"), "start_date", tz)
         end = _parse_dt(p.get("end_date"), "end_date", tz, end=True)
         if start is None and end is None:
@@ -267,30 +249,22 @@ def list_requests(request: Request, _: str = Depends(integrator)):
             start = end - timedelta(days=DEFAULT_DAYS)
         if start and end and start > end:
             raise Open311Error(400, "start_date 不能晚于 end_date。")
-        q = q.where(m.Consultation.created_at >= start)
-        if end:
-            q = q.where(m.Consultation.created_at <= end)
-        jurisdiction = clean(p.get("jurisdiction_id"), 64)
-        if jurisdiction:
-            q = q.where(m.Consultation.community_id == jurisdiction)
+        filters |= {"since": start, "until": end, "community_id": clean(p.get("jurisdiction_id"), 64) or None}
     try:
         page = max(1, int(clean(p.get("page"), 6) or 1))
     except ValueError:
         raise Open311Error(400, "page 应为正整数。") from None
-    q = q.order_by(m.Consultation.created_at.desc(), m.Consultation.id.desc()).limit(MAX_RESULTS).offset((page - 1) * MAX_RESULTS)
-    categories = _categories(request)
-    with request.app.state.db() as db:
-        return [_request_json(c, categories, tz) for c in db.scalars(q)]
+    views = request.app.state.service.reports.outside_list(**filters, limit=MAX_RESULTS, offset=(page - 1) * MAX_RESULTS)
+    return [_request_json(c, tz) for c in views]
 
 
 @router.get("/requests/{request_id}.json")
 def get_request(request: Request, request_id: str, _: str = Depends(integrator)):
     rid = clean(request_id, 40)
-    with request.app.state.db() as db:
-        c = db.scalar(_query(request).where(m.Consultation.tracking_no == rid)) if rid else None
-        if c is None:
-            raise Open311Error(404, f"没有编号为 {rid or '（空）'} 的诉求。")
-        return [_request_json(c, _categories(request), local_tz(request.app.state.settings))]
+    c = request.app.state.service.reports.outside_one(rid)
+    if c is None:
+        raise Open311Error(404, f"没有编号为 {rid or '（空）'} 的诉求。")
+    return [_request_json(c, local_tz(request.app.state.settings))]
 
 
 @router.post("/requests.json")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.consultations.notify import reaches_resident
+from bot.consultations.records import OutboxRecord
 from bot.inbox.web import CHANNEL_NAMES
 
 
@@ -24,11 +25,11 @@ class Reach:
     hint: str  # placeholder / label of the note field
 
 
-def reach(channel: str | None, chat_channels: frozenset[str] | set[str], last_push: dict | None = None) -> Reach:
+def reach(channel: str | None, chat_channels: frozenset[str] | set[str], last_push: OutboxRecord | None = None) -> Reach:
     """How a status note or handoff reply gets to the resident of ``channel``, and what became of the last push."""
     ch = (channel or "").strip().lower()
     name = CHANNEL_NAMES.get(ch, ch or "未知渠道")
-    reached = (last_push or {}).get("reached")
+    reached = getattr(last_push, "reached", None)
     receives = ch in chat_channels and reaches_resident(ch) if reached is None else bool(reached)
     if ch == "open311":
         return Reach(False, "该诉求来自 Open311 接口：不推送消息，集成方通过接口查询状态说明。", "集成方可在接口中看到状态说明")
@@ -37,9 +38,9 @@ def reach(channel: str | None, chat_channels: frozenset[str] | set[str], last_pu
                      "该渠道收不到推送，居民查询进度时可看到")
     if last_push is None:
         state = ""
-    elif last_push.get("delivered_at"):
+    elif last_push.delivered_at:
         state = "最近一次通知已送达聊天。"
-    elif last_push.get("failed"):
+    elif last_push.failed:
         state = "最近一次通知多次推送失败，请另行联系居民。"
     else:
         state = "最近一次通知正在发送（失败会自动重试）。"

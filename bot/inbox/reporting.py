@@ -101,13 +101,13 @@ class Page:
 
 def list_page(svc, f: Filters, page: str | None) -> Page:
     """One page of the filtered list; a page number out of range (or not a number) is clamped."""
-    total = svc.count_for_committee(f.scope, **f.query)
+    total = svc.reports.count_for_committee(f.scope, **f.query)
     pages = max(1, math.ceil(total / PAGE_SIZE))
     try:
         p = min(max(int(clean(page, 9) or 1), 1), pages)
     except ValueError:
         p = 1
-    items = svc.list_for_committee(f.scope, **f.query, limit=PAGE_SIZE, offset=(p - 1) * PAGE_SIZE)
+    items = svc.reports.list_for_committee(f.scope, **f.query, limit=PAGE_SIZE, offset=(p - 1) * PAGE_SIZE)
     return Page(items, total, p, pages)
 
 
@@ -145,7 +145,7 @@ def export_records(svc, f: Filters) -> list[ConsultationRecord]:
     """Everything the filters match, read in batches, at most about ``EXPORT_MAX`` records."""
     records: list[ConsultationRecord] = []
     while len(records) < EXPORT_MAX:
-        batch = svc.list_for_committee(f.scope, **f.query, limit=EXPORT_BATCH, offset=len(records))
+        batch = svc.reports.list_for_committee(f.scope, **f.query, limit=EXPORT_BATCH, offset=len(records))
         records.extend(batch)
         if len(batch) < EXPORT_BATCH:
             break
@@ -188,17 +188,17 @@ def weekly_chart(weekly: list) -> dict:
 
 def dashboard_figures(svc, scope: str | None, overdue_days: int) -> dict:
     """The dashboard's counts by status and category, open and overdue ones, and the weekly chart."""
-    data = svc.dashboard(scope, overdue_days=overdue_days, weeks=WEEKS)
-    categories = {c.id: c.name for c in svc.categories()}
-    by_status = {s.value: data["by_status"].get(s.value, 0) for s in Status}
-    by_category = ((categories.get(k, k or "未分类"), v) for k, v in data["by_category"].items())
+    data = svc.reports.dashboard(scope, overdue_days=overdue_days, weeks=WEEKS)
+    categories = {c.id: c.name for c in svc.directory.categories()}
+    by_status = {s.value: data.by_status.get(s.value, 0) for s in Status}
+    by_category = ((categories.get(k, k or "未分类"), v) for k, v in data.by_category.items())
     return {
         "by_status": by_status,
         "by_category": sorted(by_category, key=lambda kv: -kv[1]),
         "total": sum(by_status.values()),
         "open_count": sum(v for k, v in by_status.items() if Status(k).is_open),
-        "chart": weekly_chart(list(data["weekly"])),
-        "overdue": data["overdue"],
-        "last_change": data.get("last_status_change", {}),
+        "chart": weekly_chart(list(data.weekly)),
+        "overdue": data.overdue,
+        "last_change": data.last_status_change,
         "overdue_days": overdue_days,
     }

@@ -74,7 +74,7 @@ def handles_handoffs(request: Request, user: CurrentUser | None) -> bool:
     if user.is_admin:
         return True
     svc = request.app.state.service
-    return any(c.id == user.committee_id and c.fallback for c in svc.committees())
+    return any(c.id == user.committee_id and c.fallback for c in svc.directory.committees())
 
 
 def flash(request: Request, message: str, kind: str = "ok") -> None:
@@ -123,7 +123,7 @@ def committee_choices(service) -> list[dict]:
     """Every committee as ``{"id", "name": "community · committee"}``, for pickers and names."""
     return [
         {"id": c.id, "name": f"{community.name} · {c.name}"}
-        for community in service.communities()
+        for community in service.directory.communities()
         for c in community.committees
     ]
 

@@ -42,7 +42,7 @@ def consultation_list(request: Request, svc: ServiceDep, user: CurrentUser, f: R
             "f": f.echo,
             "problems": f.problems,
             "query": {k: v for k, v in f.echo.items() if v},
-            "categories": svc.categories(),
+            "categories": svc.directory.categories(),
             "statuses": list(Status),
             "committees": committee_choices(svc) if user.is_admin else [],
         },
@@ -56,8 +56,8 @@ def export_csv(svc: ServiceDep, settings: SettingsDep, f: ReportFilters):
 
 @router.get("/consultations/{tracking_no}")
 def consultation_detail(request: Request, svc: ServiceDep, rec: VisibleConsultation):
-    pushes = svc.outbox(rec.tracking_no)
-    categories = svc.categories()
+    pushes = svc.delivery.outbox(rec.tracking_no)
+    categories = svc.directory.categories()
     return render(
         request,
         "detail.html",

@@ -24,9 +24,8 @@ def _client_ip(request: Request) -> str:
 
 @router.get("/login")
 def login_form(request: Request, next: str = "/"):
-    with request.app.state.db() as db:
-        if load_user(db, request.session):
-            return redirect(safe_next(next))
+    if load_user(request.session, request.app.state.service.accounts):
+        return redirect(safe_next(next))
     return render(request, "login.html", {"next": safe_next(next)})
 
 
@@ -47,7 +46,7 @@ def login(request: Request, svc: ServiceDep, username: str = Form(""), password:
             ctx | {"error": f"登录失败次数过多，为保护账号安全，请 {minutes} 分钟后再试。"},
             status_code=429,
         )
-    info = svc.authenticate(uname, password[:1024])
+    info = svc.accounts.authenticate(uname, password[:1024])
     if info is None:
         throttle.failed(uname, ip)
         log.info("inbox login failed for %s from %s", mask(uname), ip)

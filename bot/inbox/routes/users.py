@@ -14,7 +14,7 @@ BACK = "/admin/users"
 
 @router.get("/admin/users")
 def users_page(request: Request, svc: ServiceDep, user: AdminUser):
-    return render(request, "users.html", {"users": svc.list_users(), "committees": committee_choices(svc)})
+    return render(request, "users.html", {"users": svc.accounts.list_users(), "committees": committee_choices(svc)})
 
 
 @router.post("/admin/users")
@@ -32,7 +32,7 @@ def create_user(
     if role == "member" and committee not in {c["id"] for c in committee_choices(svc)}:
         raise Refused("请为委员会成员选择所属委员会。", BACK)
     with refusals_back_to(BACK):
-        created = svc.create_user(clean(username, 64), password, committee if role == "member" else None, role)
+        created = svc.accounts.create_user(clean(username, 64), password, committee if role == "member" else None, role)
     return flash_redirect(request, BACK, f"已创建用户 {created.username}。")
 
 
@@ -42,7 +42,7 @@ def set_active(request: Request, svc: ServiceDep, user: AdminUser, username: str
     if name.lower() == user.username.lower():
         raise Refused("不能停用自己的账号。", BACK)
     with refusals_back_to(BACK):
-        svc.set_active(name, active == "1")
+        svc.accounts.set_active(name, active == "1")
     return flash_redirect(request, BACK, f"已{'启用' if active == '1' else '停用'}用户 {name}。")
 
 
@@ -50,5 +50,5 @@ def set_active(request: Request, svc: ServiceDep, user: AdminUser, username: str
 def reset_password(request: Request, svc: ServiceDep, user: AdminUser, username: str, password: str = Form("")):
     name = clean(username, 64)
     with refusals_back_to(BACK):
-        svc.set_password(name, password)
+        svc.accounts.set_password(name, password)
     return flash_redirect(request, BACK, f"已重置 {name} 的密码，其已登录的会话随之失效。")

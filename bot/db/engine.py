@@ -1,5 +1,7 @@
 """Engine and sessions for SQLite (default) or PostgreSQL (``LINLI_DATABASE_URL``), and migrations.
 
+Shared by every store on the one database (consultations, feedback); it imports none of them.
+
 SQLite gets WAL, foreign keys and ``BEGIN IMMEDIATE`` so concurrent writers queue on the busy
 timeout instead of failing with "database is locked" halfway through a transaction.
 """

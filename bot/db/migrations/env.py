@@ -1,9 +1,13 @@
-"""Alembic environment, configured from code (no alembic.ini): see bot.consultations.db.upgrade."""
+"""Alembic environment, configured from code (no alembic.ini): see :func:`bot.db.upgrade`.
+
+The revisions are plain ``op`` scripts and need no models; ``target_metadata`` holds whatever model
+modules were imported (import ``bot.consultations.models`` and ``bot.feedback.store`` before an
+autogenerate), so this package depends on no store.
+"""
 
 from alembic import context
 
-import bot.feedback.store  # noqa: F401  (registers feedback_events on Base.metadata: same database)
-from bot.consultations.models import Base
+from bot.db.base import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -12,7 +16,7 @@ target_metadata = Base.metadata
 def run() -> None:
     conn = config.attributes.get("connection")
     if conn is None:
-        from bot.consultations.db import make_engine
+        from bot.db.engine import make_engine
 
         engine = make_engine(config.get_main_option("sqlalchemy.url"))
         with engine.begin() as conn:

@@ -1,0 +1,222 @@
+"""What the consultation store returns: frozen dataclasses, never ORM rows, sessions, dicts or tuples.
+
+Callers (actions, the inbox, Open311, the CLI) read attributes; ``dataclasses.asdict`` gives JSON-able
+dicts where one is needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+
+@dataclass(frozen=True)
+class CommitteeInfo:
+    id: str
+    name: str
+    type: str  # Chinese kind: 居民委员会, 业主委员会 …
+    community_id: str
+    categories: tuple[str, ...]
+    compound: str | None
+    fallback: bool
+
+
+@dataclass(frozen=True)
+class CommunityInfo:
+    id: str
+    name: str
+    kind: str  # 社区 | 村
+    township: str
+    committees: tuple[CommitteeInfo, ...]
+
+
+@dataclass(frozen=True)
+class CategoryInfo:
+    id: str
+    name: str
+    description: str
+    keywords: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SyncCounts:
+    """What :meth:`Directory.sync` wrote: rows upserted from communities.yml, rows deactivated."""
+
+    communities: int = 0
+    committees: int = 0
+    deactivated: int = 0
+
+
+@dataclass(frozen=True)
+class TrailEntry:
+    at: datetime  # timezone-aware UTC
+    actor: str  # username, "resident" or "system"
+    kind: str  # status | recategorize
+    from_status: str | None
+    to_status: str
+    to_status_label: str
+    note: str
+    from_category: str | None = None
+    to_category: str | None = None
+    committee_id: str | None = None  # committee after this event
+
+
+@dataclass(frozen=True)
+class PushRecord:
+    """One status push to the resident, as the inbox shows it: sent, how, or why not yet."""
+
+    created_at: datetime
+    message: str
+    delivered_at: datetime | None
+    delivered_via: str | None  # WeChat: customer_service | template; None when the channel does not say
+    failed: bool
+    attempts: int
+
+
+@dataclass(frozen=True)
+class ConsultationRecord:
+    """The full record for committee members (contains personal data: never shown outside as is)."""
+
+    id: int
+    tracking_no: str
+    channel: str
+    sender_id: str
+    community_id: str
+    community_name: str
+    category: str | None
+    category_name: str | None
+    text: str
+    contact_name: str | None
+    contact_phone: str | None
+    consent: bool
+    status: str
+    status_label: str
+    committee_id: str
+    committee_name: str
+    committee_type: str
+    flagged_unroutable: bool
+    created_at: datetime
+    updated_at: datetime
+    trail: tuple[TrailEntry, ...] = ()  # filled by get(); empty in lists
+    created: bool = False  # True only on the submit() call that stored it (False for a retried delivery)
+
+
+@dataclass(frozen=True)
+class ResidentTrailEntry:
+    at: str  # ISO
+    at_text: str  # local time, as the chat shows it
+    status: str
+    status_label: str
+    note: str  # masked; empty for the resident's own steps
+
+
+@dataclass(frozen=True)
+class ResidentStatus:
+    """What a resident may see of their own consultation: no personal data, no member names."""
+
+    tracking_no: str
+    status: str
+    status_label: str
+    is_open: bool
+    category: str | None
+    category_name: str | None
+    committee_name: str
+    committee_type: str
+    community_name: str
+    created_at: str  # ISO
+    updated_at: str  # ISO
+    updated_at_text: str  # local
+    trail: tuple[ResidentTrailEntry, ...] = ()
+
+
+@dataclass(frozen=True)
+class OutsideView:
+    """A consultation for an integrator (Open311): no contact fields, no chat ids, masked text."""
+
+    tracking_no: str
+    status: str
+    status_label: str
+    closed: bool
+    category: str | None
+    category_name: str | None
+    description: str  # masked
+    last_note: str  # the latest non-empty trail note, masked; "" when there is none
+    committee_name: str | None
+    community_name: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    by_status: dict[str, int]
+    by_category: dict[str, int]  # category id, "" for unclassified
+    weekly: tuple[tuple[date, int], ...]  # (monday, n), oldest first
+    overdue: tuple[ConsultationRecord, ...]  # open, no status change for ``overdue_days``
+    last_status_change: dict[str, datetime] = field(default_factory=dict)  # tracking no → aware UTC
+
+
+@dataclass(frozen=True)
+class HandoffTicket:
+    """A stored request for a person, and the reply time to promise the resident."""
+
+    id: int
+    reply_within: str  # e.g. "工作日 2 小时内"
+
+
+@dataclass(frozen=True)
+class HandoffRecord:
+    id: int
+    channel: str
+    sender_id: str
+    community_id: str
+    committee_id: str
+    text: str
+    contact_phone: str | None
+    consent: bool
+    status: str  # open | closed
+    created_at: datetime
+    closed_at: datetime | None
+    closed_by: str | None
+    close_note: str
+    pushed: bool = False  # set by close(): the reply was queued for the resident's chat
+
+
+@dataclass(frozen=True)
+class OutboxRecord:
+    """A queued or delivered push (ops and tests)."""
+
+    id: int
+    sender_id: str
+    channel: str
+    intent: str
+    payload: str  # JSON entities
+    message: str
+    attempts: int
+    delivered_at: datetime | None
+    failed: bool
+    last_error: str | None
+    handoff_id: int | None
+    state: str
+    state_label: str
+
+
+@dataclass(frozen=True)
+class DeliveryCounts:
+    delivered: int = 0
+    retry: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    id: int
+    username: str
+    committee_id: str | None
+    committee_name: str | None
+    role: str  # member | admin
+    active: bool
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
