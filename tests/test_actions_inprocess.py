@@ -176,13 +176,13 @@ def test_withdraw_needs_the_explicit_words_then_withdraws(svc):
     record = submitted(svc)
     messages, events = run(ActionWithdrawConsultation(), tracker([user(record.tracking_no, "withdraw_consultation")]))
     assert (events, names(messages)) == ([], ["utter_withdraw_how"])
-    assert svc.status_for_resident(record.tracking_no, "rest", SENDER)["status"] == record.status  # untouched
+    assert svc.status_for_resident(record.tracking_no, "rest", SENDER).status == record.status  # untouched
     messages, events = run(ActionWithdrawConsultation(), tracker([user("撤回我的事项", "withdraw_consultation")]))
     assert (events, names(messages)) == ([], ["utter_withdraw_which"])
     messages, events = run(ActionWithdrawConsultation(), tracker([user(f"撤回 {record.tracking_no}", "withdraw_consultation")]))
     assert events == [SlotSet("tracking_number", record.tracking_no)] and names(messages) == ["utter_withdrawn"]
     assert render(messages[0]) == f"已撤回受理编号 {record.tracking_no} 的事项，{record.committee_name}不会再继续处理。"
-    assert svc.status_for_resident(record.tracking_no, "rest", SENDER)["status"] == "withdrawn"
+    assert svc.status_for_resident(record.tracking_no, "rest", SENDER).status == "withdrawn"
 
 
 def test_a_typed_status_push_is_not_relayed(svc):

@@ -15,6 +15,7 @@ from sqlalchemy import update
 
 from bot.consultations import models as m
 from bot.inbox.app import create_app
+from bot.settings import get_settings
 from bot.inbox.auth import LoginThrottle
 from bot.inbox.reporting import safe_cell
 from tests.inbox_support import PASSWORD, RecordingRasa, Server, csrf_from, csrf_of, login, make_env
@@ -213,7 +214,8 @@ def test_filters_and_search(alice, env):
     assert env.a[3].tracking_no in _numbers(r.text)
     r = alice.get("/consultations", params={"q": "账目"})  # committee B's word: nothing for A
     assert _numbers(r.text) == set() and "没有符合条件的诉求" in r.text
-    today = env.a[0].created_at.date().isoformat()
+    # the filter's days are local days (settings.timezone): the record's local date, not its UTC date
+    today = env.a[0].created_at.astimezone(ZoneInfo(get_settings().timezone)).date().isoformat()
     r = alice.get("/consultations", params={"since": today, "until": today})
     assert {x.tracking_no for x in env.a} <= _numbers(r.text)
     r = alice.get("/consultations", params={"until": "2001-01-01"})
