@@ -5,13 +5,8 @@ import re
 import pytest
 
 from bot.errors import UserFacingError
-from bot.retrieval import ASPECTS, get_assistant
+from bot.retrieval import ASPECTS
 from bot.retrieval.evaluate import load_dev_set
-
-
-@pytest.fixture(scope="module")
-def assistant():
-    return get_assistant()
 
 
 def test_to_dict_has_exactly_the_public_keys(assistant):

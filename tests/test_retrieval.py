@@ -7,18 +7,12 @@ import sys
 
 import pytest
 
-from bot.retrieval import get_assistant
 from bot.retrieval.assistant import Assistant
 from bot.retrieval.bm25 import BM25, make_analyzer
 from bot.retrieval.evaluate import load_dev_set, retrieval_table
 from bot.retrieval.index import META_FILE, INDEX_FILE, index_dir
 from bot.kb.terms import tokenizer
 from bot.settings import REPO_ROOT, Settings, get_settings
-
-
-@pytest.fixture(scope="module")
-def assistant():
-    return get_assistant()
 
 
 def test_dev_set_is_big_and_colloquial():
