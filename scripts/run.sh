@@ -68,14 +68,14 @@ exited() {
 declare -A pid_of=([actions]=${pids[0]} [inbox]=${pids[1]} [rasa]=${pids[2]})
 
 echo "[run] starting the servers (loading the model takes a minute)…" >&2
-ready=0
-for _ in $(seq 1 300); do
+ready=0 deadline=$((SECONDS + ${LINLI_START_TIMEOUT:-900}))  # a loaded machine can take minutes to load the model
+while (( SECONDS < deadline )); do
   if curl -sf "http://127.0.0.1:$RASA_PORT/" >/dev/null && curl -sf "http://127.0.0.1:$ACTION_PORT/health" >/dev/null \
      && curl -sf "http://127.0.0.1:$INBOX_PORT/healthz" >/dev/null; then ready=1; break; fi
   for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || { exited; exit 1; }; done
   sleep 1
 done
-[[ $ready == 1 ]] || { echo "[run] the servers did not answer within 5 minutes; see $LOG/" >&2; exit 1; }
+[[ $ready == 1 ]] || { echo "[run] the servers did not answer within ${LINLI_START_TIMEOUT:-900} s; see $LOG/" >&2; exit 1; }
 cat >&2 <<MSG
 [run] linli 邻里 is running:
   REST webhook   http://127.0.0.1:$RASA_PORT/webhooks/rest/webhook
