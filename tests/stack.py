@@ -158,8 +158,11 @@ class Stack:
         """The action server loads its search index on the first question: wait until answers carry sources."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if any((m.get("custom") or {}).get("sources") for m in self.rest(unique_sender("warm-up"), question)):
-                return
+            try:
+                if any((m.get("custom") or {}).get("sources") for m in self.rest(unique_sender("warm-up"), question)):
+                    return
+            except httpx.HTTPStatusError:  # a first turn that outlived Rasa's request deadline while the index loaded
+                pass
             time.sleep(2)
         raise TimeoutError(f"no answer with sources after {timeout}s:\n{self.log_tail('actions')}")
 
