@@ -161,7 +161,7 @@ class Stack:
             try:
                 if any((m.get("custom") or {}).get("sources") for m in self.rest(unique_sender("warm-up"), question)):
                     return
-            except httpx.HTTPStatusError:  # a first turn that outlived Rasa's request deadline while the index loaded
+            except httpx.HTTPError:  # a first turn that outlived the request deadline while the index loaded
                 pass
             time.sleep(2)
         raise TimeoutError(f"no answer with sources after {timeout}s:\n{self.log_tail('actions')}")
