@@ -151,7 +151,7 @@ def tg():
         }
         creds = {"connectors.rest.RestInput": None, "connectors.telegram.TelegramInput": None}
         with running_stack(credentials=creds, extra_env=env, model=model) as stack:
-            _warm_up(stack)
+            stack.warm_up(QUESTION)
             url = f"{stack.rasa_url}/webhooks/telegram/webhook"
 
             def post(update: dict, secret: str | None = SECRET) -> httpx.Response:
@@ -159,15 +159,6 @@ def tg():
                 return httpx.post(url, json=update, headers=headers, timeout=30)
 
             yield stack, fake, post
-
-
-def _warm_up(stack, timeout: float = 240) -> None:
-    """The action server loads its search index on the first question: wait until answers carry sources."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any((m.get("custom") or {}).get("sources") for m in stack.rest("warm-up", QUESTION)):
-            return
-        time.sleep(2)
 
 
 def _new_chat() -> int:

@@ -47,15 +47,6 @@ def _squash(s: str) -> str:
     return re.sub(r"\s+", "", s)
 
 
-def _warm_up(stack, timeout: float = 240) -> None:
-    """The action server loads its search index on the first question: wait until answers carry sources."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any((m.get("custom") or {}).get("sources") for m in stack.rest("warm-up", QUESTION)):
-            return
-        time.sleep(2)
-
-
 def _settled(fake: FakeWeChat, openid: str, quiet: float = 2.0, timeout: float = 90) -> list[str]:
     """The customer-service texts to ``openid`` once none arrived for ``quiet`` seconds (at least one)."""
     deadline = time.monotonic() + timeout
@@ -211,7 +202,7 @@ def plain(tmp_path_factory):
         }
         creds = {"connectors.rest.RestInput": None, "connectors.wechat.WeChatInput": {"menu": MENU}}
         with running_stack(credentials=creds, extra_env=env) as stack:
-            _warm_up(stack)
+            stack.warm_up(QUESTION)
             wechat = WeChatCallbacks(f"{stack.rasa_url}/webhooks/wechat/webhook", TOKEN)
             try:
                 yield stack, fake, wechat, db_url
@@ -431,7 +422,7 @@ def safe():
         }
         creds = {"connectors.rest.RestInput": None, "connectors.wechat.WeChatInput": None}
         with running_stack(credentials=creds, extra_env=env) as stack:
-            _warm_up(stack)
+            stack.warm_up(QUESTION)
             wechat = WeChatCallbacks(f"{stack.rasa_url}/webhooks/wechat/webhook", TOKEN, encoding_aes_key=aes_key)
             try:
                 yield stack, fake, wechat
