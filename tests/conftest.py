@@ -45,3 +45,72 @@ def pg_url():
 def sqlite_url(tmp_path):
     """SQLAlchemy URL of a fresh SQLite file in the test's tmp dir."""
     return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def shared_stack(tmp_path_factory):
+    """Rasa + action server started once for every e2e module that needs only the standard configuration
+    (:func:`tests.stack.standard_stack`). Modules with special configuration start their own."""
+    from tests.stack import standard_stack
+
+    with standard_stack(tmp_path_factory.mktemp("shared-stack")) as shared:
+        yield shared
+
+
+@pytest.fixture(scope="session")
+def stack(shared_stack):
+    """The shared stack's servers (:class:`tests.stack.Stack`); a module that needs its own configuration
+    defines its own ``stack`` fixture."""
+    return shared_stack.stack
+
+
+@pytest.fixture(scope="session")
+def stack_service(shared_stack):
+    """The consultation service on the shared stack's database (what the action server writes to)."""
+    from bot.consultations.service import ConsultationService
+
+    return ConsultationService(shared_stack.db_url)
+
+
+@pytest.fixture(scope="session")
+def assistant():
+    """The retrieval assistant on the real knowledge base (built or loaded once per session)."""
+    from bot.retrieval.assistant import get_assistant
+
+    return get_assistant()
+
+
+# ---- markers: what needs Rasa or a browser is marked, so that `make test-fast` (-m "not e2e and not rasa and not
+# browser") never starts either. A test is marked when it, or any fixture it uses, refers to one of these names.
+_STARTS = {
+    "e2e": {"running_stack", "standard_stack", "shared_stack", "FaultStack", "rasa_cmd"},
+    "rasa": {"RASA", "RASA_PYTHON", "_rasa", "ensure_model", "rasa_cmd", "running_stack", "standard_stack",
+             "shared_stack", "FaultStack"},
+    "browser": {"sync_playwright", "chromium"},
+}
+
+
+def _names_used(code, seen=None) -> set[str]:
+    """Global and attribute names a function's code (and the functions defined in it) refers to."""
+    names = set(code.co_names) | set(code.co_varnames)
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            names |= _names_used(const)
+    return names
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        funcs = [getattr(item, "function", None)]
+        info = getattr(item, "_fixtureinfo", None)
+        if info is not None:
+            # the last definition is the one in force (a module's own ``stack`` overrides conftest's)
+            funcs += [d.func for name in item.fixturenames for d in info.name2fixturedefs.get(name, ())[-1:]]
+        used = set(item.fixturenames)
+        for f in funcs:
+            code = getattr(f, "__code__", None)
+            if code is not None:
+                used |= _names_used(code)
+        for marker, names in _STARTS.items():
+            if used & names and not item.get_closest_marker(marker):
+                item.add_marker(getattr(pytest.mark, marker))

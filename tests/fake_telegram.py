@@ -8,13 +8,13 @@ to fail (HTTP 500, or 429 with ``retry_after``) to exercise retries and backoff.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List, Optional
-from urllib.parse import parse_qsl, urlparse
+from urllib.parse import parse_qsl
+
+from tests.fake_api import FakeAPI, Request
 
 BOT_USER = {"id": 4242, "is_bot": True, "first_name": "邻里", "username": "linli_test_bot"}
 
@@ -43,42 +43,18 @@ def _decode(params: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client hanging up mid long-poll (Rasa stopping) is normal here."""
-
-
-class FakeTelegram:
+class FakeTelegram(FakeAPI):
     def __init__(self, token: str = "123456:TEST-token"):
+        super().__init__()
         self.token = token
-        self.calls: List[Dict[str, Any]] = []
         self._updates: List[Dict[str, Any]] = []
         self._failures: Dict[str, List[Dict[str, Any]]] = {}
-        self._cond = threading.Condition()
         self._message_id = 1000
-        self.server = _QuietServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     # -- control ---------------------------------------------------------------------------------
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/bot"
-
-    def start(self) -> "FakeTelegram":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self) -> "FakeTelegram":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+        return f"{self.url}/bot"
 
     def push_update(self, update: Dict[str, Any]) -> None:
         """Queue an update for the next getUpdates."""
@@ -91,13 +67,14 @@ class FakeTelegram:
         with self._cond:
             self._failures.setdefault(method, []).extend([{"status": status, "retry_after": retry_after}] * times)
 
+    @staticmethod
+    def _match(method: Optional[str], chat_id: Any, where: Optional[Callable[[Dict[str, Any]], bool]] = None):
+        return lambda c: ((method is None or c["method"] == method)
+                          and (chat_id is None or str(c["params"].get("chat_id")) == str(chat_id))
+                          and (where is None or where(c)))
+
     def recorded(self, method: Optional[str] = None, chat_id: Any = None) -> List[Dict[str, Any]]:
-        with self._cond:
-            calls = list(self.calls)
-        return [
-            c for c in calls
-            if (method is None or c["method"] == method) and (chat_id is None or str(c["params"].get("chat_id")) == str(chat_id))
-        ]
+        return self.matching(self._match(method, chat_id))
 
     def wait_for(
         self,
@@ -108,21 +85,7 @@ class FakeTelegram:
         where: Optional[Callable[[Dict[str, Any]], bool]] = None,
     ) -> List[Dict[str, Any]]:
         """Block until at least ``count`` matching calls were recorded; returns them (raises on timeout)."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                found = [
-                    c for c in self.calls
-                    if c["method"] == method
-                    and (chat_id is None or str(c["params"].get("chat_id")) == str(chat_id))
-                    and (where is None or where(c))
-                ]
-                if len(found) >= count:
-                    return found
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"{method}: {len(found)} of {count} calls after {timeout}s; all calls: {self.calls}")
-                self._cond.wait(min(left, 0.2))
+        return self.wait_until(self._match(method, chat_id, where), count, timeout, what=method)
 
     # -- HTTP --------------------------------------------------------------------------------------
     def _answer(self, method: str, params: Dict[str, Any]) -> tuple[int, Dict[str, Any]]:
@@ -169,43 +132,15 @@ class FakeTelegram:
                     self._cond.wait(left)
         return 404, {"ok": False, "error_code": 404, "description": "Not Found: method not found"}
 
-    def _handler(self) -> type:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:  # quiet test output
-                pass
-
-            def _serve(self) -> None:
-                path = urlparse(self.path).path
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                prefix = f"/bot{fake.token}/"
-                if not path.startswith(prefix):
-                    status, payload = 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
-                    method = path.rsplit("/", 1)[-1]
-                    params: Dict[str, Any] = {}
-                else:
-                    method = path[len(prefix):]
-                    params = _decode(_parse_body(self.headers.get("Content-Type", ""), body))
-                    params.update(dict(parse_qsl(urlparse(self.path).query)))
-                    with fake._cond:
-                        fake.calls.append({"method": method, "params": params, "at": time.monotonic()})
-                        fake._cond.notify_all()
-                    status, payload = fake._answer(method, params)
-                data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = _serve
-            do_POST = _serve
-
-        return Handler
+    def respond(self, request: Request) -> tuple[int, Dict[str, Any]]:
+        prefix = f"/bot{self.token}/"
+        if not request.path.startswith(prefix):
+            return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
+        method = request.path[len(prefix):]
+        params = _decode(_parse_body(request.headers.get("Content-Type", ""), request.body))
+        params.update(request.params())
+        self.record({"method": method, "params": params})
+        return self._answer(method, params)
 
 
 def text_update(update_id: int, chat_id: int, text: str, kind: str = "message") -> Dict[str, Any]:

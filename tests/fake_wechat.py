@@ -18,15 +18,14 @@ import json
 import os
 import secrets
 import struct
-import threading
 import time
 import xml.etree.ElementTree as ET
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List, Optional
-from urllib.parse import parse_qsl, urlparse
 
 import httpx
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from tests.fake_api import FakeAPI, Request
 
 APP_ID = "wx5f2ad10e5c3b9a01"
 APP_SECRET = "c0ffee5ecret0123456789abcdef0123"
@@ -158,38 +157,20 @@ class WeChatCallbacks:
 
 # -- WeChat's server API --------------------------------------------------------------------------------
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass
-
-
-class FakeWeChat:
+class FakeWeChat(FakeAPI):
     def __init__(self, app_id: str = APP_ID, app_secret: str = APP_SECRET, token_lifetime: int = 7200,
                  templates: tuple[str, ...] = ("tmpl-status-1",)):
+        super().__init__()  # calls: every API call: path, params, body, raw, errcode, at
         self.app_id, self.app_secret, self.token_lifetime = app_id, app_secret, token_lifetime
         self.templates = set(templates)
         self.tokens: Dict[str, float] = {}  # access token -> expiry (monotonic)
-        self.calls: List[Dict[str, Any]] = []  # every API call: path, params, body, raw, errcode, at
         self.closed_windows: set[str] = set()  # openids outside the 48-hour window
         self._failures: Dict[str, List[int]] = {}
-        self._cond = threading.Condition()
         self._msg_ids = itertools.count(1)
-        self.server = _QuietServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> "FakeWeChat":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return self.url
 
     # -- control ---------------------------------------------------------------------------------------
     def expire_tokens(self) -> None:
@@ -205,12 +186,16 @@ class FakeWeChat:
         with self._cond:
             self._failures.setdefault(path, []).extend([errcode] * times)
 
+    @staticmethod
+    def _match(path: Optional[str], touser: Optional[str], ok: Optional[bool],
+               where: Optional[Callable[[Dict[str, Any]], bool]] = None):
+        return lambda c: ((path is None or c["path"] == path)
+                          and (touser is None or (c.get("body") or {}).get("touser") == touser)
+                          and (ok is None or (c["errcode"] == 0) == ok)
+                          and (where is None or where(c)))
+
     def recorded(self, path: Optional[str] = None, touser: Optional[str] = None, ok: Optional[bool] = None) -> List[Dict[str, Any]]:
-        with self._cond:
-            calls = list(self.calls)
-        return [c for c in calls if (path is None or c["path"] == path)
-                and (touser is None or (c.get("body") or {}).get("touser") == touser)
-                and (ok is None or (c["errcode"] == 0) == ok)]
+        return self.matching(self._match(path, touser, ok))
 
     def sent_texts(self, openid: str) -> List[str]:
         """Customer-service texts WeChat accepted for ``openid``."""
@@ -218,16 +203,7 @@ class FakeWeChat:
 
     def wait_for(self, path: str, touser: Optional[str] = None, count: int = 1, ok: Optional[bool] = True,
                  timeout: float = 60.0, where: Optional[Callable[[Dict[str, Any]], bool]] = None) -> List[Dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                found = [c for c in self.recorded(path, touser, ok) if where is None or where(c)]
-                if len(found) >= count:
-                    return found
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"{path}: {len(found)} of {count} after {timeout}s; calls: {self.calls}")
-                self._cond.wait(min(left, 0.2))
+        return self.wait_until(self._match(path, touser, ok, where), count, timeout, what=path)
 
     # -- API -------------------------------------------------------------------------------------------
     def _token_error(self, params: Dict[str, str]) -> Optional[Dict[str, Any]]:
@@ -286,36 +262,13 @@ class FakeWeChat:
                 return {"errcode": 45002, "errmsg": "content size out of limit"}
             return {"errcode": 0, "errmsg": "ok"}
 
-    def _handler(self) -> type:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _serve(self) -> None:
-                url = urlparse(self.path)
-                params = dict(parse_qsl(url.query))
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                try:
-                    body = json.loads(raw) if raw else None
-                except ValueError:
-                    body = None
-                answer = fake._answer(self.command, url.path, params, body)
-                with fake._cond:
-                    fake.calls.append({"path": url.path, "params": params, "body": body, "raw": raw,
-                                       "errcode": int(answer.get("errcode") or 0), "at": time.monotonic()})
-                    fake._cond.notify_all()
-                data = json.dumps(answer, ensure_ascii=False).encode("utf-8")
-                self.send_response(200)  # WeChat reports errors in the body, always with HTTP 200
-                self.send_header("Content-Type", "application/json; encoding=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = _serve
-            do_POST = _serve
-
-        return Handler
+    def respond(self, request: Request) -> tuple[int, Dict[str, Any]]:
+        try:
+            body = json.loads(request.body) if request.body else None
+        except ValueError:
+            body = None
+        params = request.params()
+        answer = self._answer(request.method, request.path, params, body)
+        self.record({"path": request.path, "params": params, "body": body, "raw": request.body,
+                     "errcode": int(answer.get("errcode") or 0)})
+        return 200, answer  # WeChat reports errors in the body, always with HTTP 200

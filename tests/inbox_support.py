@@ -1,16 +1,14 @@
 """Shared set-up of the inbox tests: a real store on SQLite/PostgreSQL with two committees' items,
-users of each role, a real uvicorn server on a free loopback port, and a recording stand-in for Rasa's HTTP API."""
+users of each role and a real uvicorn server on a free loopback port (Rasa's HTTP API: :class:`tests.fake_api.FakeRasa`)."""
 
 from __future__ import annotations
 
-import json
 import re
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -135,45 +133,3 @@ class Server:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(10)
-
-
-class RecordingRasa:
-    """A real HTTP server on loopback that accepts Rasa's trigger_intent calls and records them."""
-
-    def __init__(self, token: str = "test-token"):
-        calls = self.calls = []
-        self.event = threading.Event()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                ok = f"token={token}" in self.path
-                calls.append({"path": self.path, "body": json.loads(body or b"{}"), "authorized": ok})
-                outer.event.set()
-                self.send_response(200 if ok else 401)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> "RecordingRasa":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def wait(self, n: int, timeout: float = 10.0) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while len(self.calls) < n and time.monotonic() < deadline:
-            self.event.wait(0.1)
-            self.event.clear()
-        return self.calls

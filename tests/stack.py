@@ -110,6 +110,11 @@ def _rasa_env() -> dict[str, str]:
     return env
 
 
+def unique_sender(name: str) -> str:
+    """A conversation of its own on a stack that other tests share: ``name`` plus a random suffix."""
+    return f"{name}-{secrets.token_hex(4)}"
+
+
 @dataclass
 class Stack:
     rasa_url: str
@@ -119,6 +124,7 @@ class Stack:
     logs: dict[str, Path] = field(default_factory=dict)
     action_token: str = ""
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)  # "actions", "rasa" (for the benches' CPU/RSS)
+    env: dict[str, str] = field(default_factory=dict)  # the extra environment both servers were started with
     client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=120))
 
     @staticmethod
@@ -148,6 +154,18 @@ class Stack:
         r = self.client.get(f"{self.rasa_url}/conversations/{quote(conversation, safe=':@')}/tracker", params={"token": self.token})
         r.raise_for_status()
         return r.json()
+
+    def warm_up(self, question: str = "在社区能办医保吗", timeout: float = 240) -> None:
+        """The action server loads its search index on the first question: wait until answers carry sources."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if any((m.get("custom") or {}).get("sources") for m in self.rest(unique_sender("warm-up"), question)):
+                    return
+            except httpx.HTTPError:  # a first turn that outlived the request deadline while the index loaded
+                pass
+            time.sleep(2)
+        raise TimeoutError(f"no answer with sources after {timeout}s:\n{self.log_tail('actions')}")
 
     def log_tail(self, name: str, chars: int = 4000) -> str:
         p = self.logs.get(name)
@@ -202,7 +220,8 @@ def running_stack(credentials: dict | str | Path | None = None, extra_env: dict[
         env = _rasa_env() | {"LINLI_RASA_URL": f"http://127.0.0.1:{rasa_port}"} | secret_env(token, action_token)
         env.update(extra_env or {})
         stack = Stack(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{action_port}", token, work,
-                      {"actions": work / "actions.log", "rasa": work / "rasa.log"}, action_token=action_token)
+                      {"actions": work / "actions.log", "rasa": work / "rasa.log"}, action_token=action_token,
+                      env=dict(extra_env or {}))
         actions = rasa = None
         try:
             with open(stack.logs["actions"], "wb") as alog:
@@ -222,3 +241,36 @@ def running_stack(credentials: dict | str | Path | None = None, extra_env: dict[
             stack.client.close()
             _stop(rasa)
             _stop(actions)
+
+
+SHARED_TELEGRAM_SECRET = "shared-stack-telegram-secret"
+
+
+@dataclass
+class SharedStack:
+    """The standard stack that every e2e module without special configuration shares (one per test session)."""
+
+    stack: Stack
+    db_url: str
+    var_dir: Path
+    telegram: object  # tests.fake_telegram.FakeTelegram, the Bot API the Telegram channel talks to
+    telegram_secret: str = SHARED_TELEGRAM_SECRET
+
+
+@contextlib.contextmanager
+def standard_stack(work: Path) -> Iterator[SharedStack]:
+    """The project's ``credentials.yml`` (REST, web chat, Telegram in webhook mode against a
+    :class:`~tests.fake_telegram.FakeTelegram`, WeChat idle), a SQLite database and INFO logs in ``work``; warmed up.
+
+    Tests on it must use conversations of their own (:func:`unique_sender`) and must not reconfigure or stop it."""
+    from tests.fake_telegram import FakeTelegram
+
+    db_url = f"sqlite:///{work / 'linli.db'}"
+    with FakeTelegram() as tg:
+        env = {"LINLI_DATABASE_URL": db_url, "LINLI_VAR_DIR": str(work), "LINLI_LOG_LEVEL": "INFO",
+               "TELEGRAM_TOKEN": tg.token, "TELEGRAM_WEBHOOK_SECRET": SHARED_TELEGRAM_SECRET,
+               "TELEGRAM_API_BASE_URL": tg.base_url, "TELEGRAM_CHAT_INTERVAL": "0",
+               "TELEGRAM_WEBHOOK_URL": "https://example.invalid/webhooks/telegram/webhook"}
+        with running_stack(credentials=REPO / "credentials.yml", extra_env=env) as stack:
+            stack.warm_up()
+            yield SharedStack(stack, db_url, work, tg)

@@ -8,12 +8,9 @@ import os
 import re
 import subprocess
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 from sqlalchemy import inspect, text
@@ -23,6 +20,7 @@ from bot.consultations import models as m
 from bot.db import dispose_engines
 from bot.errors import UserFacingError
 from bot.kb import load_kb
+from tests.fake_api import FakeRasa
 
 REPO = Path(__file__).resolve().parent.parent
 TRACKING = re.compile(r"^YS-\d{8}-\d{4}$")
@@ -182,7 +180,8 @@ def test_texts_about_final_statuses_read_naturally(svc, final):
         with pytest.raises(UserFacingError) as e:
             attempt()
         messages.append(e.value.message)
-    assert all(f"已是“{label}”状态" in msg or "无需重复" in msg for msg in messages), messages
+    assert all(f"已是“{label}”状态" in msg for msg in messages[:2]), messages
+    assert (f"已经是“{label}”状态，无需重复" if final == "withdrawn" else f"已是“{label}”状态") in messages[2], messages
     assert not any("已“已" in msg for msg in messages)
 
 
@@ -348,10 +347,10 @@ def test_handoff_reply_is_queued_for_chat_channels_only(svc):
     assert svc.handoffs.get(api).close_note == "已在热线系统答复"
     with pytest.raises(NotFoundError):
         svc.handoffs.close(999_999, "x", "li")
-    rasa = _Recorder()
+    rasa = FakeRasa().start()
     try:
         assert svc.delivery.deliverer(rasa_url=rasa.url, token="t").deliver_pending() == DeliveryCounts(1, 0, 0)
-        [req] = rasa.requests
+        [req] = rasa.calls
         assert req["path"] == "/conversations/u1/trigger_intent" and req["query"]["output_channel"] == ["telegram"]
         assert req["json"] == {"name": "EXTERNAL_handoff_reply", "entities": {"note": "已给您回电 138****5678，明天上门"}}
     finally:
@@ -446,39 +445,8 @@ def test_upgrade_from_0001_keeps_data(url, kb):
 
 
 # notifications -----------------------------------------------------------------------
-class _Recorder:
-    """A real HTTP server on a free loopback port that records requests and replies with scripted codes."""
-
-    def __init__(self, codes=()):
-        self.requests: list[dict] = []
-        self.codes = list(codes)
-        rec = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                u = urlparse(self.path)
-                rec.requests.append({"path": u.path, "query": parse_qs(u.query), "json": json.loads(body)})
-                code = rec.codes.pop(0) if rec.codes else 200
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(b'{"ok": true}')
-
-            def log_message(self, *a):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_status_change_is_pushed_to_rasa_with_retries(svc):
-    rasa = _Recorder(codes=[500])
+    rasa = FakeRasa(codes=(500,)).start()
     try:
         r = svc.submit("telegram", "chat 42/x", "m1", "xingfu", "路灯坏了")
         svc.change_status(r.tracking_no, "accepted", "li", "明天维修")
@@ -488,9 +456,9 @@ def test_status_change_is_pushed_to_rasa_with_retries(svc):
         assert row.attempts == 1 and "500" in row.last_error and row.delivered_at is None
         assert d.deliver_pending() == DeliveryCounts(1, 0, 0)
         assert d.deliver_pending() == DeliveryCounts(0, 0, 0)  # never twice
-        assert len(rasa.requests) == 2
-        req = rasa.requests[-1]
-        assert req["path"] == "/conversations/chat%2042%2Fx/trigger_intent" or req["path"] == "/conversations/chat 42/x/trigger_intent"
+        assert len(rasa.calls) == 2
+        req = rasa.calls[-1]
+        assert req["path"] == "/conversations/chat%2042%2Fx/trigger_intent"  # the sender id quoted as one segment
         assert req["query"] == {"output_channel": ["telegram"], "token": ["s3cret"]}
         assert req["json"] == {"name": "EXTERNAL_consultation_status", "entities": {
             "tracking_number": r.tracking_no, "status": "accepted", "status_label": "已受理", "note": "明天维修"}}
@@ -504,36 +472,33 @@ def test_push_survives_rasa_down_and_gives_up_after_max_attempts(svc):
     r = _submit(svc)
     svc.change_status(r.tracking_no, "accepted", "li")
     svc.change_status(r.tracking_no, "deliberating", "li")
-    down = _Recorder()
+    down = FakeRasa().start()
     dead_url = down.url
     down.close()  # nothing listens there now
     d = svc.delivery.deliverer(rasa_url=dead_url, backoff_seconds=0, max_attempts=2, timeout=2)
     assert d.deliver_pending().retry == 2
     assert d.deliver_pending().failed == 2
     rows = svc.delivery.outbox(r.tracking_no)
-    assert all(x.failed and x.last_error and x.delivered_at is None for x in rows)
-    rasa = _Recorder()
+    assert len(rows) == 2 and all(x.failed and x.last_error and x.delivered_at is None for x in rows)
+    rasa = FakeRasa().start()
     try:
         d2 = svc.delivery.deliverer(rasa_url=rasa.url, backoff_seconds=0)
         assert d2.retry_failed() == 2
         assert d2.deliver_pending().delivered == 2
-        assert [q["json"]["entities"]["status"] for q in rasa.requests] == ["accepted", "deliberating"]
+        assert [q["json"]["entities"]["status"] for q in rasa.calls] == ["accepted", "deliberating"]
     finally:
         rasa.close()
 
 
 def test_background_delivery_thread(svc):
-    rasa = _Recorder()
+    rasa = FakeRasa().start()
     try:
         svc.settings = svc.settings.model_copy(update={"rasa_url": rasa.url, "notify_backoff_seconds": 0})
         svc.delivery.start(interval=30)
         r = _submit(svc)
         svc.change_status(r.tracking_no, "accepted", "li")  # wakes the thread
-        for _ in range(100):
-            if rasa.requests:
-                break
-            threading.Event().wait(0.05)
-        assert rasa.requests and rasa.requests[0]["json"]["entities"]["tracking_number"] == r.tracking_no
+        [call] = rasa.wait(1, timeout=10)  # well before the 30 s interval: the change woke the thread
+        assert call["json"]["entities"]["tracking_number"] == r.tracking_no
     finally:
         svc.delivery.stop()
         rasa.close()

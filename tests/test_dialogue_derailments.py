@@ -7,36 +7,20 @@ was seen (``HELD_OUT``): those were never used to tune the NLU data or the evide
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
-from tests.stack import running_stack
-from tests.test_dialogue_e2e import answer_of, buttons_of, custom_of, say, text_of
+from tests.dialogue_support import TRACKING, buttons_of, custom_of, say, text_of
+from tests.stack import unique_sender
 
 pytestmark = pytest.mark.e2e
-TRACKING = re.compile(r"YS-\d{8}-\d{4}")
 COMMUNITY_PROMPT = "哪个社区"
 TOPIC_PROMPT = "说说您想反映"
 PROCESS_REPLY = "受理编号查询"  # utter_consultation_process (how and when the resident hears back)
 
 
 @pytest.fixture(scope="module")
-def db_url(tmp_path_factory) -> str:
-    return f"sqlite:///{tmp_path_factory.mktemp('derail') / 'linli.db'}"
-
-
-@pytest.fixture(scope="module")
-def stack(db_url):
-    with running_stack(extra_env={"LINLI_DATABASE_URL": db_url}) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def service(db_url):
-    from bot.consultations import ConsultationService
-
-    return ConsultationService(db_url)
+def service(stack_service):
+    return stack_service
 
 
 def _form(stack, sender: str) -> str | None:
@@ -71,7 +55,7 @@ def test_a_farewell_word_inside_a_question_does_not_end_the_chat(stack, text):
 
 def test_a_whole_farewell_still_ends_the_chat(stack):
     for text in ("拜拜", "好嘞，拜拜"):
-        assert "再见" in text_of(say(stack, "real-bye", text))
+        assert "再见" in text_of(say(stack, unique_sender("real-bye"), text))
 
 
 @pytest.mark.parametrize("text", DISPUTE_QUESTION + HELD_OUT["dispute"])
@@ -83,7 +67,7 @@ def test_a_question_about_a_dispute_does_not_start_the_withdrawal(stack, text):
 
 @pytest.mark.parametrize("text", PLAN_AGENCY_QUESTION + HELD_OUT["agency"])
 def test_a_question_about_a_chapters_agencies_does_not_start_the_form(stack, text):
-    sender = f"chapter-{hash(text) % 10**6}"
+    sender = unique_sender("chapter")
     r = say(stack, sender, text)
     assert _form(stack, sender) is None and TOPIC_PROMPT not in text_of(r), r
     assert custom_of(r, "answer"), r
@@ -97,7 +81,7 @@ def _start_form_to_community(stack, sender: str) -> None:
 
 @pytest.mark.parametrize("text", HOW_LONG_IN_FORM + HELD_OUT["how_long"])
 def test_how_long_inside_the_form_is_answered_and_the_form_resumes(stack, text):
-    sender = f"howlong-{hash(text) % 10**6}"
+    sender = unique_sender("howlong")
     _start_form_to_community(stack, sender)
     r = say(stack, sender, text)
     assert PROCESS_REPLY in text_of(r), r  # an answer about response time ...
@@ -107,7 +91,7 @@ def test_how_long_inside_the_form_is_answered_and_the_form_resumes(stack, text):
 
 
 def test_a_plan_question_inside_the_form_is_answered_and_the_form_resumes(stack):
-    sender = "form-question"
+    sender = unique_sender("form-question")
     _start_form_to_community(stack, sender)
     r = say(stack, sender, "社区养老服务站一般提供哪些服务")
     assert custom_of(r, "answer") and "幸福社区" in buttons_of(r)
@@ -115,7 +99,7 @@ def test_a_plan_question_inside_the_form_is_answered_and_the_form_resumes(stack)
 
 
 def test_start_consultation_under_an_answer_takes_the_topic_from_the_conversation(stack, service):
-    sender = "context-button"
+    sender = unique_sender("context-button")
     question = "楼下的烧烤摊每天开到凌晨，油烟噪音太大了，这种情况怎么办"
     r = say(stack, sender, question)
     assert custom_of(r, "answer") and "/start_consultation" in buttons_of(r).values(), r
@@ -130,7 +114,7 @@ def test_start_consultation_under_an_answer_takes_the_topic_from_the_conversatio
 
 
 def test_a_back_reference_at_the_topic_prompt_stores_what_it_refers_to(stack, service):
-    sender = "context-words"
+    sender = unique_sender("context-words")
     matter = "楼道里堆满了纸箱和旧家具，物业一直不清理"
     say(stack, sender, matter)
     r = say(stack, sender, "我要发起议事协商")
@@ -151,7 +135,7 @@ def test_a_back_reference_at_the_topic_prompt_stores_what_it_refers_to(stack, se
     assert "幸福社区" in buttons_of(r), r
     assert _slots(stack, sender)["consultation_topic"] == "小区里电动车乱停，消防通道都堵了"
     say(stack, sender, "取消")
-    assert not any("就是刚才" in c.text for c in service.my_consultations("rest", sender))
+    assert service.my_consultations("rest", stack.rest_id(sender)) == []  # every form was cancelled
 
 
 def _to_summary_with_contact(stack, sender: str, name: str = "王阿姨") -> list[dict]:
@@ -168,7 +152,7 @@ def _to_summary_with_contact(stack, sender: str, name: str = "王阿姨") -> lis
 
 @pytest.mark.parametrize("text", ["社区选错了", "改一下社区"] + HELD_OUT["correct"][1:])
 def test_the_community_can_be_corrected_in_place(stack, service, text):
-    sender = f"fix-community-{hash(text) % 10**6}"
+    sender = unique_sender("fix-community")
     _to_summary_with_contact(stack, sender)
     r = say(stack, sender, text)
     assert "和平社区" in buttons_of(r) and _form(stack, sender) == "consultation_form", r
@@ -182,7 +166,7 @@ def test_the_community_can_be_corrected_in_place(stack, service, text):
 
 @pytest.mark.parametrize("text", ["电话填错了"] + HELD_OUT["correct"][:1])
 def test_the_phone_can_be_corrected_in_place(stack, service, text):
-    sender = f"fix-phone-{hash(text) % 10**6}"
+    sender = unique_sender("fix-phone")
     _to_summary_with_contact(stack, sender)
     r = say(stack, sender, text)
     assert "手机号" in text_of(r), r
@@ -195,7 +179,7 @@ def test_the_phone_can_be_corrected_in_place(stack, service, text):
 
 @pytest.mark.parametrize("name", ["王阿姨"] + HELD_OUT["name"])
 def test_a_typed_name_at_the_consent_question_is_re_asked_never_recorded(stack, service, name):
-    sender = f"consent-{hash(name) % 10**6}"
+    sender = unique_sender("consent")
     say(stack, sender, "我想提个建议")
     r = say(stack, sender, "建议小区在垃圾站旁边加个洗手池")
     r = say(stack, sender, buttons_of(r)["清泉社区"])
@@ -212,7 +196,7 @@ def test_a_typed_name_at_the_consent_question_is_re_asked_never_recorded(stack, 
 
 
 def test_a_typed_name_at_the_summary_is_not_a_confirmation(stack, service):
-    sender = "confirm-name"
+    sender = unique_sender("confirm-name")
     say(stack, sender, "我想反映个问题")
     r = say(stack, sender, "小区垃圾分类的桶太少了")
     r = say(stack, sender, buttons_of(r)["幸福社区"])
@@ -220,11 +204,11 @@ def test_a_typed_name_at_the_summary_is_not_a_confirmation(stack, service):
     assert "确认提交" in buttons_of(r)
     r = say(stack, sender, "张秀英")
     assert "确认提交" in buttons_of(r) and not TRACKING.search(text_of(r)), r
-    assert service.my_consultations("rest", sender) == []
+    assert service.my_consultations("rest", stack.rest_id(sender)) == []
 
 
 def test_handoff_collects_community_summary_and_consented_phone(stack, service):
-    sender = "handoff-full"
+    sender = unique_sender("handoff-full")
     r = say(stack, sender, "转人工")
     assert "幸福社区" in buttons_of(r) and not custom_of(r, "handoff"), r  # nothing registered yet
     r = say(stack, sender, buttons_of(r)["柳树村"])
@@ -246,7 +230,7 @@ def test_handoff_collects_community_summary_and_consented_phone(stack, service):
 
 
 def test_handoff_after_a_question_takes_the_summary_from_it_and_no_phone_without_consent(stack, service):
-    sender = "handoff-context"
+    sender = unique_sender("handoff-context")
     question = "残疾人两项补贴我申请了三个月还没消息"
     say(stack, sender, question)
     r = say(stack, sender, "/human_handoff")
@@ -261,7 +245,7 @@ def test_handoff_after_a_question_takes_the_summary_from_it_and_no_phone_without
 
 
 def test_handoff_form_can_be_cancelled_and_corrected(stack, service):
-    sender = "handoff-cancel"
+    sender = unique_sender("handoff-cancel")
     r = say(stack, sender, "我要找工作人员")
     r = say(stack, sender, buttons_of(r)["幸福社区"])
     r = say(stack, sender, "社区选错了")
@@ -269,16 +253,16 @@ def test_handoff_form_can_be_cancelled_and_corrected(stack, service):
     r = say(stack, sender, buttons_of(r)["清泉社区"])
     r = say(stack, sender, "算了")
     assert "没有登记" in text_of(r) and _form(stack, sender) is None
-    assert all(h.sender_id != sender for h in service.handoffs.list(status=None))
+    assert all(h.sender_id != stack.rest_id(sender) for h in service.handoffs.list(status=None))
 
 
 def test_process_question_outside_a_form_is_answered(stack):
-    r = say(stack, "process-q", "提交以后多久有人回复")
+    r = say(stack, unique_sender("process-q"), "提交以后多久有人回复")
     assert PROCESS_REPLY in text_of(r) and "请发送受理编号" not in text_of(r)
 
 
 def test_a_typed_start_after_a_question_asks_for_the_topic(stack):
-    sender = "context-question"
+    sender = unique_sender("context-question")
     say(stack, sender, "我叫王建国，电话13912345678，想问问老年人助餐怎么申请")
     r = say(stack, sender, "我要发起议事协商")  # typed after a question (not a described matter): asked, not assumed
     assert TOPIC_PROMPT in text_of(r) and "助餐" not in text_of(r) and "13912345678" not in text_of(r), r

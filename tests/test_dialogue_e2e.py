@@ -3,36 +3,20 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests.stack import REPO, running_stack
+from tests.dialogue_support import CJK, TRACKING, answer_of, buttons_of, custom_of, say, text_of
+from tests.stack import REPO, unique_sender
 
 pytestmark = pytest.mark.e2e
-TRACKING = re.compile(r"YS-\d{8}-\d{4}")
-CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @pytest.fixture(scope="module")
-def db_url(tmp_path_factory) -> str:
-    return f"sqlite:///{tmp_path_factory.mktemp('dialogue') / 'linli.db'}"
-
-
-@pytest.fixture(scope="module")
-def stack(db_url):
-    with running_stack(extra_env={"LINLI_DATABASE_URL": db_url}) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def service(db_url):
-    from bot.consultations import ConsultationService
-
-    return ConsultationService(db_url)
+def service(stack_service):
+    return stack_service
 
 
 @pytest.fixture(scope="module")
@@ -42,41 +26,20 @@ def kb():
     return load_kb()
 
 
-def text_of(replies: list[dict]) -> str:
-    return "\n".join(r.get("text", "") for r in replies if r.get("text"))
-
-
-def custom_of(replies: list[dict], kind: str | None = None) -> list[dict]:
-    return [r["custom"] for r in replies if isinstance(r.get("custom"), dict) and (kind is None or r["custom"].get("type") == kind)]
-
-
-def buttons_of(replies: list[dict]) -> dict[str, str]:
-    return {b["title"]: b["payload"] for r in replies for b in r.get("buttons", []) or []}
-
-
-def say(stack, sender: str, text: str) -> list[dict]:
-    replies = stack.rest(sender, text)
-    joined = text_of(replies)
-    assert "Traceback" not in joined and "Exception" not in joined, joined
-    return replies
-
-
-def answer_of(replies: list[dict]) -> dict:
-    answers = custom_of(replies, "answer")
-    assert answers, f"no answer payload in {replies}"
-    return answers[0]
-
-
 def test_greeting_and_small_talk(stack):
-    r = say(stack, "small-talk", "你好")
+    sender = unique_sender("small-talk")
+    r = say(stack, sender, "你好")
     assert CJK.search(text_of(r)) and "/start_consultation" in buttons_of(r).values()
-    assert "程序" in text_of(say(stack, "small-talk", "你是机器人吗"))
-    assert CJK.search(text_of(say(stack, "small-talk", "谢谢你")))
-    assert "再见" in text_of(say(stack, "small-talk", "拜拜"))
+    assert "程序" in text_of(say(stack, sender, "你是机器人吗"))
+    assert CJK.search(text_of(say(stack, sender, "谢谢你")))
+    assert "再见" in text_of(say(stack, sender, "拜拜"))
 
 
-def test_question_with_follow_ups_resolves_the_service_in_focus(stack, kb, db_url):
-    sender = "elderly-care"
+def test_question_with_follow_ups_resolves_the_service_in_focus(stack, kb, shared_stack):
+    from bot.feedback.store import FeedbackStore
+
+    feedback = FeedbackStore(shared_stack.db_url)
+    sender = unique_sender("elderly-care")
     first = answer_of(say(stack, sender, "家里老人没人照看，社区能上门照顾吗"))
     assert first["kind"] == "service" and first["sources"], first
     svc = kb.service(first["services"][0]["id"])
@@ -88,15 +51,14 @@ def test_question_with_follow_ups_resolves_the_service_in_focus(stack, kb, db_ur
     # the follow-up buttons are payloads the dialogue understands
     r = say(stack, sender, buttons_of(r)["哪个部门负责"])
     assert svc.agency in text_of(r) and answer_of(r)["services"][0]["id"] == svc.id
+    ups = feedback.rating_counts()["up"]
     r = say(stack, sender, "/feedback_positive")
     assert "谢谢" in text_of(r)
-    from bot.feedback.store import FeedbackStore
-
-    assert FeedbackStore(db_url).rating_counts()["up"] >= 1
+    assert feedback.rating_counts()["up"] == ups + 1
 
 
 def test_medical_insurance_question_cites_the_plan_and_agency(stack):
-    sender = "medical"
+    sender = unique_sender("medical")
     r = say(stack, sender, "在社区能办医保吗")
     ans = answer_of(r)
     assert "市医保局" in text_of(r) or "市医保局" in ans["agencies"]
@@ -106,12 +68,13 @@ def test_medical_insurance_question_cites_the_plan_and_agency(stack):
 
 
 def test_indicator_question_and_self_check(stack, kb):
-    r = say(stack, "worker", "社工师的指标是多少")
+    sender = unique_sender("worker")
+    r = say(stack, sender, "社工师的指标是多少")
     ans = answer_of(r)
     assert ans["kind"] == "indicator" and "约束性" in text_of(r)
-    r = say(stack, "worker", "指标自检")
+    r = say(stack, sender, "指标自检")
     assert "户数" in text_of(r)
-    r = say(stack, "worker", "我们社区户数1000，综合服务设施面积250平方米，社工师2人")
+    r = say(stack, sender, "我们社区户数1000，综合服务设施面积250平方米，社工师2人")
     check = custom_of(r, "indicator_self_check")[0]
     by_id = {x["indicator_id"]: x for x in check["results"]}
     assert by_id["indicator-4"]["met"] is False and by_id["indicator-8"]["met"] is False
@@ -119,7 +82,7 @@ def test_indicator_question_and_self_check(stack, kb):
 
 
 def test_full_consultation_with_contact_reaches_the_right_committee(stack, service):
-    sender = "resident-contact"
+    sender = unique_sender("resident-contact")
     topic = "小区电梯经常坏，物业一直拖着不修"
     r = say(stack, sender, "我想反映个问题")
     assert "事情" in text_of(r)
@@ -150,7 +113,7 @@ def test_full_consultation_with_contact_reaches_the_right_committee(stack, servi
     # status lookup by the resident; nobody else sees it
     r = say(stack, sender, f"查一下{number}")
     assert "已提交" in text_of(r) and expected.name in text_of(r)
-    r = say(stack, "someone-else", f"查一下{number}")
+    r = say(stack, unique_sender("someone-else"), f"查一下{number}")
     assert "已提交" not in text_of(r) and CJK.search(text_of(r))
     # the committee's status push reaches the resident
     pushed = stack.trigger_intent(stack.rest_id(sender), "EXTERNAL_consultation_status",
@@ -160,7 +123,7 @@ def test_full_consultation_with_contact_reaches_the_right_committee(stack, servi
 
 
 def test_anonymous_consultation_with_topic_in_first_message_then_withdraw(stack, service):
-    sender = "villager"
+    sender = unique_sender("villager")
     topic = "村里的账目好久没公开了，想反映一下"
     r = say(stack, sender, topic)
     assert "柳树村" in buttons_of(r), r  # the topic was taken from the first message
@@ -179,7 +142,7 @@ def test_anonymous_consultation_with_topic_in_first_message_then_withdraw(stack,
 
 
 def test_cancelled_form_stores_nothing(stack, service):
-    sender = "changed-mind"
+    sender = unique_sender("changed-mind")
     say(stack, sender, "发起议事协商")
     say(stack, sender, "楼道里堆满了杂物，存在消防隐患")
     r = say(stack, sender, "算了")
@@ -190,7 +153,7 @@ def test_cancelled_form_stores_nothing(stack, service):
 
 
 def test_form_is_interrupted_by_a_question_and_resumed(stack, service):
-    sender = "interrupter"
+    sender = unique_sender("interrupter")
     say(stack, sender, "我要发起议事协商")
     r = say(stack, sender, "小区门口的路灯坏了很久")
     assert "幸福社区" in buttons_of(r)
@@ -205,14 +168,15 @@ def test_form_is_interrupted_by_a_question_and_resumed(stack, service):
     assert service.my_consultations("rest", stack.rest_id(sender)) == []
 
 
-def test_out_of_scope_is_honest_and_recorded_as_a_gap(stack, db_url):
-    r = say(stack, "curious", "今天天气怎么样")
+def test_out_of_scope_is_honest_and_recorded_as_a_gap(stack, shared_stack):
+    sender = unique_sender("curious")
+    r = say(stack, sender, "今天天气怎么样")
     assert not custom_of(r, "answer") and "范围" in text_of(r)
-    r = say(stack, "curious", "帮我办个护照")  # sounds like a service, but the knowledge base has none
+    r = say(stack, sender, "帮我办个护照")  # sounds like a service, but the knowledge base has none
     answers = custom_of(r, "answer")
     assert all(a["kind"] == "out_of_scope" and not a["sources"] for a in answers), answers
     assert "议事协商" in text_of(r) or "转人工" in buttons_of(r)
-    env = dict(os.environ, LINLI_DATABASE_URL=db_url)
+    env = dict(os.environ, LINLI_DATABASE_URL=shared_stack.db_url)
     out = subprocess.run([sys.executable, "-m", "bot", "report", "gaps", "--json"], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -229,26 +193,29 @@ def handoff(stack, sender: str, summary: str = "想问水电费补贴怎么申�
 
 
 def test_handoff_records_and_says_when(stack):
-    h = handoff(stack, "needs-person")
+    sender = unique_sender("needs-person")
+    h = handoff(stack, sender)
     assert h["id"] and h["reply_within"] in h["text"]
 
 
 def test_status_lookup_without_number_asks_for_it(stack):
-    r = say(stack, "no-number", "查询进度")
+    sender = unique_sender("no-number")
+    r = say(stack, sender, "查询进度")
     assert "YS-" in text_of(r)
 
 
 @pytest.mark.parametrize("bad", ["", " ", "啊" * 10000, "😀😀😀", "<script>alert(1)</script>",
                                  "'; DROP TABLE consultations; --", "\x00\x01\x02", "{\"a\": [1, 2]}"])
 def test_bad_input_gets_a_polite_reply(stack, bad):
-    r = say(stack, "bad-input", bad)
+    sender = unique_sender("bad-input")
+    r = say(stack, sender, bad)
     joined = text_of(r)
     assert r and CJK.search(joined), (bad[:20], r)
     assert "<script>" not in joined
 
 
 def test_consent_refused_becomes_anonymous_and_declining_the_summary_stores_nothing(stack, service):
-    sender = "cautious"
+    sender = unique_sender("cautious")
     say(stack, sender, "我想提个建议")
     r = say(stack, sender, "建议小区加装电动车充电桩，现在飞线充电太危险")
     r = say(stack, sender, buttons_of(r)["清泉社区"])
@@ -264,11 +231,12 @@ def test_consent_refused_becomes_anonymous_and_declining_the_summary_stores_noth
 
 
 def test_clause_and_agency_questions_cite_the_plan(stack, kb):
-    sender = "policy-reader"
+    reader = unique_sender("chapter-reader")
+    sender = unique_sender("policy-reader")
     r = say(stack, sender, "规划原文里关于红心物业是怎么说的")
     ans = answer_of(r)
     assert any(s["type"] == "plan" and "红心物业" in s["text"] for s in ans["sources"]), ans["sources"]
-    r = say(stack, "chapter-reader", "强化为民服务功能由哪些部门负责")
+    r = say(stack, reader, "强化为民服务功能由哪些部门负责")
     ans = answer_of(r)
     assert ans["kind"] == "agency" and {"市医保局", "市民政局", "市残联"} <= set(ans["agencies"]), ans["agencies"]
 
@@ -280,7 +248,7 @@ def _intent(stack, sender: str) -> dict:
 
 
 def test_over_long_and_unreadable_messages_get_guidance_not_a_guess(stack):
-    sender = "guarded"
+    sender = unique_sender("guarded")
     r = say(stack, sender, "你好" * 300)  # 600 chars of greetings: once answered with a greeting
     assert (_intent(stack, sender)["name"], _intent(stack, sender)["confidence"]) == ("message_too_long", 1.0)
     assert "太长" in text_of(r) and "我是邻里小助手" not in text_of(r)
@@ -303,7 +271,7 @@ def test_over_long_and_unreadable_messages_get_guidance_not_a_guess(stack):
 
 
 def test_long_topic_is_taken_by_the_form_up_to_the_store_limit(stack, service):
-    sender = "long-topic"
+    sender = unique_sender("long-topic")
     say(stack, sender, "发起议事协商")
     r = say(stack, sender, "说明" + "楼下的烧烤店每天开到凌晨两点，油烟和噪音让整栋楼的老人孩子都睡不好。" * 100)  # > 2000 chars
     assert "2000" in text_of(r) and "幸福社区" not in buttons_of(r)  # re-asked, politely
@@ -325,7 +293,8 @@ def test_long_topic_is_taken_by_the_form_up_to_the_store_limit(stack, service):
 
 
 def test_worker_reply_to_a_handoff_reaches_the_resident(stack, service):
-    sender = "waits-for-worker"
+    impostor = unique_sender("impostor")
+    sender = unique_sender("waits-for-worker")
     handoff_id = handoff(stack, sender)["id"]
     # the committee inbox closes it with a note; its outbox pushes EXTERNAL_handoff_reply to Rasa
     assert service.handoffs.close(handoff_id, "水电费补贴已帮您登记，明天上午十点给您回电", "worker-li").pushed
@@ -340,5 +309,5 @@ def test_worker_reply_to_a_handoff_reaches_the_resident(stack, service):
     r = say(stack, sender, "取消")
     assert "取消" in text_of(r) and service.my_consultations("rest", stack.rest_id(sender)) == []
     # a resident typing the intent's name does not fake a worker's reply
-    r = say(stack, "impostor", "EXTERNAL_handoff_reply")
+    r = say(stack, impostor, "EXTERNAL_handoff_reply")
     assert "社区工作人员回复您" not in text_of(r) and CJK.search(text_of(r))

@@ -22,7 +22,7 @@ def _examples(path) -> dict[str, list[str]]:
     for item in yaml.safe_load(path.read_text(encoding="utf-8"))["nlu"]:
         if "intent" in item:
             out.setdefault(item["intent"], []).extend(
-                _ANNOTATION.sub(r"\1", l[2:].strip()) for l in item["examples"].splitlines() if l.startswith("- "))
+                _ANNOTATION.sub(r"\1", ln[2:].strip()) for ln in item["examples"].splitlines() if ln.startswith("- "))
     return out
 
 

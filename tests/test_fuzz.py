@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from bench.fuzz_webhook import INJECTIONS, TRACEBACK, check_response, generate, hostile_text, strategies, wrong_type
 from bot.errors import UserFacingError
+from tests.stack import unique_sender
 
 #: The same strategies as bench/fuzz_webhook.py, messages up to 20 000 repeated pieces: the channels refuse
 #: anything over 2 000 characters before NLU (DIET attention is quadratic in tokens; docs/production.md).
@@ -33,13 +34,6 @@ def _polite(e: UserFacingError) -> None:
 
 
 # ---- library entry points, in-process ----------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def assistant():
-    from bot.retrieval.assistant import get_assistant
-
-    return get_assistant()
-
 
 @pytest.fixture(scope="module")
 def service():
@@ -118,21 +112,7 @@ def test_every_accepted_submission_is_one_row(service):
     assert set(_submitted) <= set(numbers)
 
 
-# ---- the running webhooks -----------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def stack():
-    from tests.fake_telegram import FakeTelegram
-    from tests.stack import REPO, running_stack
-
-    with tempfile.TemporaryDirectory(prefix="linli-fuzz-") as tmp, FakeTelegram() as tg:
-        env = {  # the webhook secret is a per-run throwaway value
-               "LINLI_DATABASE_URL": f"sqlite:///{tmp}/fuzz.db", "TELEGRAM_TOKEN": tg.token,
-               "TELEGRAM_WEBHOOK_SECRET": "fuzz-secret", "TELEGRAM_API_BASE_URL": tg.base_url, "TELEGRAM_CHAT_INTERVAL": "0",
-               "TELEGRAM_WEBHOOK_URL": "https://example.invalid/webhooks/telegram/webhook"}
-        with running_stack(credentials=REPO / "credentials.yml", extra_env=env) as s:
-            yield s
-
+# ---- the running webhooks (the session's shared stack: tests/conftest.py) --------------------------------
 
 def _post_all(url: str, bodies: list, headers: dict | None = None) -> list[str]:
     problems = []
@@ -150,20 +130,20 @@ def test_rest_webhook_survives_hostile_requests(stack):
     problems = _post_all(f"{stack.rasa_url}/webhooks/rest/webhook", generate(CI_STRATEGIES["rest_body"], 260, seed=7))
     assert not problems, "\n".join(problems[:10])
     # and still serves residents afterwards
-    replies = stack.rest("fz-after", "你好")
+    replies = stack.rest(unique_sender("fz-after"), "你好")
     assert replies and any(HAN.search(m.get("text", "")) for m in replies)
 
 
 @pytest.mark.e2e
 def test_long_message_gets_a_polite_reply(stack):
-    replies = stack.rest("fz-long", "小区电梯坏了，" * 1500)  # 10 500 characters
+    replies = stack.rest(unique_sender("fz-long"), "小区电梯坏了，" * 1500)  # 10 500 characters
     assert replies and HAN.search(" ".join(m.get("text") or "" for m in replies)), replies
 
 
 @pytest.mark.e2e
-def test_telegram_webhook_survives_hostile_updates(stack):
+def test_telegram_webhook_survives_hostile_updates(stack, shared_stack):
     problems = _post_all(f"{stack.rasa_url}/webhooks/telegram/webhook", generate(CI_STRATEGIES["telegram_body"], 40, seed=8),
-                         headers={"X-Telegram-Bot-Api-Secret-Token": "fuzz-secret"})
+                         headers={"X-Telegram-Bot-Api-Secret-Token": shared_stack.telegram_secret})
     assert not problems, "\n".join(problems[:10])
 
 

@@ -11,7 +11,8 @@ import shutil
 import pytest
 
 from bot.inbox.app import create_app
-from tests.inbox_support import PASSWORD, RecordingRasa, Server, make_env
+from tests.fake_api import FakeRasa
+from tests.inbox_support import PASSWORD, Server, make_env
 
 CHROMIUM = os.environ.get("LINLI_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -25,7 +26,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    with RecordingRasa() as rasa:
+    with FakeRasa(token="test-token") as rasa:
         env = make_env(tmp_path_factory.mktemp("browser"), rasa_url=rasa.url)
         with Server(create_app(env.settings, env.service, push_interval=30)) as server:
             yield env, server, rasa
@@ -82,7 +83,7 @@ def test_member_logs_in_changes_status_and_exports(stack, browser, tmp_path):
         page.screenshot(path="/tmp/inbox_detail.png", full_page=True)
         assert env.service.get(target.tracking_no).status == "accepted"
         calls = rasa.wait(1)
-        assert calls and calls[0]["body"]["entities"]["tracking_number"] == target.tracking_no
+        assert calls[0]["authorized"] and calls[0]["json"]["entities"]["tracking_number"] == target.tracking_no
 
         # rejection without a reason is refused with a clear message
         page.select_option("#status-form select[name=to_status]", "rejected")

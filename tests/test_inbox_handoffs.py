@@ -12,7 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.inbox.app import create_app
-from tests.inbox_support import RecordingRasa, Server, csrf_of, login, make_env
+from tests.fake_api import FakeRasa
+from tests.inbox_support import Server, csrf_of, login, make_env
 
 
 
@@ -66,7 +67,7 @@ def test_close_needs_a_note_and_other_communities_are_404(tmp_path):
 
 
 def test_close_pushes_reply_to_the_resident(tmp_path):
-    with RecordingRasa() as rasa:
+    with FakeRasa(token="test-token") as rasa:
         env = make_env(tmp_path, rasa_url=rasa.url)
         app = create_app(env.settings, env.service, push_interval=30)  # only the wake-up can be this fast
         with Server(app) as server, httpx.Client(base_url=server.url) as c:
@@ -78,9 +79,9 @@ def test_close_pushes_reply_to_the_resident(tmp_path):
             calls = rasa.wait(1)
             page = c.get("/handoffs").text
             again = c.post(f"/handoffs/{hid}/close", data={"note": "再回一次", "csrf_token": csrf_of(c)}, follow_redirects=True)
-    assert len(calls) == 1 and calls[0]["authorized"]
-    assert calls[0]["path"].startswith("/conversations/resident-h1/trigger_intent") and "output_channel=telegram" in calls[0]["path"]
-    assert calls[0]["body"] == {"name": "EXTERNAL_handoff_reply",
+    assert calls == rasa.calls and len(calls) == 1 and calls[0]["authorized"]  # pushed once
+    assert calls[0]["path"] == "/conversations/resident-h1/trigger_intent" and calls[0]["query"]["output_channel"] == ["telegram"]
+    assert calls[0]["json"] == {"name": "EXTERNAL_handoff_reply",
                                 "entities": {"note": "您好，已安排网格员明天上午上门，有事可打 139****2222 <b>找我</b>"}}
     assert f'id="handoff-{hid}"' not in _open_section(page)  # no longer open
     closed = page.split("最近已处理")[1]

@@ -26,8 +26,8 @@ def _examples(path) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for item in data.get("nlu", []):
         if "intent" in item:
-            lines = [l[2:].strip() for l in item["examples"].splitlines() if l.startswith("- ")]
-            out.setdefault(item["intent"], set()).update(_ANNOTATION.sub(r"\1", l) for l in lines)
+            lines = [ln[2:].strip() for ln in item["examples"].splitlines() if ln.startswith("- ")]
+            out.setdefault(item["intent"], set()).update(_ANNOTATION.sub(r"\1", ln) for ln in lines)
     return out
 
 

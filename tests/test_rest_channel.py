@@ -79,11 +79,7 @@ def env():
         extra = {"TELEGRAM_TOKEN": tg.token, "TELEGRAM_WEBHOOK_SECRET": SECRET, "TELEGRAM_API_BASE_URL": tg.base_url,
                  "TELEGRAM_CHAT_INTERVAL": "0", "TELEGRAM_WEBHOOK_URL": "https://example.invalid/webhooks/telegram/webhook"}
         with running_stack(credentials=REPO / "credentials.yml", extra_env=extra, model=model) as stack:
-            deadline = time.monotonic() + 240  # the action server loads its index on the first question
-            while time.monotonic() < deadline:
-                if any((m.get("custom") or {}).get("sources") for m in stack.rest("warm-up", QUESTION)):
-                    break
-                time.sleep(2)
+            stack.warm_up(QUESTION)  # the action server loads its index on the first question
             rasa_pid = _pid_of("run", "--port", stack.rasa_url.rsplit(":", 1)[1])
             yield stack, tg, rasa_pid
 

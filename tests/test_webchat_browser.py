@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.fake_telegram import FakeTelegram, text_update
-from tests.test_telegram import _settled, _warm_up
+from tests.test_telegram import _settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -49,7 +49,7 @@ def stack(fake_tg):
         "TELEGRAM_WEBHOOK_URL": PUBLIC_URL,
     }
     with running_stack(credentials=creds, extra_env=env, model=model) as s:
-        _warm_up(s)
+        s.warm_up()
         yield s
 
 

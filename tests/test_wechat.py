@@ -26,6 +26,7 @@ import pytest
 from connectors.choices import NumberedChoices, numbered_lines, typed_number
 from connectors.config import WeChatConfig, conversation_id
 from connectors.text import EXPIRED_BUTTON_REPLY, LOCATION_REPLY, NON_TEXT_REPLY, VOICE_REPLY, citation_line
+from tests.fake_api import FakeRasa
 from tests.fake_wechat import APP_ID, APP_SECRET, FakeWeChat, WeChatCallbacks, new_aes_key, signature, xml_of
 
 TOKEN = "linli-callback-token-7c1e"
@@ -44,15 +45,6 @@ def _openid() -> str:
 
 def _squash(s: str) -> str:
     return re.sub(r"\s+", "", s)
-
-
-def _warm_up(stack, timeout: float = 240) -> None:
-    """The action server loads its search index on the first question: wait until answers carry sources."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any((m.get("custom") or {}).get("sources") for m in stack.rest("warm-up", QUESTION)):
-            return
-        time.sleep(2)
 
 
 def _settled(fake: FakeWeChat, openid: str, quiet: float = 2.0, timeout: float = 90) -> list[str]:
@@ -161,49 +153,17 @@ def test_inbox_reads_the_delivery_path_from_rasas_answer():
     assert delivery_of(httpx.Response(200, text="not json")) == (None, None)
 
 
-class _RasaAnswering:
-    """Rasa's trigger_intent on loopback, answering with the messages a channel reported (``delivered_via``)."""
-
-    def __init__(self, *answers: list[dict]):
-        import json
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        queue = list(answers)
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                body = json.dumps({"tracker": {}, "messages": queue.pop(0) if queue else []}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def test_inbox_stores_and_shows_how_each_push_reached_the_resident(tmp_path):
     from fastapi.testclient import TestClient
 
     from bot.inbox.app import create_app
     from tests.inbox_support import PASSWORD, login, make_env
 
-    rasa = _RasaAnswering(
+    rasa = FakeRasa(answers=(
         [{"text": "进展", "delivered_via": "customer_service"}],
         [{"text": "进展", "delivered_via": "failed", "error": "outside the 48-hour customer-service window (45015)"}],
         [{"text": "进展", "delivered_via": "template"}],
-    )
+    )).start()
     try:
         env = make_env(tmp_path, rasa_url=rasa.url)
         svc = env.service
@@ -242,7 +202,7 @@ def plain(tmp_path_factory):
         }
         creds = {"connectors.rest.RestInput": None, "connectors.wechat.WeChatInput": {"menu": MENU}}
         with running_stack(credentials=creds, extra_env=env) as stack:
-            _warm_up(stack)
+            stack.warm_up(QUESTION)
             wechat = WeChatCallbacks(f"{stack.rasa_url}/webhooks/wechat/webhook", TOKEN)
             try:
                 yield stack, fake, wechat, db_url
@@ -462,7 +422,7 @@ def safe():
         }
         creds = {"connectors.rest.RestInput": None, "connectors.wechat.WeChatInput": None}
         with running_stack(credentials=creds, extra_env=env) as stack:
-            _warm_up(stack)
+            stack.warm_up(QUESTION)
             wechat = WeChatCallbacks(f"{stack.rasa_url}/webhooks/wechat/webhook", TOKEN, encoding_aes_key=aes_key)
             try:
                 yield stack, fake, wechat
