@@ -1,0 +1,210 @@
+"""Deciding what kind of answer a searched question wants, from generic wording cues and what the search found.
+
+Split from ``bot.retrieval.assistant`` so the routing rules (哪个部门 → agency, 指标/多少 → indicator, a service
+named outright, a word the knowledge base has never seen) sit in one place, apart from composing the answers
+(``bot.retrieval.compose``). :class:`Routing` is a mixin of :class:`bot.retrieval.assistant.Assistant`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.kb.models import Service
+from bot.retrieval import answers as A
+from bot.retrieval.bm25 import COLLOQUIAL
+from bot.retrieval.compose import Composition, _merge
+from bot.retrieval.gate import ScopeGate
+from bot.retrieval.question import AGENCY_CUE, CLAUSE_CUE, INDICATOR_CUE, LIST_CUE, OPERATOR_CUE, WHEN_CUE, aspect_of, names_no_topic
+from bot.retrieval.search import Hit, SearchResult
+
+
+class Routing(Composition):
+    """Picks the answer for one searched question part; the detectors (``scope``, ``matter``) come from the assistant."""
+
+    gate: ScopeGate
+    _names: list[tuple[str, Service]]
+
+    def _decide(self, q: str, result: SearchResult, top_k: int, service_hint: str | None) -> A.Answer:
+        hits = result.hits
+        aspect = aspect_of(q)
+        hint = self._service_or_none(service_hint)
+        mentioned = self._mentioned_service(q, hits)
+        if hint and aspect and (mentioned is None or mentioned.id == hint.id):
+            return self._with(self.service_answer(hint.id, aspect, question=q, hits=hits, top_k=top_k), q, 1.0)
+        if mentioned is None and names_no_topic(q):  # "这事归哪个部门管" without context: ask, don't guess
+            return A.finish(A.Answer(q, "out_of_scope", "", [], [], [], confidence=0.0), A.CLARIFY_REPLY, 0)
+        signal = self.scope(q, result)
+        conf = signal.score
+        matter = self.matter(q, result)
+        if matter is not None and self.matters.is_matter(matter):
+            return self._matter_answer(q, matter, top_k)
+        unknown = self._unknown_subject(q)
+        if unknown is not None:
+            ans = A.Answer(q, "out_of_scope", "", [], [], [], confidence=conf, topic="not_in_catalogue")
+            return A.finish(ans, NOT_IN_CATALOGUE.format(word=unknown), 0)
+        if not self.gate.in_scope(signal) and mentioned is None:
+            return A.finish(A.Answer(q, "out_of_scope", "", [], [], [], confidence=conf), A.OUT_OF_SCOPE_REPLY, 0)
+        top = hits[0].passage
+        if INDICATOR_CUE.search(q):
+            if LIST_CUE.search(q) and re.search(r"哪(几|些)(个|项)?指标|指标.{0,4}哪(几|些)", q):
+                return self._with(self._indicator_list(q, hits, top_k), q, conf)
+            named = self._indicators_named(q)
+            if len(named) > 1:
+                parts = [self.indicator_answer(i.id, question=q, hits=hits, top_k=top_k) for i in named]
+                return self._with(_merge(q, parts, top_k), q, conf)
+            if named:
+                return self._with(self.indicator_answer(named[0].id, question=q, hits=hits, top_k=top_k), q, conf)
+            ind_hit = next((h for h in hits[:3] if h.passage.type == "indicator"), None)
+            if ind_hit is not None:
+                return self._with(self.indicator_answer(ind_hit.passage.id, question=q, hits=hits, top_k=top_k), q, conf)
+        named_agency = self._agency_named(q) if mentioned is None else None
+        if named_agency is not None and (AGENCY_CUE.search(q) or _ASKS_PART.search(q)):
+            return self._with(self._agency_chapters_answer(q, named_agency, top_k), q, conf)
+        if AGENCY_CUE.search(q):
+            return self._with(self._agency_answer(q, hits, top_k, mentioned), q, conf)
+        if WHEN_CUE.search(q) and not aspect and (mentioned is None or _PLAN_GOAL.search(q)):
+            dated = next((h for h in hits[:3] if h.passage.type in ("plan", "action") and _YEAR.search(h.passage.text)), None)
+            if dated is not None:
+                return self._with(self._clause_answer(q, dated, hits, top_k), q, conf)
+        if LIST_CUE.search(q) and mentioned is None and top.type in ("plan", "action") and not self._services_by_clause.get(top.id):
+            return self._with(self._clause_answer(q, self._listing_hit(hits), hits, top_k), q, conf)
+        if CLAUSE_CUE.search(q) or (OPERATOR_CUE.search(q) and not aspect):
+            clause_hit = self._listing_hit(hits) if LIST_CUE.search(q) else next((h for h in hits if h.passage.type in ("plan", "action")), hits[0])
+            return self._with(self._clause_answer(q, clause_hit, hits, top_k), q, conf)
+        svc = mentioned or self._service_near_top(hits)
+        if svc is not None:
+            if LIST_CUE.search(q) and not aspect and mentioned is None:
+                listed = self._services_near(hits, depth=5)
+                if len(listed) > 1:
+                    return self._with(self._service_list(q, listed[:4], hits, top_k), q, conf)
+            return self._with(self.service_answer(svc.id, aspect or "overview", question=q, hits=hits, top_k=top_k), q, conf)
+        if top.type == "indicator":
+            return self._with(self.indicator_answer(top.id, question=q, hits=hits, top_k=top_k), q, conf)
+        return self._with(self._clause_answer(q, hits[0], hits, top_k), q, conf)
+
+
+    def _listing_hit(self, hits: list[Hit], depth: int = 3) -> Hit:
+        """For a list question: of the first plan sentences found, the one that enumerates most (、 and ，)."""
+        plan = [h for h in hits[:depth] if h.passage.type in ("plan", "action")]
+        if not plan:
+            return hits[0]
+        return max(plan, key=lambda h: (h.passage.text.count("、") + h.passage.text.count(","), -hits.index(h)))
+
+    def _agency_named(self, q: str):
+        """An agency of the plan the question names (市妇联, 民政局 without 市, or its full name), or None."""
+        for a in sorted(self.kb.agencies.agencies, key=lambda a: -len(a.name)):
+            names = {a.name, a.full_name, a.name.removeprefix("市")}
+            if any(len(n) >= 2 and n in q for n in names):
+                return a
+        return None
+
+
+    def _indicators_named(self, q: str, min_shared: int = 3) -> list:
+        """Indicators whose names the question spells out (most shared character pairs): for each part joined by
+        和/与/及/、 the best one, or the two that tie (城乡… names both the urban and the rural indicator)."""
+        found = []
+        for piece in re.split(r"和|与|及|、|以及", q):
+            scored = sorted(((_shared_pairs(piece, i.name), i) for i in self.kb.indicators), key=lambda x: -x[0])
+            best = [i for n, i in scored if n == scored[0][0]] if scored and scored[0][0] >= min_shared else []
+            for ind in best[:2] if len(best) <= 2 else []:
+                if ind not in found:
+                    found.append(ind)
+        return found
+
+    def _unknown_subject(self, q: str) -> str | None:
+        """The one specific word of a service question the knowledge base has never seen (“社区能办护照吗” → 护照).
+
+        None when the question also names anything the KB knows specifically (康复, 托育, a service name): then it is
+        a question about that, in the resident's own words."""
+        if self._mentioned_service(q) is not None or not _ASKS_SERVICE.search(q):
+            return None
+        bm25 = self.retriever.bm25
+        unknown = []
+        for tok in self.retriever.analyze(q):
+            if len(tok) < 2 or not _CJK_WORD.fullmatch(tok) or tok in COLLOQUIAL or _QUESTION_WORD.search(tok) or _ASKS_SERVICE.search(tok) or re.fullmatch(r"[能可会要想]\w", tok):
+                continue
+            if bm25.idf.get(tok, 0.0) >= 1.0:
+                return None  # a specific word the KB uses
+            if tok not in bm25.idf and not any(tok in t or t in tok for t in self.gate.domain_terms):
+                unknown.append(tok)
+        return unknown[0] if len(unknown) == 1 else None
+
+
+    def _services_near(self, hits: list[Hit], depth: int = 3) -> list[Service]:
+        """Catalogue services among the first hits, directly or through a clause they rest on."""
+        out: list[Service] = []
+        for h in hits[:depth]:
+            p = h.passage
+            found = [self.kb.service(p.id)] if p.type == "service" else self._services_by_clause.get(p.id, [])
+            out.extend(s for s in found if s not in out)
+        return out
+
+    def _service_near_top(self, hits: list[Hit], depth: int = 2) -> Service | None:
+        """A catalogue service among the first hits, directly or through the clause it rests on."""
+        for h in hits[:depth]:
+            if h.passage.type == "service":
+                return self.kb.service(h.passage.id)
+        top = hits[0].passage
+        linked = {s.id for s in self._services_by_clause.get(top.id, [])}
+        for h in hits[:5]:
+            if h.passage.type == "service" and h.passage.id in linked:
+                return self.kb.service(h.passage.id)
+        return None
+
+    def _with(self, ans: A.Answer, q: str, conf: float) -> A.Answer:
+        ans.question, ans.confidence = q, conf
+        return ans
+
+    def _service_or_none(self, service_id: str | None) -> Service | None:
+        return _by_id(self.kb.service, service_id)
+
+    def _names_topic(self, text: str, min_idf: float = 2.0) -> bool:
+        """Whether text holds a word the KB uses in few passages (托育, 社工师), not just cue words (基期, 多少)."""
+        if self._mentioned_service(text) is not None:
+            return True
+        bm25 = self.retriever.bm25
+        for tok in self.retriever.analyze(text):
+            if len(tok) >= 2 and _CJK_WORD.fullmatch(tok) and bm25.idf.get(tok, 0.0) >= min_idf and not (INDICATOR_CUE.fullmatch(tok) or CLAUSE_CUE.fullmatch(tok) or AGENCY_CUE.fullmatch(tok)):
+                return True
+        return False
+
+    def _mentioned_service(self, q: str, hits: list[Hit] | None = None) -> Service | None:
+        """A service the question names outright (its name or an alias); of several (独居老人 and 老年助餐), the
+        longest name, or with ``hits`` the one the search ranks first."""
+        named = [svc for name, svc in self._names if name in q]
+        if len(named) > 1 and hits:
+            rank = {h.passage.id: i for i, h in enumerate(hits)}
+            return min(named, key=lambda s: rank.get(s.id, len(rank)))
+        return named[0] if named else None
+
+
+def _service_text(svc: Service) -> str:
+    """What a catalogue entry says it covers (for "does a service mention this keyword")."""
+    return " ".join([svc.name, *svc.aliases, svc.eligible, svc.provides, *svc.how_to_apply.steps, svc.where])
+
+
+def _by_id(find, key: object):
+    """``find(key)`` for a non-empty str id; None when the id is missing, not a str, or unknown (KeyError)."""
+    if not key or not isinstance(key, str):
+        return None
+    try:
+        return find(key)
+    except KeyError:
+        return None
+
+
+def _shared_pairs(text: str, name: str) -> int:
+    """How many of ``name``'s character pairs occur in ``text``."""
+    pairs = {name[i:i + 2] for i in range(len(name) - 1)}
+    return sum(p in text for p in pairs)
+
+
+_YEAR = re.compile(r"20[2-3][0-9]年")
+_ASKS_PART = re.compile(r"哪(个|几|些)?(部分|节|章|块|方面)|负责(什么|哪些|啥)|管(什么|哪些|啥)|哪些工作")
+_PLAN_GOAL = re.compile(r"覆盖|建成|建好|实现|普及|达到|完成|都(有|能|要|会)|全面")
+_ASKS_PLAN = re.compile(r"规划|专栏|十四五|指标")
+_ASKS_SERVICE = re.compile(r"(能|可以|可不可以|能不能)(办|申请|领|做|开)|办理|在哪(里|儿)?办|有没有|有冇|怎么(办|申请)")
+_QUESTION_WORD = re.compile(r"哪|什么|啥|怎么|多少|几")
+_CJK_WORD = re.compile(r"[\u4e00-\u9fff]+")
+NOT_IN_CATALOGUE = "服务目录里没有“{word}”这项服务，我不想拿别的服务凑数。可以拨打12345政务服务便民热线，或到政务服务中心问问。"
+
