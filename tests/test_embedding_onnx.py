@@ -138,8 +138,9 @@ def test_onnx_int8_ranks_expected_passages_as_well_as_torch(assistants, set_name
     t, o = E.retrieval_table(torch_a, questions), E.retrieval_table(onnx_a, questions)
     for mode in ("dense", "hybrid"):
         for metric in ("hit@3", "mrr"):
-            # at most one question's worth of difference (the int8 vectors are not identical)
-            slack = 1.0 / t[mode]["all"]["n"] + 1e-9
+            # at most two questions' worth of difference: the int8 vectors are not identical, and the stated loss
+            # (README: int8 loses 2 of 98 dev first places) is why fp32 ONNX, not int8, is the default
+            slack = 2.0 / t[mode]["all"]["n"] + 1e-9
             assert o[mode]["all"][metric] >= t[mode]["all"][metric] - slack, (mode, metric, t[mode]["all"], o[mode]["all"])
     assert o["bm25"] == t["bm25"]  # the sparse side does not depend on the encoder
 

@@ -10,7 +10,7 @@ import pytest
 from bot.retrieval.assistant import Assistant
 from bot.retrieval.bm25 import BM25, make_analyzer
 from bot.retrieval.evaluate import load_dev_set, retrieval_table
-from bot.retrieval.index import META_FILE, INDEX_FILE, index_dir
+from bot.retrieval.index import INDEX_FILE, META_FILE, backend_index_dir, index_dir
 from bot.kb.terms import tokenizer
 from bot.settings import REPO_ROOT, Settings, get_settings
 
@@ -47,11 +47,12 @@ def test_index_is_reused_and_rebuilt_on_kb_change(assistant, tmp_path):
     embedder = assistant.retriever.embedder
     first = Assistant.build(settings, embedder=embedder, progress=False)
     assert first.index_meta["rebuilt"] is True
-    meta_path = index_dir(settings.cache_dir) / META_FILE
-    stamp = (meta_path.stat().st_mtime_ns, (index_dir(settings.cache_dir) / INDEX_FILE).stat().st_mtime_ns)
+    folder = backend_index_dir(index_dir(settings.cache_dir), embedder.backend)  # each backend keeps its own index
+    meta_path = folder / META_FILE
+    stamp = (meta_path.stat().st_mtime_ns, (folder / INDEX_FILE).stat().st_mtime_ns)
     second = Assistant.build(settings, embedder=embedder, progress=False)
     assert second.index_meta["rebuilt"] is False
-    assert (meta_path.stat().st_mtime_ns, (index_dir(settings.cache_dir) / INDEX_FILE).stat().st_mtime_ns) == stamp
+    assert (meta_path.stat().st_mtime_ns, (folder / INDEX_FILE).stat().st_mtime_ns) == stamp
     assert second.ask("在社区能办医保吗").to_dict() == first.ask("在社区能办医保吗").to_dict()
     with open(kb_copy / "services.yml", "a", encoding="utf-8") as f:
         f.write("\n# edited\n")
