@@ -50,14 +50,31 @@ def token_of(request: Request) -> str:
     return str(request.args.get("token") or "")
 
 
+def _domain_optional_executor():
+    from rasa_sdk.executor import ActionExecutor
+
+    class DomainOptional(ActionExecutor):
+        """Runs a call that carries no domain with an empty one.
+
+        Rasa 3.6 with ``enable_selective_domain`` (endpoints.yml) sends the domain only to the validate_* form
+        actions; it knows nothing of rasa_sdk 3.12's digest protocol (answer 449, Rasa resends with the
+        domain), so without this every other action would fail. None of them reads the domain."""
+
+        def update_and_return_domain(self, payload, action_name):
+            if payload.get("domain") is None:
+                return {}
+            return super().update_and_return_domain(payload, action_name)
+
+    return DomainOptional
+
+
 def build_app(token: str, max_body_bytes: int = 4 * 1024 * 1024) -> Sanic:
     """rasa_sdk's app with the ``actions`` package registered, behind the token check."""
     if not token:
         raise ValueError(NO_TOKEN)
     from rasa_sdk.endpoint import create_app
-    from rasa_sdk.executor import ActionExecutor
 
-    executor = ActionExecutor()
+    executor = _domain_optional_executor()()
     executor.register_package("actions")
     app = create_app(executor, cors_origins=[])  # only Rasa calls it: no browser origin is allowed
     app.config.REQUEST_MAX_SIZE = max_body_bytes

@@ -55,7 +55,9 @@ SMALL_TALK = ["你好", "谢谢", "你是机器人吗", "你能做什么", "再�
 TOPICS = ["我们楼的电梯三天两头坏，物业一直拖着不修", "小区停车位太少，晚上回来根本没地方停车",
           "村里今年的集体收入花到哪里去了，怎么没公开", "小区里好多人遛狗不牵绳，能不能定个养狗公约",
           "幸福路上的路灯坏了好几天，晚上走路很黑", "社区活动经费的账目能不能公开一下"]
-FORM = ["我要发起议事协商", None, '/inform{"community":"xingfu"}', '/inform{"contact_choice":"anonymous"}', "/affirm"]
+#: a village matter goes to a village's committee (the routing rules refuse it for a residents' community)
+VILLAGE_TOPICS = {"村里今年的集体收入花到哪里去了，怎么没公开"}
+FORM = ["我要发起议事协商", None, '/inform{"community":"%s"}', '/inform{"contact_choice":"anonymous"}', "/affirm"]
 
 
 class Run:
@@ -104,8 +106,10 @@ async def resident(client, url: str, run: Run, idx: int, stop_at: float, rng: ra
             await say(client, url, run, "small_talk", sender, rng.choice(SMALL_TALK))
         else:
             run.submit_started += 1
+            topic = rng.choice(TOPICS)
+            community = "liushu" if topic in VILLAGE_TOPICS else "xingfu"
             for step in FORM:
-                text = step or rng.choice(TOPICS)
+                text = topic if step is None else step.replace("%s", community)
                 kind = "submit" if step == "/affirm" else "form_step"
                 msgs = await say(client, url, run, kind, sender, text)
                 if msgs is None:

@@ -96,7 +96,8 @@ def rasa_cmd(model: Path, port: int, credentials: Path, endpoints: Path, *extra:
 def endpoints_yaml(action_url: str, extra: dict | None = None) -> str:
     """endpoints.yml for a test stack: the action server, called with the token from LINLI_ACTION_TOKEN."""
     return yaml.safe_dump({"action_endpoint": {"url": action_url,
-                                               "headers": {"Authorization": "Bearer ${LINLI_ACTION_TOKEN}"}},
+                                               "headers": {"Authorization": "Bearer ${LINLI_ACTION_TOKEN}"},
+                                               "enable_selective_domain": True},
                            **(extra or {})})
 
 
