@@ -54,14 +54,25 @@ def send_answer(dispatcher: CollectingDispatcher, answer, aspect: str | None) ->
             buttons += [{"title": t, "payload": p} for a, t, p in FOLLOW_UPS if a != aspect]
         buttons += [CONSULT_BUTTON, *THUMBS]
     dispatcher.utter_message(text=data["answer"], buttons=buttons)
-    dispatcher.utter_message(json_message={
-        "type": "answer", "kind": data["kind"], "sources": data["sources"],
-        "agencies": data["agencies"], "services": data["services"],
-    })
-    events: list[dict[str, Any]] = [SlotSet("last_answer", {
-        "question": mask(data["question"])[:300], "kind": data["kind"],
-        "sources": [s["id"] for s in data["sources"]][:5],
-    })]
+    dispatcher.utter_message(
+        json_message={
+            "type": "answer",
+            "kind": data["kind"],
+            "sources": data["sources"],
+            "agencies": data["agencies"],
+            "services": data["services"],
+        }
+    )
+    events: list[dict[str, Any]] = [
+        SlotSet(
+            "last_answer",
+            {
+                "question": mask(data["question"])[:300],
+                "kind": data["kind"],
+                "sources": [s["id"] for s in data["sources"]][:5],
+            },
+        )
+    ]
     if data["services"]:
         events.append(SlotSet("current_service", data["services"][0]["id"]))
     return events
@@ -111,12 +122,20 @@ class ActionAnswerQuestion(Action):
             if not current:
                 dispatcher.utter_message(response="utter_need_service")
                 return []
-            return send_answer(dispatcher, bot.service_answer(current, aspect or "overview", community=known_community(tracker)), aspect)
+            return send_answer(
+                dispatcher,
+                bot.service_answer(current, aspect or "overview", community=known_community(tracker)),
+                aspect,
+            )
         answer = bot.ask(text, top_k=3, service_hint=current, community=known_community(tracker))
-        if answer.kind == "out_of_scope" and not getattr(answer, "topic", None):  # a topic the plan does not cover stays declined
+        if answer.kind == "out_of_scope" and not getattr(
+            answer, "topic", None
+        ):  # a topic the plan does not cover stays declined
             target = _entity_service(tracker) or (current if aspect and aspect != "overview" else None)
             if target:
-                answer = bot.service_answer(target, aspect or "overview", question=text, community=known_community(tracker))
+                answer = bot.service_answer(
+                    target, aspect or "overview", question=text, community=known_community(tracker)
+                )
             elif not getattr(answer, "matter_category", None):  # a community matter is answered, not a gap
                 record_gap(tracker, text, "out_of_scope")
         return send_answer(dispatcher, answer, aspect)
@@ -134,7 +153,9 @@ class ActionFallbackAnswer(Action):
         if not text:
             dispatcher.utter_message(response="utter_empty_message")
             return []
-        answer = assistant().ask(text, top_k=3, service_hint=tracker.get_slot("current_service"), community=known_community(tracker))
+        answer = assistant().ask(
+            text, top_k=3, service_hint=tracker.get_slot("current_service"), community=known_community(tracker)
+        )
         if answer.kind == "out_of_scope" and not getattr(answer, "matter_category", None):
             record_gap(tracker, text, "nlu_fallback")
         return send_answer(dispatcher, answer, None)

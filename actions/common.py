@@ -8,7 +8,8 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _locks: dict[str, threading.Lock] = {}
 _cache: dict[str, Any] = {}
+
 
 def _once(name: str, build: Callable[[], Any]) -> Any:
     """Build a service once; one lock per service, so the feedback store does not wait for the model to load."""
@@ -95,5 +97,3 @@ def polite(run: Callable) -> Callable:
         return []
 
     return wrapper
-
-

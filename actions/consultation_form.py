@@ -19,15 +19,29 @@ from actions.context import is_back_reference, last_substantive_message, meaning
 from bot.consultations import DatabaseUnavailable
 from bot.consultations.validation import MAX_TEXT_CHARS, phone_number
 from bot.privacy import mask, mask_name, mask_phone
-from rasa_addons.evidence import is_explicit_no, is_explicit_yes, is_process_question, is_question  # stdlib only, shared with the engine
+from rasa_addons.evidence import (  # stdlib only, shared with the engine
+    is_explicit_no,
+    is_explicit_yes,
+    is_process_question,
+    is_question,
+)
 
-FORM_SLOTS = ("consultation_topic", "consultation_community", "contact_choice", "contact_consent",
-              "contact_name", "contact_phone", "consultation_confirmed")
+FORM_SLOTS = (
+    "consultation_topic",
+    "consultation_community",
+    "contact_choice",
+    "contact_consent",
+    "contact_name",
+    "contact_phone",
+    "consultation_confirmed",
+)
 # The store's limit: a topic is accepted even past max_question_chars, where MessageGuard labels the message
 # message_too_long, because the topic slot maps from_text whatever the intent.
 MIN_TOPIC, MAX_TOPIC = 5, MAX_TEXT_CHARS
-_TRIGGER = re.compile(r"我要|我想|想要|想|要|帮我|发起|一个|一下|个|议事协商|协商|反映|提交|提出|提|意见|建议|诉求|问题|情况|投诉|"
-                      r"给|跟|找|向|和|居委会|村委会|业委会|社区|商量|登记|有|事情|事|[，,。.!！?？、\s]")
+_TRIGGER = re.compile(
+    r"我要|我想|想要|想|要|帮我|发起|一个|一下|个|议事协商|协商|反映|提交|提出|提|意见|建议|诉求|问题|情况|投诉|"
+    r"给|跟|找|向|和|居委会|村委会|业委会|社区|商量|登记|有|事情|事|[，,。.!！?？、\s]"
+)
 _NOT_TOPIC = re.compile(r"刚才|刚刚|上面|前面|之前|以上|那个|这个|那件|这件|说的|问的|就是")
 _NAME = re.compile(r"^[\u4e00-\u9fffA-Za-z·•. ]{1,20}$")
 
@@ -37,13 +51,17 @@ def reset_form() -> list[dict[str, Any]]:
 
 
 def carries_topic(text: str) -> bool:
-    """"我想反映小区停车太乱了" carries its topic; "我要发起议事协商", "就刚才那个事反映一下" do not."""
-    return len(_NOT_TOPIC.sub("", _TRIGGER.sub("", text))) >= 4 and len(text) <= MAX_TOPIC and not is_back_reference(text)
+    """ "我想反映小区停车太乱了" carries its topic; "我要发起议事协商", "就刚才那个事反映一下" do not."""
+    return (
+        len(_NOT_TOPIC.sub("", _TRIGGER.sub("", text))) >= 4 and len(text) <= MAX_TOPIC and not is_back_reference(text)
+    )
 
 
 def asks_how_it_proceeds(tracker: Tracker, text: str) -> bool:
-    """"多久有人回复？" typed where the form expects a topic or summary: a question to answer, not the answer."""
-    return (tracker.latest_message.get("intent") or {}).get("name") == "ask_consultation_process" and is_process_question(text)
+    """ "多久有人回复？" typed where the form expects a topic or summary: a question to answer, not the answer."""
+    return (tracker.latest_message.get("intent") or {}).get(
+        "name"
+    ) == "ask_consultation_process" and is_process_question(text)
 
 
 def explicit_answer(tracker: Tracker) -> bool:
@@ -68,7 +86,9 @@ class ValidateConsultationForm(FormValidationAction):
     def name(self) -> str:
         return "validate_consultation_form"
 
-    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[str]:
+    async def required_slots(
+        self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[str]:
         slots = ["consultation_topic", "consultation_community", "contact_choice"]
         if tracker.get_slot("contact_choice") == "contact":
             slots.append("contact_consent")
@@ -76,8 +96,10 @@ class ValidateConsultationForm(FormValidationAction):
                 slots += ["contact_name", "contact_phone"]
         return slots + ["consultation_confirmed"]
 
-    async def extract_consultation_topic(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        """"我想反映小区停车太乱了" already carries the topic; 发起议事协商 pressed under an answer takes the
+    async def extract_consultation_topic(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """ "我想反映小区停车太乱了" already carries the topic; 发起议事协商 pressed under an answer takes the
         resident's last substantive message (shown masked, and changeable with "改一下事项"); typed "我要发起议事协商"
         does so only after a described matter, not after a question."""
         if tracker.get_slot("consultation_topic") or tracker.get_slot("requested_slot"):
@@ -217,12 +239,18 @@ class ActionAskConsultationConfirmed(Action):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         topic = tracker.get_slot("consultation_topic") or ""
         route = consultations().route(topic, tracker.get_slot("consultation_community"))
-        summary = {"topic_preview": mask(topic[:200], [tracker.get_slot("contact_name") or ""]),
-                   "community_name": route.community.name, "committee_name": route.committee.name}
+        summary = {
+            "topic_preview": mask(topic[:200], [tracker.get_slot("contact_name") or ""]),
+            "community_name": route.community.name,
+            "committee_name": route.committee.name,
+        }
         if tracker.get_slot("contact_consent") and tracker.get_slot("contact_phone"):
-            dispatcher.utter_message(response="utter_confirm_consultation_with_contact", **summary,
-                                     contact_name_masked=mask_name(tracker.get_slot("contact_name") or ""),
-                                     contact_phone_masked=mask_phone(tracker.get_slot("contact_phone")))
+            dispatcher.utter_message(
+                response="utter_confirm_consultation_with_contact",
+                **summary,
+                contact_name_masked=mask_name(tracker.get_slot("contact_name") or ""),
+                contact_phone_masked=mask_phone(tracker.get_slot("contact_phone")),
+            )
         else:
             dispatcher.utter_message(response="utter_confirm_consultation", **summary)
         return []
@@ -240,36 +268,58 @@ class ActionSubmitConsultation(Action):
         consent = tracker.get_slot("contact_consent") is True
         try:
             record = consultations().submit(
-                channel=channel_of(tracker), sender_id=tracker.sender_id, message_id=confirming_message_id(tracker),
-                community_id=tracker.get_slot("consultation_community"), text=tracker.get_slot("consultation_topic") or "",
+                channel=channel_of(tracker),
+                sender_id=tracker.sender_id,
+                message_id=confirming_message_id(tracker),
+                community_id=tracker.get_slot("consultation_community"),
+                text=tracker.get_slot("consultation_topic") or "",
                 contact_name=tracker.get_slot("contact_name") if consent else None,
-                contact_phone=tracker.get_slot("contact_phone") if consent else None, consent=consent,
+                contact_phone=tracker.get_slot("contact_phone") if consent else None,
+                consent=consent,
             )
         except DatabaseUnavailable as e:
             # nothing was stored: keep what the resident filled in and ask for the confirmation again
             dispatcher.utter_message(response="utter_submit_retry", error_message=e.message)
-            return [SlotSet("consultation_confirmed", None), ActiveLoop("consultation_form"),
-                    SlotSet("requested_slot", "consultation_confirmed")]
+            return [
+                SlotSet("consultation_confirmed", None),
+                ActiveLoop("consultation_form"),
+                SlotSet("requested_slot", "consultation_confirmed"),
+            ]
         dispatcher.utter_message(
-            response="utter_consultation_submitted", tracking_no=record.tracking_no, committee_name=record.committee_name,
-            buttons=[{"title": "查询进度", "payload": f'/check_consultation_status{{"tracking_number":"{record.tracking_no}"}}'}],
+            response="utter_consultation_submitted",
+            tracking_no=record.tracking_no,
+            committee_name=record.committee_name,
+            buttons=[
+                {
+                    "title": "查询进度",
+                    "payload": f'/check_consultation_status{{"tracking_number":"{record.tracking_no}"}}',
+                }
+            ],
         )
-        dispatcher.utter_message(json_message={
-            "type": "consultation_submitted", "tracking_no": record.tracking_no, "status": record.status,
-            "status_label": record.status_label, "committee": {"id": record.committee_id, "name": record.committee_name,
-                                                               "type": record.committee_type},
-        })
+        dispatcher.utter_message(
+            json_message={
+                "type": "consultation_submitted",
+                "tracking_no": record.tracking_no,
+                "status": record.status,
+                "status_label": record.status_label,
+                "committee": {"id": record.committee_id, "name": record.committee_name, "type": record.committee_type},
+            }
+        )
         return reset_form() + [SlotSet("tracking_number", record.tracking_no)]
 
 
 def pending_submission(tracker: Tracker) -> bool:
     """A confirmed consultation that was never acknowledged: a successful submit or a cancel clears the form."""
-    return (tracker.get_slot("consultation_confirmed") is True and bool(tracker.get_slot("consultation_topic"))
-            and bool(tracker.get_slot("consultation_community")) and not (tracker.active_loop or {}).get("name"))
+    return (
+        tracker.get_slot("consultation_confirmed") is True
+        and bool(tracker.get_slot("consultation_topic"))
+        and bool(tracker.get_slot("consultation_community"))
+        and not (tracker.active_loop or {}).get("name")
+    )
 
 
 class ActionAffirmOutsideForm(Action):
-    """"确认/好的" with no form running.
+    """ "确认/好的" with no form running.
 
     If the last submission's answer was lost (the action server died mid-submission, so Rasa dropped the
     submit action's events), this is the resident pressing 确认提交 again: submit once more, keyed on the

@@ -12,16 +12,40 @@ from rasa_sdk import Tracker
 
 #: Turns that never describe a matter (small talk, yes/no, buttons' intents, form answers, pushes).
 NOT_A_MATTER = {
-    "greet", "goodbye", "thanks", "affirm", "deny", "cancel", "inform", "feedback_positive", "feedback_negative",
-    "human_handoff", "check_consultation_status", "withdraw_consultation", "bot_challenge", "ask_capabilities",
-    "message_too_long", "message_unreadable", "correct_form_field", "ask_consultation_process", "indicator_self_check",
-    "EXTERNAL_consultation_status", "EXTERNAL_handoff_reply",
+    "greet",
+    "goodbye",
+    "thanks",
+    "affirm",
+    "deny",
+    "cancel",
+    "inform",
+    "feedback_positive",
+    "feedback_negative",
+    "human_handoff",
+    "check_consultation_status",
+    "withdraw_consultation",
+    "bot_challenge",
+    "ask_capabilities",
+    "message_too_long",
+    "message_unreadable",
+    "correct_form_field",
+    "ask_consultation_process",
+    "indicator_self_check",
+    "EXTERNAL_consultation_status",
+    "EXTERNAL_handoff_reply",
 }
 #: A finished form: what was said before it belongs to that form, not to the next one.
-FORM_ENDS = {"action_submit_consultation", "action_cancel_consultation", "action_submit_handoff", "action_cancel_handoff"}
+FORM_ENDS = {
+    "action_submit_consultation",
+    "action_cancel_consultation",
+    "action_submit_handoff",
+    "action_cancel_handoff",
+}
 _BACK_REFERENCE = re.compile(r"刚才|刚刚|上面|前面|之前说|以上|就是那个|就这个|这个事|这件事|那个事|那件事|同上|上一个")
-_FILLER = re.compile(r"就是|我|说的|问的|提到的|的|那个|这个|那件|这件|事情|事儿|事|问题|内容|一样|同上|发起|议事协商|协商|反映|"
-                     r"刚才|刚刚|上面|前面|之前|以上|上一个|吧|了|呀|啊|[，,。.!！?？、\s]")
+_FILLER = re.compile(
+    r"就是|我|说的|问的|提到的|的|那个|这个|那件|这件|事情|事儿|事|问题|内容|一样|同上|发起|议事协商|协商|反映|"
+    r"刚才|刚刚|上面|前面|之前|以上|上一个|吧|了|呀|啊|[，,。.!！?？、\s]"
+)
 MAX_TURNS_BACK = 8
 MIN_MEANINGFUL = 5
 
@@ -32,7 +56,7 @@ def meaningful(text: str) -> int:
 
 
 def is_back_reference(text: str) -> bool:
-    """"就是刚才说的那个事" — refers to earlier words and adds (almost) nothing of its own."""
+    """ "就是刚才说的那个事" — refers to earlier words and adds (almost) nothing of its own."""
     return bool(_BACK_REFERENCE.search(text or "")) and meaningful(_FILLER.sub("", text or "")) < 4
 
 

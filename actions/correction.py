@@ -29,8 +29,10 @@ _FIELDS = {
         "phone": ("handoff_phone",),
     },
 }
-WHICH_FIELD_BUTTONS = [{"title": t, "payload": f'/correct_form_field{{"form_field":"{f}"}}'}
-                       for t, f in (("事项", "topic"), ("社区", "community"), ("联系方式", "contact"))]
+WHICH_FIELD_BUTTONS = [
+    {"title": t, "payload": f'/correct_form_field{{"form_field":"{f}"}}'}
+    for t, f in (("事项", "topic"), ("社区", "community"), ("联系方式", "contact"))
+]
 _LABELS = {"topic": "事项", "community": "社区（村）", "contact": "联系方式", "name": "称呼", "phone": "手机号"}
 _CONFIRMATION = {"consultation_form": ("consultation_confirmed",), "handoff_form": ()}
 # Checked in order: "不想匿名了，要留联系方式" is about the contact choice, not the phone.
@@ -62,8 +64,14 @@ class ActionCorrectFormField(Action):
         if fields is None:
             dispatcher.utter_message(response="utter_nothing_to_correct")
             return []
-        field = field_of(str(tracker.latest_message.get("text") or ""), next(tracker.get_latest_entity_values("form_field"), None))
-        if form == "consultation_form" and field in ("name", "phone") and tracker.get_slot("contact_consent") is not True:
+        field = field_of(
+            str(tracker.latest_message.get("text") or ""), next(tracker.get_latest_entity_values("form_field"), None)
+        )
+        if (
+            form == "consultation_form"
+            and field in ("name", "phone")
+            and tracker.get_slot("contact_consent") is not True
+        ):
             field = "contact"  # anonymous so far: the resident wants to leave contact details after all
         if field not in fields:
             dispatcher.utter_message(response="utter_ask_which_field", buttons=WHICH_FIELD_BUTTONS)

@@ -8,6 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
+
 class ActionDefaultFallback(Action):
     def name(self) -> str:
         return "action_default_fallback"

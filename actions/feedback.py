@@ -19,8 +19,13 @@ class ActionRecordFeedback(Action):
         last = tracker.get_slot("last_answer")
         if isinstance(last, dict) and last.get("question"):
             try:
-                feedback_store().record_rating(1 if positive else -1, last["question"], answer_kind=last.get("kind"),
-                                               sources=last.get("sources") or [], channel=channel_of(tracker))
+                feedback_store().record_rating(
+                    1 if positive else -1,
+                    last["question"],
+                    answer_kind=last.get("kind"),
+                    sources=last.get("sources") or [],
+                    channel=channel_of(tracker),
+                )
             except Exception:
                 log.exception("could not record a rating")
         dispatcher.utter_message(response="utter_feedback_thanks" if positive else "utter_feedback_sorry")

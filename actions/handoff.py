@@ -17,14 +17,22 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import channel_of, consultations, polite, user_text
-from actions.consultation_form import asks_how_it_proceeds, community_buttons, explicit_answer, find_community, mobile_phone
+from actions.consultation_form import (
+    asks_how_it_proceeds,
+    community_buttons,
+    explicit_answer,
+    find_community,
+    mobile_phone,
+)
 from actions.context import last_substantive_message, meaningful, short
 from bot.privacy import mask, mask_phone
 
 HANDOFF_SLOTS = ("handoff_community", "handoff_summary", "handoff_consent", "handoff_phone")
 MAX_SUMMARY = 300
-_HANDOFF_WORDS = re.compile(r"转人工|人工服务|人工客服|人工|真人|客服|工作人员|网格员|社工|居委会的人|社区的人|联系我|给我|帮我|我要|我想|"
-                            r"找个?人?|请|转|能不能|可以|一下|和|跟|聊|[，,。.!！?？、\s]")
+_HANDOFF_WORDS = re.compile(
+    r"转人工|人工服务|人工客服|人工|真人|客服|工作人员|网格员|社工|居委会的人|社区的人|联系我|给我|帮我|我要|我想|"
+    r"找个?人?|请|转|能不能|可以|一下|和|跟|聊|[，,。.!！?？、\s]"
+)
 
 
 def _reset() -> list[dict[str, Any]]:
@@ -32,7 +40,7 @@ def _reset() -> list[dict[str, Any]]:
 
 
 def _own_summary(text: str) -> bool:
-    """"转人工，低保申请一直没批" carries a summary; "转人工" does not."""
+    """ "转人工，低保申请一直没批" carries a summary; "转人工" does not."""
     return meaningful(_HANDOFF_WORDS.sub("", text)) >= 4
 
 
@@ -71,7 +79,9 @@ class ValidateHandoffForm(FormValidationAction):
     def name(self) -> str:
         return "validate_handoff_form"
 
-    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[str]:
+    async def required_slots(
+        self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[str]:
         slots = ["handoff_community", "handoff_summary", "handoff_consent"]
         return slots + ["handoff_phone"] if tracker.get_slot("handoff_consent") is True else slots
 
@@ -83,7 +93,7 @@ class ValidateHandoffForm(FormValidationAction):
         return {"handoff_community": known} if known else {}
 
     async def extract_handoff_summary(self, dispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        """"转人工，低保申请一直没批" or the matter described just before 转人工 is the summary."""
+        """ "转人工，低保申请一直没批" or the matter described just before 转人工 is the summary."""
         if tracker.get_slot("handoff_summary") or tracker.get_slot("requested_slot"):
             return {}
         if (tracker.latest_message.get("intent") or {}).get("name") != "human_handoff":
@@ -143,8 +153,9 @@ class ActionSubmitHandoff(Action):
         community = tracker.get_slot("handoff_community")
         summary = tracker.get_slot("handoff_summary") or "居民请求人工服务"
         svc = consultations()
-        ticket = svc.handoffs.request(channel_of(tracker), tracker.sender_id, community, summary[:1000],
-                                               contact_phone=phone, consent=consent)
+        ticket = svc.handoffs.request(
+            channel_of(tracker), tracker.sender_id, community, summary[:1000], contact_phone=phone, consent=consent
+        )
         dispatcher.utter_message(response="utter_handoff_summary", summary_preview=mask(short(summary)))
         _reply(dispatcher, ticket.id, ticket.reply_within, _committee_name(svc, ticket.id), phone)
         return _reset()

@@ -25,6 +25,7 @@ class ActionIndicatorSelfCheck(Action):
             return []
         results = self_check(figures)
         dispatcher.utter_message(text=format_results(results))
-        dispatcher.utter_message(json_message={"type": "indicator_self_check", "figures": figures,
-                                               "results": [asdict(r) for r in results]})
+        dispatcher.utter_message(
+            json_message={"type": "indicator_self_check", "figures": figures, "results": [asdict(r) for r in results]}
+        )
         return []

@@ -102,8 +102,9 @@ def build_app(token: str, max_body_bytes: int = 4 * 1024 * 1024) -> Sanic:
 
 def configure_logging(level: str) -> None:
     """Root logging for this process: one line per record, phones masked (no forged or leaking lines)."""
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     from bot.privacy import MaskingFilter
 
     for handler in logging.getLogger().handlers:
@@ -125,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m actions.serve", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default=settings.action_host)
     parser.add_argument("--port", type=int, default=settings.action_port)
-    parser.add_argument("--workers", type=int, default=settings.action_workers, help="worker processes (default LINLI_ACTION_WORKERS)")
+    parser.add_argument(
+        "--workers", type=int, default=settings.action_workers, help="worker processes (default LINLI_ACTION_WORKERS)"
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.workers <= 16:
         print(f"actions.serve: --workers must be between 1 and 16, not {args.workers}", file=sys.stderr)
@@ -148,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # each worker process builds its own app (and model) from this factory; the token travels in the pickled
     # factory over the worker pipe, never on a command line
-    loader = AppLoader(factory=partial(worker_app, settings.action_token, settings.action_max_body_bytes, settings.log_level))
+    loader = AppLoader(
+        factory=partial(worker_app, settings.action_token, settings.action_max_body_bytes, settings.log_level)
+    )
     app = loader.load()
     app.prepare(host=args.host, port=args.port, workers=args.workers, access_log=False, motd=False)
     Sanic.serve(primary=app, app_loader=loader)

@@ -16,7 +16,10 @@ from linli_common.tracking import IN_TEXT as TRACKING
 
 def tracking_number_of(tracker: Tracker) -> str | None:
     """From the NLU entity, else from the text (case-insensitive), else None."""
-    for value in (next(tracker.get_latest_entity_values("tracking_number"), None), tracker.latest_message.get("text") or ""):
+    for value in (
+        next(tracker.get_latest_entity_values("tracking_number"), None),
+        tracker.latest_message.get("text") or "",
+    ):
         m = TRACKING.search(str(value or ""))
         if m:
             return m.group(0).upper()
@@ -41,12 +44,22 @@ class ActionConsultationStatus(Action):
             return []
         info = svc.status_for_resident(number, channel_of(tracker), tracker.sender_id)
         notes = [t.note for t in info.trail if t.note]
-        dispatcher.utter_message(response="utter_consultation_status_with_note" if notes else "utter_consultation_status",
-                                 tracking_no=info.tracking_no, status_label=info.status_label,
-                                 committee_name=info.committee_name, updated_at=info.updated_at_text,
-                                 latest_note=notes[-1] if notes else "")
-        dispatcher.utter_message(json_message={"type": "consultation_status", "tracking_no": info.tracking_no,
-                                               "status": info.status, "status_label": info.status_label})
+        dispatcher.utter_message(
+            response="utter_consultation_status_with_note" if notes else "utter_consultation_status",
+            tracking_no=info.tracking_no,
+            status_label=info.status_label,
+            committee_name=info.committee_name,
+            updated_at=info.updated_at_text,
+            latest_note=notes[-1] if notes else "",
+        )
+        dispatcher.utter_message(
+            json_message={
+                "type": "consultation_status",
+                "tracking_no": info.tracking_no,
+                "status": info.status,
+                "status_label": info.status_label,
+            }
+        )
         return [SlotSet("tracking_number", number)]
 
 
@@ -67,7 +80,9 @@ class ActionWithdrawConsultation(Action):
             dispatcher.utter_message(response="utter_withdraw_which")
             return []
         record = consultations().withdraw(number, channel_of(tracker), tracker.sender_id, note="居民在对话中撤回")
-        dispatcher.utter_message(response="utter_withdrawn", tracking_no=record.tracking_no, committee_name=record.committee_name)
+        dispatcher.utter_message(
+            response="utter_withdrawn", tracking_no=record.tracking_no, committee_name=record.committee_name
+        )
         return [SlotSet("tracking_number", number)]
 
 
@@ -88,6 +103,13 @@ class ActionNotifyConsultationStatus(Action):
         label = entity("status_label") or entity("status") or "有更新"
         note = entity("note")
         dispatcher.utter_message(text=status_push(number, label, note))  # the outbox stores the same words
-        dispatcher.utter_message(json_message={"type": "consultation_status", "tracking_no": number,
-                                               "status": entity("status"), "status_label": label, "note": note})
+        dispatcher.utter_message(
+            json_message={
+                "type": "consultation_status",
+                "tracking_no": number,
+                "status": entity("status"),
+                "status_label": label,
+                "note": note,
+            }
+        )
         return []

@@ -29,12 +29,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.consultations import ConsultationService  # noqa: E402
-from bot.db import dispose_engines  # noqa: E402
 from bot.consultations.routing import Router  # noqa: E402
+from bot.db import dispose_engines  # noqa: E402
 from bot.kb import load_kb  # noqa: E402
 
-TEXTS = ["幸福路的路灯坏了好几天", "花园小区电梯又停了", "社区活动经费的账目能不能公开", "希望社区办个老年食堂",
-         "楼下烧烤店油烟扰民", "物业费涨价没开业主大会"]
+TEXTS = [
+    "幸福路的路灯坏了好几天",
+    "花园小区电梯又停了",
+    "社区活动经费的账目能不能公开",
+    "希望社区办个老年食堂",
+    "楼下烧烤店油烟扰民",
+    "物业费涨价没开业主大会",
+]
 
 
 def pct(values: list[float], p: float) -> float:
@@ -53,7 +59,9 @@ def postgres_url():
     conn = None
     for user in ("postgres", "root"):
         try:
-            conn = psycopg.connect(host="127.0.0.1", port=5432, dbname="test", user=user, connect_timeout=3, autocommit=True)
+            conn = psycopg.connect(
+                host="127.0.0.1", port=5432, dbname="test", user=user, connect_timeout=3, autocommit=True
+            )
             break
         except psycopg.OperationalError:
             continue
@@ -92,10 +100,14 @@ def bench_store(name: str, url: str, kb, n: int, single: int) -> None:
     retry_seconds, again = parallel(svc, n, "p")  # the same 200 messages delivered again, in parallel
     after_retry = svc.reports.count_for_committee(None)
     same = all(a.tracking_no == b.tracking_no for a, b in zip(recs, again)) and not any(b.created for b in again)
-    print(f"[{name}] {n} parallel submissions: {seconds:.2f} s ({n / seconds:.0f}/s); stored {stored}, "
-          f"unique numbers {unique}, all created {all(r.created for r in recs)}")
-    print(f"[{name}] {n} parallel retries of the same messages: {retry_seconds:.2f} s; rows afterwards {after_retry}, "
-          f"same numbers returned {same}")
+    print(
+        f"[{name}] {n} parallel submissions: {seconds:.2f} s ({n / seconds:.0f}/s); stored {stored}, "
+        f"unique numbers {unique}, all created {all(r.created for r in recs)}"
+    )
+    print(
+        f"[{name}] {n} parallel retries of the same messages: {retry_seconds:.2f} s; rows afterwards {after_retry}, "
+        f"same numbers returned {same}"
+    )
     times = []
     for i in range(single):
         t = time.perf_counter()
@@ -126,8 +138,10 @@ def bench_routing(kb) -> None:
                 misses.append(f"    miss: {it['text']} → {r.category} / {r.committee.id} ({r.method})")
         secs = time.perf_counter() - start
         label = "keywords + embedding tie-breaker" if use_embedding else "keywords only"
-        print(f"[routing, {label}] accuracy {good}/{len(items)} = {good / len(items):.1%}; "
-              f"{len(items) / secs:.0f} texts/s ({secs * 1000 / len(items):.1f} ms/text); warm-up {warm:.1f} s; methods {methods}")
+        print(
+            f"[routing, {label}] accuracy {good}/{len(items)} = {good / len(items):.1%}; "
+            f"{len(items) / secs:.0f} texts/s ({secs * 1000 / len(items):.1f} ms/text); warm-up {warm:.1f} s; methods {methods}"
+        )
         for line in misses:
             print(line)
 

@@ -39,11 +39,14 @@ def main() -> None:
                 "r = convert(sys.argv[1]); print(r.seconds)"
             )
             t0 = time.perf_counter()
-            out = subprocess.run([sys.executable, "-c", code, str(Path(tmp) / "m")], check=True,
-                                 capture_output=True, text=True).stdout
+            out = subprocess.run(
+                [sys.executable, "-c", code, str(Path(tmp) / "m")], check=True, capture_output=True, text=True
+            ).stdout
             wall = time.perf_counter() - t0
-            print(f"conversion (fresh, child process): {float(out.split()[-1]):.1f} s "
-                  f"({wall:.1f} s incl. interpreter start), peak RSS {_rss_mb(resource.RUSAGE_CHILDREN):.0f} MB")
+            print(
+                f"conversion (fresh, child process): {float(out.split()[-1]):.1f} s "
+                f"({wall:.1f} s incl. interpreter start), peak RSS {_rss_mb(resource.RUSAGE_CHILDREN):.0f} MB"
+            )
 
     import bot.embedding as emb
 
@@ -66,8 +69,10 @@ def main() -> None:
     t0 = time.perf_counter()
     emb.encode_passages(sentences)
     dt = time.perf_counter() - t0
-    print(f"encode {len(sentences)} plan sentences (avg {chars / len(sentences):.0f} chars, "
-          f"{torch.get_num_threads()} threads): {dt:.2f} s = {len(sentences) / dt:.1f} sentences/s")
+    print(
+        f"encode {len(sentences)} plan sentences (avg {chars / len(sentences):.0f} chars, "
+        f"{torch.get_num_threads()} threads): {dt:.2f} s = {len(sentences) / dt:.1f} sentences/s"
+    )
 
     t0 = time.perf_counter()
     for _ in range(20):

@@ -55,30 +55,54 @@ def child_memory(backend: str) -> None:
         t = time.perf_counter()
         emb.encode_queries([questions[i % len(questions)]], settings=s)
         times.append(time.perf_counter() - t)
-    print(json.dumps({"interpreter": base, "loaded": loaded, "after_100": _status_mb("VmRSS"),
-                      "peak": _status_mb("VmHWM"), "load_s": load_s, "times": times,
-                      "torch_imported": "torch" in sys.modules}))
+    print(
+        json.dumps(
+            {
+                "interpreter": base,
+                "loaded": loaded,
+                "after_100": _status_mb("VmRSS"),
+                "peak": _status_mb("VmHWM"),
+                "load_s": load_s,
+                "times": times,
+                "torch_imported": "torch" in sys.modules,
+            }
+        )
+    )
 
 
 def separate_processes(passes: int) -> None:
     """One fresh process per backend (as it would serve), run in alternating order so load drifts even out."""
     runs: dict[str, list[dict]] = {b: [] for b in BACKENDS}
     for i in range(passes):
-        for b in (BACKENDS if i % 2 == 0 else BACKENDS[::-1]):
-            out = subprocess.run([sys.executable, __file__, "--child-memory", b], check=True, capture_output=True,
-                                 text=True, timeout=900).stdout.strip().splitlines()[-1]
+        for b in BACKENDS if i % 2 == 0 else BACKENDS[::-1]:
+            out = (
+                subprocess.run(
+                    [sys.executable, __file__, "--child-memory", b],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    timeout=900,
+                )
+                .stdout.strip()
+                .splitlines()[-1]
+            )
             runs[b].append(json.loads(out))
     times = {b: [t for m in runs[b] for t in m["times"]] for b in BACKENDS}
     ref50, ref95 = np.percentile(times["torch"], 50), np.percentile(times["torch"], 95)
     print(f"query encode in a fresh process per backend, 100 dev questions x {passes} alternating passes:")
     for b in BACKENDS:
         p50, p95 = np.percentile(times[b], 50), np.percentile(times[b], 95)
-        print(f"  {b:<10} p50 {p50 * 1000:7.2f} ms   p95 {p95 * 1000:7.2f} ms   ratio to torch p50 {p50 / ref50:5.2f}  p95 {p95 / ref95:5.2f}")
+        print(
+            f"  {b:<10} p50 {p50 * 1000:7.2f} ms   p95 {p95 * 1000:7.2f} ms   ratio to torch p50 {p50 / ref50:5.2f}  p95 {p95 / ref95:5.2f}"
+        )
     print("resident memory of that process (MB; VmRSS after load and after 100 queries, VmHWM peak):")
     for b in BACKENDS:
         m = runs[b][-1]
-        print(f"  {b:<10} after load {m['loaded']:7.0f}   after 100 queries {m['after_100']:7.0f}   peak {m['peak']:7.0f}"
-              f"   (load {m['load_s']:.1f} s, torch imported: {m['torch_imported']})", flush=True)
+        print(
+            f"  {b:<10} after load {m['loaded']:7.0f}   after 100 queries {m['after_100']:7.0f}   peak {m['peak']:7.0f}"
+            f"   (load {m['load_s']:.1f} s, torch imported: {m['torch_imported']})",
+            flush=True,
+        )
 
 
 def latency_and_cosine(rounds: int, limit: int) -> None:
@@ -102,11 +126,15 @@ def latency_and_cosine(rounds: int, limit: int) -> None:
                 times[b].append(time.perf_counter() - t)
     ref = np.percentile(times["torch"], 50)
     ref95 = np.percentile(times["torch"], 95)
-    print(f"query encode, all backends in ONE process, {len(questions)} dev questions x {rounds} rounds, interleaved (threads: torch "
-          f"{_torch_threads()}, onnxruntime {emb.load_onnx_encoder(settings['onnx']).session.get_session_options().intra_op_num_threads}):")
+    print(
+        f"query encode, all backends in ONE process, {len(questions)} dev questions x {rounds} rounds, interleaved (threads: torch "
+        f"{_torch_threads()}, onnxruntime {emb.load_onnx_encoder(settings['onnx']).session.get_session_options().intra_op_num_threads}):"
+    )
     for b in BACKENDS:
         p50, p95 = np.percentile(times[b], 50), np.percentile(times[b], 95)
-        print(f"  {b:<10} p50 {p50 * 1000:7.2f} ms   p95 {p95 * 1000:7.2f} ms   ratio to torch p50 {p50 / ref:5.2f}  p95 {p95 / ref95:5.2f}")
+        print(
+            f"  {b:<10} p50 {p50 * 1000:7.2f} ms   p95 {p95 * 1000:7.2f} ms   ratio to torch p50 {p50 / ref:5.2f}  p95 {p95 / ref95:5.2f}"
+        )
     vecs = {b: emb.encode_queries(questions, settings=settings[b]) for b in BACKENDS}
     singles = {b: np.vstack([emb.encode_queries([q], settings=settings[b]) for q in questions]) for b in ("onnx-int8",)}
     print(f"cosine to torch's query vectors on the {len(questions)} dev questions:")
@@ -140,18 +168,25 @@ def quality(backends) -> None:
             for mode in ("dense", "hybrid"):
                 r = table[mode]["all"]
                 extra = f"   {kind_acc:.3f} (n={kind_n})" if mode == "hybrid" else ""
-                print(f"  {name:<8}{b:<11}{mode:<8}{r['n']:>4}  {r['hit@1']:.3f}  {r['hit@3']:.3f}  {r['mrr']:.3f}{extra}", flush=True)
+                print(
+                    f"  {name:<8}{b:<11}{mode:<8}{r['n']:>4}  {r['hit@1']:.3f}  {r['hit@3']:.3f}  {r['mrr']:.3f}{extra}",
+                    flush=True,
+                )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3, help="passes over the dev questions for the latency figures")
-    ap.add_argument("--questions", type=int, default=1000, help="use only the first N dev questions for latency and cosine")
+    ap.add_argument(
+        "--questions", type=int, default=1000, help="use only the first N dev questions for latency and cosine"
+    )
     ap.add_argument("--skip-eval", action="store_true")
     ap.add_argument("--skip-memory", action="store_true", help="skip the per-process latency and memory figures")
     ap.add_argument("--passes", type=int, default=2, help="alternating passes of the per-process figures")
     ap.add_argument("--skip-latency", action="store_true")
-    ap.add_argument("--eval-backends", default=",".join(BACKENDS), help="comma-separated backends for the quality table")
+    ap.add_argument(
+        "--eval-backends", default=",".join(BACKENDS), help="comma-separated backends for the quality table"
+    )
     ap.add_argument("--child-memory", choices=BACKENDS, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child_memory:
@@ -159,8 +194,10 @@ def main() -> None:
         return
     import bot.embedding as emb
 
-    print("load average at start: %.1f %.1f %.1f on %d cores (ratios are measured in this one run)"
-          % (*os.getloadavg(), os.cpu_count() or 0))
+    print(
+        "load average at start: %.1f %.1f %.1f on %d cores (ratios are measured in this one run)"
+        % (*os.getloadavg(), os.cpu_count() or 0)
+    )
     for b in ("onnx", "onnx-int8"):
         emb.ensure_exported(_settings(b))
     if not args.skip_latency:

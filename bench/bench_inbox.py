@@ -24,9 +24,13 @@ from bot.inbox.apikeys import ApiKeyStore  # noqa: E402
 from bot.inbox.app import create_app  # noqa: E402
 from tests.inbox_support import login, make_env  # noqa: E402
 
-TEXTS = [("public-affairs", "幸福路的路灯坏了，晚上很黑"), ("public-affairs", "垃圾桶满了没人清运"),
-         ("services-needs", "希望社区办个老年食堂"), ("village-rules", "想修订居民公约，加上文明养犬"),
-         ("other", "想开一个居住证明")]
+TEXTS = [
+    ("public-affairs", "幸福路的路灯坏了，晚上很黑"),
+    ("public-affairs", "垃圾桶满了没人清运"),
+    ("services-needs", "希望社区办个老年食堂"),
+    ("village-rules", "想修订居民公约，加上文明养犬"),
+    ("other", "想开一个居住证明"),
+]
 STATUS_STEPS = ["accepted", "deliberating", "resolved"]
 
 
@@ -68,15 +72,23 @@ def main() -> int:
 
         n, few = args.repeat, max(3, args.repeat // 4)
         bench("GET /consultations (page 1)", lambda: client.get("/consultations"), n)
-        bench("GET /consultations?status=accepted", lambda: client.get("/consultations", params={"status": "accepted"}), n)
+        bench(
+            "GET /consultations?status=accepted", lambda: client.get("/consultations", params={"status": "accepted"}), n
+        )
         bench("GET /consultations?q=1999 (search)", lambda: client.get("/consultations", params={"q": "1999"}), n)
         bench("GET / (dashboard, 12 weeks + overdue)", lambda: client.get("/"), n)
         bench("GET /consultations/{no} (detail)", lambda: client.get(f"/consultations/{detail}"), n)
         bench(f"GET export.csv ({total} rows)", lambda: client.get("/consultations/export.csv"), few)
-        bench("GET open311 requests.json (default page)",
-              lambda: client.get("/open311/v2/requests.json", params={"api_key": key}), few)
-        bench("GET open311 requests/{id}.json",
-              lambda: client.get(f"/open311/v2/requests/{detail}.json", params={"api_key": key}), n)
+        bench(
+            "GET open311 requests.json (default page)",
+            lambda: client.get("/open311/v2/requests.json", params={"api_key": key}),
+            few,
+        )
+        bench(
+            "GET open311 requests/{id}.json",
+            lambda: client.get(f"/open311/v2/requests/{detail}.json", params={"api_key": key}),
+            n,
+        )
         svc.delivery.stop()
         dispose_engines()
     return 0

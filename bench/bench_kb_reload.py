@@ -21,8 +21,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-QUESTIONS = ["关于家庭养老床位是怎么规定的", "养老护理员持证上岗率的2025年目标是多少", "在社区能办医保吗", "社工师指标是多少",
-             "今天天气怎么样", "普惠托育机构归哪个部门管", "老年助餐怎么申请", "社区养老服务设施覆盖率要达到多少"]
+QUESTIONS = [
+    "关于家庭养老床位是怎么规定的",
+    "养老护理员持证上岗率的2025年目标是多少",
+    "在社区能办医保吗",
+    "社工师指标是多少",
+    "今天天气怎么样",
+    "普惠托育机构归哪个部门管",
+    "老年助餐怎么申请",
+    "社区养老服务设施覆盖率要达到多少",
+]
 
 
 def main() -> int:
@@ -59,7 +67,9 @@ def main() -> int:
                     errors.append(type(e).__name__)
                     continue
                 with lock:
-                    results.append((ans.kb_version, time.perf_counter() - t0, phase["now"], [s.id for s in ans.sources]))
+                    results.append(
+                        (ans.kb_version, time.perf_counter() - t0, phase["now"], [s.id for s in ans.sources])
+                    )
                 n += 1
 
         threads = [threading.Thread(target=resident, args=(k,), daemon=True) for k in range(args.residents)]
@@ -91,8 +101,13 @@ def main() -> int:
         return f"p50 {statistics.median(xs):.0f} / p95 {xs[int(0.95 * (len(xs) - 1))]:.0f} ms" if xs else "-"
 
     wrong = sum(1 for v, _, _, s in results if not set(s) <= ids.get(v, set()))
-    by = {ph: {v: sum(1 for r in results if r[2] == ph and r[0] == v) for v in ids} for ph in ("before", "during", "after")}
-    print(f"residents {args.residents}, answers {len(results)}, errors {len(errors)}, answers with sources not in their version {wrong}")
+    by = {
+        ph: {v: sum(1 for r in results if r[2] == ph and r[0] == v) for v in ids}
+        for ph in ("before", "during", "after")
+    }
+    print(
+        f"residents {args.residents}, answers {len(results)}, errors {len(errors)}, answers with sources not in their version {wrong}"
+    )
     print(f"publish → new version answering: {swap:.1f} s (built in the background while answering)")
     for ph in ("before", "during", "after"):
         print(f"  {ph:6s}: " + ", ".join(f"{v} {n}" for v, n in by[ph].items()) + f"; latency {lat(ph)}")

@@ -52,9 +52,14 @@ QUESTIONS = [
     ("规划里对城乡社区服务体系是怎么说的", None),
 ]
 SMALL_TALK = ["你好", "谢谢", "你是机器人吗", "你能做什么", "再见"]
-TOPICS = ["我们楼的电梯三天两头坏，物业一直拖着不修", "小区停车位太少，晚上回来根本没地方停车",
-          "村里今年的集体收入花到哪里去了，怎么没公开", "小区里好多人遛狗不牵绳，能不能定个养狗公约",
-          "幸福路上的路灯坏了好几天，晚上走路很黑", "社区活动经费的账目能不能公开一下"]
+TOPICS = [
+    "我们楼的电梯三天两头坏，物业一直拖着不修",
+    "小区停车位太少，晚上回来根本没地方停车",
+    "村里今年的集体收入花到哪里去了，怎么没公开",
+    "小区里好多人遛狗不牵绳，能不能定个养狗公约",
+    "幸福路上的路灯坏了好几天，晚上走路很黑",
+    "社区活动经费的账目能不能公开一下",
+]
 #: a village matter goes to a village's committee (the routing rules refuse it for a residents' community)
 VILLAGE_TOPICS = {"村里今年的集体收入花到哪里去了，怎么没公开"}
 FORM = ["我要发起议事协商", None, '/inform{"community":"%s"}', '/inform{"contact_choice":"anonymous"}', "/affirm"]
@@ -134,7 +139,9 @@ def check_db(database_url: str, run: Run) -> dict:
 
     eng = create_engine(normalize_url(database_url))
     with eng.connect() as conn:
-        rows = conn.execute(text("select sender_id, tracking_no from consultations where sender_id like 'rest:local:load-%'")).all()
+        rows = conn.execute(
+            text("select sender_id, tracking_no from consultations where sender_id like 'rest:local:load-%'")
+        ).all()
     eng.dispose()
     by_sender: dict[str, list[str]] = defaultdict(list)
     for s, tn in rows:
@@ -142,8 +149,14 @@ def check_db(database_url: str, run: Run) -> dict:
     dupes = {s: tns for s, tns in by_sender.items() if len(tns) > 1}
     missing = {s: tn for s, tn in run.submitted.items() if by_sender.get(s) != [tn]}
     untold = sorted(set(by_sender) - set(run.submitted))
-    return {"rows": len(rows), "told": len(run.submitted), "duplicates": len(dupes), "confirmed_but_missing": len(missing),
-            "stored_but_not_told": len(untold), "unique_tracking_numbers": len({tn for _, tn in rows}) == len(rows)}
+    return {
+        "rows": len(rows),
+        "told": len(run.submitted),
+        "duplicates": len(dupes),
+        "confirmed_but_missing": len(missing),
+        "stored_but_not_told": len(untold),
+        "unique_tracking_numbers": len({tn for _, tn in rows}) == len(rows),
+    }
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -158,7 +171,9 @@ async def load(url: str, residents: int, seconds: float, seed: int) -> Run:
     stop_at = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=residents, max_keepalive_connections=residents)
     async with httpx.AsyncClient(timeout=300, limits=limits) as client:
-        await asyncio.gather(*(resident(client, url, run, i, stop_at, random.Random(seed + i)) for i in range(residents)))
+        await asyncio.gather(
+            *(resident(client, url, run, i, stop_at, random.Random(seed + i)) for i in range(residents))
+        )
     return run
 
 
@@ -167,23 +182,34 @@ def report(run: Run, elapsed: float, db: dict | None, servers: dict | None = Non
 
     total = sum(len(v) for v in run.lat.values())
     all_lat = [x for v in run.lat.values() for x in v]
-    print(f"load: {total} messages in {elapsed:.1f} s = {total / elapsed:.1f} msgs/s; "
-          f"p50 {pct(all_lat, .5):.0f} ms, p95 {pct(all_lat, .95):.0f} ms; errors {len(run.errors)}; "
-          f"machine load average {load_average()} (2 cores shared)")
+    print(
+        f"load: {total} messages in {elapsed:.1f} s = {total / elapsed:.1f} msgs/s; "
+        f"p50 {pct(all_lat, 0.5):.0f} ms, p95 {pct(all_lat, 0.95):.0f} ms; errors {len(run.errors)}; "
+        f"machine load average {load_average()} (2 cores shared)"
+    )
     for name, st in (servers or {}).items():
-        print(f"  server {name:<8} CPU {st['cpu_s']:6.1f} s = {st['cpu_s'] / elapsed:4.2f} cores, "
-              f"{1000 * st['cpu_s'] / max(total, 1):5.1f} ms CPU per message; {st['processes']:.0f} process(es), "
-              f"RSS {st['rss']:.0f} MB, PSS {st['pss']:.0f} MB")
+        print(
+            f"  server {name:<8} CPU {st['cpu_s']:6.1f} s = {st['cpu_s'] / elapsed:4.2f} cores, "
+            f"{1000 * st['cpu_s'] / max(total, 1):5.1f} ms CPU per message; {st['processes']:.0f} process(es), "
+            f"RSS {st['rss']:.0f} MB, PSS {st['pss']:.0f} MB"
+        )
     for kind, xs in sorted(run.lat.items()):
-        print(f"  {kind:<11} n={len(xs):>5}  p50 {pct(xs, .5):>6.0f} ms  p95 {pct(xs, .95):>6.0f} ms  mean {statistics.mean(xs) * 1000:>6.0f} ms")
+        print(
+            f"  {kind:<11} n={len(xs):>5}  p50 {pct(xs, 0.5):>6.0f} ms  p95 {pct(xs, 0.95):>6.0f} ms  mean {statistics.mean(xs) * 1000:>6.0f} ms"
+        )
     print(f"  submissions: started {run.submit_started}, told a tracking number {len(run.submitted)}")
     for e in run.errors[:15]:
         print("  ERROR", e)
     ok = not run.errors
     if db is not None:
         print("  database: " + json.dumps(db, ensure_ascii=False))
-        ok = ok and db["duplicates"] == 0 and db["confirmed_but_missing"] == 0 and db["stored_but_not_told"] == 0 \
+        ok = (
+            ok
+            and db["duplicates"] == 0
+            and db["confirmed_but_missing"] == 0
+            and db["stored_but_not_told"] == 0
             and db["unique_tracking_numbers"]
+        )
     print("load: PASS" if ok else "load: FAIL")
     return 0 if ok else 1
 
@@ -198,7 +224,9 @@ def main() -> int:
     ap.add_argument("--database-url", help="the store the running stack uses (for the exactly-once check)")
     ap.add_argument("--backend", help="LINLI_EMBEDDING_BACKEND of the started stack (default: the configured one)")
     ap.add_argument("--action-workers", type=int, default=1, help="LINLI_ACTION_WORKERS of the started stack")
-    ap.add_argument("--rasa-workers", type=int, default=1, help="SANIC_WORKERS of Rasa (>1: PostgreSQL trackers, Redis lock)")
+    ap.add_argument(
+        "--rasa-workers", type=int, default=1, help="SANIC_WORKERS of Rasa (>1: PostgreSQL trackers, Redis lock)"
+    )
     args = ap.parse_args()
 
     def go(rasa_url: str, db_url: str | None, pids: dict[str, int] | None = None) -> int:
@@ -210,7 +238,9 @@ def main() -> int:
         t0 = time.perf_counter()
         run = asyncio.run(load(rasa_url + "/webhooks/rest/webhook", args.residents, args.seconds, args.seed))
         elapsed = time.perf_counter() - t0
-        servers = {name: {"cpu_s": cpu_seconds(pid) - cpu0[name], **memory_mb(pid)} for name, pid in (pids or {}).items()}
+        servers = {
+            name: {"cpu_s": cpu_seconds(pid) - cpu0[name], **memory_mb(pid)} for name, pid in (pids or {}).items()
+        }
         return report(run, elapsed, check_db(db_url, run) if db_url else None, servers)
 
     if args.url:
@@ -230,12 +260,26 @@ def main() -> int:
             c.execute(f'CREATE DATABASE "{tracker_db}"')
         env["SANIC_WORKERS"] = str(args.rasa_workers)
         endpoints = {
-            "tracker_store": {"type": "SQL", "dialect": "postgresql", "url": "127.0.0.1", "port": 5432, "db": tracker_db,
-                              "username": "postgres", "password": ""},
-            "lock_store": {"type": "rasa_addons.lock_store.AtomicRedisLockStore", "url": "127.0.0.1", "port": 6379, "db": 0,
-                           "key_prefix": f"loadbench{uuid.uuid4().hex[:8]}"},
+            "tracker_store": {
+                "type": "SQL",
+                "dialect": "postgresql",
+                "url": "127.0.0.1",
+                "port": 5432,
+                "db": tracker_db,
+                "username": "postgres",
+                "password": "",
+            },
+            "lock_store": {
+                "type": "rasa_addons.lock_store.AtomicRedisLockStore",
+                "url": "127.0.0.1",
+                "port": 6379,
+                "db": 0,
+                "key_prefix": f"loadbench{uuid.uuid4().hex[:8]}",
+            },
         }
-    print(f"config: backend {args.backend or 'configured'}, action workers {args.action_workers}, rasa workers {args.rasa_workers}")
+    print(
+        f"config: backend {args.backend or 'configured'}, action workers {args.action_workers}, rasa workers {args.rasa_workers}"
+    )
     with tempfile.TemporaryDirectory(prefix="linli-load-") as tmp:
         schema = None
         if args.pg:
@@ -251,7 +295,9 @@ def main() -> int:
             with running_stack(extra_env={"LINLI_DATABASE_URL": db_url, **env}, extra_endpoints=endpoints) as stack:
                 print(f"stack up: rasa {stack.rasa_url}, store {db_url.split('?')[0]}")
                 rc = go(stack.rasa_url, db_url, {name: p.pid for name, p in stack.procs.items()})
-                tracebacks = stack.log_tail("actions", 10**8).count("Traceback") + stack.log_tail("rasa", 10**8).count("Traceback")
+                tracebacks = stack.log_tail("actions", 10**8).count("Traceback") + stack.log_tail("rasa", 10**8).count(
+                    "Traceback"
+                )
                 print(f"  server tracebacks in logs: {tracebacks}")
                 return rc if tracebacks == 0 else 1
         finally:

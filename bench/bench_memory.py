@@ -31,9 +31,17 @@ from bench.procstats import load_average, memory_mb  # noqa: E402
 
 
 def answer_call(sender: str, text: str) -> dict:
-    return {"next_action": "action_answer_question", "sender_id": sender, "domain": {},
-            "tracker": {"sender_id": sender, "slots": {}, "events": [], "latest_message": {
-                "text": text, "intent": {"name": "ask_service", "confidence": 0.9}, "entities": []}}}
+    return {
+        "next_action": "action_answer_question",
+        "sender_id": sender,
+        "domain": {},
+        "tracker": {
+            "sender_id": sender,
+            "slots": {},
+            "events": [],
+            "latest_message": {"text": text, "intent": {"name": "ask_service", "confidence": 0.9}, "entities": []},
+        },
+    }
 
 
 def measure(backend: str, workers: int, calls: int) -> dict[str, float]:
@@ -44,18 +52,32 @@ def measure(backend: str, workers: int, calls: int) -> dict[str, float]:
     token, port = secrets.token_hex(8), free_port()
     with tempfile.TemporaryDirectory(prefix="linli-mem-") as tmp:
         log = Path(tmp) / "actions.log"
-        env = {**os.environ, "LINLI_ACTION_TOKEN": token, "LINLI_DATABASE_URL": f"sqlite:///{tmp}/mem.db",
-               "LINLI_EMBEDDING_BACKEND": backend, "LINLI_ACTION_WORKERS": str(workers)}
+        env = {
+            **os.environ,
+            "LINLI_ACTION_TOKEN": token,
+            "LINLI_DATABASE_URL": f"sqlite:///{tmp}/mem.db",
+            "LINLI_EMBEDDING_BACKEND": backend,
+            "LINLI_ACTION_WORKERS": str(workers),
+        }
         with open(log, "wb") as out:
-            proc = subprocess.Popen([str(APP_PYTHON), "-m", "actions.serve", "--port", str(port)], cwd=REPO, env=env,
-                                    stdout=out, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [str(APP_PYTHON), "-m", "actions.serve", "--port", str(port)],
+                cwd=REPO,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         try:
             url = f"http://127.0.0.1:{port}"
             _wait(f"{url}/health", proc, log, time.monotonic() + 1800)
             texts = [q for pair in QUESTIONS for q in pair if q]
             for i in range(calls):
-                r = httpx.post(f"{url}/webhook", json=answer_call(f"mem-{i}", texts[i % len(texts)]),
-                               headers={"Authorization": f"Bearer {token}"}, timeout=600)
+                r = httpx.post(
+                    f"{url}/webhook",
+                    json=answer_call(f"mem-{i}", texts[i % len(texts)]),
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=600,
+                )
                 r.raise_for_status()
                 if not r.json().get("responses"):
                     raise SystemExit(f"no answer from the action server: {r.text[:300]}")
@@ -66,7 +88,11 @@ def measure(backend: str, workers: int, calls: int) -> dict[str, float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--configs", default="torch:1,onnx:1,onnx:2", help="backend:workers, comma-separated; the first is the reference")
+    ap.add_argument(
+        "--configs",
+        default="torch:1,onnx:1,onnx:2",
+        help="backend:workers, comma-separated; the first is the reference",
+    )
     ap.add_argument("--calls", type=int, default=60)
     args = ap.parse_args()
     configs = [(c.split(":")[0], int(c.split(":")[1])) for c in args.configs.split(",")]
@@ -75,11 +101,15 @@ def main() -> int:
         results[(backend, workers)] = measure(backend, workers, args.calls)
         print(f"measured {backend} x{workers} (load average {load_average()})", flush=True)
     ref = results[configs[0]]
-    print(f"action server resident memory after {args.calls} answer calls (MB, summed over its processes); "
-          f"machine load average {load_average()} (2 cores shared)")
+    print(
+        f"action server resident memory after {args.calls} answer calls (MB, summed over its processes); "
+        f"machine load average {load_average()} (2 cores shared)"
+    )
     for (backend, workers), m in results.items():
-        print(f"  {backend:<9} workers {workers}: processes {m['processes']:.0f}  RSS {m['rss']:6.0f} ({m['rss'] / ref['rss']:4.2f}x)  "
-              f"PSS {m['pss']:6.0f} ({m['pss'] / ref['pss']:4.2f}x)  peak {m['peak']:6.0f} ({m['peak'] / ref['peak']:4.2f}x)")
+        print(
+            f"  {backend:<9} workers {workers}: processes {m['processes']:.0f}  RSS {m['rss']:6.0f} ({m['rss'] / ref['rss']:4.2f}x)  "
+            f"PSS {m['pss']:6.0f} ({m['pss'] / ref['pss']:4.2f}x)  peak {m['peak']:6.0f} ({m['peak'] / ref['peak']:4.2f}x)"
+        )
     return 0
 
 

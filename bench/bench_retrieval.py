@@ -31,7 +31,9 @@ def real_kb(repeats: int) -> None:
 
     t0 = time.perf_counter()
     a = get_assistant()
-    print(f"real KB: {len(a.retriever.passages)} passages; cold load (KB + model + index) {time.perf_counter() - t0:.1f}s")
+    print(
+        f"real KB: {len(a.retriever.passages)} passages; cold load (KB + model + index) {time.perf_counter() - t0:.1f}s"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(cache_dir=Path(tmp), kb_dir=get_settings().kb_dir)
         t0 = time.perf_counter()
@@ -45,27 +47,39 @@ def real_kb(repeats: int) -> None:
     for _ in range(repeats):
         for q in questions:
             r._qcache.clear()
-            t = time.perf_counter(); a.ask(q); ask_cold_embed.append(time.perf_counter() - t)
-            t = time.perf_counter(); a.ask(q); ask_cached.append(time.perf_counter() - t)
-            t = time.perf_counter(); v = r.embedder.queries([q]); embed.append(time.perf_counter() - t)
-            t = time.perf_counter(); r.faiss_index.search(v, len(r.passages)); faiss_t.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            a.ask(q)
+            ask_cold_embed.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            a.ask(q)
+            ask_cached.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            v = r.embedder.queries([q])
+            embed.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            r.faiss_index.search(v, len(r.passages))
+            faiss_t.append(time.perf_counter() - t)
             terms = r.analyze(q)
-            t = time.perf_counter(); r.bm25.scores(terms); bm25_t.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            r.bm25.scores(terms)
+            bm25_t.append(time.perf_counter() - t)
     line("ask() incl. query embedding", ask_cold_embed)
     line("ask() with cached query vector", ask_cached)
     line("query embedding only", embed)
     line("FAISS search only", faiss_t)
     line("BM25 scoring only", bm25_t)
-    print(f"  whole answer / FAISS search time: {statistics.mean(ask_cold_embed) / statistics.mean(faiss_t):,.0f}x "
-          f"(with cached query vector: {statistics.mean(ask_cached) / statistics.mean(faiss_t):,.0f}x)")
+    print(
+        f"  whole answer / FAISS search time: {statistics.mean(ask_cold_embed) / statistics.mean(faiss_t):,.0f}x "
+        f"(with cached query vector: {statistics.mean(ask_cached) / statistics.mean(faiss_t):,.0f}x)"
+    )
 
 
 class _PostingsBM25:
     """The BM25 before the sparse matrix (per-query arithmetic over numpy postings), for the before/after rows."""
 
     def __init__(self, docs, k1=1.2, b=0.75):
-        from collections import Counter
         import math
+        from collections import Counter
 
         self.k1, self.n_docs = k1, len(docs)
         lengths = np.fromiter((len(d) for d in docs), dtype=np.float32, count=self.n_docs)
@@ -76,8 +90,12 @@ class _PostingsBM25:
                 ids, tfs = postings.setdefault(term, ([], []))
                 ids.append(i)
                 tfs.append(tf)
-        self._postings = {t: (np.asarray(i, dtype=np.int64), np.asarray(f, dtype=np.float32)) for t, (i, f) in postings.items()}
-        self.idf = {t: math.log(1 + (self.n_docs - len(i) + 0.5) / (len(i) + 0.5)) for t, (i, _) in self._postings.items()}
+        self._postings = {
+            t: (np.asarray(i, dtype=np.int64), np.asarray(f, dtype=np.float32)) for t, (i, f) in postings.items()
+        }
+        self.idf = {
+            t: math.log(1 + (self.n_docs - len(i) + 0.5) / (len(i) + 0.5)) for t, (i, _) in self._postings.items()
+        }
 
     def scores(self, query):
         from collections import Counter
@@ -170,15 +188,23 @@ def synthetic(n: int, queries: int, dim: int = 384) -> None:
     t_before, t_after, recall, same_bm25 = [], [], [], 0
     for q in qtexts:
         with mock.patch.object(S, "top_positive", _old_top):
-            t = time.perf_counter(); r_before = before.search(q, k=10); t_before.append(time.perf_counter() - t)
-        t = time.perf_counter(); r_after = after.search(q, k=10); t_after.append(time.perf_counter() - t)
-        same_bm25 += [h.passage.id for h in before.search(q, k=10, mode="bm25").hits] == [h.passage.id for h in after.search(q, k=10, mode="bm25").hits]
+            t = time.perf_counter()
+            before.search(q, k=10)
+            t_before.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        after.search(q, k=10)
+        t_after.append(time.perf_counter() - t)
+        same_bm25 += [h.passage.id for h in before.search(q, k=10, mode="bm25").hits] == [
+            h.passage.id for h in after.search(q, k=10, mode="bm25").hits
+        ]
     exact = flat.search(qv, 10)[1]
     approx = hnsw.search(qv, 10)[1]
     recall = float(np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approx, exact)]))
     line("hybrid search, before (flat + postings)", t_before)
     line("hybrid search, after (HNSW + sparse)", t_after)
-    print(f"  HNSW recall@10 vs flat: {recall:.3f} (efSearch {HNSW_EF_SEARCH}); BM25 top-10 identical on {same_bm25}/{len(qtexts)} queries")
+    print(
+        f"  HNSW recall@10 vs flat: {recall:.3f} (efSearch {HNSW_EF_SEARCH}); BM25 top-10 identical on {same_bm25}/{len(qtexts)} queries"
+    )
     print(f"  after / before p50: {pct(t_after, 50) / pct(t_before, 50):.2f}")
     encode = _int8_encode_times()
     if encode:
@@ -201,7 +227,9 @@ def _int8_encode_times() -> list[float]:
     emb.encode_queries(questions[:3], settings=s)
     out = []
     for q in questions:
-        t = time.perf_counter(); emb.encode_queries([q], settings=s); out.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        emb.encode_queries([q], settings=s)
+        out.append(time.perf_counter() - t)
     return out
 
 
@@ -213,7 +241,10 @@ def main() -> None:
     ap.add_argument("--skip-real", action="store_true")
     args = ap.parse_args()
     faiss.omp_set_num_threads(2)
-    print("load average at start: %.1f %.1f %.1f (the machine is shared: compare rows of one run)" % __import__("os").getloadavg())
+    print(
+        "load average at start: %.1f %.1f %.1f (the machine is shared: compare rows of one run)"
+        % __import__("os").getloadavg()
+    )
     if not args.skip_real:
         real_kb(args.repeats)
     synthetic(args.n, args.queries)

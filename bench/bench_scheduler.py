@@ -47,8 +47,19 @@ def synthetic_items(n: int, kb, rng: random.Random) -> list[rm.OpenItem]:
         status = rng.choice([Status.SUBMITTED, Status.SUBMITTED, Status.ACCEPTED, Status.DELIBERATING])
         accepted = filed + timedelta(hours=rng.randrange(1, 72)) if status is not Status.SUBMITTED else None
         c = rng.choice(communities)
-        items.append(rm.OpenItem(f"C{i:05d}", c, streets[c], rng.choice(categories), filed, status, accepted, None,
-                                 (approved,) if rng.random() < 0.1 else ()))
+        items.append(
+            rm.OpenItem(
+                f"C{i:05d}",
+                c,
+                streets[c],
+                rng.choice(categories),
+                filed,
+                status,
+                accepted,
+                None,
+                (approved,) if rng.random() < 0.1 else (),
+            )
+        )
     return items
 
 
@@ -56,7 +67,9 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--ledger-keys", type=int, default=1000, help="due reminders claimed in the ledger (one transaction each)")
+    ap.add_argument(
+        "--ledger-keys", type=int, default=1000, help="due reminders claimed in the ledger (one transaction each)"
+    )
     args = ap.parse_args()
     kb = load_kb()
     limits = {c.id: c.limits for c in kb.directory.categories}
@@ -79,7 +92,9 @@ def main() -> int:
         by_kind[r.kind.value] = by_kind.get(r.kind.value, 0) + 1
     print(f"plan: {args.n} open items → {len(reminders)} due reminders {by_kind}")
     print(f"plan: first pass (cold calendar cache) {cold * 1000:.1f} ms = {args.n / cold:,.0f} items/s")
-    print(f"plan: median of {args.repeat} passes {warm * 1000:.1f} ms = {args.n / warm:,.0f} items/s (cold/warm {cold / warm:.2f}×)")
+    print(
+        f"plan: median of {args.repeat} passes {warm * 1000:.1f} ms = {args.n / warm:,.0f} items/s (cold/warm {cold / warm:.2f}×)"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         engine = create_engine(f"sqlite:///{Path(tmp) / 'ledger.db'}")
@@ -90,7 +105,9 @@ def main() -> int:
             t = time.perf_counter()
             sent = sum(ls.send_once(engine, r.key, "bench", lambda: None, now=now_utc) for r in batch)
             dt = time.perf_counter() - t
-            print(f"ledger (SQLite): {label}: {sent} sent of {len(batch)} in {dt * 1000:.0f} ms = {len(batch) / dt:,.0f} keys/s")
+            print(
+                f"ledger (SQLite): {label}: {sent} sent of {len(batch)} in {dt * 1000:.0f} ms = {len(batch) / dt:,.0f} keys/s"
+            )
         engine.dispose()
     return 0
 

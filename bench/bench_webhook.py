@@ -22,9 +22,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.stack import running_stack  # noqa: E402
 
-RETRIEVAL = ["家里老人没人照看，社区能上门照顾吗", "在社区能办医保吗", "失业了去哪里登记", "孩子放学后没人管怎么办",
-             "社工师的指标是多少", "残疾人康复找哪个部门", "普惠托育有什么条件", "村务公开规划里怎么说的",
-             "退伍军人找工作有什么帮助", "老年食堂在哪里"]
+RETRIEVAL = [
+    "家里老人没人照看，社区能上门照顾吗",
+    "在社区能办医保吗",
+    "失业了去哪里登记",
+    "孩子放学后没人管怎么办",
+    "社工师的指标是多少",
+    "残疾人康复找哪个部门",
+    "普惠托育有什么条件",
+    "村务公开规划里怎么说的",
+    "退伍军人找工作有什么帮助",
+    "老年食堂在哪里",
+]
 UTTER = ["你好", "谢谢", "你是机器人吗", "你能干什么", "再见"]
 
 
@@ -36,13 +45,18 @@ def pct(values: list[float], p: float) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=40, help="messages of each kind")
-    ap.add_argument("--backend", default=None, help="LINLI_EMBEDDING_BACKEND of the stack (default: the configured one)")
+    ap.add_argument(
+        "--backend", default=None, help="LINLI_EMBEDDING_BACKEND of the stack (default: the configured one)"
+    )
     ap.add_argument("--workers", type=int, default=None, help="LINLI_ACTION_WORKERS of the stack")
     args = ap.parse_args()
     env = {"LINLI_EMBEDDING_BACKEND": args.backend} if args.backend else {}
     if args.workers:
         env["LINLI_ACTION_WORKERS"] = str(args.workers)
-    with tempfile.TemporaryDirectory() as tmp, running_stack(extra_env={"LINLI_DATABASE_URL": f"sqlite:///{tmp}/bench.db", **env}) as stack:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running_stack(extra_env={"LINLI_DATABASE_URL": f"sqlite:///{tmp}/bench.db", **env}) as stack,
+    ):
         for i, q in enumerate(RETRIEVAL + UTTER):  # warm-up: model, index, caches, tracker store
             stack.rest(f"warm-{i}", q)
         times: dict[str, list[float]] = {"retrieval": [], "utter": []}
@@ -54,8 +68,9 @@ def main() -> int:
                 times[kind].append(1000 * (time.perf_counter() - t0))
                 if not replies:
                     raise SystemExit(f"no reply to {text!r}")
-        breakdown = action_call_breakdown(stack, f"bench-retrieval-{args.n - 1}", RETRIEVAL[(args.n - 1) % len(RETRIEVAL)],
-                                          args.backend)
+        breakdown = action_call_breakdown(
+            stack, f"bench-retrieval-{args.n - 1}", RETRIEVAL[(args.n - 1) % len(RETRIEVAL)], args.backend
+        )
     from bench.procstats import load_average
 
     print(f"REST webhook latency, {args.n} messages each (ms); machine load average {load_average()} (2 cores shared)")
@@ -82,9 +97,14 @@ def action_call_breakdown(stack, conversation_sender: str, question: str, backen
     # the tracker as it was when Rasa called the action: up to the user message that asked the question
     events = tracker["events"]
     last_user = max(i for i, e in enumerate(events) if e.get("event") == "user")
-    cut = dict(tracker, events=events[: last_user + 1], latest_message=events[last_user].get("parse_data") or tracker["latest_message"])
-    domain = stack.client.get(f"{stack.rasa_url}/domain", params={"token": stack.token},
-                              headers={"Accept": "application/json"}).json()
+    cut = dict(
+        tracker,
+        events=events[: last_user + 1],
+        latest_message=events[last_user].get("parse_data") or tracker["latest_message"],
+    )
+    domain = stack.client.get(
+        f"{stack.rasa_url}/domain", params={"token": stack.token}, headers={"Accept": "application/json"}
+    ).json()
     # the stack's endpoints.yml enables Rasa's selective domain: action_answer_question gets no domain
     body = {"next_action": "action_answer_question", "sender_id": conv, "tracker": cut, "version": "3.6.21"}
     sizes = {k: len(json.dumps(v, ensure_ascii=False).encode()) for k, v in (("tracker", cut), ("domain", domain))}

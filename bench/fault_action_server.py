@@ -43,8 +43,17 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.stack import (_rasa_env, _stop, _wait, action_server_cmd, endpoints_yaml, ensure_model, free_port,  # noqa: E402
-                         rasa_cmd, secret_env)
+from tests.stack import (  # noqa: E402
+    _rasa_env,
+    _stop,
+    _wait,
+    action_server_cmd,
+    endpoints_yaml,
+    ensure_model,
+    free_port,
+    rasa_cmd,
+    secret_env,
+)
 
 TRACKING = re.compile(r"YS-\d{8}-\d{4,}")
 HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -69,7 +78,7 @@ class FaultRelay:
         self.fired.clear()
         self.mode = mode
 
-    def start(self) -> "FaultRelay":
+    def start(self) -> FaultRelay:
         self._thread.start()
         self._ready.wait(10)
         return self
@@ -156,12 +165,17 @@ class FaultStack:
         return f"http://127.0.0.1:{self.rasa_port}"
 
     def env(self) -> dict:
-        return _rasa_env() | {"LINLI_DATABASE_URL": self.database_url, "LINLI_RASA_URL": self.rasa_url} | secret_env(self.token, self.token)
+        return (
+            _rasa_env()
+            | {"LINLI_DATABASE_URL": self.database_url, "LINLI_RASA_URL": self.rasa_url}
+            | secret_env(self.token, self.token)
+        )
 
     def start_actions(self) -> None:
         log = open(self.workdir / f"actions{self.restarts}.log", "wb")
-        self.actions = subprocess.Popen(action_server_cmd(self.action_port),
-                                        cwd=REPO, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
+        self.actions = subprocess.Popen(
+            action_server_cmd(self.action_port), cwd=REPO, env=self.env(), stdout=log, stderr=subprocess.STDOUT
+        )
         _wait(f"http://127.0.0.1:{self.action_port}/health", self.actions, Path(log.name), time.monotonic() + 300)
 
     def kill_actions(self) -> None:
@@ -177,7 +191,7 @@ class FaultStack:
         self.start_actions()
         return time.perf_counter() - t0
 
-    def __enter__(self) -> "FaultStack":
+    def __enter__(self) -> FaultStack:
         model = ensure_model()
         self.start_actions()
         self.relay = FaultRelay(self.action_port, self.kill_actions).start()
@@ -185,11 +199,20 @@ class FaultStack:
         (self.workdir / "endpoints.yml").write_text(endpoints_yaml(f"http://127.0.0.1:{self.relay.port}/webhook"))
         rlog = self.workdir / "rasa.log"
         with open(rlog, "wb") as log:
-            self.rasa = subprocess.Popen(rasa_cmd(model, self.rasa_port, self.workdir / "credentials.yml",
-                                                  self.workdir / "endpoints.yml"),
-                                         cwd=REPO, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
-        _wait(f"{self.rasa_url}/status?token={self.token}", self.rasa, rlog, time.monotonic() + 300,
-              ok=lambda r: r.status_code == 200 and bool(r.json().get("model_file")))
+            self.rasa = subprocess.Popen(
+                rasa_cmd(model, self.rasa_port, self.workdir / "credentials.yml", self.workdir / "endpoints.yml"),
+                cwd=REPO,
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        _wait(
+            f"{self.rasa_url}/status?token={self.token}",
+            self.rasa,
+            rlog,
+            time.monotonic() + 300,
+            ok=lambda r: r.status_code == 200 and bool(r.json().get("model_file")),
+        )
         return self
 
     def __exit__(self, *exc) -> None:
@@ -211,11 +234,19 @@ def texts(msgs: list[dict]) -> str:
 
 def told_numbers(text: str) -> set[str]:
     """Tracking numbers the bot told, not format examples ("格式如 YS-20260101-0001")."""
-    return {m.group(0) for m in TRACKING.finditer(text) if not re.search(r"如|格式", text[max(0, m.start() - 6):m.start()])}
+    return {
+        m.group(0)
+        for m in TRACKING.finditer(text)
+        if not re.search(r"如|格式", text[max(0, m.start() - 6) : m.start()])
+    }
 
 
-FORM = ["我要发起议事协商", "我们楼的电梯三天两头坏，物业一直拖着不修", '/inform{"community":"xingfu"}',
-        '/inform{"contact_choice":"anonymous"}']
+FORM = [
+    "我要发起议事协商",
+    "我们楼的电梯三天两头坏，物业一直拖着不修",
+    '/inform{"community":"xingfu"}',
+    '/inform{"contact_choice":"anonymous"}',
+]
 
 
 def rows_for(database_url: str, sender: str) -> list[str]:
@@ -225,7 +256,12 @@ def rows_for(database_url: str, sender: str) -> list[str]:
 
     eng = create_engine(normalize_url(database_url))
     with eng.connect() as conn:
-        out = [r[0] for r in conn.execute(text("select tracking_no from consultations where sender_id = :s"), {"s": f"rest:local:{sender}"})]
+        out = [
+            r[0]
+            for r in conn.execute(
+                text("select tracking_no from consultations where sender_id = :s"), {"s": f"rest:local:{sender}"}
+            )
+        ]
     eng.dispose()
     return out
 
@@ -256,10 +292,20 @@ def trial(stack: FaultStack, mode: str) -> dict:
         problems.append(f"stored {rows} but the resident was never told the number")
     # pressing 确认提交 again files it (mode before) or finds it (mode after): stored once, number told now
     if not (len(rows) == 1 and told_numbers(texts(retry)) == set(rows)):
-        problems.append(f"the retry did not end with one stored consultation whose number is told: rows {rows}, "
-                        f"retry reply {texts(retry)[:120]!r}")
-    return {"mode": mode, "sender": sender, "during": texts(during)[:120], "retry": texts(retry)[:120],
-            "rows": rows, "told": sorted(told), "restart_s": round(restart_s, 1), "problems": problems}
+        problems.append(
+            f"the retry did not end with one stored consultation whose number is told: rows {rows}, "
+            f"retry reply {texts(retry)[:120]!r}"
+        )
+    return {
+        "mode": mode,
+        "sender": sender,
+        "during": texts(during)[:120],
+        "retry": texts(retry)[:120],
+        "rows": rows,
+        "told": sorted(told),
+        "restart_s": round(restart_s, 1),
+        "problems": problems,
+    }
 
 
 def main() -> int:
@@ -275,14 +321,20 @@ def main() -> int:
         with FaultStack(url, Path(tmp)) as stack:
             say(stack, "warmup", "你好")
             results = [trial(stack, m) for m in modes[: args.trials]]
-            tracebacks = sum((Path(tmp) / f).read_text(errors="replace").count("Traceback") for f in os.listdir(tmp) if f.endswith(".log"))
+            tracebacks = sum(
+                (Path(tmp) / f).read_text(errors="replace").count("Traceback")
+                for f in os.listdir(tmp)
+                if f.endswith(".log")
+            )
     bad = [r for r in results if r["problems"]]
     for r in results:
         print(json.dumps(r, ensure_ascii=False))
     stored = sum(1 for r in results if r["rows"])
-    print(f"fault(action server kill -9): {len(results)} trials, stored {stored}, not stored {len(results) - stored}, "
-          f"violations {len(bad)}; mean restart {sum(r['restart_s'] for r in results) / len(results):.1f} s; "
-          f"tracebacks in server logs {tracebacks}")
+    print(
+        f"fault(action server kill -9): {len(results)} trials, stored {stored}, not stored {len(results) - stored}, "
+        f"violations {len(bad)}; mean restart {sum(r['restart_s'] for r in results) / len(results):.1f} s; "
+        f"tracebacks in server logs {tracebacks}"
+    )
     return 1 if bad else 0
 
 

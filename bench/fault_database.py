@@ -111,8 +111,10 @@ def pg_schema_via(relay: PluggableTCP):
         c.execute(f'CREATE SCHEMA "{schema}"')
     q = f"?options=-csearch_path%3D{schema}&connect_timeout=3"
     try:
-        yield (f"postgresql+psycopg://postgres@127.0.0.1:{relay.port}/test{q}",
-               f"postgresql+psycopg://postgres@127.0.0.1:5432/test{q}")
+        yield (
+            f"postgresql+psycopg://postgres@127.0.0.1:{relay.port}/test{q}",
+            f"postgresql+psycopg://postgres@127.0.0.1:5432/test{q}",
+        )
     finally:
         with psycopg.connect(host="127.0.0.1", port=5432, dbname="test", user="postgres", autocommit=True) as c:
             c.execute(f'DROP SCHEMA "{schema}" CASCADE')
@@ -125,12 +127,16 @@ def integrity(direct_url: str) -> dict:
     eng = create_engine(direct_url)
     with eng.connect() as conn:
         n = conn.execute(text("select count(*) from consultations")).scalar()
-        orphans = conn.execute(text(
-            "select count(*) from consultations c where not exists (select 1 from status_events e where e.consultation_id = c.id)"
-        )).scalar()
-        dangling = conn.execute(text(
-            "select count(*) from status_events e where not exists (select 1 from consultations c where c.id = e.consultation_id)"
-        )).scalar()
+        orphans = conn.execute(
+            text(
+                "select count(*) from consultations c where not exists (select 1 from status_events e where e.consultation_id = c.id)"
+            )
+        ).scalar()
+        dangling = conn.execute(
+            text(
+                "select count(*) from status_events e where not exists (select 1 from consultations c where c.id = e.consultation_id)"
+            )
+        ).scalar()
     eng.dispose()
     return {"consultations": n, "without_trail": orphans, "dangling_events": dangling}
 
@@ -153,8 +159,14 @@ def library_level(url: str, direct: str, relay: PluggableTCP) -> dict:
     fail_s = time.perf_counter() - t0
     relay.plug()
     after = svc.submit("rest", "lib-down", "m1", "xingfu", "楼道里堆满杂物，存在消防隐患")
-    return {"during_outage": outcome, "failed_after_s": round(fail_s, 2), "recovered": after.created and bool(after.tracking_no),
-            "before": before.tracking_no, "after": after.tracking_no, "integrity": integrity(direct)}
+    return {
+        "during_outage": outcome,
+        "failed_after_s": round(fail_s, 2),
+        "recovered": after.created and bool(after.tracking_no),
+        "before": before.tracking_no,
+        "after": after.tracking_no,
+        "integrity": integrity(direct),
+    }
 
 
 def resident_level(url: str, direct: str, relay: PluggableTCP) -> dict:
@@ -162,8 +174,12 @@ def resident_level(url: str, direct: str, relay: PluggableTCP) -> dict:
 
     with running_stack(extra_env={"LINLI_DATABASE_URL": url}) as stack:
         sender = f"dbfault-{secrets.token_hex(3)}"
-        for step in ["我要发起议事协商", "小区停车位太少，晚上回来根本没地方停车", '/inform{"community":"xingfu"}',
-                     '/inform{"contact_choice":"anonymous"}']:
+        for step in [
+            "我要发起议事协商",
+            "小区停车位太少，晚上回来根本没地方停车",
+            '/inform{"community":"xingfu"}',
+            '/inform{"contact_choice":"anonymous"}',
+        ]:
             stack.rest(sender, step)
         relay.unplug()
         during = " ".join(m.get("text") or "" for m in stack.rest(sender, "/affirm"))
@@ -172,20 +188,35 @@ def resident_level(url: str, direct: str, relay: PluggableTCP) -> dict:
         retry_msgs = [stack.rest(sender, "/affirm")]
         retry = " ".join(m.get("text") or "" for m in retry_msgs[-1])
         if not TRACKING.search(retry):  # the resident starts over if the bot did not keep the form
-            for step in ["我要发起议事协商", "小区停车位太少，晚上回来根本没地方停车", '/inform{"community":"xingfu"}',
-                         '/inform{"contact_choice":"anonymous"}', "/affirm"]:
+            for step in [
+                "我要发起议事协商",
+                "小区停车位太少，晚上回来根本没地方停车",
+                '/inform{"community":"xingfu"}',
+                '/inform{"contact_choice":"anonymous"}',
+                "/affirm",
+            ]:
                 retry_msgs.append(stack.rest(sender, step))
             retry = " ".join(m.get("text") or "" for m in retry_msgs[-1])
         from sqlalchemy import create_engine, text
 
         eng = create_engine(direct)
         with eng.connect() as conn:
-            rows = [r[0] for r in conn.execute(text("select tracking_no from consultations where sender_id = :s"), {"s": f"rest:local:{sender}"})]
+            rows = [
+                r[0]
+                for r in conn.execute(
+                    text("select tracking_no from consultations where sender_id = :s"), {"s": f"rest:local:{sender}"}
+                )
+            ]
         eng.dispose()
-        return {"during_outage_reply": during[:150], "polite": bool(HAN.search(during)) and not TRACKING.search(during)
-                and not TRACEBACK.search(during), "rows_during": mid["consultations"],
-                "after_outage_reply": retry[:150], "told_after": TRACKING.findall(retry), "rows": rows,
-                "retried_whole_form": len(retry_msgs) > 1}
+        return {
+            "during_outage_reply": during[:150],
+            "polite": bool(HAN.search(during)) and not TRACKING.search(during) and not TRACEBACK.search(during),
+            "rows_during": mid["consultations"],
+            "after_outage_reply": retry[:150],
+            "told_after": TRACKING.findall(retry),
+            "rows": rows,
+            "retried_whole_form": len(retry_msgs) > 1,
+        }
 
 
 def inbox_level(url: str, relay: PluggableTCP, workdir: Path) -> dict:
@@ -193,15 +224,31 @@ def inbox_level(url: str, relay: PluggableTCP, workdir: Path) -> dict:
 
     from tests.stack import APP_PYTHON, _stop, _wait, free_port
 
-    env = dict(os.environ) | {"LINLI_DATABASE_URL": url, "LINLI_VAR_DIR": str(workdir), "LINLI_INBOX_SECRET_KEY": secrets.token_hex(32)}
+    env = dict(os.environ) | {
+        "LINLI_DATABASE_URL": url,
+        "LINLI_VAR_DIR": str(workdir),
+        "LINLI_INBOX_SECRET_KEY": secrets.token_hex(32),
+    }
     pw = secrets.token_urlsafe(12)
-    subprocess.run([str(APP_PYTHON), "-m", "bot", "inbox", "adduser", "fault-admin", "--admin", "--password-stdin"],
-                   input=pw + "\n", text=True, cwd=REPO, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [str(APP_PYTHON), "-m", "bot", "inbox", "adduser", "fault-admin", "--admin", "--password-stdin"],
+        input=pw + "\n",
+        text=True,
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
     log = workdir / "inbox.log"
     with open(log, "wb") as f:
-        proc = subprocess.Popen([str(APP_PYTHON), "-m", "bot", "inbox", "serve", "--port", str(port)], cwd=REPO, env=env,
-                                stdout=f, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(APP_PYTHON), "-m", "bot", "inbox", "serve", "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+        )
     try:
         _wait(f"http://127.0.0.1:{port}/healthz", proc, log, time.monotonic() + 120)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
@@ -213,11 +260,16 @@ def inbox_level(url: str, relay: PluggableTCP, workdir: Path) -> dict:
             down_login = c.get("/login")
             relay.plug()
             after = c.get("/consultations")
-        return {"before": ok_before, "during_outage": down.status_code, "during_outage_polite": bool(HAN.search(down.text))
-                and not TRACEBACK.search(down.text), "during_outage_body": re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", down.text))[:120],
-                "login_page_during_outage": down_login.status_code, "retry_after": down.headers.get("retry-after"),
-                "after": after.status_code,
-                "alive": proc.poll() is None}
+        return {
+            "before": ok_before,
+            "during_outage": down.status_code,
+            "during_outage_polite": bool(HAN.search(down.text)) and not TRACEBACK.search(down.text),
+            "during_outage_body": re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", down.text))[:120],
+            "login_page_during_outage": down_login.status_code,
+            "retry_after": down.headers.get("retry-after"),
+            "after": after.status_code,
+            "alive": proc.poll() is None,
+        }
     finally:
         _stop(proc)
 
@@ -242,7 +294,8 @@ def main() -> int:
         "resident: polite reply, no number, during the outage": res["polite"],
         "resident: nothing stored during the outage": res["rows_during"] == lib["integrity"]["consultations"],
         "resident: stored once and told after recovery": len(res["rows"]) == 1 and res["told_after"] == res["rows"],
-        "inbox: clear 503 page during the outage (no traceback)": inbox["during_outage_polite"] and inbox["during_outage"] == 503,
+        "inbox: clear 503 page during the outage (no traceback)": inbox["during_outage_polite"]
+        and inbox["during_outage"] == 503,
         "inbox: works again after the outage": inbox["after"] == 200 and inbox["alive"],
         "nothing half-written": integ["without_trail"] == 0 and integ["dangling_events"] == 0,
     }

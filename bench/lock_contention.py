@@ -92,7 +92,8 @@ def run(kind: str, args) -> dict:
         red.delete(k)
     expected = args.procs * args.tasks * args.rounds
     summary = {
-        "store": kind, "expected": expected,
+        "store": kind,
+        "expected": expected,
         "done": sum(r["done"] for r in results),
         "overlaps": sum(r["overlaps"] for r in results),
         "lock_errors": sum(r["lock_errors"] for r in results),
@@ -115,8 +116,11 @@ def main() -> int:
     ap.add_argument("--hold", type=float, default=0.003, help="seconds a turn holds the lock")
     ap.add_argument("--lifetime", type=float, default=5.0, help="ticket lifetime in seconds (Rasa's default is 60)")
     ap.add_argument("--turn-timeout", type=float, default=15.0, help="a turn still waiting after this is 'stalled'")
-    ap.add_argument("--poll", type=float, help="seconds between lock polls (default: each store's own, 1 s for "
-                                               "Rasa's, 0.05 s for ours)")
+    ap.add_argument(
+        "--poll",
+        type=float,
+        help="seconds between lock polls (default: each store's own, 1 s for Rasa's, 0.05 s for ours)",
+    )
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=6379)
     ap.add_argument("--db", type=int, default=12)
@@ -129,9 +133,11 @@ def main() -> int:
         if args.json:
             print(json.dumps(s))
         else:
-            print(f"{kind:>6}: {s['done']}/{s['expected']} turns, {s['overlaps']} overlaps, "
-                  f"{s['lock_errors']} lock errors, {s['stalled']} stalled > {args.turn_timeout:g} s, {s['turns_per_s']} turns/s"
-                  + (f"  first error: {s['first_error']}" if "first_error" in s else ""))
+            print(
+                f"{kind:>6}: {s['done']}/{s['expected']} turns, {s['overlaps']} overlaps, "
+                f"{s['lock_errors']} lock errors, {s['stalled']} stalled > {args.turn_timeout:g} s, {s['turns_per_s']} turns/s"
+                + (f"  first error: {s['first_error']}" if "first_error" in s else "")
+            )
         if kind == "atomic":
             ok = s["overlaps"] == 0 and s["lock_errors"] == 0 and s["stalled"] == 0 and s["done"] == s["expected"]
     return 0 if ok else 1

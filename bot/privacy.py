@@ -24,7 +24,9 @@ def _digits(n: int) -> str:
 
 _COUNTRY = rf"[(（]?(?:(?:[+＋]|[0０]{{2}})\s?)?[8８][6６][)）]?{_SEP}"
 _MOBILE = re.compile(rf"(?<!\d)(?:{_COUNTRY})?([1１]{_SEP}[3-9３-９]{_digits(9)})(?!\d)")
-_LANDLINE = re.compile(rf"(?<!\d)(?:[(（]?([0０](?:{_SEP}{_D}){{9,11}})|{_COUNTRY}[(（]?[0０]?[)）]?{_SEP}([1-9１-９](?:{_SEP}{_D}){{8,10}}))(?!\d)")
+_LANDLINE = re.compile(
+    rf"(?<!\d)(?:[(（]?([0０](?:{_SEP}{_D}){{9,11}})|{_COUNTRY}[(（]?[0０]?[)）]?{_SEP}([1-9１-９](?:{_SEP}{_D}){{8,10}}))(?!\d)"
+)
 _ID_CARD = re.compile(rf"(?<!\d)(\d{_digits(16)}{_SEP}[\dXxＸｘ])(?![\dXxＸｘ])")
 
 
@@ -79,7 +81,10 @@ class MaskingFilter(logging.Filter):
         if isinstance(record.msg, str):
             record.msg = mask(record.msg)
         if record.args:
-            record.args = tuple(mask(a) if isinstance(a, str) else a for a in (record.args if isinstance(record.args, tuple) else (record.args,)))
+            record.args = tuple(
+                mask(a) if isinstance(a, str) else a
+                for a in (record.args if isinstance(record.args, tuple) else (record.args,))
+            )
         return True
 
 
@@ -88,5 +93,7 @@ class AccessLogFilter(MaskingFilter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(a.split("?", 1)[0] if isinstance(a, str) and a.startswith("/") else a for a in record.args)
+            record.args = tuple(
+                a.split("?", 1)[0] if isinstance(a, str) and a.startswith("/") else a for a in record.args
+            )
         return super().filter(record)

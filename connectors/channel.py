@@ -6,15 +6,16 @@ A channel sets ``CHANNEL`` (the name in credentials.yml, in ``output_channel=`` 
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Dict, Optional, Text, Tuple
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from connectors.config import SharedRedisConfig
 from connectors.memory import SharedKeys, connect_shared
 
-Credentials = Optional[Dict[Text, Any]]
+Credentials = dict[str, Any] | None
 
 
-def shared_redis(credentials: Credentials) -> Optional[SharedKeys]:
+def shared_redis(credentials: Credentials) -> SharedKeys | None:
     """The replicas' Redis named in the credentials or environment (None: this process only)."""
     return connect_shared(SharedRedisConfig.load(credentials))
 
@@ -23,10 +24,10 @@ class Named:
     """Mixin placed before Rasa's InputChannel / OutputChannel base."""
 
     CHANNEL: ClassVar[str]
-    LOADERS: ClassVar[Tuple[Callable[[Credentials], Any], ...]] = ()
+    LOADERS: ClassVar[tuple[Callable[[Credentials], Any], ...]] = ()
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return cls.CHANNEL
 
     @classmethod

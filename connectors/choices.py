@@ -12,17 +12,18 @@ import json
 import re
 import unicodedata
 from collections import OrderedDict
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from collections.abc import Iterable
+from typing import Any
 
 from connectors.memory import SharedKeys
 
 _CHOICE = re.compile(r"^(?:回复|选|选择|第)?\s*(\d{1,2})\s*(?:个|项|号)?\s*[.。、)）]?$")
 
 
-def numbered_lines(buttons: Iterable[Any], start: int = 1) -> Tuple[List[str], Dict[str, str]]:
+def numbered_lines(buttons: Iterable[Any], start: int = 1) -> tuple[list[str], dict[str, str]]:
     """(lines to show, {number: payload}) for Rasa buttons; link buttons are shown as links, not numbered."""
-    lines: List[str] = []
-    options: Dict[str, str] = {}
+    lines: list[str] = []
+    options: dict[str, str] = {}
     number = start
     for b in buttons or ():
         if not isinstance(b, dict) or not str(b.get("title") or "").strip():
@@ -37,7 +38,7 @@ def numbered_lines(buttons: Iterable[Any], start: int = 1) -> Tuple[List[str], D
     return lines, options
 
 
-def typed_number(text: str) -> Optional[str]:
+def typed_number(text: str) -> str | None:
     """The option number a resident typed ("1", "１", "回复 2", "3。"), else None."""
     m = _CHOICE.match(unicodedata.normalize("NFKC", text or "").strip())
     return str(int(m.group(1))) if m else None
@@ -48,11 +49,11 @@ class NumberedChoices:
 
     TTL = 24 * 3600  # an option stays usable this long
 
-    def __init__(self, max_size: int = 50_000, shared: Optional[SharedKeys] = None):
+    def __init__(self, max_size: int = 50_000, shared: SharedKeys | None = None):
         self.max_size, self.shared = max_size, shared
-        self._options: "OrderedDict[str, Dict[str, str]]" = OrderedDict()
+        self._options: OrderedDict[str, dict[str, str]] = OrderedDict()
 
-    def remember(self, sender: str, options: Dict[str, str]) -> None:
+    def remember(self, sender: str, options: dict[str, str]) -> None:
         """Replace the sender's options (an empty dict forgets them)."""
         self._options.pop(sender, None)
         if options:
@@ -62,7 +63,7 @@ class NumberedChoices:
         if self.shared is not None:
             self.shared.put(f"choices:{sender}", json.dumps(options, ensure_ascii=False), self.TTL if options else 60)
 
-    def payload(self, sender: str, text: str) -> Optional[str]:
+    def payload(self, sender: str, text: str) -> str | None:
         """The payload behind the number in ``text``; None when it is no number of the sender's latest options."""
         number = typed_number(text)
         if number is None:

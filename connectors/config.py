@@ -10,15 +10,16 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 TELEGRAM_API = "https://api.telegram.org/bot"
 TELEGRAM_MAX_CHARS = 4096
 
 
-def _pick(credentials: Optional[Mapping[str, Any]], key: str, env: str, default: str = "") -> str:
+def _pick(credentials: Mapping[str, Any] | None, key: str, env: str, default: str = "") -> str:
     value = (credentials or {}).get(key)
     if value not in (None, ""):
         return str(value).strip()
@@ -48,14 +49,19 @@ class TelegramConfig:
         return bool(self.token) and not self.webhook_url
 
     @classmethod
-    def load(cls, credentials: Optional[Mapping[str, Any]] = None) -> "TelegramConfig":
+    def load(cls, credentials: Mapping[str, Any] | None = None) -> TelegramConfig:
         return cls(
             token=_pick(credentials, "token", "TELEGRAM_TOKEN"),
             webhook_secret=_pick(credentials, "webhook_secret", "TELEGRAM_WEBHOOK_SECRET"),
             api_base_url=_pick(credentials, "api_base_url", "TELEGRAM_API_BASE_URL", TELEGRAM_API) or TELEGRAM_API,
             webhook_url=_pick(credentials, "webhook_url", "TELEGRAM_WEBHOOK_URL"),
             max_message_chars=int(
-                _number(_pick(credentials, "max_message_chars", "TELEGRAM_MAX_MESSAGE_CHARS"), TELEGRAM_MAX_CHARS, 20, TELEGRAM_MAX_CHARS)
+                _number(
+                    _pick(credentials, "max_message_chars", "TELEGRAM_MAX_MESSAGE_CHARS"),
+                    TELEGRAM_MAX_CHARS,
+                    20,
+                    TELEGRAM_MAX_CHARS,
+                )
             ),
             chat_interval=_number(_pick(credentials, "chat_interval", "TELEGRAM_CHAT_INTERVAL"), 1.0, 0.0, 10.0),
             global_rate=_number(_pick(credentials, "global_rate", "TELEGRAM_GLOBAL_RATE"), 30.0, 1.0, 30.0),
@@ -96,17 +102,27 @@ class WeChatConfig:
         return bool(self.encoding_aes_key)
 
     @classmethod
-    def load(cls, credentials: Optional[Mapping[str, Any]] = None) -> "WeChatConfig":
+    def load(cls, credentials: Mapping[str, Any] | None = None) -> WeChatConfig:
         menu = (credentials or {}).get("menu")
         return cls(
             app_id=_pick(credentials, "app_id", "WECHAT_APP_ID"),
             app_secret=_pick(credentials, "app_secret", "WECHAT_APP_SECRET"),
             token=_pick(credentials, "token", "WECHAT_TOKEN"),
             encoding_aes_key=_pick(credentials, "encoding_aes_key", "WECHAT_ENCODING_AES_KEY"),
-            api_base_url=(_pick(credentials, "api_base_url", "WECHAT_API_BASE_URL", WECHAT_API) or WECHAT_API).rstrip("/"),
-            passive_budget=_number(_pick(credentials, "passive_budget", "WECHAT_PASSIVE_BUDGET"), WECHAT_PASSIVE_BUDGET, 0.0, 60.0),
-            max_text_bytes=int(_number(_pick(credentials, "max_text_bytes", "WECHAT_MAX_TEXT_BYTES"),
-                                       WECHAT_MAX_TEXT_BYTES, 60, WECHAT_MAX_TEXT_BYTES)),
+            api_base_url=(_pick(credentials, "api_base_url", "WECHAT_API_BASE_URL", WECHAT_API) or WECHAT_API).rstrip(
+                "/"
+            ),
+            passive_budget=_number(
+                _pick(credentials, "passive_budget", "WECHAT_PASSIVE_BUDGET"), WECHAT_PASSIVE_BUDGET, 0.0, 60.0
+            ),
+            max_text_bytes=int(
+                _number(
+                    _pick(credentials, "max_text_bytes", "WECHAT_MAX_TEXT_BYTES"),
+                    WECHAT_MAX_TEXT_BYTES,
+                    60,
+                    WECHAT_MAX_TEXT_BYTES,
+                )
+            ),
             template_id=_pick(credentials, "template_id", "WECHAT_TEMPLATE_ID"),
             template_field=_pick(credentials, "template_field", "WECHAT_TEMPLATE_FIELD", "content") or "content",
             template_url=_pick(credentials, "template_url", "WECHAT_TEMPLATE_URL"),
@@ -128,7 +144,7 @@ class SharedRedisConfig:
     key_prefix: str = "linli"
 
     @classmethod
-    def load(cls, credentials: Optional[Mapping[str, Any]] = None) -> "SharedRedisConfig":
+    def load(cls, credentials: Mapping[str, Any] | None = None) -> SharedRedisConfig:
         prefix = _pick(credentials, "redis_key_prefix", "LINLI_REDIS_KEY_PREFIX", "linli")
         return cls(
             host=_pick(credentials, "redis_host", "LINLI_REDIS_HOST"),
@@ -137,7 +153,6 @@ class SharedRedisConfig:
             password=_pick(credentials, "redis_password", "LINLI_REDIS_PASSWORD"),
             key_prefix=prefix if prefix.isalnum() else "linli",
         )
-
 
 
 @dataclass(frozen=True)
@@ -159,22 +174,35 @@ class ChannelLimits:
     keep_alive_timeout: float = 5.0  # an idle keep-alive connection is closed after this
 
     @classmethod
-    def load(cls, credentials: Optional[Mapping[str, Any]] = None) -> "ChannelLimits":
+    def load(cls, credentials: Mapping[str, Any] | None = None) -> ChannelLimits:
         d = cls()
 
         def num(key: str, env: str, default: float, low: float, high: float) -> float:
             return _number(_pick(credentials, key, env), default, low, high)
 
         return cls(
-            max_body_bytes=int(num("max_body_bytes", "LINLI_CHANNEL_MAX_BODY_BYTES", d.max_body_bytes, 1024, 1024 * 1024)),
-            max_metadata_bytes=int(num("max_metadata_bytes", "LINLI_CHANNEL_MAX_METADATA_BYTES", d.max_metadata_bytes, 0, 64 * 1024)),
-            max_metadata_depth=int(num("max_metadata_depth", "LINLI_CHANNEL_MAX_METADATA_DEPTH", d.max_metadata_depth, 1, 32)),
+            max_body_bytes=int(
+                num("max_body_bytes", "LINLI_CHANNEL_MAX_BODY_BYTES", d.max_body_bytes, 1024, 1024 * 1024)
+            ),
+            max_metadata_bytes=int(
+                num("max_metadata_bytes", "LINLI_CHANNEL_MAX_METADATA_BYTES", d.max_metadata_bytes, 0, 64 * 1024)
+            ),
+            max_metadata_depth=int(
+                num("max_metadata_depth", "LINLI_CHANNEL_MAX_METADATA_DEPTH", d.max_metadata_depth, 1, 32)
+            ),
             sender_per_minute=num("sender_per_minute", "LINLI_CHAT_SENDER_PER_MINUTE", d.sender_per_minute, 1, 1e6),
             sender_burst=int(num("sender_burst", "LINLI_CHAT_SENDER_BURST", d.sender_burst, 1, 1e6)),
             peer_per_minute=num("peer_per_minute", "LINLI_CHAT_PEER_PER_MINUTE", d.peer_per_minute, 1, 1e7),
             peer_burst=int(num("peer_burst", "LINLI_CHAT_PEER_BURST", d.peer_burst, 1, 1e7)),
-            server_max_body_bytes=int(num("server_max_body_bytes", "LINLI_RASA_MAX_BODY_BYTES", d.server_max_body_bytes,
-                                          64 * 1024, 100_000_000)),
+            server_max_body_bytes=int(
+                num(
+                    "server_max_body_bytes",
+                    "LINLI_RASA_MAX_BODY_BYTES",
+                    d.server_max_body_bytes,
+                    64 * 1024,
+                    100_000_000,
+                )
+            ),
             request_timeout=num("request_timeout", "LINLI_RASA_REQUEST_TIMEOUT", d.request_timeout, 1, 600),
             keep_alive_timeout=num("keep_alive_timeout", "LINLI_RASA_KEEP_ALIVE_TIMEOUT", d.keep_alive_timeout, 1, 600),
         )
@@ -198,12 +226,12 @@ class RestKeysConfig:
     def required(self) -> bool:
         return bool(self.keys)
 
-    def integrator(self, key: str) -> Optional[str]:
+    def integrator(self, key: str) -> str | None:
         """The integrator owning bearer ``key``, or None (compares digests, not the secrets themselves)."""
         return self.keys.get(_digest(key)) if key else None
 
     @classmethod
-    def load(cls, credentials: Optional[Mapping[str, Any]] = None) -> "RestKeysConfig":
+    def load(cls, credentials: Mapping[str, Any] | None = None) -> RestKeysConfig:
         pairs: list[tuple[str, str]] = []
         for item in _pick(credentials, "keys", "LINLI_REST_KEYS").split(","):
             name, _, key = item.strip().partition(":")
@@ -219,8 +247,10 @@ class RestKeysConfig:
         keys: dict[str, str] = {}
         for name, key in pairs:
             if not _INTEGRATOR.match(name) or name == LOCAL_INTEGRATOR or len(key) < 16:
-                raise ValueError(f"REST key for {name!r}: the name must match {_INTEGRATOR.pattern} (not 'local') "
-                                 "and the key must have at least 16 characters")
+                raise ValueError(
+                    f"REST key for {name!r}: the name must match {_INTEGRATOR.pattern} (not 'local') "
+                    "and the key must have at least 16 characters"
+                )
             keys[_digest(key)] = name
         return cls(keys)
 
@@ -240,4 +270,4 @@ def conversation_id(openid: str) -> str:
 
 def openid_of(conversation: str) -> str:
     """The OpenID WeChat's API needs, from a conversation id (pushes from the inbox use the stored id)."""
-    return conversation[len(CONVERSATION_PREFIX):] if conversation.startswith(CONVERSATION_PREFIX) else conversation
+    return conversation[len(CONVERSATION_PREFIX) :] if conversation.startswith(CONVERSATION_PREFIX) else conversation

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from time import monotonic
-from typing import Any, Dict, FrozenSet, Optional, Tuple
+from typing import Any
 
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -33,19 +33,20 @@ _installed = False
 class RequestGate:
     """Body cap and per-sender / per-peer rate limits of one channel (its own buckets)."""
 
-    def __init__(self, limits: ChannelLimits, headers: Optional[Dict[str, str]] = None) -> None:
+    def __init__(self, limits: ChannelLimits, headers: dict[str, str] | None = None) -> None:
         self.limits = limits
         self.headers = headers or {}
         self.senders = InboundLimiter(limits.sender_per_minute, limits.sender_burst)
         self.peers = InboundLimiter(limits.peer_per_minute, limits.peer_burst)
 
-    def refuse_body(self, request: Request) -> Optional[HTTPResponse]:
+    def refuse_body(self, request: Request) -> HTTPResponse | None:
         if body_too_large(request.headers, request.body, self.limits.max_body_bytes):
-            return response.json({"error": body_too_large_message(self.limits.max_body_bytes)}, status=413,
-                                 headers=self.headers)
+            return response.json(
+                {"error": body_too_large_message(self.limits.max_body_bytes)}, status=413, headers=self.headers
+            )
         return None
 
-    def refuse_rate(self, request: Request, sender: Optional[str] = None) -> Optional[HTTPResponse]:
+    def refuse_rate(self, request: Request, sender: str | None = None) -> HTTPResponse | None:
         """429 when the peer address or ``sender`` (the namespaced conversation id) is over its rate."""
         peer = request.ip or "?"
         for limiter, key in ((self.peers, peer), (self.senders, sender)):
@@ -55,13 +56,13 @@ class RequestGate:
         return None
 
 
-def domain_vocabulary(request: Request) -> Tuple[Optional[FrozenSet[str]], Optional[FrozenSet[str]]]:
+def domain_vocabulary(request: Request) -> tuple[frozenset[str] | None, frozenset[str] | None]:
     """(intents, entities) of the loaded model's domain, for :func:`connectors.limits.resident_text`;
     (None, None) while no model is loaded."""
     return app_vocabulary(request.app)
 
 
-def app_vocabulary(app: Any) -> Tuple[Optional[FrozenSet[str]], Optional[FrozenSet[str]]]:
+def app_vocabulary(app: Any) -> tuple[frozenset[str] | None, frozenset[str] | None]:
     agent = getattr(getattr(app, "ctx", None), "agent", None)
     domain = getattr(agent, "domain", None)
     if domain is None:
@@ -93,8 +94,9 @@ def _limit_receive_time() -> None:
     check = HttpProtocol.check_timeouts
 
     def receiving(http: Any) -> bool:
-        return http is not None and (http.stage is HttpStage.REQUEST or
-                                     (http.stage is HttpStage.HANDLER and bool(http.request_body)))
+        return http is not None and (
+            http.stage is HttpStage.REQUEST or (http.stage is HttpStage.HANDLER and bool(http.request_body))
+        )
 
     def data_received(self: Any, data: bytes) -> None:
         http = getattr(self, "_http", None)

@@ -20,7 +20,8 @@ import math
 import re
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Collection, Hashable, Mapping, Optional
+from collections.abc import Callable, Collection, Hashable, Mapping
+from typing import Any
 
 BODY_TOO_LARGE = "请求内容太大（超过 {kb} KB）。请只发送文字消息，长内容请分几次发送。"
 METADATA_TOO_BIG = "metadata 太大或嵌套太深：最多 {depth} 层、{kb} KB。"
@@ -33,7 +34,7 @@ _INTENT_PAYLOAD = re.compile(r"^/([A-Za-z_][A-Za-z0-9_]{0,99})(@[0-9.]+)?(\{.*\}
 _LINE_BREAKS = str.maketrans({"\n": "\\n", "\r": "\\r", "\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\x85"})
 
 
-def body_too_large(headers: Mapping[str, Any], body: Optional[bytes], limit: int) -> bool:
+def body_too_large(headers: Mapping[str, Any], body: bytes | None, limit: int) -> bool:
     """True when the declared or received body exceeds ``limit`` bytes."""
     declared = headers.get("content-length") if headers is not None else None
     try:
@@ -63,7 +64,7 @@ def metadata_depth(value: Any, stop_at: int) -> int:
     return deepest
 
 
-def metadata_problem(metadata: Any, max_bytes: int, max_depth: int) -> Optional[str]:
+def metadata_problem(metadata: Any, max_bytes: int, max_depth: int) -> str | None:
     """None when ``metadata`` fits the caps, else the Chinese explanation for a 400."""
     if metadata is None:
         return None
@@ -77,8 +78,9 @@ def metadata_problem(metadata: Any, max_bytes: int, max_depth: int) -> Optional[
     return message if size > max_bytes else None
 
 
-def resident_text(text: str, allow_intents: bool, intents: Optional[Collection[str]] = None,
-                  entities: Optional[Collection[str]] = None) -> str:
+def resident_text(
+    text: str, allow_intents: bool, intents: Collection[str] | None = None, entities: Collection[str] | None = None
+) -> str:
     """The text Rasa should see for what a resident sent.
 
     ``allow_intents``: the channel lets this message be a button payload (``/intent{…}``). Even then an
@@ -89,14 +91,19 @@ def resident_text(text: str, allow_intents: bool, intents: Optional[Collection[s
     if not text.startswith("/"):
         return text
     m = _INTENT_PAYLOAD.match(text)
-    if allow_intents and m and not m.group(1).startswith(EXTERNAL_PREFIX) and (intents is None or m.group(1) in intents):
+    if (
+        allow_intents
+        and m
+        and not m.group(1).startswith(EXTERNAL_PREFIX)
+        and (intents is None or m.group(1) in intents)
+    ):
         arguments = _json_object_or_none(m.group(3))
         if arguments is not None and (entities is None or set(arguments) <= set(entities)):
             return text
     return text.lstrip("/").strip() or "你好"
 
 
-def _json_object_or_none(raw: Optional[str]) -> Optional[dict]:
+def _json_object_or_none(raw: str | None) -> dict | None:
     if raw is None:
         return {}
     try:
@@ -118,13 +125,14 @@ class InboundLimiter:
     least recently seen forgotten first.
     """
 
-    def __init__(self, per_minute: float, burst: int, clock: Callable[[], float] = time.monotonic,
-                 max_keys: int = 100_000):
+    def __init__(
+        self, per_minute: float, burst: int, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000
+    ):
         self.rate = max(per_minute, 0.0) / 60.0
         self.burst = max(int(burst), 1)
         self._clock = clock
         self._max_keys = max_keys
-        self._buckets: "OrderedDict[Hashable, list[float]]" = OrderedDict()
+        self._buckets: OrderedDict[Hashable, list[float]] = OrderedDict()
 
     def allow(self, key: Hashable) -> bool:
         """Take one token for ``key``; False when its bucket is empty."""

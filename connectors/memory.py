@@ -16,7 +16,8 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Hashable, Optional
+from collections.abc import Callable, Hashable
+from typing import Any
 
 from connectors.config import SharedRedisConfig
 
@@ -29,10 +30,15 @@ KEY_PREFIX = "#k:"
 class SeenUpdates:
     """Remembers update ids for ``ttl`` seconds, at most ``max_size`` of them (oldest forgotten first)."""
 
-    def __init__(self, max_size: int = 10_000, ttl: float = 24 * 3600, clock: Callable[[], float] = time.monotonic,
-                 shared: Optional["SharedKeys"] = None):
+    def __init__(
+        self,
+        max_size: int = 10_000,
+        ttl: float = 24 * 3600,
+        clock: Callable[[], float] = time.monotonic,
+        shared: SharedKeys | None = None,
+    ):
         self.max_size, self.ttl, self._clock, self.shared = max_size, ttl, clock, shared
-        self._seen: "OrderedDict[Hashable, float]" = OrderedDict()
+        self._seen: OrderedDict[Hashable, float] = OrderedDict()
 
     def first_time(self, key: Hashable) -> bool:
         """True the first time ``key`` is offered (and records it), False for a repeat."""
@@ -60,9 +66,9 @@ class PayloadKeys:
 
     TTL = 30 * 24 * 3600  # a button stays usable this long in the shared store
 
-    def __init__(self, max_size: int = 50_000, shared: Optional["SharedKeys"] = None):
+    def __init__(self, max_size: int = 50_000, shared: SharedKeys | None = None):
         self.max_size, self.shared = max_size, shared
-        self._payloads: "OrderedDict[str, str]" = OrderedDict()
+        self._payloads: OrderedDict[str, str] = OrderedDict()
 
     def encode(self, payload: str) -> str:
         if len(payload.encode("utf-8")) <= CALLBACK_DATA_MAX_BYTES and not payload.startswith(KEY_PREFIX):
@@ -77,7 +83,7 @@ class PayloadKeys:
             self.shared.put(f"payload:{key}", payload, self.TTL)
         return key
 
-    def decode(self, data: str) -> Optional[str]:
+    def decode(self, data: str) -> str | None:
         """The payload behind ``data``; None when it is a key this process no longer knows."""
         if not data.startswith(KEY_PREFIX):
             return data
@@ -102,7 +108,7 @@ class SharedKeys:
             logger.warning("shared channel memory unavailable (%s): %s", what, type(e).__name__)
             return None
 
-    def add(self, key: str, value: str, ttl: float) -> Optional[bool]:
+    def add(self, key: str, value: str, ttl: float) -> bool | None:
         """Set ``key`` only if absent: True if this call set it, False if it existed, None on failure."""
         # redis-py answers None, not False, when SET NX finds the key: map it before _do's None means failure
         return self._do("add", lambda: bool(self.client.set(self.prefix + key, value, nx=True, ex=max(1, int(ttl)))))
@@ -110,22 +116,24 @@ class SharedKeys:
     def put(self, key: str, value: str, ttl: float) -> None:
         self._do("put", lambda: self.client.set(self.prefix + key, value, ex=max(1, int(ttl))))
 
-    def get(self, key: str) -> Optional[str]:
+    def get(self, key: str) -> str | None:
         raw = self._do("get", lambda: self.client.get(self.prefix + key))
         return raw.decode("utf-8") if isinstance(raw, bytes) else raw
 
-    def push(self, key: str, value: str, ttl: float, keep: int) -> Optional[bool]:
+    def push(self, key: str, value: str, ttl: float, keep: int) -> bool | None:
         """Append to the list ``key``, keep its last ``keep`` items, refresh its TTL; None on failure."""
 
         def op() -> bool:
             pipe = self.client.pipeline(transaction=True)
-            pipe.rpush(self.prefix + key, value).ltrim(self.prefix + key, -keep, -1).expire(self.prefix + key, max(1, int(ttl)))
+            pipe.rpush(self.prefix + key, value).ltrim(self.prefix + key, -keep, -1).expire(
+                self.prefix + key, max(1, int(ttl))
+            )
             pipe.execute()
             return True
 
         return self._do("push", op)
 
-    def drain(self, key: str) -> Optional[list[str]]:
+    def drain(self, key: str) -> list[str] | None:
         """Take the whole list ``key`` (read and delete in one transaction); None on failure."""
 
         def op() -> list[str]:
@@ -144,18 +152,25 @@ class Mailbox:
     page may ask any replica.
     """
 
-    def __init__(self, keep: int = 20, ttl: float = 7 * 24 * 3600, max_senders: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic, shared: Optional[SharedKeys] = None):
+    def __init__(
+        self,
+        keep: int = 20,
+        ttl: float = 7 * 24 * 3600,
+        max_senders: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+        shared: SharedKeys | None = None,
+    ):
         self.keep, self.ttl, self.max_senders, self._clock, self.shared = keep, ttl, max_senders, clock, shared
-        self._boxes: "OrderedDict[str, list[tuple[float, dict]]]" = OrderedDict()
+        self._boxes: OrderedDict[str, list[tuple[float, dict]]] = OrderedDict()
 
     def put(self, sender: str, message: dict) -> None:
-        if self.shared is not None and self.shared.push(f"mail:{sender}", json.dumps(message, ensure_ascii=False),
-                                                        self.ttl, self.keep):
+        if self.shared is not None and self.shared.push(
+            f"mail:{sender}", json.dumps(message, ensure_ascii=False), self.ttl, self.keep
+        ):
             return
         box = self._boxes.setdefault(sender, [])
         box.append((self._clock(), message))
-        del box[:-self.keep]
+        del box[: -self.keep]
         self._boxes.move_to_end(sender)
         while len(self._boxes) > self.max_senders:
             self._boxes.popitem(last=False)
@@ -173,12 +188,18 @@ class Mailbox:
         return out
 
 
-def connect_shared(config: SharedRedisConfig) -> Optional[SharedKeys]:
+def connect_shared(config: SharedRedisConfig) -> SharedKeys | None:
     """The shared store when a Redis host is configured, else None (one replica, process memory only)."""
     if not config.host:
         return None
     import redis  # in the engine env with Rasa; imported only when configured
 
-    client = redis.Redis(host=config.host, port=config.port, db=config.db, password=config.password or None,
-                         socket_timeout=1.0, socket_connect_timeout=1.0)
+    client = redis.Redis(
+        host=config.host,
+        port=config.port,
+        db=config.db,
+        password=config.password or None,
+        socket_timeout=1.0,
+        socket_connect_timeout=1.0,
+    )
     return SharedKeys(client, f"{config.key_prefix}:ch:")

@@ -11,7 +11,7 @@ import asyncio
 import math
 import time
 from collections import OrderedDict
-from typing import Callable, Hashable, Set
+from collections.abc import Callable, Hashable
 
 
 class RateLimiter:
@@ -26,8 +26,8 @@ class RateLimiter:
         self.rate = global_rate
         self._clock = clock
         self._max_chats = max_chats
-        self._taken: Set[int] = set()
-        self._next_chat: "OrderedDict[Hashable, float]" = OrderedDict()
+        self._taken: set[int] = set()
+        self._next_chat: OrderedDict[Hashable, float] = OrderedDict()
 
     def reserve(self, chat: Hashable) -> float:
         """Reserve the next free slot for ``chat``; returns how many seconds to wait for it."""

@@ -20,7 +20,8 @@ import ipaddress
 import json
 import logging
 import re
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple, Union
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import rasa.utils.endpoints
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
@@ -43,7 +44,7 @@ MAX_SENDER_CHARS = 128  # SQL tracker stores keep sender_id in a VARCHAR(255)
 # Characters that travel unencoded in a URL path: Rasa's /conversations/<id>/… routes do not unquote the id,
 # so a push to a sender with any other character would land in another conversation.
 _SENDER = re.compile(r"^[A-Za-z0-9_.@:-]{1,%d}$" % MAX_SENDER_CHARS)
-_BAD_JSON = "请求格式不正确：请发送 JSON 对象，例如 {\"sender\": \"居民编号\", \"message\": \"您的问题\"}。"
+_BAD_JSON = '请求格式不正确：请发送 JSON 对象，例如 {"sender": "居民编号", "message": "您的问题"}。'
 _BAD_SENDER = "缺少 sender 字段，或格式不正确：请提供1到128个字符，只含英文字母、数字和 _ . @ : -。"
 _BAD_CHANNEL = "input_channel 字段必须是字符串（它会被忽略：渠道由服务器确定）。"
 _BAD_MESSAGE = "缺少 message 字段，或它不是字符串。"
@@ -56,7 +57,7 @@ class RequestError(ValueError):
     """A malformed request body; ``str(self)`` is the Chinese explanation returned with HTTP 400."""
 
 
-def parse_body(body: bytes, limits: Optional[ChannelLimits] = None) -> Tuple[str, Any, Optional[Dict[str, Any]]]:
+def parse_body(body: bytes, limits: ChannelLimits | None = None) -> tuple[str, Any, dict[str, Any] | None]:
     """(sender, raw message, client metadata) of a REST request body, or RequestError.
 
     A client's ``input_channel`` is ignored: the connector fixes the channel."""
@@ -104,7 +105,7 @@ def _is_loopback(ip: str) -> bool:
         return False
 
 
-def _message(recipient_id: str, text: str) -> Dict[str, Any]:
+def _message(recipient_id: str, text: str) -> dict[str, Any]:
     return {"recipient_id": recipient_id, "text": text}
 
 
@@ -114,12 +115,12 @@ class RestInput(Named, RasaRestInput):
     CHANNEL = "rest"
     LOADERS = (RestKeysConfig.load, ChannelLimits.load)
 
-    def __init__(self, keys: Optional[RestKeysConfig] = None, limits: Optional[ChannelLimits] = None) -> None:
+    def __init__(self, keys: RestKeysConfig | None = None, limits: ChannelLimits | None = None) -> None:
         self.keys = keys or RestKeysConfig.load()
         self.limits = limits or ChannelLimits.load()
         self.gate = RequestGate(self.limits)
 
-    def integrator_of(self, request: Request) -> Tuple[Optional[str], str]:
+    def integrator_of(self, request: Request) -> tuple[str | None, str]:
         """(integrator, "") for a caller with a valid key (or a loopback caller when no keys are set),
         else (None, the Chinese reason for the 401)."""
         if self.keys.required:
@@ -130,11 +131,11 @@ class RestInput(Named, RasaRestInput):
     def stream_response(
         self,
         on_new_message: Callable[[UserMessage], Awaitable[None]],
-        text: Text,
-        sender_id: Text,
-        input_channel: Text,
-        metadata: Optional[Dict[Text, Any]],
-        public_sender: Optional[Text] = None,
+        text: str,
+        sender_id: str,
+        input_channel: str,
+        metadata: dict[str, Any] | None,
+        public_sender: str | None = None,
     ) -> Callable[[Any], Awaitable[None]]:
         """Like Rasa's, one JSON message per line; always ends, with an apology when the turn raised
         (Rasa's own waits for a "DONE" that a failing turn never sends) or a retry hint when it said nothing."""
@@ -146,8 +147,11 @@ class RestInput(Named, RasaRestInput):
 
             async def turn() -> None:
                 try:
-                    await on_new_message(UserMessage(text, QueueOutputChannel(queue), sender_id,
-                                                     input_channel=input_channel, metadata=metadata))
+                    await on_new_message(
+                        UserMessage(
+                            text, QueueOutputChannel(queue), sender_id, input_channel=input_channel, metadata=metadata
+                        )
+                    )
                 except Exception:
                     logger.exception("rest message failed (sender %s)", log_safe(public, 16))
                     failed.append(True)
@@ -180,7 +184,7 @@ class RestInput(Named, RasaRestInput):
             return response.json({"status": "ok"})
 
         @bp.route("/webhook", methods=["POST"])
-        async def receive(request: Request) -> Union[ResponseStream, HTTPResponse]:
+        async def receive(request: Request) -> ResponseStream | HTTPResponse:
             integrator, reason = self.integrator_of(request)
             if integrator is None:
                 return response.json({"error": reason}, status=401, headers={"WWW-Authenticate": "Bearer"})
@@ -198,8 +202,10 @@ class RestInput(Named, RasaRestInput):
             text, refusal_text = screen_text(raw)
             if refusal_text:  # empty or over-long: answered here, never parsed by NLU
                 return response.json([_message(sender, refusal_text)])
-            text = resident_text(text, True, *domain_vocabulary(request))  # button payloads yes; EXTERNAL_ pushes, broken syntax no
-            metadata: Dict[str, Any] = {"channel": self.name(), "integrator": integrator}
+            text = resident_text(
+                text, True, *domain_vocabulary(request)
+            )  # button payloads yes; EXTERNAL_ pushes, broken syntax no
+            metadata: dict[str, Any] = {"channel": self.name(), "integrator": integrator}
             if client_metadata:
                 metadata["client"] = client_metadata
             if rasa.utils.endpoints.bool_arg(request, "stream", default=False):
@@ -209,19 +215,21 @@ class RestInput(Named, RasaRestInput):
                 )
             collector = CollectingOutputChannel()
             try:
-                await on_new_message(UserMessage(text, collector, conversation, input_channel=self.name(), metadata=metadata))
+                await on_new_message(
+                    UserMessage(text, collector, conversation, input_channel=self.name(), metadata=metadata)
+                )
             except asyncio.CancelledError:
                 logger.error("rest message timed out (sender %s)", log_safe(sender, 16))
             except Exception:
                 logger.exception("rest message failed")
                 return response.json([_message(sender, ERROR_REPLY)])
-            messages: List[Dict[str, Any]] = [_public(m, conversation, sender) for m in collector.messages]
+            messages: list[dict[str, Any]] = [_public(m, conversation, sender) for m in collector.messages]
             return response.json(messages or [_message(sender, NO_REPLY_RETRY)])
 
         return bp
 
 
-def _public(message: Dict[str, Any], conversation: str, sender: str) -> Dict[str, Any]:
+def _public(message: dict[str, Any], conversation: str, sender: str) -> dict[str, Any]:
     """A bot message as the integrator sees it: addressed to its own sender id, not the namespaced one."""
     if message.get("recipient_id") == conversation:
         return {**message, "recipient_id": sender}

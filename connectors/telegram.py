@@ -12,8 +12,9 @@ import asyncio
 import hmac
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Set, Text
+from typing import Any
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
@@ -51,7 +52,17 @@ GREET_PAYLOAD = "/greet"
 _COMMANDS_TO_GREET = {"/start", "/help"}
 _VOICE_KINDS = ("voice", "audio", "video_note")
 _NON_TEXT_KINDS = (
-    "photo", "sticker", "document", "video", "animation", "contact", "venue", "poll", "dice", "game", "story",
+    "photo",
+    "sticker",
+    "document",
+    "video",
+    "animation",
+    "contact",
+    "venue",
+    "poll",
+    "dice",
+    "game",
+    "story",
 ) + _VOICE_KINDS
 
 
@@ -59,16 +70,20 @@ def _seconds(value: Any) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-def merge_citations(items: List[Any]) -> List[Any]:
+def merge_citations(items: list[Any]) -> list[Any]:
     """Turn ``custom.sources`` into a citation line under the text it belongs to (same or previous message)."""
-    out: List[Any] = []
+    out: list[Any] = []
     for recipient_id, message in items:
         message = dict(message)
         custom = message.get("custom")
         if isinstance(custom, dict) and custom.get("sources"):
             line = citation_line(custom["sources"])
-            if not needs_citation(message.get("text")) or (not message.get("text") and out and out[-1][0] == recipient_id
-                                                             and not needs_citation(out[-1][1].get("text"))):
+            if not needs_citation(message.get("text")) or (
+                not message.get("text")
+                and out
+                and out[-1][0] == recipient_id
+                and not needs_citation(out[-1][1].get("text"))
+            ):
                 line = ""  # the answer's text already names its source once
             rest = {k: v for k, v in custom.items() if k != "sources"}
             message["custom"] = rest or None
@@ -78,7 +93,9 @@ def merge_citations(items: List[Any]) -> List[Any]:
                 out[-1][1]["text"] = f"{out[-1][1]['text']}\n\n{line}"
             elif line:
                 message["text"] = line
-        if any(message.get(k) for k in ("text", "buttons", "quick_replies", "image", "attachment", "elements", "custom")):
+        if any(
+            message.get(k) for k in ("text", "buttons", "quick_replies", "image", "attachment", "elements", "custom")
+        ):
             out.append((recipient_id, message))
     return out
 
@@ -86,8 +103,13 @@ def merge_citations(items: List[Any]) -> List[Any]:
 class TelegramClient:
     """One Bot API client per Rasa process: pacing, retries and the long-payload memory."""
 
-    def __init__(self, config: TelegramConfig, max_attempts: int = 5, max_retry_after: float = 120.0,
-                 shared: Optional[SharedKeys] = None):
+    def __init__(
+        self,
+        config: TelegramConfig,
+        max_attempts: int = 5,
+        max_retry_after: float = 120.0,
+        shared: SharedKeys | None = None,
+    ):
         self.config = config
         self.bot = Bot(
             config.token,
@@ -100,7 +122,7 @@ class TelegramClient:
         self.max_attempts = max_attempts
         self.max_retry_after = max_retry_after
         self.backoff_base = 0.5
-        self._sending: Dict[str, List[Any]] = {}  # chat id -> [lock, users]: parts of one reply stay together
+        self._sending: dict[str, list[Any]] = {}  # chat id -> [lock, users]: parts of one reply stay together
 
     async def call(self, chat: Any, make: Callable[[], Awaitable[Any]], what: str, paced: bool = True) -> Any:
         """Run one API call with pacing and retries; returns None (after logging) when it finally fails."""
@@ -134,7 +156,7 @@ class TelegramClient:
         logger.error("telegram %s: giving up after %d attempts (chat %s)", what, self.max_attempts, chat)
         return None
 
-    def keyboard(self, buttons: List[Dict[Text, Any]]) -> Optional[InlineKeyboardMarkup]:
+    def keyboard(self, buttons: list[dict[str, Any]]) -> InlineKeyboardMarkup | None:
         """Rasa buttons as an inline keyboard; short titles share a row, long ones get their own."""
         cells = []
         for b in buttons or ():
@@ -152,7 +174,7 @@ class TelegramClient:
         width = 3 if short else 1
         return InlineKeyboardMarkup([cells[i : i + width] for i in range(0, len(cells), width)])
 
-    async def send_text(self, chat_id: Any, text: str, reply_markup: Optional[InlineKeyboardMarkup] = None) -> None:
+    async def send_text(self, chat_id: Any, text: str, reply_markup: InlineKeyboardMarkup | None = None) -> None:
         """Send ``text`` (split when too long); the keyboard goes with the last part."""
         parts = split_text(text, self.config.max_message_chars) or (["请选择："] if reply_markup else [])
         key = str(chat_id)
@@ -190,9 +212,9 @@ class TelegramOutput(Named, OutputChannel):
 
     def __init__(self, client: TelegramClient, buffered: bool = False) -> None:
         self.client = client
-        self._buffer: Optional[List[Any]] = [] if buffered else None
+        self._buffer: list[Any] | None = [] if buffered else None
 
-    async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
         if self._buffer is not None:
             self._buffer.append((recipient_id, dict(message)))
         else:
@@ -207,34 +229,34 @@ class TelegramOutput(Named, OutputChannel):
         items, self._buffer = self._buffer or [], None
         await self._send(merge_citations(items))
 
-    async def _send(self, items: List[Any]) -> None:
+    async def _send(self, items: list[Any]) -> None:
         for recipient_id, message in items:
             await super().send_response(recipient_id, message)
 
-    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         await self.client.send_text(recipient_id, text)
 
     async def send_text_with_buttons(
-        self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
+        self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
     ) -> None:
         await self.client.send_text(recipient_id, text or "请选择：", self.client.keyboard(buttons))
 
     async def send_quick_replies(
-        self, recipient_id: Text, text: Text, quick_replies: List[Dict[Text, Any]], **kwargs: Any
+        self, recipient_id: str, text: str, quick_replies: list[dict[str, Any]], **kwargs: Any
     ) -> None:
         await self.send_text_with_buttons(recipient_id, text, quick_replies)
 
-    async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
+    async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
         sent = await self.client.call(
             recipient_id, lambda: self.client.bot.send_photo(recipient_id, image), "sendPhoto"
         )
         if sent is None:
             await self.client.send_text(recipient_id, f"图片：{image}")
 
-    async def send_attachment(self, recipient_id: Text, attachment: Any, **kwargs: Any) -> None:
+    async def send_attachment(self, recipient_id: str, attachment: Any, **kwargs: Any) -> None:
         await self.client.send_text(recipient_id, f"附件：{attachment}")
 
-    async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any) -> None:
+    async def send_custom_json(self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any) -> None:
         """Known keys only: ``text`` and ``sources``; anything else is not shown to residents."""
         if not isinstance(json_message, dict):
             return
@@ -252,18 +274,22 @@ class TelegramInput(Named, InputChannel):
     CHANNEL = "telegram"
     LOADERS = (TelegramConfig.load, shared_redis, ChannelLimits.load)
 
-    def __init__(self, config: Optional[TelegramConfig] = None, shared: Optional[SharedKeys] = None,
-                 limits: Optional[ChannelLimits] = None) -> None:
+    def __init__(
+        self,
+        config: TelegramConfig | None = None,
+        shared: SharedKeys | None = None,
+        limits: ChannelLimits | None = None,
+    ) -> None:
         """``shared``: the replicas' Redis for handled updates and long button payloads (None: this process only)."""
         self.config = config or TelegramConfig.load()
         self.limits = limits or ChannelLimits.load()
         self.gate = RequestGate(self.limits)
         self.shared = shared
-        self._client: Optional[TelegramClient] = None
+        self._client: TelegramClient | None = None
         self.seen = SeenUpdates(shared=shared)
-        self._tasks: Set[asyncio.Task] = set()
-        self._chat_locks: Dict[str, List[Any]] = {}  # chat id -> [lock, number of tasks using it]
-        self._poller: Optional[asyncio.Task] = None
+        self._tasks: set[asyncio.Task] = set()
+        self._chat_locks: dict[str, list[Any]] = {}  # chat id -> [lock, number of tasks using it]
+        self._poller: asyncio.Task | None = None
         self._app: Any = None  # the Rasa server, for its domain's intents (which button payloads are real)
 
     @property
@@ -272,7 +298,7 @@ class TelegramInput(Named, InputChannel):
             self._client = TelegramClient(self.config, shared=self.shared)
         return self._client
 
-    def get_output_channel(self) -> Optional[OutputChannel]:
+    def get_output_channel(self) -> OutputChannel | None:
         return TelegramOutput(self.client) if self.config.token else None
 
     # -- incoming updates ---------------------------------------------------------------------
@@ -296,7 +322,9 @@ class TelegramInput(Named, InputChannel):
         client = self.client
         query = update.callback_query
         if query is not None:  # at once, before waiting for the chat's turn: stops the button's spinner
-            await client.call("cq", lambda: client.bot.answer_callback_query(query.id), "answerCallbackQuery", paced=False)
+            await client.call(
+                "cq", lambda: client.bot.answer_callback_query(query.id), "answerCallbackQuery", paced=False
+            )
         chat = update.effective_chat
         if chat is None:
             return
@@ -325,7 +353,7 @@ class TelegramInput(Named, InputChannel):
             await out.flush()
 
     async def _route(
-        self, update: Update, chat_id: str, out: "TelegramOutput", on_new_message: Callable[[UserMessage], Awaitable[Any]]
+        self, update: Update, chat_id: str, out: TelegramOutput, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> None:
         client = self.client
         private = update.effective_chat.type == "private"
@@ -349,7 +377,9 @@ class TelegramInput(Named, InputChannel):
                 await client.send_text(chat_id, refusal if refusal and query.data else EXPIRED_BUTTON_REPLY)
                 return
             # callback data comes from the resident's client: a button's intent, never an EXTERNAL_ push
-            await self._converse(resident_text(payload, True, *app_vocabulary(self._app)), out, chat_id, metadata, on_new_message)
+            await self._converse(
+                resident_text(payload, True, *app_vocabulary(self._app)), out, chat_id, metadata, on_new_message
+            )
             return
 
         msg = update.message or update.edited_message
@@ -379,9 +409,9 @@ class TelegramInput(Named, InputChannel):
     async def _converse(
         self,
         text: str,
-        out: "TelegramOutput",
+        out: TelegramOutput,
         chat_id: str,
-        metadata: Dict[str, Any],
+        metadata: dict[str, Any],
         on_new_message: Callable[[UserMessage], Awaitable[Any]],
     ) -> None:
         """One turn through Rasa; a turn that produced no message at all (action server down) gets a retry hint."""
@@ -397,7 +427,7 @@ class TelegramInput(Named, InputChannel):
         await client.call(
             "poll", lambda: client.bot.delete_webhook(drop_pending_updates=False), "deleteWebhook", paced=False
         )
-        offset: Optional[int] = None
+        offset: int | None = None
         backoff = 1.0
         logger.info("telegram polling started")
         while True:

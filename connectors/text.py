@@ -5,7 +5,7 @@ Telegram counts a message's length in UTF-16 code units, so an emoji counts twic
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Tuple
+from typing import Any
 
 from linli_common.citation import channel_line as citation_line  # noqa: F401 (the channels' name for it)
 from linli_common.citation import names_its_sources
@@ -17,7 +17,9 @@ _BOUNDARIES = ("\n\n", "\n", "。", "！", "？", "!", "?", "；", ";", "，", "
 TOO_LONG_REPLY = f"您的消息太长了（超过{MAX_MESSAGE_CHARS}字），请分几次发送，或只说一个问题。"
 EMPTY_REPLY = "请先输入您想咨询的问题。"
 #: When a turn produced no bot message at all (e.g. the action server is down and Rasa drops its events).
-NO_REPLY_RETRY = "抱歉，系统暂时有点忙，请稍后再试一次。如果刚才在提交议事协商，稍后再点一次“确认提交”即可，不会重复提交。"
+NO_REPLY_RETRY = (
+    "抱歉，系统暂时有点忙，请稍后再试一次。如果刚才在提交议事协商，稍后再点一次“确认提交”即可，不会重复提交。"
+)
 
 NON_TEXT_REPLY = "抱歉，我目前只能看懂文字消息。请直接用文字描述您的问题，例如“社区能办医保吗？”"
 LOCATION_REPLY = "收到您的位置啦，不过我还不能按位置查询。请告诉我您所在的社区名称，或直接用文字提问。"
@@ -41,7 +43,7 @@ def _prefix_within(text: str, limit: int) -> int:
     return len(text)
 
 
-def split_text(text: str, limit: int = 4096) -> List[str]:
+def split_text(text: str, limit: int = 4096) -> list[str]:
     """Split ``text`` into parts of at most ``limit`` units, cutting at the most natural boundary.
 
     Boundaries are only accepted in the second half of a chunk so that no tiny fragments appear;
@@ -50,7 +52,7 @@ def split_text(text: str, limit: int = 4096) -> List[str]:
     if limit < 1:
         raise ValueError("limit must be positive")
     text = text.strip()
-    parts: List[str] = []
+    parts: list[str] = []
     while text:
         if u16len(text) <= limit:
             parts.append(text)
@@ -78,7 +80,7 @@ def clean_text(text: Any, max_chars: int = 4000) -> str:
     return strip_control(text).strip()[:max_chars]
 
 
-def screen_text(raw: Any) -> Tuple[str, Optional[str]]:
+def screen_text(raw: Any) -> tuple[str, str | None]:
     """(text for Rasa, None) or ("", polite reply) for empty or over-long input, which must never reach NLU.
 
     The length is judged after control characters are removed, and before any truncation: a cut-off

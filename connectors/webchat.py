@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
@@ -52,7 +53,7 @@ _HEADERS = {
 class _Collector(CollectingOutputChannel):
     """Keeps a reply whole: Rasa's collector would cut a text at every blank line into separate bubbles."""
 
-    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         await self._persist_message(self._message(recipient_id, text=text.strip()))
 
 
@@ -63,14 +64,14 @@ class _MailboxOutput(_Collector):
         super().__init__()
         self.mailbox = mailbox
 
-    async def _persist_message(self, message: Dict[Text, Any]) -> None:
+    async def _persist_message(self, message: dict[str, Any]) -> None:
         await super()._persist_message(message)  # also in .messages: Rasa returns them to the API caller
         recipient = str(message.get("recipient_id") or "")
         if _SENDER.match(recipient):
             self.mailbox.put(recipient, {k: v for k, v in message.items() if k != "recipient_id" and v is not None})
 
 
-def _body(request: Request) -> Optional[Dict[str, Any]]:
+def _body(request: Request) -> dict[str, Any] | None:
     """The request's JSON object; None for anything else (malformed, not an object)."""
     try:
         data = request.json
@@ -79,7 +80,7 @@ def _body(request: Request) -> Optional[Dict[str, Any]]:
     return data if isinstance(data, dict) else None
 
 
-def _sender_of(data: Optional[Dict[str, Any]]) -> Optional[str]:
+def _sender_of(data: dict[str, Any] | None) -> str | None:
     """The page's random conversation id, if well-formed."""
     sender = (data or {}).get("sender")
     return sender if isinstance(sender, str) and _SENDER.match(sender) else None
@@ -95,14 +96,14 @@ class WebChatInput(Named, InputChannel):
     CHANNEL = "webchat"
     LOADERS = (shared_redis, ChannelLimits.load)
 
-    def __init__(self, shared: Optional[SharedKeys] = None, limits: Optional[ChannelLimits] = None) -> None:
+    def __init__(self, shared: SharedKeys | None = None, limits: ChannelLimits | None = None) -> None:
         """``shared``: the replicas' Redis for the mailboxes (None: this process only)."""
         self.mailbox = Mailbox(shared=shared)
         self.limits = limits or ChannelLimits.load()
         self.gate = RequestGate(self.limits, _HEADERS)
         self.poll_gate = RequestGate(self.limits, _HEADERS)  # the page's polling has its own buckets
 
-    def get_output_channel(self) -> Optional[OutputChannel]:
+    def get_output_channel(self) -> OutputChannel | None:
         return _MailboxOutput(self.mailbox)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
@@ -111,7 +112,9 @@ class WebChatInput(Named, InputChannel):
 
         @bp.route("/", methods=["GET"])
         async def page(_: Request) -> HTTPResponse:
-            return await response.file(STATIC_DIR / "index.html", mime_type="text/html; charset=utf-8", headers=_HEADERS)
+            return await response.file(
+                STATIC_DIR / "index.html", mime_type="text/html; charset=utf-8", headers=_HEADERS
+            )
 
         @bp.route("/static/<name>", methods=["GET"])
         async def static(_: Request, name: str) -> HTTPResponse:

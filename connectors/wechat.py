@@ -21,7 +21,8 @@ import logging
 import re
 import secrets
 import time
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Set, Text, Tuple
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 from defusedxml import ElementTree as SafeET
@@ -80,6 +81,7 @@ class WeChatApiError(Exception):
 
 # -- protocol: signatures, XML, crypto ------------------------------------------------------------
 
+
 def signature(*parts: str) -> str:
     """WeChat's signature: SHA-1 of the parts sorted and joined (token, timestamp, nonce[, Encrypt])."""
     return hashlib.sha1("".join(sorted(parts)).encode("utf-8")).hexdigest()
@@ -89,7 +91,7 @@ def same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
 
 
-def parse_xml(body: bytes) -> Dict[str, str]:
+def parse_xml(body: bytes) -> dict[str, str]:
     """The top-level fields of a WeChat ``<xml>`` message; DTDs and entities are refused (XXE, billion laughs)."""
     try:
         root = SafeET.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
@@ -147,15 +149,16 @@ class Crypto:
 
 # -- WeChat's server API ---------------------------------------------------------------------------
 
+
 class WeChatApi:
     """Access token (cached, shared between replicas, refreshed before expiry and on token errors) and sends."""
 
-    def __init__(self, config: WeChatConfig, shared: Optional[SharedKeys] = None, max_attempts: int = 3):
+    def __init__(self, config: WeChatConfig, shared: SharedKeys | None = None, max_attempts: int = 3):
         self.config, self.shared, self.max_attempts = config, shared, max_attempts
-        self._http: Optional[httpx.AsyncClient] = None
-        self._token: Tuple[str, float] = ("", 0.0)  # (token, refresh after this wall-clock time)
+        self._http: httpx.AsyncClient | None = None
+        self._token: tuple[str, float] = ("", 0.0)  # (token, refresh after this wall-clock time)
         self._token_lock = asyncio.Lock()
-        self._sending: Dict[str, List[Any]] = {}  # openid -> [lock, users]: parts of one reply stay in order
+        self._sending: dict[str, list[Any]] = {}  # openid -> [lock, users]: parts of one reply stay in order
         self.backoff_base = 0.5
 
     @property
@@ -190,7 +193,11 @@ class WeChatApi:
                 return token
             r = await self.http.get(
                 f"{self.config.api_base_url}/cgi-bin/token",
-                params={"grant_type": "client_credential", "appid": self.config.app_id, "secret": self.config.app_secret},
+                params={
+                    "grant_type": "client_credential",
+                    "appid": self.config.app_id,
+                    "secret": self.config.app_secret,
+                },
             )
             data = r.json()
             if not data.get("access_token"):
@@ -199,11 +206,13 @@ class WeChatApi:
             refresh_at = time.time() + lifetime - min(300.0, lifetime / 2)  # five minutes early (half for short ones)
             self._token = (str(data["access_token"]), refresh_at)
             if self.shared is not None:
-                self.shared.put(f"wechat:token:{self.config.app_id}", json.dumps(self._token), max(1.0, refresh_at - time.time()))
+                self.shared.put(
+                    f"wechat:token:{self.config.app_id}", json.dumps(self._token), max(1.0, refresh_at - time.time())
+                )
             logger.info("wechat access token fetched (valid %.0fs)", lifetime)
             return self._token[0]
 
-    async def post(self, path: str, body: Dict[str, Any]) -> Dict[str, Any]:
+    async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST ``body`` to an API path; retries busy/network errors, renews the token once; raises WeChatApiError."""
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")  # WeChat shows \\u escapes literally
         renewed = False
@@ -213,8 +222,12 @@ class WeChatApi:
             attempt += 1
             try:
                 token = await self.access_token(stale)
-                r = await self.http.post(f"{self.config.api_base_url}{path}", params={"access_token": token},
-                                         content=data, headers={"Content-Type": "application/json; charset=utf-8"})
+                r = await self.http.post(
+                    f"{self.config.api_base_url}{path}",
+                    params={"access_token": token},
+                    content=data,
+                    headers={"Content-Type": "application/json; charset=utf-8"},
+                )
                 answer = r.json()
             except (httpx.HTTPError, ValueError) as exc:
                 if attempt >= self.max_attempts:
@@ -233,30 +246,31 @@ class WeChatApi:
                 continue
             raise WeChatApiError(code, str(answer.get("errmsg") or ""))
 
-    def _lock(self, openid: str) -> List[Any]:
+    def _lock(self, openid: str) -> list[Any]:
         entry = self._sending.setdefault(openid, [asyncio.Lock(), 0])
         entry[1] += 1
         return entry
 
-    def _unlock(self, openid: str, entry: List[Any]) -> None:
+    def _unlock(self, openid: str, entry: list[Any]) -> None:
         entry[1] -= 1
         if entry[1] == 0:
             self._sending.pop(openid, None)
 
-    async def send_texts(self, openid: str, texts: List[str]) -> None:
+    async def send_texts(self, openid: str, texts: list[str]) -> None:
         """Customer-service text messages, in order; raises WeChatApiError at the first refusal."""
         entry = self._lock(openid)
         try:
             async with entry[0]:
                 for text in texts:
-                    await self.post("/cgi-bin/message/custom/send",
-                                    {"touser": openid, "msgtype": "text", "text": {"content": text}})
+                    await self.post(
+                        "/cgi-bin/message/custom/send", {"touser": openid, "msgtype": "text", "text": {"content": text}}
+                    )
         finally:
             self._unlock(openid, entry)
 
     async def send_template(self, openid: str, text: str) -> None:
         data = {self.config.template_field: {"value": text[:200]}}
-        body: Dict[str, Any] = {"touser": openid, "template_id": self.config.template_id, "data": data}
+        body: dict[str, Any] = {"touser": openid, "template_id": self.config.template_id, "data": data}
         if self.config.template_url:
             body["url"] = self.config.template_url
         await self.post("/cgi-bin/message/template/send", body)
@@ -276,16 +290,17 @@ def describe(exc: WeChatApiError) -> str:
 
 # -- rendering Rasa's messages as WeChat texts -----------------------------------------------------
 
-def render(messages: List[Dict[str, Any]], max_bytes: int, start: int = 1) -> Tuple[List[str], Dict[str, str]]:
+
+def render(messages: list[dict[str, Any]], max_bytes: int, start: int = 1) -> tuple[list[str], dict[str, str]]:
     """(WeChat texts, {number: payload}): one text per reply, cited sources under their answer, buttons numbered.
 
     A text longer than ``max_bytes`` (UTF-8) is split at natural boundaries; a UTF-16 unit is at most
     3 UTF-8 bytes, so ``split_text`` with a third of the bytes never exceeds the limit.
     """
-    blocks: List[Tuple[List[str], List[str]]] = []  # (text parts, numbered lines) per reply
-    options: Dict[str, str] = {}
+    blocks: list[tuple[list[str], list[str]]] = []  # (text parts, numbered lines) per reply
+    options: dict[str, str] = {}
     for message in messages:
-        parts: List[str] = []
+        parts: list[str] = []
         if message.get("text"):
             parts.append(str(message["text"]).strip())
         custom = message.get("custom")
@@ -315,21 +330,24 @@ class WeChatOutput(Named, CollectingOutputChannel):
 
     CHANNEL = "wechat"
 
-    def __init__(self, channel: "WeChatInput", push: bool = False) -> None:
+    def __init__(self, channel: WeChatInput, push: bool = False) -> None:
         super().__init__()
         self.channel, self.push = channel, push
 
-    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         # Rasa's collector would cut the text at every blank line into separate messages
         await self._persist_message(self._message(recipient_id, text=text.strip()))
 
-    async def _persist_message(self, message: Dict[Text, Any]) -> None:
+    async def _persist_message(self, message: dict[str, Any]) -> None:
         if self.push:
-            message = dict(message, **await self.channel.push(openid_of(str(message.get("recipient_id") or "")), message))
+            message = dict(
+                message, **await self.channel.push(openid_of(str(message.get("recipient_id") or "")), message)
+            )
         await super()._persist_message(message)
 
 
 # -- the channel -------------------------------------------------------------------------------------
+
 
 class WeChatInput(Named, InputChannel):
     """``GET /webhooks/wechat/webhook`` verifies the URL; ``POST`` receives messages and events."""
@@ -337,7 +355,7 @@ class WeChatInput(Named, InputChannel):
     CHANNEL = "wechat"
     LOADERS = (WeChatConfig.load, shared_redis)
 
-    def __init__(self, config: Optional[WeChatConfig] = None, shared: Optional[SharedKeys] = None) -> None:
+    def __init__(self, config: WeChatConfig | None = None, shared: SharedKeys | None = None) -> None:
         self.config = config or WeChatConfig.load()
         self.shared = shared
         self.crypto = Crypto(self.config) if self.config.enabled and self.config.safe_mode else None
@@ -345,15 +363,15 @@ class WeChatInput(Named, InputChannel):
         self.seen = SeenUpdates(ttl=MAX_CLOCK_SKEW, shared=shared)
         self.choices = NumberedChoices(shared=shared)
         self.menu = self._menu_payloads()
-        self._tasks: Set[asyncio.Task] = set()
-        self._user_locks: Dict[str, List[Any]] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._user_locks: dict[str, list[Any]] = {}
 
-    def get_output_channel(self) -> Optional[OutputChannel]:
+    def get_output_channel(self) -> OutputChannel | None:
         return WeChatOutput(self, push=True) if self.config.enabled else None
 
     # -- menu --------------------------------------------------------------------------------------
 
-    def _menu_buttons(self) -> List[Dict[str, Any]]:
+    def _menu_buttons(self) -> list[dict[str, Any]]:
         if not self.config.menu:
             return []
         try:
@@ -363,21 +381,24 @@ class WeChatInput(Named, InputChannel):
             return []
         return menu if isinstance(menu, list) else []
 
-    def _menu_payloads(self) -> Set[str]:
+    def _menu_payloads(self) -> set[str]:
         """Click-menu keys are the payloads themselves (WeChat allows 128 bytes); only these are accepted."""
-        keys: Set[str] = set()
+        keys: set[str] = set()
         for button in self._menu_buttons():
             for b in [button, *(button.get("sub_button") or [])] if isinstance(button, dict) else []:
                 if isinstance(b, dict) and b.get("payload"):
                     keys.add(str(b["payload"]))
         return keys
 
-    def menu_body(self) -> Dict[str, Any]:
+    def menu_body(self) -> dict[str, Any]:
         """The ``/cgi-bin/menu/create`` body for the configured menu (click buttons, optional sub-menus)."""
 
-        def one(b: Dict[str, Any]) -> Dict[str, Any]:
+        def one(b: dict[str, Any]) -> dict[str, Any]:
             if b.get("sub_button"):
-                return {"name": str(b["name"]), "sub_button": [one(s) for s in b["sub_button"] if isinstance(s, dict)][:5]}
+                return {
+                    "name": str(b["name"]),
+                    "sub_button": [one(s) for s in b["sub_button"] if isinstance(s, dict)][:5],
+                }
             if b.get("url"):
                 return {"type": "view", "name": str(b["name"]), "url": str(b["url"])}
             return {"type": "click", "name": str(b["name"]), "key": str(b.get("payload"))[:128]}
@@ -391,7 +412,7 @@ class WeChatInput(Named, InputChannel):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def send_later(self, openid: str, texts: List[str]) -> None:
+    async def send_later(self, openid: str, texts: list[str]) -> None:
         """The customer-service API for a reply that missed the passive window; errors are logged, never raised."""
         try:
             await self.api.send_texts(openid, texts)
@@ -400,7 +421,7 @@ class WeChatInput(Named, InputChannel):
         except Exception:
             logger.exception("wechat customer-service message failed")
 
-    async def push(self, openid: str, message: Dict[str, Any]) -> Dict[str, Any]:
+    async def push(self, openid: str, message: dict[str, Any]) -> dict[str, Any]:
         """Send one pushed message now: customer-service message, else template message; says which."""
         texts, options = render([message], self.config.max_text_bytes)
         if not texts:
@@ -424,7 +445,7 @@ class WeChatInput(Named, InputChannel):
 
     # -- one resident turn -------------------------------------------------------------------------
 
-    async def _turn(self, openid: str, text: str, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> List[str]:
+    async def _turn(self, openid: str, text: str, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> list[str]:
         """Run ``text`` through Rasa (one sender's messages in order); the WeChat texts of the answer."""
         entry = self._user_locks.setdefault(openid, [asyncio.Lock(), 0])
         entry[1] += 1
@@ -432,8 +453,15 @@ class WeChatInput(Named, InputChannel):
             async with entry[0]:
                 out = WeChatOutput(self)
                 try:
-                    await on_new_message(UserMessage(text, out, conversation_id(openid), input_channel=self.name(),
-                                                     metadata={"channel": "wechat"}))
+                    await on_new_message(
+                        UserMessage(
+                            text,
+                            out,
+                            conversation_id(openid),
+                            input_channel=self.name(),
+                            metadata={"channel": "wechat"},
+                        )
+                    )
                 except Exception:
                     logger.exception("wechat message failed")
                     return [ERROR_REPLY]
@@ -445,7 +473,7 @@ class WeChatInput(Named, InputChannel):
             if entry[1] == 0:
                 self._user_locks.pop(openid, None)
 
-    def _resident_text(self, msg: Dict[str, str]) -> Tuple[str, Optional[str]]:
+    def _resident_text(self, msg: dict[str, str]) -> tuple[str, str | None]:
         """(text for Rasa, "") or ("", immediate reply) or ("", None) for events that need no reply."""
         kind = msg.get("MsgType", "").lower()
         openid = msg["FromUserName"]
@@ -477,7 +505,7 @@ class WeChatInput(Named, InputChannel):
 
     # -- HTTP ----------------------------------------------------------------------------------------
 
-    def _signed(self, request: Request) -> Optional[HTTPResponse]:
+    def _signed(self, request: Request) -> HTTPResponse | None:
         """None when the query carries WeChat's valid signature; else the 400/403 to answer."""
         args = {k: request.args.get(k) for k in ("signature", "timestamp", "nonce")}
         if not all(isinstance(v, str) and v for v in args.values()):
@@ -494,7 +522,7 @@ class WeChatInput(Named, InputChannel):
             return response.text("stale timestamp", status=403)
         return None
 
-    async def _body(self, request: Request) -> Optional[bytes]:
+    async def _body(self, request: Request) -> bytes | None:
         """The request body, or None once it grows past ``max_body_bytes``."""
         cap = self.config.max_body_bytes
         declared = request.headers.get("content-length")
@@ -511,14 +539,18 @@ class WeChatInput(Named, InputChannel):
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _message(self, request: Request, body: bytes) -> Dict[str, str]:
+    def _message(self, request: Request, body: bytes) -> dict[str, str]:
         """The (decrypted) message fields; raises BadCallback or PermissionError."""
         outer = parse_xml(body)
         if self.crypto is not None:
             if request.args.get("encrypt_type") != "aes" or "Encrypt" not in outer:
                 raise BadCallback("safe mode expects an encrypted message")
-            inner = self.crypto.decrypt(outer["Encrypt"], request.args.get("msg_signature") or "",
-                                        request.args.get("timestamp") or "", request.args.get("nonce") or "")
+            inner = self.crypto.decrypt(
+                outer["Encrypt"],
+                request.args.get("msg_signature") or "",
+                request.args.get("timestamp") or "",
+                request.args.get("nonce") or "",
+            )
             msg = parse_xml(inner)
         else:
             msg = outer
@@ -526,7 +558,7 @@ class WeChatInput(Named, InputChannel):
             raise BadCallback("missing FromUserName, ToUserName or MsgType")
         return msg
 
-    def _reply(self, request: Request, msg: Dict[str, str], text: str) -> HTTPResponse:
+    def _reply(self, request: Request, msg: dict[str, str], text: str) -> HTTPResponse:
         xml = text_reply_xml(msg["FromUserName"], msg["ToUserName"], text)
         if self.crypto is not None:
             xml = self.crypto.encrypt(xml, request.args.get("nonce") or secrets.token_hex(8))
@@ -573,7 +605,7 @@ class WeChatInput(Named, InputChannel):
         self._spawn(self.send_later(openid, texts))  # several messages: only the API keeps them in order
         return response.text(SUCCESS)
 
-    def _later(self, openid: str, turn: "asyncio.Task[List[str]]") -> None:
+    def _later(self, openid: str, turn: asyncio.Task[list[str]]) -> None:
         if not turn.cancelled() and turn.exception() is None:
             self._spawn(self.send_later(openid, turn.result()))
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, List
+from collections.abc import Iterable
+from typing import Any
 
 #: How an answer's own text starts its citation line.
 CITED_MARK = "来源："
@@ -28,7 +29,7 @@ def short_chapter(chapter: str) -> str:
 
 def channel_line(sources: Any, limit: int = 3) -> str:
     """The compact line a channel adds: ``📖 出处：(七)强化为民服务功能 第12句`` (source dicts, title or chapter)."""
-    items: List[str] = []
+    items: list[str] = []
     for src in sources or ():
         if not isinstance(src, dict):
             continue

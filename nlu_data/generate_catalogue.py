@@ -16,7 +16,22 @@ REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "nlu_data" / "catalogue.yml"
 
 #: Everyday words residents use for the catalogue's population labels.
-POPULATION_EXTRA = ["老人", "老年人", "孩子", "小孩", "儿童", "残疾人", "失业人员", "退役军人", "退伍军人", "大学生", "农民工", "困难家庭", "独居老人", "留守儿童"]
+POPULATION_EXTRA = [
+    "老人",
+    "老年人",
+    "孩子",
+    "小孩",
+    "儿童",
+    "残疾人",
+    "失业人员",
+    "退役军人",
+    "退伍军人",
+    "大学生",
+    "农民工",
+    "困难家庭",
+    "独居老人",
+    "留守儿童",
+]
 CONTACT_CHOICES = {
     "anonymous": ["匿名", "匿名提交", "不留名", "不留联系方式", "匿名反映"],
     "contact": ["留联系方式", "留下联系方式", "留电话", "实名", "留个电话"],
@@ -59,12 +74,20 @@ def build(kb) -> dict:
         names = [c.name] + ([c.name[:-2]] if c.name.endswith("社区") and len(c.name) > 3 else [])
         communities += names
         synonyms.append({"synonym": c.id, "examples": _block(names)})
-        for j, tpl in enumerate(INFORM_TEMPLATES[:3]):
+        for j in range(min(3, len(INFORM_TEMPLATES))):
             inform.append(INFORM_TEMPLATES[(i + j) % len(INFORM_TEMPLATES)].format(f"[{c.name}](community)"))
     for value, words in CONTACT_CHOICES.items():
         synonyms.append({"synonym": value, "examples": _block(words)})
-    inform += ["[匿名](contact_choice)", "[匿名提交](contact_choice)吧", "[不留名](contact_choice)", "我想[匿名反映](contact_choice)",
-               "[留联系方式](contact_choice)", "[留电话](contact_choice)吧", "可以[实名](contact_choice)", "[留下联系方式](contact_choice)"]
+    inform += [
+        "[匿名](contact_choice)",
+        "[匿名提交](contact_choice)吧",
+        "[不留名](contact_choice)",
+        "我想[匿名反映](contact_choice)",
+        "[留联系方式](contact_choice)",
+        "[留电话](contact_choice)吧",
+        "可以[实名](contact_choice)",
+        "[留下联系方式](contact_choice)",
+    ]
     nlu: list[dict] = [
         {"intent": "ask_service", "examples": _block(examples)},
         {"intent": "inform", "examples": _block(inform)},
@@ -97,7 +120,9 @@ def main(argv: list[str]) -> int:
     if "--check" in argv:
         current = OUT.read_text(encoding="utf-8") if OUT.exists() else ""
         if current != text:
-            print("nlu_data/catalogue.yml is stale: run .venv/bin/python nlu_data/generate_catalogue.py", file=sys.stderr)
+            print(
+                "nlu_data/catalogue.yml is stale: run .venv/bin/python nlu_data/generate_catalogue.py", file=sys.stderr
+            )
             return 1
         return 0
     OUT.write_text(text, encoding="utf-8")

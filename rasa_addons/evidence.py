@@ -23,28 +23,76 @@ import unicodedata
 
 from linli_common.tracking import IN_TEXT as TRACKING_NUMBER  # YS-YYYYMMDD-NNNN, anywhere, any case
 
-_QUESTION = re.compile(r"[?？]|吗|呢|怎么|怎样|如何|哪|什么|谁|多少|几[个天点号种项]|能不能|可不可以|是否|请问|有没有|咋")
-_HOW_LONG = re.compile(r"多久|多长时间|多少天|几天|几个?小时|几个工作日|什么时候|啥时候|多快|要等|得等|一般要|需要多|时限|期限")
-_STATUS = re.compile(r"进度|进展|状态|到哪|哪一步|结果|回音|回复了|答复了|怎么样了|怎样了|咋样了|处理(了|得|好|没|完)|"
-                     r"有人(管|处理|理|办)|解决(了|没)|办(得|好|完|了)|受理编号|编号|查(一下|下|查)?(我的|我)")
+_QUESTION = re.compile(
+    r"[?？]|吗|呢|怎么|怎样|如何|哪|什么|谁|多少|几[个天点号种项]|能不能|可不可以|是否|请问|有没有|咋"
+)
+_HOW_LONG = re.compile(
+    r"多久|多长时间|多少天|几天|几个?小时|几个工作日|什么时候|啥时候|多快|要等|得等|一般要|需要多|时限|期限"
+)
+_STATUS = re.compile(
+    r"进度|进展|状态|到哪|哪一步|结果|回音|回复了|答复了|怎么样了|怎样了|咋样了|处理(了|得|好|没|完)|"
+    r"有人(管|处理|理|办)|解决(了|没)|办(得|好|完|了)|受理编号|编号|查(一下|下|查)?(我的|我)"
+)
 _WITHDRAW = re.compile(r"撤回|撤销|撤掉|撤了|不反映了|不用办了|不要了|不用处理了|不需要处理了|取消(之前|上次|我)")
-_OWN_ITEM = re.compile(r"帮我撤|解决了|我的|我提交|我反映|我提的|我那个|之前|上次|刚才|诉求|协商|议事|申请|事项|反映|提交的|那个事|这个事|那条|这条")
+_OWN_ITEM = re.compile(
+    r"帮我撤|解决了|我的|我提交|我反映|我提的|我那个|之前|上次|刚才|诉求|协商|议事|申请|事项|反映|提交的|那个事|这个事|那条|这条"
+)
 _LEGAL_OR_QUESTION = re.compile(r"纠纷|诉讼|起诉|官司|法院|律师|仲裁|调解|规定|流程|[?？]|吗|怎么|如何|能不能|可以.*吗")
-_START = re.compile(r"发起|反映|投诉|诉求|建议|意见|提议|议案|提交|登记|报给|商量|协商|想让|希望|要求|想找|找.{0,4}(居委会|业委会|村委会|物业|社区)|帮我.{0,6}(报|提|找)")
-_PLAN_QUESTION = re.compile(r"哪些|哪几|哪个部门|哪个单位|什么是|是什么|是啥|谁负责|由谁|负责|多少|规划|条款|第.{1,3}[条章节部分]|"
-                            r"原文|章节|部门|机构|单位|怎么(发起|申请|办|弄|提)|如何|流程|步骤")
-_FAREWELL = re.compile(r"再见|拜拜|拜|bye|88|886|回见|回头见|再会|晚安|明天见|下次|下回|改天|先这样|到这|走了|下了|下线|不聊了|"
-                       r"就这些|没别的|没事了|问这些|告辞|先撤")
-_YES_WORDS = ("确认提交", "我同意", "我愿意", "就是这个", "就这样", "是这样", "没问题", "没错", "当然", "同意", "愿意",
-              "确认", "确定", "提交", "可以", "好的", "是的", "对的", "行", "好", "对", "是", "嗯", "中", "ok", "okay",
-              "yes", "yep", "yeah", "sure", "👌")
+_START = re.compile(
+    r"发起|反映|投诉|诉求|建议|意见|提议|议案|提交|登记|报给|商量|协商|想让|希望|要求|想找|找.{0,4}(居委会|业委会|村委会|物业|社区)|帮我.{0,6}(报|提|找)"
+)
+_PLAN_QUESTION = re.compile(
+    r"哪些|哪几|哪个部门|哪个单位|什么是|是什么|是啥|谁负责|由谁|负责|多少|规划|条款|第.{1,3}[条章节部分]|"
+    r"原文|章节|部门|机构|单位|怎么(发起|申请|办|弄|提)|如何|流程|步骤"
+)
+_FAREWELL = re.compile(
+    r"再见|拜拜|拜|bye|88|886|回见|回头见|再会|晚安|明天见|下次|下回|改天|先这样|到这|走了|下了|下线|不聊了|"
+    r"就这些|没别的|没事了|问这些|告辞|先撤"
+)
+_YES_WORDS = (
+    "确认提交",
+    "我同意",
+    "我愿意",
+    "就是这个",
+    "就这样",
+    "是这样",
+    "没问题",
+    "没错",
+    "当然",
+    "同意",
+    "愿意",
+    "确认",
+    "确定",
+    "提交",
+    "可以",
+    "好的",
+    "是的",
+    "对的",
+    "行",
+    "好",
+    "对",
+    "是",
+    "嗯",
+    "中",
+    "ok",
+    "okay",
+    "yes",
+    "yep",
+    "yeah",
+    "sure",
+    "👌",
+)
 _NO_START = re.compile(r"^(我|先|暂时|还是)?(不|没|别|否|错了|no|nope|算了)")
 _PARTICLES = "的吧呀啊啦滴了哈呢哦噢喔嘛咯喽"
 _FIELD_WORDS = re.compile(r"社区|村|电话|手机|号码|名字|姓名|称呼|事项|内容|主题|匿名|联系")
 _CORRECTION = re.compile(r"错|改|不对|不是这个|不是这|换|重新|修改|更正")
-_FIELD_NEAR_CORRECTION = re.compile(rf"({_FIELD_WORDS.pattern}).{{0,4}}({_CORRECTION.pattern})|"
-                                    rf"({_CORRECTION.pattern}).{{0,6}}({_FIELD_WORDS.pattern})")
-_PROCESS_QUESTION = re.compile(r"多久|多长时间|几天|几个工作日|什么时候|啥时候|要等|得等|会不会|有用吗|能看到|泄露|通知我|流程|[?？]")
+_FIELD_NEAR_CORRECTION = re.compile(
+    rf"({_FIELD_WORDS.pattern}).{{0,4}}({_CORRECTION.pattern})|"
+    rf"({_CORRECTION.pattern}).{{0,6}}({_FIELD_WORDS.pattern})"
+)
+_PROCESS_QUESTION = re.compile(
+    r"多久|多长时间|几天|几个工作日|什么时候|啥时候|要等|得等|会不会|有用吗|能看到|泄露|通知我|流程|[?？]"
+)
 
 
 def compact(text: str | None) -> str:
@@ -62,7 +110,7 @@ def has_tracking_number(text: str | None) -> bool:
 
 
 def is_question(text: str | None) -> bool:
-    """"社区食堂怎么申请？" asks; "楼道里堆满了纸箱，物业不清理" describes a matter."""
+    """ "社区食堂怎么申请？" asks; "楼道里堆满了纸箱，物业不清理" describes a matter."""
     return bool(_QUESTION.search(text or ""))
 
 
@@ -74,7 +122,7 @@ def is_explicit_yes(text: str | None) -> bool:
     while rest:
         for word in _YES_WORDS:
             if rest.startswith(word):
-                rest = rest[len(word):].lstrip(_PARTICLES)
+                rest = rest[len(word) :].lstrip(_PARTICLES)
                 break
         else:
             return False
@@ -88,7 +136,7 @@ def is_explicit_no(text: str | None) -> bool:
 
 
 def is_whole_farewell(text: str | None) -> bool:
-    """"拜拜", "好的再见", "今天就问到这" — not "拜拜之前再问一句，补贴怎么领"."""
+    """ "拜拜", "好的再见", "今天就问到这" — not "拜拜之前再问一句，补贴怎么领"."""
     core = compact(text)
     return bool(core) and len(core) <= 10 and bool(_FAREWELL.search(core)) and not _QUESTION.search(text or "")
 
@@ -100,13 +148,13 @@ def is_only_small_talk(text: str | None) -> bool:
 
 
 def is_correction(text: str | None) -> bool:
-    """"社区选错了", "电话填错了", "社区不是这个": a form field and a word of correction, in a short message."""
+    """ "社区选错了", "电话填错了", "社区不是这个": a form field and a word of correction, in a short message."""
     t = text or ""
     return len(compact(t)) <= 20 and bool(_FIELD_NEAR_CORRECTION.search(t))
 
 
 def is_process_question(text: str | None) -> bool:
-    """"多久有人回复？" asks how things proceed; "小区的桶太少了" describes a matter."""
+    """ "多久有人回复？" asks how things proceed; "小区的桶太少了" describes a matter."""
     return bool(_PROCESS_QUESTION.search(text or "")) and len(compact(text)) <= 30
 
 
@@ -145,8 +193,16 @@ EVIDENCE = {
     "deny": is_explicit_no,
 }
 #: Where a demoted intent goes: the best-ranked of these (the assistant answers it), else nlu_fallback.
-INFORMATIONAL = ("ask_consultation_process", "ask_service", "ask_eligibility", "ask_how_to_apply", "ask_where",
-                 "ask_agency", "ask_clause", "ask_indicator")
+INFORMATIONAL = (
+    "ask_consultation_process",
+    "ask_service",
+    "ask_eligibility",
+    "ask_how_to_apply",
+    "ask_where",
+    "ask_agency",
+    "ask_clause",
+    "ask_indicator",
+)
 #: Intents DIET confuses with a correction ("社区选错了" read as deny): with correction words they become one.
 CORRECTABLE = ("deny", "affirm", "inform", "nlu_fallback", "cancel")
 CORRECTION_INTENT = "correct_form_field"

@@ -10,7 +10,7 @@ in the parse data as ``demoted_intent`` for logs and tests.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -21,12 +21,19 @@ from rasa.shared.constants import DEFAULT_NLU_FALLBACK_INTENT_NAME
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from rasa_addons.evidence import CORRECTABLE, CORRECTION_INTENT, INFORMATIONAL, TO_FALLBACK, is_correction, lacks_evidence
+from rasa_addons.evidence import (
+    CORRECTABLE,
+    CORRECTION_INTENT,
+    INFORMATIONAL,
+    TO_FALLBACK,
+    is_correction,
+    lacks_evidence,
+)
 
 DEMOTED = "demoted_intent"
 
 
-def demotion_target(intent: str, ranking: List[Dict[str, Any]]) -> str:
+def demotion_target(intent: str, ranking: list[dict[str, Any]]) -> str:
     """Where an intent without evidence goes: yes/no → nlu_fallback; else the best informational intent."""
     if intent in TO_FALLBACK:
         return DEFAULT_NLU_FALLBACK_INTENT_NAME
@@ -42,15 +49,20 @@ class EvidenceGuard(GraphComponent, IntentClassifier):
     a misread correction ("社区选错了" as deny) becomes correct_form_field."""
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> dict[str, Any]:
         return {}
 
     @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "EvidenceGuard":
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> EvidenceGuard:
         return cls()
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             intent = message.get(INTENT) or {}
             name = intent.get(INTENT_NAME_KEY)
@@ -62,8 +74,13 @@ class EvidenceGuard(GraphComponent, IntentClassifier):
                 target = demotion_target(name, ranking)
             else:
                 continue
-            new = {INTENT_NAME_KEY: target, PREDICTED_CONFIDENCE_KEY: float(intent.get(PREDICTED_CONFIDENCE_KEY) or 0.0)}
+            new = {
+                INTENT_NAME_KEY: target,
+                PREDICTED_CONFIDENCE_KEY: float(intent.get(PREDICTED_CONFIDENCE_KEY) or 0.0),
+            }
             message.set(INTENT, new, add_to_output=True)
-            message.set(INTENT_RANKING_KEY, [new, *[r for r in ranking if r.get(INTENT_NAME_KEY) != target]], add_to_output=True)
+            message.set(
+                INTENT_RANKING_KEY, [new, *[r for r in ranking if r.get(INTENT_NAME_KEY) != target]], add_to_output=True
+            )
             message.set(DEMOTED, name, add_to_output=True)
         return messages

@@ -23,8 +23,9 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
-from typing import AsyncGenerator, Callable, Optional, Text, Tuple, TypeVar
+from typing import TypeVar
 
 from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
@@ -40,12 +41,12 @@ POLL_SECONDS = 0.05
 class AtomicRedisLockStore(RedisLockStore):
     """``RedisLockStore`` with atomic ticket operations; safe for several Rasa replicas."""
 
-    def __init__(self, endpoint_config: Optional[EndpointConfig] = None, **kwargs) -> None:
+    def __init__(self, endpoint_config: EndpointConfig | None = None, **kwargs) -> None:
         if endpoint_config is not None:  # Rasa passes the endpoints.yml section for custom types
             kwargs = {"host": endpoint_config.url or "localhost", **endpoint_config.kwargs, **kwargs}
         super().__init__(**kwargs)
 
-    def _change(self, conversation_id: Text, change: Callable[[Optional[TicketLock]], Tuple[T, Optional[TicketLock]]]) -> T:
+    def _change(self, conversation_id: str, change: Callable[[TicketLock | None], tuple[T, TicketLock | None]]) -> T:
         """Apply ``change`` to the stored lock atomically; a returned ``None`` lock deletes the key."""
         key = self.key_prefix + conversation_id
 
@@ -64,13 +65,14 @@ class AtomicRedisLockStore(RedisLockStore):
         return self.red.transaction(transaction, key, value_from_callable=True)
 
     @asynccontextmanager
-    async def lock(self, conversation_id: Text, lock_lifetime: float = LOCK_LIFETIME,
-                   wait_time_in_seconds: float = POLL_SECONDS) -> AsyncGenerator[TicketLock, None]:
+    async def lock(
+        self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME, wait_time_in_seconds: float = POLL_SECONDS
+    ) -> AsyncGenerator[TicketLock, None]:
         async with super().lock(conversation_id, lock_lifetime, wait_time_in_seconds) as lock:
             yield lock
 
-    def issue_ticket(self, conversation_id: Text, lock_lifetime: float = LOCK_LIFETIME) -> int:
-        def issue(lock: Optional[TicketLock]):
+    def issue_ticket(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME) -> int:
+        def issue(lock: TicketLock | None):
             lock = lock or self.create_lock(conversation_id)
             return lock.issue_ticket(lock_lifetime), lock
 
@@ -79,23 +81,23 @@ class AtomicRedisLockStore(RedisLockStore):
         except Exception as e:  # same contract as the base class: the caller handles LockError
             raise LockError(f"Error while acquiring lock. Error:\n{e}") from e
 
-    def update_lock(self, conversation_id: Text) -> None:
-        def expire(lock: Optional[TicketLock]):
+    def update_lock(self, conversation_id: str) -> None:
+        def expire(lock: TicketLock | None):
             if lock:
                 lock.remove_expired_tickets()
             return None, lock
 
         self._change(conversation_id, expire)
 
-    def finish_serving(self, conversation_id: Text, ticket_number: int) -> None:
-        def finish(lock: Optional[TicketLock]):
+    def finish_serving(self, conversation_id: str, ticket_number: int) -> None:
+        def finish(lock: TicketLock | None):
             if lock:
                 lock.remove_ticket_for(ticket_number)
             return None, lock
 
         self._change(conversation_id, finish)
 
-    def cleanup(self, conversation_id: Text, ticket_number: int) -> None:
+    def cleanup(self, conversation_id: str, ticket_number: int) -> None:
         # finish_serving drops the key once no ticket is left, in the same transaction: a ticket
         # queued by another replica in between is never deleted with it
         self.finish_serving(conversation_id, ticket_number)

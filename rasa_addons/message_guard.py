@@ -9,7 +9,7 @@ resident gets a greeting or an unrelated answer. This guard overrides the intent
 from __future__ import annotations
 
 import unicodedata
-from typing import Any, Dict, List, Optional, Text
+from typing import Any
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -44,7 +44,7 @@ def is_readable(text: str, meaningful_symbols: str = "") -> bool:
     return False
 
 
-def guard_intent(text: Optional[str], max_chars: int, meaningful_symbols: str = "") -> Optional[str]:
+def guard_intent(text: str | None, max_chars: int, meaningful_symbols: str = "") -> str | None:
     """The intent the guard forces for ``text``, or None when the classifiers should decide."""
     stripped = (text or "").strip()
     if len(stripped) > max_chars:
@@ -59,20 +59,25 @@ class MessageGuard(GraphComponent, IntentClassifier):
     """Overrides the intent of over-long and unreadable messages (place it last in the pipeline)."""
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> dict[str, Any]:
         # config.yml's max_chars must match it (tests/test_rasa_data.py checks it).
         return {"max_chars": MAX_QUESTION_CHARS, "meaningful_symbols": "👍👎👌"}
 
-    def __init__(self, config: Dict[Text, Any]) -> None:
+    def __init__(self, config: dict[str, Any]) -> None:
         self.max_chars = int(config["max_chars"])
         self.meaningful_symbols = str(config.get("meaningful_symbols") or "")
 
     @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "MessageGuard":
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> MessageGuard:
         return cls(config)
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             forced = guard_intent(message.get(TEXT), self.max_chars, self.meaningful_symbols)
             predicted = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)

@@ -13,10 +13,16 @@ import re
 import sys
 
 PROGRESS = re.compile(r"^(\x1b\[[0-9;]*m)?\[(setup|train|run)\]")
-ERROR = re.compile(r"Traceback \(most recent call last\)|\b(ERROR|CRITICAL|FATAL)\b|\b\w*(Error|Exception):|"
-                   r"\bfailed\b|\berror:", re.IGNORECASE)
-NOISE = re.compile(r"Warning\b|warnings\.warn|pkg_resources|pyparsing|tensorflow|oneDNN|cuda|absl|"
-                   r"^\s*(from|import) |^\s+\S", re.IGNORECASE)
+ERROR = re.compile(
+    r"Traceback \(most recent call last\)|\b(ERROR|CRITICAL|FATAL)\b|\b\w*(Error|Exception):|"
+    r"\bfailed\b|\berror:",
+    re.IGNORECASE,
+)
+NOISE = re.compile(
+    r"Warning\b|warnings\.warn|pkg_resources|pyparsing|tensorflow|oneDNN|cuda|absl|"
+    r"^\s*(from|import) |^\s+\S",
+    re.IGNORECASE,
+)
 
 
 def shown(line: str) -> bool:

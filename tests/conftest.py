@@ -17,7 +17,9 @@ def _pg_connect():
     last: Exception | None = None
     for user in ("postgres", "root"):
         try:
-            return psycopg.connect(host=PG_HOST, port=PG_PORT, dbname=PG_DB, user=user, connect_timeout=3, autocommit=True), user
+            return psycopg.connect(
+                host=PG_HOST, port=PG_PORT, dbname=PG_DB, user=user, connect_timeout=3, autocommit=True
+            ), user
         except psycopg.OperationalError as e:
             last = e
     return None, last
@@ -84,8 +86,17 @@ def assistant():
 # browser") never starts either. A test is marked when it, or any fixture it uses, refers to one of these names.
 _STARTS = {
     "e2e": {"running_stack", "standard_stack", "shared_stack", "FaultStack", "rasa_cmd"},
-    "rasa": {"RASA", "RASA_PYTHON", "_rasa", "ensure_model", "rasa_cmd", "running_stack", "standard_stack",
-             "shared_stack", "FaultStack"},
+    "rasa": {
+        "RASA",
+        "RASA_PYTHON",
+        "_rasa",
+        "ensure_model",
+        "rasa_cmd",
+        "running_stack",
+        "standard_stack",
+        "shared_stack",
+        "FaultStack",
+    },
     "browser": {"sync_playwright", "chromium"},
 }
 

@@ -17,7 +17,11 @@ def text_of(replies: list[dict]) -> str:
 
 
 def custom_of(replies: list[dict], kind: str | None = None) -> list[dict]:
-    return [r["custom"] for r in replies if isinstance(r.get("custom"), dict) and (kind is None or r["custom"].get("type") == kind)]
+    return [
+        r["custom"]
+        for r in replies
+        if isinstance(r.get("custom"), dict) and (kind is None or r["custom"].get("type") == kind)
+    ]
 
 
 def buttons_of(replies: list[dict]) -> dict[str, str]:

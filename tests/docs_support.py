@@ -47,7 +47,12 @@ def write_docx(lines: list[str], path: Path) -> Path:
 def write_pdf(lines: list[str], path: Path) -> Path:
     from pypdf import PdfWriter
     from pypdf.generic import (
-        ArrayObject, DecodedStreamObject, DictionaryObject, NameObject, NumberObject, TextStringObject,
+        ArrayObject,
+        DecodedStreamObject,
+        DictionaryObject,
+        NameObject,
+        NumberObject,
+        TextStringObject,
     )
 
     chars = sorted({ord(ch) for line in lines for ch in line})
@@ -61,31 +66,45 @@ def write_pdf(lines: list[str], path: Path) -> Path:
         "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
         "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
         "/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
-        "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n" + "\n".join(blocks)
+        "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n"
+        + "\n".join(blocks)
         + "\nendcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n"
     )
     writer = PdfWriter()
     page = writer.add_blank_page(595, 842)
     to_unicode = DecodedStreamObject()
     to_unicode.set_data(cmap.encode("ascii"))
-    system_info = DictionaryObject({
-        NameObject("/Registry"): TextStringObject("Adobe"), NameObject("/Ordering"): TextStringObject("Identity"),
-        NameObject("/Supplement"): NumberObject(0),
-    })
-    descendant = DictionaryObject({
-        NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/CIDFontType2"),
-        NameObject("/BaseFont"): NameObject("/STSong-Light"), NameObject("/CIDSystemInfo"): system_info,
-        NameObject("/DW"): NumberObject(1000),
-    })
-    font = DictionaryObject({
-        NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type0"),
-        NameObject("/BaseFont"): NameObject("/STSong-Light"), NameObject("/Encoding"): NameObject("/Identity-H"),
-        NameObject("/DescendantFonts"): ArrayObject([writer._add_object(descendant)]),
-        NameObject("/ToUnicode"): writer._add_object(to_unicode),
-    })
-    page[NameObject("/Resources")] = DictionaryObject({
-        NameObject("/Font"): DictionaryObject({NameObject("/F1"): writer._add_object(font)}),
-    })
+    system_info = DictionaryObject(
+        {
+            NameObject("/Registry"): TextStringObject("Adobe"),
+            NameObject("/Ordering"): TextStringObject("Identity"),
+            NameObject("/Supplement"): NumberObject(0),
+        }
+    )
+    descendant = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Font"),
+            NameObject("/Subtype"): NameObject("/CIDFontType2"),
+            NameObject("/BaseFont"): NameObject("/STSong-Light"),
+            NameObject("/CIDSystemInfo"): system_info,
+            NameObject("/DW"): NumberObject(1000),
+        }
+    )
+    font = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Font"),
+            NameObject("/Subtype"): NameObject("/Type0"),
+            NameObject("/BaseFont"): NameObject("/STSong-Light"),
+            NameObject("/Encoding"): NameObject("/Identity-H"),
+            NameObject("/DescendantFonts"): ArrayObject([writer._add_object(descendant)]),
+            NameObject("/ToUnicode"): writer._add_object(to_unicode),
+        }
+    )
+    page[NameObject("/Resources")] = DictionaryObject(
+        {
+            NameObject("/Font"): DictionaryObject({NameObject("/F1"): writer._add_object(font)}),
+        }
+    )
     ops = []
     for k, line in enumerate(lines):
         ops.append(f"BT /F1 9 Tf 20 {820 - 14 * k} Td <{line.encode('utf-16-be').hex().upper()}> Tj ET")

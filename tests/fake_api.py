@@ -75,8 +75,13 @@ class FakeAPI:
         with self._cond:
             return [c for c in self.calls if match is None or match(c)]
 
-    def wait_until(self, match: Callable[[dict[str, Any]], bool] | None = None, count: int = 1,
-                   timeout: float = 30.0, what: str = "calls") -> list[dict[str, Any]]:
+    def wait_until(
+        self,
+        match: Callable[[dict[str, Any]], bool] | None = None,
+        count: int = 1,
+        timeout: float = 30.0,
+        what: str = "calls",
+    ) -> list[dict[str, Any]]:
         """Block until at least ``count`` recorded calls satisfy ``match``; returns them (TimeoutError after ``timeout``)."""
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -136,8 +141,14 @@ class FakeRasa(FakeAPI):
 
     def respond(self, request: Request) -> tuple[int, Any]:
         authorized = self.token is None or request.params().get("token") == self.token
-        self.record({"path": request.path, "query": request.query, "json": json.loads(request.body or b"{}"),
-                     "authorized": authorized})
+        self.record(
+            {
+                "path": request.path,
+                "query": request.query,
+                "json": json.loads(request.body or b"{}"),
+                "authorized": authorized,
+            }
+        )
         with self._cond:
             code = self.codes.pop(0) if self.codes else 200
             messages = self.answers.pop(0) if self.answers else []

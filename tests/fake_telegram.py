@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from email.parser import BytesParser
 from email.policy import HTTP
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any
 from urllib.parse import parse_qsl
 
 from tests.fake_api import FakeAPI, Request
@@ -19,7 +20,7 @@ from tests.fake_api import FakeAPI, Request
 BOT_USER = {"id": 4242, "is_bot": True, "first_name": "邻里", "username": "linli_test_bot"}
 
 
-def _parse_body(content_type: str, body: bytes) -> Dict[str, Any]:
+def _parse_body(content_type: str, body: bytes) -> dict[str, Any]:
     if not body:
         return {}
     if content_type.startswith("application/json"):
@@ -30,7 +31,7 @@ def _parse_body(content_type: str, body: bytes) -> Dict[str, Any]:
     return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
 
 
-def _decode(params: Dict[str, Any]) -> Dict[str, Any]:
+def _decode(params: dict[str, Any]) -> dict[str, Any]:
     """Form values arrive as strings; nested ones (reply_markup …) as JSON text."""
     out = {}
     for key, value in params.items():
@@ -47,8 +48,8 @@ class FakeTelegram(FakeAPI):
     def __init__(self, token: str = "123456:TEST-token"):
         super().__init__()
         self.token = token
-        self._updates: List[Dict[str, Any]] = []
-        self._failures: Dict[str, List[Dict[str, Any]]] = {}
+        self._updates: list[dict[str, Any]] = []
+        self._failures: dict[str, list[dict[str, Any]]] = {}
         self._message_id = 1000
 
     # -- control ---------------------------------------------------------------------------------
@@ -56,24 +57,26 @@ class FakeTelegram(FakeAPI):
     def base_url(self) -> str:
         return f"{self.url}/bot"
 
-    def push_update(self, update: Dict[str, Any]) -> None:
+    def push_update(self, update: dict[str, Any]) -> None:
         """Queue an update for the next getUpdates."""
         with self._cond:
             self._updates.append(update)
             self._cond.notify_all()
 
-    def fail(self, method: str, times: int = 1, status: int = 500, retry_after: Optional[int] = None) -> None:
+    def fail(self, method: str, times: int = 1, status: int = 500, retry_after: int | None = None) -> None:
         """Make the next ``times`` calls of ``method`` fail with ``status`` (429 + retry_after for flood control)."""
         with self._cond:
             self._failures.setdefault(method, []).extend([{"status": status, "retry_after": retry_after}] * times)
 
     @staticmethod
-    def _match(method: Optional[str], chat_id: Any, where: Optional[Callable[[Dict[str, Any]], bool]] = None):
-        return lambda c: ((method is None or c["method"] == method)
-                          and (chat_id is None or str(c["params"].get("chat_id")) == str(chat_id))
-                          and (where is None or where(c)))
+    def _match(method: str | None, chat_id: Any, where: Callable[[dict[str, Any]], bool] | None = None):
+        return lambda c: (
+            (method is None or c["method"] == method)
+            and (chat_id is None or str(c["params"].get("chat_id")) == str(chat_id))
+            and (where is None or where(c))
+        )
 
-    def recorded(self, method: Optional[str] = None, chat_id: Any = None) -> List[Dict[str, Any]]:
+    def recorded(self, method: str | None = None, chat_id: Any = None) -> list[dict[str, Any]]:
         return self.matching(self._match(method, chat_id))
 
     def wait_for(
@@ -82,18 +85,18 @@ class FakeTelegram(FakeAPI):
         count: int = 1,
         chat_id: Any = None,
         timeout: float = 30.0,
-        where: Optional[Callable[[Dict[str, Any]], bool]] = None,
-    ) -> List[Dict[str, Any]]:
+        where: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> list[dict[str, Any]]:
         """Block until at least ``count`` matching calls were recorded; returns them (raises on timeout)."""
         return self.wait_until(self._match(method, chat_id, where), count, timeout, what=method)
 
     # -- HTTP --------------------------------------------------------------------------------------
-    def _answer(self, method: str, params: Dict[str, Any]) -> tuple[int, Dict[str, Any]]:
+    def _answer(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         with self._cond:
             queue = self._failures.get(method)
             failure = queue.pop(0) if queue else None
         if failure:
-            body: Dict[str, Any] = {"ok": False, "error_code": failure["status"], "description": "Injected failure"}
+            body: dict[str, Any] = {"ok": False, "error_code": failure["status"], "description": "Injected failure"}
             if failure["retry_after"] is not None:
                 body["parameters"] = {"retry_after": failure["retry_after"]}
                 body["description"] = f"Too Many Requests: retry after {failure['retry_after']}"
@@ -132,18 +135,18 @@ class FakeTelegram(FakeAPI):
                     self._cond.wait(left)
         return 404, {"ok": False, "error_code": 404, "description": "Not Found: method not found"}
 
-    def respond(self, request: Request) -> tuple[int, Dict[str, Any]]:
+    def respond(self, request: Request) -> tuple[int, dict[str, Any]]:
         prefix = f"/bot{self.token}/"
         if not request.path.startswith(prefix):
             return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
-        method = request.path[len(prefix):]
+        method = request.path[len(prefix) :]
         params = _decode(_parse_body(request.headers.get("Content-Type", ""), request.body))
         params.update(request.params())
         self.record({"method": method, "params": params})
         return self._answer(method, params)
 
 
-def text_update(update_id: int, chat_id: int, text: str, kind: str = "message") -> Dict[str, Any]:
+def text_update(update_id: int, chat_id: int, text: str, kind: str = "message") -> dict[str, Any]:
     """A private-chat text message as Telegram sends it."""
     return {
         "update_id": update_id,
@@ -153,12 +156,16 @@ def text_update(update_id: int, chat_id: int, text: str, kind: str = "message") 
             "chat": {"id": chat_id, "type": "private", "first_name": "居民"},
             "from": {"id": chat_id, "is_bot": False, "first_name": "居民", "language_code": "zh-hans"},
             "text": text,
-            **({"entities": [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]} if text.startswith("/") else {}),
+            **(
+                {"entities": [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]}
+                if text.startswith("/")
+                else {}
+            ),
         },
     }
 
 
-def photo_update(update_id: int, chat_id: int) -> Dict[str, Any]:
+def photo_update(update_id: int, chat_id: int) -> dict[str, Any]:
     update = text_update(update_id, chat_id, "x")
     msg = update["message"]
     del msg["text"]
@@ -166,7 +173,7 @@ def photo_update(update_id: int, chat_id: int) -> Dict[str, Any]:
     return update
 
 
-def callback_update(update_id: int, chat_id: int, data: str, message_id: int = 1001) -> Dict[str, Any]:
+def callback_update(update_id: int, chat_id: int, data: str, message_id: int = 1001) -> dict[str, Any]:
     """A press on an inline keyboard button of the bot's message ``message_id``."""
     return {
         "update_id": update_id,

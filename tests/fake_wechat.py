@@ -20,7 +20,8 @@ import secrets
 import struct
 import time
 import xml.etree.ElementTree as ET
-from typing import Any, Callable, Dict, List, Optional
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -73,15 +74,15 @@ class MessageCrypto:
         return message
 
 
-def xml_of(fields: Dict[str, Any]) -> bytes:
+def xml_of(fields: dict[str, Any]) -> bytes:
     """A WeChat ``<xml>`` message (numbers bare, strings in CDATA, as WeChat sends them)."""
     inner = "".join(
         f"<{k}>{v}</{k}>" if isinstance(v, int) else f"<{k}><![CDATA[{v}]]></{k}>" for k, v in fields.items()
     )
-    return f"<xml>{inner}</xml>".encode("utf-8")
+    return f"<xml>{inner}</xml>".encode()
 
 
-def fields_of(xml: bytes | str) -> Dict[str, str]:
+def fields_of(xml: bytes | str) -> dict[str, str]:
     root = ET.fromstring(xml)
     return {child.tag: child.text or "" for child in root}
 
@@ -99,7 +100,7 @@ class WeChatCallbacks:
         self.crypto = MessageCrypto(encoding_aes_key, app_id) if encoding_aes_key else None
         self.client = httpx.Client(timeout=timeout)
 
-    def _query(self, openid: str = "", **extra: str) -> Dict[str, str]:
+    def _query(self, openid: str = "", **extra: str) -> dict[str, str]:
         timestamp, nonce = str(int(time.time())), str(secrets.randbelow(10**9))
         q = {"signature": signature(self.token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce, **extra}
         if openid:
@@ -109,37 +110,58 @@ class WeChatCallbacks:
     def verify_url(self, echostr: str, **override: str) -> httpx.Response:
         return self.client.get(self.url, params={**self._query(), "echostr": echostr, **override})
 
-    def post_raw(self, body: bytes, query: Optional[Dict[str, str]] = None, **override: str) -> httpx.Response:
+    def post_raw(self, body: bytes, query: dict[str, str] | None = None, **override: str) -> httpx.Response:
         params = {**(query if query is not None else self._query()), **override}
         return self.client.post(self.url, params=params, content=body, headers={"Content-Type": "text/xml"})
 
-    def post(self, fields: Dict[str, Any], **override: str) -> httpx.Response:
+    def post(self, fields: dict[str, Any], **override: str) -> httpx.Response:
         """Deliver one message (encrypted in safe mode); ``override`` replaces query parameters."""
         plain = xml_of(fields)
         query = self._query(str(fields.get("FromUserName", "")))
         if self.crypto is None:
             return self.post_raw(plain, query, **override)
         encrypted = self.crypto.encrypt(plain)
-        query |= {"encrypt_type": "aes", "msg_signature": signature(self.token, query["timestamp"], query["nonce"], encrypted)}
+        query |= {
+            "encrypt_type": "aes",
+            "msg_signature": signature(self.token, query["timestamp"], query["nonce"], encrypted),
+        }
         body = xml_of({"ToUserName": fields.get("ToUserName", ACCOUNT), "Encrypt": encrypted})
         return self.post_raw(body, query, **override)
 
-    def text(self, openid: str, content: str, msg_id: Optional[int] = None) -> Dict[str, Any]:
-        return {"ToUserName": ACCOUNT, "FromUserName": openid, "CreateTime": int(time.time()), "MsgType": "text",
-                "Content": content, "MsgId": msg_id if msg_id is not None else next(_msg_ids)}
+    def text(self, openid: str, content: str, msg_id: int | None = None) -> dict[str, Any]:
+        return {
+            "ToUserName": ACCOUNT,
+            "FromUserName": openid,
+            "CreateTime": int(time.time()),
+            "MsgType": "text",
+            "Content": content,
+            "MsgId": msg_id if msg_id is not None else next(_msg_ids),
+        }
 
-    def event(self, openid: str, event: str, key: str = "") -> Dict[str, Any]:
-        fields: Dict[str, Any] = {"ToUserName": ACCOUNT, "FromUserName": openid, "CreateTime": next(_msg_ids),
-                                  "MsgType": "event", "Event": event}
+    def event(self, openid: str, event: str, key: str = "") -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "ToUserName": ACCOUNT,
+            "FromUserName": openid,
+            "CreateTime": next(_msg_ids),
+            "MsgType": "event",
+            "Event": event,
+        }
         if key:
             fields["EventKey"] = key
         return fields
 
-    def media(self, openid: str, kind: str, **extra: Any) -> Dict[str, Any]:
-        return {"ToUserName": ACCOUNT, "FromUserName": openid, "CreateTime": int(time.time()), "MsgType": kind,
-                "MediaId": "media-1", **extra, "MsgId": next(_msg_ids)}
+    def media(self, openid: str, kind: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "ToUserName": ACCOUNT,
+            "FromUserName": openid,
+            "CreateTime": int(time.time()),
+            "MsgType": kind,
+            "MediaId": "media-1",
+            **extra,
+            "MsgId": next(_msg_ids),
+        }
 
-    def reply(self, r: httpx.Response) -> Optional[Dict[str, str]]:
+    def reply(self, r: httpx.Response) -> dict[str, str] | None:
         """The passive reply's fields (decrypted and signature-checked in safe mode); None for "success"/empty."""
         assert r.status_code == 200, (r.status_code, r.text)
         if r.text in ("success", ""):
@@ -157,15 +179,21 @@ class WeChatCallbacks:
 
 # -- WeChat's server API --------------------------------------------------------------------------------
 
+
 class FakeWeChat(FakeAPI):
-    def __init__(self, app_id: str = APP_ID, app_secret: str = APP_SECRET, token_lifetime: int = 7200,
-                 templates: tuple[str, ...] = ("tmpl-status-1",)):
+    def __init__(
+        self,
+        app_id: str = APP_ID,
+        app_secret: str = APP_SECRET,
+        token_lifetime: int = 7200,
+        templates: tuple[str, ...] = ("tmpl-status-1",),
+    ):
         super().__init__()  # calls: every API call: path, params, body, raw, errcode, at
         self.app_id, self.app_secret, self.token_lifetime = app_id, app_secret, token_lifetime
         self.templates = set(templates)
-        self.tokens: Dict[str, float] = {}  # access token -> expiry (monotonic)
+        self.tokens: dict[str, float] = {}  # access token -> expiry (monotonic)
         self.closed_windows: set[str] = set()  # openids outside the 48-hour window
-        self._failures: Dict[str, List[int]] = {}
+        self._failures: dict[str, list[int]] = {}
         self._msg_ids = itertools.count(1)
 
     @property
@@ -187,26 +215,38 @@ class FakeWeChat(FakeAPI):
             self._failures.setdefault(path, []).extend([errcode] * times)
 
     @staticmethod
-    def _match(path: Optional[str], touser: Optional[str], ok: Optional[bool],
-               where: Optional[Callable[[Dict[str, Any]], bool]] = None):
-        return lambda c: ((path is None or c["path"] == path)
-                          and (touser is None or (c.get("body") or {}).get("touser") == touser)
-                          and (ok is None or (c["errcode"] == 0) == ok)
-                          and (where is None or where(c)))
+    def _match(
+        path: str | None, touser: str | None, ok: bool | None, where: Callable[[dict[str, Any]], bool] | None = None
+    ):
+        return lambda c: (
+            (path is None or c["path"] == path)
+            and (touser is None or (c.get("body") or {}).get("touser") == touser)
+            and (ok is None or (c["errcode"] == 0) == ok)
+            and (where is None or where(c))
+        )
 
-    def recorded(self, path: Optional[str] = None, touser: Optional[str] = None, ok: Optional[bool] = None) -> List[Dict[str, Any]]:
+    def recorded(
+        self, path: str | None = None, touser: str | None = None, ok: bool | None = None
+    ) -> list[dict[str, Any]]:
         return self.matching(self._match(path, touser, ok))
 
-    def sent_texts(self, openid: str) -> List[str]:
+    def sent_texts(self, openid: str) -> list[str]:
         """Customer-service texts WeChat accepted for ``openid``."""
         return [c["body"]["text"]["content"] for c in self.recorded("/cgi-bin/message/custom/send", openid, ok=True)]
 
-    def wait_for(self, path: str, touser: Optional[str] = None, count: int = 1, ok: Optional[bool] = True,
-                 timeout: float = 60.0, where: Optional[Callable[[Dict[str, Any]], bool]] = None) -> List[Dict[str, Any]]:
+    def wait_for(
+        self,
+        path: str,
+        touser: str | None = None,
+        count: int = 1,
+        ok: bool | None = True,
+        timeout: float = 60.0,
+        where: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> list[dict[str, Any]]:
         return self.wait_until(self._match(path, touser, ok, where), count, timeout, what=path)
 
     # -- API -------------------------------------------------------------------------------------------
-    def _token_error(self, params: Dict[str, str]) -> Optional[Dict[str, Any]]:
+    def _token_error(self, params: dict[str, str]) -> dict[str, Any] | None:
         token = params.get("access_token", "")
         if token not in self.tokens:
             return {"errcode": 40001, "errmsg": "invalid credential, access_token is invalid or not latest"}
@@ -214,7 +254,7 @@ class FakeWeChat(FakeAPI):
             return {"errcode": 42001, "errmsg": "access_token expired"}
         return None
 
-    def _answer(self, method: str, path: str, params: Dict[str, str], body: Any) -> Dict[str, Any]:
+    def _answer(self, method: str, path: str, params: dict[str, str], body: Any) -> dict[str, Any]:
         with self._cond:
             queue = self._failures.get(path)
             injected = queue.pop(0) if queue else None
@@ -262,13 +302,20 @@ class FakeWeChat(FakeAPI):
                 return {"errcode": 45002, "errmsg": "content size out of limit"}
             return {"errcode": 0, "errmsg": "ok"}
 
-    def respond(self, request: Request) -> tuple[int, Dict[str, Any]]:
+    def respond(self, request: Request) -> tuple[int, dict[str, Any]]:
         try:
             body = json.loads(request.body) if request.body else None
         except ValueError:
             body = None
         params = request.params()
         answer = self._answer(request.method, request.path, params, body)
-        self.record({"path": request.path, "params": params, "body": body, "raw": request.body,
-                     "errcode": int(answer.get("errcode") or 0)})
+        self.record(
+            {
+                "path": request.path,
+                "params": params,
+                "body": body,
+                "raw": request.body,
+                "errcode": int(answer.get("errcode") or 0),
+            }
+        )
         return 200, answer  # WeChat reports errors in the body, always with HTTP 200

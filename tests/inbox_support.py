@@ -25,7 +25,7 @@ A_TEXTS = [
     ("public-affairs", "幸福路上的路灯坏了好几天，晚上走路很黑"),
     ("public-affairs", "广场舞音乐太吵了，晚上十点还在跳"),
     ("services-needs", "我们社区老人多，能不能办个老年食堂？"),
-    ("public-affairs", "=HYPERLINK(\"http://evil.example\",\"点我\") 垃圾桶满了没人清运"),
+    ("public-affairs", '=HYPERLINK("http://evil.example","点我") 垃圾桶满了没人清运'),
     ("public-affairs", "<script>alert('x')</script> 下雨后路口积水严重，联系我 13812345678"),
 ]
 B_TEXTS = [
@@ -58,17 +58,35 @@ class Env:
 def make_env(var_dir: Path, url: str | None = None, *, rasa_url: str = "http://127.0.0.1:9", **extra) -> Env:
     """A fresh store with users alice (A), bob (B), root (admin), seven consultations and two open handoffs."""
     var_dir.mkdir(parents=True, exist_ok=True)
-    settings = Settings(var_dir=var_dir, database_url=url or f"sqlite:///{var_dir / 'inbox.db'}", rasa_url=rasa_url,
-                        rasa_token="test-token", notify_backoff_seconds=0.2, **extra)
-    svc = ConsultationService(settings.sqlalchemy_url, _kb(), settings=settings, use_embedding=False, hasher=FAST_ARGON2)
+    settings = Settings(
+        var_dir=var_dir,
+        database_url=url or f"sqlite:///{var_dir / 'inbox.db'}",
+        rasa_url=rasa_url,
+        rasa_token="test-token",
+        notify_backoff_seconds=0.2,
+        **extra,
+    )
+    svc = ConsultationService(
+        settings.sqlalchemy_url, _kb(), settings=settings, use_embedding=False, hasher=FAST_ARGON2
+    )
     svc.accounts.create_user("alice", PASSWORD["alice"], COMMITTEE_A)
     svc.accounts.create_user("bob", PASSWORD["bob"], COMMITTEE_B)
     svc.accounts.create_user("root", PASSWORD["root"], None, role="admin")
     env = Env(settings, svc)
     for i, (cat, text) in enumerate(A_TEXTS):
-        env.a.append(svc.submit("telegram", f"resident-a{i}", f"m{i}", "xingfu", text, category=cat,
-                                contact_name="王小明" if i == 0 else None, contact_phone="13900001111" if i == 0 else None,
-                                consent=i == 0))
+        env.a.append(
+            svc.submit(
+                "telegram",
+                f"resident-a{i}",
+                f"m{i}",
+                "xingfu",
+                text,
+                category=cat,
+                contact_name="王小明" if i == 0 else None,
+                contact_phone="13900001111" if i == 0 else None,
+                consent=i == 0,
+            )
+        )
     for i, (cat, text) in enumerate(B_TEXTS):
         env.b.append(svc.submit("telegram", f"resident-b{i}", f"m{i}", "xingfu", text, category=cat))
     assert {r.committee_id for r in env.a} == {COMMITTEE_A} and {r.committee_id for r in env.b} == {COMMITTEE_B}
@@ -89,8 +107,16 @@ def csrf_from(html: str) -> str:
 def login(client, username: str, password: str | None = None):
     """Log in through the real form (fetches the CSRF token first); returns the final response."""
     page = client.get("/login")
-    return client.post("/login", data={"username": username, "password": password or PASSWORD[username],
-                                       "csrf_token": csrf_from(page.text), "next": "/"}, follow_redirects=True)
+    return client.post(
+        "/login",
+        data={
+            "username": username,
+            "password": password or PASSWORD[username],
+            "csrf_token": csrf_from(page.text),
+            "next": "/",
+        },
+        follow_redirects=True,
+    )
 
 
 def csrf_of(client) -> str:
@@ -115,11 +141,14 @@ class Server:
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn_config(app, app.state.settings, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", lifespan="on"))
+        self.server = uvicorn.Server(
+            uvicorn_config(
+                app, app.state.settings, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            )
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         self.thread.start()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

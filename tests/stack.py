@@ -24,9 +24,9 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import quote
 
 import httpx
@@ -51,7 +51,9 @@ def _newest_input_mtime() -> float:
     newest = 0.0
     for rel in MODEL_INPUTS:
         p = REPO / rel
-        files = [p] if p.is_file() else [f for f in p.rglob("*") if f.is_file() and f.suffix in (".yml", ".yaml", ".txt")]
+        files = (
+            [p] if p.is_file() else [f for f in p.rglob("*") if f.is_file() and f.suffix in (".yml", ".yaml", ".txt")]
+        )
         newest = max([newest, *(f.stat().st_mtime for f in files)])
     return newest
 
@@ -71,12 +73,26 @@ def ensure_model() -> Path:
             return MODEL  # another session trained it while we waited
         started = time.time()
         with tempfile.TemporaryDirectory(prefix=".train-", dir=MODEL.parent) as out:
-            cmd = [str(RASA), "train", "--data", "nlu_data", "--config", "config.yml", "--domain", "domain.yml",
-                   "--out", out, "--fixed-model-name", "linli"]
+            cmd = [
+                str(RASA),
+                "train",
+                "--data",
+                "nlu_data",
+                "--config",
+                "config.yml",
+                "--domain",
+                "domain.yml",
+                "--out",
+                out,
+                "--fixed-model-name",
+                "linli",
+            ]
             proc = subprocess.run(cmd, cwd=REPO, env=_rasa_env(), capture_output=True, text=True, timeout=1800)
             trained = Path(out) / MODEL.name
             if proc.returncode != 0 or not trained.exists():
-                raise RuntimeError(f"rasa train failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+                raise RuntimeError(
+                    f"rasa train failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+                )
             os.replace(trained, MODEL)
         os.utime(MODEL, (started, started))  # inputs edited during training make it stale again
     return MODEL
@@ -89,16 +105,38 @@ def action_server_cmd(port: int) -> list[str]:
 
 def rasa_cmd(model: Path, port: int, credentials: Path, endpoints: Path, *extra: str) -> list[str]:
     """``rasa run`` with the API on, its token from LINLI_RASA_TOKEN (never on the command line)."""
-    return [str(RASA_PYTHON), "-m", "rasa_addons.run", "run", "--enable-api", "-m", str(model), "-i", "127.0.0.1",
-            "--port", str(port), "--credentials", str(credentials), "--endpoints", str(endpoints), *extra]
+    return [
+        str(RASA_PYTHON),
+        "-m",
+        "rasa_addons.run",
+        "run",
+        "--enable-api",
+        "-m",
+        str(model),
+        "-i",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--credentials",
+        str(credentials),
+        "--endpoints",
+        str(endpoints),
+        *extra,
+    ]
 
 
 def endpoints_yaml(action_url: str, extra: dict | None = None) -> str:
     """endpoints.yml for a test stack: the action server, called with the token from LINLI_ACTION_TOKEN."""
-    return yaml.safe_dump({"action_endpoint": {"url": action_url,
-                                               "headers": {"Authorization": "Bearer ${LINLI_ACTION_TOKEN}"},
-                                               "enable_selective_domain": True},
-                           **(extra or {})})
+    return yaml.safe_dump(
+        {
+            "action_endpoint": {
+                "url": action_url,
+                "headers": {"Authorization": "Bearer ${LINLI_ACTION_TOKEN}"},
+                "enable_selective_domain": True,
+            },
+            **(extra or {}),
+        }
+    )
 
 
 def secret_env(rasa_token: str, action_token: str) -> dict[str, str]:
@@ -137,22 +175,31 @@ class Stack:
         """Send one message through the REST channel; return Rasa's list of bot messages.
 
         Its conversation in Rasa (for :meth:`tracker`, :meth:`trigger_intent`) is ``rest_id(sender)``."""
-        r = self.client.post(f"{self.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": text, **extra})
+        r = self.client.post(
+            f"{self.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": text, **extra}
+        )
         r.raise_for_status()
         return r.json()
 
-    def trigger_intent(self, conversation: str, intent: str, entities: dict | None = None, output_channel: str | None = None) -> dict:
+    def trigger_intent(
+        self, conversation: str, intent: str, entities: dict | None = None, output_channel: str | None = None
+    ) -> dict:
         """POST /conversations/{sender}/trigger_intent with the API token (as the inbox does)."""
         params = {"token": self.token}
         if output_channel:
             params["output_channel"] = output_channel
-        r = self.client.post(f"{self.rasa_url}/conversations/{quote(conversation, safe=':@')}/trigger_intent", params=params,
-                             json={"name": intent, "entities": entities or {}})
+        r = self.client.post(
+            f"{self.rasa_url}/conversations/{quote(conversation, safe=':@')}/trigger_intent",
+            params=params,
+            json={"name": intent, "entities": entities or {}},
+        )
         r.raise_for_status()
         return r.json()
 
     def tracker(self, conversation: str) -> dict:
-        r = self.client.get(f"{self.rasa_url}/conversations/{quote(conversation, safe=':@')}/tracker", params={"token": self.token})
+        r = self.client.get(
+            f"{self.rasa_url}/conversations/{quote(conversation, safe=':@')}/tracker", params={"token": self.token}
+        )
         r.raise_for_status()
         return r.json()
 
@@ -199,9 +246,13 @@ def _stop(proc: subprocess.Popen | None) -> None:
 
 
 @contextlib.contextmanager
-def running_stack(credentials: dict | str | Path | None = None, extra_env: dict[str, str] | None = None,
-                  model: Path | None = None, rasa_args: list[str] | None = None,
-                  extra_endpoints: dict | None = None) -> Iterator[Stack]:
+def running_stack(
+    credentials: dict | str | Path | None = None,
+    extra_env: dict[str, str] | None = None,
+    model: Path | None = None,
+    rasa_args: list[str] | None = None,
+    extra_endpoints: dict | None = None,
+) -> Iterator[Stack]:
     """Action server (app env) + Rasa server (engine env, REST channel, HTTP API with a token).
 
     ``extra_endpoints``: more top-level entries of endpoints.yml (e.g. a lock store)."""
@@ -213,30 +264,49 @@ def running_stack(credentials: dict | str | Path | None = None, extra_env: dict[
         work = Path(tmp)
         if credentials is None or isinstance(credentials, dict):
             creds = work / "credentials.yml"
-            creds.write_text(yaml.safe_dump(credentials or {"connectors.rest.RestInput": None}, allow_unicode=True), encoding="utf-8")
+            creds.write_text(
+                yaml.safe_dump(credentials or {"connectors.rest.RestInput": None}, allow_unicode=True), encoding="utf-8"
+            )
         else:
             creds = Path(credentials)
         endpoints = work / "endpoints.yml"
         endpoints.write_text(endpoints_yaml(f"http://127.0.0.1:{action_port}/webhook", extra_endpoints))
         env = _rasa_env() | {"LINLI_RASA_URL": f"http://127.0.0.1:{rasa_port}"} | secret_env(token, action_token)
         env.update(extra_env or {})
-        stack = Stack(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{action_port}", token, work,
-                      {"actions": work / "actions.log", "rasa": work / "rasa.log"}, action_token=action_token,
-                      env=dict(extra_env or {}))
+        stack = Stack(
+            f"http://127.0.0.1:{rasa_port}",
+            f"http://127.0.0.1:{action_port}",
+            token,
+            work,
+            {"actions": work / "actions.log", "rasa": work / "rasa.log"},
+            action_token=action_token,
+            env=dict(extra_env or {}),
+        )
         actions = rasa = None
         try:
             with open(stack.logs["actions"], "wb") as alog:
-                actions = subprocess.Popen(action_server_cmd(action_port), cwd=REPO, env=env, stdout=alog,
-                                           stderr=subprocess.STDOUT)
+                actions = subprocess.Popen(
+                    action_server_cmd(action_port), cwd=REPO, env=env, stdout=alog, stderr=subprocess.STDOUT
+                )
             stack.procs["actions"] = actions
             with open(stack.logs["rasa"], "wb") as rlog:
-                rasa = subprocess.Popen(rasa_cmd(model, rasa_port, creds, endpoints, *(rasa_args or [])),
-                                        cwd=REPO, env=env, stdout=rlog, stderr=subprocess.STDOUT)
+                rasa = subprocess.Popen(
+                    rasa_cmd(model, rasa_port, creds, endpoints, *(rasa_args or [])),
+                    cwd=REPO,
+                    env=env,
+                    stdout=rlog,
+                    stderr=subprocess.STDOUT,
+                )
             stack.procs["rasa"] = rasa
             deadline = time.monotonic() + START_TIMEOUT
             _wait(f"{stack.action_url}/health", actions, stack.logs["actions"], deadline)
-            _wait(f"{stack.rasa_url}/status?token={token}", rasa, stack.logs["rasa"], deadline,
-                  ok=lambda r: r.status_code == 200 and bool(r.json().get("model_file")))
+            _wait(
+                f"{stack.rasa_url}/status?token={token}",
+                rasa,
+                stack.logs["rasa"],
+                deadline,
+                ok=lambda r: r.status_code == 200 and bool(r.json().get("model_file")),
+            )
             yield stack
         finally:
             stack.client.close()
@@ -268,10 +338,16 @@ def standard_stack(work: Path) -> Iterator[SharedStack]:
 
     db_url = f"sqlite:///{work / 'linli.db'}"
     with FakeTelegram() as tg:
-        env = {"LINLI_DATABASE_URL": db_url, "LINLI_VAR_DIR": str(work), "LINLI_LOG_LEVEL": "INFO",
-               "TELEGRAM_TOKEN": tg.token, "TELEGRAM_WEBHOOK_SECRET": SHARED_TELEGRAM_SECRET,
-               "TELEGRAM_API_BASE_URL": tg.base_url, "TELEGRAM_CHAT_INTERVAL": "0",
-               "TELEGRAM_WEBHOOK_URL": "https://example.invalid/webhooks/telegram/webhook"}
+        env = {
+            "LINLI_DATABASE_URL": db_url,
+            "LINLI_VAR_DIR": str(work),
+            "LINLI_LOG_LEVEL": "INFO",
+            "TELEGRAM_TOKEN": tg.token,
+            "TELEGRAM_WEBHOOK_SECRET": SHARED_TELEGRAM_SECRET,
+            "TELEGRAM_API_BASE_URL": tg.base_url,
+            "TELEGRAM_CHAT_INTERVAL": "0",
+            "TELEGRAM_WEBHOOK_URL": "https://example.invalid/webhooks/telegram/webhook",
+        }
         with running_stack(credentials=REPO / "credentials.yml", extra_env=env) as stack:
             stack.warm_up()
             yield SharedStack(stack, db_url, work, tg)

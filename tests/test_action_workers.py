@@ -15,9 +15,14 @@ from bench.procstats import tree
 from tests.stack import APP_PYTHON, REPO, _stop, _wait, free_port
 
 OUT_OF_SCOPE_CALL = {
-    "next_action": "action_out_of_scope", "sender_id": "rest:local:w",
-    "tracker": {"sender_id": "rest:local:w", "slots": {}, "events": [],
-                "latest_message": {"text": "明天天气怎么样", "intent": {"name": "out_of_scope"}, "entities": []}},
+    "next_action": "action_out_of_scope",
+    "sender_id": "rest:local:w",
+    "tracker": {
+        "sender_id": "rest:local:w",
+        "slots": {},
+        "events": [],
+        "latest_message": {"text": "明天天气怎么样", "intent": {"name": "out_of_scope"}, "entities": []},
+    },
     "domain": {},
 }
 
@@ -27,8 +32,13 @@ def _serve(tmp_path: Path, env_extra: dict, *args: str) -> tuple[subprocess.Pope
     log = tmp_path / f"actions-{port}.log"
     env = {**os.environ, "LINLI_ACTION_TOKEN": token, "LINLI_DATABASE_URL": f"sqlite:///{tmp_path}/w.db", **env_extra}
     with open(log, "wb") as out:
-        proc = subprocess.Popen([str(APP_PYTHON), "-m", "actions.serve", "--port", str(port), *args], cwd=REPO, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(APP_PYTHON), "-m", "actions.serve", "--port", str(port), *args],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     return proc, f"http://127.0.0.1:{port}", token, log
 
 
@@ -68,8 +78,12 @@ def test_two_workers_from_the_environment_each_answer_and_check_the_token(tmp_pa
         assert _own_rss_mb(proc.pid) < 0.5 * min(_own_rss_mb(w) for w in workers)  # the manager holds no encoder
         with httpx.Client(timeout=300) as c:  # a new connection each time: the kernel spreads them over the workers
             for _ in range(40):
-                r = httpx.post(f"{url}/webhook", json=OUT_OF_SCOPE_CALL, headers={"Authorization": f"Bearer {token}"}, timeout=300)
-                assert r.status_code == 200 and r.json()["responses"][0]["response"] == "utter_off_topic"  # Rasa renders it
+                r = httpx.post(
+                    f"{url}/webhook", json=OUT_OF_SCOPE_CALL, headers={"Authorization": f"Bearer {token}"}, timeout=300
+                )
+                assert (
+                    r.status_code == 200 and r.json()["responses"][0]["response"] == "utter_off_topic"
+                )  # Rasa renders it
                 assert c.post(f"{url}/webhook", json=OUT_OF_SCOPE_CALL).status_code == 401
             text = log.read_text(errors="replace")
         assert "2 worker(s)" in text

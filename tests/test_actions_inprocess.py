@@ -34,17 +34,26 @@ def svc(sqlite_url, monkeypatch):
 
 
 def user(text: str, intent: str, entities: list | None = None, confidence: float = 0.95) -> dict:
-    return {"event": "user", "text": text, "input_channel": "rest",
-            "parse_data": {"text": text, "intent": {"name": intent, "confidence": confidence}, "entities": entities or []}}
+    return {
+        "event": "user",
+        "text": text,
+        "input_channel": "rest",
+        "parse_data": {"text": text, "intent": {"name": intent, "confidence": confidence}, "entities": entities or []},
+    }
 
 
 def tracker(events: list[dict], slots: dict | None = None, loop: str | None = None) -> Tracker:
     """A tracker from the state Rasa posts to the action server (``tracker`` in the action call)."""
     latest = next(e for e in reversed(events) if e["event"] == "user")
     state = {
-        "sender_id": SENDER, "slots": {**{name: None for name in DOMAIN["slots"]}, **(slots or {})},
-        "latest_message": {**latest["parse_data"], "text": latest["text"]}, "events": events, "paused": False,
-        "followup_action": None, "active_loop": {"name": loop} if loop else {}, "latest_action_name": "action_listen",
+        "sender_id": SENDER,
+        "slots": {**{name: None for name in DOMAIN["slots"]}, **(slots or {})},
+        "latest_message": {**latest["parse_data"], "text": latest["text"]},
+        "events": events,
+        "paused": False,
+        "followup_action": None,
+        "active_loop": {"name": loop} if loop else {},
+        "latest_action_name": "action_listen",
         "latest_input_channel": "rest",
     }
     return Tracker.from_dict(state)
@@ -68,6 +77,7 @@ def submitted(svc: ConsultationService, text: str = "小区东门的路灯坏了
 
 # -- the domain holds every reply an action sends by name ------------------------------------------------------
 
+
 def test_every_response_an_action_names_is_in_the_domain():
     named = set()
     for path in (REPO / "actions").glob("*.py"):
@@ -77,11 +87,17 @@ def test_every_response_an_action_names_is_in_the_domain():
 
 # -- the consultation form's validation --------------------------------------------------------------------
 
+
 def _form_turn(slot: str, value, text: str, intent: str = "inform", slots: dict | None = None) -> Tracker:
     """The turn Rasa hands to validate_consultation_form: the user message, then the slot its mapping filled."""
-    events = [{"event": "action", "name": "consultation_form"}, {"event": "active_loop", "name": "consultation_form"},
-              {"event": "slot", "name": "requested_slot", "value": slot}, {"event": "action", "name": "action_listen"},
-              user(text, intent), {"event": "slot", "name": slot, "value": value}]
+    events = [
+        {"event": "action", "name": "consultation_form"},
+        {"event": "active_loop", "name": "consultation_form"},
+        {"event": "slot", "name": "requested_slot", "value": slot},
+        {"event": "action", "name": "action_listen"},
+        user(text, intent),
+        {"event": "slot", "name": slot, "value": value},
+    ]
     return tracker(events, {**(slots or {}), "requested_slot": slot, slot: value}, "consultation_form")
 
 
@@ -107,11 +123,14 @@ def test_form_maps_a_typed_community_name_to_its_id(svc):
 
     community = svc.directory.communities()[0]
     slots = {"consultation_topic": "小区东门的路灯坏了一个多月"}
-    messages, events = run(ValidateConsultationForm(), _form_turn("consultation_community", community.name, community.name,
-                                                                   slots=slots))
+    messages, events = run(
+        ValidateConsultationForm(), _form_turn("consultation_community", community.name, community.name, slots=slots)
+    )
     assert events == [SlotSet("consultation_community", community.id), SlotSet("requested_slot", "contact_choice")]
     assert messages == []
-    messages, events = run(ValidateConsultationForm(), _form_turn("consultation_community", "火星村", "火星村", slots=slots))
+    messages, events = run(
+        ValidateConsultationForm(), _form_turn("consultation_community", "火星村", "火星村", slots=slots)
+    )
     assert events == [SlotSet("consultation_community", None), SlotSet("requested_slot", "consultation_community")]
     assert names(messages) == ["utter_community_not_found"]
 
@@ -119,15 +138,22 @@ def test_form_maps_a_typed_community_name_to_its_id(svc):
 def test_form_takes_consent_only_from_explicit_words(svc):
     from actions.consultation_form import ValidateConsultationForm
 
-    slots = {"consultation_topic": "小区东门的路灯坏了一个多月", "consultation_community": svc.directory.communities()[0].id,
-             "contact_choice": "contact"}
+    slots = {
+        "consultation_topic": "小区东门的路灯坏了一个多月",
+        "consultation_community": svc.directory.communities()[0].id,
+        "contact_choice": "contact",
+    }
     messages, events = run(ValidateConsultationForm(), _form_turn("contact_consent", True, "王阿姨", "affirm", slots))
     assert events == [SlotSet("contact_consent", None), SlotSet("requested_slot", "contact_consent")]
     assert names(messages) == ["utter_need_explicit_yes"]
     messages, events = run(ValidateConsultationForm(), _form_turn("contact_consent", False, "/deny", "deny", slots))
-    assert events == [SlotSet("contact_consent", False), SlotSet("contact_choice", "anonymous"),
-                      SlotSet("contact_name", None), SlotSet("contact_phone", None),
-                      SlotSet("requested_slot", "consultation_confirmed")]
+    assert events == [
+        SlotSet("contact_consent", False),
+        SlotSet("contact_choice", "anonymous"),
+        SlotSet("contact_name", None),
+        SlotSet("contact_phone", None),
+        SlotSet("requested_slot", "consultation_confirmed"),
+    ]
     assert names(messages) == ["utter_anonymous_after_all"]
 
 
@@ -135,9 +161,17 @@ def test_confirmation_summary_masks_the_contact(svc):
     from actions.consultation_form import ActionAskConsultationConfirmed
 
     community = svc.directory.communities()[0]
-    slots = {"consultation_topic": "小区东门的路灯坏了，请联系王阿姨", "consultation_community": community.id,
-             "contact_choice": "contact", "contact_consent": True, "contact_name": "王阿姨", "contact_phone": "13912345678"}
-    messages, events = run(ActionAskConsultationConfirmed(), tracker([user("/affirm", "affirm")], slots, "consultation_form"))
+    slots = {
+        "consultation_topic": "小区东门的路灯坏了，请联系王阿姨",
+        "consultation_community": community.id,
+        "contact_choice": "contact",
+        "contact_consent": True,
+        "contact_name": "王阿姨",
+        "contact_phone": "13912345678",
+    }
+    messages, events = run(
+        ActionAskConsultationConfirmed(), tracker([user("/affirm", "affirm")], slots, "consultation_form")
+    )
     assert events == [] and names(messages) == ["utter_confirm_consultation_with_contact"]
     text = render(messages[0])
     assert community.name in text and "13912345678" not in text and "139****5678" in text and "王阿姨" not in text
@@ -145,6 +179,7 @@ def test_confirmation_summary_masks_the_contact(svc):
 
 
 # -- status and withdrawal -------------------------------------------------------------------------------------
+
 
 def test_status_of_the_residents_own_number(svc):
     from actions.status import ActionConsultationStatus
@@ -154,18 +189,28 @@ def test_status_of_the_residents_own_number(svc):
     messages, events = run(ActionConsultationStatus(), t)
     assert events == [SlotSet("tracking_number", record.tracking_no)]
     assert names(messages) == ["utter_consultation_status", None]
-    assert render(messages[0]).startswith(f"受理编号 {record.tracking_no}：{record.status_label}\n负责：{record.committee_name}")
-    assert messages[1]["custom"] == {"type": "consultation_status", "tracking_no": record.tracking_no,
-                                     "status": record.status, "status_label": record.status_label}
+    assert render(messages[0]).startswith(
+        f"受理编号 {record.tracking_no}：{record.status_label}\n负责：{record.committee_name}"
+    )
+    assert messages[1]["custom"] == {
+        "type": "consultation_status",
+        "tracking_no": record.tracking_no,
+        "status": record.status,
+        "status_label": record.status_label,
+    }
 
 
 def test_status_without_a_number_lists_the_residents_items_or_asks(svc):
     from actions.status import ActionConsultationStatus
 
-    messages, events = run(ActionConsultationStatus(), tracker([user("我的事办得怎么样了", "check_consultation_status")]))
+    messages, events = run(
+        ActionConsultationStatus(), tracker([user("我的事办得怎么样了", "check_consultation_status")])
+    )
     assert (events, names(messages)) == ([], ["utter_ask_tracking_number"])
     record = submitted(svc)
-    messages, events = run(ActionConsultationStatus(), tracker([user("我的事办得怎么样了", "check_consultation_status")]))
+    messages, events = run(
+        ActionConsultationStatus(), tracker([user("我的事办得怎么样了", "check_consultation_status")])
+    )
     assert events == [] and names(messages) == ["utter_my_consultations"]
     assert f"{record.tracking_no}：{record.status_label}（{record.committee_name}）" in render(messages[0])
 
@@ -179,7 +224,9 @@ def test_withdraw_needs_the_explicit_words_then_withdraws(svc):
     assert svc.status_for_resident(record.tracking_no, "rest", SENDER).status == record.status  # untouched
     messages, events = run(ActionWithdrawConsultation(), tracker([user("撤回我的事项", "withdraw_consultation")]))
     assert (events, names(messages)) == ([], ["utter_withdraw_which"])
-    messages, events = run(ActionWithdrawConsultation(), tracker([user(f"撤回 {record.tracking_no}", "withdraw_consultation")]))
+    messages, events = run(
+        ActionWithdrawConsultation(), tracker([user(f"撤回 {record.tracking_no}", "withdraw_consultation")])
+    )
     assert events == [SlotSet("tracking_number", record.tracking_no)] and names(messages) == ["utter_withdrawn"]
     assert render(messages[0]) == f"已撤回受理编号 {record.tracking_no} 的事项，{record.committee_name}不会再继续处理。"
     assert svc.status_for_resident(record.tracking_no, "rest", SENDER).status == "withdrawn"
@@ -189,13 +236,19 @@ def test_a_typed_status_push_is_not_relayed(svc):
     from actions.status import ActionNotifyConsultationStatus
 
     record = submitted(svc)
-    entities = [{"entity": "tracking_number", "value": record.tracking_no}, {"entity": "status_label", "value": "已办结"}]
-    messages, events = run(ActionNotifyConsultationStatus(),
-                           tracker([user("EXTERNAL_consultation_status", "EXTERNAL_consultation_status", entities)]))
+    entities = [
+        {"entity": "tracking_number", "value": record.tracking_no},
+        {"entity": "status_label", "value": "已办结"},
+    ]
+    messages, events = run(
+        ActionNotifyConsultationStatus(),
+        tracker([user("EXTERNAL_consultation_status", "EXTERNAL_consultation_status", entities)]),
+    )
     assert (events, names(messages)) == ([], ["utter_default"])
 
 
 # -- answers ---------------------------------------------------------------------------------------------------
+
 
 def test_follow_up_button_without_a_service_in_focus_asks_which():
     from actions.answers import ActionAnswerQuestion, ActionFallbackAnswer
@@ -218,12 +271,17 @@ def test_a_service_question_is_answered_with_its_source_and_focus():
 
 # -- handoff ---------------------------------------------------------------------------------------------------
 
+
 def test_handoff_is_registered_and_the_form_reset(svc):
     from actions.handoff import HANDOFF_SLOTS, ActionSubmitHandoff
 
     community = svc.directory.communities()[0]
-    slots = {"handoff_community": community.id, "handoff_summary": "低保申请一直没批，电话13912345678",
-             "handoff_consent": True, "handoff_phone": "13912345678"}
+    slots = {
+        "handoff_community": community.id,
+        "handoff_summary": "低保申请一直没批，电话13912345678",
+        "handoff_consent": True,
+        "handoff_phone": "13912345678",
+    }
     messages, events = run(ActionSubmitHandoff(), tracker([user("/affirm", "affirm")], slots, "handoff_form"))
     assert events == [SlotSet(s, None) for s in HANDOFF_SLOTS] + [SlotSet("requested_slot", None)]
     assert names(messages) == ["utter_handoff_summary", "utter_handoff_registered_phone", None]
@@ -237,8 +295,12 @@ def test_handoff_is_registered_and_the_form_reset(svc):
 def test_handoff_without_consent_keeps_no_phone(svc):
     from actions.handoff import ActionSubmitHandoff
 
-    slots = {"handoff_community": svc.directory.communities()[0].id, "handoff_summary": "想问残疾人补贴怎么申请",
-             "handoff_consent": False, "handoff_phone": "13912345678"}
+    slots = {
+        "handoff_community": svc.directory.communities()[0].id,
+        "handoff_summary": "想问残疾人补贴怎么申请",
+        "handoff_consent": False,
+        "handoff_phone": "13912345678",
+    }
     messages, _ = run(ActionSubmitHandoff(), tracker([user("/deny", "deny")], slots, "handoff_form"))
     assert names(messages) == ["utter_handoff_summary", "utter_handoff_registered", None]
     assert "请留意这里的消息" in render(messages[1]) and "1391" not in render(messages[1])
@@ -248,6 +310,7 @@ def test_handoff_without_consent_keeps_no_phone(svc):
 def test_a_typed_handoff_reply_is_not_relayed():
     from actions.handoff import ActionNotifyHandoffReply
 
-    messages, events = run(ActionNotifyHandoffReply(), tracker([user("EXTERNAL_handoff_reply", "EXTERNAL_handoff_reply")]))
+    messages, events = run(
+        ActionNotifyHandoffReply(), tracker([user("EXTERNAL_handoff_reply", "EXTERNAL_handoff_reply")])
+    )
     assert (events, names(messages)) == ([], ["utter_default"])
-

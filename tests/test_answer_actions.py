@@ -47,7 +47,9 @@ def test_materials_button_answers_only_the_materials():
 
 @pytest.mark.parametrize("question", ["北京的医保报销比例是多少", "我胸口疼，医保能报吗"])
 def test_a_declined_topic_is_not_turned_into_a_service_card(question):
-    messages, _ = _run(_tracker(question, "ask_service", entities=[{"entity": "service", "value": "medical-insurance-service"}]))
+    messages, _ = _run(
+        _tracker(question, "ask_service", entities=[{"entity": "service", "value": "medical-insurance-service"}])
+    )
     text = messages[0]["text"]
     assert "来源" not in text and ("12345" in text or "120" in text)
 
@@ -61,7 +63,9 @@ def test_where_names_the_residents_own_committee_when_the_conversation_knows_the
     community = kb.communities[-1]
     office = next(m for m in community.committees if m.fallback)
     payload = next(p for a, _, p in FOLLOW_UPS if a == "where")
-    messages, _ = _run(_tracker(payload, "ask_where", {"current_service": svc.id, "consultation_community": community.id}))
+    messages, _ = _run(
+        _tracker(payload, "ask_where", {"current_service": svc.id, "consultation_community": community.id})
+    )
     assert office.name in messages[0]["text"] and "示例" not in messages[0]["text"]
     messages, _ = _run(_tracker(payload, "ask_where", {"current_service": svc.id}))
     assert office.name not in messages[0]["text"] and "居（村）委会" in messages[0]["text"]

@@ -31,8 +31,12 @@ class PostingsBM25:
                 ids, tfs = postings.setdefault(term, ([], []))
                 ids.append(i)
                 tfs.append(tf)
-        self._postings = {t: (np.asarray(i, dtype=np.int64), np.asarray(f, dtype=np.float32)) for t, (i, f) in postings.items()}
-        self.idf = {t: math.log(1 + (self.n_docs - len(i) + 0.5) / (len(i) + 0.5)) for t, (i, _) in self._postings.items()}
+        self._postings = {
+            t: (np.asarray(i, dtype=np.int64), np.asarray(f, dtype=np.float32)) for t, (i, f) in postings.items()
+        }
+        self.idf = {
+            t: math.log(1 + (self.n_docs - len(i) + 0.5) / (len(i) + 0.5)) for t, (i, _) in self._postings.items()
+        }
 
     def scores(self, query):
         out = np.zeros(self.n_docs, dtype=np.float32)
@@ -55,7 +59,9 @@ def real_kb():
     settings = get_settings()
     kb = load_kb(settings.kb_dir)
     analyze = make_analyzer(tokenizer(kb.kb_dir).lcut_for_search)
-    docs = [analyze(p.sparse_text or p.search_text) for p in build_passages(kb, window=settings.retrieval_sentence_window)]
+    docs = [
+        analyze(p.sparse_text or p.search_text) for p in build_passages(kb, window=settings.retrieval_sentence_window)
+    ]
     return analyze, docs
 
 

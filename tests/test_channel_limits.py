@@ -21,20 +21,26 @@ INTENTS = {"affirm", "inform", "greet", "EXTERNAL_consultation_status"}
 ENTITIES = {"community", "tracking_number"}
 
 
-@pytest.mark.parametrize("text,allowed,expected", [
-    ("/affirm", True, "/affirm"),
-    ('/inform{"community":"xingfu"}', True, '/inform{"community":"xingfu"}'),
-    ("/affirm", False, "affirm"),  # typed: never an intent
-    ('/EXTERNAL_consultation_status{"tracking_number":"YS-20260101-0001"}', True,
-     'EXTERNAL_consultation_status{"tracking_number":"YS-20260101-0001"}'),  # pushes only through the inbox
-    ("/13912345678 请回电", True, "13912345678 请回电"),  # not intent syntax: words, never a logged parse failure
-    ("/phone13912345678", True, "phone13912345678"),  # unknown intent: Rasa would log the line
-    ('/inform{"evil": 1}', True, 'inform{"evil": 1}'),  # unknown entity: the same
-    ('/inform{"community": ', True, 'inform{"community":'),
-    ("/inform[1]", True, "inform[1]"),
-    ("/", True, "你好"),
-    ("普通的问题", True, "普通的问题"),
-])
+@pytest.mark.parametrize(
+    "text,allowed,expected",
+    [
+        ("/affirm", True, "/affirm"),
+        ('/inform{"community":"xingfu"}', True, '/inform{"community":"xingfu"}'),
+        ("/affirm", False, "affirm"),  # typed: never an intent
+        (
+            '/EXTERNAL_consultation_status{"tracking_number":"YS-20260101-0001"}',
+            True,
+            'EXTERNAL_consultation_status{"tracking_number":"YS-20260101-0001"}',
+        ),  # pushes only through the inbox
+        ("/13912345678 请回电", True, "13912345678 请回电"),  # not intent syntax: words, never a logged parse failure
+        ("/phone13912345678", True, "phone13912345678"),  # unknown intent: Rasa would log the line
+        ('/inform{"evil": 1}', True, 'inform{"evil": 1}'),  # unknown entity: the same
+        ('/inform{"community": ', True, 'inform{"community":'),
+        ("/inform[1]", True, "inform[1]"),
+        ("/", True, "你好"),
+        ("普通的问题", True, "普通的问题"),
+    ],
+)
 def test_resident_text_allows_only_real_button_payloads(text, allowed, expected):
     assert resident_text(text, allowed, INTENTS, ENTITIES) == expected
 

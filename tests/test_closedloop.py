@@ -26,7 +26,9 @@ def local(*args) -> datetime:
 
 
 def due(filed: datetime, accept: int, complete: int = 30) -> dl.Deadlines:
-    return dl.due_dates(filed, CategoryLimits(accept_days=accept, complete_days=complete), cutoff=CUTOFF, tz="Asia/Shanghai")
+    return dl.due_dates(
+        filed, CategoryLimits(accept_days=accept, complete_days=complete), cutoff=CUTOFF, tz="Asia/Shanghai"
+    )
 
 
 # --- calendar ---------------------------------------------------------------------------------------------------
@@ -99,8 +101,12 @@ def test_national_day():
 def test_midnight_local_edges():
     # 2026-03-01 is a Sunday, 03-02 a Monday
     assert wd.counting_start(datetime(2026, 3, 1, 15, 59, 59, tzinfo=timezone.utc), cutoff=CUTOFF) == date(2026, 3, 2)
-    assert wd.counting_start(datetime(2026, 3, 1, 16, 0, tzinfo=timezone.utc), cutoff=CUTOFF) == date(2026, 3, 2)  # Mon 00:00
-    assert wd.counting_start(datetime(2026, 3, 1, 23, 59, tzinfo=timezone.utc), cutoff=CUTOFF) == date(2026, 3, 2)  # Mon 07:59
+    assert wd.counting_start(datetime(2026, 3, 1, 16, 0, tzinfo=timezone.utc), cutoff=CUTOFF) == date(
+        2026, 3, 2
+    )  # Mon 00:00
+    assert wd.counting_start(datetime(2026, 3, 1, 23, 59, tzinfo=timezone.utc), cutoff=CUTOFF) == date(
+        2026, 3, 2
+    )  # Mon 07:59
     # the cutoff, in local time
     assert wd.counting_start(datetime(2026, 3, 2, 8, 59, 59, tzinfo=timezone.utc), cutoff=CUTOFF) == date(2026, 3, 2)
     assert wd.counting_start(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc), cutoff=CUTOFF) == date(2026, 3, 3)
@@ -170,7 +176,10 @@ def test_resident_line():
     assert dl.resident_line(d, local(2026, 12, 1, 10, 5), accepted=False) == "预计12月3日前受理"
     assert dl.resident_line(d, local(2026, 12, 2, 9, 0), accepted=True) == "预计12月3日前办结"
     cross = due(local(2025, 12, 30, 10, 0), accept=2, complete=5)
-    assert dl.resident_line(cross, local(2025, 12, 30, 10, 5), accepted=True) == f"预计2026年1月{cross.complete_by.day}日前办结"
+    assert (
+        dl.resident_line(cross, local(2025, 12, 30, 10, 5), accepted=True)
+        == f"预计2026年1月{cross.complete_by.day}日前办结"
+    )
 
 
 # --- extensions -------------------------------------------------------------------------------------------------
@@ -242,7 +251,14 @@ LIMITS = {"public-affairs": CategoryLimits(accept_days=2, complete_days=10)}
 
 
 def item(**kw) -> rm.OpenItem:
-    base = dict(id="C1", community="xingfu", street="城关街道", category="public-affairs", filed_at=local(2026, 11, 30, 10, 0), status=Status.SUBMITTED)
+    base = dict(
+        id="C1",
+        community="xingfu",
+        street="城关街道",
+        category="public-affairs",
+        filed_at=local(2026, 11, 30, 10, 0),
+        status=Status.SUBMITTED,
+    )
     base.update(kw)
     return rm.OpenItem(**base)
 
@@ -259,22 +275,45 @@ def test_streets_from_the_directory():
 def test_near_limit_reminds_the_committee_past_it_escalates_to_the_street():
     it = item()  # filed Mon 11-30: accept by Tue 12-01, complete by 12-11
     assert rm.plan([it], local(2026, 11, 30, 12, 0), LIMITS, remind_days_left=1, cutoff=CUTOFF) == [
-        rm.Reminder("accept_near:C1:2026-12-01", rm.Kind.ACCEPT_NEAR, "C1", date(2026, 12, 1), rm.Audience.COMMITTEE, "xingfu", 1, 0)
+        rm.Reminder(
+            "accept_near:C1:2026-12-01",
+            rm.Kind.ACCEPT_NEAR,
+            "C1",
+            date(2026, 12, 1),
+            rm.Audience.COMMITTEE,
+            "xingfu",
+            1,
+            0,
+        )
     ]
     over = rm.plan([it], local(2026, 12, 2, 9, 0), LIMITS, remind_days_left=1, cutoff=CUTOFF)
     assert kinds(over) == [("accept_overdue", "street", "城关街道")]
     late = rm.plan([it], local(2026, 12, 14, 9, 0), LIMITS, remind_days_left=1, cutoff=CUTOFF)
     assert kinds(late) == [("accept_overdue", "street", "城关街道"), ("complete_overdue", "street", "城关街道")]
-    assert rm.plan([it], local(2026, 12, 1, 9, 0), LIMITS, remind_days_left=0, cutoff=CUTOFF)[0].kind is rm.Kind.ACCEPT_NEAR
+    assert (
+        rm.plan([it], local(2026, 12, 1, 9, 0), LIMITS, remind_days_left=0, cutoff=CUTOFF)[0].kind
+        is rm.Kind.ACCEPT_NEAR
+    )
 
 
 def test_finished_stages_and_closed_items_give_nothing():
     now = local(2026, 12, 14, 9, 0)
     accepted = item(status=Status.ACCEPTED, accepted_at=local(2026, 11, 30, 11, 0))
-    assert kinds(rm.plan([accepted], now, LIMITS, remind_days_left=1, cutoff=CUTOFF)) == [("complete_overdue", "street", "城关街道")]
+    assert kinds(rm.plan([accepted], now, LIMITS, remind_days_left=1, cutoff=CUTOFF)) == [
+        ("complete_overdue", "street", "城关街道")
+    ]
     for status in (Status.RESOLVED, Status.REJECTED, Status.WITHDRAWN):
         assert rm.plan([item(status=status)], now, LIMITS, remind_days_left=1, cutoff=CUTOFF) == []
-    assert rm.plan([item(accepted_at=local(2026, 11, 30, 11, 0), resolved_at=local(2026, 12, 1, 9, 0))], now, LIMITS, remind_days_left=1, cutoff=CUTOFF) == []
+    assert (
+        rm.plan(
+            [item(accepted_at=local(2026, 11, 30, 11, 0), resolved_at=local(2026, 12, 1, 9, 0))],
+            now,
+            LIMITS,
+            remind_days_left=1,
+            cutoff=CUTOFF,
+        )
+        == []
+    )
 
 
 def test_keys_are_stable_across_passes_and_change_with_an_extension():
@@ -292,8 +331,12 @@ def test_keys_are_stable_across_passes_and_change_with_an_extension():
 
 def test_holidays_count_in_reminders():
     it = item(filed_at=local(2026, 9, 29, 10, 0), category="other")  # unknown to LIMITS: defaults (2 days), due 9-30
-    assert [r.kind for r in rm.plan([it], local(2026, 9, 30, 12, 0), LIMITS, remind_days_left=1, cutoff=CUTOFF)] == [rm.Kind.ACCEPT_NEAR]
-    assert [r.kind for r in rm.plan([it], local(2026, 10, 5, 12, 0), LIMITS, remind_days_left=1, cutoff=CUTOFF)] == [rm.Kind.ACCEPT_OVERDUE]
+    assert [r.kind for r in rm.plan([it], local(2026, 9, 30, 12, 0), LIMITS, remind_days_left=1, cutoff=CUTOFF)] == [
+        rm.Kind.ACCEPT_NEAR
+    ]
+    assert [r.kind for r in rm.plan([it], local(2026, 10, 5, 12, 0), LIMITS, remind_days_left=1, cutoff=CUTOFF)] == [
+        rm.Kind.ACCEPT_OVERDUE
+    ]
 
 
 # --- 催办 -----------------------------------------------------------------------------------------------------------
@@ -308,7 +351,9 @@ def test_urge_once_per_working_day_per_item_per_resident():
     same_day = rm.check_urge(it, "telegram", "42", local(2026, 12, 1, 22, 0), recorded)
     assert not same_day.allowed and "下一个工作日" in same_day.message
     assert rm.check_urge(it, "telegram", "43", local(2026, 12, 1, 22, 0), recorded).allowed  # another resident
-    assert rm.check_urge(it, "wechat", "42", local(2026, 12, 1, 22, 0), recorded).allowed  # another channel, another person
+    assert rm.check_urge(
+        it, "wechat", "42", local(2026, 12, 1, 22, 0), recorded
+    ).allowed  # another channel, another person
     assert rm.check_urge(item(id="C2"), "telegram", "42", local(2026, 12, 1, 22, 0), recorded).allowed
     assert rm.check_urge(it, "telegram", "42", local(2026, 12, 2, 0, 1), recorded).allowed  # next working day
 

@@ -77,7 +77,7 @@ def _race(n: int, target) -> list:
 def test_threads_racing_for_a_lease_exactly_one_wins(engine):
     for round_ in range(4):  # first use (INSERT race) and takeover of an expired lease (UPDATE race)
         now = T0 + timedelta(minutes=10 * round_)
-        results = _race(8, lambda i: ls.Lease(engine, "race", f"t{i}", ttl=60).acquire(now))
+        results = _race(8, lambda i, now=now: ls.Lease(engine, "race", f"t{i}", ttl=60).acquire(now))
         assert results.count(True) == 1, results
         with engine.connect() as c:
             holder = c.execute(select(ls.scheduler_leases.c.holder)).scalar_one()
@@ -117,16 +117,23 @@ def test_each_key_is_sent_exactly_once_by_racing_threads(engine):
     def replica(i):
         count = 0
         for k in keys:
+
             def send(k=k):
                 with lock:
                     sent.append(k)
+
             count += ls.send_once(engine, k, f"r{i}", send, now=T0)
         return count
 
     counts = _race(6, replica)
     assert sorted(sent) == sorted(keys) and sum(counts) == len(keys)
     with engine.connect() as c:
-        assert c.execute(select(func.count()).select_from(ls.reminder_ledger).where(ls.reminder_ledger.c.sent_at.is_not(None))).scalar_one() == 40
+        assert (
+            c.execute(
+                select(func.count()).select_from(ls.reminder_ledger).where(ls.reminder_ledger.c.sent_at.is_not(None))
+            ).scalar_one()
+            == 40
+        )
 
 
 def test_a_failed_send_is_released_and_retried(engine):
@@ -155,7 +162,14 @@ def test_a_stale_unsent_claim_is_taken_over_but_a_sent_one_never(engine):
 def test_two_replicas_planning_and_sending_send_each_reminder_once(engine):
     sh = ZoneInfo("Asia/Shanghai")
     items = [
-        rm.OpenItem(f"C{i}", "xingfu", "城关街道", "public-affairs", datetime(2026, 11, 30, 9, i % 60, tzinfo=sh), Status.SUBMITTED)
+        rm.OpenItem(
+            f"C{i}",
+            "xingfu",
+            "城关街道",
+            "public-affairs",
+            datetime(2026, 11, 30, 9, i % 60, tzinfo=sh),
+            Status.SUBMITTED,
+        )
         for i in range(30)
     ]
     limits = {"public-affairs": CategoryLimits(accept_days=2, complete_days=10)}
@@ -165,9 +179,11 @@ def test_two_replicas_planning_and_sending_send_each_reminder_once(engine):
 
     def replica(i):
         for r in rm.plan(items, now, limits, remind_days_left=1):
+
             def send(key=r.key):
                 with lock:
                     sent.append(key)
+
             ls.send_once(engine, r.key, f"replica-{i}", send, now=now)
 
     _race(2, replica)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 import os
 import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -133,8 +133,10 @@ def test_full_life_cycle_and_trail(svc):
     done = svc.change_status(r.tracking_no, Status.RESOLVED, "li", "电梯已修好")
     assert done.status == "resolved" and done.status_label == "已办结"
     assert [(e.from_status, e.to_status, e.actor) for e in done.trail] == [
-        (None, "submitted", "resident"), ("submitted", "accepted", "li"),
-        ("accepted", "deliberating", "li"), ("deliberating", "resolved", "li"),
+        (None, "submitted", "resident"),
+        ("submitted", "accepted", "li"),
+        ("accepted", "deliberating", "li"),
+        ("deliberating", "resolved", "li"),
     ]
     assert done.updated_at > done.created_at
     with pytest.raises(TransitionError) as e:
@@ -174,9 +176,11 @@ def test_texts_about_final_statuses_read_naturally(svc, final):
         svc.change_status(r.tracking_no, final, "li", "理由")
     label = Status(final).label
     messages = []
-    for attempt in (lambda: svc.change_status(r.tracking_no, "deliberating", "li"),
-                    lambda: svc.recategorize(r.tracking_no, "public-affairs", "li"),
-                    lambda: svc.withdraw(r.tracking_no, "telegram", "u1")):
+    for attempt in (
+        lambda: svc.change_status(r.tracking_no, "deliberating", "li"),
+        lambda: svc.recategorize(r.tracking_no, "public-affairs", "li"),
+        lambda: svc.withdraw(r.tracking_no, "telegram", "u1"),
+    ):
         with pytest.raises(UserFacingError) as e:
             attempt()
         messages.append(e.value.message)
@@ -247,7 +251,12 @@ def test_recategorize_reroutes_and_is_in_the_trail(svc):
     assert out.category == "affairs-disclosure" and out.committee_id == "xingfu-jwjd" and not out.flagged_unroutable
     ev = out.trail[-1]
     assert (ev.kind, ev.from_category, ev.to_category, ev.committee_id, ev.actor) == (
-        "recategorize", None, "affairs-disclosure", "xingfu-jwjd", "li")
+        "recategorize",
+        None,
+        "affairs-disclosure",
+        "xingfu-jwjd",
+        "li",
+    )
     assert out.status == "submitted"
     assert [c.tracking_no for c in svc.reports.list_for_committee("xingfu-jwjd")] == [r.tracking_no]
     assert svc.reports.list_for_committee("xingfu-jwh") == []
@@ -258,9 +267,15 @@ def test_list_filters_search_and_dashboard(svc, url):
     b = _submit(svc, msg="b", text="路灯坏了好几天 100%_真的")
     c = _submit(svc, msg="c", text="阳光苑停车位不够")
     svc.change_status(b.tracking_no, "accepted", "li")
-    assert {x.tracking_no for x in svc.reports.list_for_committee(None)} == {a.tracking_no, b.tracking_no, c.tracking_no}
+    assert {x.tracking_no for x in svc.reports.list_for_committee(None)} == {
+        a.tracking_no,
+        b.tracking_no,
+        c.tracking_no,
+    }
     assert [x.tracking_no for x in svc.reports.list_for_committee("xingfu-jwh", status="accepted")] == [b.tracking_no]
-    assert [x.tracking_no for x in svc.reports.list_for_committee(None, category="property", search="停车")] == [c.tracking_no]
+    assert [x.tracking_no for x in svc.reports.list_for_committee(None, category="property", search="停车")] == [
+        c.tracking_no
+    ]
     assert [x.tracking_no for x in svc.reports.list_for_committee(None, search="100%_")] == [b.tracking_no]
     assert svc.reports.list_for_committee(None, search="' OR 1=1 --") == []
     today = a.created_at.astimezone(svc.tz).date()
@@ -279,11 +294,18 @@ def test_list_filters_search_and_dashboard(svc, url):
 def _age_status_events(svc, url, tracking_no, days):
     """Move every trail entry of one consultation ``days`` into the past (as if nothing happened since)."""
     with svc.engine.begin() as conn:
-        rows = conn.execute(text("SELECT e.id, e.at FROM status_events e JOIN consultations c ON c.id = e.consultation_id "
-                                 "WHERE c.tracking_no = :n"), {"n": tracking_no}).all()
+        rows = conn.execute(
+            text(
+                "SELECT e.id, e.at FROM status_events e JOIN consultations c ON c.id = e.consultation_id "
+                "WHERE c.tracking_no = :n"
+            ),
+            {"n": tracking_no},
+        ).all()
         for eid, at in rows:
             at = datetime.fromisoformat(at) if isinstance(at, str) else at
-            conn.execute(text("UPDATE status_events SET at = :t WHERE id = :i"), {"t": at - timedelta(days=days), "i": eid})
+            conn.execute(
+                text("UPDATE status_events SET at = :t WHERE id = :i"), {"t": at - timedelta(days=days), "i": eid}
+            )
 
 
 def test_overdue_counts_status_changes_not_other_edits(svc, url):
@@ -291,7 +313,10 @@ def test_overdue_counts_status_changes_not_other_edits(svc, url):
     moving = _submit(svc, msg="b", text="路灯坏了")
     _age_status_events(svc, url, stale.tracking_no, days=9)
     _age_status_events(svc, url, moving.tracking_no, days=9)
-    assert {x.tracking_no for x in svc.reports.dashboard(None, overdue_days=7).overdue} == {stale.tracking_no, moving.tracking_no}
+    assert {x.tracking_no for x in svc.reports.dashboard(None, overdue_days=7).overdue} == {
+        stale.tracking_no,
+        moving.tracking_no,
+    }
     # a category fix touches updated_at and the trail, but is no progress on the matter
     fixed = svc.recategorize(stale.tracking_no, "public-affairs", "li", "其实是公共事务")
     assert (m.utcnow() - fixed.updated_at).total_seconds() < 60
@@ -319,10 +344,15 @@ def test_handoff(svc):
 
 
 def test_handoff_keeps_a_call_back_phone_only_with_consent(svc):
-    with_consent = svc.handoffs.request("webchat", "u2", "xingfu", "想问高龄津贴", contact_phone="+86 137-0000-5678", consent=True).id
+    with_consent = svc.handoffs.request(
+        "webchat", "u2", "xingfu", "想问高龄津贴", contact_phone="+86 137-0000-5678", consent=True
+    ).id
     without = svc.handoffs.request("webchat", "u3", "xingfu", "想问医保", contact_phone="13700005678", consent=False).id
     truthy = svc.handoffs.request("webchat", "u4", "xingfu", "想问低保", contact_phone="13700005678", consent="yes").id
-    assert (svc.handoffs.get(with_consent).contact_phone, svc.handoffs.get(with_consent).consent) == ("13700005678", True)
+    assert (svc.handoffs.get(with_consent).contact_phone, svc.handoffs.get(with_consent).consent) == (
+        "13700005678",
+        True,
+    )
     for hid in (without, truthy):  # only a real True is consent; no consent, no phone stored
         assert (svc.handoffs.get(hid).contact_phone, svc.handoffs.get(hid).consent) == (None, False)
     with pytest.raises(UserFacingError):
@@ -352,7 +382,10 @@ def test_handoff_reply_is_queued_for_chat_channels_only(svc):
         assert svc.delivery.deliverer(rasa_url=rasa.url, token="t").deliver_pending() == DeliveryCounts(1, 0, 0)
         [req] = rasa.calls
         assert req["path"] == "/conversations/u1/trigger_intent" and req["query"]["output_channel"] == ["telegram"]
-        assert req["json"] == {"name": "EXTERNAL_handoff_reply", "entities": {"note": "已给您回电 138****5678，明天上门"}}
+        assert req["json"] == {
+            "name": "EXTERNAL_handoff_reply",
+            "entities": {"note": "已给您回电 138****5678，明天上门"},
+        }
     finally:
         rasa.close()
 
@@ -365,8 +398,13 @@ def test_status_pushes_only_to_chat_channels(svc):
     assert all(len(svc.delivery.outbox(r.tracking_no)) == 1 for r in chats)
     assert svc.delivery.outbox(api.tracking_no) == []
     assert svc.get(api.tracking_no).status == "accepted"  # the change itself went through
-    custom = ConsultationService(svc.url, svc.kb, use_embedding=False, prepare=False,
-                                 settings=svc.settings.model_copy(update={"notify_chat_channels": "telegram"}))
+    custom = ConsultationService(
+        svc.url,
+        svc.kb,
+        use_embedding=False,
+        prepare=False,
+        settings=svc.settings.model_copy(update={"notify_chat_channels": "telegram"}),
+    )
     custom.change_status(chats[1].tracking_no, "deliberating", "li")
     assert len(svc.delivery.outbox(chats[1].tracking_no)) == 1  # rest is not a chat channel in that deployment
 
@@ -376,10 +414,16 @@ def test_trail_notes_are_natural_chinese(svc):
     given = _submit(svc, msg="b", text="想反映个情况", category="public-affairs")
     lost = _submit(svc, msg="c", text="我有个事想问问")
     notes = [svc.get(r.tracking_no).trail[0].note for r in (auto, given, lost)]
-    assert notes == [f"自动分派至幸福家园业主委员会（类别：{svc.directory.category_name('property')}）",
-                     f"按提交时选定的类别分派至幸福社区居民委员会（类别：{svc.directory.category_name('public-affairs')}）",
-                     "未能识别类别，已转至幸福社区居民委员会，请核对分类"]
-    assert (auto.committee_name, given.committee_name, lost.committee_name) == ("幸福家园业主委员会", "幸福社区居民委员会", "幸福社区居民委员会")
+    assert notes == [
+        f"自动分派至幸福家园业主委员会（类别：{svc.directory.category_name('property')}）",
+        f"按提交时选定的类别分派至幸福社区居民委员会（类别：{svc.directory.category_name('public-affairs')}）",
+        "未能识别类别，已转至幸福社区居民委员会，请核对分类",
+    ]
+    assert (auto.committee_name, given.committee_name, lost.committee_name) == (
+        "幸福家园业主委员会",
+        "幸福社区居民委员会",
+        "幸福社区居民委员会",
+    )
     assert not any(re.search(r"[A-Za-z]", n) for n in notes)
 
 
@@ -416,8 +460,17 @@ def test_sync_directory_is_idempotent(svc):
 
 def test_schema_matches_models(svc):
     names = set(inspect(svc.engine).get_table_names())
-    assert {"communities", "committees", "consultations", "status_events", "committee_users",
-            "handoff_requests", "notification_outbox", "tracking_counters", "alembic_version"} <= names
+    assert {
+        "communities",
+        "committees",
+        "consultations",
+        "status_events",
+        "committee_users",
+        "handoff_requests",
+        "notification_outbox",
+        "tracking_counters",
+        "alembic_version",
+    } <= names
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
@@ -435,8 +488,13 @@ def test_upgrade_from_0001_keeps_data(url, kb):
     old = ConsultationService(url, kb, use_embedding=False, prepare=False)
     old.directory.sync()
     with old.engine.begin() as conn:
-        conn.execute(text("INSERT INTO handoff_requests (channel, sender_id, community_id, committee_id, text, status, created_at) "
-                          "VALUES ('telegram', 'u9', 'xingfu', 'xingfu-jwh', '旧的请求', 'open', :t)"), {"t": m.utcnow().replace(tzinfo=None)})
+        conn.execute(
+            text(
+                "INSERT INTO handoff_requests (channel, sender_id, community_id, committee_id, text, status, created_at) "
+                "VALUES ('telegram', 'u9', 'xingfu', 'xingfu-jwh', '旧的请求', 'open', :t)"
+            ),
+            {"t": m.utcnow().replace(tzinfo=None)},
+        )
     upgrade(url)
     svc = ConsultationService(url, kb, use_embedding=False)
     [h] = svc.handoffs.list("xingfu-jwh")
@@ -460,8 +518,15 @@ def test_status_change_is_pushed_to_rasa_with_retries(svc):
         req = rasa.calls[-1]
         assert req["path"] == "/conversations/chat%2042%2Fx/trigger_intent"  # the sender id quoted as one segment
         assert req["query"] == {"output_channel": ["telegram"], "token": ["s3cret"]}
-        assert req["json"] == {"name": "EXTERNAL_consultation_status", "entities": {
-            "tracking_number": r.tracking_no, "status": "accepted", "status_label": "已受理", "note": "明天维修"}}
+        assert req["json"] == {
+            "name": "EXTERNAL_consultation_status",
+            "entities": {
+                "tracking_number": r.tracking_no,
+                "status": "accepted",
+                "status_label": "已受理",
+                "note": "明天维修",
+            },
+        }
         [row] = svc.delivery.outbox(r.tracking_no)
         assert row.delivered_at is not None and row.attempts == 2
     finally:
@@ -508,9 +573,23 @@ def test_background_delivery_thread(svc):
 def test_db_upgrade_command_from_any_directory(url, tmp_path):
     env = {**os.environ, "LINLI_DATABASE_URL": url}
     for _ in range(2):  # idempotent
-        p = subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        p = subprocess.run(
+            [sys.executable, "-m", "bot", "db", "upgrade"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert p.returncode == 0, p.stderr
         assert "revision 0006" in p.stdout
-    p = subprocess.run([sys.executable, "-m", "bot", "consultations", "list", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "bot", "consultations", "list", "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0 and p.stdout == ""
     dispose_engines()

@@ -19,7 +19,13 @@ NOW = datetime(2026, 12, 1, 10, 0, tzinfo=SH)
 
 @pytest.mark.parametrize(
     "text, expected",
-    [("三号楼电梯坏了", "3号楼电梯坏了"), ("十一号楼外墙", "11号楼外墙"), ("二十三栋二单元", "23栋2单元"), ("十号楼", "10号楼"), ("一组的路灯", "1组的路灯")],
+    [
+        ("三号楼电梯坏了", "3号楼电梯坏了"),
+        ("十一号楼外墙", "11号楼外墙"),
+        ("二十三栋二单元", "23栋2单元"),
+        ("十号楼", "10号楼"),
+        ("一组的路灯", "1组的路灯"),
+    ],
 )
 def test_chinese_numerals_before_place_words_become_digits(text, expected):
     assert sm.normalise(text) == expected

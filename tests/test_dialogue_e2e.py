@@ -116,8 +116,11 @@ def test_full_consultation_with_contact_reaches_the_right_committee(stack, servi
     r = say(stack, unique_sender("someone-else"), f"查一下{number}")
     assert "已提交" not in text_of(r) and CJK.search(text_of(r))
     # the committee's status push reaches the resident
-    pushed = stack.trigger_intent(stack.rest_id(sender), "EXTERNAL_consultation_status",
-                                  {"tracking_number": number, "status": "accepted", "status_label": "已受理", "note": "下周一开会商量"})
+    pushed = stack.trigger_intent(
+        stack.rest_id(sender),
+        "EXTERNAL_consultation_status",
+        {"tracking_number": number, "status": "accepted", "status_label": "已受理", "note": "下周一开会商量"},
+    )
     pushed_text = text_of(pushed.get("messages", []))
     assert number in pushed_text and "已受理" in pushed_text and "下周一开会商量" in pushed_text
 
@@ -177,8 +180,14 @@ def test_out_of_scope_is_honest_and_recorded_as_a_gap(stack, shared_stack):
     assert all(a["kind"] == "out_of_scope" and not a["sources"] for a in answers), answers
     assert "议事协商" in text_of(r) or "转人工" in buttons_of(r)
     env = dict(os.environ, LINLI_DATABASE_URL=shared_stack.db_url)
-    out = subprocess.run([sys.executable, "-m", "bot", "report", "gaps", "--json"], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "report", "gaps", "--json"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert "今天天气怎么样" in out.stdout and "帮我办个护照" in out.stdout
 
@@ -204,8 +213,19 @@ def test_status_lookup_without_number_asks_for_it(stack):
     assert "YS-" in text_of(r)
 
 
-@pytest.mark.parametrize("bad", ["", " ", "啊" * 10000, "😀😀😀", "<script>alert(1)</script>",
-                                 "'; DROP TABLE consultations; --", "\x00\x01\x02", "{\"a\": [1, 2]}"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        " ",
+        "啊" * 10000,
+        "😀😀😀",
+        "<script>alert(1)</script>",
+        "'; DROP TABLE consultations; --",
+        "\x00\x01\x02",
+        '{"a": [1, 2]}',
+    ],
+)
 def test_bad_input_gets_a_polite_reply(stack, bad):
     sender = unique_sender("bad-input")
     r = say(stack, sender, bad)
@@ -273,7 +293,9 @@ def test_over_long_and_unreadable_messages_get_guidance_not_a_guess(stack):
 def test_long_topic_is_taken_by_the_form_up_to_the_store_limit(stack, service):
     sender = unique_sender("long-topic")
     say(stack, sender, "发起议事协商")
-    r = say(stack, sender, "说明" + "楼下的烧烤店每天开到凌晨两点，油烟和噪音让整栋楼的老人孩子都睡不好。" * 100)  # > 2000 chars
+    r = say(
+        stack, sender, "说明" + "楼下的烧烤店每天开到凌晨两点，油烟和噪音让整栋楼的老人孩子都睡不好。" * 100
+    )  # > 2000 chars
     assert "2000" in text_of(r) and "幸福社区" not in buttons_of(r)  # re-asked, politely
     topic = "小区东门外的人行道被共享单车和电动车占满了，" * 25 + "希望社区协调物业和城管一起处理。"
     assert 500 < len(topic) <= 2000
@@ -298,7 +320,12 @@ def test_worker_reply_to_a_handoff_reaches_the_resident(stack, service):
     handoff_id = handoff(stack, sender)["id"]
     # the committee inbox closes it with a note; its outbox pushes EXTERNAL_handoff_reply to Rasa
     assert service.handoffs.close(handoff_id, "水电费补贴已帮您登记，明天上午十点给您回电", "worker-li").pushed
-    assert service.delivery.deliverer(rasa_url=stack.rasa_url, token=stack.token, backoff_seconds=0).deliver_pending().delivered >= 1
+    assert (
+        service.delivery.deliverer(rasa_url=stack.rasa_url, token=stack.token, backoff_seconds=0)
+        .deliver_pending()
+        .delivered
+        >= 1
+    )
     said = [e.get("text") or "" for e in stack.tracker(stack.rest_id(sender))["events"] if e["event"] == "bot"]
     assert "社区工作人员回复您：水电费补贴已帮您登记，明天上午十点给您回电" in said
     # the push in the middle of a form is relayed, then the form asks its question again

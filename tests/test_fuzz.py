@@ -24,8 +24,12 @@ from tests.stack import unique_sender
 CI_STRATEGIES = strategies()
 HAN = re.compile(r"[\u4e00-\u9fff]")
 CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f]")
-FAST = settings(max_examples=120, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])
+FAST = settings(
+    max_examples=120,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
+)
 
 
 def _polite(e: UserFacingError) -> None:
@@ -34,6 +38,7 @@ def _polite(e: UserFacingError) -> None:
 
 
 # ---- library entry points, in-process ----------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def service():
@@ -60,7 +65,10 @@ def test_ask_answers_or_refuses_politely(assistant, q):
 
 
 @FAST
-@given(text=st.one_of(hostile_text, wrong_type), community=st.one_of(st.sampled_from(["xingfu", None, "", "幸福社区"]), hostile_text))
+@given(
+    text=st.one_of(hostile_text, wrong_type),
+    community=st.one_of(st.sampled_from(["xingfu", None, "", "幸福社区"]), hostile_text),
+)
 def test_route_picks_a_committee_of_the_community_or_refuses(service, text, community):
     try:
         r = service.route(text, community)
@@ -78,27 +86,40 @@ _submitted: dict[str, str] = {}  # client message id → tracking number, across
 
 
 @FAST
-@given(text=st.one_of(hostile_text, wrong_type, st.sampled_from(INJECTIONS)),
-       sender=st.one_of(st.from_regex(r"fz-[a-z0-9]{1,8}", fullmatch=True), hostile_text, wrong_type),
-       name=st.one_of(st.none(), hostile_text, wrong_type),
-       phone=st.one_of(st.none(), st.sampled_from(["13800138000", "+86 138-0013-8000", "010-12345678", "110"]), hostile_text, wrong_type),
-       consent=st.one_of(st.booleans(), wrong_type),
-       msg=st.integers(0, 10**9))
+@given(
+    text=st.one_of(hostile_text, wrong_type, st.sampled_from(INJECTIONS)),
+    sender=st.one_of(st.from_regex(r"fz-[a-z0-9]{1,8}", fullmatch=True), hostile_text, wrong_type),
+    name=st.one_of(st.none(), hostile_text, wrong_type),
+    phone=st.one_of(
+        st.none(),
+        st.sampled_from(["13800138000", "+86 138-0013-8000", "010-12345678", "110"]),
+        hostile_text,
+        wrong_type,
+    ),
+    consent=st.one_of(st.booleans(), wrong_type),
+    msg=st.integers(0, 10**9),
+)
 def test_submit_stores_clean_rows_once_or_refuses(service, text, sender, name, phone, consent, msg):
     from bot.consultations import models as m
 
     try:
-        rec = service.submit("rest", sender, f"m{msg}", "xingfu", text, contact_name=name, contact_phone=phone, consent=consent)
+        rec = service.submit(
+            "rest", sender, f"m{msg}", "xingfu", text, contact_name=name, contact_phone=phone, consent=consent
+        )
     except UserFacingError as e:
         _polite(e)
         return
     assert not CONTROL.search(rec.text) and rec.text.strip()
     if consent is not True:
         assert rec.contact_name is None and rec.contact_phone is None
-    again = service.submit("rest", sender, f"m{msg}", "xingfu", text, contact_name=name, contact_phone=phone, consent=consent)
+    again = service.submit(
+        "rest", sender, f"m{msg}", "xingfu", text, contact_name=name, contact_phone=phone, consent=consent
+    )
     assert again.tracking_no == rec.tracking_no and not again.created
     with service.Session() as s:
-        n = s.scalar(select(func.count()).select_from(m.Consultation).where(m.Consultation.tracking_no == rec.tracking_no))
+        n = s.scalar(
+            select(func.count()).select_from(m.Consultation).where(m.Consultation.tracking_no == rec.tracking_no)
+        )
     assert n == 1
     _submitted[rec.tracking_no] = rec.tracking_no
 
@@ -113,6 +134,7 @@ def test_every_accepted_submission_is_one_row(service):
 
 
 # ---- the running webhooks (the session's shared stack: tests/conftest.py) --------------------------------
+
 
 def _post_all(url: str, bodies: list, headers: dict | None = None) -> list[str]:
     problems = []
@@ -142,8 +164,11 @@ def test_long_message_gets_a_polite_reply(stack):
 
 @pytest.mark.e2e
 def test_telegram_webhook_survives_hostile_updates(stack, shared_stack):
-    problems = _post_all(f"{stack.rasa_url}/webhooks/telegram/webhook", generate(CI_STRATEGIES["telegram_body"], 40, seed=8),
-                         headers={"X-Telegram-Bot-Api-Secret-Token": shared_stack.telegram_secret})
+    problems = _post_all(
+        f"{stack.rasa_url}/webhooks/telegram/webhook",
+        generate(CI_STRATEGIES["telegram_body"], 40, seed=8),
+        headers={"X-Telegram-Bot-Api-Secret-Token": shared_stack.telegram_secret},
+    )
     assert not problems, "\n".join(problems[:10])
 
 
@@ -154,4 +179,3 @@ def test_webchat_endpoints_survive_hostile_requests(stack):
     problems = _post_all(f"{stack.rasa_url}/webhooks/webchat/webhook", bodies[:60])
     problems += _post_all(f"{stack.rasa_url}/webhooks/webchat/updates", bodies[60:])
     assert not problems, "\n".join(problems[:10])
-

@@ -15,12 +15,11 @@ from sqlalchemy import update
 
 from bot.consultations import models as m
 from bot.inbox.app import create_app
-from bot.settings import get_settings
 from bot.inbox.auth import LoginThrottle
 from bot.inbox.reporting import safe_cell
+from bot.settings import get_settings
 from tests.fake_api import FakeRasa
 from tests.inbox_support import PASSWORD, Server, csrf_from, csrf_of, login, make_env
-
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +56,11 @@ def test_anonymous_is_sent_to_login_with_next(app):
 def test_login_sets_hardened_session_cookie_and_shows_own_committee(app):
     c = TestClient(app)
     page = c.get("/login")
-    r = c.post("/login", data={"username": "alice", "password": PASSWORD["alice"], "csrf_token": csrf_from(page.text), "next": "/"},
-               follow_redirects=False)
+    r = c.post(
+        "/login",
+        data={"username": "alice", "password": PASSWORD["alice"], "csrf_token": csrf_from(page.text), "next": "/"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     cookie = r.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
@@ -70,23 +72,37 @@ def test_session_cookie_is_secure_over_https(app):
     c = TestClient(app, base_url="https://testserver")
     page = c.get("/login")
     assert "Secure" in page.headers["set-cookie"]
-    r = c.post("/login", data={"username": "alice", "password": PASSWORD["alice"], "csrf_token": csrf_from(page.text)},
-               follow_redirects=False)
+    r = c.post(
+        "/login",
+        data={"username": "alice", "password": PASSWORD["alice"], "csrf_token": csrf_from(page.text)},
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and "; Secure" in r.headers["set-cookie"]
 
 
 def test_wrong_password_and_unknown_user_get_the_same_answer(app):
     c = TestClient(app)
     for user in ("alice", "nobody"):
-        r = c.post("/login", data={"username": user, "password": "wrong-password", "csrf_token": csrf_from(c.get("/login").text)})
+        r = c.post(
+            "/login",
+            data={"username": user, "password": "wrong-password", "csrf_token": csrf_from(c.get("/login").text)},
+        )
         assert r.status_code == 401 and "用户名或密码不正确" in r.text
     assert c.get("/", follow_redirects=False).status_code == 303
 
 
 def test_login_rejects_offsite_next(app):
     c = TestClient(app)
-    r = c.post("/login", data={"username": "bob", "password": PASSWORD["bob"], "csrf_token": csrf_from(c.get("/login").text),
-                               "next": "//evil.example/x"}, follow_redirects=False)
+    r = c.post(
+        "/login",
+        data={
+            "username": "bob",
+            "password": PASSWORD["bob"],
+            "csrf_token": csrf_from(c.get("/login").text),
+            "next": "//evil.example/x",
+        },
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and r.headers["location"] == "/"
 
 
@@ -135,13 +151,17 @@ def test_csrf_token_of_another_session_is_refused(app, alice, env):
     other = TestClient(app)
     login(other, "alice")
     foreign = csrf_of(other)
-    r = alice.post(f"/consultations/{env.a[1].tracking_no}/status", data={"to_status": "accepted", "csrf_token": foreign})
+    r = alice.post(
+        f"/consultations/{env.a[1].tracking_no}/status", data={"to_status": "accepted", "csrf_token": foreign}
+    )
     assert r.status_code == 403
     assert env.service.get(env.a[1].tracking_no).status == "submitted"
 
 
 def test_login_form_needs_csrf_too(app):
-    r = TestClient(app).post("/login", data={"username": "alice", "password": PASSWORD["alice"]}, follow_redirects=False)
+    r = TestClient(app).post(
+        "/login", data={"username": "alice", "password": PASSWORD["alice"]}, follow_redirects=False
+    )
     assert r.status_code == 403
 
 
@@ -156,7 +176,9 @@ def test_five_failures_lock_the_username_politely(tmp_path):
     r = c.post("/login", data={"username": "alice", "password": PASSWORD["alice"], "csrf_token": token})
     assert r.status_code == 429 and "分钟后再试" in r.text
     # another user from the same client is unaffected
-    r = c.post("/login", data={"username": "bob", "password": PASSWORD["bob"], "csrf_token": token}, follow_redirects=False)
+    r = c.post(
+        "/login", data={"username": "bob", "password": PASSWORD["bob"], "csrf_token": token}, follow_redirects=False
+    )
     assert r.status_code == 303
 
 
@@ -166,8 +188,9 @@ def test_throttle_window_slides(tmp_path):
 
     env = make_env(tmp_path)
     wall, mono = [datetime(2026, 12, 1, 8, tzinfo=UTC)], [1000.0]
-    t = LoginThrottle(env.service.Session, account_limit=3, client_limit=4, window=60,
-                      clock=lambda: mono[0], now=lambda: wall[0])
+    t = LoginThrottle(
+        env.service.Session, account_limit=3, client_limit=4, window=60, clock=lambda: mono[0], now=lambda: wall[0]
+    )
     for ip in ("1.2.3.4", "5.6.7.8", "9.9.9.9"):  # a new address per try does not help
         t.failed("Alice", ip)
     assert t.retry_after("alice", "10.0.0.1") == 60
@@ -290,9 +313,13 @@ def test_status_change_rules_and_trail(app, env):
     assert "只有提交人本人可以撤回" in r.text
     r = c.post(f"/consultations/{no}/status", data={"to_status": "bogus", "csrf_token": token})
     assert r.status_code == 200 and "没有“bogus”这个状态" in r.text
-    r = c.post(f"/consultations/{no}/status", data={"to_status": "accepted", "note": "已转社区服务站", "csrf_token": token})
+    r = c.post(
+        f"/consultations/{no}/status", data={"to_status": "accepted", "note": "已转社区服务站", "csrf_token": token}
+    )
     assert "已受理" in r.text and "状态说明将推送给居民" in r.text  # a Telegram resident: the push reaches a chat
-    r = c.post(f"/consultations/{no}/status", data={"to_status": "rejected", "note": "不属于本社区事务", "csrf_token": token})
+    r = c.post(
+        f"/consultations/{no}/status", data={"to_status": "rejected", "note": "不属于本社区事务", "csrf_token": token}
+    )
     rec = env.service.get(no)
     assert rec.status == "rejected"
     assert [(e.actor, e.to_status) for e in rec.trail][-2:] == [("alice", "accepted"), ("alice", "rejected")]
@@ -306,7 +333,10 @@ def test_recategorize_hands_over_to_the_right_committee(tmp_path):
     c = TestClient(create_app(env.settings, env.service, push_interval=0))
     login(c, "alice")
     no = env.a[1].tracking_no
-    r = c.post(f"/consultations/{no}/category", data={"category": "affairs-disclosure", "note": "涉及经费", "csrf_token": csrf_of(c)})
+    r = c.post(
+        f"/consultations/{no}/category",
+        data={"category": "affairs-disclosure", "note": "涉及经费", "csrf_token": csrf_of(c)},
+    )
     assert "转交" in r.text
     assert env.service.get(no).committee_id == "xingfu-jwjd"
     assert c.get(f"/consultations/{no}").status_code == 404  # now bob's
@@ -318,15 +348,20 @@ def test_recategorize_hands_over_to_the_right_committee(tmp_path):
 def test_status_change_is_pushed_to_rasa_by_the_background_loop(tmp_path):
     with FakeRasa(token="test-token") as rasa:
         env = make_env(tmp_path, rasa_url=rasa.url)
-        app = create_app(env.settings, env.service, push_interval=30)  # long interval: only the wake-up can be this fast
+        app = create_app(
+            env.settings, env.service, push_interval=30
+        )  # long interval: only the wake-up can be this fast
         with Server(app) as server:
             import httpx
 
             with httpx.Client(base_url=server.url) as c:
                 login(c, "alice")
                 no = env.a[0].tracking_no
-                r = c.post(f"/consultations/{no}/status", data={"to_status": "accepted", "note": "明天派人维修", "csrf_token": csrf_of(c)},
-                           follow_redirects=True)
+                r = c.post(
+                    f"/consultations/{no}/status",
+                    data={"to_status": "accepted", "note": "明天派人维修", "csrf_token": csrf_of(c)},
+                    follow_redirects=True,
+                )
                 assert r.status_code == 200
                 calls = rasa.wait(1)
     assert calls == rasa.calls and len(calls) == 1 and calls[0]["authorized"]  # pushed once
@@ -359,8 +394,20 @@ def test_csv_export_honours_filters(alice, env):
     assert [row[0] for row in rows[1:]] == [env.a[2].tracking_no]
 
 
-@pytest.mark.parametrize("value,expected", [("=1+2", "'=1+2"), ("+86", "'+86"), ("-5", "'-5"), ("@SUM(A1)", "'@SUM(A1)"),
-                                            ("\tx", "'\tx"), ("＝1", "'＝1"), ("正常文本", "正常文本"), ("a=b", "a=b"), (None, "")])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ("=1+2", "'=1+2"),
+        ("+86", "'+86"),
+        ("-5", "'-5"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("＝1", "'＝1"),
+        ("正常文本", "正常文本"),
+        ("a=b", "a=b"),
+        (None, ""),
+    ],
+)
 def test_safe_cell(value, expected):
     assert safe_cell(value) == expected
 
@@ -370,7 +417,11 @@ def test_dashboard_counts_chart_and_overdue(tmp_path):
     env = make_env(tmp_path, inbox_overdue_days=3)
     old = env.a[3]
     with env.service.Session.begin() as s:  # no status change for 5 days
-        s.execute(update(m.StatusEvent).where(m.StatusEvent.consultation_id == old.id).values(at=m.utcnow() - timedelta(days=5)))
+        s.execute(
+            update(m.StatusEvent)
+            .where(m.StatusEvent.consultation_id == old.id)
+            .values(at=m.utcnow() - timedelta(days=5))
+        )
     c = TestClient(create_app(env.settings, env.service, push_interval=0))
     login(c, "alice")
     r = c.get("/")
@@ -393,14 +444,38 @@ def test_admin_creates_user_who_can_log_in(tmp_path):
     admin = TestClient(app)
     login(admin, "root")
     token = csrf_from(admin.get("/admin/users").text)
-    r = admin.post("/admin/users", data={"username": "carol", "password": "carol-pass-1", "role": "member",
-                                         "committee_id": "xingfu-yzh-huayuan", "csrf_token": token})
+    r = admin.post(
+        "/admin/users",
+        data={
+            "username": "carol",
+            "password": "carol-pass-1",
+            "role": "member",
+            "committee_id": "xingfu-yzh-huayuan",
+            "csrf_token": token,
+        },
+    )
     assert "已创建用户 carol" in r.text
-    r = admin.post("/admin/users", data={"username": "carol", "password": "carol-pass-1", "role": "member",
-                                         "committee_id": "xingfu-yzh-huayuan", "csrf_token": token})
+    r = admin.post(
+        "/admin/users",
+        data={
+            "username": "carol",
+            "password": "carol-pass-1",
+            "role": "member",
+            "committee_id": "xingfu-yzh-huayuan",
+            "csrf_token": token,
+        },
+    )
     assert "已经存在" in r.text
-    r = admin.post("/admin/users", data={"username": "dave", "password": "short", "role": "member",
-                                         "committee_id": "xingfu-jwh", "csrf_token": token})
+    r = admin.post(
+        "/admin/users",
+        data={
+            "username": "dave",
+            "password": "short",
+            "role": "member",
+            "committee_id": "xingfu-jwh",
+            "csrf_token": token,
+        },
+    )
     assert "密码至少" in r.text
     carol = TestClient(app)
     assert "花园" in login(carol, "carol", "carol-pass-1").text
@@ -411,7 +486,9 @@ def test_admin_creates_user_who_can_log_in(tmp_path):
 
 
 # bad input --------------------------------------------------------------------------------
-@pytest.mark.parametrize("q", ["", "x" * 10_000, "😀🏠", "\x00\x01\x1b[31m", "' OR 1=1 --", "%_%", "<img src=x onerror=alert(1)>"])
+@pytest.mark.parametrize(
+    "q", ["", "x" * 10_000, "😀🏠", "\x00\x01\x1b[31m", "' OR 1=1 --", "%_%", "<img src=x onerror=alert(1)>"]
+)
 def test_hostile_search_and_filters_never_break(alice, q):
     r = alice.get("/consultations", params={"q": q, "status": q[:20], "category": q[:30]})
     assert r.status_code == 200
@@ -434,7 +511,10 @@ def test_huge_note_and_control_chars_are_cleaned(tmp_path):
     c = TestClient(create_app(env.settings, env.service, push_interval=0))
     login(c, "alice")
     no = env.a[0].tracking_no
-    r = c.post(f"/consultations/{no}/status", data={"to_status": "accepted", "note": "好\x00的\x1b" + "长" * 10_000, "csrf_token": csrf_of(c)})
+    r = c.post(
+        f"/consultations/{no}/status",
+        data={"to_status": "accepted", "note": "好\x00的\x1b" + "长" * 10_000, "csrf_token": csrf_of(c)},
+    )
     assert r.status_code == 200
     note = env.service.get(no).trail[-1].note
     assert note.startswith("好的") and len(note) <= 1000 and "\x00" not in note
@@ -461,11 +541,17 @@ def test_inbox_and_open311_on_postgresql(tmp_path, pg_url):
     no = env.a[0].tracking_no
     c.post(f"/consultations/{no}/status", data={"to_status": "accepted", "note": "好\x00的", "csrf_token": csrf_of(c)})
     assert env.service.get(no).status == "accepted"
-    rows = list(csv.reader(io.StringIO(c.get("/consultations/export.csv", params={"status": "accepted"}).content.decode("utf-8-sig"))))
+    rows = list(
+        csv.reader(
+            io.StringIO(c.get("/consultations/export.csv", params={"status": "accepted"}).content.decode("utf-8-sig"))
+        )
+    )
     assert [r[0] for r in rows[1:]] == [no]
     assert re.search(r'tile-n">5<', c.get("/").text)
     key = ApiKeyStore.from_settings(env.settings).create("pg-test")
     body = c.get("/open311/v2/requests.json", params={"api_key": key, "status": "open"}).json()
     assert {x["service_request_id"] for x in body} == {x.tracking_no for x in env.a + env.b}
-    r = c.post("/open311/v2/requests.json", data={"api_key": key, "service_code": "property", "description": "电梯坏了"})
+    r = c.post(
+        "/open311/v2/requests.json", data={"api_key": key, "service_code": "property", "description": "电梯坏了"}
+    )
     assert r.status_code == 201

@@ -14,7 +14,6 @@ from bot.inbox import open311, routes
 from bot.inbox.app import create_app
 from tests.inbox_support import csrf_from, login, make_env
 
-
 ROLES = ("anon", "a", "b", "admin")
 USERS = {"a": "alice", "b": "bob", "admin": "root"}
 
@@ -48,33 +47,135 @@ def matrix(env):
         ("GET", "/login", "/login", None, {"anon": 200, "a": 303, "b": 303, "admin": 303}),
         ("GET", "/", "/", None, {"anon": 303, "a": 200, "b": 200, "admin": 200}),
         ("GET", "/consultations", "/consultations", None, {"anon": 303, "a": 200, "b": 200, "admin": 200}),
-        ("GET", "/consultations/export.csv", "/consultations/export.csv", None, {"anon": 303, "a": 200, "b": 200, "admin": 200}),
-        ("GET", "/consultations/{tracking_no}", f"/consultations/{a}", None, {"anon": 303, "a": 200, "b": 404, "admin": 200}),
-        ("GET", "/consultations/{tracking_no}", f"/consultations/{b}", None, {"anon": 303, "a": 404, "b": 200, "admin": 200}),
-        ("GET", "/consultations/{tracking_no}", "/consultations/YS-20000101-0001", None, {"anon": 303, "a": 404, "b": 404, "admin": 404}),
-        ("POST", "/consultations/{tracking_no}/status", f"/consultations/{a}/status", same_a, {"anon": 303, "a": 303, "b": 404, "admin": 303}),
-        ("POST", "/consultations/{tracking_no}/status", f"/consultations/{b}/status", same_a, {"anon": 303, "a": 404, "b": 303, "admin": 303}),
-        ("POST", "/consultations/{tracking_no}/category", f"/consultations/{a}/category", same_cat_a, {"anon": 303, "a": 303, "b": 404, "admin": 303}),
-        ("POST", "/consultations/{tracking_no}/category", f"/consultations/{b}/category", same_cat_b, {"anon": 303, "a": 404, "b": 303, "admin": 303}),
+        (
+            "GET",
+            "/consultations/export.csv",
+            "/consultations/export.csv",
+            None,
+            {"anon": 303, "a": 200, "b": 200, "admin": 200},
+        ),
+        (
+            "GET",
+            "/consultations/{tracking_no}",
+            f"/consultations/{a}",
+            None,
+            {"anon": 303, "a": 200, "b": 404, "admin": 200},
+        ),
+        (
+            "GET",
+            "/consultations/{tracking_no}",
+            f"/consultations/{b}",
+            None,
+            {"anon": 303, "a": 404, "b": 200, "admin": 200},
+        ),
+        (
+            "GET",
+            "/consultations/{tracking_no}",
+            "/consultations/YS-20000101-0001",
+            None,
+            {"anon": 303, "a": 404, "b": 404, "admin": 404},
+        ),
+        (
+            "POST",
+            "/consultations/{tracking_no}/status",
+            f"/consultations/{a}/status",
+            same_a,
+            {"anon": 303, "a": 303, "b": 404, "admin": 303},
+        ),
+        (
+            "POST",
+            "/consultations/{tracking_no}/status",
+            f"/consultations/{b}/status",
+            same_a,
+            {"anon": 303, "a": 404, "b": 303, "admin": 303},
+        ),
+        (
+            "POST",
+            "/consultations/{tracking_no}/category",
+            f"/consultations/{a}/category",
+            same_cat_a,
+            {"anon": 303, "a": 303, "b": 404, "admin": 303},
+        ),
+        (
+            "POST",
+            "/consultations/{tracking_no}/category",
+            f"/consultations/{b}/category",
+            same_cat_b,
+            {"anon": 303, "a": 404, "b": 303, "admin": 303},
+        ),
         # handoffs: A is its community's fallback committee (居委会), B is not; an empty note is refused with a flash
         ("GET", "/handoffs", "/handoffs", None, {"anon": 303, "a": 200, "b": 403, "admin": 200}),
-        ("POST", "/handoffs/{handoff_id}/close", f"/handoffs/{ha}/close", {"note": ""}, {"anon": 303, "a": 303, "b": 403, "admin": 303}),
-        ("POST", "/handoffs/{handoff_id}/close", f"/handoffs/{ho}/close", {"note": ""}, {"anon": 303, "a": 404, "b": 403, "admin": 303}),
-        ("POST", "/handoffs/{handoff_id}/close", "/handoffs/x1/close", {"note": "hi"}, {"anon": 303, "a": 404, "b": 403, "admin": 404}),
+        (
+            "POST",
+            "/handoffs/{handoff_id}/close",
+            f"/handoffs/{ha}/close",
+            {"note": ""},
+            {"anon": 303, "a": 303, "b": 403, "admin": 303},
+        ),
+        (
+            "POST",
+            "/handoffs/{handoff_id}/close",
+            f"/handoffs/{ho}/close",
+            {"note": ""},
+            {"anon": 303, "a": 404, "b": 403, "admin": 303},
+        ),
+        (
+            "POST",
+            "/handoffs/{handoff_id}/close",
+            "/handoffs/x1/close",
+            {"note": "hi"},
+            {"anon": 303, "a": 404, "b": 403, "admin": 404},
+        ),
         ("GET", "/admin/users", "/admin/users", None, {"anon": 303, "a": 403, "b": 403, "admin": 200}),
-        ("POST", "/admin/users", "/admin/users", {"username": "x", "password": "", "role": "member"}, {"anon": 303, "a": 403, "b": 403, "admin": 303}),
-        ("POST", "/admin/users/{username}/active", "/admin/users/bob/active", {"active": "1"}, {"anon": 303, "a": 403, "b": 403, "admin": 303}),
-        ("POST", "/admin/users/{username}/password", "/admin/users/bob/password", {"password": "short"}, {"anon": 303, "a": 403, "b": 403, "admin": 303}),
+        (
+            "POST",
+            "/admin/users",
+            "/admin/users",
+            {"username": "x", "password": "", "role": "member"},
+            {"anon": 303, "a": 403, "b": 403, "admin": 303},
+        ),
+        (
+            "POST",
+            "/admin/users/{username}/active",
+            "/admin/users/bob/active",
+            {"active": "1"},
+            {"anon": 303, "a": 403, "b": 403, "admin": 303},
+        ),
+        (
+            "POST",
+            "/admin/users/{username}/password",
+            "/admin/users/bob/password",
+            {"password": "short"},
+            {"anon": 303, "a": 403, "b": 403, "admin": 303},
+        ),
         ("GET", "/healthz", "/healthz", None, {r: 200 for r in ROLES}),
         ("GET", "/favicon.ico", "/favicon.ico", None, {r: 308 for r in ROLES}),
         # The API never accepts a browser session in place of an integrator key.
         # GeoReport v2: the service list, definitions and discovery are public; residents' requests need a key
         ("GET", "/open311/v2/services.json", "/open311/v2/services.json", None, {r: 200 for r in ROLES}),
-        ("GET", "/open311/v2/services/{service_code}.json", "/open311/v2/services/property.json", None, {r: 200 for r in ROLES}),
+        (
+            "GET",
+            "/open311/v2/services/{service_code}.json",
+            "/open311/v2/services/property.json",
+            None,
+            {r: 200 for r in ROLES},
+        ),
         ("GET", "/open311/v2/discovery.json", "/open311/v2/discovery.json", None, {r: 200 for r in ROLES}),
         ("GET", "/open311/v2/requests.json", "/open311/v2/requests.json", None, {r: 401 for r in ROLES}),
-        ("GET", "/open311/v2/requests/{request_id}.json", f"/open311/v2/requests/{a}.json", None, {r: 401 for r in ROLES}),
-        ("POST", "/open311/v2/requests.json", "/open311/v2/requests.json", {"service_code": "public-affairs", "description": "x"}, {r: 401 for r in ROLES}),
+        (
+            "GET",
+            "/open311/v2/requests/{request_id}.json",
+            f"/open311/v2/requests/{a}.json",
+            None,
+            {r: 401 for r in ROLES},
+        ),
+        (
+            "POST",
+            "/open311/v2/requests.json",
+            "/open311/v2/requests.json",
+            {"service_code": "public-affairs", "description": "x"},
+            {r: 401 for r in ROLES},
+        ),
         ("GET", "/open311/v2/{rest:path}", "/open311/v2/services.xml", None, {r: 404 for r in ROLES}),
         ("POST", "/open311/v2/{rest:path}", "/open311/v2/requests.xml", {}, {r: 404 for r in ROLES}),
         ("POST", "/login", "/login", {"username": "nobody", "password": "wrong-pass"}, {r: 401 for r in ROLES}),
@@ -116,7 +217,9 @@ def test_legal_change_by_other_committee_is_404_and_has_no_effect(env):
     login(bob, "bob")
     token = csrf_from(bob.get("/consultations").text)
     target = env.a[0].tracking_no
-    r = bob.post(f"/consultations/{target}/status", data={"to_status": "accepted", "note": "hijack", "csrf_token": token})
+    r = bob.post(
+        f"/consultations/{target}/status", data={"to_status": "accepted", "note": "hijack", "csrf_token": token}
+    )
     assert r.status_code == 404
     r = bob.post(f"/consultations/{target}/category", data={"category": "affairs-disclosure", "csrf_token": token})
     assert r.status_code == 404

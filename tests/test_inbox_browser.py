@@ -15,13 +15,20 @@ from tests.fake_api import FakeRasa
 from tests.inbox_support import PASSWORD, Server, make_env
 
 CHROMIUM = os.environ.get("LINLI_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM), reason="no Chromium at " + CHROMIUM),
+    pytest.mark.skipif(
+        not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM), reason="no Chromium at " + CHROMIUM
+    ),
 ]
-
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,6 @@ from bot.errors import UserFacingError
 from bot.inbox.app import create_app
 from tests.inbox_support import login, make_env
 
-
 N_GENERATED = 120
 FORMULA_START = ("=", "+", "-", "@", "＝", "＋", "－", "＠")
 
@@ -75,8 +74,16 @@ def hostile_inbox(tmp_path_factory):
     stored, refused = [], 0
     for i, t in enumerate(texts):
         try:
-            rec = env.service.submit("rest", f"fz-{i}", "m1", "xingfu", marked(i, t)[-2000:],
-                                     contact_name=f"<b data-mk='n{i}'>张</b>"[:20], contact_phone="13800138000", consent=True)
+            rec = env.service.submit(
+                "rest",
+                f"fz-{i}",
+                "m1",
+                "xingfu",
+                marked(i, t)[-2000:],
+                contact_name=f"<b data-mk='n{i}'>张</b>"[:20],
+                contact_phone="13800138000",
+                consent=True,
+            )
             stored.append((i, rec.tracking_no))
         except UserFacingError as e:  # e.g. an unreadable name: refused politely, nothing stored
             assert e.message

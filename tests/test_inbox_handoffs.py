@@ -8,13 +8,11 @@ import re
 from dataclasses import asdict
 
 import httpx
-import pytest
 from fastapi.testclient import TestClient
 
 from bot.inbox.app import create_app
 from tests.fake_api import FakeRasa
 from tests.inbox_support import Server, csrf_of, login, make_env
-
 
 
 def _client(env, user):
@@ -78,11 +76,17 @@ def test_close_pushes_reply_to_the_resident(tmp_path):
             assert r.status_code == 200 and "回复已发送给居民" in r.text
             calls = rasa.wait(1)
             page = c.get("/handoffs").text
-            again = c.post(f"/handoffs/{hid}/close", data={"note": "再回一次", "csrf_token": csrf_of(c)}, follow_redirects=True)
+            again = c.post(
+                f"/handoffs/{hid}/close", data={"note": "再回一次", "csrf_token": csrf_of(c)}, follow_redirects=True
+            )
     assert calls == rasa.calls and len(calls) == 1 and calls[0]["authorized"]  # pushed once
-    assert calls[0]["path"] == "/conversations/resident-h1/trigger_intent" and calls[0]["query"]["output_channel"] == ["telegram"]
-    assert calls[0]["json"] == {"name": "EXTERNAL_handoff_reply",
-                                "entities": {"note": "您好，已安排网格员明天上午上门，有事可打 139****2222 <b>找我</b>"}}
+    assert calls[0]["path"] == "/conversations/resident-h1/trigger_intent" and calls[0]["query"]["output_channel"] == [
+        "telegram"
+    ]
+    assert calls[0]["json"] == {
+        "name": "EXTERNAL_handoff_reply",
+        "entities": {"note": "您好，已安排网格员明天上午上门，有事可打 139****2222 <b>找我</b>"},
+    }
     assert f'id="handoff-{hid}"' not in _open_section(page)  # no longer open
     closed = page.split("最近已处理")[1]
     assert "alice" in closed and "139****2222" in closed and "<b>找我</b>" not in closed

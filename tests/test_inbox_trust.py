@@ -50,7 +50,9 @@ def test_a_captured_cookie_stops_working_at_logout(env):
     alice = TestClient(app)
     login(alice, "alice")
     captured = alice.cookies.get(COOKIE)
-    assert _with_cookie(app, captured).get("/", follow_redirects=False).status_code == 200  # the copy works while logged in
+    assert (
+        _with_cookie(app, captured).get("/", follow_redirects=False).status_code == 200
+    )  # the copy works while logged in
     assert alice.post("/logout", data={"csrf_token": csrf_of(alice)}, follow_redirects=False).status_code == 303
     assert _with_cookie(app, captured).get("/", follow_redirects=False).status_code == 303
     assert _with_cookie(app, captured).get("/consultations/export.csv", follow_redirects=False).status_code == 303
@@ -79,15 +81,20 @@ def test_password_change_and_deactivation_end_every_session(env):
 def _failed_login(client: httpx.Client, username: str, forwarded_for: str | None = None) -> httpx.Response:
     token = csrf_from(client.get("/login").text)
     headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
-    return client.post("/login", data={"username": username, "password": "not-the-password", "csrf_token": token},
-                       headers=headers)
+    return client.post(
+        "/login", data={"username": username, "password": "not-the-password", "csrf_token": token}, headers=headers
+    )
 
 
 def test_account_limit_holds_across_replicas_and_forged_forwarded_for(env):
     """Two inbox replicas on one database, each failure from a new forged address: the account locks after 5."""
     replicas = [create_app(env.settings, env.service, push_interval=0) for _ in range(2)]
-    with Server(replicas[0]) as s1, Server(replicas[1]) as s2, \
-            httpx.Client(base_url=s1.url) as c1, httpx.Client(base_url=s2.url) as c2:
+    with (
+        Server(replicas[0]) as s1,
+        Server(replicas[1]) as s2,
+        httpx.Client(base_url=s1.url) as c1,
+        httpx.Client(base_url=s2.url) as c2,
+    ):
         for i in range(5):
             r = _failed_login((c1, c2)[i % 2], "alice", forwarded_for=f"198.51.100.{i}")
             assert r.status_code == 401, (i, r.status_code)
@@ -125,11 +132,14 @@ def _read_until_closed(sock: socket.socket, limit: float) -> bytes:
     return data
 
 
-@pytest.mark.parametrize("sent", [
-    b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ",  # headers never finish
-    b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-    b"Content-Length: 400\r\n\r\nusername=al",  # body never finishes
-])
+@pytest.mark.parametrize(
+    "sent",
+    [
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ",  # headers never finish
+        b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: 400\r\n\r\nusername=al",  # body never finishes
+    ],
+)
 def test_a_trickled_request_is_cut_with_408(tmp_path, sent):
     env = make_env(tmp_path, inbox_header_timeout=0.5, inbox_body_timeout=0.5)
     with Server(create_app(env.settings, env.service, push_interval=0)) as s:
@@ -142,18 +152,24 @@ def test_a_trickled_request_is_cut_with_408(tmp_path, sent):
 
 # 10. out-of-range dates are 400s, not tracebacks --------------------------------------------
 @pytest.mark.parametrize("path", ["/consultations", "/consultations/export.csv"])
-@pytest.mark.parametrize("params", [{"since": "0001-01-01"}, {"until": "9999-12-31"}, {"since": "1999-12-31", "until": "2100-01-01"}])
+@pytest.mark.parametrize(
+    "params", [{"since": "0001-01-01"}, {"until": "9999-12-31"}, {"since": "1999-12-31", "until": "2100-01-01"}]
+)
 def test_extreme_dates_are_a_polite_400(tmp_path, path, params):
     env = make_env(tmp_path)
     c = TestClient(create_app(env.settings, env.service, push_interval=0), raise_server_exceptions=False)
     login(c, "root")
     r = c.get(path, params=params)
     assert r.status_code == 400 and "超出范围" in r.text and "Traceback" not in r.text
-    assert c.get(path, params={"since": "2000-01-01", "until": "2099-12-31"}).status_code == 200  # the bounds themselves work
+    assert (
+        c.get(path, params={"since": "2000-01-01", "until": "2099-12-31"}).status_code == 200
+    )  # the bounds themselves work
 
 
 # 16. guessable passwords are refused --------------------------------------------------------
-@pytest.mark.parametrize("password", ["12345678", "password", "woaini1314", "qwertyuiop", "carol2026", "carolcarol", "aaaaaaaaaa"])
+@pytest.mark.parametrize(
+    "password", ["12345678", "password", "woaini1314", "qwertyuiop", "carol2026", "carolcarol", "aaaaaaaaaa"]
+)
 def test_guessable_passwords_are_refused_with_a_reason(tmp_path, password):
     env = make_env(tmp_path)
     with pytest.raises(UserFacingError) as e:
@@ -169,22 +185,45 @@ def test_admin_page_refuses_a_common_password_in_chinese(tmp_path):
     admin = TestClient(create_app(env.settings, env.service, push_interval=0))
     login(admin, "root")
     token = csrf_of(admin)
-    r = admin.post("/admin/users", data={"username": "carol", "password": "password", "role": "member",
-                                         "committee_id": "xingfu-jwh", "csrf_token": token})
+    r = admin.post(
+        "/admin/users",
+        data={
+            "username": "carol",
+            "password": "password",
+            "role": "member",
+            "committee_id": "xingfu-jwh",
+            "csrf_token": token,
+        },
+    )
     assert "太常见" in r.text and env.service.accounts.get_user("carol") is None
     r = admin.post("/admin/users/bob/password", data={"password": "bob12345", "csrf_token": token})
     assert "用户名" in r.text
     assert login(TestClient(admin.app), "bob").status_code == 200  # bob's password is unchanged
-    r = admin.post("/admin/users", data={"username": "carol", "password": "枇杷-晨跑-7号楼", "role": "member",
-                                         "committee_id": "xingfu-jwh", "csrf_token": token})
+    r = admin.post(
+        "/admin/users",
+        data={
+            "username": "carol",
+            "password": "枇杷-晨跑-7号楼",
+            "role": "member",
+            "committee_id": "xingfu-jwh",
+            "csrf_token": token,
+        },
+    )
     assert env.service.accounts.get_user("carol") is not None
 
 
 def test_cli_refuses_a_common_password_in_chinese(tmp_path):
     env = make_env(tmp_path)
     run_env = {**os.environ, "LINLI_DATABASE_URL": env.settings.sqlalchemy_url, "LINLI_VAR_DIR": str(tmp_path)}
-    p = subprocess.run([sys.executable, "-m", "bot", "inbox", "adduser", "carol", "--committee", "xingfu-jwh", "--password-stdin"],
-                       input="12345678\n", text=True, capture_output=True, cwd=REPO, env=run_env, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "bot", "inbox", "adduser", "carol", "--committee", "xingfu-jwh", "--password-stdin"],
+        input="12345678\n",
+        text=True,
+        capture_output=True,
+        cwd=REPO,
+        env=run_env,
+        timeout=300,
+    )
     assert p.returncode == 1 and "太常见" in p.stderr and "Traceback" not in p.stderr
     assert env.service.accounts.get_user("carol") is None
 
@@ -198,11 +237,17 @@ def test_rest_residents_are_not_said_to_be_notified(tmp_path):
     login(c, "alice")
     page = c.get(f"/consultations/{rest.tracking_no}").text
     assert "收不到推送" in page and "保存并通知居民" not in page
-    r = c.post(f"/consultations/{rest.tracking_no}/status", data={"to_status": "accepted", "note": "已派人", "csrf_token": csrf_of(c)})
+    r = c.post(
+        f"/consultations/{rest.tracking_no}/status",
+        data={"to_status": "accepted", "note": "已派人", "csrf_token": csrf_of(c)},
+    )
     assert "已通知居民" not in r.text and "将推送给居民" not in r.text and "收不到推送" in r.text
     page = c.get(f"/consultations/{tg.tracking_no}").text
     assert "推送到居民的Telegram聊天" in page and "保存并通知居民" in page
-    r = c.post(f"/consultations/{tg.tracking_no}/status", data={"to_status": "accepted", "note": "已派人", "csrf_token": csrf_of(c)})
+    r = c.post(
+        f"/consultations/{tg.tracking_no}/status",
+        data={"to_status": "accepted", "note": "已派人", "csrf_token": csrf_of(c)},
+    )
     assert "状态说明将推送给居民" in r.text and "正在发送" in r.text
 
 

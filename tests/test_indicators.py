@@ -31,7 +31,12 @@ def test_area_per_100_households_shortfall(plan):
 
 
 def test_activity_share_and_commercial_share(plan):
-    res = by_id(self_check({"facility_area": 500, "activity_area": 200, "commercial_service_area": 1500, "total_building_area": 20000}, plan))
+    res = by_id(
+        self_check(
+            {"facility_area": 500, "activity_area": 200, "commercial_service_area": 1500, "total_building_area": 20000},
+            plan,
+        )
+    )
     assert not res["indicator-5"].met and res["indicator-5"].shortfall == "还差 100 平方米活动区域"
     assert res["indicator-5"].target_text == "≥60%"
     assert not res["indicator-3"].met and res["indicator-3"].shortfall == "还差 500 平方米"
@@ -61,8 +66,16 @@ def test_only_computable_targets_are_reported(plan):
 
 @pytest.mark.parametrize(
     "figures",
-    [{"households": 0, "facility_area": 10}, {"households": -1}, {"facility_area": -3.5}, {"workers": "很多"},
-     {"households": float("nan")}, {"unknown_field": 1}, {"facility_area": 10, "activity_area": 20}, {"kind": "城"}],
+    [
+        {"households": 0, "facility_area": 10},
+        {"households": -1},
+        {"facility_area": -3.5},
+        {"workers": "很多"},
+        {"households": float("nan")},
+        {"unknown_field": 1},
+        {"facility_area": 10, "activity_area": 20},
+        {"kind": "城"},
+    ],
 )
 def test_bad_figures_are_refused_politely(plan, figures):
     with pytest.raises(UserFacingError) as e:
@@ -80,12 +93,23 @@ def test_report_is_short_chinese(plan):
 def test_cli_file_and_flags(tmp_path):
     f = tmp_path / "fig.json"
     f.write_text(json.dumps({"households": 500, "facility_area": 100}), encoding="utf-8")
-    run = subprocess.run([sys.executable, "-m", "bot", "indicators", "--file", str(f), "--social-workers", "3", "--json"],
-                         capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "bot", "indicators", "--file", str(f), "--social-workers", "3", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+    )
     assert run.returncode == 1, run.stderr  # one target not met
     out = {r["indicator_id"]: r for r in json.loads(run.stdout)}
     assert out["indicator-4"]["shortfall"] == "还差 50 平方米" and out["indicator-8"]["met"] is True
-    bad = subprocess.run([sys.executable, "-m", "bot", "indicators", "--households", "-3"], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "bot", "indicators", "--households", "-3"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "负数" in bad.stdout and "Traceback" not in bad.stderr
 
 

@@ -105,12 +105,21 @@ def test_chapter_agencies_and_local_bodies(kb):
     assert by_id["6"].agencies == ("市发改局", "市民政局", "市商务局")
     assert by_id["6"].local_bodies == ("各乡(镇)人民政府", "街道办事处")
     assert by_id["7"].agencies == (
-        "市发改局", "市教育局", "市民政局", "市卫健局", "市文广旅局", "市科协",
-        "市乡村振兴服务中心", "市人社局", "市医保局", "市残联", "市妇联",
+        "市发改局",
+        "市教育局",
+        "市民政局",
+        "市卫健局",
+        "市文广旅局",
+        "市科协",
+        "市乡村振兴服务中心",
+        "市人社局",
+        "市医保局",
+        "市残联",
+        "市妇联",
     )
     assert by_id["7"].local_bodies == ("各乡(镇)人民政府", "街道办事处")
     # the closing parenthesis is not part of any citable sentence
-    for chapter, sentence in kb.plan.clauses:
+    for _chapter, sentence in kb.plan.clauses:
         assert "按职责分工负责" not in sentence.text
 
 
@@ -199,15 +208,39 @@ def test_aliases_do_not_collide_across_services(kb):
 
 # topic of the brief → the word both the service and its cited plan sentence must contain
 TOPICS = {
-    "居家养老": "居家", "日间照料": "社区养老", "助餐": "社区养老", "嵌入式养老": "嵌入式养老",
-    "巡访关爱": "巡访关爱", "特困人员供养": "特困人员供养", "普惠托育": "普惠托育", "社区托育服务设施": "社区托育服务设施",
-    "儿童之家": "儿童之家", "留守儿童": "留守儿童", "困境儿童": "困境儿童", "残疾儿童": "残疾儿童",
-    "未成年人保护": "未成年人保护", "残疾人社区康复": "残疾人社区康复", "社区卫生服务中心": "社区卫生服务中心",
-    "慢性病防控": "慢性病防控", "医保服务点": "医保", "互联网+公共就业服务": "互联网+公共就业服务",
-    "社区教育": "社区教育", "红色主题教育": "红色主题教育", "文体活动室": "文体活动室", "健身": "健身",
-    "农家书屋": "农家书屋", "村史馆": "村史馆", "科普": "科普", "社工+志愿者": "社工+志愿者",
-    "社工站": "社工站", "议事协商": "议事协商", "村（居）务公开": "村(居)务公开", "红心物业": "红心物业",
-    "停车场地": "停车场地", "社会组织培育": "社会组织培育", "移风易俗": "移风易俗",
+    "居家养老": "居家",
+    "日间照料": "社区养老",
+    "助餐": "社区养老",
+    "嵌入式养老": "嵌入式养老",
+    "巡访关爱": "巡访关爱",
+    "特困人员供养": "特困人员供养",
+    "普惠托育": "普惠托育",
+    "社区托育服务设施": "社区托育服务设施",
+    "儿童之家": "儿童之家",
+    "留守儿童": "留守儿童",
+    "困境儿童": "困境儿童",
+    "残疾儿童": "残疾儿童",
+    "未成年人保护": "未成年人保护",
+    "残疾人社区康复": "残疾人社区康复",
+    "社区卫生服务中心": "社区卫生服务中心",
+    "慢性病防控": "慢性病防控",
+    "医保服务点": "医保",
+    "互联网+公共就业服务": "互联网+公共就业服务",
+    "社区教育": "社区教育",
+    "红色主题教育": "红色主题教育",
+    "文体活动室": "文体活动室",
+    "健身": "健身",
+    "农家书屋": "农家书屋",
+    "村史馆": "村史馆",
+    "科普": "科普",
+    "社工+志愿者": "社工+志愿者",
+    "社工站": "社工站",
+    "议事协商": "议事协商",
+    "村（居）务公开": "村(居)务公开",
+    "红心物业": "红心物业",
+    "停车场地": "停车场地",
+    "社会组织培育": "社会组织培育",
+    "移风易俗": "移风易俗",
 }
 
 
@@ -280,7 +313,14 @@ def test_default_community_and_every_category_routable(kb):
     assert Settings().default_community in {c.id for c in kb.communities}
     assert kb.community("xingfu").name == "幸福社区"
     category_ids = {c.id for c in kb.directory.categories}
-    assert {"property", "affairs-disclosure", "village-rules", "public-affairs", "services-needs", "other"} <= category_ids
+    assert {
+        "property",
+        "affairs-disclosure",
+        "village-rules",
+        "public-affairs",
+        "services-needs",
+        "other",
+    } <= category_ids
     for community in kb.communities:
         handled = {cat for m in community.committees for cat in m.categories}
         assert handled == category_ids, community.id

@@ -28,17 +28,42 @@ def test_seed_plan_parses_exactly_as_before():
     plan = load_plan(REPO / "knowledge_base")
     assert plan.indicator_box == before["indicator_box"]
     assert [
-        {"id": c.id, "numeral": c.numeral, "title": c.title, "part": c.part, "paragraph": c.paragraph,
-         "agencies": list(c.agencies), "local_bodies": list(c.local_bodies), "agency_text": c.agency_text,
-         "sentences": [[s.id, s.index, s.text, s.start, s.end] for s in c.sentences]} for c in plan.chapters
+        {
+            "id": c.id,
+            "numeral": c.numeral,
+            "title": c.title,
+            "part": c.part,
+            "paragraph": c.paragraph,
+            "agencies": list(c.agencies),
+            "local_bodies": list(c.local_bodies),
+            "agency_text": c.agency_text,
+            "sentences": [[s.id, s.index, s.text, s.start, s.end] for s in c.sentences],
+        }
+        for c in plan.chapters
     ] == before["chapters"]
     assert [
-        {"id": i.id, "number": i.number, "name": i.name, "base": _q(i.base_2020), "target": _q(i.target_2025),
-         "binding": i.binding, "source_line": i.source_line} for i in plan.indicators
+        {
+            "id": i.id,
+            "number": i.number,
+            "name": i.name,
+            "base": _q(i.base_2020),
+            "target": _q(i.target_2025),
+            "binding": i.binding,
+            "source_line": i.source_line,
+        }
+        for i in plan.indicators
     ] == before["indicators"]
     assert [
-        {"id": a.id, "number": a.number, "title": a.title, "text": a.text, "box": a.box, "part": a.part,
-         "after_chapter": a.after_chapter} for a in plan.actions
+        {
+            "id": a.id,
+            "number": a.number,
+            "title": a.title,
+            "text": a.text,
+            "box": a.box,
+            "part": a.part,
+            "after_chapter": a.after_chapter,
+        }
+        for a in plan.actions
     ] == before["actions"]
     assert len(before["chapters"]) == 3 and sum(len(c["sentences"]) for c in before["chapters"]) == 29
 
@@ -46,7 +71,10 @@ def test_seed_plan_parses_exactly_as_before():
 def _structure(doc):
     p = doc.plan
     return (
-        [(c.id, c.title, c.part, c.agencies, c.local_bodies, [(s.id, s.text) for s in c.sentences]) for c in p.chapters],
+        [
+            (c.id, c.title, c.part, c.agencies, c.local_bodies, [(s.id, s.text) for s in c.sentences])
+            for c in p.chapters
+        ],
         [(i.id, i.name, i.base_2020, i.target_2025, i.binding, i.base_year, i.target_year) for i in p.indicators],
         [(a.id, a.title, a.text, a.box, a.after_chapter) for a in p.actions],
         p.indicator_box,
@@ -64,12 +92,17 @@ def test_second_document_structure(elderly):
     assert elderly.title == "幸福市“十四五”社区养老服务体系建设规划（节选）"
     # (一) restarts in every part: chapter ids carry the part
     assert [(c.id, c.title) for c in p.chapters] == [
-        ("0", "引言"), ("1.1", "（一）建设街道综合养老服务中心"), ("1.2", "（二）发展家庭养老床位"),
-        ("2.1", "（一）壮大养老服务人才队伍"), ("2.2", "（二）健全探访关爱服务"),
+        ("0", "引言"),
+        ("1.1", "（一）建设街道综合养老服务中心"),
+        ("1.2", "（二）发展家庭养老床位"),
+        ("2.1", "（一）壮大养老服务人才队伍"),
+        ("2.2", "（二）健全探访关爱服务"),
     ]
     by = {c.id: c for c in p.chapters}
     assert by["1.1"].part == "一、完善社区养老服务网络" and by["2.2"].part == "二、提升社区养老服务质量"
-    assert by["1.1"].agencies == ("市民政局", "市住建局", "市自然资源局") and by["1.1"].local_bodies == ("各街道办事处",)
+    assert by["1.1"].agencies == ("市民政局", "市住建局", "市自然资源局") and by["1.1"].local_bodies == (
+        "各街道办事处",
+    )
     # the other usual form of the closing parenthesis: 牵头 … 配合
     assert by["1.2"].agencies == ("市民政局", "市卫健委", "市医保局", "市残联") and by["1.2"].local_bodies == ()
     assert by["2.2"].local_bodies == ("各街道办事处", "社区居民委员会")
@@ -83,7 +116,8 @@ def test_second_document_structure(elderly):
     assert inds["doc2-indicator-4"].target_2025.comparator == "≥" and inds["doc2-indicator-4"].target_2025.value == 90
     assert p.indicator_box == "专栏1 “十四五”社区养老服务主要指标"
     assert [(a.id, a.title, a.after_chapter) for a in p.actions] == [
-        ("doc2-action-1", "实施助餐服务提升行动", "2.2"), ("doc2-action-2", "实施智慧养老行动", "2.2"),
+        ("doc2-action-1", "实施助餐服务提升行动", "2.2"),
+        ("doc2-action-2", "实施智慧养老行动", "2.2"),
     ]
 
 
@@ -139,13 +173,16 @@ def test_problems_are_reported_with_their_line():
     assert doc.plan.indicators == []
 
 
-@pytest.mark.parametrize("name,data,message", [
-    ("empty.txt", b"", "没有可读的文字"),
-    ("blank.txt", b"  \n\n\t\n", "没有可读的文字"),
-    ("notes.md", b"# hi", "不支持的文件类型"),
-    ("broken.docx", b"PK\x03\x04 not really a zip", "不是有效的 .docx"),
-    ("broken.pdf", b"%PDF-1.7\nnonsense", "PDF"),
-])
+@pytest.mark.parametrize(
+    "name,data,message",
+    [
+        ("empty.txt", b"", "没有可读的文字"),
+        ("blank.txt", b"  \n\n\t\n", "没有可读的文字"),
+        ("notes.md", b"# hi", "不支持的文件类型"),
+        ("broken.docx", b"PK\x03\x04 not really a zip", "不是有效的 .docx"),
+        ("broken.pdf", b"%PDF-1.7\nnonsense", "PDF"),
+    ],
+)
 def test_unreadable_files_are_refused_politely(tmp_path, name, data, message):
     path = tmp_path / name
     path.write_bytes(data)
@@ -168,12 +205,16 @@ def test_odd_text_is_parsed_not_crashed():
     text = "（一）社区服务😀\r\n提供服务\x00。<script>alert(1)</script>。（市民政局负责）\n二、保障\n" + "x" * 100_000
     doc = parse_document(text, prefix="doc9")
     assert doc.plan.chapters[0].agencies == ("市民政局",)
-    assert any(p.line == 4 and "不在任何章节里" in p.message for p in doc.problems)  # the long line outside any chapter is reported, not dropped
+    assert any(
+        p.line == 4 and "不在任何章节里" in p.message for p in doc.problems
+    )  # the long line outside any chapter is reported, not dropped
 
 
 def _cli(*args: str, kb_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINLI_")} | {"LINLI_KB_DIR": str(kb_dir)}
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_cli_import_prints_the_review_and_publishes_nothing(tmp_path):
@@ -187,7 +228,10 @@ def test_cli_import_prints_the_review_and_publishes_nothing(tmp_path):
     out = run.stdout
     assert "《幸福市“十四五”社区养老服务体系建设规划》（编号 doc2，来自 养老规划.docx）" in out
     assert "章节 5，条款 13，责任单位 10，指标 5，专栏条目 2，问题 0" in out
-    assert "（二）发展家庭养老床位（第13行）：3句，条款 doc2-1.2-01 起；责任单位：市民政局、市卫健委、市医保局、市残联" in out
+    assert (
+        "（二）发展家庭养老床位（第13行）：3句，条款 doc2-1.2-01 起；责任单位：市民政局、市卫健委、市医保局、市残联"
+        in out
+    )
     assert "doc2-indicator-3 家庭养老床位数：2020年基期值 无，2025年目标值 ≥2000张（预期性）" in out
     assert "问题：无" in out
     assert not (kb_dir / "versions").exists()

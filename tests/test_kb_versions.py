@@ -51,7 +51,9 @@ def test_publish_makes_a_snapshot_with_a_manifest_and_rollback_moves_the_pointer
     assert kb.version == "v0001" and [d.id for d in kb.documents] == ["plan", "doc2"]
     assert kb.document("doc2").cite == "幸福市“十四五”社区养老服务体系建设规划"
     manifest = json.loads((versions_dir(kb_root) / name / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["by"] == "editor-wang" and manifest["parent"] == "seed" and manifest["fingerprint"] == kb.fingerprint
+    assert (
+        manifest["by"] == "editor-wang" and manifest["parent"] == "seed" and manifest["fingerprint"] == kb.fingerprint
+    )
     assert manifest["changes"][0]["action"] == "added" and manifest["changes"][0]["document"] == "doc2"
     assert manifest["counts"]["documents"] == 2 and manifest["counts"]["indicators"] == 13
     assert kb.fingerprint != seed_fingerprint
@@ -64,7 +66,10 @@ def test_publish_makes_a_snapshot_with_a_manifest_and_rollback_moves_the_pointer
         assert load_kb().version == "v0001"
         # a second import of the same title is an update of the same document, in a new version
         assert _publish_elderly(kb_root, by="editor-li") == "v0002"
-        assert json.loads((versions_dir(kb_root) / "v0002" / "manifest.json").read_text("utf-8"))["changes"][0]["action"] == "changed"
+        assert (
+            json.loads((versions_dir(kb_root) / "v0002" / "manifest.json").read_text("utf-8"))["changes"][0]["action"]
+            == "changed"
+        )
         assert rollback(kb_root, "v0001", by="admin") == "v0002"
         assert load_kb().version == "v0001"
         assert rollback(kb_root, "seed", by="admin") == "v0001"
@@ -73,8 +78,12 @@ def test_publish_makes_a_snapshot_with_a_manifest_and_rollback_moves_the_pointer
         monkeypatch.delenv("LINLI_KB_DIR")
         get_settings.cache_clear()
     audit = [(h["action"], h["version"], h["by"]) for h in history(kb_root)]
-    assert audit == [("publish", "v0001", "editor-wang"), ("publish", "v0002", "editor-li"),
-                     ("rollback", "v0001", "admin"), ("rollback", "seed", "admin")]
+    assert audit == [
+        ("publish", "v0001", "editor-wang"),
+        ("publish", "v0002", "editor-li"),
+        ("rollback", "v0001", "admin"),
+        ("rollback", "seed", "admin"),
+    ]
     assert [(v.name, v.current) for v in list_versions(kb_root)] == [("seed", True), ("v0001", False), ("v0002", False)]
 
 
@@ -97,8 +106,15 @@ def test_a_publish_that_does_not_load_leaves_nothing(kb_root):
 
 def _bot(kb_root: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINLI_")} | {"LINLI_KB_DIR": str(kb_root)}
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=REPO, env=env, input=stdin, capture_output=True,
-                          text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=REPO,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def test_cli_publish_answers_at_once_and_rollback(kb_root, tmp_path):
@@ -108,7 +124,9 @@ def test_cli_publish_answers_at_once_and_rollback(kb_root, tmp_path):
     assert "已发布知识版本 v0001" in run.stdout and "问题：无" in run.stdout
     assert (versions_dir(kb_root) / "v0001" / "documents" / "doc2.original.docx").is_file()
     run = _bot(kb_root, "kb", "versions")
-    assert run.returncode == 0 and "* v0001" in run.stdout and "editor-zhao" in run.stdout and "added doc2" in run.stdout
+    assert (
+        run.returncode == 0 and "* v0001" in run.stdout and "editor-zhao" in run.stdout and "added doc2" in run.stdout
+    )
 
     run = _bot(kb_root, "ask", "--json", "-", stdin="\n".join(DOC2_QUESTIONS) + "\n")
     assert run.returncode == 0, run.stderr[-2000:]
@@ -199,7 +217,9 @@ def test_hot_reload_while_residents_ask(kb_root):
     from_doc2 = [ids for v, q, ids in results if v == new and q in DOC2_QUESTIONS]
     assert from_doc2 and all(any(i.startswith("doc2-") for i in ids) for ids in from_doc2)
     assert not any(i.startswith("doc2-") for v, _, ids in results if v == "seed" for i in ids)
-    assert versions[0] == "seed" and "seed" in versions[versions.index(new):]  # answered by seed again after the rollback
+    assert (
+        versions[0] == "seed" and "seed" in versions[versions.index(new) :]
+    )  # answered by seed again after the rollback
 
 
 def test_a_version_that_fails_to_build_keeps_the_old_one(kb_root):

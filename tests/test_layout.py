@@ -62,8 +62,11 @@ def test_the_helpers_see_the_tree():
 
 
 def test_no_module_is_over_400_lines():
-    long = {str(p.relative_to(BOT)): n for p in _modules()
-            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    long = {
+        str(p.relative_to(BOT)): n
+        for p in _modules()
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
     assert set(long) - LONG_ALLOWED - set(NOT_YET_SPLIT) == set(), long
     assert set(NOT_YET_SPLIT) <= set(long), "split: remove it from NOT_YET_SPLIT"
 
@@ -73,8 +76,11 @@ def test_no_class_has_more_than_12_public_methods():
     for path in _modules():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ClassDef):
-                public = [f.name for f in node.body if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)
-                          and not f.name.startswith("_")]
+                public = [
+                    f.name
+                    for f in node.body
+                    if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef) and not f.name.startswith("_")
+                ]
                 if len(public) > MAX_PUBLIC_METHODS:
                     big[f"{_name(path)}.{node.name}"] = len(public)
     assert big == {}
@@ -113,8 +119,11 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_the_cycle_finder_finds_a_cycle():
-    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"], ["b", "c", "a", "b"],
-                                                                        ["c", "a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [
+        ["a", "b", "c", "a"],
+        ["b", "c", "a", "b"],
+        ["c", "a", "b", "c"],
+    ]
     assert _cycles({"a": {"b"}, "b": set()}) == []
 
 

@@ -13,7 +13,6 @@ from bot.inbox.apikeys import ApiKeyStore
 from bot.inbox.app import create_app
 from tests.inbox_support import make_env
 
-
 API = "/open311/v2"
 
 
@@ -96,8 +95,14 @@ def test_status_open_closed_and_notes(env, client, key):
     env.service.change_status(no, "resolved", "bob", "已在公开栏张贴账目，联系人13700001234")
     closed = client.get(f"{API}/requests.json", params={"api_key": key, "status": "closed"}).json()
     assert [x["service_request_id"] for x in closed] == [no]
-    assert closed[0]["status_notes"].startswith("已办结：已在公开栏张贴账目") and "13700001234" not in closed[0]["status_notes"]
-    opened = {x["service_request_id"] for x in client.get(f"{API}/requests.json", params={"api_key": key, "status": "open"}).json()}
+    assert (
+        closed[0]["status_notes"].startswith("已办结：已在公开栏张贴账目")
+        and "13700001234" not in closed[0]["status_notes"]
+    )
+    opened = {
+        x["service_request_id"]
+        for x in client.get(f"{API}/requests.json", params={"api_key": key, "status": "open"}).json()
+    }
     assert no not in opened and env.a[0].tracking_no in opened
     _assert_error(client.get(f"{API}/requests.json", params={"api_key": key, "status": "pending"}), 400)
 
@@ -107,14 +112,25 @@ def test_filters_service_code_dates_and_ids(env, client, key):
     assert [x["service_request_id"] for x in body] == [env.a[2].tracking_no]
     today = env.a[0].created_at.astimezone().date()
     assert client.get(f"{API}/requests.json", params={"api_key": key, "end_date": "2001-01-01T00:00:00Z"}).json() == []
-    around = client.get(f"{API}/requests.json", params={"api_key": key, "start_date": (today - timedelta(days=1)).isoformat(),
-                                                         "end_date": (today + timedelta(days=1)).isoformat()}).json()
+    around = client.get(
+        f"{API}/requests.json",
+        params={
+            "api_key": key,
+            "start_date": (today - timedelta(days=1)).isoformat(),
+            "end_date": (today + timedelta(days=1)).isoformat(),
+        },
+    ).json()
     assert len(around) >= 7
     ids = f"{env.a[1].tracking_no},{env.b[1].tracking_no},YS-20000101-0001"
     body = client.get(f"{API}/requests.json", params={"api_key": key, "service_request_id": ids}).json()
     assert {x["service_request_id"] for x in body} == {env.a[1].tracking_no, env.b[1].tracking_no}
     _assert_error(client.get(f"{API}/requests.json", params={"api_key": key, "start_date": "yesterday"}), 400)
-    _assert_error(client.get(f"{API}/requests.json", params={"api_key": key, "start_date": "2026-02-01", "end_date": "2026-01-01"}), 400)
+    _assert_error(
+        client.get(
+            f"{API}/requests.json", params={"api_key": key, "start_date": "2026-02-01", "end_date": "2026-01-01"}
+        ),
+        400,
+    )
 
 
 def test_single_request(env, client, key):
@@ -126,8 +142,15 @@ def test_single_request(env, client, key):
 
 
 def test_post_creates_routed_consultation_idempotently(env, client, key):
-    data = {"api_key": key, "service_code": "property", "description": "电梯坏了一周没人修，联系电话13611112222",
-            "jurisdiction_id": "xingfu", "client_request_id": "hotline-0001", "phone": "13611112222", "first_name": "李"}
+    data = {
+        "api_key": key,
+        "service_code": "property",
+        "description": "电梯坏了一周没人修，联系电话13611112222",
+        "jurisdiction_id": "xingfu",
+        "client_request_id": "hotline-0001",
+        "phone": "13611112222",
+        "first_name": "李",
+    }
     r = client.post(f"{API}/requests.json", data=data)
     assert r.status_code == 201
     no = r.json()[0]["service_request_id"]
@@ -140,34 +163,50 @@ def test_post_creates_routed_consultation_idempotently(env, client, key):
     shown = client.get(f"{API}/requests/{no}.json", params={"api_key": key}).json()[0]
     assert "13611112222" not in json.dumps(shown, ensure_ascii=False)
     # JSON bodies work too, and the village's own committee gets village matters
-    r = client.post(f"{API}/requests.json", json={"service_code": "village-rules", "description": "村规民约该修订了",
-                                                   "jurisdiction_id": "liushu"}, headers={"X-API-Key": key})
+    r = client.post(
+        f"{API}/requests.json",
+        json={"service_code": "village-rules", "description": "村规民约该修订了", "jurisdiction_id": "liushu"},
+        headers={"X-API-Key": key},
+    )
     assert r.status_code == 201
     assert env.service.get(r.json()[0]["service_request_id"]).committee_id == "liushu-cwh"
 
 
-@pytest.mark.parametrize("data,code", [
-    ({}, 400),
-    ({"service_code": "property"}, 400),
-    ({"service_code": "nonexistent", "description": "x"}, 404),
-    ({"service_code": "property", "description": "   \x00\x01 "}, 400),
-    ({"service_code": "property", "description": "电梯", "jurisdiction_id": "atlantis"}, 400),
-    ({"service_code": "property", "description": "电梯" * 6000}, 400),
-])
+@pytest.mark.parametrize(
+    "data,code",
+    [
+        ({}, 400),
+        ({"service_code": "property"}, 400),
+        ({"service_code": "nonexistent", "description": "x"}, 404),
+        ({"service_code": "property", "description": "   \x00\x01 "}, 400),
+        ({"service_code": "property", "description": "电梯", "jurisdiction_id": "atlantis"}, 400),
+        ({"service_code": "property", "description": "电梯" * 6000}, 400),
+    ],
+)
 def test_post_bad_input_gets_open311_errors(client, key, data, code):
     _assert_error(client.post(f"{API}/requests.json", data=data | {"api_key": key}), code)
 
 
 def test_post_malformed_json_is_a_clean_error(client, key):
-    r = client.post(f"{API}/requests.json", content=b"{not json", headers={"X-API-Key": key, "Content-Type": "application/json"})
+    r = client.post(
+        f"{API}/requests.json", content=b"{not json", headers={"X-API-Key": key, "Content-Type": "application/json"}
+    )
     _assert_error(r, 400)
-    r = client.post(f"{API}/requests.json", content=b"[1,2]", headers={"X-API-Key": key, "Content-Type": "application/json"})
+    r = client.post(
+        f"{API}/requests.json", content=b"[1,2]", headers={"X-API-Key": key, "Content-Type": "application/json"}
+    )
     _assert_error(r, 400)
 
 
 def test_post_html_and_emoji_are_stored_as_text(env, client, key):
-    r = client.post(f"{API}/requests.json", data={"api_key": key, "service_code": "public-affairs",
-                                                  "description": "<b>路灯</b>坏了😀 '; DROP TABLE consultations; --"})
+    r = client.post(
+        f"{API}/requests.json",
+        data={
+            "api_key": key,
+            "service_code": "public-affairs",
+            "description": "<b>路灯</b>坏了😀 '; DROP TABLE consultations; --",
+        },
+    )
     assert r.status_code == 201
     rec = env.service.get(r.json()[0]["service_request_id"])
     assert rec.text == "<b>路灯</b>坏了😀 '; DROP TABLE consultations; --"
@@ -178,19 +217,37 @@ def test_post_html_and_emoji_are_stored_as_text(env, client, key):
 def test_raw_utf8_form_body_is_stored_as_written(env, client, key):
     """A form body with raw UTF-8 (not percent-encoded) was decoded as Latin-1 and stored as mojibake (#12)."""
     body = "service_code=public-affairs&description=楼道灯坏了，请尽快修&client_request_id=utf8-raw-1".encode()
-    r = client.post(f"{API}/requests.json", content=body,
-                    headers={"X-API-Key": key, "Content-Type": "application/x-www-form-urlencoded"})
+    r = client.post(
+        f"{API}/requests.json",
+        content=body,
+        headers={"X-API-Key": key, "Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 201
     assert env.service.get(r.json()[0]["service_request_id"]).text == "楼道灯坏了，请尽快修"
 
 
-@pytest.mark.parametrize("body,ctype,code", [
-    ("service_code=public-affairs&description=楼道灯".encode("gbk"), "application/x-www-form-urlencoded", 400),  # not UTF-8
-    (b"description=x", "application/x-www-form-urlencoded; charset=gbk", 415),
-    (b"service_code=public-affairs&description=%B5%C6", "application/x-www-form-urlencoded", 400),  # escapes not UTF-8
-    (b'{"service_code": "public-affairs", "description": "\\ud800 lamp"}', "application/json", 400),  # lone surrogate
-    (b"description=x", "text/plain", 415),
-])
+@pytest.mark.parametrize(
+    "body,ctype,code",
+    [
+        (
+            "service_code=public-affairs&description=楼道灯".encode("gbk"),
+            "application/x-www-form-urlencoded",
+            400,
+        ),  # not UTF-8
+        (b"description=x", "application/x-www-form-urlencoded; charset=gbk", 415),
+        (
+            b"service_code=public-affairs&description=%B5%C6",
+            "application/x-www-form-urlencoded",
+            400,
+        ),  # escapes not UTF-8
+        (
+            b'{"service_code": "public-affairs", "description": "\\ud800 lamp"}',
+            "application/json",
+            400,
+        ),  # lone surrogate
+        (b"description=x", "text/plain", 415),
+    ],
+)
 def test_undecodable_bodies_are_refused_cleanly(env, client, key, body, ctype, code):
     before = env.service.reports.count_for_committee(None)
     r = client.post(f"{API}/requests.json", content=body, headers={"X-API-Key": key, "Content-Type": ctype})
@@ -198,8 +255,15 @@ def test_undecodable_bodies_are_refused_cleanly(env, client, key, body, ctype, c
     assert "Traceback" not in r.text and env.service.reports.count_for_committee(None) == before
 
 
-@pytest.mark.parametrize("params", [{"start_date": "0001-01-01"}, {"end_date": "9999-12-31"},
-                                    {"start_date": "0001-01-01T00:00:00"}, {"start_date": "9999-12-31T23:59:59+14:00"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"start_date": "0001-01-01"},
+        {"end_date": "9999-12-31"},
+        {"start_date": "0001-01-01T00:00:00"},
+        {"start_date": "9999-12-31T23:59:59+14:00"},
+    ],
+)
 def test_extreme_dates_are_a_400(client, key, params):
     r = client.get(f"{API}/requests.json", params={"api_key": key} | params)
     _assert_error(r, 400)
@@ -209,7 +273,9 @@ def test_extreme_dates_are_a_400(client, key, params):
 def test_oversized_body_is_413_before_anything_is_parsed(env, client, key):
     big = b"service_code=public-affairs&description=" + b"x" * (env.settings.open311_max_body_bytes + 1)
     for headers in ({"X-API-Key": key}, {}):  # with a key, and with the key (maybe) in the body
-        r = client.post(f"{API}/requests.json", content=big, headers=headers | {"Content-Type": "application/x-www-form-urlencoded"})
+        r = client.post(
+            f"{API}/requests.json", content=big, headers=headers | {"Content-Type": "application/x-www-form-urlencoded"}
+        )
         _assert_error(r, 413)
 
 

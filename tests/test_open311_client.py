@@ -18,7 +18,6 @@ from bot.inbox.app import create_app
 from tests.inbox_support import Server, make_env
 
 
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     env = make_env(tmp_path_factory.mktemp("georeport"))
@@ -75,8 +74,10 @@ def _answer_to_headers_only(port: int, headers: bytes) -> bytes:
 
 def test_wrong_key_or_oversized_body_is_answered_before_the_body_arrives(server):
     """An unauthenticated 8 MB body used to be read and parsed first (#12): now the key, then the size, decide."""
-    bad_key = (b"POST /open311/v2/requests.json HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: ls_wrong\r\n"
-               b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 8000000\r\n\r\n")
+    bad_key = (
+        b"POST /open311/v2/requests.json HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: ls_wrong\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 8000000\r\n\r\n"
+    )
     assert _answer_to_headers_only(server.port, bad_key).startswith(b"HTTP/1.1 403")
     too_big = bad_key.replace(b"X-API-Key: ls_wrong\r\n", b"")
     assert _answer_to_headers_only(server.port, too_big).startswith(b"HTTP/1.1 413")

@@ -46,7 +46,9 @@ def test_200_parallel_submissions_unique_and_contiguous(svc):
     if len(days) == 1:  # unless the run straddled local midnight
         assert seqs == list(range(1, N + 1))
     with svc.engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*), count(DISTINCT tracking_no), count(DISTINCT client_key) FROM consultations")).one() == (N, N, N)
+        assert conn.execute(
+            text("SELECT count(*), count(DISTINCT tracking_no), count(DISTINCT client_key) FROM consultations")
+        ).one() == (N, N, N)
         assert conn.execute(text("SELECT count(*) FROM status_events")).scalar_one() == N
     by_text = {r.text: r.tracking_no for r in recs}
     assert len(by_text) == N
@@ -54,6 +56,7 @@ def test_200_parallel_submissions_unique_and_contiguous(svc):
 
 def test_parallel_retries_and_new_messages_mixed(svc):
     """Half the threads retry the same 10 messages, the rest submit new ones: no duplicates, no gaps."""
+
     def submit(i):
         msg = f"dup{(i // 2) % 10}" if i % 2 == 0 else f"new{i}"
         return svc.submit("telegram", "same-user", msg, "liushu", f"村务公开的问题 {msg}")

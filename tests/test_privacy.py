@@ -4,7 +4,9 @@ import logging
 import unicodedata
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from bot.privacy import MaskingFilter, mask, mask_name, mask_phone
 
@@ -42,7 +44,9 @@ def test_access_log_drops_query_strings_and_masks(caplog):
     logger = logging.getLogger("linli.test.access")
     logger.addFilter(AccessLogFilter())
     with caplog.at_level(logging.INFO, logger="linli.test.access"):
-        logger.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/?q=%E5%BC%A0%E4%B8%89&phone=13812345678", "1.1", 200)
+        logger.info(
+            '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/?q=%E5%BC%A0%E4%B8%89&phone=13812345678", "1.1", 200
+        )
     assert "13812345678" not in caplog.text and "%E5%BC%A0" not in caplog.text
     assert '"GET / HTTP/1.1" 200' in caplog.text
 
@@ -58,7 +62,11 @@ _CONTEXT = st.text(alphabet="我家电话是请联系楼道灯坏了，。！？
 @st.composite
 def written_mobile(draw):
     """(how a resident wrote it, the 11 plain digits): any grouping, separators, +86 forms, full-width digits."""
-    digits = "1" + draw(st.sampled_from("3456789")) + "".join(draw(st.lists(st.sampled_from("0123456789"), min_size=9, max_size=9)))
+    digits = (
+        "1"
+        + draw(st.sampled_from("3456789"))
+        + "".join(draw(st.lists(st.sampled_from("0123456789"), min_size=9, max_size=9)))
+    )
     cuts = sorted(draw(st.sets(st.integers(1, 10), max_size=3)))
     sep = draw(st.sampled_from(_SEPARATORS))
     groups = [digits[i:j] for i, j in zip([0, *cuts], [*cuts, 11])]
@@ -84,21 +92,47 @@ def test_every_written_form_of_a_mobile_is_masked(written, before, after):
     assert out.startswith(before) and out.endswith(after)
 
 
-@pytest.mark.parametrize("raw", ["139-8765-4321", "138 0013 8000", "＋86 138 0013 8000", "+86-13800138000",
-                                 "8613800138000", "（+86）１３８-００１３-８０００", "0086 13800138000"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "139-8765-4321",
+        "138 0013 8000",
+        "＋86 138 0013 8000",
+        "+86-13800138000",
+        "8613800138000",
+        "（+86）１３８-００１３-８０００",
+        "0086 13800138000",
+    ],
+)
 def test_issue_examples_are_masked(raw):
     assert "****" in mask(f"联系我 {raw} 谢谢") and "0013" not in _digits_of(mask(raw))[3:7]
 
 
-@pytest.mark.parametrize("raw,masked", [("(0571) 8888-6666", "0571-****6666"), ("+86 571 8888 6666", "0571-****6666"),
-                                        ("010-12345678", "010-****5678"), ("０５７１－８８８８６６６６", "0571-****6666"),
-                                        ("330102 19900101 123X", "330102********123X")])
+@pytest.mark.parametrize(
+    "raw,masked",
+    [
+        ("(0571) 8888-6666", "0571-****6666"),
+        ("+86 571 8888 6666", "0571-****6666"),
+        ("010-12345678", "010-****5678"),
+        ("０５７１－８８８８６６６６", "0571-****6666"),
+        ("330102 19900101 123X", "330102********123X"),
+    ],
+)
 def test_landlines_and_id_numbers_in_any_form(raw, masked):
     assert mask(f"电话{raw}。") == f"电话{masked}。"
 
 
-@pytest.mark.parametrize("text", ["跟踪号 YS-20261129-0042", "2026-11-29 的会议", "面积 1200 平方米，12.5 元",
-                                  "第 3 期", "已受理 YS-20261201-0001 号", "138****5678"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "跟踪号 YS-20261129-0042",
+        "2026-11-29 的会议",
+        "面积 1200 平方米，12.5 元",
+        "第 3 期",
+        "已受理 YS-20261201-0001 号",
+        "138****5678",
+    ],
+)
 def test_ordinary_numbers_survive(text):
     assert mask(text) == text
 

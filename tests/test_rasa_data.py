@@ -32,11 +32,15 @@ def _examples(path) -> dict[str, set[str]]:
 
 
 def _rasa(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([str(RASA), *args], cwd=REPO, env=_rasa_env(), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(RASA), *args], cwd=REPO, env=_rasa_env(), capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_generated_catalogue_data_is_up_to_date():
-    proc = subprocess.run([sys.executable, "nlu_data/generate_catalogue.py", "--check"], cwd=REPO, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "nlu_data/generate_catalogue.py", "--check"], cwd=REPO, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -79,18 +83,35 @@ def test_nlu_tracking_regex_is_the_shared_pattern():
 
 
 def test_data_validate_is_clean():
-    proc = _rasa("data", "validate", "--data", "nlu_data", "--config", "config.yml", "--domain", "domain.yml",
-                 "--fail-on-warnings", timeout=300)
+    proc = _rasa(
+        "data",
+        "validate",
+        "--data",
+        "nlu_data",
+        "--config",
+        "config.yml",
+        "--domain",
+        "domain.yml",
+        "--fail-on-warnings",
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     # Rasa cannot see the responses custom actions send by name (actions/*.py) nor a form's questions (utter_ask_<slot>):
     # only those may be "unused".
-    sent = {n for f in (REPO / "actions").glob("*.py") for n in re.findall(r'"(utter_[a-z_]+)"', f.read_text(encoding="utf-8"))}
+    sent = {
+        n
+        for f in (REPO / "actions").glob("*.py")
+        for n in re.findall(r'"(utter_[a-z_]+)"', f.read_text(encoding="utf-8"))
+    }
     forms = yaml.safe_load((REPO / "domain.yml").read_text(encoding="utf-8"))["forms"]
     sent |= {f"utter_ask_{slot}" for form in forms.values() for slot in form.get("required_slots", [])}
     unused = re.compile(r"UserWarning: The utterance '(utter_[a-z_]+)' is not used in any story or rule\.")
     out = proc.stdout + proc.stderr
-    others = [line for line in out.splitlines() if "UserWarning" in line and not (unused.search(line)
-              and unused.search(line).group(1) in sent)]
+    others = [
+        line
+        for line in out.splitlines()
+        if "UserWarning" in line and not (unused.search(line) and unused.search(line).group(1) in sent)
+    ]
     assert not others, "\n".join(others)[-3000:]
 
 
@@ -105,10 +126,22 @@ def test_held_out_intent_macro_f1(model, tmp_path):
     report = json.loads((tmp_path / "intent_report.json").read_text(encoding="utf-8"))
     f1 = report["macro avg"]["f1-score"]
     print(f"held-out intent macro-F1 = {f1:.3f}, accuracy = {report['accuracy']:.3f}")
-    assert f1 >= 0.90, {k: v["f1-score"] for k, v in report.items() if isinstance(v, dict) and v.get("f1-score", 1) < 0.9}
+    assert f1 >= 0.90, {
+        k: v["f1-score"] for k, v in report.items() if isinstance(v, dict) and v.get("f1-score", 1) < 0.9
+    }
 
 
 def test_core_test_stories_predict_without_errors(model, tmp_path):
-    proc = _rasa("test", "core", "--stories", str(TEST_STORIES), "-m", str(model), "--out", str(tmp_path),
-                 "--fail-on-prediction-errors", "--no-plot")
+    proc = _rasa(
+        "test",
+        "core",
+        "--stories",
+        str(TEST_STORIES),
+        "-m",
+        str(model),
+        "--out",
+        str(tmp_path),
+        "--fail-on-prediction-errors",
+        "--no-plot",
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

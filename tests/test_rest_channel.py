@@ -31,6 +31,7 @@ _ids = itertools.count(1)
 
 # ---- pure screening (standard library only) -------------------------------------------------------------
 
+
 def test_screen_text_refuses_empty_and_over_long_and_strips_controls():
     assert screen_text("a" * MAX_MESSAGE_CHARS) == ("a" * MAX_MESSAGE_CHARS, None)
     assert screen_text("a" * (MAX_MESSAGE_CHARS + 1)) == ("", TOO_LONG_REPLY)
@@ -44,6 +45,7 @@ def test_screen_text_refuses_empty_and_over_long_and_strips_controls():
 
 
 # ---- the running server ---------------------------------------------------------------------------------
+
 
 def _pid_of(*needles: str) -> int:
     """Pid of the process (started by this test's stack) whose command line holds all ``needles``."""
@@ -76,8 +78,13 @@ def env():
 
     model = Path(os.environ["LINLI_TEST_MODEL"]) if os.environ.get("LINLI_TEST_MODEL") else None
     with FakeTelegram() as tg:
-        extra = {"TELEGRAM_TOKEN": tg.token, "TELEGRAM_WEBHOOK_SECRET": SECRET, "TELEGRAM_API_BASE_URL": tg.base_url,
-                 "TELEGRAM_CHAT_INTERVAL": "0", "TELEGRAM_WEBHOOK_URL": "https://example.invalid/webhooks/telegram/webhook"}
+        extra = {
+            "TELEGRAM_TOKEN": tg.token,
+            "TELEGRAM_WEBHOOK_SECRET": SECRET,
+            "TELEGRAM_API_BASE_URL": tg.base_url,
+            "TELEGRAM_CHAT_INTERVAL": "0",
+            "TELEGRAM_WEBHOOK_URL": "https://example.invalid/webhooks/telegram/webhook",
+        }
         with running_stack(credentials=REPO / "credentials.yml", extra_env=extra, model=model) as stack:
             stack.warm_up(QUESTION)  # the action server loads its index on the first question
             rasa_pid = _pid_of("run", "--port", stack.rasa_url.rsplit(":", 1)[1])
@@ -85,7 +92,9 @@ def env():
 
 
 def _rest(stack, body: bytes | dict, **params) -> httpx.Response:
-    kw = {"json": body} if isinstance(body, dict) else {"content": body, "headers": {"content-type": "application/json"}}
+    kw = (
+        {"json": body} if isinstance(body, dict) else {"content": body, "headers": {"content-type": "application/json"}}
+    )
     return stack.client.post(f"{stack.rasa_url}/webhooks/rest/webhook", params=params, **kw)
 
 
@@ -98,8 +107,12 @@ def _webchat(stack, sender: str, message) -> list[dict]:
 def _telegram(stack, tg, text: str) -> tuple[list[str], int]:
     """Post one private message to the webhook; the texts the bot sent to that chat once it went quiet."""
     chat = 700_000_000 + next(_ids)
-    r = httpx.post(f"{stack.rasa_url}/webhooks/telegram/webhook", json=text_update(next(_ids) + 10_000, chat, text),
-                   headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}, timeout=30)
+    r = httpx.post(
+        f"{stack.rasa_url}/webhooks/telegram/webhook",
+        json=text_update(next(_ids) + 10_000, chat, text),
+        headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
+        timeout=30,
+    )
     assert r.status_code == 200
     tg.wait_for("sendMessage", chat_id=chat, timeout=120)
     time.sleep(1.5)  # a turn may send several messages
@@ -113,13 +126,30 @@ def _user_texts(stack, conversation: str) -> list[str]:
 @pytest.mark.e2e
 def test_malformed_bodies_get_400_with_a_chinese_error(env):
     stack, _, _ = env
-    bodies = [b"", b"null", b"[]", b"1", b'"x"', b"{", b"\xff\xfe", b"[" * 5000 + b"]" * 5000, b"{}",
-              b'{"message": "hi"}', b'{"sender": null, "message": "hi"}', b'{"sender": 12, "message": "hi"}',
-              b'{"sender": "", "message": "hi"}', b'{"sender": "a\\u0000b", "message": "hi"}',
-              b'{"sender": "' + b"s" * 300 + b'", "message": "hi"}', b'{"sender": "a"}',
-              b'{"sender": "a", "message": null}', b'{"sender": "a", "message": 5}', b'{"sender": "a", "message": ["x"]}',
-              b'{"sender": "a", "message": {"text": "x"}}', b'{"sender": "a", "message": "x", "metadata": "m"}',
-              b'{"sender": "a", "message": "x", "input_channel": 3}']
+    bodies = [
+        b"",
+        b"null",
+        b"[]",
+        b"1",
+        b'"x"',
+        b"{",
+        b"\xff\xfe",
+        b"[" * 5000 + b"]" * 5000,
+        b"{}",
+        b'{"message": "hi"}',
+        b'{"sender": null, "message": "hi"}',
+        b'{"sender": 12, "message": "hi"}',
+        b'{"sender": "", "message": "hi"}',
+        b'{"sender": "a\\u0000b", "message": "hi"}',
+        b'{"sender": "' + b"s" * 300 + b'", "message": "hi"}',
+        b'{"sender": "a"}',
+        b'{"sender": "a", "message": null}',
+        b'{"sender": "a", "message": 5}',
+        b'{"sender": "a", "message": ["x"]}',
+        b'{"sender": "a", "message": {"text": "x"}}',
+        b'{"sender": "a", "message": "x", "metadata": "m"}',
+        b'{"sender": "a", "message": "x", "input_channel": 3}',
+    ]
     for body in bodies:
         r = _rest(stack, body)
         assert r.status_code == 400, (body[:60], r.status_code, r.text[:200])
@@ -193,6 +223,10 @@ def test_action_server_down_gives_a_retry_message_on_every_channel(env):
     assert sent == [NO_REPLY_RETRY]
     # a button press is a turn too
     chat = 710_000_000 + next(_ids)
-    httpx.post(f"{stack.rasa_url}/webhooks/telegram/webhook", json=callback_update(next(_ids) + 20_000, chat, QUESTION),
-               headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}, timeout=30)
+    httpx.post(
+        f"{stack.rasa_url}/webhooks/telegram/webhook",
+        json=callback_update(next(_ids) + 20_000, chat, QUESTION),
+        headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
+        timeout=30,
+    )
     assert tg.wait_for("sendMessage", chat_id=chat, timeout=60)[-1]["params"]["text"] == NO_REPLY_RETRY

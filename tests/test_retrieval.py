@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
+from bot.kb.terms import tokenizer
 from bot.retrieval.assistant import Assistant
 from bot.retrieval.bm25 import BM25, make_analyzer
 from bot.retrieval.evaluate import load_dev_set, retrieval_table
 from bot.retrieval.index import INDEX_FILE, META_FILE, backend_index_dir, index_dir
-from bot.kb.terms import tokenizer
 from bot.settings import REPO_ROOT, Settings, get_settings
 
 
@@ -62,7 +62,9 @@ def test_index_is_reused_and_rebuilt_on_kb_change(assistant, tmp_path):
 
 
 def _bot(*args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True, cwd=REPO_ROOT, timeout=600
+    )
 
 
 def test_cli_ask_json_medical_insurance():
@@ -75,7 +77,16 @@ def test_cli_ask_json_medical_insurance():
 
 
 def test_cli_batch_mode_survives_bad_lines():
-    lines = ["在社区能办医保吗", "", "   ", "？？？", "x" * 10_000, "今天天气怎么样", "'; DROP TABLE x; --<b>", "社工师指标是多少"]
+    lines = [
+        "在社区能办医保吗",
+        "",
+        "   ",
+        "？？？",
+        "x" * 10_000,
+        "今天天气怎么样",
+        "'; DROP TABLE x; --<b>",
+        "社工师指标是多少",
+    ]
     run = _bot("ask", "--json", "-", stdin="\n".join(lines) + "\n")
     assert run.returncode == 0 and "Traceback" not in run.stderr
     out = [json.loads(x) for x in run.stdout.splitlines()]
@@ -86,6 +97,7 @@ def test_cli_batch_mode_survives_bad_lines():
 
 
 # ---- generalisation: the held-out set (written before tuning, never tuned on) -------------------------
+
 
 def test_heldout_set_is_new_and_broad():
     from bot.retrieval.evaluate import load_set

@@ -71,36 +71,91 @@ def test_embedding_rescues_texts_without_keywords(full_router):
 
 
 # committee choice, on a small synthetic directory so the rules are tested independently of the data
-SYNTHETIC = CommunityDirectory.model_validate({
-    "city": "测试市",
-    "categories": [
-        {"id": "property", "name": "物业", "keywords": ["物业", "电梯", "物业费"]},
-        {"id": "audit", "name": "监督", "keywords": ["账目", "公开"]},
-        {"id": "rules", "name": "村规", "keywords": ["村规民约", "彩礼"]},
-        {"id": "public", "name": "公共", "keywords": ["路灯", "垃圾"]},
-    ],
-    "communities": [
-        {"id": "town", "name": "城里社区", "kind": "社区", "township": "城关街道", "compounds": ["东湖苑小区", "西园"],
-         "committees": [
-             {"id": "town-jwh", "name": "城里居委会", "type": "居民委员会", "categories": ["public", "rules"], "fallback": True},
-             {"id": "town-east", "name": "东湖苑业委会", "type": "业主委员会", "categories": ["property"], "compound": "东湖苑小区"},
-             {"id": "town-west", "name": "西园业委会", "type": "业主委员会", "categories": ["property"], "compound": "西园"},
-             {"id": "town-wyxt", "name": "物业议事协调会", "type": "物业议事协调会", "categories": ["property"]},
-             {"id": "town-jd", "name": "居务监督委员会", "type": "居务监督委员会", "categories": ["audit"]},
-         ]},
-        {"id": "nowyxt", "name": "无协调会社区", "kind": "社区", "township": "城关街道", "compounds": ["甲苑", "乙苑"],
-         "committees": [
-             {"id": "n-jwh", "name": "居委会", "type": "居民委员会", "categories": ["public"], "fallback": True},
-             {"id": "n-a", "name": "甲苑业委会", "type": "业主委员会", "categories": ["property"], "compound": "甲苑"},
-             {"id": "n-b", "name": "乙苑业委会", "type": "业主委员会", "categories": ["property"], "compound": "乙苑"},
-         ]},
-        {"id": "village", "name": "山村", "kind": "村", "township": "山镇",
-         "committees": [
-             {"id": "v-cwh", "name": "山村村委会", "type": "村民委员会", "categories": ["public", "rules"], "fallback": True},
-             {"id": "v-jd", "name": "村务监督委员会", "type": "村务监督委员会", "categories": ["audit"]},
-         ]},
-    ],
-})
+SYNTHETIC = CommunityDirectory.model_validate(
+    {
+        "city": "测试市",
+        "categories": [
+            {"id": "property", "name": "物业", "keywords": ["物业", "电梯", "物业费"]},
+            {"id": "audit", "name": "监督", "keywords": ["账目", "公开"]},
+            {"id": "rules", "name": "村规", "keywords": ["村规民约", "彩礼"]},
+            {"id": "public", "name": "公共", "keywords": ["路灯", "垃圾"]},
+        ],
+        "communities": [
+            {
+                "id": "town",
+                "name": "城里社区",
+                "kind": "社区",
+                "township": "城关街道",
+                "compounds": ["东湖苑小区", "西园"],
+                "committees": [
+                    {
+                        "id": "town-jwh",
+                        "name": "城里居委会",
+                        "type": "居民委员会",
+                        "categories": ["public", "rules"],
+                        "fallback": True,
+                    },
+                    {
+                        "id": "town-east",
+                        "name": "东湖苑业委会",
+                        "type": "业主委员会",
+                        "categories": ["property"],
+                        "compound": "东湖苑小区",
+                    },
+                    {
+                        "id": "town-west",
+                        "name": "西园业委会",
+                        "type": "业主委员会",
+                        "categories": ["property"],
+                        "compound": "西园",
+                    },
+                    {"id": "town-wyxt", "name": "物业议事协调会", "type": "物业议事协调会", "categories": ["property"]},
+                    {"id": "town-jd", "name": "居务监督委员会", "type": "居务监督委员会", "categories": ["audit"]},
+                ],
+            },
+            {
+                "id": "nowyxt",
+                "name": "无协调会社区",
+                "kind": "社区",
+                "township": "城关街道",
+                "compounds": ["甲苑", "乙苑"],
+                "committees": [
+                    {"id": "n-jwh", "name": "居委会", "type": "居民委员会", "categories": ["public"], "fallback": True},
+                    {
+                        "id": "n-a",
+                        "name": "甲苑业委会",
+                        "type": "业主委员会",
+                        "categories": ["property"],
+                        "compound": "甲苑",
+                    },
+                    {
+                        "id": "n-b",
+                        "name": "乙苑业委会",
+                        "type": "业主委员会",
+                        "categories": ["property"],
+                        "compound": "乙苑",
+                    },
+                ],
+            },
+            {
+                "id": "village",
+                "name": "山村",
+                "kind": "村",
+                "township": "山镇",
+                "committees": [
+                    {
+                        "id": "v-cwh",
+                        "name": "山村村委会",
+                        "type": "村民委员会",
+                        "categories": ["public", "rules"],
+                        "fallback": True,
+                    },
+                    {"id": "v-jd", "name": "村务监督委员会", "type": "村务监督委员会", "categories": ["audit"]},
+                ],
+            },
+        ],
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +183,9 @@ def synthetic():
 def test_committee_choice(synthetic, community, text, category, committee, flagged):
     r = synthetic.route(text, community)
     assert (r.category, r.committee.id, r.flagged_unroutable) == (category, committee, flagged)
-    assert r.to_json()["committee"]["type"] == next(m.type for c in SYNTHETIC.communities for m in c.committees if m.id == committee)
+    assert r.to_json()["committee"]["type"] == next(
+        m.type for c in SYNTHETIC.communities for m in c.committees if m.id == committee
+    )
 
 
 def test_more_and_longer_keywords_win(synthetic):
@@ -139,19 +196,34 @@ def test_more_and_longer_keywords_win(synthetic):
 
 def test_route_cli_json_lines(tmp_path):
     lines = "阳光苑的物业费又涨了\n\n村里的账目不公开\n" + "你好\n"
-    p = subprocess.run([sys.executable, "-m", "bot", "route", "--json", "--community", "liushu", "-"], input=lines,
-                       capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "bot", "route", "--json", "--community", "liushu", "-"],
+        input=lines,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr
     out = [json.loads(x) for x in p.stdout.splitlines()]
     assert len(out) == 3
-    assert out[0] == {"category": "property", "committee": {"id": "liushu-cwh", "name": "柳树村村民委员会", "type": "村民委员会"},
-                      "community": {"id": "liushu", "name": "柳树村"}}
+    assert out[0] == {
+        "category": "property",
+        "committee": {"id": "liushu-cwh", "name": "柳树村村民委员会", "type": "村民委员会"},
+        "community": {"id": "liushu", "name": "柳树村"},
+    }
     assert out[1]["committee"]["type"] == "村务监督委员会" and out[1]["category"] == "affairs-disclosure"
     assert out[2]["category"] is None and out[2]["committee"]["id"] == "liushu-cwh"
 
 
 def test_route_cli_text_default_community_and_errors(tmp_path):
-    run = lambda *a: subprocess.run([sys.executable, "-m", "bot", "route", "--no-embedding", *a], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    run = lambda *a: subprocess.run(
+        [sys.executable, "-m", "bot", "route", "--no-embedding", *a],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     p = run("--json", "阳光苑的电梯坏了")
     assert p.returncode == 0 and json.loads(p.stdout)["committee"]["id"] == "xingfu-yzh-yangguangyuan"
     p = run("幸福家园物业费涨了")
@@ -162,12 +234,15 @@ def test_route_cli_text_default_community_and_errors(tmp_path):
     assert p.returncode == 1 and "空" in json.loads(p.stdout)["error"] and "Traceback" not in p.stderr
 
 
-@pytest.mark.parametrize("text, community, village", [
-    ("村规民约好多年没改了，想提议修订", "xingfu", True),  # a village's matter from an urban community
-    ("村里的集体收入从来没公开过", "xingfu", True),
-    ("村规民约好多年没改了，想提议修订", "liushu", False),  # in a village it is simply routed
-    ("阳光苑的电梯坏了", "xingfu", False),
-])
+@pytest.mark.parametrize(
+    "text, community, village",
+    [
+        ("村规民约好多年没改了，想提议修订", "xingfu", True),  # a village's matter from an urban community
+        ("村里的集体收入从来没公开过", "xingfu", True),
+        ("村规民约好多年没改了，想提议修订", "liushu", False),  # in a village it is simply routed
+        ("阳光苑的电梯坏了", "xingfu", False),
+    ],
+)
 def test_village_matters_from_a_town_community_ask_which_village(keyword_router, text, community, village):
     r = keyword_router.route(text, community)
     assert r.needs_village is village
@@ -177,10 +252,21 @@ def test_village_matters_from_a_town_community_ask_which_village(keyword_router,
 
 
 def test_route_cli_says_when_it_assumed_the_default_community(tmp_path):
-    run = lambda *a: subprocess.run([sys.executable, "-m", "bot", "route", "--no-embedding", *a], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    run = lambda *a: subprocess.run(
+        [sys.executable, "-m", "bot", "route", "--no-embedding", *a],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     p = run("--json", "村务公开栏好久没更新了")
     out = json.loads(p.stdout)
-    assert p.returncode == 0 and "默认社区" in p.stderr and out["assumed_community"] is True and out["needs_village"] is True
+    assert (
+        p.returncode == 0
+        and "默认社区" in p.stderr
+        and out["assumed_community"] is True
+        and out["needs_village"] is True
+    )
     p = run("村务公开栏好久没更新了")
     assert "哪个村" in p.stdout and "柳树村" in p.stdout
     p = run("--community", "xingfu", "--json", "阳光苑的电梯坏了")
@@ -190,8 +276,16 @@ def test_route_cli_says_when_it_assumed_the_default_community(tmp_path):
 def _form_tracker(slots: dict):
     from rasa_sdk import Tracker
 
-    return Tracker("t-village", slots, {"text": "", "intent": {"name": "inform"}, "entities": []}, [], False, None,
-                   {"name": "consultation_form"}, "action_listen")
+    return Tracker(
+        "t-village",
+        slots,
+        {"text": "", "intent": {"name": "inform"}, "entities": []},
+        [],
+        False,
+        None,
+        {"name": "consultation_form"},
+        "action_listen",
+    )
 
 
 def test_the_form_asks_which_village_for_a_village_matter(kb):
@@ -206,14 +300,24 @@ def test_the_form_asks_which_village_for_a_village_matter(kb):
     d = CollectingDispatcher()
     ActionAskConsultationCommunity().run(d, _form_tracker(slots), {})
     offered = {b["title"] for b in d.messages[0]["buttons"]}
-    assert d.messages[0]["response"] == "utter_ask_village_community" and village.name in offered and urban.name not in offered
+    assert (
+        d.messages[0]["response"] == "utter_ask_village_community"
+        and village.name in offered
+        and urban.name not in offered
+    )
     d = CollectingDispatcher()
-    assert ValidateConsultationForm().validate_consultation_community(urban.id, d, _form_tracker(slots), {}) == {"consultation_community": None}
+    assert ValidateConsultationForm().validate_consultation_community(urban.id, d, _form_tracker(slots), {}) == {
+        "consultation_community": None
+    }
     assert d.messages[0]["response"] == "utter_village_matter_not_urban"
-    assert ValidateConsultationForm().validate_consultation_community(village.id, d, _form_tracker(slots), {}) == {"consultation_community": village.id}
+    assert ValidateConsultationForm().validate_consultation_community(village.id, d, _form_tracker(slots), {}) == {
+        "consultation_community": village.id
+    }
     # an urban matter from an urban resident is taken as it is, and all communities are offered
     slots = {"consultation_topic": "小区电梯坏了一个月没人修"}
-    assert ValidateConsultationForm().validate_consultation_community(urban.id, d, _form_tracker(slots), {}) == {"consultation_community": urban.id}
+    assert ValidateConsultationForm().validate_consultation_community(urban.id, d, _form_tracker(slots), {}) == {
+        "consultation_community": urban.id
+    }
     d = CollectingDispatcher()
     ActionAskConsultationCommunity().run(d, _form_tracker(slots), {})
     assert {b["title"] for b in d.messages[0]["buttons"]} == {c.name for c in kb.communities}

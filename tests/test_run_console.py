@@ -51,8 +51,13 @@ def test_every_line_goes_to_the_log_and_only_the_shown_ones_to_the_terminal(tmp_
     log = tmp_path / "setup.log"
     log.write_text("earlier run\n", encoding="utf-8")
     lines = [x for pair in zip(NOISE, SHOWN) for x in pair]
-    out = subprocess.run([sys.executable, str(CONSOLE), str(log)], input="\n".join(lines) + "\n", text=True,
-                         capture_output=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, str(CONSOLE), str(log)],
+        input="\n".join(lines) + "\n",
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout == ""
     assert out.stderr.splitlines() == SHOWN

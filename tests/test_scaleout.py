@@ -23,10 +23,22 @@ import httpx
 import pytest
 import yaml
 
-from tests.fake_telegram import FakeTelegram, text_update
 from connectors.config import conversation_id
+from tests.fake_telegram import FakeTelegram, text_update
 from tests.fake_wechat import APP_ID, APP_SECRET, FakeWeChat, WeChatCallbacks
-from tests.stack import APP_PYTHON, RASA, REPO, Stack, _rasa_env, _stop, _wait, action_server_cmd, ensure_model, free_port, rasa_cmd, secret_env
+from tests.stack import (
+    RASA,
+    REPO,
+    Stack,
+    _rasa_env,
+    _stop,
+    _wait,
+    action_server_cmd,
+    ensure_model,
+    free_port,
+    rasa_cmd,
+    secret_env,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -44,7 +56,9 @@ def _admin():
     last = None
     for user in ("postgres", "root"):
         try:
-            return psycopg.connect(host=PG_HOST, port=PG_PORT, dbname="test", user=user, connect_timeout=3, autocommit=True), user
+            return psycopg.connect(
+                host=PG_HOST, port=PG_PORT, dbname="test", user=user, connect_timeout=3, autocommit=True
+            ), user
         except psycopg.OperationalError as e:
             last = e
     if os.environ.get("LINLI_REQUIRE_POSTGRES"):
@@ -53,8 +67,12 @@ def _admin():
 
 
 def _redis_cli(*args: str) -> str:
-    return subprocess.run(["redis-cli", "-h", REDIS_HOST, "-p", str(REDIS_PORT), "-n", str(REDIS_DB), *args],
-                          capture_output=True, text=True, timeout=10).stdout
+    return subprocess.run(
+        ["redis-cli", "-h", REDIS_HOST, "-p", str(REDIS_PORT), "-n", str(REDIS_DB), *args],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    ).stdout
 
 
 @pytest.fixture(scope="module")
@@ -74,37 +92,74 @@ def replicas():
     with tempfile.TemporaryDirectory(prefix="linli-scaleout-") as tmp, FakeTelegram() as tg, FakeWeChat() as wx:
         work = Path(tmp)
         (work / "credentials.yml").write_text(
-            "connectors.rest.RestInput:\nconnectors.telegram.TelegramInput:\nconnectors.wechat.WeChatInput:\n")
+            "connectors.rest.RestInput:\nconnectors.telegram.TelegramInput:\nconnectors.wechat.WeChatInput:\n"
+        )
         app_url = f"postgresql+psycopg://{user}@{PG_HOST}:{PG_PORT}/{db}"
         env = _rasa_env() | {
             "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{action_port}/webhook",
-            "LINLI_TRACKER_DB_HOST": PG_HOST, "LINLI_TRACKER_DB_PORT": str(PG_PORT), "LINLI_TRACKER_DB_NAME": db,
-            "LINLI_TRACKER_DB_USER": user, "LINLI_TRACKER_DB_PASSWORD": "",
-            "LINLI_REDIS_HOST": REDIS_HOST, "LINLI_REDIS_PORT": str(REDIS_PORT), "LINLI_REDIS_DB": str(REDIS_DB),
-            "LINLI_REDIS_PASSWORD": "", "LINLI_REDIS_KEY_PREFIX": prefix,
-            "LINLI_DATABASE_URL": app_url, **secret_env(token, token),
-            "TELEGRAM_TOKEN": tg.token, "TELEGRAM_WEBHOOK_SECRET": TG_SECRET, "TELEGRAM_API_BASE_URL": tg.base_url,
-            "TELEGRAM_CHAT_INTERVAL": "0", "TELEGRAM_WEBHOOK_URL": "https://example.invalid/webhooks/telegram/webhook",
-            "WECHAT_APP_ID": APP_ID, "WECHAT_APP_SECRET": APP_SECRET, "WECHAT_TOKEN": WX_TOKEN,
-            "WECHAT_API_BASE_URL": wx.base_url, "WECHAT_PASSIVE_BUDGET": "30",  # every short answer passive
+            "LINLI_TRACKER_DB_HOST": PG_HOST,
+            "LINLI_TRACKER_DB_PORT": str(PG_PORT),
+            "LINLI_TRACKER_DB_NAME": db,
+            "LINLI_TRACKER_DB_USER": user,
+            "LINLI_TRACKER_DB_PASSWORD": "",
+            "LINLI_REDIS_HOST": REDIS_HOST,
+            "LINLI_REDIS_PORT": str(REDIS_PORT),
+            "LINLI_REDIS_DB": str(REDIS_DB),
+            "LINLI_REDIS_PASSWORD": "",
+            "LINLI_REDIS_KEY_PREFIX": prefix,
+            "LINLI_DATABASE_URL": app_url,
+            **secret_env(token, token),
+            "TELEGRAM_TOKEN": tg.token,
+            "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
+            "TELEGRAM_API_BASE_URL": tg.base_url,
+            "TELEGRAM_CHAT_INTERVAL": "0",
+            "TELEGRAM_WEBHOOK_URL": "https://example.invalid/webhooks/telegram/webhook",
+            "WECHAT_APP_ID": APP_ID,
+            "WECHAT_APP_SECRET": APP_SECRET,
+            "WECHAT_TOKEN": WX_TOKEN,
+            "WECHAT_API_BASE_URL": wx.base_url,
+            "WECHAT_PASSIVE_BUDGET": "30",  # every short answer passive
         }
         logs = {name: work / f"{name}.log" for name in ("actions", "rasa0", "rasa1")}
         try:
             with open(logs["actions"], "wb") as log:
-                procs.append(subprocess.Popen(action_server_cmd(action_port),
-                                              cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
+                procs.append(
+                    subprocess.Popen(
+                        action_server_cmd(action_port), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+                    )
+                )
             for i, port in enumerate(ports):
                 with open(logs[f"rasa{i}"], "wb") as log:
-                    procs.append(subprocess.Popen(
-                        rasa_cmd(model, port, work / "credentials.yml", REPO / "deploy" / "endpoints.scaleout.yml"),
-                        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
+                    procs.append(
+                        subprocess.Popen(
+                            rasa_cmd(model, port, work / "credentials.yml", REPO / "deploy" / "endpoints.scaleout.yml"),
+                            cwd=REPO,
+                            env=env,
+                            stdout=log,
+                            stderr=subprocess.STDOUT,
+                        )
+                    )
             deadline = time.monotonic() + float(os.environ.get("LINLI_TEST_START_TIMEOUT", "600"))
             _wait(f"http://127.0.0.1:{action_port}/health", procs[0], logs["actions"], deadline)
             for i, port in enumerate(ports):
-                _wait(f"http://127.0.0.1:{port}/status?token={token}", procs[i + 1], logs[f"rasa{i}"], deadline,
-                      ok=lambda r: r.status_code == 200 and bool(r.json().get("model_file")))
-            yield {"urls": [f"http://127.0.0.1:{p}" for p in ports], "token": token, "db": db, "app_url": app_url,
-                   "admin": admin_db, "prefix": prefix, "logs": logs, "tg": tg, "wx": wx}
+                _wait(
+                    f"http://127.0.0.1:{port}/status?token={token}",
+                    procs[i + 1],
+                    logs[f"rasa{i}"],
+                    deadline,
+                    ok=lambda r: r.status_code == 200 and bool(r.json().get("model_file")),
+                )
+            yield {
+                "urls": [f"http://127.0.0.1:{p}" for p in ports],
+                "token": token,
+                "db": db,
+                "app_url": app_url,
+                "admin": admin_db,
+                "prefix": prefix,
+                "logs": logs,
+                "tg": tg,
+                "wx": wx,
+            }
         finally:
             for p in reversed(procs):
                 _stop(p)
@@ -139,19 +194,40 @@ def test_form_alternating_between_replicas_stays_consistent(replicas):
     topic = "我们小区的电梯三天两头坏，物业一直拖着不修"
     turns = [  # (replica, message, check on the shared state after the turn)
         (a, "你好", lambda s: s[1] is None),
-        (b, "我要发起议事协商", lambda s: s[1] == "consultation_form" and s[0]["requested_slot"] == "consultation_topic"),
-        (a, topic, lambda s: s[0]["consultation_topic"] == topic and s[0]["requested_slot"] == "consultation_community"),
-        (b, '/inform{"community":"xingfu"}', lambda s: s[0]["consultation_community"] == "xingfu"
-         and s[0]["requested_slot"] == "contact_choice"),
-        (a, '/inform{"contact_choice":"anonymous"}', lambda s: s[0]["contact_choice"] == "anonymous"
-         and s[0]["requested_slot"] == "consultation_confirmed" and s[1] == "consultation_form"),
+        (
+            b,
+            "我要发起议事协商",
+            lambda s: s[1] == "consultation_form" and s[0]["requested_slot"] == "consultation_topic",
+        ),
+        (
+            a,
+            topic,
+            lambda s: s[0]["consultation_topic"] == topic and s[0]["requested_slot"] == "consultation_community",
+        ),
+        (
+            b,
+            '/inform{"community":"xingfu"}',
+            lambda s: s[0]["consultation_community"] == "xingfu" and s[0]["requested_slot"] == "contact_choice",
+        ),
+        (
+            a,
+            '/inform{"contact_choice":"anonymous"}',
+            lambda s: (
+                s[0]["contact_choice"] == "anonymous"
+                and s[0]["requested_slot"] == "consultation_confirmed"
+                and s[1] == "consultation_form"
+            ),
+        ),
         (b, "/affirm", lambda s: s[1] is None and TRACKING.fullmatch(s[0].get("tracking_number") or "")),
     ]
     replies: list[list[dict]] = []
     with httpx.Client(timeout=120) as c:
         for i, (url, text, check) in enumerate(turns):
             replies.append(_say(c, url, sender, text))
-            sa, sb = _state(_tracker(c, a, token, Stack.rest_id(sender))), _state(_tracker(c, b, token, Stack.rest_id(sender)))
+            sa, sb = (
+                _state(_tracker(c, a, token, Stack.rest_id(sender))),
+                _state(_tracker(c, b, token, Stack.rest_id(sender))),
+            )
             assert sa == sb, f"turn {i} ({text}): replicas disagree:\nA={sa}\nB={sb}"
             assert check(sa), f"turn {i} ({text}): unexpected state {sa}\nreplies={replies[-1]}"
             assert replies[-1], f"turn {i} ({text}): no reply"
@@ -162,7 +238,10 @@ def test_form_alternating_between_replicas_stays_consistent(replicas):
 
     eng = create_engine(replicas["app_url"])
     with eng.connect() as conn:
-        rows = conn.execute(text("select tracking_no, text, community_id from consultations where sender_id = :s"), {"s": Stack.rest_id(sender)}).all()
+        rows = conn.execute(
+            text("select tracking_no, text, community_id from consultations where sender_id = :s"),
+            {"s": Stack.rest_id(sender)},
+        ).all()
     eng.dispose()
     assert [(r[0], r[1], r[2]) for r in rows] == [(told[0], topic, "xingfu")]
     # trackers live in PostgreSQL: every user message of this conversation is there once
@@ -173,9 +252,12 @@ def _count_user_events(replicas, sender: str) -> int:
     import psycopg
 
     info = replicas["admin"].info
-    with psycopg.connect(host=info.host, port=info.port, user=info.user, dbname=replicas["db"], autocommit=True) as conn:
-        return conn.execute("select count(*) from events where sender_id = %s and type_name = 'user'",
-                            (Stack.rest_id(sender),)).fetchone()[0]
+    with psycopg.connect(
+        host=info.host, port=info.port, user=info.user, dbname=replicas["db"], autocommit=True
+    ) as conn:
+        return conn.execute(
+            "select count(*) from events where sender_id = %s and type_name = 'user'", (Stack.rest_id(sender),)
+        ).fetchone()[0]
 
 
 def _log_errors(replicas) -> str:
@@ -205,7 +287,9 @@ def test_concurrent_messages_to_both_replicas_are_serialized(replicas):
     # each user message is followed by the bot's turn ending in action_listen before the next user message
     for i, e in enumerate(events):
         if e["event"] == "user" and i > 0:
-            assert events[i - 1]["event"] == "action" and events[i - 1]["name"] == "action_listen", events[max(0, i - 3):i + 1]
+            assert events[i - 1]["event"] == "action" and events[i - 1]["name"] == "action_listen", events[
+                max(0, i - 3) : i + 1
+            ]
     assert events[-1]["name"] == "action_listen"
     assert _count_user_events(replicas, sender) == len(messages)
     # both replicas hold connections to the dedicated Redis db: the lock really is shared
@@ -224,9 +308,25 @@ def test_ticket_lock_excludes_across_processes():
     if "PONG" not in _redis_cli("ping"):
         pytest.skip("Redis on 127.0.0.1:6379 unreachable")
     rasa_python = RASA.parent / "python"
-    proc = subprocess.run([str(rasa_python), "-W", "ignore", str(REPO / "bench" / "lock_contention.py"), "--store", "atomic",
-                           "--json", "--db", str(REDIS_DB), "--rounds", "4"],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            str(rasa_python),
+            "-W",
+            "ignore",
+            str(REPO / "bench" / "lock_contention.py"),
+            "--store",
+            "atomic",
+            "--json",
+            "--db",
+            str(REDIS_DB),
+            "--rounds",
+            "4",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
     s = json.loads(proc.stdout.strip().splitlines()[-1])
     assert s["store"] == "atomic" and s["expected"] == 4 * 4 * 4
@@ -247,7 +347,9 @@ def test_telegram_update_redelivered_to_the_other_replica_is_handled_once(replic
         assert c.post(f"{b}/webhooks/telegram/webhook", json=first, headers=headers).status_code == 200  # the retry
         assert c.post(f"{b}/webhooks/telegram/webhook", json=later, headers=headers).status_code == 200
         # one chat's updates are handled in order: once 谢谢 is answered, a re-run of 你好 would have shown
-        tg.wait_for("sendMessage", chat_id=chat, timeout=120, where=lambda call: "不客气" in str(call["params"].get("text")))
+        tg.wait_for(
+            "sendMessage", chat_id=chat, timeout=120, where=lambda call: "不客气" in str(call["params"].get("text"))
+        )
         t = _tracker(c, a, replicas["token"], str(chat))
     assert [e["text"] for e in t["events"] if e["event"] == "user"] == ["你好", "谢谢"]
 
@@ -267,16 +369,25 @@ def test_wechat_retry_option_and_access_token_are_shared_between_replicas(replic
         assert on_b.post(question).text == "success"  # the retry, on the other replica
         on_b.reply(on_b.post(on_b.text(openid, "1")))
         with httpx.Client(timeout=60) as c:
-            user = [e for e in _tracker(c, a, replicas["token"], conversation_id(openid))["events"] if e["event"] == "user"]
+            user = [
+                e for e in _tracker(c, a, replicas["token"], conversation_id(openid))["events"] if e["event"] == "user"
+            ]
             assert [e["text"] for e in user][0] == "在社区能办医保吗" and len(user) == 2
             assert user[1]["text"].startswith("/"), user[1]  # the first button's payload, not the digit
             for url in (a, b):
-                r = c.post(f"{url}/conversations/{conversation_id(openid)}/trigger_intent", params={"token": replicas["token"], "output_channel": "wechat"},
-                           json={"name": "greet", "entities": {}})
-                assert r.status_code == 200 and {m.get("delivered_via") for m in r.json()["messages"] if m.get("text")} == {"customer_service"}
+                r = c.post(
+                    f"{url}/conversations/{conversation_id(openid)}/trigger_intent",
+                    params={"token": replicas["token"], "output_channel": "wechat"},
+                    json={"name": "greet", "entities": {}},
+                )
+                assert r.status_code == 200 and {
+                    m.get("delivered_via") for m in r.json()["messages"] if m.get("text")
+                } == {"customer_service"}
         assert len(wx.recorded("/cgi-bin/token")) == 1
         assert len(wx.tokens) == 1
-        assert {c["params"]["access_token"] for c in wx.recorded("/cgi-bin/message/custom/send", openid)} == set(wx.tokens)
+        assert {c["params"]["access_token"] for c in wx.recorded("/cgi-bin/message/custom/send", openid)} == set(
+            wx.tokens
+        )
     finally:
         on_a.close()
         on_b.close()
@@ -320,7 +431,9 @@ assert box.take("web-3") == [{{"text": "x"}}] and box.take("web-3") == []
 print("ok")
 """
     try:
-        proc = subprocess.run([str(RASA.parent / "python"), "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [str(RASA.parent / "python"), "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60
+        )
         assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr[-2000:]
         assert "shared channel memory unavailable" in proc.stderr  # the fallback is logged, not silent
         keys = _redis_cli("--scan", "--pattern", f"{prefix}:ch:*").split()
@@ -330,4 +443,3 @@ print("ok")
     finally:
         for key in _redis_cli("--scan", "--pattern", f"{prefix}:*").split():
             _redis_cli("del", key)
-

@@ -26,16 +26,23 @@ def test_shared_modules_import_only_the_standard_library():
 
 
 def test_the_engine_environment_reads_the_same_rules():
-    code = ("import json; from linli_common import text, tracking, citation, replies; "
-            f"print(json.dumps([text.strip_control({SAMPLE!r}), tracking.REGEX, text.MAX_MESSAGE_CHARS, "
-            "text.MAX_QUESTION_CHARS, replies.ERROR_REPLY, replies.status_push('YS-20260101-0001', '已受理', ' 说明 '), "
-            "citation.source_label('service', '社区老年助餐')]))")
+    code = (
+        "import json; from linli_common import text, tracking, citation, replies; "
+        f"print(json.dumps([text.strip_control({SAMPLE!r}), tracking.REGEX, text.MAX_MESSAGE_CHARS, "
+        "text.MAX_QUESTION_CHARS, replies.ERROR_REPLY, replies.status_push('YS-20260101-0001', '已受理', ' 说明 '), "
+        "citation.source_label('service', '社区老年助餐')]))"
+    )
     proc = subprocess.run([str(RASA_PYTHON), "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert json.loads(proc.stdout) == [text.strip_control(SAMPLE), tracking.REGEX, text.MAX_MESSAGE_CHARS,
-                                       text.MAX_QUESTION_CHARS, replies.ERROR_REPLY,
-                                       replies.status_push("YS-20260101-0001", "已受理", " 说明 "),
-                                       citation.source_label("service", "社区老年助餐")]
+    assert json.loads(proc.stdout) == [
+        text.strip_control(SAMPLE),
+        tracking.REGEX,
+        text.MAX_MESSAGE_CHARS,
+        text.MAX_QUESTION_CHARS,
+        replies.ERROR_REPLY,
+        replies.status_push("YS-20260101-0001", "已受理", " 说明 "),
+        citation.source_label("service", "社区老年助餐"),
+    ]
 
 
 def test_the_control_rule_keeps_words_tabs_and_line_breaks():
@@ -53,8 +60,10 @@ def test_channel_store_and_inbox_remove_the_same_characters(sqlite_url):
     assert clean(SAMPLE, 200) == expected.replace("\n", " ").replace("\t", " ")
 
 
-@pytest.mark.parametrize("number,found", [("YS-20261129-0042", True), ("ys-20261129-12345", True),
-                                          ("YS-20261129-004", False), ("YS-2026112-0042", False)])
+@pytest.mark.parametrize(
+    "number,found",
+    [("YS-20261129-0042", True), ("ys-20261129-12345", True), ("YS-20261129-004", False), ("YS-2026112-0042", False)],
+)
 def test_tracking_numbers_of_four_or_more_digits(number, found):
     from bot.consultations.tracking import IN_TEXT, normalize_tracking_no
     from rasa_addons.evidence import TRACKING_NUMBER
@@ -67,11 +76,15 @@ def test_status_push_reads_the_same_in_the_outbox_and_the_chat():
     from bot.consultations.notify import status_message
     from bot.consultations.statuses import Status
 
-    assert status_message("YS-20261129-0042", Status.ACCEPTED, "周五上门") == replies.status_push(
-        "YS-20261129-0042", Status.ACCEPTED.label, "周五上门") == "您的议事协商（受理编号 YS-20261129-0042）有新进展：已受理。\n说明：周五上门"
+    assert (
+        status_message("YS-20261129-0042", Status.ACCEPTED, "周五上门")
+        == replies.status_push("YS-20261129-0042", Status.ACCEPTED.label, "周五上门")
+        == "您的议事协商（受理编号 YS-20261129-0042）有新进展：已受理。\n说明：周五上门"
+    )
 
 
 def test_citation_words():
-    assert citation.source_line(["《规划》(七)强化为民服务功能 第4句", "服务目录「社区老年助餐」", "服务目录「社区老年助餐」"]) == (
-        "来源：《规划》(七)强化为民服务功能 第4句；服务目录「社区老年助餐」")
+    assert citation.source_line(
+        ["《规划》(七)强化为民服务功能 第4句", "服务目录「社区老年助餐」", "服务目录「社区老年助餐」"]
+    ) == ("来源：《规划》(七)强化为民服务功能 第4句；服务目录「社区老年助餐」")
     assert citation.names_its_sources("…\n来源：服务目录「社区老年助餐」") and not citation.names_its_sources(None)

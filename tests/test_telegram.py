@@ -60,7 +60,13 @@ def test_split_counts_emoji_as_two_units():
 def test_citation_line_names_chapter_and_clause():
     line = citation_line(
         [
-            {"type": "plan", "id": "plan-7-12", "title": "(七)强化为民服务功能 第12句", "chapter": "三、扩大城乡社区服务有效供给 › (七)强化为民服务功能", "text": "…"},
+            {
+                "type": "plan",
+                "id": "plan-7-12",
+                "title": "(七)强化为民服务功能 第12句",
+                "chapter": "三、扩大城乡社区服务有效供给 › (七)强化为民服务功能",
+                "text": "…",
+            },
             {"type": "indicator", "id": "indicator-4", "chapter": "专栏1 主要指标"},
             {"id": "plan-7-12", "title": "(七)强化为民服务功能 第12句"},  # duplicate
             "not a dict",
@@ -250,7 +256,9 @@ def test_start_greets_and_a_button_press_is_answered(tg):
     before = len(fake.recorded("sendMessage", chat))
     update = callback_update(next(_update_ids), chat, button["callback_data"], message_id=1001)
     assert post(update).status_code == 200
-    answered = fake.wait_for("answerCallbackQuery", where=lambda c: c["params"]["callback_query_id"] == update["callback_query"]["id"])
+    answered = fake.wait_for(
+        "answerCallbackQuery", where=lambda c: c["params"]["callback_query_id"] == update["callback_query"]["id"]
+    )
     assert len(answered) == 1
     fake.wait_for("editMessageReplyMarkup", chat_id=chat)  # keyboard removed: a button is pressed once
     after = _settled(fake, chat)
@@ -341,5 +349,3 @@ def test_flood_control_retry_after_is_honoured(tg):
     calls = fake.wait_for("sendMessage", count=2, chat_id=chat)
     assert calls[1]["at"] - calls[0]["at"] >= 1.9
     assert calls[1]["params"]["text"] == calls[0]["params"]["text"]
-
-

@@ -41,7 +41,11 @@ def stack(fake_tg):
     from tests.stack import running_stack
 
     model = Path(os.environ["LINLI_TEST_MODEL"]) if os.environ.get("LINLI_TEST_MODEL") else None
-    creds = {"connectors.rest.RestInput": None, "connectors.webchat.WebChatInput": None, "connectors.telegram.TelegramInput": None}
+    creds = {
+        "connectors.rest.RestInput": None,
+        "connectors.webchat.WebChatInput": None,
+        "connectors.telegram.TelegramInput": None,
+    }
     env = {
         "TELEGRAM_TOKEN": fake_tg.token,
         "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
@@ -62,7 +66,13 @@ def browser():
     with sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         yield b
         b.close()
@@ -70,7 +80,9 @@ def browser():
 
 @pytest.fixture
 def phone(browser, stack):
-    ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN")
+    ctx = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN"
+    )
     page = ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -105,7 +117,9 @@ def test_page_is_served_with_a_strict_content_security_policy(stack):
     assert httpx.get(f"{stack.rasa_url}/webhooks/webchat/static/..%2Fwebchat.py", timeout=10).status_code == 404
     bad = httpx.post(f"{stack.rasa_url}/webhooks/webchat/webhook", content=b"{not json", timeout=10)
     assert bad.status_code == 400 and "error" in bad.json()
-    empty = httpx.post(f"{stack.rasa_url}/webhooks/webchat/webhook", json={"sender": "web-x", "message": "   "}, timeout=10)
+    empty = httpx.post(
+        f"{stack.rasa_url}/webhooks/webchat/webhook", json={"sender": "web-x", "message": "   "}, timeout=10
+    )
     assert empty.status_code == 200 and empty.json()["messages"][0]["text"]
 
 
@@ -158,7 +172,11 @@ def test_consultation_link_and_hostile_text_is_shown_as_text(phone, stack):
     _wait_reply(page, before)
     assert page.locator("#log li.msg.user").last.inner_text().endswith("我想发起议事协商")
     sender = page.evaluate("localStorage.getItem('linli.sender')")
-    intents = [(e.get("parse_data") or {}).get("intent", {}).get("name") for e in stack.tracker(sender)["events"] if e.get("event") == "user"]
+    intents = [
+        (e.get("parse_data") or {}).get("intent", {}).get("name")
+        for e in stack.tracker(sender)["events"]
+        if e.get("event") == "user"
+    ]
     assert intents[-1] == "start_consultation"
 
     hostile = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
@@ -174,9 +192,12 @@ def test_status_push_waits_in_the_mailbox_until_the_page_shows_it(phone, stack):
     _ask(page, "你好")
     sender = page.evaluate("localStorage.getItem('linli.sender')")
     number = "YS-20261129-0042"
-    pushed = stack.trigger_intent(sender, "EXTERNAL_consultation_status", {
-        "tracking_number": number, "status": "accepted", "status_label": "已受理", "note": "下周一开会商量"},
-        output_channel="webchat")
+    pushed = stack.trigger_intent(
+        sender,
+        "EXTERNAL_consultation_status",
+        {"tracking_number": number, "status": "accepted", "status_label": "已受理", "note": "下周一开会商量"},
+        output_channel="webchat",
+    )
     assert number in " ".join(m.get("text") or "" for m in pushed.get("messages", []))
     page.reload()  # the resident opens the page again: it fetches what waited for it
     push = page.locator("#log li.msg.bot .bubble", has_text=number)
@@ -197,8 +218,12 @@ def test_telegram_webhook_mode_registers_the_public_url_with_its_secret(stack, f
     assert "callback_query" in params["allowed_updates"]
     assert httpx.get(f"{stack.rasa_url}/webhooks/telegram/", timeout=10).json()["mode"] == "webhook"
     chat = 800_000_001
-    r = httpx.post(f"{stack.rasa_url}/webhooks/telegram/webhook", json=text_update(1, chat, "你好"),
-                   headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}, timeout=30)
+    r = httpx.post(
+        f"{stack.rasa_url}/webhooks/telegram/webhook",
+        json=text_update(1, chat, "你好"),
+        headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET},
+        timeout=30,
+    )
     assert r.status_code == 200
     assert _settled(fake_tg, chat)
     assert not fake_tg.recorded("getUpdates")

@@ -90,20 +90,39 @@ def _options(text: str) -> dict[str, str]:
 # Pure pieces (standard library only)
 # =================================================================================================
 
-@pytest.mark.parametrize("typed, number", [("1", "1"), (" 2 ", "2"), ("１", "1"), ("回复 3", "3"), ("回复3", "3"),
-                                           ("3。", "3"), ("第2个", "2"), ("02", "2"), ("1 2", None), ("一", None),
-                                           ("123", None), ("1号楼漏水", None), ("", None)])
+
+@pytest.mark.parametrize(
+    "typed, number",
+    [
+        ("1", "1"),
+        (" 2 ", "2"),
+        ("１", "1"),
+        ("回复 3", "3"),
+        ("回复3", "3"),
+        ("3。", "3"),
+        ("第2个", "2"),
+        ("02", "2"),
+        ("1 2", None),
+        ("一", None),
+        ("123", None),
+        ("1号楼漏水", None),
+        ("", None),
+    ],
+)
 def test_typed_number(typed, number):
     assert typed_number(typed) == number
 
 
 def test_buttons_become_numbered_lines_and_links_stay_links():
-    lines, options = numbered_lines([
-        {"title": "办理材料", "payload": "/ask_how_to_apply"},
-        {"title": "  ", "payload": "/x"},  # no title: not shown
-        {"title": "在线办理", "url": "https://gov.example.cn"},
-        {"title": "哪个部门\n负责"},  # no payload: the title is sent, as Rasa does
-    ], start=3)
+    lines, options = numbered_lines(
+        [
+            {"title": "办理材料", "payload": "/ask_how_to_apply"},
+            {"title": "  ", "payload": "/x"},  # no title: not shown
+            {"title": "在线办理", "url": "https://gov.example.cn"},
+            {"title": "哪个部门\n负责"},  # no payload: the title is sent, as Rasa does
+        ],
+        start=3,
+    )
     assert lines == ["回复 3 办理材料", "在线办理：https://gov.example.cn", "回复 4 哪个部门 负责"]
     assert options == {"3": "/ask_how_to_apply", "4": "哪个部门\n负责"}
 
@@ -122,8 +141,15 @@ def test_choices_are_per_sender_replaced_and_bounded():
 
 
 def test_config_from_the_environment(monkeypatch):
-    for var in ("WECHAT_APP_ID", "WECHAT_TOKEN", "WECHAT_ENCODING_AES_KEY", "WECHAT_API_BASE_URL", "WECHAT_PASSIVE_BUDGET",
-                "WECHAT_MAX_TEXT_BYTES", "WECHAT_MENU"):
+    for var in (
+        "WECHAT_APP_ID",
+        "WECHAT_TOKEN",
+        "WECHAT_ENCODING_AES_KEY",
+        "WECHAT_API_BASE_URL",
+        "WECHAT_PASSIVE_BUDGET",
+        "WECHAT_MAX_TEXT_BYTES",
+        "WECHAT_MENU",
+    ):
         monkeypatch.delenv(var, raising=False)
     cfg = WeChatConfig.load({})
     assert not cfg.enabled and not cfg.safe_mode and cfg.api_base_url == "https://api.weixin.qq.com"
@@ -146,7 +172,9 @@ def test_inbox_reads_the_delivery_path_from_rasas_answer():
         return httpx.Response(200, json={"tracker": {}, "messages": list(messages)})
 
     assert delivery_of(answer({"text": "a", "delivered_via": "customer_service"})) == (None, "customer_service")
-    assert delivery_of(answer({"text": "a", "delivered_via": "customer_service"}, {"text": "b", "delivered_via": "template"})) == (None, "template")
+    assert delivery_of(
+        answer({"text": "a", "delivered_via": "customer_service"}, {"text": "b", "delivered_via": "template"})
+    ) == (None, "template")
     error, via = delivery_of(answer({"text": "a", "delivered_via": "failed", "error": "rate limit reached (45009)"}))
     assert via is None and "45009" in error
     assert delivery_of(answer({"text": "a"})) == (None, None)  # other channels do not say
@@ -159,15 +187,25 @@ def test_inbox_stores_and_shows_how_each_push_reached_the_resident(tmp_path):
     from bot.inbox.app import create_app
     from tests.inbox_support import PASSWORD, login, make_env
 
-    rasa = FakeRasa(answers=(
-        [{"text": "进展", "delivered_via": "customer_service"}],
-        [{"text": "进展", "delivered_via": "failed", "error": "outside the 48-hour customer-service window (45015)"}],
-        [{"text": "进展", "delivered_via": "template"}],
-    )).start()
+    rasa = FakeRasa(
+        answers=(
+            [{"text": "进展", "delivered_via": "customer_service"}],
+            [
+                {
+                    "text": "进展",
+                    "delivered_via": "failed",
+                    "error": "outside the 48-hour customer-service window (45015)",
+                }
+            ],
+            [{"text": "进展", "delivered_via": "template"}],
+        )
+    ).start()
     try:
         env = make_env(tmp_path, rasa_url=rasa.url)
         svc = env.service
-        rec = svc.submit("wechat", "oWxInboxTest0001", "m-wx-1", "xingfu", "楼道灯坏了，晚上很黑", category="public-affairs")
+        rec = svc.submit(
+            "wechat", "oWxInboxTest0001", "m-wx-1", "xingfu", "楼道灯坏了，晚上很黑", category="public-affairs"
+        )
         svc.change_status(rec.tracking_no, "accepted", "alice", "明天来修")
         assert svc.delivery.deliver_pending().delivered == 1
         svc.change_status(rec.tracking_no, "deliberating", "alice", "周二议事")
@@ -189,6 +227,7 @@ def test_inbox_stores_and_shows_how_each_push_reached_the_resident(tmp_path):
 # Plaintext mode: passive replies, menu, numbered options, consultations and status pushes
 # =================================================================================================
 
+
 @pytest.fixture(scope="class")
 def plain(tmp_path_factory):
     from tests.stack import running_stack
@@ -196,9 +235,14 @@ def plain(tmp_path_factory):
     db_url = f"sqlite:///{tmp_path_factory.mktemp('wechat') / 'linli.db'}"
     with FakeWeChat() as fake:
         env = {
-            "WECHAT_APP_ID": APP_ID, "WECHAT_APP_SECRET": APP_SECRET, "WECHAT_TOKEN": TOKEN,
-            "WECHAT_API_BASE_URL": fake.base_url, "WECHAT_PASSIVE_BUDGET": "30", "WECHAT_TEMPLATE_ID": TEMPLATE,
-            "WECHAT_TEMPLATE_URL": "https://linli.example.cn/status", "LINLI_DATABASE_URL": db_url,
+            "WECHAT_APP_ID": APP_ID,
+            "WECHAT_APP_SECRET": APP_SECRET,
+            "WECHAT_TOKEN": TOKEN,
+            "WECHAT_API_BASE_URL": fake.base_url,
+            "WECHAT_PASSIVE_BUDGET": "30",
+            "WECHAT_TEMPLATE_ID": TEMPLATE,
+            "WECHAT_TEMPLATE_URL": "https://linli.example.cn/status",
+            "LINLI_DATABASE_URL": db_url,
         }
         creds = {"connectors.rest.RestInput": None, "connectors.wechat.WeChatInput": {"menu": MENU}}
         with running_stack(credentials=creds, extra_env=env) as stack:
@@ -297,10 +341,15 @@ class TestPlaintext:
     def test_non_text_messages_get_polite_replies_without_nlu(self, plain):
         stack, fake, wechat, _ = plain
         openid = _openid()
-        cases = [(wechat.media(openid, "image", PicUrl="http://mmbiz.example/p.jpg"), NON_TEXT_REPLY),
-                 (wechat.media(openid, "voice", Format="amr"), VOICE_REPLY),
-                 (wechat.media(openid, "location", Location_X="23.1", Location_Y="113.3", Scale="15", Label="某地"), LOCATION_REPLY),
-                 (wechat.media(openid, "video", ThumbMediaId="t1"), NON_TEXT_REPLY)]
+        cases = [
+            (wechat.media(openid, "image", PicUrl="http://mmbiz.example/p.jpg"), NON_TEXT_REPLY),
+            (wechat.media(openid, "voice", Format="amr"), VOICE_REPLY),
+            (
+                wechat.media(openid, "location", Location_X="23.1", Location_Y="113.3", Scale="15", Label="某地"),
+                LOCATION_REPLY,
+            ),
+            (wechat.media(openid, "video", ThumbMediaId="t1"), NON_TEXT_REPLY),
+        ]
         for fields, expected in cases:
             assert wechat.reply(wechat.post(fields))["Content"] == expected
         assert _user_turns(stack, openid) == []
@@ -319,11 +368,20 @@ class TestPlaintext:
             "not xml": (b'{"MsgType": "text"}', {}, 400),
             "no sender": (xml_of({"ToUserName": "gh_x", "MsgType": "text", "Content": "hi", "MsgId": 1}), {}, 400),
             "forged sender": (xml_of({**wechat.text("../../etc", "hi")}), {}, 400),
-            "xxe": (b'<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-                    b"<xml><ToUserName>gh_x</ToUserName><FromUserName>" + openid.encode() +
-                    b"</FromUserName><MsgType>text</MsgType><Content>&x;</Content><MsgId>7</MsgId></xml>", {}, 400),
-            "billion laughs": (b'<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY a "ha"><!ENTITY b "&a;&a;&a;&a;&a;&a;">'
-                               b'<!ENTITY c "&b;&b;&b;&b;&b;&b;">]><xml><Content>&c;</Content></xml>', {}, 400),
+            "xxe": (
+                b'<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+                b"<xml><ToUserName>gh_x</ToUserName><FromUserName>"
+                + openid.encode()
+                + b"</FromUserName><MsgType>text</MsgType><Content>&x;</Content><MsgId>7</MsgId></xml>",
+                {},
+                400,
+            ),
+            "billion laughs": (
+                b'<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY a "ha"><!ENTITY b "&a;&a;&a;&a;&a;&a;">'
+                b'<!ENTITY c "&b;&b;&b;&b;&b;&b;">]><xml><Content>&c;</Content></xml>',
+                {},
+                400,
+            ),
             "huge": (b"<xml><Content>" + b"x" * 200_000 + b"</Content></xml>", {}, 413),
         }
         for name, (body, override, status) in cases.items():
@@ -337,7 +395,9 @@ class TestPlaintext:
         stack, fake, wechat, _ = plain
         openid = _openid()
         wechat.reply(wechat.post(wechat.text(openid, "你好")))
-        stack.trigger_intent(conversation_id(openid), "greet", output_channel="wechat")  # a push: customer-service API, new token
+        stack.trigger_intent(
+            conversation_id(openid), "greet", output_channel="wechat"
+        )  # a push: customer-service API, new token
         sent_before = len(fake.wait_for(CUSTOM_SEND, openid))
         tokens_before = len(fake.recorded("/cgi-bin/token"))
         fake.expire_tokens()
@@ -408,6 +468,7 @@ class TestPlaintext:
 # Safe mode (AES): every Rasa answer after "success" through the customer-service API, Redis memory
 # =================================================================================================
 
+
 @pytest.fixture(scope="class")
 def safe():
     from tests.stack import running_stack
@@ -415,10 +476,15 @@ def safe():
     aes_key = new_aes_key()
     with FakeWeChat(token_lifetime=10) as fake:  # the channel renews a token after 5 s, before WeChat expires it
         env = {
-            "WECHAT_APP_ID": APP_ID, "WECHAT_APP_SECRET": APP_SECRET, "WECHAT_TOKEN": TOKEN,
-            "WECHAT_ENCODING_AES_KEY": aes_key, "WECHAT_API_BASE_URL": fake.base_url, "WECHAT_PASSIVE_BUDGET": "0",
+            "WECHAT_APP_ID": APP_ID,
+            "WECHAT_APP_SECRET": APP_SECRET,
+            "WECHAT_TOKEN": TOKEN,
+            "WECHAT_ENCODING_AES_KEY": aes_key,
+            "WECHAT_API_BASE_URL": fake.base_url,
+            "WECHAT_PASSIVE_BUDGET": "0",
             "WECHAT_MAX_TEXT_BYTES": "300",  # lowered so that answers are split too
-            "LINLI_REDIS_HOST": "127.0.0.1", "LINLI_REDIS_KEY_PREFIX": f"wxtest{secrets.token_hex(4)}",
+            "LINLI_REDIS_HOST": "127.0.0.1",
+            "LINLI_REDIS_KEY_PREFIX": f"wxtest{secrets.token_hex(4)}",
         }
         creds = {"connectors.rest.RestInput": None, "connectors.wechat.WeChatInput": None}
         with running_stack(credentials=creds, extra_env=env) as stack:
@@ -488,8 +554,16 @@ class TestSafeMode:
         ts, nonce = str(int(time.time())), "42"
         garbage = "QUJD" * 11
         body = xml_of({"ToUserName": "gh_x", "Encrypt": garbage})
-        r = wechat.post_raw(body, {"signature": signature(TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce,
-                                   "encrypt_type": "aes", "msg_signature": signature(TOKEN, ts, nonce, garbage)})
+        r = wechat.post_raw(
+            body,
+            {
+                "signature": signature(TOKEN, ts, nonce),
+                "timestamp": ts,
+                "nonce": nonce,
+                "encrypt_type": "aes",
+                "msg_signature": signature(TOKEN, ts, nonce, garbage),
+            },
+        )
         assert r.status_code == 400 and "Traceback" not in r.text
         time.sleep(1)
         assert _user_turns(stack, openid) == [] and fake.recorded(touser=openid) == []
@@ -503,4 +577,6 @@ class TestSafeMode:
         pushed = stack.trigger_intent(conversation_id(openid), "greet", output_channel="wechat")
         assert {m.get("delivered_via") for m in pushed["messages"] if m.get("text")} == {"customer_service"}
         assert len(fake.recorded("/cgi-bin/token")) > fetched
-        assert [c for c in fake.recorded(CUSTOM_SEND) if c["errcode"] in (40001, 42001)] == []  # never sent a stale token
+        assert [
+            c for c in fake.recorded(CUSTOM_SEND) if c["errcode"] in (40001, 42001)
+        ] == []  # never sent a stale token

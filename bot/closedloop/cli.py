@@ -12,8 +12,10 @@ def register(sub) -> None:
 
 
 def _line(name: str, r) -> str:
-    return (f"{name:<9} pairs {r.pairs:>3}  same {r.positives:>3}  precision {r.precision:.3f}  recall {r.recall:.3f}"
-            f"  F1 {r.f1:.3f}  (tp {r.tp} fp {r.fp} fn {r.fn}; errors by kind {r.errors_by_kind})")
+    return (
+        f"{name:<9} pairs {r.pairs:>3}  same {r.positives:>3}  precision {r.precision:.3f}  recall {r.recall:.3f}"
+        f"  F1 {r.f1:.3f}  (tp {r.tp} fp {r.fp} fn {r.fn}; errors by kind {r.errors_by_kind})"
+    )
 
 
 def _eval_cosign(args) -> int:
@@ -25,7 +27,9 @@ def _eval_cosign(args) -> int:
         w, t, r = evaluate.tune(evaluate.TUNING)
         print(f"tuned on {evaluate.TUNING.name}: weight {w:.2f} threshold {t:.4f}")
         print(_line("tuning", r))
-        print("set LINLI_CLOSEDLOOP_COSIGN_EMBED_WEIGHT / LINLI_CLOSEDLOOP_COSIGN_THRESHOLD (bot.settings defaults) to adopt them")
+        print(
+            "set LINLI_CLOSEDLOOP_COSIGN_EMBED_WEIGHT / LINLI_CLOSEDLOOP_COSIGN_THRESHOLD (bot.settings defaults) to adopt them"
+        )
         return 0
     w, t = s.closedloop_cosign_embed_weight, s.closedloop_cosign_threshold
     print(f"weight {w:.2f} threshold {t:.4f} (bot.settings)")

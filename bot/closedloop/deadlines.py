@@ -9,10 +9,10 @@ decides; the requester never decides their own request. Everything here is pure:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Iterable
 
 from bot.closedloop import workdays
 from bot.errors import UserFacingError

@@ -66,7 +66,12 @@ class Lease:
         expires = t + timedelta(seconds=self.ttl)
         stmt = (
             update(scheduler_leases)
-            .where(and_(scheduler_leases.c.name == self.name, or_(scheduler_leases.c.expires_at < t, scheduler_leases.c.holder == self.holder)))
+            .where(
+                and_(
+                    scheduler_leases.c.name == self.name,
+                    or_(scheduler_leases.c.expires_at < t, scheduler_leases.c.holder == self.holder),
+                )
+            )
             .values(holder=self.holder, expires_at=expires)
         )
         with self.engine.begin() as conn:
@@ -103,7 +108,13 @@ def claim(engine: Engine, key: str, holder: str, *, now: datetime | None = None,
     with engine.begin() as conn:  # a claim that crashed before sending may be taken over
         taken = conn.execute(
             update(reminder_ledger)
-            .where(and_(reminder_ledger.c.key == key, reminder_ledger.c.sent_at.is_(None), reminder_ledger.c.claimed_at < t - timedelta(seconds=stale)))
+            .where(
+                and_(
+                    reminder_ledger.c.key == key,
+                    reminder_ledger.c.sent_at.is_(None),
+                    reminder_ledger.c.claimed_at < t - timedelta(seconds=stale),
+                )
+            )
             .values(holder=holder, claimed_at=t)
         )
         return taken.rowcount == 1
@@ -112,7 +123,9 @@ def claim(engine: Engine, key: str, holder: str, *, now: datetime | None = None,
 def mark_sent(engine: Engine, key: str, holder: str, *, now: datetime | None = None) -> None:
     with engine.begin() as conn:
         conn.execute(
-            update(reminder_ledger).where(and_(reminder_ledger.c.key == key, reminder_ledger.c.holder == holder)).values(sent_at=_utc(now))
+            update(reminder_ledger)
+            .where(and_(reminder_ledger.c.key == key, reminder_ledger.c.holder == holder))
+            .values(sent_at=_utc(now))
         )
 
 
@@ -120,11 +133,19 @@ def release_claim(engine: Engine, key: str, holder: str) -> None:
     """Forget an unsent claim (the send failed), so a later pass retries it."""
     with engine.begin() as conn:
         conn.execute(
-            delete(reminder_ledger).where(and_(reminder_ledger.c.key == key, reminder_ledger.c.holder == holder, reminder_ledger.c.sent_at.is_(None)))
+            delete(reminder_ledger).where(
+                and_(
+                    reminder_ledger.c.key == key,
+                    reminder_ledger.c.holder == holder,
+                    reminder_ledger.c.sent_at.is_(None),
+                )
+            )
         )
 
 
-def send_once(engine: Engine, key: str, holder: str, send: Callable[[], object], *, now: datetime | None = None) -> bool:
+def send_once(
+    engine: Engine, key: str, holder: str, send: Callable[[], object], *, now: datetime | None = None
+) -> bool:
     """Claim ``key``, call ``send``, record it; False (nothing sent) when another caller has the key.
 
     If ``send`` raises, the claim is released and the error propagates (the next pass retries)."""

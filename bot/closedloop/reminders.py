@@ -11,10 +11,10 @@ item escalates to the supervisor of the 街道/乡镇 above the community (Commu
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Collection, Iterable, Mapping
 
 from bot.closedloop import deadlines as dl
 from bot.closedloop import workdays
@@ -72,7 +72,9 @@ def reminder_key(kind: Kind, item_id: str, due: date) -> str:
     return f"{kind.value}:{item_id}:{due.isoformat()}"
 
 
-def _stage(item: OpenItem, now: datetime, due: date, near: Kind, overdue: Kind, remind_days_left: int, tz) -> Reminder | None:
+def _stage(
+    item: OpenItem, now: datetime, due: date, near: Kind, overdue: Kind, remind_days_left: int, tz
+) -> Reminder | None:
     left = dl.remaining(now, due, tz=tz)
     if left.overdue:
         kind, audience, to = overdue, Audience.STREET, item.street
@@ -80,7 +82,16 @@ def _stage(item: OpenItem, now: datetime, due: date, near: Kind, overdue: Kind, 
         kind, audience, to = near, Audience.COMMITTEE, item.community
     else:
         return None
-    return Reminder(reminder_key(kind, item.id, due), kind, item.id, due, audience, to, left.working_days_left, left.working_days_overdue)
+    return Reminder(
+        reminder_key(kind, item.id, due),
+        kind,
+        item.id,
+        due,
+        audience,
+        to,
+        left.working_days_left,
+        left.working_days_overdue,
+    )
 
 
 def plan(
@@ -133,7 +144,9 @@ def urge_key(item_id: str, channel: str, sender: str, now: datetime, *, tz=None)
     return f"urge:{item_id}:{channel}:{sender}:{workdays.current_working_day(now, tz=tz).isoformat()}"
 
 
-def check_urge(item: OpenItem, channel: str, sender: str, now: datetime, recorded: Collection[str], *, tz=None) -> UrgeDecision:
+def check_urge(
+    item: OpenItem, channel: str, sender: str, now: datetime, recorded: Collection[str], *, tz=None
+) -> UrgeDecision:
     """May this resident urge this item now? ``recorded`` holds the urge keys already stored (the ledger)."""
     key = urge_key(item.id, channel, sender, now, tz=tz)
     if Status(item.status) not in COMPLETE_OPEN:

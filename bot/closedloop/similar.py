@@ -14,16 +14,29 @@ were chosen on tests/data/cosign_pairs.yml only (bench/bench_cosign.py --tune); 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 MAX_CHARS = 500
 
-_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _CN_NUMBER = re.compile(r"[零〇一二两三四五六七八九十]+(?=号|栋|幢|单元|组|楼|期|区)")
 _PLACE_PATTERNS = {
     "building": re.compile(r"(\d+)\s*(?:号楼|栋|幢)"),  # a bare 3楼 is a floor, not a building
@@ -35,7 +48,37 @@ _PLACE_PATTERNS = {
 _ROAD = re.compile(r"([\u4e00-\u9fff]{2})(大道|路|街)")
 _NOT_ROAD_END = set("修走马过问带引让绕上下道铁公水电网线思出门的小条段口这那")
 _STOP = set("的了是在有和也都就还又很太被把让给跟与及或着过吗呢吧啊呀么个一这那我我们你他她它们家里上下").union(
-    {"坏", "坏了", "问题", "几天", "好几天", "天", "没", "不", "人", "社区", "小区", "好几", "好久", "一直", "总是", "老是", "能不能", "怎么", "一下", "没人", "有人", "好多", "几个", "很多", "现在", "已经", "今年", "到现在", "根本"}
+    {
+        "坏",
+        "坏了",
+        "问题",
+        "几天",
+        "好几天",
+        "天",
+        "没",
+        "不",
+        "人",
+        "社区",
+        "小区",
+        "好几",
+        "好久",
+        "一直",
+        "总是",
+        "老是",
+        "能不能",
+        "怎么",
+        "一下",
+        "没人",
+        "有人",
+        "好多",
+        "几个",
+        "很多",
+        "现在",
+        "已经",
+        "今年",
+        "到现在",
+        "根本",
+    }
 )
 
 
@@ -108,7 +151,9 @@ def _problem_words(text: str, place_words: Iterable[str]) -> frozenset[str]:
         stripped = stripped.replace(w, " ")
     # search mode also yields the parts of dictionary phrases (电梯坏了 → 电梯, 坏了), so rewordings still meet
     tokens = tokenizer(get_settings().kb_dir).lcut_for_search(stripped)
-    return frozenset(t for t in tokens if t.strip() and t not in _STOP and any(ch.isalnum() for ch in t) and not t.isdigit())
+    return frozenset(
+        t for t in tokens if t.strip() and t not in _STOP and any(ch.isalnum() for ch in t) and not t.isdigit()
+    )
 
 
 def overlap(a: frozenset[str], b: frozenset[str]) -> float:
@@ -144,7 +189,9 @@ def _encode(texts: list[str]) -> np.ndarray:
     return encode_queries(texts)
 
 
-def features(pairs: Sequence[tuple[str, str]], encode: Callable[[list[str]], np.ndarray] | None = None) -> list[Features]:
+def features(
+    pairs: Sequence[tuple[str, str]], encode: Callable[[list[str]], np.ndarray] | None = None
+) -> list[Features]:
     """Features of many (a, b) pairs; all texts embedded in one batch."""
     if not pairs:
         return []
@@ -193,6 +240,9 @@ def candidates(
     if not pool:
         return []
     feats = features([(text, i.text) for i in pool], encode)
-    found = [Candidate(i.id, round(score(f, weight), 4), round(f.cosine, 4), round(f.overlap, 4)) for i, f in zip(pool, feats)]
+    found = [
+        Candidate(i.id, round(score(f, weight), 4), round(f.cosine, 4), round(f.overlap, 4))
+        for i, f in zip(pool, feats)
+    ]
     found = [c for c in found if c.score >= threshold]
     return sorted(found, key=lambda c: -c.score)[:limit]

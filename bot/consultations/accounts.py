@@ -51,7 +51,9 @@ class Accounts:
             self._dummy = self._hasher.hash("not-a-real-password")
         return self._dummy
 
-    def create_user(self, username: str, password: str, committee_id: str | None = None, role: str = "member") -> UserInfo:
+    def create_user(
+        self, username: str, password: str, committee_id: str | None = None, role: str = "member"
+    ) -> UserInfo:
         """A member belongs to one committee; an admin may have none and sees all."""
         if not isinstance(username, str) or not USERNAME.match(username.strip()):
             raise UserFacingError("用户名为 2–64 位字母、数字、汉字或 _ . -。", code="invalid_username")
@@ -63,8 +65,13 @@ class Accounts:
         with self._sessions() as s:
             if committee_id is not None and s.get(m.Committee, committee_id) is None:
                 raise NotFoundError("没有找到这个委员会。")
-            u = m.CommitteeUser(username=username.strip(), password_hash=self._hasher.hash(password),
-                                committee_id=committee_id, role=role, active=True)
+            u = m.CommitteeUser(
+                username=username.strip(),
+                password_hash=self._hasher.hash(password),
+                committee_id=committee_id,
+                role=role,
+                active=True,
+            )
             s.add(u)
             try:
                 s.commit()

@@ -27,7 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     cur.add_argument("--url", default=None)
     cur.set_defaults(func=_db_current)
 
-    c = sub.add_parser("consultations", help="consultations: ops commands").add_subparsers(dest="c_command", required=True)
+    c = sub.add_parser("consultations", help="consultations: ops commands").add_subparsers(
+        dest="c_command", required=True
+    )
     ls = c.add_parser("list", help="list consultations (newest first)")
     ls.add_argument("--committee", default=None)
     ls.add_argument("--status", default=None)
@@ -77,7 +79,10 @@ def _route(args: argparse.Namespace) -> int:
     if not args.community:
         print(f"未指定社区（--community），按默认社区 {community} 处理。", file=sys.stderr)
     if community not in {c.id for c in kb.communities}:
-        print(f"未知社区 {community!r}，可选：" + "、".join(f"{c.id}（{c.name}）" for c in kb.communities), file=sys.stderr)
+        print(
+            f"未知社区 {community!r}，可选：" + "、".join(f"{c.id}（{c.name}）" for c in kb.communities),
+            file=sys.stderr,
+        )
         return 2
     texts = (line.rstrip("\n") for line in sys.stdin) if args.text == "-" else iter([args.text])
     rc = 0
@@ -100,7 +105,9 @@ def _route(args: argparse.Namespace) -> int:
             print(json.dumps(out, ensure_ascii=False), flush=True)
         elif r.needs_village:
             names = "、".join(c.name for c in router.villages())
-            print(f"{r.category_name or '未分类'} → 这是村里的事，{r.community.name}的居委会不受理：请先问清是哪个村（{names}），交该村的村民委员会。")
+            print(
+                f"{r.category_name or '未分类'} → 这是村里的事，{r.community.name}的居委会不受理：请先问清是哪个村（{names}），交该村的村民委员会。"
+            )
         else:
             flag = "（未能分类，转交兜底委员会）" if r.flagged_unroutable else ""
             print(f"{r.category_name or '未分类'} → {r.committee.name}（{r.committee.type}，{r.community.name}）{flag}")
@@ -108,11 +115,10 @@ def _route(args: argparse.Namespace) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
+    from bot.consultations.service import ConsultationService
     from bot.db import current_revision, upgrade
     from bot.privacy import mask_phone
     from bot.settings import get_settings
-
-    from bot.consultations.service import ConsultationService
 
     url = args.url or get_settings().sqlalchemy_url
     upgrade(url)
@@ -141,11 +147,24 @@ def _row(r) -> str:
 
 def _list(args: argparse.Namespace) -> int:
     svc = _service(use_embedding=False)
-    rows = svc.reports.list_for_committee(args.committee, status=args.status, category=args.category, search=args.search, limit=args.limit)
+    rows = svc.reports.list_for_committee(
+        args.committee, status=args.status, category=args.category, search=args.search, limit=args.limit
+    )
     for r in rows:
         if args.json:
-            print(json.dumps({"tracking_no": r.tracking_no, "status": r.status, "category": r.category, "committee": r.committee_id,
-                              "created_at": r.created_at.isoformat(), "flagged_unroutable": r.flagged_unroutable}, ensure_ascii=False))
+            print(
+                json.dumps(
+                    {
+                        "tracking_no": r.tracking_no,
+                        "status": r.status,
+                        "category": r.category,
+                        "committee": r.committee_id,
+                        "created_at": r.created_at.isoformat(),
+                        "flagged_unroutable": r.flagged_unroutable,
+                    },
+                    ensure_ascii=False,
+                )
+            )
         else:
             print(_row(r))
     if not args.json:
@@ -163,16 +182,43 @@ def _show(args: argparse.Namespace) -> int:
         return 1
     name = r.contact_name  # a terminal is an outside view too: masked like Open311 and the resident's view
     if args.json:
-        print(json.dumps({"tracking_no": r.tracking_no, "status": r.status, "status_label": r.status_label, "category": r.category,
-                          "committee": r.committee_id, "text": outside_text(r.text, name),
-                          "trail": [{"at": e.at.isoformat(), "actor": e.actor, "kind": e.kind, "from": e.from_status, "to": e.to_status,
-                                     "note": outside_text(e.note, name)} for e in r.trail]}, ensure_ascii=False, indent=1))
+        print(
+            json.dumps(
+                {
+                    "tracking_no": r.tracking_no,
+                    "status": r.status,
+                    "status_label": r.status_label,
+                    "category": r.category,
+                    "committee": r.committee_id,
+                    "text": outside_text(r.text, name),
+                    "trail": [
+                        {
+                            "at": e.at.isoformat(),
+                            "actor": e.actor,
+                            "kind": e.kind,
+                            "from": e.from_status,
+                            "to": e.to_status,
+                            "note": outside_text(e.note, name),
+                        }
+                        for e in r.trail
+                    ],
+                },
+                ensure_ascii=False,
+                indent=1,
+            )
+        )
         return 0
     print(_row(r))
-    print(f"社区：{r.community_name}　联系人：{outside_text(r.contact_name or '—', name)}　电话：{outside_text(r.contact_phone or '—')}")
+    print(
+        f"社区：{r.community_name}　联系人：{outside_text(r.contact_name or '—', name)}　电话：{outside_text(r.contact_phone or '—')}"
+    )
     print(outside_text(r.text, name))
     for e in r.trail:
-        what = f"{e.from_category or '未分类'} → {e.to_category}" if e.kind == "recategorize" else f"{e.from_status or '—'} → {e.to_status}"
+        what = (
+            f"{e.from_category or '未分类'} → {e.to_category}"
+            if e.kind == "recategorize"
+            else f"{e.from_status or '—'} → {e.to_status}"
+        )
         print(f"  {e.at.astimezone().strftime('%Y-%m-%d %H:%M')}  {e.actor:<10} {what}  {outside_text(e.note, name)}")
     return 0
 
@@ -199,4 +245,3 @@ def _deliver(args: argparse.Namespace) -> int:
         if not args.loop:
             return 0 if not stats.failed else 1
         time.sleep(args.loop)
-

@@ -15,8 +15,21 @@ from bot.consultations.records import DeliveryCounts, OutboxRecord
 
 def _outbox_record(o: m.OutboxMessage) -> OutboxRecord:
     state = notify.delivery_state(o)
-    return OutboxRecord(o.id, o.sender_id, o.channel, o.intent, o.payload, o.message, o.attempts, o.delivered_at,
-                        o.failed, o.last_error, o.handoff_id, state, notify.DELIVERY_LABELS[state])
+    return OutboxRecord(
+        o.id,
+        o.sender_id,
+        o.channel,
+        o.intent,
+        o.payload,
+        o.message,
+        o.attempts,
+        o.delivered_at,
+        o.failed,
+        o.last_error,
+        o.handoff_id,
+        state,
+        notify.DELIVERY_LABELS[state],
+    )
 
 
 class Delivery:

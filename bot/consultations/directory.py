@@ -92,8 +92,10 @@ class Directory:
     def communities(self) -> list[CommunityInfo]:
         out = []
         for c in self._dir.communities:
-            cmts = tuple(CommitteeInfo(k.id, k.name, k.type, c.id, tuple(k.categories), k.compound, k.fallback)
-                         for k in c.committees)
+            cmts = tuple(
+                CommitteeInfo(k.id, k.name, k.type, c.id, tuple(k.categories), k.compound, k.fallback)
+                for k in c.committees
+            )
             out.append(CommunityInfo(c.id, c.name, c.kind, c.township, cmts))
         return out
 

@@ -16,8 +16,15 @@ from bot.errors import UserFacingError
 
 log = logging.getLogger("bot.consultations")
 
-__all__ = ["AccessDenied", "DatabaseUnavailable", "NotFoundError", "TransitionError", "UserFacingError", "db_guard",
-           "store_unreachable"]
+__all__ = [
+    "AccessDenied",
+    "DatabaseUnavailable",
+    "NotFoundError",
+    "TransitionError",
+    "UserFacingError",
+    "db_guard",
+    "store_unreachable",
+]
 
 
 class DatabaseUnavailable(UserFacingError):
@@ -44,8 +51,19 @@ def store_unreachable(e: DBAPIError) -> bool:
     if isinstance(e, OperationalError):
         text = str(e.orig or e).lower()
         # PostgreSQL connection failures, SQLite read-only / unopenable files; not lock timeouts or syntax
-        return any(k in text for k in ("connect", "connection", "server closed", "terminat", "readonly", "read-only",
-                                       "unable to open", "disk i/o"))
+        return any(
+            k in text
+            for k in (
+                "connect",
+                "connection",
+                "server closed",
+                "terminat",
+                "readonly",
+                "read-only",
+                "unable to open",
+                "disk i/o",
+            )
+        )
     return False
 
 

@@ -24,8 +24,22 @@ HANDOFF_REPLY_HOURS = "工作日 2 小时内"
 
 
 def _record(h: m.HandoffRequest, *, pushed: bool = False) -> HandoffRecord:
-    return HandoffRecord(h.id, h.channel, h.sender_id, h.community_id, h.committee_id, h.text, h.contact_phone,
-                         bool(h.consent), h.status, h.created_at, h.closed_at, h.closed_by, h.close_note or "", pushed)
+    return HandoffRecord(
+        h.id,
+        h.channel,
+        h.sender_id,
+        h.community_id,
+        h.committee_id,
+        h.text,
+        h.contact_phone,
+        bool(h.consent),
+        h.status,
+        h.created_at,
+        h.closed_at,
+        h.closed_by,
+        h.close_note or "",
+        pushed,
+    )
 
 
 class Handoffs:
@@ -33,8 +47,16 @@ class Handoffs:
         self._store = store
 
     @db_guard
-    def request(self, channel: str, sender_id: str, community_id: str | None, text: str, *,
-                contact_phone: str | None = None, consent: bool = False) -> HandoffTicket:
+    def request(
+        self,
+        channel: str,
+        sender_id: str,
+        community_id: str | None,
+        text: str,
+        *,
+        contact_phone: str | None = None,
+        consent: bool = False,
+    ) -> HandoffTicket:
         """Ask for a person; the fallback committee of the community gets it.
 
         ``text`` is the resident's summary; ``contact_phone`` is stored only with ``consent=True``
@@ -48,8 +70,15 @@ class Handoffs:
         phone = clean_phone(contact_phone) if consent and contact_phone not in (None, "") else None
         committee = Router.fallback(store.router.community(cid))
         with store.sessions.begin() as s:
-            h = m.HandoffRequest(channel=channel, sender_id=sender_id, community_id=cid, committee_id=committee.id,
-                                 text=text, contact_phone=phone, consent=consent and phone is not None)
+            h = m.HandoffRequest(
+                channel=channel,
+                sender_id=sender_id,
+                community_id=cid,
+                committee_id=committee.id,
+                text=text,
+                contact_phone=phone,
+                consent=consent and phone is not None,
+            )
             s.add(h)
             s.flush()
             hid = h.id
@@ -57,7 +86,9 @@ class Handoffs:
         return HandoffTicket(hid, HANDOFF_REPLY_HOURS)
 
     @db_guard
-    def list(self, committee_id: str | None = None, status: str | None = "open", limit: int = 100) -> list[HandoffRecord]:
+    def list(
+        self, committee_id: str | None = None, status: str | None = "open", limit: int = 100
+    ) -> list[HandoffRecord]:
         """Newest first; ``committee_id=None`` means all (admin)."""
         q = select(m.HandoffRequest).order_by(m.HandoffRequest.id.desc()).limit(max(0, int(limit)))
         if committee_id is not None:
@@ -74,8 +105,9 @@ class Handoffs:
             return _record(h) if h else None
 
     @db_guard
-    def close(self, handoff_id: int, note: str = "", actor: str = SYSTEM_ACTOR, *,
-              committee_id: str | None = None) -> HandoffRecord:
+    def close(
+        self, handoff_id: int, note: str = "", actor: str = SYSTEM_ACTOR, *, committee_id: str | None = None
+    ) -> HandoffRecord:
         """Close a handoff; a non-empty ``note`` is pushed to the resident (chat channels only,
         intent ``EXTERNAL_handoff_reply``) through the outbox, in the same transaction."""
         store = self._store

@@ -134,8 +134,12 @@ class OutboxMessage(Base):
     __table_args__ = (Index("ix_outbox_pending", "delivered_at", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    consultation_id: Mapped[int | None] = mapped_column(ForeignKey("consultations.id", ondelete="CASCADE"), nullable=True, index=True)
-    handoff_id: Mapped[int | None] = mapped_column(ForeignKey("handoff_requests.id", ondelete="CASCADE"), nullable=True, index=True)
+    consultation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("consultations.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    handoff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("handoff_requests.id", ondelete="CASCADE"), nullable=True, index=True
+    )
     channel: Mapped[str] = mapped_column(String(64))
     sender_id: Mapped[str] = mapped_column(String(200))
     intent: Mapped[str] = mapped_column(String(100))

@@ -75,8 +75,13 @@ def handoff_message(note: str) -> str:
     return f"社区工作人员回复您：{note.strip()}"
 
 
-def enqueue(session: Session, consultation: Consultation, note: str = "", *,
-            chat_channels: frozenset[str] | set[str] = CHAT_CHANNELS) -> OutboxMessage | None:
+def enqueue(
+    session: Session,
+    consultation: Consultation,
+    note: str = "",
+    *,
+    chat_channels: frozenset[str] | set[str] = CHAT_CHANNELS,
+) -> OutboxMessage | None:
     """Queue a push of ``consultation``'s current status (call inside the status-change transaction).
 
     Returns None without queuing when the consultation came from a channel without a chat."""
@@ -103,8 +108,9 @@ def enqueue(session: Session, consultation: Consultation, note: str = "", *,
     return msg
 
 
-def enqueue_handoff_reply(session: Session, handoff: HandoffRequest, note: str, *,
-                          chat_channels: frozenset[str] | set[str] = CHAT_CHANNELS) -> OutboxMessage | None:
+def enqueue_handoff_reply(
+    session: Session, handoff: HandoffRequest, note: str, *, chat_channels: frozenset[str] | set[str] = CHAT_CHANNELS
+) -> OutboxMessage | None:
     """Queue the committee's closing note to the resident who asked for a person (same outbox)."""
     if not is_chat_channel(handoff.channel, chat_channels):
         return None
@@ -145,8 +151,17 @@ def trigger_url(rasa_url: str, sender_id: str) -> str:
 
 
 class Deliverer:
-    def __init__(self, sessions: sessionmaker[Session], rasa_url: str, token: str = "", *, max_attempts: int = 8,
-                 backoff_seconds: float = 30.0, timeout: float = 5.0, client: httpx.Client | None = None):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        rasa_url: str,
+        token: str = "",
+        *,
+        max_attempts: int = 8,
+        backoff_seconds: float = 30.0,
+        timeout: float = 5.0,
+        client: httpx.Client | None = None,
+    ):
         self.sessions = sessions
         self.rasa_url = rasa_url
         self.token = token
@@ -160,7 +175,11 @@ class Deliverer:
         with self.sessions.begin() as s:
             q = (
                 select(OutboxMessage)
-                .where(OutboxMessage.delivered_at.is_(None), OutboxMessage.failed.is_(False), OutboxMessage.next_attempt_at <= now)
+                .where(
+                    OutboxMessage.delivered_at.is_(None),
+                    OutboxMessage.failed.is_(False),
+                    OutboxMessage.next_attempt_at <= now,
+                )
                 .order_by(OutboxMessage.id)
                 .limit(limit)
             )
@@ -203,13 +222,20 @@ class Deliverer:
                 now = utcnow()
                 values: dict = {"attempts": OutboxMessage.attempts + 1}
                 if error is None:
-                    values |= {"delivered_at": now, "last_error": None if reaches_resident(row.channel) else NOT_PUSHABLE,
-                               "delivered_via": via}
+                    values |= {
+                        "delivered_at": now,
+                        "last_error": None if reaches_resident(row.channel) else NOT_PUSHABLE,
+                        "delivered_via": via,
+                    }
                     stats["delivered"] += 1
                 else:
                     attempts = row.attempts + 1
                     gave_up = attempts >= self.max_attempts
-                    values |= {"last_error": error, "failed": gave_up, "next_attempt_at": now + timedelta(seconds=self._backoff(attempts))}
+                    values |= {
+                        "last_error": error,
+                        "failed": gave_up,
+                        "next_attempt_at": now + timedelta(seconds=self._backoff(attempts)),
+                    }
                     stats["failed" if gave_up else "retry"] += 1
                     log.warning("status push %s to Rasa failed (attempt %d): %s", row.id, attempts, mask_phone(error))
                 with self.sessions.begin() as s:
@@ -221,14 +247,23 @@ class Deliverer:
 
     def pending_count(self) -> int:
         with self.sessions() as s:
-            return len(s.scalars(select(OutboxMessage.id).where(OutboxMessage.delivered_at.is_(None), OutboxMessage.failed.is_(False))).all())
+            return len(
+                s.scalars(
+                    select(OutboxMessage.id).where(
+                        OutboxMessage.delivered_at.is_(None), OutboxMessage.failed.is_(False)
+                    )
+                ).all()
+            )
 
     def retry_failed(self) -> int:
         """Give failed rows another round (ops: after fixing Rasa's URL or token)."""
         with self.sessions.begin() as s:
             res = s.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.delivered_at.is_(None), or_(OutboxMessage.failed.is_(True), OutboxMessage.attempts > 0))
+                .where(
+                    OutboxMessage.delivered_at.is_(None),
+                    or_(OutboxMessage.failed.is_(True), OutboxMessage.attempts > 0),
+                )
                 .values(failed=False, attempts=0, next_attempt_at=utcnow())
             )
             return res.rowcount or 0
@@ -261,5 +296,3 @@ class DeliveryThread(threading.Thread):
         self._stop_event.set()
         self._wake.set()
         self.join(timeout)
-
-

@@ -26,23 +26,48 @@ def outside_view(c: m.Consultation, category_name: str | None) -> OutsideView:
     st = parse_status(c.status)
     notes = [e.note for e in c.events if e.note and e.note.strip()]
     return OutsideView(
-        c.tracking_no, st.value, st.label, st in FINAL, c.category, category_name, outside_text(c.text, c.contact_name),
-        outside_text(notes[-1].strip(), c.contact_name) if notes else "", c.committee.name if c.committee else None,
-        c.community.name if c.community else None, c.created_at, c.updated_at,
+        c.tracking_no,
+        st.value,
+        st.label,
+        st in FINAL,
+        c.category,
+        category_name,
+        outside_text(c.text, c.contact_name),
+        outside_text(notes[-1].strip(), c.contact_name) if notes else "",
+        c.committee.name if c.committee else None,
+        c.community.name if c.community else None,
+        c.created_at,
+        c.updated_at,
     )
 
 
 def resident_view(store: Store, rec: ConsultationRecord) -> ResidentStatus:
     """A record (with trail) as its resident sees it: status steps only, members' notes masked."""
     trail = tuple(
-        ResidentTrailEntry(e.at.isoformat(), store.local_time_text(e.at), e.to_status, e.to_status_label,
-                           outside_text(e.note, rec.contact_name) if e.actor != RESIDENT_ACTOR else "")
-        for e in rec.trail if e.kind == "status"
+        ResidentTrailEntry(
+            e.at.isoformat(),
+            store.local_time_text(e.at),
+            e.to_status,
+            e.to_status_label,
+            outside_text(e.note, rec.contact_name) if e.actor != RESIDENT_ACTOR else "",
+        )
+        for e in rec.trail
+        if e.kind == "status"
     )
     return ResidentStatus(
-        rec.tracking_no, rec.status, rec.status_label, parse_status(rec.status).is_open, rec.category,
-        rec.category_name, rec.committee_name, rec.committee_type, rec.community_name, rec.created_at.isoformat(),
-        rec.updated_at.isoformat(), store.local_time_text(rec.updated_at), trail,
+        rec.tracking_no,
+        rec.status,
+        rec.status_label,
+        parse_status(rec.status).is_open,
+        rec.category,
+        rec.category_name,
+        rec.committee_name,
+        rec.committee_type,
+        rec.community_name,
+        rec.created_at.isoformat(),
+        rec.updated_at.isoformat(),
+        store.local_time_text(rec.updated_at),
+        trail,
     )
 
 
@@ -56,7 +81,9 @@ def status_for_resident(store: Store, get, tracking_no: str, channel: str, sende
     """
     tn = tracking.normalize_tracking_no(tracking_no)
     if tn is None:
-        raise UserFacingError("受理编号的格式是 YS-日期-序号，例如 YS-20261129-0042，请核对后再查。", code="invalid_tracking_no")
+        raise UserFacingError(
+            "受理编号的格式是 YS-日期-序号，例如 YS-20261129-0042，请核对后再查。", code="invalid_tracking_no"
+        )
     rec = get(tn)
     if rec is None or not store.owned_by(rec.channel, rec.sender_id, channel, sender_id):
         raise NotFoundError("没有查到这个编号下您提交的诉求，请核对受理编号。")

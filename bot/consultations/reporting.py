@@ -49,18 +49,34 @@ class Reports:
             q = q.where(m.Consultation.created_at < day_start(until, end=True))
         if search and search.strip():
             term = search.strip()[:100]
-            q = q.where(or_(m.Consultation.text.contains(term, autoescape=True),
-                            m.Consultation.tracking_no.contains(term.upper(), autoescape=True)))
+            q = q.where(
+                or_(
+                    m.Consultation.text.contains(term, autoescape=True),
+                    m.Consultation.tracking_no.contains(term.upper(), autoescape=True),
+                )
+            )
         return q
 
     @db_guard
-    def list_for_committee(self, committee_id: str | None, *, status: str | None = None, category: str | None = None,
-                           since: date | datetime | None = None, until: date | datetime | None = None,
-                           search: str | None = None, limit: int = 200, offset: int = 0) -> list[ConsultationRecord]:
+    def list_for_committee(
+        self,
+        committee_id: str | None,
+        *,
+        status: str | None = None,
+        category: str | None = None,
+        since: date | datetime | None = None,
+        until: date | datetime | None = None,
+        search: str | None = None,
+        limit: int = 200,
+        offset: int = 0,
+    ) -> list[ConsultationRecord]:
         """Newest first; ``committee_id=None`` means all (admin). ``until`` is inclusive for dates."""
         q = self.filtered(committee_id, status, category, since, until, search)
-        q = (q.order_by(m.Consultation.created_at.desc(), m.Consultation.id.desc())
-             .limit(max(0, int(limit))).offset(max(0, int(offset))))
+        q = (
+            q.order_by(m.Consultation.created_at.desc(), m.Consultation.id.desc())
+            .limit(max(0, int(limit)))
+            .offset(max(0, int(offset)))
+        )
         with self._store.sessions() as s:
             rows = s.scalars(q.options(selectinload(m.Consultation.committee), selectinload(m.Consultation.community)))
             return [self._store.record(c) for c in rows]
@@ -85,21 +101,35 @@ class Reports:
         first_monday = today - timedelta(days=today.weekday()) - timedelta(weeks=weeks - 1)
         with store.sessions() as s:
             by_status = {st: n for st, n in s.execute(select(sub.c.status, func.count()).group_by(sub.c.status))}
-            by_category = {cat or "": n for cat, n in s.execute(select(sub.c.category, func.count()).group_by(sub.c.category))}
-            created = s.scalars(select(m.Consultation.created_at).select_from(m.Consultation).where(
-                m.Consultation.id.in_(select(sub.c.id)), m.Consultation.created_at >= store.day_start(first_monday)))
+            by_category = {
+                cat or "": n for cat, n in s.execute(select(sub.c.category, func.count()).group_by(sub.c.category))
+            }
+            created = s.scalars(
+                select(m.Consultation.created_at)
+                .select_from(m.Consultation)
+                .where(
+                    m.Consultation.id.in_(select(sub.c.id)), m.Consultation.created_at >= store.day_start(first_monday)
+                )
+            )
             weekly = {first_monday + timedelta(weeks=i): 0 for i in range(weeks)}
             for at in created:
                 d = at.astimezone(store.tz).date()
                 weekly[d - timedelta(days=d.weekday())] = weekly.get(d - timedelta(days=d.weekday()), 0) + 1
             # Overdue counts from the last status transition: a re-route or a category fix is not progress.
             open_states = [st.value for st in Status if st.is_open]
-            last = (select(m.StatusEvent.consultation_id.label("cid"), func.max(m.StatusEvent.at).label("at"))
-                    .where(m.StatusEvent.kind == "status").group_by(m.StatusEvent.consultation_id).subquery())
+            last = (
+                select(m.StatusEvent.consultation_id.label("cid"), func.max(m.StatusEvent.at).label("at"))
+                .where(m.StatusEvent.kind == "status")
+                .group_by(m.StatusEvent.consultation_id)
+                .subquery()
+            )
             last_change = func.coalesce(last.c.at, m.Consultation.created_at)
-            rows = s.execute(base.add_columns(last_change).outerjoin(last, last.c.cid == m.Consultation.id)
-                             .where(m.Consultation.status.in_(open_states), last_change < now - timedelta(days=overdue_days))
-                             .order_by(last_change, m.Consultation.id)).all()
+            rows = s.execute(
+                base.add_columns(last_change)
+                .outerjoin(last, last.c.cid == m.Consultation.id)
+                .where(m.Consultation.status.in_(open_states), last_change < now - timedelta(days=overdue_days))
+                .order_by(last_change, m.Consultation.id)
+            ).all()
             overdue = tuple(store.record(c) for c, _ in rows)
             since = {c.tracking_no: _aware(at) for c, at in rows}
         return Dashboard(by_status, by_category, tuple(sorted(weekly.items())), overdue, since)
@@ -107,17 +137,29 @@ class Reports:
     # outside views (Open311) ------------------------------------------------------------
     @staticmethod
     def _outside_query():
-        return select(m.Consultation).options(selectinload(m.Consultation.events), selectinload(m.Consultation.committee),
-                                              selectinload(m.Consultation.community))
+        return select(m.Consultation).options(
+            selectinload(m.Consultation.events),
+            selectinload(m.Consultation.committee),
+            selectinload(m.Consultation.community),
+        )
 
     def _views(self, q) -> list[OutsideView]:
         with self._store.sessions() as s:
             return [outside_view(c, self._store.directory.category_name(c.category)) for c in s.scalars(q)]
 
     @db_guard
-    def outside_list(self, *, tracking_nos: Collection[str] = (), categories: Collection[str] = (),
-                     closed: bool | None = None, since: datetime | None = None, until: datetime | None = None,
-                     community_id: str | None = None, limit: int = 1000, offset: int = 0) -> list[OutsideView]:
+    def outside_list(
+        self,
+        *,
+        tracking_nos: Collection[str] = (),
+        categories: Collection[str] = (),
+        closed: bool | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        community_id: str | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> list[OutsideView]:
         """Masked views, newest first. ``tracking_nos`` overrides every other filter (GeoReport v2);
         ``closed``: True final states only, False open ones only; ``until`` inclusive."""
         q = self._outside_query()

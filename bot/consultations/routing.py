@@ -34,7 +34,9 @@ RESCUE_MARGIN = 0.02
 
 
 #: Matters only a village has (its rules, its affairs and collective money): an urban 居委会 cannot take them.
-VILLAGE_MATTER = re.compile(r"村规民约|村务公开|村务|村集体|集体收入|集体经济|集体资产|集体土地|土地承包|宅基地|村干部|村委会|村民委员会|村民代表|我们村|村里")
+VILLAGE_MATTER = re.compile(
+    r"村规民约|村务公开|村务|村集体|集体收入|集体经济|集体资产|集体土地|土地承包|宅基地|村干部|村委会|村民委员会|村民代表|我们村|村里"
+)
 
 
 def normalize(text: str) -> str:
@@ -79,7 +81,10 @@ class Router:
         self.use_embedding = use_embedding
         self._categories = {c.id: c for c in directory.categories}
         self._communities = {c.id: c for c in directory.communities}
-        self._keywords = {c.id: sorted({normalize(k) for k in c.keywords if k.strip()}, key=len, reverse=True) for c in directory.categories}
+        self._keywords = {
+            c.id: sorted({normalize(k) for k in c.keywords if k.strip()}, key=len, reverse=True)
+            for c in directory.categories
+        }
         self._lock = threading.Lock()
         self._tok_lock = threading.Lock()
         self._tok = None
@@ -109,7 +114,9 @@ class Router:
         less; a keyword inside a longer matched keyword (of any category) adds nothing."""
         t = normalize(text)
         tokens = self._tokens(t)
-        found = sorted(((kw, cid) for cid, kws in self._keywords.items() for kw in kws if kw in t), key=lambda x: -len(x[0]))
+        found = sorted(
+            ((kw, cid) for cid, kws in self._keywords.items() for kw in kws if kw in t), key=lambda x: -len(x[0])
+        )
         scores: dict[str, float] = {}
         covered: list[str] = []
         for kw, cid in found:
@@ -175,7 +182,11 @@ class Router:
             return best, "keyword", scores
         sims = self.embedding_scores(text)
         ranked = sorted(sims.items(), key=lambda kv: kv[1], reverse=True)
-        if ranked and ranked[0][1] >= RESCUE_MIN_SIM and (len(ranked) < 2 or ranked[0][1] - ranked[1][1] >= RESCUE_MARGIN):
+        if (
+            ranked
+            and ranked[0][1] >= RESCUE_MIN_SIM
+            and (len(ranked) < 2 or ranked[0][1] - ranked[1][1] >= RESCUE_MARGIN)
+        ):
             return ranked[0][0], "embedding", {k: round(v, 4) for k, v in ranked[:3]}
         return None, "unroutable", {k: round(v, 4) for k, v in ranked[:3]}
 

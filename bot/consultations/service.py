@@ -38,13 +38,28 @@ from bot.consultations.validation import MAX_TEXT_CHARS, clean_text
 from bot.db import engine_for, normalize_url, session_factory, upgrade
 
 # Kept importable from here for callers written against the one-module service.
-__all__ = ["MAX_TEXT_CHARS", "AccessDenied", "ConsultationService", "DatabaseUnavailable", "NotFoundError", "clean_text",
-           "store_unreachable"]
+__all__ = [
+    "MAX_TEXT_CHARS",
+    "AccessDenied",
+    "ConsultationService",
+    "DatabaseUnavailable",
+    "NotFoundError",
+    "clean_text",
+    "store_unreachable",
+]
 
 
 class ConsultationService:
-    def __init__(self, url: str, kb=None, *, prepare: bool = True, use_embedding: bool = True, settings=None,
-                 hasher: PasswordHasher | None = None):
+    def __init__(
+        self,
+        url: str,
+        kb=None,
+        *,
+        prepare: bool = True,
+        use_embedding: bool = True,
+        settings=None,
+        hasher: PasswordHasher | None = None,
+    ):
         """``url``: SQLAlchemy URL; ``kb``: a KnowledgeBase (default ``load_kb()``); ``prepare`` runs
         migrations and ``directory.sync()``; ``hasher``: the password hasher (default argon2id)."""
         from bot.settings import get_settings
@@ -61,12 +76,16 @@ class ConsultationService:
         self.router = Router(kb.directory, kb.kb_dir, use_embedding=use_embedding)
         self.tz = ZoneInfo(self.settings.timezone)
         channels = getattr(self.settings, "notify_chat_channels", None)
-        self.chat_channels = (frozenset(c.strip().lower() for c in channels.split(",") if c.strip())
-                              if isinstance(channels, str) else notify.CHAT_CHANNELS)
+        self.chat_channels = (
+            frozenset(c.strip().lower() for c in channels.split(",") if c.strip())
+            if isinstance(channels, str)
+            else notify.CHAT_CHANNELS
+        )
         self.directory = Directory(kb.directory, self.Session, self.settings.default_community)
         self.delivery = Delivery(self.Session, lambda: self.settings)
-        self._store = Store(self.Session, self.settings, self.directory, self.router, self.tz, self.chat_channels,
-                            self.delivery.wake)
+        self._store = Store(
+            self.Session, self.settings, self.directory, self.router, self.tz, self.chat_channels, self.delivery.wake
+        )
         self.reports = Reports(self._store)
         self.handoffs = Handoffs(self._store)
         self.accounts = Accounts(self.Session, hasher)
@@ -75,8 +94,9 @@ class ConsultationService:
             self.directory.sync()
 
     @classmethod
-    def from_settings(cls, settings=None, *, prepare: bool = True, kb=None, hasher: PasswordHasher | None = None
-                      ) -> ConsultationService:
+    def from_settings(
+        cls, settings=None, *, prepare: bool = True, kb=None, hasher: PasswordHasher | None = None
+    ) -> ConsultationService:
         """The service on ``settings.sqlalchemy_url`` (SQLite in var/ unless LINLI_DATABASE_URL)."""
         from bot.settings import get_settings
 
@@ -88,12 +108,31 @@ class ConsultationService:
         """Category and committee for ``text`` in ``community_id`` (default community from settings)."""
         return self.router.route(clean_text(text), self.directory.community_id(community_id))
 
-    def submit(self, channel: str, sender_id: str, message_id: str | None, community_id: str | None, text: str,
-               category: str | None = None, contact_name: str | None = None, contact_phone: str | None = None,
-               consent: bool = False) -> ConsultationRecord:
+    def submit(
+        self,
+        channel: str,
+        sender_id: str,
+        message_id: str | None,
+        community_id: str | None,
+        text: str,
+        category: str | None = None,
+        contact_name: str | None = None,
+        contact_phone: str | None = None,
+        consent: bool = False,
+    ) -> ConsultationRecord:
         """Store a consultation (idempotent per delivered message): :func:`submissions.submit`."""
-        return submissions.submit(self._store, channel, sender_id, message_id, community_id, text, category,
-                                  contact_name, contact_phone, consent)
+        return submissions.submit(
+            self._store,
+            channel,
+            sender_id,
+            message_id,
+            community_id,
+            text,
+            category,
+            contact_name,
+            contact_phone,
+            consent,
+        )
 
     def status_for_resident(self, tracking_no: str, channel: str, sender_id: str) -> ResidentStatus:
         """What the chat resident (channel, sender_id) may see of their own consultation; NotFoundError otherwise."""
@@ -103,8 +142,12 @@ class ConsultationService:
     def my_consultations(self, channel: str, sender_id: str, limit: int = 5) -> list[ConsultationRecord]:
         """The sender's latest consultations (for "查我的诉求" without a number)."""
         with self.Session() as s:
-            q = (select(m.Consultation).where(m.Consultation.channel == channel, m.Consultation.sender_id == sender_id)
-                 .order_by(m.Consultation.id.desc()).limit(max(1, min(int(limit), 50))))
+            q = (
+                select(m.Consultation)
+                .where(m.Consultation.channel == channel, m.Consultation.sender_id == sender_id)
+                .order_by(m.Consultation.id.desc())
+                .limit(max(1, min(int(limit), 50)))
+            )
             return [self._store.record(c) for c in s.scalars(q)]
 
     def withdraw(self, tracking_no: str, channel: str, sender_id: str, note: str = "") -> ConsultationRecord:
@@ -119,8 +162,11 @@ class ConsultationService:
         if tn is None:
             return None
         with self.Session() as s:
-            c = s.scalar(select(m.Consultation).where(m.Consultation.tracking_no == tn)
-                         .options(selectinload(m.Consultation.events)))
+            c = s.scalar(
+                select(m.Consultation)
+                .where(m.Consultation.tracking_no == tn)
+                .options(selectinload(m.Consultation.events))
+            )
             return self._store.record(c, trail=True) if c else None
 
     @db_guard
@@ -128,18 +174,24 @@ class ConsultationService:
         """The status pushes of one consultation, oldest first (inbox detail page)."""
         with self.Session() as s:
             rows = s.scalars(
-                select(m.OutboxMessage).join(m.Consultation, m.OutboxMessage.consultation_id == m.Consultation.id)
-                .where(m.Consultation.tracking_no == tracking_no).order_by(m.OutboxMessage.id)
+                select(m.OutboxMessage)
+                .join(m.Consultation, m.OutboxMessage.consultation_id == m.Consultation.id)
+                .where(m.Consultation.tracking_no == tracking_no)
+                .order_by(m.OutboxMessage.id)
             )
-            return [PushRecord(r.created_at, r.message, r.delivered_at, r.delivered_via, r.failed, r.attempts) for r in rows]
+            return [
+                PushRecord(r.created_at, r.message, r.delivered_at, r.delivered_via, r.failed, r.attempts) for r in rows
+            ]
 
-    def change_status(self, tracking_no: str, to_status: str | Status, actor: str, note: str = "",
-                      *, committee_id: str | None = None) -> ConsultationRecord:
+    def change_status(
+        self, tracking_no: str, to_status: str | Status, actor: str, note: str = "", *, committee_id: str | None = None
+    ) -> ConsultationRecord:
         """Committee-side transition, push queued to the resident: :func:`transitions.change_status`."""
         return transitions.change_status(self._store, tracking_no, to_status, actor, note, committee_id=committee_id)
 
-    def recategorize(self, tracking_no: str, category: str, actor: str, note: str = "",
-                     *, committee_id: str | None = None) -> ConsultationRecord:
+    def recategorize(
+        self, tracking_no: str, category: str, actor: str, note: str = "", *, committee_id: str | None = None
+    ) -> ConsultationRecord:
         """New category, re-routed committee, trail line: :func:`transitions.recategorize`."""
         return transitions.recategorize(self._store, tracking_no, category, actor, note, committee_id=committee_id)
 

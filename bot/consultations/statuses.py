@@ -56,7 +56,14 @@ SYSTEM_ACTOR = "system"  # changes made by the service itself (CLI, closing with
 class TransitionError(UserFacingError):
     """An illegal status change; ``message`` says in Chinese why, ``code`` says which rule."""
 
-    def __init__(self, message: str, *, code: str = "illegal_transition", from_status: Status | None = None, to_status: Status | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "illegal_transition",
+        from_status: Status | None = None,
+        to_status: Status | None = None,
+    ):
         super().__init__(message, code=code)
         self.from_status = from_status
         self.to_status = to_status
@@ -70,22 +77,35 @@ def parse_status(value: str | Status) -> Status:
     for s in Status:
         if v.lower() == s.value or v == s.label:
             return s
-    raise TransitionError(f"没有“{v}”这个状态，可选：" + "、".join(f"{s.label}（{s.value}）" for s in Status), code="unknown_status")
+    raise TransitionError(
+        f"没有“{v}”这个状态，可选：" + "、".join(f"{s.label}（{s.value}）" for s in Status), code="unknown_status"
+    )
 
 
-def check_transition(current: Status | str, target: Status | str, *, by_resident: bool, note: str | None = None) -> Status:
+def check_transition(
+    current: Status | str, target: Status | str, *, by_resident: bool, note: str | None = None
+) -> Status:
     """Return the target status if the change is allowed, else raise :class:`TransitionError`."""
     cur, tgt = parse_status(current), parse_status(target)
     if cur == tgt:
-        raise TransitionError(f"该事项已经是“{cur.label}”状态，无需重复操作。", code="same_status", from_status=cur, to_status=tgt)
+        raise TransitionError(
+            f"该事项已经是“{cur.label}”状态，无需重复操作。", code="same_status", from_status=cur, to_status=tgt
+        )
     if cur in FINAL:
-        raise TransitionError(f"该事项已是“{cur.label}”状态，不能再改为“{tgt.label}”。", code="final_status", from_status=cur, to_status=tgt)
+        raise TransitionError(
+            f"该事项已是“{cur.label}”状态，不能再改为“{tgt.label}”。",
+            code="final_status",
+            from_status=cur,
+            to_status=tgt,
+        )
     if tgt not in TRANSITIONS[cur]:
         raise TransitionError(f"不能从“{cur.label}”直接改为“{tgt.label}”。", from_status=cur, to_status=tgt)
     if tgt in RESIDENT_ONLY and not by_resident:
         raise TransitionError("只有提交人本人可以撤回诉求。", code="resident_only", from_status=cur, to_status=tgt)
     if by_resident and tgt not in RESIDENT_ONLY:
-        raise TransitionError("您只能撤回自己的诉求，办理进度由委员会更新。", code="committee_only", from_status=cur, to_status=tgt)
+        raise TransitionError(
+            "您只能撤回自己的诉求，办理进度由委员会更新。", code="committee_only", from_status=cur, to_status=tgt
+        )
     if tgt in NOTE_REQUIRED and not (note and note.strip()):
         raise TransitionError(f"改为“{tgt.label}”时请填写理由。", code="note_required", from_status=cur, to_status=tgt)
     return tgt

@@ -42,23 +42,55 @@ class Store:
         events: tuple[TrailEntry, ...] = ()
         if trail:
             events = tuple(
-                TrailEntry(e.at, e.actor, e.kind, e.from_status, e.to_status, parse_status(e.to_status).label, e.note,
-                           e.from_category, e.to_category, e.to_committee_id)
+                TrailEntry(
+                    e.at,
+                    e.actor,
+                    e.kind,
+                    e.from_status,
+                    e.to_status,
+                    parse_status(e.to_status).label,
+                    e.note,
+                    e.from_category,
+                    e.to_category,
+                    e.to_committee_id,
+                )
                 for e in c.events
             )
         st = parse_status(c.status)
         return ConsultationRecord(
-            c.id, c.tracking_no, c.channel, c.sender_id, c.community_id, c.community.name, c.category,
-            self.directory.category_name(c.category), c.text, c.contact_name, c.contact_phone, c.consent, st.value,
-            st.label, c.committee_id, c.committee.name, c.committee.type, c.flagged_unroutable, c.created_at,
-            c.updated_at, events, created,
+            c.id,
+            c.tracking_no,
+            c.channel,
+            c.sender_id,
+            c.community_id,
+            c.community.name,
+            c.category,
+            self.directory.category_name(c.category),
+            c.text,
+            c.contact_name,
+            c.contact_phone,
+            c.consent,
+            st.value,
+            st.label,
+            c.committee_id,
+            c.committee.name,
+            c.committee.type,
+            c.flagged_unroutable,
+            c.created_at,
+            c.updated_at,
+            events,
+            created,
         )
 
     def owned_by(self, owner_channel: str, owner_sender: str, channel: object, sender_id: object) -> bool:
         """True when the chat resident (channel, sender_id) submitted the item of (owner_channel, owner_sender)."""
-        return (isinstance(channel, str) and isinstance(sender_id, str)
-                and notify.is_chat_channel(channel, self.chat_channels)
-                and owner_channel == channel.strip() and owner_sender == sender_id.strip())
+        return (
+            isinstance(channel, str)
+            and isinstance(sender_id, str)
+            and notify.is_chat_channel(channel, self.chat_channels)
+            and owner_channel == channel.strip()
+            and owner_sender == sender_id.strip()
+        )
 
     def local_time_text(self, at: datetime) -> str:
         return at.astimezone(self.tz).strftime("%Y年%m月%d日 %H:%M")

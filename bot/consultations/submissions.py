@@ -41,9 +41,18 @@ def _by_key(s, key: str) -> m.Consultation | None:
 
 
 @db_guard
-def submit(store: Store, channel: str, sender_id: str, message_id: str | None, community_id: str | None, text: str,
-           category: str | None = None, contact_name: str | None = None, contact_phone: str | None = None,
-           consent: bool = False) -> ConsultationRecord:
+def submit(
+    store: Store,
+    channel: str,
+    sender_id: str,
+    message_id: str | None,
+    community_id: str | None,
+    text: str,
+    category: str | None = None,
+    contact_name: str | None = None,
+    contact_phone: str | None = None,
+    consent: bool = False,
+) -> ConsultationRecord:
     """Store a consultation in one transaction; idempotent on (channel, sender_id, message_id):
     a retried delivery returns the stored record (``created=False``), also under a race."""
     channel = ident(channel, "渠道", 64)
@@ -75,17 +84,37 @@ def submit(store: Store, channel: str, sender_id: str, message_id: str | None, c
                 s.rollback()  # gives the number back
                 return rec
             c = m.Consultation(
-                tracking_no=tracking.format_tracking_no(day, seq), client_key=key, channel=channel,
-                sender_id=sender_id, community_id=cid, category=route.category, text=text,
-                contact_name=name, contact_phone=phone, consent=consent, status=Status.SUBMITTED.value,
-                committee_id=route.committee.id, flagged_unroutable=route.flagged_unroutable,
-                created_at=now, updated_at=now,
+                tracking_no=tracking.format_tracking_no(day, seq),
+                client_key=key,
+                channel=channel,
+                sender_id=sender_id,
+                community_id=cid,
+                category=route.category,
+                text=text,
+                contact_name=name,
+                contact_phone=phone,
+                consent=consent,
+                status=Status.SUBMITTED.value,
+                committee_id=route.committee.id,
+                flagged_unroutable=route.flagged_unroutable,
+                created_at=now,
+                updated_at=now,
             )
             s.add(c)
             s.flush()
-            s.add(m.StatusEvent(consultation_id=c.id, kind="status", actor=RESIDENT_ACTOR, at=now, from_status=None,
-                                to_status=Status.SUBMITTED.value, to_category=route.category,
-                                to_committee_id=route.committee.id, note=routing_note(route)))
+            s.add(
+                m.StatusEvent(
+                    consultation_id=c.id,
+                    kind="status",
+                    actor=RESIDENT_ACTOR,
+                    at=now,
+                    from_status=None,
+                    to_status=Status.SUBMITTED.value,
+                    to_category=route.category,
+                    to_committee_id=route.committee.id,
+                    note=routing_note(route),
+                )
+            )
             s.flush()
             rec = store.record(c, created=True)
             s.commit()

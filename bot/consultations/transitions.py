@@ -18,8 +18,17 @@ from bot.errors import UserFacingError
 NOT_YOURS = "没有查到这个编号下您提交的诉求，请核对受理编号。"
 
 
-def _change(store: Store, tracking_no: str, to_status: str | Status, actor: str, note: str, *, by_resident: bool,
-            resident: tuple[str, str] | None = None, committee_id: str | None = None) -> ConsultationRecord:
+def _change(
+    store: Store,
+    tracking_no: str,
+    to_status: str | Status,
+    actor: str,
+    note: str,
+    *,
+    by_resident: bool,
+    resident: tuple[str, str] | None = None,
+    committee_id: str | None = None,
+) -> ConsultationRecord:
     note = clean_text(note, field="说明", max_chars=MAX_TEXT_CHARS, required=False)
     actor = ident(actor, "操作人", 100)
     with store.sessions() as s:
@@ -30,8 +39,18 @@ def _change(store: Store, tracking_no: str, to_status: str | Status, actor: str,
             raise AccessDenied()
         target = check_transition(c.status, to_status, by_resident=by_resident, note=note)
         now = m.utcnow()
-        s.add(m.StatusEvent(consultation_id=c.id, kind="status", actor=actor, at=now, from_status=c.status,
-                            to_status=target.value, to_committee_id=c.committee_id, note=note))
+        s.add(
+            m.StatusEvent(
+                consultation_id=c.id,
+                kind="status",
+                actor=actor,
+                at=now,
+                from_status=c.status,
+                to_status=target.value,
+                to_committee_id=c.committee_id,
+                note=note,
+            )
+        )
         c.status = target.value
         c.updated_at = now
         s.flush()
@@ -50,21 +69,30 @@ def withdraw(store: Store, tracking_no: str, channel: str, sender_id: str, note:
     deliberating only); an Open311 item is never withdrawn from a chat."""
     sender_id = ident(sender_id, "用户标识")
     channel = ident(channel, "渠道", 50)
-    return _change(store, tracking_no, Status.WITHDRAWN, RESIDENT_ACTOR, note, by_resident=True,
-                   resident=(channel, sender_id))
+    return _change(
+        store, tracking_no, Status.WITHDRAWN, RESIDENT_ACTOR, note, by_resident=True, resident=(channel, sender_id)
+    )
 
 
 @db_guard
-def change_status(store: Store, tracking_no: str, to_status: str | Status, actor: str, note: str = "",
-                  *, committee_id: str | None = None) -> ConsultationRecord:
+def change_status(
+    store: Store,
+    tracking_no: str,
+    to_status: str | Status,
+    actor: str,
+    note: str = "",
+    *,
+    committee_id: str | None = None,
+) -> ConsultationRecord:
     """Committee-side transition (raises TransitionError); ``committee_id`` restricts to that
     committee (AccessDenied otherwise). Queues a push to the resident."""
     return _change(store, tracking_no, to_status, actor, note, by_resident=False, committee_id=committee_id)
 
 
 @db_guard
-def recategorize(store: Store, tracking_no: str, category: str, actor: str, note: str = "",
-                 *, committee_id: str | None = None) -> ConsultationRecord:
+def recategorize(
+    store: Store, tracking_no: str, category: str, actor: str, note: str = "", *, committee_id: str | None = None
+) -> ConsultationRecord:
     """Change the category, re-route to the committee handling it, record it in the trail."""
     cat = store.directory.category_id(category)
     note = clean_text(note, field="说明", required=False)
@@ -74,14 +102,28 @@ def recategorize(store: Store, tracking_no: str, category: str, actor: str, note
         if committee_id is not None and c.committee_id != committee_id:
             raise AccessDenied()
         if parse_status(c.status) in FINAL:
-            raise TransitionError(f"该事项已是“{parse_status(c.status).label}”状态，不能再改类别。", code="final_status")
+            raise TransitionError(
+                f"该事项已是“{parse_status(c.status).label}”状态，不能再改类别。", code="final_status"
+            )
         if cat == c.category:
             raise UserFacingError("类别没有变化。", code="same_category")
         target, _flag = store.router.committee_for(store.router.community(c.community_id), cat, c.text)
         now = m.utcnow()
-        s.add(m.StatusEvent(consultation_id=c.id, kind="recategorize", actor=actor, at=now, from_status=c.status,
-                            to_status=c.status, from_category=c.category, to_category=cat,
-                            from_committee_id=c.committee_id, to_committee_id=target.id, note=note))
+        s.add(
+            m.StatusEvent(
+                consultation_id=c.id,
+                kind="recategorize",
+                actor=actor,
+                at=now,
+                from_status=c.status,
+                to_status=c.status,
+                from_category=c.category,
+                to_category=cat,
+                from_committee_id=c.committee_id,
+                to_committee_id=target.id,
+                note=note,
+            )
+        )
         c.category, c.committee_id, c.flagged_unroutable, c.updated_at = cat, target.id, False, now
         s.commit()
         s.refresh(c)

@@ -34,7 +34,9 @@ def clean_text(value: object, *, field: str = "内容", max_chars: int = MAX_TEX
     if required and not v:
         raise UserFacingError(f"{field}是空的，请写下您想反映的事情。", code="empty")
     if len(v) > max_chars:
-        raise UserFacingError(f"{field}太长了（最多 {max_chars} 字，现在 {len(v)} 字），请精简后再提交。", code="too_long")
+        raise UserFacingError(
+            f"{field}太长了（最多 {max_chars} 字，现在 {len(v)} 字），请精简后再提交。", code="too_long"
+        )
     return v
 
 

@@ -17,6 +17,17 @@ from bot.db.engine import (
 )
 
 __all__ = [
-    "MIGRATIONS_DIR", "NAMING", "Base", "UTCDateTime", "alembic_config", "current_revision", "dispose_engines",
-    "engine_for", "make_engine", "normalize_url", "session_factory", "upgrade", "utcnow",
+    "MIGRATIONS_DIR",
+    "NAMING",
+    "Base",
+    "UTCDateTime",
+    "alembic_config",
+    "current_revision",
+    "dispose_engines",
+    "engine_for",
+    "make_engine",
+    "normalize_url",
+    "session_factory",
+    "upgrade",
+    "utcnow",
 ]

@@ -22,9 +22,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 def normalize_url(url: str) -> str:
     """``postgresql://`` → psycopg 3 driver (the only one installed)."""
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
 
 

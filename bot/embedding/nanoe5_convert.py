@@ -145,8 +145,28 @@ def read_e5_file(path: Path | str) -> E5File:
         raise ConversionError(f"{path} is truncated or corrupt: {e}") from e
     if block != QK or min(hidden, layers, heads, ffn, vocab, maxp, tvs) <= 0 or hidden % QK:
         raise ConversionError(f"unsupported model shape or quantization block size ({hidden=}, {block=})")
-    return E5File(path, data, version, hidden, layers, heads, ffn, vocab, maxp, tvs, float(eps), block,
-                  bos, eos, pad, unk, pieces, scores, norm_map, tensors)
+    return E5File(
+        path,
+        data,
+        version,
+        hidden,
+        layers,
+        heads,
+        ffn,
+        vocab,
+        maxp,
+        tvs,
+        float(eps),
+        block,
+        bos,
+        eos,
+        pad,
+        unk,
+        pieces,
+        scores,
+        norm_map,
+        tensors,
+    )
 
 
 def dequantize(raw: np.ndarray) -> np.ndarray:
@@ -299,9 +319,7 @@ def _normalizer(norm_map: dict[int, str]):
     keep = [
         cp
         for cp in range(0x110000)
-        if cp not in norm_map
-        and not 0xD800 <= cp < 0xE000
-        and unicodedata.normalize("NFKC", chr(cp)) != chr(cp)
+        if cp not in norm_map and not 0xD800 <= cp < 0xE000 and unicodedata.normalize("NFKC", chr(cp)) != chr(cp)
     ]
     steps = []
     if drop:
@@ -399,7 +417,9 @@ def _build_folder(f: E5File, out_dir: Path, work: Path) -> None:
         transformer = Transformer(str(hf), max_seq_length=MAX_SEQ_LENGTH, model_kwargs={"dtype": "float32"})
         pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
         model = SentenceTransformer(
-            modules=[transformer, pooling, Normalize()], prompts=dict(SAVED_PROMPTS), device="cpu",
+            modules=[transformer, pooling, Normalize()],
+            prompts=dict(SAVED_PROMPTS),
+            device="cpu",
             similarity_fn_name="cosine",
         )
         model.max_seq_length = MAX_SEQ_LENGTH

@@ -57,8 +57,12 @@ def read_marker(target: Path) -> dict | None:
 def up_to_date(target: Path, source_id: str) -> dict | None:
     """The marker when ``target`` holds a finished export of ``source_id`` by this exporter version."""
     m = read_marker(target)
-    if (m and m.get("source_model_id") == source_id and m.get("exporter_version") == EXPORTER_VERSION
-            and all((Path(target) / f).is_file() for f in (FP32_FILE, FP32_DATA_FILE, INT8_FILE, "tokenizer.json"))):
+    if (
+        m
+        and m.get("source_model_id") == source_id
+        and m.get("exporter_version") == EXPORTER_VERSION
+        and all((Path(target) / f).is_file() for f in (FP32_FILE, FP32_DATA_FILE, INT8_FILE, "tokenizer.json"))
+    ):
         return m
     return None
 
@@ -73,8 +77,9 @@ def _export_fp32(source: Path, out_file: Path) -> None:
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
-        model = AutoModel.from_pretrained(str(source), local_files_only=True, attn_implementation="eager",
-                                          dtype=torch.float32)
+        model = AutoModel.from_pretrained(
+            str(source), local_files_only=True, attn_implementation="eager", dtype=torch.float32
+        )
     finally:
         if bars:
             hf_logging.enable_progress_bar()
@@ -86,8 +91,9 @@ def _export_fp32(source: Path, out_file: Path) -> None:
             self.bert = bert
 
         def forward(self, input_ids, attention_mask):
-            return self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                             token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
+            return self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=torch.zeros_like(input_ids)
+            ).last_hidden_state
 
     ids = torch.tensor([[0, 1313, 2, 1], [0, 7, 8, 2]], dtype=torch.int64)
     mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]], dtype=torch.int64)
@@ -97,14 +103,29 @@ def _export_fp32(source: Path, out_file: Path) -> None:
         warnings.simplefilter("ignore")
         inline = out_file.with_suffix(".inline.onnx")
         torch.onnx.export(
-            Encoder(model), (ids, mask), str(inline), input_names=["input_ids", "attention_mask"],
-            output_names=["last_hidden_state"], opset_version=OPSET, do_constant_folding=True, dynamo=False,
-            dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
-                          "last_hidden_state": {0: "batch", 1: "tokens"}},
+            Encoder(model),
+            (ids, mask),
+            str(inline),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["last_hidden_state"],
+            opset_version=OPSET,
+            do_constant_folding=True,
+            dynamo=False,
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "tokens"},
+                "attention_mask": {0: "batch", 1: "tokens"},
+                "last_hidden_state": {0: "batch", 1: "tokens"},
+            },
         )
     graph = onnx.load(str(inline))
-    onnx.save_model(graph, str(out_file), save_as_external_data=True, all_tensors_to_one_file=True,
-                    location=FP32_DATA_FILE, size_threshold=1024)
+    onnx.save_model(
+        graph,
+        str(out_file),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=FP32_DATA_FILE,
+        size_threshold=1024,
+    )
     inline.unlink()
 
 

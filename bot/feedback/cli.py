@@ -23,8 +23,18 @@ def _gaps(args) -> int:
     items = store.gaps(limit=max(1, args.limit), since_days=args.days, include_thumbs_down=not args.no_thumbs_down)
     if args.json:
         for g in items:
-            print(json.dumps({"question": g.question, "count": g.count, "thumbs_down": g.thumbs_down,
-                              "reasons": list(g.reasons), "last_seen": g.last_seen.isoformat()}, ensure_ascii=False))
+            print(
+                json.dumps(
+                    {
+                        "question": g.question,
+                        "count": g.count,
+                        "thumbs_down": g.thumbs_down,
+                        "reasons": list(g.reasons),
+                        "last_seen": g.last_seen.isoformat(),
+                    },
+                    ensure_ascii=False,
+                )
+            )
         return 0
     if not items:
         print("暂无未解答的问题。")

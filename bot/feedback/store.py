@@ -22,7 +22,8 @@ from bot.privacy import mask
 MAX_CHARS = 300
 metadata = Base.metadata
 events = Table(
-    "feedback_events", metadata,
+    "feedback_events",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
     Column("kind", String(16), nullable=False, index=True),  # unanswered | rating
@@ -65,7 +66,7 @@ class FeedbackStore:
             upgrade(self.engine.url.render_as_string(hide_password=False), engine=self.engine)
 
     @classmethod
-    def from_settings(cls, settings=None) -> "FeedbackStore":
+    def from_settings(cls, settings=None) -> FeedbackStore:
         from bot.settings import get_settings
 
         settings = settings or get_settings()
@@ -79,24 +80,48 @@ class FeedbackStore:
         if not key:
             return
         with self.engine.begin() as conn:
-            conn.execute(events.insert().values(created_at=datetime.now(timezone.utc), question=question, question_key=key, **values))
+            conn.execute(
+                events.insert().values(
+                    created_at=datetime.now(timezone.utc), question=question, question_key=key, **values
+                )
+            )
 
     def record_unanswered(self, question: str, *, reason: str = "out_of_scope", channel: str | None = None) -> None:
         self._insert(kind="unanswered", reason=reason[:32], question=question, channel=(channel or "")[:32])
 
-    def record_rating(self, rating: int, question: str, *, answer_kind: str | None = None, sources: list[str] = (),
-                      channel: str | None = None) -> None:
+    def record_rating(
+        self,
+        rating: int,
+        question: str,
+        *,
+        answer_kind: str | None = None,
+        sources: list[str] = (),
+        channel: str | None = None,
+    ) -> None:
         if rating not in (1, -1):
             raise ValueError("rating must be +1 or -1")
-        self._insert(kind="rating", rating=rating, question=question, answer_kind=(answer_kind or "")[:16],
-                     sources=",".join(sources)[:400], channel=(channel or "")[:32])
+        self._insert(
+            kind="rating",
+            rating=rating,
+            question=question,
+            answer_kind=(answer_kind or "")[:16],
+            sources=",".join(sources)[:400],
+            channel=(channel or "")[:32],
+        )
 
     def gaps(self, limit: int = 20, since_days: int | None = None, include_thumbs_down: bool = True) -> list[Gap]:
         """Most frequent unanswered questions (and, optionally, answers rated 👎), most frequent first."""
         since = datetime.now(timezone.utc) - timedelta(days=since_days) if since_days else None
         groups: dict[str, dict] = {}
         with self.engine.connect() as conn:
-            q = select(events.c.question_key, events.c.question, events.c.kind, events.c.reason, events.c.rating, events.c.created_at)
+            q = select(
+                events.c.question_key,
+                events.c.question,
+                events.c.kind,
+                events.c.reason,
+                events.c.rating,
+                events.c.created_at,
+            )
             if since is not None:
                 q = q.where(events.c.created_at >= since)
             for key, question, kind, reason, rating, at in conn.execute(q.order_by(events.c.id)):
@@ -111,11 +136,15 @@ class FeedbackStore:
                 else:
                     g["reasons"].add(reason or "unanswered")
         ranked = sorted(groups.values(), key=lambda g: (-g["count"], g["question"]))
-        return [Gap(g["question"], g["count"], g["last"], tuple(sorted(g["reasons"])), g["down"]) for g in ranked[:limit]]
+        return [
+            Gap(g["question"], g["count"], g["last"], tuple(sorted(g["reasons"])), g["down"]) for g in ranked[:limit]
+        ]
 
     def rating_counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(events.c.rating, func.count()).where(events.c.kind == "rating").group_by(events.c.rating)).all()
+            rows = conn.execute(
+                select(events.c.rating, func.count()).where(events.c.kind == "rating").group_by(events.c.rating)
+            ).all()
         counts = {"up": 0, "down": 0}
         for rating, n in rows:
             counts["up" if rating == 1 else "down"] += n

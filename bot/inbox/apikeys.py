@@ -41,7 +41,7 @@ class ApiKeyStore:
         self._cache: tuple[float, list[dict]] | None = None
 
     @classmethod
-    def from_settings(cls, settings) -> "ApiKeyStore":
+    def from_settings(cls, settings) -> ApiKeyStore:
         return cls(Path(settings.var_dir) / "open311_keys.json")
 
     def _read(self) -> list[dict]:
@@ -72,7 +72,14 @@ class ApiKeyStore:
         key = PREFIX + secrets.token_urlsafe(32)
         with self._lock:
             entries = [e for e in self._read() if e["name"] != name]  # re-creating replaces the old key
-            entries.append({"name": name, "sha256": _digest(key), "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "active": True})
+            entries.append(
+                {
+                    "name": name,
+                    "sha256": _digest(key),
+                    "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "active": True,
+                }
+            )
             self._write(entries)
         return key
 

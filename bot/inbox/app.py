@@ -40,7 +40,7 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
     "Content-Security-Policy": "default-src 'self'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
-                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 }
 
 
@@ -86,8 +86,12 @@ def create_app(settings=None, service=None, *, push_interval: float | None = Non
     app.state.settings = settings
     app.state.service = service
     app.state.db = service.Session  # the store's sessionmaker: same engine, same database
-    app.state.throttle = LoginThrottle(service.Session, account_limit=settings.inbox_login_account_limit,
-                                       client_limit=settings.inbox_login_client_limit, window=settings.inbox_login_window_seconds)
+    app.state.throttle = LoginThrottle(
+        service.Session,
+        account_limit=settings.inbox_login_account_limit,
+        client_limit=settings.inbox_login_client_limit,
+        window=settings.inbox_login_window_seconds,
+    )
     app.state.apikeys = ApiKeyStore.from_settings(settings)
     app.state.open311_requests = RateLimiter(settings.open311_rate_limit, 60)
     app.state.open311_bad_keys = RateLimiter(settings.open311_bad_key_limit, 600)

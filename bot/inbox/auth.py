@@ -61,7 +61,11 @@ def start_session(db: Session, user_id: int, *, now: datetime | None = None) -> 
     now = now or utcnow()
     db.execute(delete(InboxSession).where(InboxSession.expires_at <= now))  # expired ones, anyone's
     sid = secrets.token_urlsafe(32)
-    db.add(InboxSession(id_hash=_sid_hash(sid), user_id=user_id, created_at=now, expires_at=now + timedelta(seconds=SESSION_MAX_AGE)))
+    db.add(
+        InboxSession(
+            id_hash=_sid_hash(sid), user_id=user_id, created_at=now, expires_at=now + timedelta(seconds=SESSION_MAX_AGE)
+        )
+    )
     db.commit()
     return sid
 
@@ -128,8 +132,16 @@ class LoginThrottle:
     says (``inbox_trusted_proxies``); a forged X-Forwarded-For from anyone else changes nothing.
     """
 
-    def __init__(self, sessionmaker, *, account_limit: int = 5, client_limit: int = 30, window: float = 15 * 60,
-                 clock=time.monotonic, now=utcnow):
+    def __init__(
+        self,
+        sessionmaker,
+        *,
+        account_limit: int = 5,
+        client_limit: int = 30,
+        window: float = 15 * 60,
+        clock=time.monotonic,
+        now=utcnow,
+    ):
         self.Session = sessionmaker
         self.account_limit, self.client_limit, self.window = account_limit, client_limit, window
         self.clock, self.now = clock, now
@@ -154,8 +166,12 @@ class LoginThrottle:
         now = self.now()
         since = now - timedelta(seconds=self.window)
         with self.Session() as db:
-            recent = db.scalars(select(LoginFailure.at).where(LoginFailure.account == self._account(username), LoginFailure.at > since)
-                                .order_by(LoginFailure.at.desc()).limit(self.account_limit)).all()
+            recent = db.scalars(
+                select(LoginFailure.at)
+                .where(LoginFailure.account == self._account(username), LoginFailure.at > since)
+                .order_by(LoginFailure.at.desc())
+                .limit(self.account_limit)
+            ).all()
         if len(recent) < self.account_limit:
             return 0
         oldest = min(recent)  # of the newest ``account_limit`` failures: when it leaves the window, one try is allowed

@@ -22,9 +22,8 @@ def _serve(args) -> int:
     import uvicorn
 
     from bot.inbox.app import create_app
-    from bot.settings import get_settings
-
     from bot.privacy import AccessLogFilter, MaskingFilter
+    from bot.settings import get_settings
 
     settings = get_settings()
     app = create_app(settings)
@@ -36,8 +35,15 @@ def _serve(args) -> int:
     }
     from bot.inbox.server import uvicorn_config
 
-    config = uvicorn_config(app, settings, host=args.host, port=args.port, forwarded_allow_ips=args.forwarded_allow_ips,
-                            log_config=log_config, log_level=settings.log_level.lower())
+    config = uvicorn_config(
+        app,
+        settings,
+        host=args.host,
+        port=args.port,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        log_config=log_config,
+        log_level=settings.log_level.lower(),
+    )
     uvicorn.Server(config).run()
     return 0
 
@@ -56,8 +62,12 @@ def _adduser(args) -> int:
     try:
         if args.committee:
             svc.directory.committee(args.committee)  # unknown committee → polite error
-        user = svc.accounts.create_user(args.username, _read_password(args), None if args.admin else args.committee,
-                               "admin" if args.admin else "member")
+        user = svc.accounts.create_user(
+            args.username,
+            _read_password(args),
+            None if args.admin else args.committee,
+            "admin" if args.admin else "member",
+        )
     except UserFacingError as e:
         print(e.message, file=sys.stderr)
         return 1
@@ -115,8 +125,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = isub.add_parser("serve", help="run the inbox web app")
     s.add_argument("--host", default=None)
     s.add_argument("--port", type=int, default=None)
-    s.add_argument("--forwarded-allow-ips", default=None,
-                   help="comma-separated reverse proxies whose X-Forwarded-For/-Proto are believed (default: LINLI_INBOX_TRUSTED_PROXIES, empty = none)")
+    s.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        help="comma-separated reverse proxies whose X-Forwarded-For/-Proto are believed (default: LINLI_INBOX_TRUSTED_PROXIES, empty = none)",
+    )
     s.set_defaults(func=_serve)
 
     a = isub.add_parser("adduser", help="create a committee member (or an admin)")

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from urllib.parse import parse_qsl
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+
 from bot.consultations import OutsideView
 from bot.errors import UserFacingError
 from bot.inbox.dates import BadDate, parse_moment
@@ -85,7 +86,14 @@ def _decode(ctype: str, body: bytes) -> dict[str, str]:
     """Form (``application/x-www-form-urlencoded``) or JSON body as parameters, strictly UTF-8."""
     media, _, rest = ctype.partition(";")
     media = media.strip().lower()
-    charset = next((p.split("=", 1)[1].strip().strip('"').lower() for p in rest.split(";") if p.strip().lower().startswith("charset=")), "utf-8")
+    charset = next(
+        (
+            p.split("=", 1)[1].strip().strip('"').lower()
+            for p in rest.split(";")
+            if p.strip().lower().startswith("charset=")
+        ),
+        "utf-8",
+    )
     if not body.strip():
         return {}
     if charset not in ("utf-8", "utf8"):
@@ -182,8 +190,15 @@ def _categories(request: Request) -> dict[str, str]:
 
 
 def _service_json(c) -> dict:
-    return {"service_code": c.id, "service_name": c.name, "description": c.description, "metadata": False,
-            "type": "realtime", "keywords": ",".join(c.keywords), "group": "议事协商"}
+    return {
+        "service_code": c.id,
+        "service_name": c.name,
+        "description": c.description,
+        "metadata": False,
+        "type": "realtime",
+        "keywords": ",".join(c.keywords),
+        "group": "议事协商",
+    }
 
 
 @router.get("/services.json")
@@ -209,8 +224,15 @@ def discovery(request: Request):
         "changeset": "2026-12-01T00:00:00+08:00",
         "contact": "所在社区居民委员会（村民委员会）",
         "key_service": "向系统管理员申请：python -m bot inbox apikey create <集成方名称>",
-        "endpoints": [{"specification": "http://wiki.open311.org/GeoReport_v2", "url": base, "changeset": "2026-12-01T00:00:00+08:00",
-                       "type": "production", "formats": ["application/json"]}],
+        "endpoints": [
+            {
+                "specification": "http://wiki.open311.org/GeoReport_v2",
+                "url": base,
+                "changeset": "2026-12-01T00:00:00+08:00",
+                "type": "production",
+                "formats": ["application/json"],
+            }
+        ],
         "deviations": [
             "GET requests.json and GET requests/{id}.json require api_key (header X-API-Key or parameter api_key): "
             "residents' requests are not public. services.json and services/{code}.json need no key.",
@@ -254,7 +276,9 @@ def list_requests(request: Request, _: str = Depends(integrator)):
         page = max(1, int(clean(p.get("page"), 6) or 1))
     except ValueError:
         raise Open311Error(400, "page 应为正整数。") from None
-    views = request.app.state.service.reports.outside_list(**filters, limit=MAX_RESULTS, offset=(page - 1) * MAX_RESULTS)
+    views = request.app.state.service.reports.outside_list(
+        **filters, limit=MAX_RESULTS, offset=(page - 1) * MAX_RESULTS
+    )
     return [_request_json(c, tz) for c in views]
 
 
@@ -287,11 +311,16 @@ def create_request(request: Request, name: str = Depends(integrator)):
         rec = svc.submit("open311", name, message_id, community, description, category=code)
     except UserFacingError as e:
         raise Open311Error(400, e.message) from None
-    body = [{"service_request_id": rec.tracking_no, "service_notice": f"已转交{rec.committee_name}办理。", "account_id": None}]
+    body = [
+        {
+            "service_request_id": rec.tracking_no,
+            "service_notice": f"已转交{rec.committee_name}办理。",
+            "account_id": None,
+        }
+    ]
     return JSONResponse(body, status_code=201 if rec.created else 200)
 
 
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
 def unknown(rest: str):
     raise Open311Error(404, "没有这个接口；本服务只支持 JSON（.json）格式的 services、requests 接口。")
-

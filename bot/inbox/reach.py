@@ -25,17 +25,24 @@ class Reach:
     hint: str  # placeholder / label of the note field
 
 
-def reach(channel: str | None, chat_channels: frozenset[str] | set[str], last_push: OutboxRecord | None = None) -> Reach:
+def reach(
+    channel: str | None, chat_channels: frozenset[str] | set[str], last_push: OutboxRecord | None = None
+) -> Reach:
     """How a status note or handoff reply gets to the resident of ``channel``, and what became of the last push."""
     ch = (channel or "").strip().lower()
     name = CHANNEL_NAMES.get(ch, ch or "未知渠道")
     reached = getattr(last_push, "reached", None)
     receives = ch in chat_channels and reaches_resident(ch) if reached is None else bool(reached)
     if ch == "open311":
-        return Reach(False, "该诉求来自 Open311 接口：不推送消息，集成方通过接口查询状态说明。", "集成方可在接口中看到状态说明")
+        return Reach(
+            False, "该诉求来自 Open311 接口：不推送消息，集成方通过接口查询状态说明。", "集成方可在接口中看到状态说明"
+        )
     if not receives:
-        return Reach(False, f"居民通过{name}提交，该渠道收不到推送：居民查询进度时可看到状态说明，如需及时告知请另行联系。",
-                     "该渠道收不到推送，居民查询进度时可看到")
+        return Reach(
+            False,
+            f"居民通过{name}提交，该渠道收不到推送：居民查询进度时可看到状态说明，如需及时告知请另行联系。",
+            "该渠道收不到推送，居民查询进度时可看到",
+        )
     if last_push is None:
         state = ""
     elif last_push.delivered_at:

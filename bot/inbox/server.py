@@ -18,8 +18,10 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 _SLOW = "请求发送太慢，连接已关闭。".encode()
-_SLOW_RESPONSE = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
-                  b"content-length: %d\r\n\r\n" % len(_SLOW)) + _SLOW
+_SLOW_RESPONSE = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
+    b"content-length: %d\r\n\r\n" % len(_SLOW)
+) + _SLOW
 
 
 class TimedH11Protocol(H11Protocol):
@@ -83,7 +85,9 @@ class TimedH11Protocol(H11Protocol):
 
 
 def timed_protocol(header_timeout: float, body_timeout: float) -> type[TimedH11Protocol]:
-    return type("TimedH11Protocol", (TimedH11Protocol,), {"header_timeout": header_timeout, "body_timeout": body_timeout})
+    return type(
+        "TimedH11Protocol", (TimedH11Protocol,), {"header_timeout": header_timeout, "body_timeout": body_timeout}
+    )
 
 
 def trusted_proxies(settings, override: str | None = None) -> list[str]:
@@ -91,15 +95,29 @@ def trusted_proxies(settings, override: str | None = None) -> list[str]:
     return [p.strip() for p in (value or "").split(",") if p.strip()]
 
 
-def uvicorn_config(app, settings, *, host: str | None = None, port: int | None = None,
-                   forwarded_allow_ips: str | None = None, log_config=None, **extra):
+def uvicorn_config(
+    app,
+    settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    forwarded_allow_ips: str | None = None,
+    log_config=None,
+    **extra,
+):
     """The one uvicorn configuration of the inbox (production and tests)."""
     import uvicorn
 
     proxies = trusted_proxies(settings, forwarded_allow_ips)
     return uvicorn.Config(
-        app, host=host or settings.inbox_host, port=port or settings.inbox_port,
+        app,
+        host=host or settings.inbox_host,
+        port=port or settings.inbox_port,
         http=timed_protocol(settings.inbox_header_timeout, settings.inbox_body_timeout),
-        proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
         log_config=log_config if log_config is not None else uvicorn.config.LOGGING_CONFIG,
-        timeout_keep_alive=5, h11_max_incomplete_event_size=16 * 1024, **extra)
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=16 * 1024,
+        **extra,
+    )

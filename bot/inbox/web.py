@@ -26,7 +26,9 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_TZ = "Asia/Shanghai"
 MAX_NOTE = 1000  # a note or reply typed by a committee member
 
-_env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True, default_for_string=True))
+_env = Environment(
+    loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True, default_for_string=True)
+)
 templates = Jinja2Templates(env=_env)
 
 
@@ -61,8 +63,15 @@ def safe_next(value: str | None) -> str:
 
 
 #: How the inbox names a resident's channel.
-CHANNEL_NAMES = {"telegram": "Telegram", "wechat": "微信", "webchat": "网页聊天", "socketio": "网页聊天", "rest": "聊天接口",
-                 "callback": "聊天接口", "open311": "Open311 接口"}
+CHANNEL_NAMES = {
+    "telegram": "Telegram",
+    "wechat": "微信",
+    "webchat": "网页聊天",
+    "socketio": "网页聊天",
+    "rest": "聊天接口",
+    "callback": "聊天接口",
+    "open311": "Open311 接口",
+}
 #: How a push reached the resident, when the channel says so (WeChat).
 PUSH_VIA = {"customer_service": "微信客服消息", "template": "微信模板消息"}
 
@@ -145,4 +154,3 @@ def render(request: Request, name: str, context: dict | None = None, status_code
     resp = templates.TemplateResponse(request, name, ctx, status_code=status_code)
     resp.headers["Cache-Control"] = "no-store"
     return resp
-

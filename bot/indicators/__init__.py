@@ -104,7 +104,9 @@ def self_check(figures: Figures | dict, plan: Plan | None = None) -> list[Result
         if i is None:
             return
         met = _compare(value, i)
-        out.append(Result(i.id, i.name, value, f"{_fmt(value)}{unit}", i.target_2025.text, met, "" if met else shortfall))
+        out.append(
+            Result(i.id, i.name, value, f"{_fmt(value)}{unit}", i.target_2025.text, met, "" if met else shortfall)
+        )
 
     if fig.has_facility is not None:
         n = 1 if fig.kind == "村" else 2
@@ -112,7 +114,12 @@ def self_check(figures: Figures | dict, plan: Plan | None = None) -> list[Result
     if fig.commercial_service_area is not None and fig.total_building_area:
         t = ind[3].target_2025.value / 100 if 3 in ind else 0
         share = 100 * fig.commercial_service_area / fig.total_building_area
-        add(3, share, "%", f"还差 {_fmt(_ceil_needed(t * fig.total_building_area - fig.commercial_service_area))} 平方米")
+        add(
+            3,
+            share,
+            "%",
+            f"还差 {_fmt(_ceil_needed(t * fig.total_building_area - fig.commercial_service_area))} 平方米",
+        )
     if fig.facility_area is not None and fig.households:
         t = ind[4].target_2025.value if 4 in ind else 0
         per100 = 100 * fig.facility_area / fig.households
@@ -126,7 +133,12 @@ def self_check(figures: Figures | dict, plan: Plan | None = None) -> list[Result
     if fig.workers is not None and fig.urban_residents:
         t = ind[7].target_2025.value if 7 in ind else 0
         per10k = 10000 * fig.workers / fig.urban_residents
-        add(7, per10k, "人/万人", f"还差 {_fmt(_ceil_needed(t * fig.urban_residents / 10000 - fig.workers))} 名社区工作者")
+        add(
+            7,
+            per10k,
+            "人/万人",
+            f"还差 {_fmt(_ceil_needed(t * fig.urban_residents / 10000 - fig.workers))} 名社区工作者",
+        )
     if fig.social_workers is not None and fig.kind == "社区":
         t = ind[8].target_2025.value if 8 in ind else 0
         add(8, fig.social_workers, "人", f"还差 {_fmt(_ceil_needed(t - fig.social_workers))} 名社工师")

@@ -33,7 +33,9 @@ def _indicators(args: argparse.Namespace) -> int:
             try:
                 loaded = yaml.safe_load(args.file.read_text(encoding="utf-8"))  # YAML is a superset of JSON
             except (OSError, yaml.YAMLError, UnicodeDecodeError) as e:
-                raise UserFacingError(f"读不了数据文件：{type(e).__name__}。请提供 JSON 或 YAML 文件。", code="bad_file") from None
+                raise UserFacingError(
+                    f"读不了数据文件：{type(e).__name__}。请提供 JSON 或 YAML 文件。", code="bad_file"
+                ) from None
             if not isinstance(loaded, dict):
                 raise UserFacingError("数据文件应当是“名称: 数字”的键值表。", code="bad_file")
             figures.update(loaded)

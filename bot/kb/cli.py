@@ -19,10 +19,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     ud.add_argument("--kb-dir", type=Path, default=None)
     ud.add_argument("--check", action="store_true", help="exit 1 if the committed dictionary is out of date")
     ud.set_defaults(func=_userdict)
-    imp = kb.add_parser("import", help="parse a policy document (.txt/.docx/.pdf), print the review; --publish makes a version")
+    imp = kb.add_parser(
+        "import", help="parse a policy document (.txt/.docx/.pdf), print the review; --publish makes a version"
+    )
     imp.add_argument("path", type=Path)
     imp.add_argument("--title", default=None, help="document title (default: its title line)")
-    imp.add_argument("--id", dest="doc_id", default=None, help="document id and clause prefix (default: docN, or the id of the same title)")
+    imp.add_argument(
+        "--id",
+        dest="doc_id",
+        default=None,
+        help="document id and clause prefix (default: docN, or the id of the same title)",
+    )
     imp.add_argument("--publish", action="store_true", help="publish a new knowledge version with this document")
     imp.add_argument("--force", action="store_true", help="publish even though the parser reported errors")
     imp.add_argument("--by", default=None, help="who publishes (for the manifest and audit; default: the login name)")
@@ -59,7 +66,9 @@ def _check(args: argparse.Namespace) -> int:
 def _userdict(args: argparse.Namespace) -> int:
     from bot.settings import get_settings
 
-    kb = load_kb(args.kb_dir or get_settings().kb_dir)  # the committed dictionary: the seed's (a publish writes its own)
+    kb = load_kb(
+        args.kb_dir or get_settings().kb_dir
+    )  # the committed dictionary: the seed's (a publish writes its own)
     changed = write_user_dictionary(kb, dry_run=args.check)
     if args.check and changed:
         print("jieba user dictionary is out of date: run `python -m bot kb userdict`", file=sys.stderr)
@@ -83,7 +92,10 @@ def _import(args: argparse.Namespace) -> int:
     if not args.publish:
         return 0
     if candidate.parsed.errors and not args.force:
-        print(f"未发布：解析报告了 {len(candidate.parsed.errors)} 个错误；改正文档后重新导入，或加 --force 照样发布", file=sys.stderr)
+        print(
+            f"未发布：解析报告了 {len(candidate.parsed.errors)} 个错误；改正文档后重新导入，或加 --force 照样发布",
+            file=sys.stderr,
+        )
         return 1
     try:
         name, kb = publish(root, lambda d: add_to(d, candidate), by=args.by, message=f"导入《{candidate.cite}》")
@@ -100,8 +112,12 @@ def _versions(args: argparse.Namespace) -> int:
 
     for v in list_versions(get_settings().kb_dir):
         m = v.manifest
-        what = "；".join(f"{c.get('action')} {c.get('document')}《{c.get('title')}》" for c in m.get("changes", [])) or m.get("message", "")
-        print(f"{'*' if v.current else ' '} {v.name}  {m.get('at', '-')}  {m.get('by', '-')}  {m.get('fingerprint', '-')}  {what}")
+        what = "；".join(
+            f"{c.get('action')} {c.get('document')}《{c.get('title')}》" for c in m.get("changes", [])
+        ) or m.get("message", "")
+        print(
+            f"{'*' if v.current else ' '} {v.name}  {m.get('at', '-')}  {m.get('by', '-')}  {m.get('fingerprint', '-')}  {what}"
+        )
     return 0
 
 

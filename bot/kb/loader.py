@@ -147,7 +147,9 @@ def load_documents(kb_dir: Path, problems: list[Problem]) -> list[Document]:
     out: list[Document] = []
     for k, entry in enumerate((raw or {}).get("documents", []) if isinstance(raw, dict) else []):
         where = f"[{k}] {entry.get('id', '')}" if isinstance(entry, dict) else f"[{k}]"
-        if not isinstance(entry, dict) or not all(isinstance(entry.get(f), str) and entry.get(f) for f in ("id", "title", "file")):
+        if not isinstance(entry, dict) or not all(
+            isinstance(entry.get(f), str) and entry.get(f) for f in ("id", "title", "file")
+        ):
             problems.append(Problem(DOCUMENTS_FILE, where, "", "each document needs an id, a title and a file"))
             continue
         if entry["id"] == SEED_ID or any(d.id == entry["id"] for d in out):
@@ -159,8 +161,17 @@ def load_documents(kb_dir: Path, problems: list[Problem]) -> list[Document]:
             continue
         doc_id = entry["id"]
         parsed = parse_document(path.read_text(encoding="utf-8"), prefix=doc_id, item_prefix=f"{doc_id}-")
-        out.append(Document(doc_id, entry["title"], str(entry.get("cite") or entry["title"]), parsed.plan, entry["file"],
-                            str(entry.get("source", "")), tuple(parsed.problems)))
+        out.append(
+            Document(
+                doc_id,
+                entry["title"],
+                str(entry.get("cite") or entry["title"]),
+                parsed.plan,
+                entry["file"],
+                str(entry.get("source", "")),
+                tuple(parsed.problems),
+            )
+        )
     return out
 
 
@@ -214,19 +225,35 @@ def _duplicates(ids: list[str]) -> list[str]:
     return [i for i, n in Counter(ids).items() if n > 1]
 
 
-def check_references(plan: Plan, catalogue: ServiceCatalogue, agencies: AgencyDirectory, directory: CommunityDirectory,
-                     others: list[Plan] = ()) -> list[Problem]:
+def check_references(
+    plan: Plan,
+    catalogue: ServiceCatalogue,
+    agencies: AgencyDirectory,
+    directory: CommunityDirectory,
+    others: list[Plan] = (),
+) -> list[Problem]:
     """Cross-file checks; ``others`` are imported documents: their clauses and agencies may be cited by services,
     but their agencies need no entry in agencies.yml (the seed's do: residents are told their full names)."""
     problems: list[Problem] = []
     seed_agencies = set(plan.all_agencies)
     plan_agencies = seed_agencies.union(*(p.all_agencies for p in others))
-    clause_ids = {x for p in (plan, *others) for x in [*(s.id for _, s in p.clauses), *(a.id for a in p.actions), *(i.id for i in p.indicators)]}
+    clause_ids = {
+        x
+        for p in (plan, *others)
+        for x in [*(s.id for _, s in p.clauses), *(a.id for a in p.actions), *(i.id for i in p.indicators)]
+    }
     for dup in _duplicates([s.id for s in catalogue.services]):
         problems.append(Problem("services.yml", dup, "id", "duplicate id"))
     for s in catalogue.services:
         if s.agency not in plan_agencies:
-            problems.append(Problem("services.yml", s.id, "agency", f"unknown agency {s.agency!r}: the plan names {sorted(plan_agencies)}"))
+            problems.append(
+                Problem(
+                    "services.yml",
+                    s.id,
+                    "agency",
+                    f"unknown agency {s.agency!r}: the plan names {sorted(plan_agencies)}",
+                )
+            )
         if s.clause not in clause_ids:
             problems.append(Problem("services.yml", s.id, "clause", f"no clause {s.clause!r} in the plan"))
     names = [a.name for a in agencies.agencies]
@@ -248,17 +275,25 @@ def check_references(plan: Plan, catalogue: ServiceCatalogue, agencies: AgencyDi
     for c in directory.communities:
         fallbacks = [m for m in c.committees if m.fallback]
         if len(fallbacks) != 1:
-            problems.append(Problem("communities.yml", c.id, "committees", f"needs exactly one fallback committee, has {len(fallbacks)}"))
+            problems.append(
+                Problem(
+                    "communities.yml", c.id, "committees", f"needs exactly one fallback committee, has {len(fallbacks)}"
+                )
+            )
         expected = "居民委员会" if c.kind == "社区" else "村民委员会"
         for m in fallbacks:
             if m.type != expected:
-                problems.append(Problem("communities.yml", m.id, "type", f"the fallback of a {c.kind} must be a {expected}"))
+                problems.append(
+                    Problem("communities.yml", m.id, "type", f"the fallback of a {c.kind} must be a {expected}")
+                )
         for m in c.committees:
             for cat in m.categories:
                 if cat not in category_ids:
                     problems.append(Problem("communities.yml", m.id, "categories", f"unknown category {cat!r}"))
             if m.compound and m.compound not in c.compounds:
-                problems.append(Problem("communities.yml", m.id, "compound", f"{m.compound!r} is not a compound of {c.id}"))
+                problems.append(
+                    Problem("communities.yml", m.id, "compound", f"{m.compound!r} is not a compound of {c.id}")
+                )
     return problems
 
 
@@ -280,7 +315,9 @@ def load_kb(kb_dir: Path | None = None) -> KnowledgeBase:
         problems.append(Problem("plan_excerpt.txt / errata.yml", "", "", str(e)))
     catalogue = _validate(ServiceCatalogue, _read_yaml(kb_dir / "services.yml", problems), "services.yml", problems)
     agencies = _validate(AgencyDirectory, _read_yaml(kb_dir / "agencies.yml", problems), "agencies.yml", problems)
-    directory = _validate(CommunityDirectory, _read_yaml(kb_dir / "communities.yml", problems), "communities.yml", problems)
+    directory = _validate(
+        CommunityDirectory, _read_yaml(kb_dir / "communities.yml", problems), "communities.yml", problems
+    )
     documents = load_documents(kb_dir, problems)
     if plan and catalogue and agencies and directory:
         problems += check_references(plan, catalogue, agencies, directory, [d.plan for d in documents])
@@ -289,4 +326,6 @@ def load_kb(kb_dir: Path | None = None) -> KnowledgeBase:
     assert plan and catalogue and agencies and directory
     seed = Document(SEED_ID, SEED_TITLE, SEED_CITE, plan, "plan_excerpt.txt")
     version = kb_dir.name if kb_dir.parent.name == "versions" else SEED_VERSION
-    return KnowledgeBase(kb_dir, plan, catalogue.services, agencies, directory, fingerprint(kb_dir), [seed, *documents], version)
+    return KnowledgeBase(
+        kb_dir, plan, catalogue.services, agencies, directory, fingerprint(kb_dir), [seed, *documents], version
+    )

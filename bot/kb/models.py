@@ -17,7 +17,24 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-ServiceCategory = Literal["养老", "托育", "儿童关爱", "残疾人", "医疗卫生", "医保", "就业", "教育", "文体", "科普", "志愿服务", "社会工作", "政务服务", "社会救助", "自治议事", "物业"]
+ServiceCategory = Literal[
+    "养老",
+    "托育",
+    "儿童关爱",
+    "残疾人",
+    "医疗卫生",
+    "医保",
+    "就业",
+    "教育",
+    "文体",
+    "科普",
+    "志愿服务",
+    "社会工作",
+    "政务服务",
+    "社会救助",
+    "自治议事",
+    "物业",
+]
 
 
 class HowToApply(Strict):
@@ -79,7 +96,7 @@ class CategoryLimits(Strict):
     complete_days: int = Field(15, ge=1, le=120, description="working days to complete (办结), counted from filing")
 
     @model_validator(mode="after")
-    def _complete_after_accept(self) -> "CategoryLimits":
+    def _complete_after_accept(self) -> CategoryLimits:
         if self.complete_days < self.accept_days:
             raise ValueError("complete_days must not be shorter than accept_days")
         return self

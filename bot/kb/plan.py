@@ -16,7 +16,16 @@ from pathlib import Path
 import yaml
 
 from bot.kb.documents.model import (  # noqa: F401  (re-exported: the plan's types are every document's types)
-    Action, Chapter, Indicator, Plan, PlanParseError, Quantity, Sentence, parse_quantity, split_agencies, split_sentences,
+    Action,
+    Chapter,
+    Indicator,
+    Plan,
+    PlanParseError,
+    Quantity,
+    Sentence,
+    parse_quantity,
+    split_agencies,
+    split_sentences,
 )
 from bot.kb.documents.parser import parse_document
 

@@ -19,10 +19,10 @@ import re
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from bot.kb.loader import DOCUMENTS_DIR, DOCUMENTS_FILE, KB_FILES, SEED_VERSION, KnowledgeBase, load_kb
 from bot.kb.terms import USER_DICT_NAME, write_user_dictionary
@@ -138,7 +138,9 @@ def _copy_kb(src: Path, dest: Path) -> None:
             shutil.copytree(src / sub, dest / sub)
 
 
-def publish(root: Path, change: Callable[[Path], list[dict]], by: str | None = None, message: str = "") -> tuple[str, KnowledgeBase]:
+def publish(
+    root: Path, change: Callable[[Path], list[dict]], by: str | None = None, message: str = ""
+) -> tuple[str, KnowledgeBase]:
     """Make a new version: copy the current one, let ``change`` edit the copy (it returns what it changed),
     check it loads, write the manifest, move the pointer. Returns the version name and its knowledge base."""
     root = Path(root)
@@ -155,8 +157,14 @@ def publish(root: Path, change: Callable[[Path], list[dict]], by: str | None = N
                 write_user_dictionary(kb)  # new documents bring agency and indicator names for the tokenizer
                 kb = load_kb(tmp)
             manifest = {
-                "version": name, "parent": parent, "by": who(by), "at": _now(), "message": message,
-                "changes": changes, "fingerprint": kb.fingerprint, "counts": kb.counts,
+                "version": name,
+                "parent": parent,
+                "by": who(by),
+                "at": _now(),
+                "message": message,
+                "changes": changes,
+                "fingerprint": kb.fingerprint,
+                "counts": kb.counts,
                 "documents": [{"id": d.id, "title": d.title} for d in kb.documents],
             }
             (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
@@ -165,8 +173,17 @@ def publish(root: Path, change: Callable[[Path], list[dict]], by: str | None = N
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         _point(base, name)
-        _log(base, {"action": "publish", "version": name, "parent": parent, "by": manifest["by"], "at": manifest["at"],
-                    "changes": changes})
+        _log(
+            base,
+            {
+                "action": "publish",
+                "version": name,
+                "parent": parent,
+                "by": manifest["by"],
+                "at": manifest["at"],
+                "changes": changes,
+            },
+        )
     return name, load_kb(base / name)
 
 

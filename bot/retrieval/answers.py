@@ -37,7 +37,14 @@ class Source:
     document: str = SEED_CITE  # the document's name in citations; not part of the public JSON
 
     def to_dict(self) -> dict:
-        return {"type": self.type, "id": self.id, "title": self.title, "chapter": self.chapter, "text": self.text, "score": round(float(self.score), 4)}
+        return {
+            "type": self.type,
+            "id": self.id,
+            "title": self.title,
+            "chapter": self.chapter,
+            "text": self.text,
+            "score": round(float(self.score), 4),
+        }
 
 
 @dataclass
@@ -75,7 +82,7 @@ def source_line(sources: list[Source]) -> str:
     return citation.source_line(source_label(s) for s in sources)
 
 
-def finish(ans: "Answer", body: str, cited: int) -> "Answer":
+def finish(ans: Answer, body: str, cited: int) -> Answer:
     """Set the reply text: the body, then one citation line naming the first ``cited`` sources."""
     ans.body, ans.cited = body, max(0, min(cited, len(ans.sources)))
     line = source_line(ans.sources[: ans.cited])
@@ -126,9 +133,11 @@ def service_text(kb: KnowledgeBase, svc: Service, aspect: str = "overview") -> s
     if aspect == "agency":
         return f"{svc.name}由{agency_label(kb, svc.agency)}负责。"
     if aspect == "details":
-        return "\n".join([f"{svc.name}：{svc.provides}", f"谁能办：{svc.eligible}", f"怎么办：{steps}"]
-                         + ([f"要带：{materials}"] if materials else [])
-                         + [f"在哪办：{svc.where}", f"负责部门：{agency_label(kb, svc.agency)}", contact_line(svc)])
+        return "\n".join(
+            [f"{svc.name}：{svc.provides}", f"谁能办：{svc.eligible}", f"怎么办：{steps}"]
+            + ([f"要带：{materials}"] if materials else [])
+            + [f"在哪办：{svc.where}", f"负责部门：{agency_label(kb, svc.agency)}", contact_line(svc)]
+        )
     raise ValueError(aspect)
 
 
@@ -157,13 +166,15 @@ def matter_text(category_name: str, committee_types: dict[str, list[str]], groun
         place = "城市社区" if kind == "社区" else "村里" if kind == "村" else kind
         where.append(f"{place}由{'或'.join(types)}受理")
     routing = "，".join(where) if where else "由您所在社区的居（村）民委员会受理"
-    return "\n".join([
-        f"这是需要社区里商量解决的事（{category_name}），可以提出议事协商：{routing}。",
-        f"规划要求“{_quote_on(grounding, '议事协商')}”。说“发起议事协商”，我帮您提交并告诉您进度。",
-    ])
+    return "\n".join(
+        [
+            f"这是需要社区里商量解决的事（{category_name}），可以提出议事协商：{routing}。",
+            f"规划要求“{_quote_on(grounding, '议事协商')}”。说“发起议事协商”，我帮您提交并告诉您进度。",
+        ]
+    )
 
 
-def with_contact(ans: "Answer", community) -> "Answer":
+def with_contact(ans: Answer, community) -> Answer:
     """Say whom to ask in the resident's own community (its 居委会/村委会 office) where a service has no real contact.
 
     ``community`` is the one the conversation named (None: the general pointer stays)."""

@@ -22,11 +22,20 @@ from bot.retrieval.gate import GateParams, GateSignal, ScopeGate
 from bot.retrieval.index import backend_index_dir, index_dir, load_or_build, version_index_dir
 from bot.retrieval.matter import MatterDetector, MatterParams, MatterSignal
 from bot.retrieval.passages import build_passages
-from bot.retrieval.question import AGENCY_CUE, CLAUSE_CUE, INDICATOR_CUE, aspect_of, clean_question, focus, has_topic, split_parts
+from bot.retrieval.question import (
+    AGENCY_CUE,
+    CLAUSE_CUE,
+    INDICATOR_CUE,
+    aspect_of,
+    clean_question,
+    focus,
+    has_topic,
+    split_parts,
+)
 from bot.retrieval.route import _ASKS_PLAN, Routing, _by_id, _service_text
 from bot.retrieval.script import chinese_terms, english_gist, script_of, to_simplified, to_traditional
-from bot.retrieval.topics import ScopeSimilarity, TopicClassifier
 from bot.retrieval.search import FusionParams, Retriever, SearchResult
+from bot.retrieval.topics import ScopeSimilarity, TopicClassifier
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +43,16 @@ log = logging.getLogger(__name__)
 class Assistant(Routing):
     """Answers residents' questions from one knowledge version (see ``bot.retrieval`` for the contract)."""
 
-    def __init__(self, kb: KnowledgeBase, retriever: Retriever, max_question_chars: int, gate: ScopeGate, index_meta: dict | None = None,
-                 matters: MatterDetector | None = None, scope_margin: float = float("inf")):
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        retriever: Retriever,
+        max_question_chars: int,
+        gate: ScopeGate,
+        index_meta: dict | None = None,
+        matters: MatterDetector | None = None,
+        scope_margin: float = float("inf"),
+    ):
         self.kb = kb
         self.scope_margin = scope_margin
         self.search_mode = "hybrid"  # the ranking ask() answers from; `bot eval` also grades dense and BM25 alone
@@ -48,14 +65,24 @@ class Assistant(Routing):
         for s in kb.services:
             self._services_by_clause.setdefault(s.clause, []).append(s)
         self._indicators = {i.id: i for i in kb.indicators}
-        self._names = sorted(((n, s) for s in kb.services for n in (s.name, *s.aliases) if len(n) >= 2), key=lambda x: -len(x[0]))
+        self._names = sorted(
+            ((n, s) for s in kb.services for n in (s.name, *s.aliases) if len(n) >= 2), key=lambda x: -len(x[0])
+        )
         local = [kb.directory.city] + [n for c in kb.communities for n in (c.name, c.township)]
         self.topics = TopicClassifier.load(tuple(local))
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
-    def build(cls, settings=None, *, force_rebuild: bool = False, progress: bool = True, embedder=None,
-              kb: KnowledgeBase | None = None, on_progress=None) -> "Assistant":
+    def build(
+        cls,
+        settings=None,
+        *,
+        force_rebuild: bool = False,
+        progress: bool = True,
+        embedder=None,
+        kb: KnowledgeBase | None = None,
+        on_progress=None,
+    ) -> Assistant:
         """Load the knowledge base (``kb``, else the current published version) and its index (built if needed).
 
         ``on_progress(stage, done, total)`` hears how far the build is (a reload in the background reports it)."""
@@ -68,28 +95,42 @@ class Assistant(Routing):
         embedder = embedder or load_embedder(settings)
         window = settings.retrieval_sentence_window
         dense = load_or_build(
-            version_index_dir(settings.cache_dir, kb), lambda: build_passages(kb, window=window), embedder, kb.fingerprint,
-            force=force_rebuild, progress=progress, options={"window": window}, on_progress=on_progress,
+            version_index_dir(settings.cache_dir, kb),
+            lambda: build_passages(kb, window=window),
+            embedder,
+            kb.fingerprint,
+            force=force_rebuild,
+            progress=progress,
+            options={"window": window},
+            on_progress=on_progress,
         )
         if on_progress:
             on_progress("gate", 0, 1)
         analyzer = make_analyzer(tokenizer(kb.kb_dir).lcut_for_search)
         bm25 = BM25([analyzer(p.sparse_text or p.search_text) for p in dense.passages])
-        params = FusionParams(settings.retrieval_rrf_k, settings.retrieval_dense_weight, settings.retrieval_sparse_weight)
+        params = FusionParams(
+            settings.retrieval_rrf_k, settings.retrieval_dense_weight, settings.retrieval_sparse_weight
+        )
         retriever = Retriever(dense.passages, dense.faiss_index, bm25, analyzer, embedder, params)
         gate_params = GateParams(
-            settings.retrieval_gate_threshold, settings.retrieval_gate_sparse_weight,
-            settings.retrieval_gate_cue_bonus, settings.retrieval_gate_domain_bonus,
+            settings.retrieval_gate_threshold,
+            settings.retrieval_gate_sparse_weight,
+            settings.retrieval_gate_cue_bonus,
+            settings.retrieval_gate_domain_bonus,
         )
         gate = ScopeGate.build(embedder, domain_terms(kb), gate_params)
         matter_params = MatterParams(
-            settings.retrieval_matter_threshold, settings.retrieval_matter_keyword_bonus,
-            settings.retrieval_matter_cue_bonus, settings.retrieval_matter_min_cosine,
+            settings.retrieval_matter_threshold,
+            settings.retrieval_matter_keyword_bonus,
+            settings.retrieval_matter_cue_bonus,
+            settings.retrieval_matter_min_cosine,
         )
         matter_ids = [c.strip() for c in settings.retrieval_matter_categories.split(",") if c.strip()]
         matters = MatterDetector.build(kb, embedder, matter_ids, matter_params)
         meta = {k: v for k, v in dense.meta.items() if k != "passages"} | {"rebuilt": dense.rebuilt}
-        assistant = cls(kb, retriever, settings.max_question_chars, gate, meta, matters, settings.retrieval_scope_margin)
+        assistant = cls(
+            kb, retriever, settings.max_question_chars, gate, meta, matters, settings.retrieval_scope_margin
+        )
         assistant.topics.embed_prototypes(embedder, backend_index_dir(index_dir(settings.cache_dir), embedder.backend))
         return assistant
 
@@ -107,7 +148,12 @@ class Assistant(Routing):
 
         None when it cannot be a matter: no detector, a service named outright, or wording that asks for a
         plan clause or an indicator."""
-        if self.matters is None or self._mentioned_service(q) is not None or CLAUSE_CUE.search(q) or INDICATOR_CUE.search(q):
+        if (
+            self.matters is None
+            or self._mentioned_service(q) is not None
+            or CLAUSE_CUE.search(q)
+            or INDICATOR_CUE.search(q)
+        ):
             return None
         texts = [_service_text(s) for s in self._services_near(result.hits)]
         return self.matters.signal(q, self.retriever.query_vector(q), result.dense_top, texts, params)
@@ -116,7 +162,9 @@ class Assistant(Routing):
         """The knowledge base's community by id (None when unknown or not given)."""
         return _by_id(self.kb.community, community_id)
 
-    def ask(self, question: object, top_k: int = 3, service_hint: str | None = None, community: str | None = None) -> Answer:
+    def ask(
+        self, question: object, top_k: int = 3, service_hint: str | None = None, community: str | None = None
+    ) -> Answer:
         """Answer every part of a question, in the script it was written in.
 
         ``community``: the resident's community id when the conversation knows it; a service without a real
@@ -130,7 +178,9 @@ class Assistant(Routing):
         prev: A.Answer | None = None
         parts = split_parts(q) if script != "en" else [q]
         if len(parts) > 1:
-            self.retriever.prefetch([focus(p, self._names_topic) for p in parts if has_topic(p) and self.topics.classify(p) is None])
+            self.retriever.prefetch(
+                [focus(p, self._names_topic) for p in parts if has_topic(p) and self.topics.classify(p) is None]
+            )
         for i, part in enumerate(parts):
             ans = self._answer_part(part, top_k, service_hint if i == 0 else None, prev, english=script == "en")
             if ans is None:
@@ -145,12 +195,21 @@ class Assistant(Routing):
             answer.answer = f"{answer.answer}\n{english_gist(answer.kind)}"
         answer.question, answer.kb_version = raw, self.kb.version
         # free text may hold names we cannot detect: log its size and the outcome, never the words
-        log.info("ask kind=%s conf=%.3f %.0fms chars=%d parts=%d top=%s kb=%s", answer.kind, answer.confidence,
-                 1000 * (time.perf_counter() - started), len(q), len(answers), answer.sources[0].id if answer.sources else "-",
-                 self.kb.version)
+        log.info(
+            "ask kind=%s conf=%.3f %.0fms chars=%d parts=%d top=%s kb=%s",
+            answer.kind,
+            answer.confidence,
+            1000 * (time.perf_counter() - started),
+            len(q),
+            len(answers),
+            answer.sources[0].id if answer.sources else "-",
+            self.kb.version,
+        )
         return answer
 
-    def _answer_part(self, q: str, top_k: int, service_hint: str | None, prev: A.Answer | None, english: bool) -> A.Answer | None:
+    def _answer_part(
+        self, q: str, top_k: int, service_hint: str | None, prev: A.Answer | None, english: bool
+    ) -> A.Answer | None:
         """One question: the scope layer first, then (for a part that only asks) the previous part's subject, then search."""
         decline = self.topics.classify(q)
         if decline is not None:

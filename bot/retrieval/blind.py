@@ -107,7 +107,10 @@ def assistant_report(assistant, questions: list[BlindQuestion]) -> dict:
     lengths = [g.length for g in grades]
     return {
         "accuracy": {k: (v[0] / v[1], v[1]) for k, v in by_kind.items()},
-        "offtopic_declined_with_pointer": (sum(g.declined and g.pointer for g in off) / len(off) if off else float("nan"), len(off)),
+        "offtopic_declined_with_pointer": (
+            sum(g.declined and g.pointer for g in off) / len(off) if off else float("nan"),
+            len(off),
+        ),
         "offtopic_declined": (sum(g.declined for g in off) / len(off) if off else float("nan"), len(off)),
         "inscope_wrongly_declined": (sum(g.declined for g in ins) / len(ins) if ins else float("nan"), len(ins)),
         "first_reply_chars": {"median": statistics.median(lengths) if lengths else 0, "max": max(lengths, default=0)},
@@ -154,23 +157,40 @@ def format_report(name: str, rep: dict, retrieval: dict, show_failures: bool, by
     and each ranking's top-3 passages; then the off-topic refusal rate of each."""
     by_mode = {m: r for m, r in (by_mode or {}).items() if m != "hybrid"}
     kinds = sorted(k for k in rep["accuracy"] if k != "all") + ["all"]
-    head = (f"{'kind':<10}{'n':>4}  {'assistant':>9}  " + "".join(f"{'ask/' + m:>11}  " for m in by_mode)
-            + "  ".join(f"{m + ' top3':>11}" for m in retrieval))
-    lines = [f"== {name}: whole assistant (Assistant.ask, hybrid) graded on must_all / pointer_any; ask/<mode>: the same "
-             f"assistant answering from that ranking alone; <mode> top3: the passages alone", head, "-" * len(head)]
+    head = (
+        f"{'kind':<10}{'n':>4}  {'assistant':>9}  "
+        + "".join(f"{'ask/' + m:>11}  " for m in by_mode)
+        + "  ".join(f"{m + ' top3':>11}" for m in retrieval)
+    )
+    lines = [
+        f"== {name}: whole assistant (Assistant.ask, hybrid) graded on must_all / pointer_any; ask/<mode>: the same "
+        f"assistant answering from that ranking alone; <mode> top3: the passages alone",
+        head,
+        "-" * len(head),
+    ]
     for k in kinds:
         acc, n = rep["accuracy"][k]
-        modes = "".join(f"{r['accuracy'][k][0]:>11.3f}  " if k in r["accuracy"] else f"{'-':>11}  " for r in by_mode.values())
+        modes = "".join(
+            f"{r['accuracy'][k][0]:>11.3f}  " if k in r["accuracy"] else f"{'-':>11}  " for r in by_mode.values()
+        )
         cells = "  ".join(f"{retrieval[m][k][0]:>11.3f}" if k in retrieval[m] else f"{'-':>11}" for m in retrieval)
         lines.append(f"{k:<10}{n:>4}  {acc:>9.3f}  {modes}{cells}")
-    refused = [rep["offtopic_declined_with_pointer"][0], *(r["offtopic_declined_with_pointer"][0] for r in by_mode.values())]
+    refused = [
+        rep["offtopic_declined_with_pointer"][0],
+        *(r["offtopic_declined_with_pointer"][0] for r in by_mode.values()),
+    ]
     wrong = [rep["inscope_wrongly_declined"][0], *(r["inscope_wrongly_declined"][0] for r in by_mode.values())]
-    lines.append(f"{'refused*':<14}  {refused[0]:>9.3f}  " + "".join(f"{v:>11.3f}  " for v in refused[1:])
-                 + "  ".join(f"{'(no gate)':>11}" for _ in retrieval))
+    lines.append(
+        f"{'refused*':<14}  {refused[0]:>9.3f}  "
+        + "".join(f"{v:>11.3f}  " for v in refused[1:])
+        + "  ".join(f"{'(no gate)':>11}" for _ in retrieval)
+    )
     lines.append(f"{'wrong refusal':<14}  {wrong[0]:>9.3f}  " + "".join(f"{v:>11.3f}  " for v in wrong[1:]))
     lines.append("  * off-topic questions declined with a pointer (a ranking alone never declines)")
     v, n = rep["offtopic_declined_with_pointer"]
-    lines.append(f"off-topic declined with a pointer   {v:.3f}  (n={n}; declined at all {rep['offtopic_declined'][0]:.3f})")
+    lines.append(
+        f"off-topic declined with a pointer   {v:.3f}  (n={n}; declined at all {rep['offtopic_declined'][0]:.3f})"
+    )
     v, n = rep["inscope_wrongly_declined"]
     lines.append(f"in-scope wrongly declined           {v:.3f}  (n={n})")
     c = rep["first_reply_chars"]
@@ -178,9 +198,14 @@ def format_report(name: str, rep: dict, retrieval: dict, show_failures: bool, by
     if show_failures:
         for g in rep["grades"]:
             if not g.correct:
-                why = ("not declined" if not g.declined else "no pointer") if g.expect == "decline" else (
-                    "declined" if g.declined else f"missing {g.missing}")
+                why = (
+                    ("not declined" if not g.declined else "no pointer")
+                    if g.expect == "decline"
+                    else ("declined" if g.declined else f"missing {g.missing}")
+                )
                 lines.append(f"  ✗ {g.id} {g.kind}: {why}")
     else:
-        lines.append(f"  ({sum(not g.correct for g in rep['grades'])} misses; details not shown: held-out set, never tune on it)")
+        lines.append(
+            f"  ({sum(not g.correct for g in rep['grades'])} misses; details not shown: held-out set, never tune on it)"
+        )
     return "\n".join(lines)

@@ -23,11 +23,33 @@ STOPWORDS = frozenset(
 )
 # Everyday words residents use for the plan's terms; added to the query, never replacing it.
 COLLOQUIAL = {
-    "城里": "城市", "市里": "城市", "村里": "农村 村", "乡下": "农村", "老人": "老年人", "老头": "老年人", "老太太": "老年人",
-    "孩子": "儿童", "小孩": "儿童", "娃": "儿童", "宝宝": "婴幼儿 托育", "看病": "医疗", "工作": "就业", "打工": "务工 就业",
-    "下岗": "失业", "上班": "就业", "残疾": "残疾人", "社工": "社会工作", "看书": "阅读", "锻炼": "健身", "跳舞": "文体",
+    "城里": "城市",
+    "市里": "城市",
+    "村里": "农村 村",
+    "乡下": "农村",
+    "老人": "老年人",
+    "老头": "老年人",
+    "老太太": "老年人",
+    "孩子": "儿童",
+    "小孩": "儿童",
+    "娃": "儿童",
+    "宝宝": "婴幼儿 托育",
+    "看病": "医疗",
+    "工作": "就业",
+    "打工": "务工 就业",
+    "下岗": "失业",
+    "上班": "就业",
+    "残疾": "残疾人",
+    "社工": "社会工作",
+    "看书": "阅读",
+    "锻炼": "健身",
+    "跳舞": "文体",
     # everyday care tasks → the catalogue's 助浴/助洁/助餐 wording
-    "洗澡": "助浴", "擦身": "助浴", "打扫": "助洁", "做饭": "助餐", "送饭": "助餐 送餐",
+    "洗澡": "助浴",
+    "擦身": "助浴",
+    "打扫": "助洁",
+    "做饭": "助餐",
+    "送饭": "助餐 送餐",
 }
 _TOKEN_OK = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
 _CJK_ONLY = re.compile(r"^[\u4e00-\u9fff]+$")
@@ -79,7 +101,9 @@ class BM25:
         term_ids: list[int] = []
         doc_ids = np.repeat(np.arange(self.n_docs, dtype=np.int64), lengths.astype(np.int64))
         # a bar only for big corpora (None: tqdm shows it when stderr is a terminal)
-        bar = tqdm(docs, desc="BM25 index", unit="doc", disable=True if progress is False or self.n_docs < 20_000 else None)
+        bar = tqdm(
+            docs, desc="BM25 index", unit="doc", disable=True if progress is False or self.n_docs < 20_000 else None
+        )
         for doc in bar:
             term_ids.extend(self._rows.setdefault(t, len(self._rows)) for t in doc)
         tf = sparse.csr_matrix(

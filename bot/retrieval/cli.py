@@ -20,14 +20,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     ask.set_defaults(func=_ask)
 
     ev = sub.add_parser("eval", help="hit@1/hit@3/MRR per kind for dense, BM25 and hybrid on the dev set")
-    ev.add_argument("--set", dest="qset", choices=["dev", "heldout", "all", "blind_dev", "blind_dev2", "blind_heldout"], default="dev",
-                    help="question set: dev (tuning), heldout (unseen wording, never tuned on), all (both tables), "
-                         "blind_dev / blind_heldout (written from the plan alone; the whole assistant's replies graded)")
+    ev.add_argument(
+        "--set",
+        dest="qset",
+        choices=["dev", "heldout", "all", "blind_dev", "blind_dev2", "blind_heldout"],
+        default="dev",
+        help="question set: dev (tuning), heldout (unseen wording, never tuned on), all (both tables), "
+        "blind_dev / blind_heldout (written from the plan alone; the whole assistant's replies graded)",
+    )
     ev.add_argument("--dev", type=Path, default=None, help="a question YAML file instead of --set")
     ev.add_argument("--tune", action="store_true", help="also sweep fusion weights and show the confidence split")
     ev.add_argument("--json", action="store_true")
-    ev.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default=None,
-                    help="encoder backend for this run (default: LINLI_EMBEDDING_BACKEND); each keeps its own index")
+    ev.add_argument(
+        "--backend",
+        choices=["torch", "onnx", "onnx-int8"],
+        default=None,
+        help="encoder backend for this run (default: LINLI_EMBEDDING_BACKEND); each keeps its own index",
+    )
     ev.set_defaults(func=_eval)
 
     idx = sub.add_parser("index", help="search index").add_subparsers(dest="index_command", required=True)
@@ -69,11 +78,19 @@ def _ask(args: argparse.Namespace) -> int:
             ans = assistant.ask(line, top_k=args.top_k, service_hint=args.hint)
         except UserFacingError as e:
             failures += 1
-            print(json.dumps({"question": line, "error": e.message}, ensure_ascii=False) if args.json else e.message, flush=True)
+            print(
+                json.dumps({"question": line, "error": e.message}, ensure_ascii=False) if args.json else e.message,
+                flush=True,
+            )
             continue
         except Exception as e:  # one bad line must not end the batch
             failures += 1
-            print(json.dumps({"question": line, "error": "抱歉，这个问题处理出错了，请换个说法再试。"}, ensure_ascii=False), flush=True)
+            print(
+                json.dumps(
+                    {"question": line, "error": "抱歉，这个问题处理出错了，请换个说法再试。"}, ensure_ascii=False
+                ),
+                flush=True,
+            )
             print(f"error on a batch line: {type(e).__name__}", file=sys.stderr)
             continue
         _print_answer(ans, args.json)
@@ -93,18 +110,31 @@ def _eval(args: argparse.Namespace) -> int:
     reports = {}
     for name, questions in sets.items():
         t0 = time.perf_counter()
-        reports[name] = {"retrieval": E.retrieval_table(assistant, questions), "answers": E.answer_checks(assistant, questions),
-                         "seconds": time.perf_counter() - t0, "n": len(questions)}
+        reports[name] = {
+            "retrieval": E.retrieval_table(assistant, questions),
+            "answers": E.answer_checks(assistant, questions),
+            "seconds": time.perf_counter() - t0,
+            "n": len(questions),
+        }
     if args.json:
         out = reports if len(reports) > 1 else next(iter(reports.values()))
         print(json.dumps(out, ensure_ascii=False, indent=1))
         return 0
     p = assistant.retriever.params
-    names = {"kind": "answer kind accuracy", "agency": "agency exactness", "indicator": "indicator exactness",
-             "oos_recall": "out-of-scope recall", "oos_false_alarm": "in-scope sent to out-of-scope", "followup": "follow-up (service_hint) correct",
-             "matter": "community matter + category", "matter_false_alarm": "others taken for a matter"}
+    names = {
+        "kind": "answer kind accuracy",
+        "agency": "agency exactness",
+        "indicator": "indicator exactness",
+        "oos_recall": "out-of-scope recall",
+        "oos_false_alarm": "in-scope sent to out-of-scope",
+        "followup": "follow-up (service_hint) correct",
+        "matter": "community matter + category",
+        "matter_false_alarm": "others taken for a matter",
+    }
     for name, rep in reports.items():
-        print(f"== {name} set: {rep['n']} questions; model {assistant.index_meta.get('model_id')}; index {assistant.index_meta.get('index_type', 'flat')}; RRF k={p.rrf_k} wd={p.dense_weight} ws={p.sparse_weight}")
+        print(
+            f"== {name} set: {rep['n']} questions; model {assistant.index_meta.get('model_id')}; index {assistant.index_meta.get('index_type', 'flat')}; RRF k={p.rrf_k} wd={p.dense_weight} ws={p.sparse_weight}"
+        )
         print(E.format_table(rep["retrieval"]))
         print()
         for key, (value, n) in rep["answers"]["stats"].items():
@@ -120,14 +150,18 @@ def _eval(args: argparse.Namespace) -> int:
         questions = sets["dev"]
         ins, outs = E.gate_split(assistant, questions)
         g = assistant.gate.params
-        print(f"gate score: in-scope min {min(ins):.4f}, out-of-scope max {max(outs):.4f} (threshold {g.threshold}, "
-              f"sparse w {g.sparse_weight}, cue {g.cue_bonus}, domain {g.domain_bonus})")
+        print(
+            f"gate score: in-scope min {min(ins):.4f}, out-of-scope max {max(outs):.4f} (threshold {g.threshold}, "
+            f"sparse w {g.sparse_weight}, cue {g.cue_bonus}, domain {g.domain_bonus})"
+        )
         print("gate calibration (gap, midpoint threshold, sparse w, cue bonus, domain bonus), widest gap first:")
         for row in E.calibrate_gate(assistant, questions)[:6]:
             print("  " + "  ".join(f"{x:.4f}" for x in row))
         m = assistant.matters.params
-        print(f"matter calibration (missed, false alarms, threshold, keyword bonus, cue bonus), fewest errors first "
-              f"(now {m.threshold}, {m.keyword_bonus}, {m.cue_bonus}):")
+        print(
+            f"matter calibration (missed, false alarms, threshold, keyword bonus, cue bonus), fewest errors first "
+            f"(now {m.threshold}, {m.keyword_bonus}, {m.cue_bonus}):"
+        )
         for row in E.calibrate_matters(assistant, questions)[:6]:
             print("  " + "  ".join(f"{x:.3f}" if isinstance(x, float) else str(x) for x in row))
         print("fusion sweep (hit@3, MRR, rrf_k, dense w, sparse w), best first:")
@@ -170,6 +204,8 @@ def _index_build(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     assistant = Assistant.build(force_rebuild=True, progress=True)
     meta = assistant.index_meta
-    print(f"index rebuilt: {meta['count']} passages, dim {meta['dim']}, model {meta['model_id']}, "
-          f"KB {meta['fingerprint']}; embedding {meta['build_seconds']:.1f}s, total {time.perf_counter() - t0:.1f}s")
+    print(
+        f"index rebuilt: {meta['count']} passages, dim {meta['dim']}, model {meta['model_id']}, "
+        f"KB {meta['fingerprint']}; embedding {meta['build_seconds']:.1f}s, total {time.perf_counter() - t0:.1f}s"
+    )
     return 0

@@ -29,15 +29,25 @@ class Composition:
     _services_by_clause: dict[str, list[Service]]
     _indicators: dict
 
-    def service_answer(self, service_id: str, aspect: str = "overview", *, question: str = "", hits: list[Hit] | None = None, top_k: int = 3,
-                       community: str | None = None) -> A.Answer:
+    def service_answer(
+        self,
+        service_id: str,
+        aspect: str = "overview",
+        *,
+        question: str = "",
+        hits: list[Hit] | None = None,
+        top_k: int = 3,
+        community: str | None = None,
+    ) -> A.Answer:
         if aspect not in ASPECTS:
             raise ValueError(f"aspect must be one of {ASPECTS}")
         try:
             svc = self.kb.service(service_id)
         except KeyError:
             raise UserFacingError("抱歉，没有找到这项服务，请换个说法再问我。", code="unknown_service") from None
-        sources = [self._service_source(svc, _score_of(svc.id, hits))] + self._clause_sources(svc.clause, _score_of(svc.clause, hits))
+        sources = [self._service_source(svc, _score_of(svc.id, hits))] + self._clause_sources(
+            svc.clause, _score_of(svc.clause, hits)
+        )
         agencies = [svc.agency]
         text = A.service_text(self.kb, svc, aspect)
         if aspect == "agency":
@@ -46,13 +56,25 @@ class Composition:
                 text += "\n" + self._chapter_agency_line(svc.clause)
         sources = self._fill(sources, hits, top_k)
         kind = "agency" if aspect == "agency" else "service"
-        ans = A.Answer(question or svc.name, kind, "", sources, _uniq(agencies), [A.service_ref(self.kb, svc)], kb_version=self.kb.version)
+        ans = A.Answer(
+            question or svc.name,
+            kind,
+            "",
+            sources,
+            _uniq(agencies),
+            [A.service_ref(self.kb, svc)],
+            kb_version=self.kb.version,
+        )
         return A.with_contact(A.finish(ans, text, 1), self.community(community))
 
-    def indicator_answer(self, indicator_id: str, *, question: str = "", hits: list[Hit] | None = None, top_k: int = 3) -> A.Answer:
+    def indicator_answer(
+        self, indicator_id: str, *, question: str = "", hits: list[Hit] | None = None, top_k: int = 3
+    ) -> A.Answer:
         ind = self._indicators.get(indicator_id)
         if ind is None:
-            raise UserFacingError("抱歉，没有找到这个指标。规划专栏1共有8项指标，您可以说出指标名称再问我。", code="unknown_indicator")
+            raise UserFacingError(
+                "抱歉，没有找到这个指标。规划专栏1共有8项指标，您可以说出指标名称再问我。", code="unknown_indicator"
+            )
         p = self._passage(indicator_id)
         sources = self._fill([_source(p, _score_of(p.id, hits))], hits, top_k)
         ans = A.Answer(question or ind.name, "indicator", "", sources, [], [], kb_version=self.kb.version)
@@ -90,7 +112,14 @@ class Composition:
         """“有哪几种…”: the matching catalogue entries by name, one line each."""
         sources = [self._service_source(s, _score_of(s.id, hits)) for s in services]
         body = "有这几项：\n" + "\n".join(f"· {s.name}：{_first_clause(s.provides)}" for s in services)
-        ans = A.Answer(q, "service", "", sources, _uniq([s.agency for s in services]), [A.service_ref(self.kb, s) for s in services])
+        ans = A.Answer(
+            q,
+            "service",
+            "",
+            sources,
+            _uniq([s.agency for s in services]),
+            [A.service_ref(self.kb, s) for s in services],
+        )
         return A.finish(ans, body, len(sources))
 
     def _matter_answer(self, q: str, matter: MatterSignal, top_k: int) -> A.Answer:
@@ -125,7 +154,13 @@ class Composition:
         where = p.chapter.split("›")[-1].strip()
         services = self._services_by_clause.get(p.id, [])
         text = f"{A.document_word(p.document)}{where}写道：“{p.text}”"
-        return A.finish(A.Answer(q, "clause", "", sources, self._chapter_agencies(p.id), [A.service_ref(self.kb, s) for s in services]), text, 1)
+        return A.finish(
+            A.Answer(
+                q, "clause", "", sources, self._chapter_agencies(p.id), [A.service_ref(self.kb, s) for s in services]
+            ),
+            text,
+            1,
+        )
 
     def _passage(self, pid: str) -> Passage:
         for p in self.retriever.passages:
@@ -172,7 +207,6 @@ class Composition:
         return out
 
 
-
 def _source(p: Passage, score: float) -> A.Source:
     return A.Source(p.type, p.id, p.title, p.chapter, p.text, score, p.document)
 
@@ -182,7 +216,6 @@ def _score_of(pid: str, hits: list[Hit] | None) -> float:
     if hits is None:
         return 1.0
     return next((h.score for h in hits if h.passage.id == pid), 0.0)
-
 
 
 def _first_clause(text: str) -> str:
@@ -205,11 +238,17 @@ def _merge(q: str, answers: list[A.Answer], top_k: int) -> A.Answer:
         return kept[0]
     answered = [a for a in kept if a.kind != "out_of_scope"] or kept
     cited = _dedupe_sources(s for a in kept for s in a.sources[: a.cited])
-    rest = _dedupe_sources(s for a in kept for s in a.sources[a.cited:] if s.id not in {c.id for c in cited})
-    ans = A.Answer(q, answered[0].kind, "", cited + rest[: max(0, top_k - len(cited))],
-                   _uniq([x for a in kept for x in a.agencies]),
-                   list({s["id"]: s for a in kept for s in a.services}.values()),
-                   confidence=min(a.confidence for a in answered), matter_category=answered[0].matter_category)
+    rest = _dedupe_sources(s for a in kept for s in a.sources[a.cited :] if s.id not in {c.id for c in cited})
+    ans = A.Answer(
+        q,
+        answered[0].kind,
+        "",
+        cited + rest[: max(0, top_k - len(cited))],
+        _uniq([x for a in kept for x in a.agencies]),
+        list({s["id"]: s for a in kept for s in a.services}.values()),
+        confidence=min(a.confidence for a in answered),
+        matter_category=answered[0].matter_category,
+    )
     return A.finish(ans, "\n".join(a.body for a in kept), len(cited))
 
 

@@ -69,14 +69,24 @@ def retrieval_table(assistant, questions: list[DevQuestion], modes=("dense", "bm
                 acc[0] += 1
                 for j in range(3):
                     acc[j + 1] += m[j]
-        table[mode] = {k: {"n": v[0], "hit@1": v[1] / v[0], "hit@3": v[2] / v[0], "mrr": v[3] / v[0]} for k, v in rows.items()}
+        table[mode] = {
+            k: {"n": v[0], "hit@1": v[1] / v[0], "hit@3": v[2] / v[0], "mrr": v[3] / v[0]} for k, v in rows.items()
+        }
     return table
 
 
 def answer_checks(assistant, questions: list[DevQuestion]) -> dict:
     """Answer-level exactness: kind, agency names, indicator rows, out-of-scope gate."""
-    stats = {"kind": [0, 0], "agency": [0, 0], "indicator": [0, 0], "oos_recall": [0, 0], "oos_false_alarm": [0, 0], "followup": [0, 0],
-             "matter": [0, 0], "matter_false_alarm": [0, 0]}
+    stats = {
+        "kind": [0, 0],
+        "agency": [0, 0],
+        "indicator": [0, 0],
+        "oos_recall": [0, 0],
+        "oos_false_alarm": [0, 0],
+        "followup": [0, 0],
+        "matter": [0, 0],
+        "matter_false_alarm": [0, 0],
+    }
     failures: list[str] = []
     for q in questions:
         try:
@@ -115,7 +125,9 @@ def answer_checks(assistant, questions: list[DevQuestion]) -> dict:
                 failures.append(f"{q.q}: agencies {ans.agencies[:4]} (want {q.agencies})")
         if q.kind == "indicator" and q.indicator:
             ind = next(i for i in assistant.kb.plan.indicators if i.id == q.indicator)
-            ok = bool(ids) and ids[0] == q.indicator and ind.target_2025.text in ans.answer and ind.binding in ans.answer
+            ok = (
+                bool(ids) and ids[0] == q.indicator and ind.target_2025.text in ans.answer and ind.binding in ans.answer
+            )
             stats["indicator"][0] += ok
             stats["indicator"][1] += 1
             if not ok:
@@ -158,7 +170,9 @@ def tune(assistant, questions: list[DevQuestion]) -> list[tuple[float, float, fl
     for k, wd, ws in itertools.product((1, 2, 5, 10, 20, 60), (0.5, 0.75, 1.0), (0.5, 0.75, 1.0)):
         if wd < 1.0 and ws < 1.0:
             continue
-        t = retrieval_table(assistant, questions, modes=("hybrid",), params=replace(base, rrf_k=k, dense_weight=wd, sparse_weight=ws))
+        t = retrieval_table(
+            assistant, questions, modes=("hybrid",), params=replace(base, rrf_k=k, dense_weight=wd, sparse_weight=ws)
+        )
         rows.append((t["hybrid"]["all"]["hit@3"], t["hybrid"]["all"]["mrr"], k, wd, ws))
     return sorted(rows, key=lambda r: (-r[0], -r[1]))
 
@@ -170,7 +184,9 @@ def format_table(table: dict) -> str:
     lines = [head, "-" * len(head)]
     for k in kinds:
         n = table[modes[0]][k]["n"]
-        cells = "  ".join(f"{table[m][k]['hit@1']:>11.3f}{table[m][k]['hit@3']:>6.3f}{table[m][k]['mrr']:>6.3f}" for m in modes)
+        cells = "  ".join(
+            f"{table[m][k]['hit@1']:>11.3f}{table[m][k]['hit@3']:>6.3f}{table[m][k]['mrr']:>6.3f}" for m in modes
+        )
         lines.append(f"{k:<10}{n:>4}  {cells}")
     return "\n".join(lines)
 
@@ -188,7 +204,9 @@ def calibrate_matters(assistant, questions: list[DevQuestion]) -> list[tuple[int
         s = assistant.matter(q.q, assistant.retriever.search(q.q, k=5))
         signals.append((q.matter_category, s))
     rows = []
-    for th, kw, cue in itertools.product((0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06), (0.0, 0.01, 0.02, 0.03), (0.0, 0.01, 0.02, 0.03)):
+    for th, kw, cue in itertools.product(
+        (0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06), (0.0, 0.01, 0.02, 0.03), (0.0, 0.01, 0.02, 0.03)
+    ):
         params = replace(base, threshold=th, keyword_bonus=kw, cue_bonus=cue)
         missed = false = 0
         for gold, s in signals:

@@ -59,15 +59,26 @@ def load_anchors(path: Path = ANCHORS_FILE) -> list[str]:
 class ScopeGate(Detector[GateParams, GateSignal]):
     def __init__(self, anchor_vectors: np.ndarray, domain_terms: list[str], params: GateParams):
         self.anchor_vectors = np.ascontiguousarray(anchor_vectors, dtype=np.float32)
-        self.domain_terms = sorted({t for t in domain_terms if len(t) >= 2 and t not in GENERIC_TERMS}, key=lambda t: -len(t))
+        self.domain_terms = sorted(
+            {t for t in domain_terms if len(t) >= 2 and t not in GENERIC_TERMS}, key=lambda t: -len(t)
+        )
         self.params = params
 
     @classmethod
-    def build(cls, embedder, domain_terms: list[str], params: GateParams, anchors_path: Path = ANCHORS_FILE) -> "ScopeGate":
+    def build(
+        cls, embedder, domain_terms: list[str], params: GateParams, anchors_path: Path = ANCHORS_FILE
+    ) -> ScopeGate:
         anchors = load_anchors(anchors_path)
         return cls(embedder.queries(anchors), domain_terms, params)
 
-    def signal(self, question: str, query_vector: np.ndarray, kb_cosine: float, sparse_top: float, params: GateParams | None = None) -> GateSignal:
+    def signal(
+        self,
+        question: str,
+        query_vector: np.ndarray,
+        kb_cosine: float,
+        sparse_top: float,
+        params: GateParams | None = None,
+    ) -> GateSignal:
         p = params or self.params
         vec = np.asarray(query_vector, dtype=np.float32).reshape(-1)
         off = float((self.anchor_vectors @ vec).max()) if len(self.anchor_vectors) else 0.0

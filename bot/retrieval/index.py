@@ -107,11 +107,17 @@ def _tune(index: faiss.Index) -> faiss.Index:
 
 
 def _wanted_meta(fingerprint: str, model_id: str, options: dict | None = None) -> dict:
-    return {"fingerprint": fingerprint, "model_id": model_id, "passage_version": PASSAGE_VERSION, "options": options or {}}
+    return {
+        "fingerprint": fingerprint,
+        "model_id": model_id,
+        "passage_version": PASSAGE_VERSION,
+        "options": options or {},
+    }
 
 
-def load_index(directory: Path, fingerprint: str, model_id: str, options: dict | None = None,
-               threshold: int | None = None) -> DenseIndex | None:
+def load_index(
+    directory: Path, fingerprint: str, model_id: str, options: dict | None = None, threshold: int | None = None
+) -> DenseIndex | None:
     """The stored index if it matches this KB and model (and the index type its size now calls for), else None."""
     meta_path, faiss_path = directory / META_FILE, directory / INDEX_FILE
     if not (meta_path.exists() and faiss_path.exists()):
@@ -144,8 +150,16 @@ def _embed(embedder: Embedder, texts: list[str], progress: bool, on_progress) ->
     return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
 
 
-def build_index(directory: Path, passages: list[Passage], embedder: Embedder, fingerprint: str, progress: bool = True,
-                options: dict | None = None, threshold: int | None = None, on_progress=None) -> DenseIndex:
+def build_index(
+    directory: Path,
+    passages: list[Passage],
+    embedder: Embedder,
+    fingerprint: str,
+    progress: bool = True,
+    options: dict | None = None,
+    threshold: int | None = None,
+    on_progress=None,
+) -> DenseIndex:
     """Embed all passages, write the FAISS file and metadata atomically, and return the index."""
     start = time.perf_counter()
     texts = [p.search_text for p in passages]
@@ -171,8 +185,17 @@ def build_index(directory: Path, passages: list[Passage], embedder: Embedder, fi
     return DenseIndex(passages, index, meta, rebuilt=True)
 
 
-def load_or_build(directory: Path, passages_factory, embedder: Embedder, fingerprint: str, force: bool = False, progress: bool = True,
-                  options: dict | None = None, threshold: int | None = None, on_progress=None) -> DenseIndex:
+def load_or_build(
+    directory: Path,
+    passages_factory,
+    embedder: Embedder,
+    fingerprint: str,
+    force: bool = False,
+    progress: bool = True,
+    options: dict | None = None,
+    threshold: int | None = None,
+    on_progress=None,
+) -> DenseIndex:
     """Reuse the stored index when KB fingerprint, model id and passage options match; else build it.
 
     ``threshold`` (passages from which the index is HNSW) defaults to ``settings.retrieval_ann_threshold``.
@@ -182,5 +205,13 @@ def load_or_build(directory: Path, passages_factory, embedder: Embedder, fingerp
         found = load_index(directory, fingerprint, embedder.model_id, options, threshold)
         if found is not None:
             return found
-    return build_index(directory, passages_factory(), embedder, fingerprint, progress=progress, options=options, threshold=threshold,
-                       on_progress=on_progress)
+    return build_index(
+        directory,
+        passages_factory(),
+        embedder,
+        fingerprint,
+        progress=progress,
+        options=options,
+        threshold=threshold,
+        on_progress=on_progress,
+    )

@@ -32,7 +32,14 @@ class LiveAssistant:
         self._next_check = time.monotonic() + settings.kb_reload_seconds
         self._builder: threading.Thread | None = None
         self._failed: str | None = None
-        self._status = {"version": self._active.kb.version, "building": None, "stage": "", "done": 0, "total": 0, "error": ""}
+        self._status = {
+            "version": self._active.kb.version,
+            "building": None,
+            "stage": "",
+            "done": 0,
+            "total": 0,
+            "error": "",
+        }
 
     @property
     def active(self) -> Assistant:
@@ -70,7 +77,9 @@ class LiveAssistant:
             if version == self._active.kb.version or (self._builder is not None and self._builder.is_alive()):
                 return None
             self._status.update(building=version, stage="load", done=0, total=0, error="")
-            self._builder = threading.Thread(target=self._build, args=(version,), name=f"kb-reload-{version}", daemon=True)
+            self._builder = threading.Thread(
+                target=self._build, args=(version,), name=f"kb-reload-{version}", daemon=True
+            )
             self._builder.start()
             return self._builder
 
@@ -83,8 +92,13 @@ class LiveAssistant:
         started = time.perf_counter()
         try:
             kb = load_kb(version_dir(self._settings.kb_dir, version))
-            fresh = Assistant.build(self._settings, kb=kb, embedder=self._active.retriever.embedder, progress=False,
-                                    on_progress=self._progress)
+            fresh = Assistant.build(
+                self._settings,
+                kb=kb,
+                embedder=self._active.retriever.embedder,
+                progress=False,
+                on_progress=self._progress,
+            )
         except Exception as e:  # noqa: BLE001 — any failure keeps the old version answering
             self._failed = version
             self._status.update(building=None, stage="failed", error=f"{type(e).__name__}: {e}"[:500])
@@ -93,4 +107,6 @@ class LiveAssistant:
         previous, self._active = self._active.kb.version, fresh  # the swap: one reference assignment
         self._failed = None
         self._status.update(building=None, stage="done", error="")
-        log.info("knowledge version %s answering (was %s), built in %.1f s", version, previous, time.perf_counter() - started)
+        log.info(
+            "knowledge version %s answering (was %s), built in %.1f s", version, previous, time.perf_counter() - started
+        )

@@ -55,17 +55,24 @@ class MatterSignal(Signal):
 
 
 class MatterDetector(Detector[MatterParams, MatterSignal]):
-    def __init__(self, categories: list[ConsultationCategory], example_vectors: np.ndarray, example_categories: list[str], params: MatterParams):
+    def __init__(
+        self,
+        categories: list[ConsultationCategory],
+        example_vectors: np.ndarray,
+        example_categories: list[str],
+        params: MatterParams,
+    ):
         self.categories = {c.id: c for c in categories}
         self.example_vectors = np.ascontiguousarray(example_vectors, dtype=np.float32)
         self.example_categories = list(example_categories)
         self.params = params
         self._keywords = {
-            c.id: sorted({k for k in c.keywords if len(k) >= 2 and k not in GENERIC_KEYWORDS}, key=lambda k: -len(k)) for c in categories
+            c.id: sorted({k for k in c.keywords if len(k) >= 2 and k not in GENERIC_KEYWORDS}, key=lambda k: -len(k))
+            for c in categories
         }
 
     @classmethod
-    def build(cls, kb: KnowledgeBase, embedder, category_ids: list[str], params: MatterParams) -> "MatterDetector":
+    def build(cls, kb: KnowledgeBase, embedder, category_ids: list[str], params: MatterParams) -> MatterDetector:
         cats = [c for c in kb.directory.categories if c.id in set(category_ids)]
         pairs = [(c.id, e) for c in cats for e in c.examples]
         vectors = embedder.queries([e for _, e in pairs]) if pairs else np.zeros((0, 1), dtype=np.float32)
@@ -79,7 +86,14 @@ class MatterDetector(Detector[MatterParams, MatterSignal]):
                 found.append(k)
         return tuple(found)
 
-    def signal(self, question: str, query_vector: np.ndarray, kb_cosine: float, service_texts: list[str], params: MatterParams | None = None) -> MatterSignal:
+    def signal(
+        self,
+        question: str,
+        query_vector: np.ndarray,
+        kb_cosine: float,
+        service_texts: list[str],
+        params: MatterParams | None = None,
+    ) -> MatterSignal:
         p = params or self.params
         if not len(self.example_categories):
             return MatterSignal(None, (), 0.0, kb_cosine, False, False, score=float("-inf"))
@@ -98,7 +112,11 @@ class MatterDetector(Detector[MatterParams, MatterSignal]):
 
     def signal_with(self, s: MatterSignal, params: MatterParams) -> MatterSignal:
         """The same evidence re-scored with other weights (for calibration without re-encoding)."""
-        score = (s.example_cosine - s.kb_cosine) + params.keyword_bonus * (bool(s.keywords) and not s.covered) + params.cue_bonus * s.cue
+        score = (
+            (s.example_cosine - s.kb_cosine)
+            + params.keyword_bonus * (bool(s.keywords) and not s.covered)
+            + params.cue_bonus * s.cue
+        )
         return replace(s, score=score)
 
     def is_matter(self, s: MatterSignal, params: MatterParams | None = None) -> bool:

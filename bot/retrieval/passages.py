@@ -36,7 +36,7 @@ class Passage:
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> "Passage":
+    def from_json(cls, d: dict) -> Passage:
         return cls(**{**d, "agencies": tuple(d.get("agencies", ()))})
 
 
@@ -56,15 +56,30 @@ def build_passages(kb: KnowledgeBase, window: int = 0) -> list[Passage]:
         how = "；".join(svc.how_to_apply.steps)
         mats = "、".join(svc.how_to_apply.materials)
         search = "。".join(
-            x for x in (
-                svc.name, " ".join(svc.aliases), svc.category, " ".join(svc.populations),
-                svc.eligible, svc.provides, how, mats, svc.where,
-            ) if x
+            x
+            for x in (
+                svc.name,
+                " ".join(svc.aliases),
+                svc.category,
+                " ".join(svc.populations),
+                svc.eligible,
+                svc.provides,
+                how,
+                mats,
+                svc.where,
+            )
+            if x
         )
         out.append(
             Passage(
-                id=svc.id, type="service", title=svc.name, chapter=chapter, text=f"{svc.name}：{svc.provides}",
-                search_text=search, clause=svc.clause, agencies=(svc.agency,),
+                id=svc.id,
+                type="service",
+                title=svc.name,
+                chapter=chapter,
+                text=f"{svc.name}：{svc.provides}",
+                search_text=search,
+                clause=svc.clause,
+                agencies=(svc.agency,),
             )
         )
     return out
@@ -81,9 +96,16 @@ def _document_passages(doc: Document, window: int) -> list[Passage]:
             context = "".join(x.text for x in sents[lo:hi])
             out.append(
                 Passage(
-                    id=s.id, type="plan", title=f"{ch.title} 第{s.index}句", chapter=ch.path, text=s.text,
-                    search_text=f"{ch.heading}。{context}", sparse_text=f"{ch.heading}。{s.text}",
-                    clause=s.id, agencies=ch.agencies + ch.local_bodies, document=cite,
+                    id=s.id,
+                    type="plan",
+                    title=f"{ch.title} 第{s.index}句",
+                    chapter=ch.path,
+                    text=s.text,
+                    search_text=f"{ch.heading}。{context}",
+                    sparse_text=f"{ch.heading}。{s.text}",
+                    clause=s.id,
+                    agencies=ch.agencies + ch.local_bodies,
+                    document=cite,
                 )
             )
     box = plan.indicator_box or "专栏1 主要指标"
@@ -91,18 +113,29 @@ def _document_passages(doc: Document, window: int) -> list[Passage]:
         gloss = _UNIT_GLOSS.get(ind.target_2025.unit, "")
         out.append(
             Passage(
-                id=ind.id, type="indicator", title=f"{box} 第{ind.number}项", chapter=box, text=_indicator_text(ind),
+                id=ind.id,
+                type="indicator",
+                title=f"{box} 第{ind.number}项",
+                chapter=box,
+                text=_indicator_text(ind),
                 search_text=f"指标 目标 {ind.name} {ind.target_year}年{ind.target_2025.text} 要求 {ind.binding} {gloss}",
-                clause=ind.id, document=cite,
+                clause=ind.id,
+                document=cite,
             )
         )
     for act in plan.actions:
         ch = chapter_by_id.get(act.after_chapter)
         out.append(
             Passage(
-                id=act.id, type="action", title=f"{act.box} {act.number}.{act.title}", chapter=f"{act.part} › {act.box}",
-                text=f"{act.title}。{act.text}", search_text=f"{act.title}。{act.text}", clause=act.id,
-                agencies=(ch.agencies + ch.local_bodies) if ch else (), document=cite,
+                id=act.id,
+                type="action",
+                title=f"{act.box} {act.number}.{act.title}",
+                chapter=f"{act.part} › {act.box}",
+                text=f"{act.title}。{act.text}",
+                search_text=f"{act.title}。{act.text}",
+                clause=act.id,
+                agencies=(ch.agencies + ch.local_bodies) if ch else (),
+                document=cite,
             )
         )
     return out

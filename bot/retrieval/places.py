@@ -16,9 +16,13 @@ GAZETTEER_FILE = Path(__file__).with_name("data") / "gazetteer.txt"
 
 _PROVINCE_SUFFIX = re.compile(r"(省|市|壮族自治区|回族自治区|维吾尔自治区|自治区|特别行政区)$")
 # City stems that are also common words, names or street names: matched only with their suffix.
-AMBIGUOUS_STEMS = frozenset("中山 大同 来宾 安康 普洱 黄山 吉安 太平 长治 通化 白山 玉林 永安 和田 阿里 白城 三明 福州路 海东 新余 清远 丽水 金华 平凉 鹤壁 上饶 昌都 景德 松原 新乡 白银 开封 中卫 广安 山南 北海 江门 长寿".split())
+AMBIGUOUS_STEMS = frozenset(
+    "中山 大同 来宾 安康 普洱 黄山 吉安 太平 长治 通化 白山 玉林 永安 和田 阿里 白城 三明 福州路 海东 新余 清远 丽水 金华 平凉 鹤壁 上饶 昌都 景德 松原 新乡 白银 开封 中卫 广安 山南 北海 江门 长寿".split()
+)
 # County-level names that are generic words rather than places.
-GENERIC_COUNTIES = frozenset("城区 郊区 矿区 新区 市辖区 开发区 新城区 老城区 市中区 城中区 城东区 城西区 城南区 城北区 中区 东区 西区 南区 北区".split())
+GENERIC_COUNTIES = frozenset(
+    "城区 郊区 矿区 新区 市辖区 开发区 新城区 老城区 市中区 城中区 城东区 城西区 城南区 城北区 中区 东区 西区 南区 北区".split()
+)
 # The whole country and its regions are not "another place".
 _MAX_LEN = 12
 
@@ -29,7 +33,7 @@ class Gazetteer:
         self.lengths = sorted({len(n) for n in names}, reverse=True)
 
     @classmethod
-    def load(cls, local_names: tuple[str, ...] = (), path: Path = GAZETTEER_FILE) -> "Gazetteer":
+    def load(cls, local_names: tuple[str, ...] = (), path: Path = GAZETTEER_FILE) -> Gazetteer:
         names: dict[str, str] = {}
         for line in path.read_text(encoding="utf-8").splitlines():
             if not line or line.startswith("#"):
@@ -54,7 +58,7 @@ class Gazetteer:
         """The first other place ``text`` names (its canonical name), longest match at each position."""
         for i in range(len(text)):
             for n in self.lengths:
-                hit = self.names.get(text[i:i + n])
+                hit = self.names.get(text[i : i + n])
                 if hit:
                     return hit
         return None

@@ -29,8 +29,12 @@ INDICATOR_CUE = re.compile(
     r"指标|目标值?|基期|每百户|每万|覆盖(率|多少|几成|到多少)|占比|比例|平方米|面积.{0,6}(要求|标准|多少|多大)|约束性|预期性|"
     r"(要求|标准|达到|配备?|配置?|有)(多少|几个|几名|几人)|(多少|几个|几名)(人|名|平方)|达标|考核"
 )
-AGENCY_CUE = re.compile(r"(哪个|哪几个|哪几|哪些|什么|哪家|啥)(部门|单位|机构|局|口子)|负责单位|谁(在|来)?(负责|管|监督|牵头|主管|办|说了算)|归谁|由谁|牵头|主管部门|负责部门|责任单位|找哪个|哪个局")
-CLAUSE_CUE = re.compile(r"规划|原文|原话|原句|哪一?条|哪一?句|哪一?部分|第几部分|怎么表述|如何表述|怎么写|写了|条款|条文|文件|政策.{0,4}(说|规定|提)|(怎么|如何)(说|规定|写)|提到|有没有提|有什么(说法|规定|要求|举措)|是怎么安排|是什么意思|什么程度|哪一?年|什么角色|什么地位")
+AGENCY_CUE = re.compile(
+    r"(哪个|哪几个|哪几|哪些|什么|哪家|啥)(部门|单位|机构|局|口子)|负责单位|谁(在|来)?(负责|管|监督|牵头|主管|办|说了算)|归谁|由谁|牵头|主管部门|负责部门|责任单位|找哪个|哪个局"
+)
+CLAUSE_CUE = re.compile(
+    r"规划|原文|原话|原句|哪一?条|哪一?句|哪一?部分|第几部分|怎么表述|如何表述|怎么写|写了|条款|条文|文件|政策.{0,4}(说|规定|提)|(怎么|如何)(说|规定|写)|提到|有没有提|有什么(说法|规定|要求|举措)|是怎么安排|是什么意思|什么程度|哪一?年|什么角色|什么地位"
+)
 
 ASPECTS = ("overview", "eligibility", "how_to_apply", "materials", "where", "agency", "details")
 _ASPECT_CUES = (
@@ -38,7 +42,10 @@ _ASPECT_CUES = (
     ("materials", re.compile(r"材料|带什么|带啥|要带|拿什么|证件")),
     ("how_to_apply", re.compile(r"手续|流程|步骤|怎么(办|申请|报名|弄|登记|预约)|如何(办|申请)|怎么去办|申请")),
     ("where", re.compile(r"(在|去|到)(哪|哪里|哪儿)|哪里|哪儿|地址|地点|地方在|窗口")),
-    ("eligibility", re.compile(r"条件|资格|谁能|谁可以|符合|够不够|能不能(申请|享受|领)|我(能|可以)(申请|办|享受)吗|有没有份")),
+    (
+        "eligibility",
+        re.compile(r"条件|资格|谁能|谁可以|符合|够不够|能不能(申请|享受|领)|我(能|可以)(申请|办|享受)吗|有没有份"),
+    ),
 )
 
 
@@ -77,13 +84,19 @@ OPERATOR_CUE = re.compile(
     re.IGNORECASE,
 )
 # Words that only ask (or join parts), carrying no topic of their own.
-_PART_FILLER = re.compile(r"(20[0-9]{2})年?|又|分别|呢|是多少|多少|几|是|啥|什么|怎么样|目标值?|基期值?|属性|还有|负责|做|搞|弄|报名|办理|查|看")
+_PART_FILLER = re.compile(
+    r"(20[0-9]{2})年?|又|分别|呢|是多少|多少|几|是|啥|什么|怎么样|目标值?|基期值?|属性|还有|负责|做|搞|弄|报名|办理|查|看"
+)
 
 # Where a message holds a second question: a joining word after a pause, or a question mark.
-_JOINERS = re.compile(r"(?:^|[，,。；;？?！!\s])(?:另外问一?下|另外|顺便问一?下|顺带问一?下|顺便|顺带|此外|还有就是|还有|还想问一?下|还想问|再问一?下|再就是|对了|以及)[，,：:\s]*")
+_JOINERS = re.compile(
+    r"(?:^|[，,。；;？?！!\s])(?:另外问一?下|另外|顺便问一?下|顺带问一?下|顺便|顺带|此外|还有就是|还有|还想问一?下|还想问|再问一?下|再就是|对了|以及)[，,：:\s]*"
+)
 _ENDS = re.compile(r"[？?！!；;。]+")
 _BACKREF_COMMA = re.compile(r"[，,]\s*(?=(这块|这事|这件事|这个|这方面|那|它)[^，,]{0,12}$)")
-_ASKS = re.compile(r"吗|嗎|呢|么|多少|几|哪|什么|啥|咋|怎么|怎样|如何|能否|可否|谁|是否|有没有|有冇|能不能|可不可以|可以.{0,6}[吗不]|要不要|\?|？")
+_ASKS = re.compile(
+    r"吗|嗎|呢|么|多少|几|哪|什么|啥|咋|怎么|怎样|如何|能否|可否|谁|是否|有没有|有冇|能不能|可不可以|可以.{0,6}[吗不]|要不要|\?|？"
+)
 
 
 def split_parts(question: str, max_parts: int = 3) -> list[str]:
@@ -93,7 +106,11 @@ def split_parts(question: str, max_parts: int = 3) -> list[str]:
     for chunk in text.split("\x00"):
         for piece in _ENDS.split(chunk):
             pieces.extend(_BACKREF_COMMA.split(piece))
-    pieces = [p.strip(" ，,") for p in pieces if p and p.strip(" ，,") and p not in ("这块", "这事", "这件事", "这个", "这方面", "那", "它")]
+    pieces = [
+        p.strip(" ，,")
+        for p in pieces
+        if p and p.strip(" ，,") and p not in ("这块", "这事", "这件事", "这个", "这方面", "那", "它")
+    ]
     parts: list[str] = []
     for p in pieces:
         if parts and not _ASKS.search(p):
@@ -103,7 +120,7 @@ def split_parts(question: str, max_parts: int = 3) -> list[str]:
         else:
             parts.append(p)
     if len(parts) > max_parts:
-        parts = parts[: max_parts - 1] + ["，".join(parts[max_parts - 1:])]
+        parts = parts[: max_parts - 1] + ["，".join(parts[max_parts - 1 :])]
     return parts or [question]
 
 

@@ -14,7 +14,16 @@ from bot.retrieval import answers as A
 from bot.retrieval.bm25 import COLLOQUIAL
 from bot.retrieval.compose import Composition, _merge
 from bot.retrieval.gate import ScopeGate
-from bot.retrieval.question import AGENCY_CUE, CLAUSE_CUE, INDICATOR_CUE, LIST_CUE, OPERATOR_CUE, WHEN_CUE, aspect_of, names_no_topic
+from bot.retrieval.question import (
+    AGENCY_CUE,
+    CLAUSE_CUE,
+    INDICATOR_CUE,
+    LIST_CUE,
+    OPERATOR_CUE,
+    WHEN_CUE,
+    aspect_of,
+    names_no_topic,
+)
 from bot.retrieval.search import Hit, SearchResult
 
 
@@ -56,20 +65,33 @@ class Routing(Composition):
                 return self._with(self.indicator_answer(named[0].id, question=q, hits=hits, top_k=top_k), q, conf)
             ind_hit = next((h for h in hits[:3] if h.passage.type == "indicator"), None)
             if ind_hit is not None:
-                return self._with(self.indicator_answer(ind_hit.passage.id, question=q, hits=hits, top_k=top_k), q, conf)
+                return self._with(
+                    self.indicator_answer(ind_hit.passage.id, question=q, hits=hits, top_k=top_k), q, conf
+                )
         named_agency = self._agency_named(q) if mentioned is None else None
         if named_agency is not None and (AGENCY_CUE.search(q) or _ASKS_PART.search(q)):
             return self._with(self._agency_chapters_answer(q, named_agency, top_k), q, conf)
         if AGENCY_CUE.search(q):
             return self._with(self._agency_answer(q, hits, top_k, mentioned), q, conf)
         if WHEN_CUE.search(q) and not aspect and (mentioned is None or _PLAN_GOAL.search(q)):
-            dated = next((h for h in hits[:3] if h.passage.type in ("plan", "action") and _YEAR.search(h.passage.text)), None)
+            dated = next(
+                (h for h in hits[:3] if h.passage.type in ("plan", "action") and _YEAR.search(h.passage.text)), None
+            )
             if dated is not None:
                 return self._with(self._clause_answer(q, dated, hits, top_k), q, conf)
-        if LIST_CUE.search(q) and mentioned is None and top.type in ("plan", "action") and not self._services_by_clause.get(top.id):
+        if (
+            LIST_CUE.search(q)
+            and mentioned is None
+            and top.type in ("plan", "action")
+            and not self._services_by_clause.get(top.id)
+        ):
             return self._with(self._clause_answer(q, self._listing_hit(hits), hits, top_k), q, conf)
         if CLAUSE_CUE.search(q) or (OPERATOR_CUE.search(q) and not aspect):
-            clause_hit = self._listing_hit(hits) if LIST_CUE.search(q) else next((h for h in hits if h.passage.type in ("plan", "action")), hits[0])
+            clause_hit = (
+                self._listing_hit(hits)
+                if LIST_CUE.search(q)
+                else next((h for h in hits if h.passage.type in ("plan", "action")), hits[0])
+            )
             return self._with(self._clause_answer(q, clause_hit, hits, top_k), q, conf)
         svc = mentioned or self._service_near_top(hits)
         if svc is not None:
@@ -77,11 +99,12 @@ class Routing(Composition):
                 listed = self._services_near(hits, depth=5)
                 if len(listed) > 1:
                     return self._with(self._service_list(q, listed[:4], hits, top_k), q, conf)
-            return self._with(self.service_answer(svc.id, aspect or "overview", question=q, hits=hits, top_k=top_k), q, conf)
+            return self._with(
+                self.service_answer(svc.id, aspect or "overview", question=q, hits=hits, top_k=top_k), q, conf
+            )
         if top.type == "indicator":
             return self._with(self.indicator_answer(top.id, question=q, hits=hits, top_k=top_k), q, conf)
         return self._with(self._clause_answer(q, hits[0], hits, top_k), q, conf)
-
 
     def _listing_hit(self, hits: list[Hit], depth: int = 3) -> Hit:
         """For a list question: of the first plan sentences found, the one that enumerates most (、 and ，)."""
@@ -97,7 +120,6 @@ class Routing(Composition):
             if any(len(n) >= 2 and n in q for n in names):
                 return a
         return None
-
 
     def _indicators_named(self, q: str, min_shared: int = 3) -> list:
         """Indicators whose names the question spells out (most shared character pairs): for each part joined by
@@ -121,14 +143,20 @@ class Routing(Composition):
         bm25 = self.retriever.bm25
         unknown = []
         for tok in self.retriever.analyze(q):
-            if len(tok) < 2 or not _CJK_WORD.fullmatch(tok) or tok in COLLOQUIAL or _QUESTION_WORD.search(tok) or _ASKS_SERVICE.search(tok) or re.fullmatch(r"[能可会要想]\w", tok):
+            if (
+                len(tok) < 2
+                or not _CJK_WORD.fullmatch(tok)
+                or tok in COLLOQUIAL
+                or _QUESTION_WORD.search(tok)
+                or _ASKS_SERVICE.search(tok)
+                or re.fullmatch(r"[能可会要想]\w", tok)
+            ):
                 continue
             if bm25.idf.get(tok, 0.0) >= 1.0:
                 return None  # a specific word the KB uses
             if tok not in bm25.idf and not any(tok in t or t in tok for t in self.gate.domain_terms):
                 unknown.append(tok)
         return unknown[0] if len(unknown) == 1 else None
-
 
     def _services_near(self, hits: list[Hit], depth: int = 3) -> list[Service]:
         """Catalogue services among the first hits, directly or through a clause they rest on."""
@@ -164,7 +192,12 @@ class Routing(Composition):
             return True
         bm25 = self.retriever.bm25
         for tok in self.retriever.analyze(text):
-            if len(tok) >= 2 and _CJK_WORD.fullmatch(tok) and bm25.idf.get(tok, 0.0) >= min_idf and not (INDICATOR_CUE.fullmatch(tok) or CLAUSE_CUE.fullmatch(tok) or AGENCY_CUE.fullmatch(tok)):
+            if (
+                len(tok) >= 2
+                and _CJK_WORD.fullmatch(tok)
+                and bm25.idf.get(tok, 0.0) >= min_idf
+                and not (INDICATOR_CUE.fullmatch(tok) or CLAUSE_CUE.fullmatch(tok) or AGENCY_CUE.fullmatch(tok))
+            ):
                 return True
         return False
 
@@ -195,7 +228,7 @@ def _by_id(find, key: object):
 
 def _shared_pairs(text: str, name: str) -> int:
     """How many of ``name``'s character pairs occur in ``text``."""
-    pairs = {name[i:i + 2] for i in range(len(name) - 1)}
+    pairs = {name[i : i + 2] for i in range(len(name) - 1)}
     return sum(p in text for p in pairs)
 
 
@@ -206,5 +239,6 @@ _ASKS_PLAN = re.compile(r"规划|专栏|十四五|指标")
 _ASKS_SERVICE = re.compile(r"(能|可以|可不可以|能不能)(办|申请|领|做|开)|办理|在哪(里|儿)?办|有没有|有冇|怎么(办|申请)")
 _QUESTION_WORD = re.compile(r"哪|什么|啥|怎么|多少|几")
 _CJK_WORD = re.compile(r"[\u4e00-\u9fff]+")
-NOT_IN_CATALOGUE = "服务目录里没有“{word}”这项服务，我不想拿别的服务凑数。可以拨打12345政务服务便民热线，或到政务服务中心问问。"
-
+NOT_IN_CATALOGUE = (
+    "服务目录里没有“{word}”这项服务，我不想拿别的服务凑数。可以拨打12345政务服务便民热线，或到政务服务中心问问。"
+)

@@ -31,7 +31,7 @@ def _s2t() -> OpenCC:
 
 
 def script_of(text: str) -> str:
-    """"en" (mostly Latin letters), "hant" (traditional characters), or "hans"."""
+    """ "en" (mostly Latin letters), "hant" (traditional characters), or "hans"."""
     latin, han = len(_LATIN.findall(text)), len(_HAN.findall(text))
     if latin > 2 * han and latin >= 6:
         return "en"

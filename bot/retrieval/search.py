@@ -48,7 +48,9 @@ class SearchResult:
 
 
 class Retriever:
-    def __init__(self, passages: list[Passage], faiss_index, bm25: BM25, analyzer, embedder, params: FusionParams | None = None):
+    def __init__(
+        self, passages: list[Passage], faiss_index, bm25: BM25, analyzer, embedder, params: FusionParams | None = None
+    ):
         self.passages = passages
         self.faiss_index = faiss_index
         self.bm25 = bm25
@@ -85,7 +87,15 @@ class Retriever:
             while len(self._qcache) > 2048:
                 self._qcache.popitem(last=False)
 
-    def search(self, query: str, k: int = 5, mode: str = "hybrid", params: FusionParams | None = None, *, types: set[str] | None = None) -> SearchResult:
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        mode: str = "hybrid",
+        params: FusionParams | None = None,
+        *,
+        types: set[str] | None = None,
+    ) -> SearchResult:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
         p = params or self.params

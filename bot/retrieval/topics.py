@@ -64,13 +64,22 @@ class TopicClassifier:
         self.proto_topics: list[str] = []
 
     @classmethod
-    def load(cls, local_names: tuple[str, ...] = (), path: Path = TOPICS_FILE) -> "TopicClassifier":
+    def load(cls, local_names: tuple[str, ...] = (), path: Path = TOPICS_FILE) -> TopicClassifier:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        topics = [Topic(t["id"], tuple(re.compile(c, re.IGNORECASE) for c in t.get("cues") or ()), t["reply"].strip(),
-                        re.compile(t["unless"]) if t.get("unless") else None, tuple(t.get("prototypes") or ()))
-                  for t in raw["topics"]]
+        topics = [
+            Topic(
+                t["id"],
+                tuple(re.compile(c, re.IGNORECASE) for c in t.get("cues") or ()),
+                t["reply"].strip(),
+                re.compile(t["unless"]) if t.get("unless") else None,
+                tuple(t.get("prototypes") or ()),
+            )
+            for t in raw["topics"]
+        ]
         other = raw["other_place"]
-        return cls(topics, gazetteer(tuple(sorted(local_names))), other["reply"].strip(), re.compile(other["not_after"]))
+        return cls(
+            topics, gazetteer(tuple(sorted(local_names))), other["reply"].strip(), re.compile(other["not_after"])
+        )
 
     def embed_prototypes(self, embedder, cache_dir: Path | None = None) -> None:
         """Embed every topic's prototypes once (as passages, like the KB), reusing the on-disk copy for this model."""
@@ -117,7 +126,7 @@ class TopicClassifier:
             if place is None:
                 return None
             at = text.find(place, start) if place in text[start:] else self._surface_at(text, start)
-            if not self.not_after.search(text[max(0, at - 4):at]):
+            if not self.not_after.search(text[max(0, at - 4) : at]):
                 return place
             start = at + 1
         return None
@@ -125,7 +134,7 @@ class TopicClassifier:
     def _surface_at(self, text: str, start: int) -> int:
         for i in range(start, len(text)):
             for n in self.places.lengths:
-                if text[i:i + n] in self.places.names:
+                if text[i : i + n] in self.places.names:
                     return i
         return len(text)
 

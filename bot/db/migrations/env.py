@@ -27,7 +27,12 @@ def run() -> None:
 
 
 def _migrate(conn) -> None:
-    context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=conn.dialect.name == "sqlite", compare_type=True)
+    context.configure(
+        connection=conn,
+        target_metadata=target_metadata,
+        render_as_batch=conn.dialect.name == "sqlite",
+        compare_type=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

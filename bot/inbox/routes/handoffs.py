@@ -10,7 +10,6 @@ from fastapi import APIRouter, Form, HTTPException, Request
 
 from bot.consultations import HandoffRecord
 from bot.consultations.outside import outside_text
-
 from bot.inbox.deps import HandoffUser, OwnCommittee, ServiceDep, may_see
 from bot.inbox.reach import reach
 from bot.inbox.web import CHANNEL_NAMES, MAX_NOTE, Refused, clean, flash_redirect, refusals_back_to, render

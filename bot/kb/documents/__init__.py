@@ -5,6 +5,16 @@ from bot.kb.documents.parser import DocProblem, ParsedDocument, parse_document
 from bot.kb.documents.readers import DocumentError, read_document
 
 __all__ = [
-    "Action", "Chapter", "DocProblem", "DocumentError", "Indicator", "ParsedDocument", "Plan", "PlanParseError",
-    "Quantity", "Sentence", "parse_document", "read_document",
+    "Action",
+    "Chapter",
+    "DocProblem",
+    "DocumentError",
+    "Indicator",
+    "ParsedDocument",
+    "Plan",
+    "PlanParseError",
+    "Quantity",
+    "Sentence",
+    "parse_document",
+    "read_document",
 ]

@@ -72,9 +72,12 @@ def add_to(kb_dir: Path, c: Candidate) -> list[dict]:
     listed = [d for d in listed if d.get("id") != c.id] + [entry]
     (kb_dir / DOCUMENTS_FILE).write_text(
         "# Imported documents (python -m bot kb import); their text is in documents/.\n"
-        + yaml.safe_dump({"documents": listed}, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return [{"action": action, "document": c.id, "title": c.title, "source": c.source.name,
-             "summary": c.parsed.summary}]
+        + yaml.safe_dump({"documents": listed}, allow_unicode=True, sort_keys=False),
+        encoding="utf-8",
+    )
+    return [
+        {"action": action, "document": c.id, "title": c.title, "source": c.source.name, "summary": c.parsed.summary}
+    ]
 
 
 def review_lines(c: Candidate) -> list[str]:
@@ -87,13 +90,17 @@ def review_lines(c: Candidate) -> list[str]:
     ]
     for ch in p.chapters:
         who = "、".join((*ch.agencies, *ch.local_bodies)) or "（未写明）"
-        out.append(f"  {ch.title}（第{ch.line}行）：{len(ch.sentences)}句，条款 {ch.sentences[0].id if ch.sentences else '-'} 起；责任单位：{who}")
+        out.append(
+            f"  {ch.title}（第{ch.line}行）：{len(ch.sentences)}句，条款 {ch.sentences[0].id if ch.sentences else '-'} 起；责任单位：{who}"
+        )
     if p.indicators:
         out.append(f"指标（{p.indicator_box}）：")
         for i in p.indicators:
             base = i.base_2020.text if i.base_2020 else "无"
-            out.append(f"  {i.id} {i.name}：{i.base_year}年基期值 {base}，{i.target_year}年目标值 {i.target_2025.text}"
-                       + (f"（{i.binding}）" if i.binding else ""))
+            out.append(
+                f"  {i.id} {i.name}：{i.base_year}年基期值 {base}，{i.target_year}年目标值 {i.target_2025.text}"
+                + (f"（{i.binding}）" if i.binding else "")
+            )
     for a in p.actions:
         out.append(f"  {a.id} {a.box} {a.number}.{a.title}")
     out.append("问题：" if c.parsed.problems else "问题：无")

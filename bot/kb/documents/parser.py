@@ -14,7 +14,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from bot.kb.documents.model import (
-    Action, Chapter, Indicator, Plan, PlanParseError, Sentence, parse_quantity, split_agencies, split_sentences,
+    Action,
+    Chapter,
+    Indicator,
+    Plan,
+    PlanParseError,
+    Sentence,
+    parse_quantity,
+    split_agencies,
+    split_sentences,
 )
 
 NUMERALS = "一二三四五六七八九十百"
@@ -55,8 +63,12 @@ class ParsedDocument:
     @property
     def summary(self) -> dict[str, int]:
         return {
-            "chapters": len(self.plan.chapters), "clauses": len(self.plan.clauses), "agencies": len(self.plan.all_agencies),
-            "indicators": len(self.plan.indicators), "actions": len(self.plan.actions), "problems": len(self.problems),
+            "chapters": len(self.plan.chapters),
+            "clauses": len(self.plan.clauses),
+            "agencies": len(self.plan.all_agencies),
+            "indicators": len(self.plan.indicators),
+            "actions": len(self.plan.actions),
+            "problems": len(self.problems),
         }
 
 
@@ -103,7 +115,9 @@ def parse_document(text: str, prefix: str = "plan", item_prefix: str = "") -> Pa
     section: _Section | None = None
     box: _Box | None = None
     part, part_no, part_line = "", 0, 0
-    pending_actions: list[tuple[int, str, str, str, str, int, int]] = []  # number, title, text, box, part, section index, line
+    pending_actions: list[
+        tuple[int, str, str, str, str, int, int]
+    ] = []  # number, title, text, box, part, section index, line
     seen_heading = False
 
     def close_section() -> None:
@@ -149,7 +163,9 @@ def parse_document(text: str, prefix: str = "plan", item_prefix: str = "") -> Pa
                 same_part = previous.part == part
                 expected = chinese_number(previous.numeral) + 1
                 if same_part and number != expected or not same_part and number not in (1, expected):
-                    problems.append(DocProblem(no, f"标题序号不连续：（{m.group(1)}）接在（{previous.numeral}）之后", line))
+                    problems.append(
+                        DocProblem(no, f"标题序号不连续：（{m.group(1)}）接在（{previous.numeral}）之后", line)
+                    )
             section = _Section(m.group(1), title, part, part_no, no)
             if dot and body.strip():
                 section.body.append(body.strip())
@@ -187,8 +203,17 @@ def parse_document(text: str, prefix: str = "plan", item_prefix: str = "") -> Pa
     return doc
 
 
-def _box_line(box: _Box, no: int, line: str, plan: Plan, problems: list[DocProblem], actions: list, part: str,
-              section_index: int, item_prefix: str) -> None:
+def _box_line(
+    box: _Box,
+    no: int,
+    line: str,
+    plan: Plan,
+    problems: list[DocProblem],
+    actions: list,
+    part: str,
+    section_index: int,
+    item_prefix: str,
+) -> None:
     """One line inside a 专栏: the table header, an indicator row, a numbered action, or a problem."""
     if line.startswith("序号"):
         years = [int(y) for y in re.findall(r"((?:19|20)\d{2})\s*年", line)]
@@ -212,7 +237,13 @@ def _box_line(box: _Box, no: int, line: str, plan: Plan, problems: list[DocProbl
         cells = m.group(2).split()
         binding = cells.pop() if cells and cells[-1] in BINDINGS else ""
         if len(cells) != 3:
-            problems.append(DocProblem(no, f"无法解析的表格行：应为 序号 指标 基期值 目标值 [属性]，这里有{len(cells) + 1 + bool(binding)}列", line))
+            problems.append(
+                DocProblem(
+                    no,
+                    f"无法解析的表格行：应为 序号 指标 基期值 目标值 [属性]，这里有{len(cells) + 1 + bool(binding)}列",
+                    line,
+                )
+            )
             return
         name, base_raw, target_raw = cells
         try:
@@ -227,14 +258,26 @@ def _box_line(box: _Box, no: int, line: str, plan: Plan, problems: list[DocProbl
             box.kind = "indicators"
             plan.indicator_box = plan.indicator_box or box.name
         number = int(m.group(1))
-        plan.indicators.append(Indicator(f"{item_prefix}indicator-{number}", number, name, base, target, binding, line,
-                                         box.base_year, box.target_year, no))
+        plan.indicators.append(
+            Indicator(
+                f"{item_prefix}indicator-{number}",
+                number,
+                name,
+                base,
+                target,
+                binding,
+                line,
+                box.base_year,
+                box.target_year,
+                no,
+            )
+        )
         return
     problems.append(DocProblem(no, f"{box.name}里的这一行既不是表格行也不是编号条目", line))
 
 
 def _chapter_ids(sections: list[_Section]) -> list[str]:
-    """"5", "6" … when the (一) numbers are unique in the document; "2.1" when every part restarts at (一)."""
+    """ "5", "6" … when the (一) numbers are unique in the document; "2.1" when every part restarts at (一)."""
     plain = ["0" if s.preamble else str(chinese_number(s.numeral)) for s in sections]
     if len(set(plain)) == len(plain):
         return plain

@@ -30,7 +30,9 @@ def read_document(path: Path) -> str:
     text = {".txt": _txt, ".docx": _docx, ".pdf": _pdf}[kind](data)
     text = _clean(text)
     if not text.strip():
-        raise DocumentError("文件里没有可读的文字" + ("（扫描件 PDF 没有文字层，请提供文字版）" if kind == ".pdf" else ""))
+        raise DocumentError(
+            "文件里没有可读的文字" + ("（扫描件 PDF 没有文字层，请提供文字版）" if kind == ".pdf" else "")
+        )
     return text
 
 

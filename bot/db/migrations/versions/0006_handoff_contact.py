@@ -4,23 +4,22 @@ Revision ID: 0006
 Revises: 0005
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
-
-revision = '0006'
-down_revision = '0005'
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('handoff_requests', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('contact_phone', sa.String(length=32), nullable=True))
-        batch_op.add_column(sa.Column('consent', sa.Boolean(), nullable=False, server_default=sa.false()))
+    with op.batch_alter_table("handoff_requests", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("contact_phone", sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column("consent", sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('handoff_requests', schema=None) as batch_op:
-        batch_op.drop_column('consent')
-        batch_op.drop_column('contact_phone')
+    with op.batch_alter_table("handoff_requests", schema=None) as batch_op:
+        batch_op.drop_column("consent")
+        batch_op.drop_column("contact_phone")
