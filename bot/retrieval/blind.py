@@ -2,7 +2,7 @@
 
 Each question says what a right reply contains (``must_all``: groups of alternative phrases, one of every group
 must appear in the reply or in the sources it quotes) or that it must be declined (``pointer_any``: one of these
-pointers must appear in the reply). ``blind_dev`` and ``blind_dev2`` are for tuning; ``blind_heldout`` only measures.
+pointers must appear in the reply). ``blind_dev`` and ``blind_dev2`` are for tuning; ``blind_heldout`` and ``blind_heldout2`` only measure.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ BLIND_SETS = {
     "blind_dev": REPO_ROOT / "tests" / "data" / "blind_dev.yml",
     "blind_dev2": REPO_ROOT / "tests" / "data" / "blind_dev2.yml",  # a second tuning set, written blind from the plan
     "blind_heldout": REPO_ROOT / "tests" / "data" / "blind_heldout.yml",  # measure only, never tune on it
+    "blind_heldout2": REPO_ROOT / "tests" / "data" / "blind_heldout2.yml",  # the second set's frozen half: measure only
 }
 MODES = ("dense", "bm25", "hybrid")
 
