@@ -35,6 +35,8 @@ class Routing(Composition):
 
     def _decide(self, q: str, result: SearchResult, top_k: int, service_hint: str | None) -> A.Answer:
         hits = result.hits
+        if not hits:  # a ranking alone (BM25 on words the KB never uses) can find nothing at all
+            return A.finish(A.Answer(q, "out_of_scope", "", [], [], [], confidence=0.0), A.OUT_OF_SCOPE_REPLY, 0)
         aspect = aspect_of(q)
         hint = self._service_or_none(service_hint)
         mentioned = self._mentioned_service(q, hits)
