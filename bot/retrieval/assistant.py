@@ -36,6 +36,7 @@ from bot.retrieval.route import _ASKS_PLAN, Routing, _by_id, _service_text
 from bot.retrieval.script import chinese_terms, english_gist, script_of, to_simplified, to_traditional
 from bot.retrieval.search import FusionParams, Retriever, SearchResult
 from bot.retrieval.topics import ScopeSimilarity, TopicClassifier
+from bot.retrieval.typos import SoundSpeller
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ class Assistant(Routing):
         self._names = sorted(
             ((n, s) for s in kb.services for n in (s.name, *s.aliases) if len(n) >= 2), key=lambda x: -len(x[0])
         )
+        tok = tokenizer(kb.kb_dir)
+        self.speller = SoundSpeller.from_texts((p.text for p in retriever.passages), tok.lcut, domain_terms(kb), tok.FREQ)
         local = [kb.directory.city] + [n for c in kb.communities for n in (c.name, c.township)]
         self.topics = TopicClassifier.load(tuple(local))
 
@@ -172,8 +175,8 @@ class Assistant(Routing):
         raw = clean_question(question, self.max_question_chars)
         top_k = max(1, min(int(top_k), 10))
         started = time.perf_counter()
-        script = script_of(raw)
-        q = to_simplified(raw) if script == "hant" else raw
+        script = script_of(raw)  # typos are read by sound (医宝 → 医保) once the question is in simplified characters
+        q = self.speller.correct(to_simplified(raw) if script == "hant" else raw)
         answers: list[A.Answer] = []
         prev: A.Answer | None = None
         parts = split_parts(q) if script != "en" else [q]

@@ -1,0 +1,103 @@
+"""Typo tolerance by sound: a homophone typed by a pinyin keyboard (医宝, 科鞋, 志原者) or pinyin typed outright
+(shegongshi) is read as the knowledge-base word it sounds like (医保, 科协, 志愿者, 社工师).
+
+Residents type with pinyin input methods, so their typos are words that sound right and look wrong. The vocabulary
+is the knowledge base's own words (search terms and domain terms); a span of the question is replaced only when it
+is not itself a word (neither the knowledge base's nor jieba's general dictionary) and its toneless pinyin is that of
+exactly one knowledge-base word of the same length, or of one clearly more used than the others.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from pypinyin import Style, lazy_pinyin
+
+_CJK = re.compile(r"[\u4e00-\u9fff]+")
+_LATIN = re.compile(r"[a-z]{5,}")
+_WORD_LENGTHS = (4, 3, 2)
+_FUNCTION_CHAR = 60000  # a character this frequent on its own in jieba's dictionary is mostly a word by itself
+
+
+def _sound(text: str) -> str:
+    return " ".join(lazy_pinyin(text, style=Style.NORMAL, errors="ignore"))
+
+
+class SoundSpeller:
+    """Replaces homophone typos of knowledge-base words (see module docstring)."""
+
+    def __init__(self, vocabulary: dict[str, float], known_words: dict[str, int], terms: Iterable[str] = ()):
+        """``vocabulary``: knowledge-base word → how much it is used (higher wins a tie of sound);
+        ``known_words``: the general dictionary (word → frequency), whose words are never taken for typos;
+        ``terms``: the domain terms (service names, agencies …), the only targets for a span that holds a
+        function character (是, 会, 想, 一 …: a span like 想先 is two words far more often than a typo of 乡贤)."""
+        self.terms = frozenset(terms)
+        self.vocabulary = {w: n for w, n in vocabulary.items() if _CJK.fullmatch(w) and 2 <= len(w) <= 4}
+        self.known = known_words
+        self.by_sound: dict[str, list[str]] = {}
+        for w in sorted(self.vocabulary, key=lambda w: -self.vocabulary[w]):
+            self.by_sound.setdefault(_sound(w), []).append(w)
+        self.by_letters = {s.replace(" ", ""): ws for s, ws in self.by_sound.items() if len(s.replace(" ", "")) >= 5}
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], cut, terms: Iterable[str], known_words) -> SoundSpeller:
+        """The vocabulary of a knowledge base: the words its passages use (in how many passages) and its domain terms."""
+        used: dict[str, float] = {}
+        for text in texts:
+            for w in set(cut(text)):
+                used[w] = used.get(w, 0) + 1
+        terms = list(terms)
+        for t in terms:
+            used[t] = used.get(t, 0) + 1
+        return cls(used, known_words, terms)
+
+    def correct(self, text: str) -> str:
+        """``text`` with every homophone typo of a knowledge-base word replaced (unchanged when there is none)."""
+        text = _LATIN.sub(self._latin, text) if _LATIN.search(text.lower()) else text
+        return _CJK.sub(lambda m: self._run(m.group(0)), text)
+
+    def _latin(self, m: re.Match) -> str:
+        word = self._pick(self.by_letters.get(m.group(0).lower(), []))
+        return word or m.group(0)
+
+    def _run(self, run: str) -> str:
+        out, i = [], 0
+        while i < len(run):
+            for n in _WORD_LENGTHS:
+                span = run[i : i + n]
+                if len(span) < n or self._is_word(run, i, n):
+                    continue
+                word = self._pick(self.by_sound.get(_sound(span), []))
+                if word is not None and any(self.known.get(c, 0) >= _FUNCTION_CHAR for c in span):
+                    word = word if word in self.terms else None
+                if word is not None and word != span:
+                    out.append(word)
+                    i += n
+                    break
+            else:
+                out.append(run[i])
+                i += 1
+        return "".join(out)
+
+    def _is_word(self, run: str, i: int, n: int) -> bool:
+        """Whether the span is no typo: it is a word, holds one, or cuts through one at its edge."""
+        end = i + n
+        return any(
+            self._real(run[j : j + k])
+            for k in (2, 3, 4)
+            for j in range(max(0, i - k + 1), min(end, len(run) - k + 1))
+        )
+
+    def _real(self, word: str) -> bool:
+        return word in self.vocabulary or self.known.get(word, 0) > 0
+
+    def _pick(self, words: list[str]) -> str | None:
+        """The word a sound names: the only one, or one used at least twice as much as the next."""
+        if not words:
+            return None
+        if len(words) == 1 or self.vocabulary[words[0]] >= 2 * self.vocabulary[words[1]]:
+            return words[0]
+        return None
+
+
