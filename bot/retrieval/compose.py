@@ -90,7 +90,8 @@ class Composition:
         elif "预期性" in q:
             inds = [i for i in inds if i.binding == "预期性"]
         sources = [_source(self._passage(i.id), _score_of(i.id, hits)) for i in inds]
-        body = f"共{len(inds)}项：" + "；".join(f"{i.name}（2025年{i.target_2025.text}）" for i in inds)
+        with_base = re.search(r"基期|现在|2020", q)
+        body = f"共{len(inds)}项：" + "；".join(f"{i.name}（{_span(i) if with_base else '2025年' + i.target_2025.text}）" for i in inds)
         return A.finish(A.Answer(q, "indicator", "", sources, [], []), body, len(sources))
 
     def _agency_chapters_answer(self, q: str, agency, top_k: int) -> A.Answer:
@@ -216,6 +217,12 @@ def _score_of(pid: str, hits: list[Hit] | None) -> float:
     if hits is None:
         return 1.0
     return next((h.score for h in hits if h.passage.id == pid), 0.0)
+
+
+def _span(ind) -> str:
+    """An indicator's base and target in a few characters: 2020年14.3人→2025年18人."""
+    base = f"{ind.base_year}年{ind.base_2020.text}" if ind.base_2020 else f"{ind.base_year}年无基期值"
+    return f"{base}→{ind.target_year}年{ind.target_2025.text}"
 
 
 def _first_clause(text: str) -> str:

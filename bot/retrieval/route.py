@@ -12,11 +12,13 @@ import re
 from bot.kb.models import Service
 from bot.retrieval import answers as A
 from bot.retrieval.bm25 import COLLOQUIAL
-from bot.retrieval.compose import Composition, _merge
+from bot.retrieval.compose import Composition, _merge, _source
 from bot.retrieval.gate import ScopeGate
 from bot.retrieval.question import (
     AGENCY_CUE,
+    BOX_LIST_CUE,
     CLAUSE_CUE,
+    ENUM_CUE,
     INDICATOR_CUE,
     LIST_CUE,
     OPERATOR_CUE,
@@ -56,8 +58,13 @@ class Routing(Composition):
         if not self.gate.in_scope(signal) and mentioned is None:
             return A.finish(A.Answer(q, "out_of_scope", "", [], [], [], confidence=conf), A.OUT_OF_SCOPE_REPLY, 0)
         top = hits[0].passage
+        box = BOX_LIST_CUE.search(q)
+        if box is not None and mentioned is None:
+            listed = self._box_list(q, box.group(1), hits, top_k)
+            if listed is not None:
+                return self._with(listed, q, conf)
         if INDICATOR_CUE.search(q):
-            if LIST_CUE.search(q) and re.search(r"哪(几|些)(个|项)?指标|指标.{0,4}哪(几|些)", q):
+            if _ALL_INDICATORS.search(q):
                 return self._with(self._indicator_list(q, hits, top_k), q, conf)
             named = self._indicators_named(q)
             if len(named) > 1:
@@ -81,6 +88,10 @@ class Routing(Composition):
             )
             if dated is not None:
                 return self._with(self._clause_answer(q, dated, hits, top_k), q, conf)
+        if ENUM_CUE.search(q) and mentioned is None and not aspect and not CLAUSE_CUE.search(q):
+            listing = self._enumerating_hit(hits)
+            if listing is not None:
+                return self._with(self._clause_answer(q, listing, hits, top_k), q, conf)
         if (
             LIST_CUE.search(q)
             and mentioned is None
@@ -114,6 +125,34 @@ class Routing(Composition):
         if not plan:
             return hits[0]
         return max(plan, key=lambda h: (h.passage.text.count("、") + h.passage.text.count(","), -hits.index(h)))
+
+    def _enumerating_hit(self, hits: list[Hit], depth: int = 3, min_items: int = 3) -> Hit | None:
+        """For a list question: the best-ranked of the first plan sentences (a service hit counts as the clause it
+        rests on) that enumerates at least ``min_items`` things (、-separated); None when none does.
+
+        A resident asking 哪些 wants every item the plan names, which one service card never holds."""
+        for h in hits[:depth]:
+            p = h.passage
+            if p.type == "service" and p.clause:
+                try:
+                    p = self._passage(p.clause)
+                except KeyError:
+                    continue
+            if p.type in ("plan", "action") and p.text.count("、") >= min_items - 1:
+                return Hit(p, h.score, h.dense, h.sparse)
+        return None
+
+    def _box_list(self, q: str, number: str, hits: list[Hit], top_k: int) -> A.Answer | None:
+        """“专栏2有哪几个行动”: every row of that table (its actions, or the indicators of the indicator table)."""
+        label = f"专栏{_NUMERALS.get(number, number)}"
+        actions = [a for a in self.kb.plan.actions if a.box.split()[0] == label]
+        if actions:
+            sources = [_source(self._passage(a.id), 1.0) for a in actions]
+            body = f"{actions[0].box}共{len(actions)}项：" + "；".join(f"{a.number}.{a.title}" for a in actions)
+            return A.finish(A.Answer(q, "clause", "", sources, [], []), body, len(sources))
+        if (self.kb.plan.indicator_box or "").split()[0:1] == [label]:
+            return self._indicator_list(q, hits, top_k)
+        return None
 
     def _agency_named(self, q: str):
         """An agency of the plan the question names (市妇联, 民政局 without 市, or its full name), or None."""
@@ -235,6 +274,10 @@ def _shared_pairs(text: str, name: str) -> int:
 
 
 _YEAR = re.compile(r"20[2-3][0-9]年")
+_NUMERALS = dict(zip("一二三四五六七八九", "123456789"))
+_ALL_INDICATORS = re.compile(
+    r"哪(几|些)(个|项)?指标|指标.{0,4}哪(几|些)|(几|多少)(个|项)指标|指标.{0,6}(几|多少)(个|项)|(所有|全部|每(个|项))指标"
+)
 _ASKS_PART = re.compile(r"哪(个|几|些)?(部分|节|章|块|方面)|负责(什么|哪些|啥)|管(什么|哪些|啥)|哪些工作")
 _PLAN_GOAL = re.compile(r"覆盖|建成|建好|实现|普及|达到|完成|都(有|能|要|会)|全面")
 _ASKS_PLAN = re.compile(r"规划|专栏|十四五|指标")

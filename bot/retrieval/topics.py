@@ -32,6 +32,7 @@ class Topic:
     reply: str
     unless: re.Pattern | None = None  # wording that keeps the question in scope (康复 for "能治好吗")
     prototypes: tuple[str, ...] = ()  # generic requests of the topic, for the similarity decision
+    anywhere: bool = False  # cues count anywhere in a long message (safety topics), not only where it asks
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class TopicClassifier:
                 t["reply"].strip(),
                 re.compile(t["unless"]) if t.get("unless") else None,
                 tuple(t.get("prototypes") or ()),
+                bool(t.get("anywhere")),
             )
             for t in raw["topics"]
         ]
@@ -112,9 +114,12 @@ class TopicClassifier:
             return None
         return Decline(sim.topic, self._by_id[sim.topic].reply, similarity=sim.margin)
 
-    def topic_of(self, text: str) -> Decline | None:
+    def topic_of(self, text: str, asking: str | None = None) -> Decline | None:
+        """The first topic whose cue fires; ``asking``: the asking end of a long message, where the cues of the
+        topics that are not ``anywhere`` must fire (a side detail of the story asks nothing)."""
         for t in self.topics:
-            if any(c.search(text) for c in t.cues) and not (t.unless and t.unless.search(text)):
+            where = text if t.anywhere or asking is None else asking
+            if any(c.search(where) for c in t.cues) and not (t.unless and t.unless.search(text)):
                 return Decline(t.id, t.reply)
         return None
 
@@ -138,8 +143,8 @@ class TopicClassifier:
                     return i
         return len(text)
 
-    def classify(self, text: str) -> Decline | None:
-        found = self.topic_of(text)
+    def classify(self, text: str, asking: str | None = None) -> Decline | None:
+        found = self.topic_of(text, asking)
         if found is not None:
             return found
         place = self.other_place(text)
