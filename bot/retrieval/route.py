@@ -88,6 +88,9 @@ class Routing(Composition):
             )
             if dated is not None:
                 return self._with(self._clause_answer(q, dated, hits, top_k), q, conf)
+        quoted = self._quoted_or_named(q) if not aspect else None
+        if quoted is not None:
+            return self._with(self._clause_answer(q, quoted, hits, top_k), q, conf)
         if ENUM_CUE.search(q) and mentioned is None and not aspect and not CLAUSE_CUE.search(q):
             listing = self._enumerating_hit(hits)
             if listing is not None:
@@ -140,6 +143,20 @@ class Routing(Composition):
                     continue
             if p.type in ("plan", "action") and p.text.count("、") >= min_items - 1:
                 return Hit(p, h.score, h.dense, h.sparse)
+        return None
+
+    def _quoted_or_named(self, q: str) -> Hit | None:
+        """A plan sentence the question quotes (“以社区党组织为核心”那一句) or an action it names by its title
+        (社会组织培育行动): the resident points at that text, so it is the one to answer from."""
+        plan = [p for p in self.retriever.passages if p.type in ("plan", "action")]
+        for span in _QUOTED.findall(q):
+            found = next((p for p in plan if span in p.text), None)
+            if found is not None:
+                return Hit(found, 1.0, 1.0, 0.0)
+        for a in self.kb.plan.actions:
+            name = a.title.removeprefix("实施")
+            if len(name) >= 4 and name in q:
+                return Hit(self._passage(a.id), 1.0, 1.0, 0.0)
         return None
 
     def _box_list(self, q: str, number: str, hits: list[Hit], top_k: int) -> A.Answer | None:
@@ -274,6 +291,7 @@ def _shared_pairs(text: str, name: str) -> int:
 
 
 _YEAR = re.compile(r"20[2-3][0-9]年")
+_QUOTED = re.compile(r"[“\"「『]([^”\"」』]{4,40})[”\"」』]")
 _NUMERALS = dict(zip("一二三四五六七八九", "123456789"))
 _ALL_INDICATORS = re.compile(
     r"哪(几|些)(个|项)?指标|指标.{0,4}哪(几|些)|(几|多少)(个|项)指标|指标.{0,6}(几|多少)(个|项)|(所有|全部|每(个|项))指标"
