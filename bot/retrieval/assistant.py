@@ -214,7 +214,7 @@ class Assistant(Routing):
         self, q: str, top_k: int, service_hint: str | None, prev: A.Answer | None, english: bool
     ) -> A.Answer | None:
         """One question: the scope layer first, then (for a part that only asks) the previous part's subject, then search."""
-        asking = focus(q, self._names_topic, long_chars=30)  # where a story asks: side details decide no topic
+        asking = focus(q, self._names_topic)  # where a long story asks: its side details decide no topic
         decline = self.topics.classify(q, asking if asking != q else None)
         if decline is not None:
             return A.finish(A.Answer(q, "out_of_scope", "", confidence=0.0, topic=decline.topic), decline.reply, 0)
