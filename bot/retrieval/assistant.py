@@ -245,7 +245,7 @@ class Assistant(Routing):
     def _follow_up(self, q: str, prev: A.Answer, top_k: int) -> A.Answer | None:
         """A part such as “这事归哪些部门管” / “在哪做” answered for the previous part's subject; None if it adds nothing."""
         aspect = aspect_of(q)
-        if prev.services and aspect:
+        if prev.services and aspect and not (aspect == "agency" and prev.kind == "clause"):
             return self.service_answer(prev.services[0]["id"], aspect, question=q, top_k=top_k)
         if AGENCY_CUE.search(q) and prev.sources and prev.sources[0].type in ("plan", "action"):
             p = self._passage(prev.sources[0].id)

@@ -60,7 +60,7 @@ def aspect_of(question: str) -> str | None:
 # Words that point at "the matter" without naming it (这事归哪个部门管, 在哪办呀): no topic left to search.
 _POINTER_FILLER = re.compile(
     r"这件?事情?|那件?事情?|这一?(节|部分|章|块|段|条|项)|这个|那个|这块|这种|这样|那样|事情?|问题|情况|业务|请问|我想问|想问|问一下|一下|到底|究竟|"
-    r"应该|该|归|管|是|的|了|呢|吗|嘛|啊|呀|吧|我|要|去|找|办|弄|理|部门|单位|机构|什么|啥|哪|那|这|个|些|[\s\W_]"
+    r"应该|该|归|由|管|是|的|了|呢|吗|嘛|啊|呀|吧|我|要|去|找|办|弄|理|部门|单位|机构|什么|啥|哪|那|这|个|些|[\s\W_]"
 )
 
 
@@ -82,7 +82,7 @@ LIST_CUE = re.compile(
 # Several items wanted, more loosely (建哪些设施, 哪几个方面): used to prefer a plan sentence that enumerates.
 ENUM_CUE = re.compile(LIST_CUE.pattern + r"|哪些|哪几|几(种|类|项|样|个方面)|哪(几|些)个?方面")
 # Every row of a table wanted: 专栏2有哪几个行动, 专栏1一共几个指标.
-BOX_LIST_CUE = re.compile(r"专栏\s*([0-9一二三四五六七八九十]+)(?=.{0,12}(哪(几|些)|几(个|项)|多少(个|项)|列|都有|所有|全部|每(个|项)))")
+BOX_LIST_CUE = re.compile(r"专栏\s*([0-9]+|[一二三四五六七八九])(?=.{0,12}(哪(几|些)|几(个|项)|多少(个|项)|列|都有|所有|全部|每(个|项)))")
 # Someone who wants to run or fund a service (opening a childcare centre, donating a station), not use it.
 OPERATOR_CUE = re.compile(
     r"我(们)?(想|要|打算|准备|计划)(在.{0,8})?(开办|兴办|创办|举办|成立|牵头|捐建|捐赠|投资|运营|开(一|个|家))|"

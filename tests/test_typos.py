@@ -1,0 +1,53 @@
+"""Homophone typos read by sound (bot.retrieval.typos): a pinyin keyboard's wrong characters, and pinyin itself."""
+
+import pytest
+
+from bot.retrieval.typos import SoundSpeller
+
+VOCAB = {"医保": 5, "科协": 2, "志愿者": 4, "平台": 6, "社区": 40, "乡贤": 1, "就业": 6, "服务": 50, "儿童": 3}
+KNOWN = {"医保": 273, "社区": 6115, "一共": 900, "几个": 5000, "想": 61904, "先": 25558, "一": 217830, "宝": 4496}
+
+
+@pytest.fixture
+def speller():
+    return SoundSpeller(VOCAB, KNOWN, terms=["医保", "科协"])
+
+
+@pytest.mark.parametrize(
+    ("typed", "read"),
+    [
+        ("医宝在社区能办吗", "医保在社区能办吗"),
+        ("市科鞋负责什么", "市科协负责什么"),
+        ("我想当志原者", "我想当志愿者"),
+        ("jiuye服务在哪", "就业服务在哪"),
+        ("社区有ertong活动吗", "社区有儿童活动吗"),
+        ("一宝的事", "医保的事"),  # a function character, but the target is a domain term
+    ],
+)
+def test_homophone_typos_become_the_knowledge_base_word(speller, typed, read):
+    assert speller.correct(typed) == read
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我想先问一下",  # 想先 sounds like 乡贤, but 想 is a word of its own
+        "医保在社区能办吗",  # already right
+        "社区一共几个",  # 共几 cuts through 一共 and 几个
+        "hello world",  # English words are no pinyin of a KB word
+        "",
+    ],
+)
+def test_real_words_are_left_alone(speller, text):
+    assert speller.correct(text) == text
+
+
+def test_a_sound_shared_by_two_words_equally_used_is_left_alone():
+    sp = SoundSpeller({"公示": 3, "公式": 3}, {}, terms=[])
+    assert sp.correct("工事") == "工事"
+    assert SoundSpeller({"公示": 9, "公式": 3}, {}).correct("工事") == "公示"
+
+
+def test_built_from_passage_texts_counts_the_words_they_use():
+    sp = SoundSpeller.from_texts(["推进医保服务", "医保下沉"], lambda t: [t[i : i + 2] for i in range(0, len(t), 2)], ["科协"], {})
+    assert sp.vocabulary["医保"] == 2 and sp.vocabulary["科协"] == 1
