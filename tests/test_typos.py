@@ -49,5 +49,7 @@ def test_a_sound_shared_by_two_words_equally_used_is_left_alone():
 
 
 def test_built_from_passage_texts_counts_the_words_they_use():
-    sp = SoundSpeller.from_texts(["推进医保服务", "医保下沉"], lambda t: [t[i : i + 2] for i in range(0, len(t), 2)], ["科协"], {})
+    sp = SoundSpeller.from_texts(
+        ["推进医保服务", "医保下沉"], lambda t: [t[i : i + 2] for i in range(0, len(t), 2)], ["科协"], {}
+    )
     assert sp.vocabulary["医保"] == 2 and sp.vocabulary["科协"] == 1

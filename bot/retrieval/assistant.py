@@ -70,7 +70,9 @@ class Assistant(Routing):
             ((n, s) for s in kb.services for n in (s.name, *s.aliases) if len(n) >= 2), key=lambda x: -len(x[0])
         )
         tok = tokenizer(kb.kb_dir)
-        self.speller = SoundSpeller.from_texts((p.text for p in retriever.passages), tok.lcut, domain_terms(kb), tok.FREQ)
+        self.speller = SoundSpeller.from_texts(
+            (p.text for p in retriever.passages), tok.lcut, domain_terms(kb), tok.FREQ
+        )
         local = [kb.directory.city] + [n for c in kb.communities for n in (c.name, c.township)]
         self.topics = TopicClassifier.load(tuple(local))
 

@@ -193,11 +193,7 @@ def _eval_blind(assistant, args: argparse.Namespace) -> int:
         out["by_mode"] = {m: {k: v for k, v in r.items() if k != "grades"} for m, r in by_mode.items()}
         print(json.dumps(out, ensure_ascii=False, indent=1))
         return 0
-    print(
-        B.format_report(
-            args.qset, rep, retrieval, show_failures=args.qset != "blind_heldout2", by_mode=by_mode
-        )
-    )
+    print(B.format_report(args.qset, rep, retrieval, show_failures=args.qset != "blind_heldout2", by_mode=by_mode))
     print(f"(took {time.perf_counter() - t0:.1f}s)")
     return 0
 

@@ -91,7 +91,9 @@ class Composition:
             inds = [i for i in inds if i.binding == "预期性"]
         sources = [_source(self._passage(i.id), _score_of(i.id, hits)) for i in inds]
         with_base = re.search(r"基期|现在|2020", q)
-        body = f"共{len(inds)}项：" + "；".join(f"{i.name}（{_span(i) if with_base else '2025年' + i.target_2025.text}）" for i in inds)
+        body = f"共{len(inds)}项：" + "；".join(
+            f"{i.name}（{_span(i) if with_base else '2025年' + i.target_2025.text}）" for i in inds
+        )
         return A.finish(A.Answer(q, "indicator", "", sources, [], []), body, len(sources))
 
     def _agency_chapters_answer(self, q: str, agency, top_k: int) -> A.Answer:

@@ -82,7 +82,9 @@ LIST_CUE = re.compile(
 # Several items wanted, more loosely (建哪些设施, 哪几个方面): used to prefer a plan sentence that enumerates.
 ENUM_CUE = re.compile(LIST_CUE.pattern + r"|哪些|哪几|几(种|类|项|样|个方面)|哪(几|些)个?方面")
 # Every row of a table wanted: 专栏2有哪几个行动, 专栏1一共几个指标.
-BOX_LIST_CUE = re.compile(r"专栏\s*([0-9]+|[一二三四五六七八九])(?=.{0,12}(哪(几|些)|几(个|项)|多少(个|项)|列|都有|所有|全部|每(个|项)))")
+BOX_LIST_CUE = re.compile(
+    r"专栏\s*([0-9]+|[一二三四五六七八九])(?=.{0,12}(哪(几|些)|几(个|项)|多少(个|项)|列|都有|所有|全部|每(个|项)))"
+)
 # Someone who wants to run or fund a service (opening a childcare centre, donating a station), not use it.
 OPERATOR_CUE = re.compile(
     r"我(们)?(想|要|打算|准备|计划)(在.{0,8})?(开办|兴办|创办|举办|成立|牵头|捐建|捐赠|投资|运营|开(一|个|家))|"

@@ -84,9 +84,7 @@ class SoundSpeller:
         """Whether the span is no typo: it is a word, holds one, or cuts through one at its edge."""
         end = i + n
         return any(
-            self._real(run[j : j + k])
-            for k in (2, 3, 4)
-            for j in range(max(0, i - k + 1), min(end, len(run) - k + 1))
+            self._real(run[j : j + k]) for k in (2, 3, 4) for j in range(max(0, i - k + 1), min(end, len(run) - k + 1))
         )
 
     def _real(self, word: str) -> bool:
@@ -99,5 +97,3 @@ class SoundSpeller:
         if len(words) == 1 or self.vocabulary[words[0]] >= 2 * self.vocabulary[words[1]]:
             return words[0]
         return None
-
-
