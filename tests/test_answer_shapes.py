@@ -65,3 +65,13 @@ def test_a_side_detail_of_a_long_story_decides_no_topic(assistant):
         "实在太累了，想问社区有没有上门的康复服务"
     )
     assert ans.kind == "service" and "康复" in ans.answer
+
+
+def test_a_mis_cut_of_dialect_is_not_called_a_missing_service(assistant):
+    ans = assistant.ask("我阿婆一個人住，社區有冇人上門探下佢？")
+    assert ans.topic != "not_in_catalogue"
+
+
+def test_a_service_the_catalogue_lacks_is_still_said_plainly(assistant):
+    ans = assistant.ask("社区能办护照吗")
+    assert ans.topic == "not_in_catalogue" and "护照" in ans.answer

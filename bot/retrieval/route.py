@@ -27,6 +27,7 @@ from bot.retrieval.question import (
     names_no_topic,
 )
 from bot.retrieval.search import Hit, SearchResult
+from bot.retrieval.typos import SoundSpeller
 
 
 class Routing(Composition):
@@ -34,6 +35,7 @@ class Routing(Composition):
 
     gate: ScopeGate
     _names: list[tuple[str, Service]]
+    speller: SoundSpeller
 
     def _decide(self, q: str, result: SearchResult, top_k: int, service_hint: str | None) -> A.Answer:
         hits = result.hits
@@ -212,7 +214,11 @@ class Routing(Composition):
                 continue
             if bm25.idf.get(tok, 0.0) >= 1.0:
                 return None  # a specific word the KB uses
-            if tok not in bm25.idf and not any(tok in t or t in tok for t in self.gate.domain_terms):
+            if (
+                tok not in bm25.idf
+                and self.speller.known.get(tok, 0) > 0  # a word, not a mis-cut of dialect (一個人住 → 人住)
+                and not any(tok in t or t in tok for t in self.gate.domain_terms)
+            ):
                 unknown.append(tok)
         return unknown[0] if len(unknown) == 1 else None
 
