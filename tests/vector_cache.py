@@ -82,7 +82,7 @@ class CachedEmbedder:
         for i, p in enumerate(paths):
             try:
                 found[i] = np.load(p)
-            except (OSError, ValueError):
+            except (OSError, ValueError, EOFError):  # missing, or a damaged file: encode it again
                 pass
         todo = [i for i in range(len(texts)) if i not in found]
         if todo:
