@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Set everything up (idempotent), then run the whole test suite. Extra arguments go to pytest.
 #   scripts/test.sh --fast   only what needs no Rasa and no browser (make test-fast): no Rasa model, no Chromium,
-#                            in parallel over LINLI_TEST_WORKERS processes (default: one per core), one file per worker
+#                            in parallel over LINLI_TEST_WORKERS processes (default: one per core), one file per worker,
+#                            the slowest files first (tests/conftest.py orders them; xdist must not reorder)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ "${1:-}" == "--fast" ]]; then
   shift
   scripts/setup.sh --no-train
-  exec .venv/bin/python -m pytest -m "not e2e and not rasa and not browser" -n "${LINLI_TEST_WORKERS:-auto}" --dist loadfile "$@"
+  exec .venv/bin/python -m pytest -m "not e2e and not rasa and not browser" -n "${LINLI_TEST_WORKERS:-auto}" \
+    --dist loadfile --no-loadscope-reorder "$@"
 fi
 if [[ ! -x /usr/bin/chromium ]]; then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
@@ -19,4 +21,10 @@ if [[ ! -x /usr/bin/chromium ]]; then
   fi
 fi
 scripts/setup.sh
+# LINLI_TEST_WORKERS=2 runs the whole suite on two pytest-xdist workers too (one file per worker, slowest first;
+# each worker that reaches an e2e module starts its own shared Rasa stack on free ports): Rasa's start-up waits
+# overlap with the other worker's tests. The default stays one process until a full parallel run is measured.
+if [[ "${LINLI_TEST_WORKERS:-1}" != 1 ]]; then
+  exec .venv/bin/python -m pytest -n "$LINLI_TEST_WORKERS" --dist loadfile --no-loadscope-reorder "$@"
+fi
 exec .venv/bin/python -m pytest "$@"

@@ -110,7 +110,56 @@ def _names_used(code, seen=None) -> set[str]:
     return names
 
 
+#: Modules that take longest (measured with --durations; refreshed from the last run, see below), started first so
+#: that on two workers the long ones overlap instead of one of them starting last (the run is as long as its
+#: longest worker). scripts/test.sh passes --no-loadscope-reorder so xdist keeps this order.
+_SLOW_FIRST = (
+    "test_embedding_onnx.py",
+    "test_kb_versions.py",
+    "test_action_workers.py",
+    "test_retrieval.py",
+    "test_index_ann.py",
+    "test_embedding.py",
+    "test_routing.py",
+    "test_postgres.py",
+)
+_SECONDS_KEY = "linli/module_seconds"
+
+
+def _module_seconds(config) -> dict[str, float]:
+    """Seconds per test module in the last run that ran it (pytest's cache), else the static order above."""
+    cache = getattr(config, "cache", None)
+    seen = cache.get(_SECONDS_KEY, {}) if cache is not None else {}
+    return seen or {name: float(len(_SLOW_FIRST) - i) for i, name in enumerate(_SLOW_FIRST)}
+
+
+def _order_slow_first(config, items) -> None:
+    seconds = _module_seconds(config)
+    order = {}
+    for i, item in enumerate(items):
+        order.setdefault(item.path.name, (-seconds.get(item.path.name, 0.0), i))
+    items.sort(key=lambda item: order[item.path.name])  # stable: a module's own order is kept
+
+
+_ran: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    """Sum each module's setup + call + teardown (the controller hears every worker's reports)."""
+    name = report.nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+    _ran[name] = _ran.get(name, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session):
+    cache = getattr(session.config, "cache", None)
+    if cache is None or not _ran or hasattr(session.config, "workerinput"):
+        return
+    cache.set(_SECONDS_KEY, {**cache.get(_SECONDS_KEY, {}), **{k: round(v, 1) for k, v in _ran.items()}})
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
+    _order_slow_first(config, items)
     for item in items:
         funcs = [getattr(item, "function", None)]
         info = getattr(item, "_fixtureinfo", None)

@@ -212,7 +212,7 @@ class Stack:
                     return
             except httpx.HTTPError:  # a first turn that outlived the request deadline while the index loaded
                 pass
-            time.sleep(2)
+            time.sleep(0.5)
         raise TimeoutError(f"no answer with sources after {timeout}s:\n{self.log_tail('actions')}")
 
     def log_tail(self, name: str, chars: int = 4000) -> str:
@@ -230,7 +230,7 @@ def _wait(url: str, proc: subprocess.Popen, log: Path, deadline: float, ok=lambd
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(0.5)
+        time.sleep(0.1)  # polls a local port: cheap, and every start-up waits for it
     raise TimeoutError(f"{url} not ready after {START_TIMEOUT}s:\n{log.read_text(errors='replace')[-4000:]}")
 
 

@@ -66,13 +66,13 @@ def test_two_workers_from_the_environment_each_answer_and_check_the_token(tmp_pa
         _wait(f"{url}/health", proc, log, time.monotonic() + 600)
         deadline = time.monotonic() + 120
         while len(_workers(proc)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.5)
+            time.sleep(0.1)
         workers = _workers(proc)
         assert len(workers) == 2, (workers, log.read_text(errors="replace")[-2000:])
         # each worker loads its own model after it starts serving; the managing process loads none
         deadline = time.monotonic() + 900
         while log.read_text(errors="replace").count("warm-up done") < 2 and time.monotonic() < deadline:
-            time.sleep(1)
+            time.sleep(0.2)
         text = log.read_text(errors="replace")
         assert text.count("warm-up done") == 2, text[-3000:]
         assert _own_rss_mb(proc.pid) < 0.5 * min(_own_rss_mb(w) for w in workers)  # the manager holds no encoder

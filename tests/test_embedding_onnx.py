@@ -12,6 +12,7 @@ import bot.embedding as emb
 from bot.embedding import onnx_export
 from bot.retrieval import evaluate as E
 from bot.settings import REPO_ROOT, Settings, get_settings
+from tests.vector_cache import CachedEmbedder
 
 PLAN = (REPO_ROOT / "knowledge_base" / "plan_excerpt.txt").read_text("utf-8")
 LONG_TEXT = PLAN[:2500]  # about 1 600 tokens: truncated to 512
@@ -43,13 +44,16 @@ def exported() -> dict:
 
 
 @pytest.fixture(scope="module")
-def torch_vectors():
+def torch_reference():
+    """The torch encoder as the reference the ONNX backends are compared with; its vectors are kept on disk by
+    model id and text (:mod:`tests.vector_cache`), so torch is loaded only when a text is new."""
+    return CachedEmbedder(settings=_settings("torch"))
+
+
+@pytest.fixture(scope="module")
+def torch_vectors(torch_reference):
     texts = DEV_QUESTIONS[:12] + HOSTILE + [LONG_TEXT]
-    return (
-        texts,
-        emb.encode_queries(texts, settings=_settings("torch")),
-        emb.encode_passages(texts, settings=_settings("torch")),
-    )
+    return texts, torch_reference.queries(texts), torch_reference.passages(texts)
 
 
 @pytest.mark.parametrize("backend, floor", [("onnx", 0.9999), ("onnx-int8", 0.98)])
@@ -127,11 +131,15 @@ def test_serving_with_onnx_needs_no_torch(exported):
 
 
 @pytest.fixture(scope="module")
-def assistants(exported):
-    """Torch and onnx-int8 assistants on the real cache (each backend keeps its own index folder)."""
+def assistants(exported, torch_reference):
+    """Torch (the reference, its vectors cached) and onnx-int8 (encoding for real) assistants on the real cache
+    (each backend keeps its own index folder)."""
     from bot.retrieval.assistant import Assistant
 
-    return Assistant.build(_settings("torch"), progress=False), Assistant.build(_settings("onnx-int8"), progress=False)
+    return (
+        Assistant.build(_settings("torch"), embedder=torch_reference, progress=False),
+        Assistant.build(_settings("onnx-int8"), progress=False),
+    )
 
 
 @pytest.mark.parametrize("set_name", ["dev", "heldout"])

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from bot.kb.loader import load_kb
-from bot.retrieval.embedder import EmbeddingAdapter
 from bot.retrieval.evaluate import load_set
 from bot.retrieval.index import backend_index_dir, index_type_for, load_or_build, make_vector_index
 from bot.retrieval.passages import build_passages
 from bot.settings import get_settings
+from tests.vector_cache import CachedEmbedder
 
 
 def _clustered(n, dim=384, clusters=500, seed=0):
@@ -51,7 +51,7 @@ def test_backends_keep_their_own_index_folder(tmp_path):
 
 def test_hnsw_index_on_real_passages_is_persisted_and_ranks_like_flat(tmp_path):
     settings = get_settings().model_copy(update={"embedding_backend": "onnx-int8"})
-    embedder = EmbeddingAdapter(settings)
+    embedder = CachedEmbedder(settings=settings)  # the index builds below, not the encoder, are under test
     kb = load_kb(settings.kb_dir)
     passages = build_passages(kb)
     args = (tmp_path / "index", lambda: passages, embedder, kb.fingerprint)

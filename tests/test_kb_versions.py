@@ -22,6 +22,7 @@ from bot.retrieval.assistant import Assistant
 from bot.retrieval.live import LiveAssistant
 from bot.settings import Settings, get_settings
 from tests.docs_support import ELDERLY_TXT, elderly_lines, write_docx
+from tests.vector_cache import CachedEmbedder
 
 REPO = Path(__file__).resolve().parent.parent
 DOC_CITE = "《幸福市“十四五”社区养老服务体系建设规划》"
@@ -161,7 +162,8 @@ def test_hot_reload_while_residents_ask(kb_root):
     rolled back: no errors, every answer comes wholly from one version (its kb_version, its sources)."""
     shared = get_assistant()  # the model is loaded once per process
     settings = Settings(kb_dir=kb_root, cache_dir=get_settings().cache_dir, kb_reload_seconds=0.01)
-    live = LiveAssistant(settings, Assistant.build(settings, embedder=shared.retriever.embedder, progress=False))
+    embedder = CachedEmbedder(shared.retriever.embedder)  # versions share most passages: each is encoded once
+    live = LiveAssistant(settings, Assistant.build(settings, embedder=embedder, progress=False))
     passage_ids = {"seed": {p.id for p in live.retriever.passages}}
     results: list[tuple[str, str, list[str]]] = []
     errors: list[BaseException] = []

@@ -13,6 +13,7 @@ from bot.retrieval.bm25 import BM25, make_analyzer
 from bot.retrieval.evaluate import load_dev_set, retrieval_table
 from bot.retrieval.index import INDEX_FILE, META_FILE, backend_index_dir, index_dir
 from bot.settings import REPO_ROOT, Settings, get_settings
+from tests.vector_cache import CachedEmbedder
 
 
 def test_dev_set_is_big_and_colloquial():
@@ -44,7 +45,7 @@ def test_index_is_reused_and_rebuilt_on_kb_change(assistant, tmp_path):
     kb_copy = tmp_path / "kb"
     shutil.copytree(get_settings().kb_dir, kb_copy)
     settings = Settings(kb_dir=kb_copy, cache_dir=tmp_path / "cache")
-    embedder = assistant.retriever.embedder
+    embedder = CachedEmbedder(assistant.retriever.embedder)  # unchanged passages are not encoded twice
     first = Assistant.build(settings, embedder=embedder, progress=False)
     assert first.index_meta["rebuilt"] is True
     folder = backend_index_dir(index_dir(settings.cache_dir), embedder.backend)  # each backend keeps its own index
