@@ -175,7 +175,9 @@ class ActionRateFollowup(Action):
         if rec.reopened:
             committee = svc.get(rec.tracking_no)
             dispatcher.utter_message(
-                response="utter_followup_reopened", committee_name=committee.committee_name if committee else "社区", **info
+                response="utter_followup_reopened",
+                committee_name=committee.committee_name if committee else "社区",
+                **info,
             )
         elif rec.accepted:
             dispatcher.utter_message(response="utter_followup_thanks", rating_label=RATING_LABELS[rating], **info)

@@ -179,7 +179,10 @@ class Settings(BaseSettings):
         0.95, ge=0, le=1, description="co-sign: weight of the embedding cosine (the rest is keyword overlap)"
     )
     closedloop_followup_days: int = Field(
-        5, ge=1, le=60, description="follow-up (回访): unanswered this many working days after asking, it closes as 未回复"
+        5,
+        ge=1,
+        le=60,
+        description="follow-up (回访): unanswered this many working days after asking, it closes as 未回复",
     )
 
     @property

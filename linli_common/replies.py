@@ -13,4 +13,6 @@ def status_push(tracking_no: str, status_label: str, note: str = "") -> str:
 
 
 #: The 回访 question under the push of a resolution (the chat shows 满意 / 基本满意 / 不满意 buttons below it).
-FOLLOWUP_QUESTION = "这件事解决得怎么样？请评价：满意 / 基本满意 / 不满意（不满意时可以说明原因，我们会转回社区重新办理）。"
+FOLLOWUP_QUESTION = (
+    "这件事解决得怎么样？请评价：满意 / 基本满意 / 不满意（不满意时可以说明原因，我们会转回社区重新办理）。"
+)

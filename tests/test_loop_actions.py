@@ -4,17 +4,31 @@ real embedding model for the co-sign detector; no Rasa, no HTTP."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from rasa_sdk.events import SlotSet
 
+from actions import common
 from actions.consultation_form import ActionSubmitConsultation, ValidateConsultationForm
 from actions.feedback import ActionRecordFeedback
 from actions.loop import ActionAskCosignChoice, ActionRateFollowup, ActionUrgeConsultation
 from actions.status import ActionConsultationStatus, ActionNotifyConsultationStatus
+from bot.consultations.service import ConsultationService
 from tests.replies import render
-from tests.test_actions_inprocess import SENDER, _form_turn, names, run, svc, tracker, user  # noqa: F401
+from tests.test_actions_inprocess import SENDER, _form_turn, names, run, tracker, user
 
 LIFT = "幸福家园3号楼的电梯坏了三天了，物业一直不修"
 SIMILAR = "幸福家园3号楼电梯坏了好几天，没人来修"
+
+
+@pytest.fixture
+def svc(sqlite_url, monkeypatch):
+    """The store the actions use (as in tests/test_actions_inprocess.py)."""
+    service = ConsultationService(sqlite_url, use_embedding=False)
+    monkeypatch.setitem(common._cache, "consultations", service)
+    yield service
+    service.delivery.stop()
 
 
 def _neighbour_item(svc):
@@ -36,14 +50,18 @@ def test_a_similar_open_item_is_offered_and_the_form_skips_to_the_cosign(svc):
     messages, events = run(ValidateConsultationForm(), t)
     assert SlotSet("cosign_candidate", item.tracking_no) in events
     assert events[-1] == SlotSet("requested_slot", "cosign_choice")
-    offer, _ = run(ActionAskCosignChoice(), tracker([user("幸福社区", "inform")], {"cosign_candidate": item.tracking_no}))
+    offer, _ = run(
+        ActionAskCosignChoice(), tracker([user("幸福社区", "inform")], {"cosign_candidate": item.tracking_no})
+    )
     assert names(offer) == ["utter_cosign_offer"] and item.tracking_no in render(offer[0])
     assert [b["title"] for b in offer[0]["buttons"]] == ["附议", "仍要单独提交"]
 
 
 def test_a_different_matter_gets_no_offer(svc):
     _neighbour_item(svc)
-    t = _form_turn("consultation_community", "xingfu", "幸福社区", slots={"consultation_topic": "社区食堂的饭菜太咸了，老人吃不惯"})
+    t = _form_turn(
+        "consultation_community", "xingfu", "幸福社区", slots={"consultation_topic": "社区食堂的饭菜太咸了，老人吃不惯"}
+    )
     _, events = run(ValidateConsultationForm(), t)
     assert SlotSet("cosign_candidate", None) in events
     assert events[-1] == SlotSet("requested_slot", "contact_choice")
@@ -94,13 +112,22 @@ def _resolved(svc):
 def test_the_resolution_push_asks_the_followup_with_buttons(svc):
     mine = _resolved(svc)
     push = next(o for o in svc.delivery.outbox(mine.tracking_no) if '"followup"' in o.payload)
-    import json
-
     ents = [{"entity": k, "value": v} for k, v in json.loads(push.payload).items()]
-    t = tracker([{**user("EXTERNAL: EXTERNAL_consultation_status", "EXTERNAL_consultation_status", ents), "metadata": {"is_external": True}}])
+    t = tracker(
+        [
+            {
+                **user("EXTERNAL: EXTERNAL_consultation_status", "EXTERNAL_consultation_status", ents),
+                "metadata": {"is_external": True},
+            }
+        ]
+    )
     t.latest_message["metadata"] = {"is_external": True}
     messages, events = run(ActionNotifyConsultationStatus(), t)
-    assert "满意" in messages[0]["text"] and [b["title"] for b in messages[0]["buttons"]] == ["满意", "基本满意", "不满意"]
+    assert "满意" in messages[0]["text"] and [b["title"] for b in messages[0]["buttons"]] == [
+        "满意",
+        "基本满意",
+        "不满意",
+    ]
     assert messages[0]["text"] == push.message
     assert events == [SlotSet("followup_tracking", mine.tracking_no)]
 
@@ -113,7 +140,9 @@ def test_typed_unsatisfied_after_the_push_reopens_with_the_comment(svc):
     got = svc.get(mine.tracking_no)
     assert got.status == "accepted" and "电梯还是停 😡" in got.trail[-1].note
     assert SlotSet("followup_tracking", None) in events
-    messages, _ = run(ActionRateFollowup(), _payload("rate_followup", rating="satisfied", tracking_number=mine.tracking_no))
+    messages, _ = run(
+        ActionRateFollowup(), _payload("rate_followup", rating="satisfied", tracking_number=mine.tracking_no)
+    )
     assert names(messages)[0] == "utter_followup_answered"
 
 
@@ -125,14 +154,20 @@ def test_feedback_words_without_a_pending_followup_stay_feedback(svc):
 def test_followup_for_a_withdrawn_item_and_forged_numbers(svc):
     mine = svc.submit("rest", SENDER, "m-1", "xingfu", LIFT)
     svc.withdraw(mine.tracking_no, "rest", SENDER)
-    messages, _ = run(ActionRateFollowup(), _payload("rate_followup", rating="unsatisfied", tracking_number=mine.tracking_no))
+    messages, _ = run(
+        ActionRateFollowup(), _payload("rate_followup", rating="unsatisfied", tracking_number=mine.tracking_no)
+    )
     assert names(messages)[0] == "utter_followup_withdrawn"
     other = _neighbour_item(svc)
     svc.change_status(other.tracking_no, "accepted", "member")
     svc.change_status(other.tracking_no, "resolved", "member")
-    messages, _ = run(ActionRateFollowup(), _payload("rate_followup", rating="unsatisfied", tracking_number=other.tracking_no))
+    messages, _ = run(
+        ActionRateFollowup(), _payload("rate_followup", rating="unsatisfied", tracking_number=other.tracking_no)
+    )
     assert "没有查到" in messages[0]["text"] and svc.get(other.tracking_no).status == "resolved"
-    messages, _ = run(ActionRateFollowup(), _payload("rate_followup", rating="great", tracking_number=other.tracking_no))
+    messages, _ = run(
+        ActionRateFollowup(), _payload("rate_followup", rating="great", tracking_number=other.tracking_no)
+    )
     assert names(messages) == ["utter_followup_choose"]
     huge = "不满意" + "还是坏的" * 300
     messages, _ = run(ActionRateFollowup(), _typed(huge, "feedback_negative", {"followup_tracking": other.tracking_no}))

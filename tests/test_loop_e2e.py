@@ -53,7 +53,9 @@ def test_cosign_urge_and_a_followup_that_reopens(stack, service):
     # the committee accepts: the co-signer hears it too
     service.change_status(item.tracking_no, "accepted", "member", "已联系物业")
     _deliver(service, stack)
-    assert any(item.tracking_no in (e.get("text") or "") and "已受理" in e["text"] for e in _bot_events(stack, neighbour))
+    assert any(
+        item.tracking_no in (e.get("text") or "") and "已受理" in e["text"] for e in _bot_events(stack, neighbour)
+    )
 
     # 催办: once, then refused the same day; a question mentioning 催 without a number is not an urge
     r = say(stack, neighbour, f"催办 {item.tracking_no}")

@@ -70,7 +70,10 @@ def test_open_items_leave_out_the_residents_own_and_joined_items(svc):
     assert {o.tracking_no for o in svc.loop.open_items("xingfu", since, "telegram", "u1")} == {b.tracking_no}
     svc.loop.cosign(b.tracking_no, "telegram", "u1", "xingfu")
     assert svc.loop.open_items("xingfu", since, "telegram", "u1") == []
-    assert {o.tracking_no for o in svc.loop.open_items("xingfu", since, "telegram", "u5")} == {a.tracking_no, b.tracking_no}
+    assert {o.tracking_no for o in svc.loop.open_items("xingfu", since, "telegram", "u5")} == {
+        a.tracking_no,
+        b.tracking_no,
+    }
     assert svc.loop.open_items("liushu", since, "telegram", "u5") == []
 
 
@@ -109,12 +112,19 @@ def test_resolution_asks_followup_and_unsatisfied_reopens_as_rework(svc):
     got = svc.get(a.tracking_no)
     assert got.status == Status.ACCEPTED and got.committee_id == a.committee_id
     assert got.trail[-1].kind == "reopen" and "电梯还是停 😡" in got.trail[-1].note
-    assert any(s == "u2" and p["status"] == "accepted" and "不满意" in p["note"] for s, p in _pushes(svc, a.tracking_no))
+    assert any(
+        s == "u2" and p["status"] == "accepted" and "不满意" in p["note"] for s, p in _pushes(svc, a.tracking_no)
+    )
     second = svc.loop.rate(a.tracking_no, "telegram", "u1", "satisfied")
     assert not second.accepted and second.reason == "answered"
     assert svc.loop.counts(a.tracking_no).reworks == 1
     with svc.Session() as s:
-        counts = loop_counts(s, [a.committee_id, "nobody"], datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC) + timedelta(hours=1))
+        counts = loop_counts(
+            s,
+            [a.committee_id, "nobody"],
+            datetime.now(UTC) - timedelta(hours=1),
+            datetime.now(UTC) + timedelta(hours=1),
+        )
     assert counts[a.committee_id] == LoopCounts(1, 0, 0, 1, 0, 1, 1)
     assert counts["nobody"] == LoopCounts(0, 0, 0, 0, 0, 0, 0)
 

@@ -53,7 +53,9 @@ class Loop:
         """Open items of one community filed since ``since`` that this resident has not filed or joined yet."""
         open_codes = [st.value for st in Status if st.is_open]
         with self._store.sessions() as s:
-            joined = select(m.Cosign.consultation_id).where(m.Cosign.channel == channel, m.Cosign.sender_id == sender_id)
+            joined = select(m.Cosign.consultation_id).where(
+                m.Cosign.channel == channel, m.Cosign.sender_id == sender_id
+            )
             rows = s.execute(
                 select(m.Consultation.tracking_no, m.Consultation.text, m.Consultation.created_at)
                 .where(
@@ -194,7 +196,9 @@ class Loop:
                 return result(False, "closed")
             if s.scalar(select(m.Urge.id).where(m.Urge.key == key)) is not None:
                 return result(False, "already")
-            s.add(m.Urge(consultation_id=c.id, committee_id=c.committee_id, channel=channel, sender_id=sender_id, key=key))
+            s.add(
+                m.Urge(consultation_id=c.id, committee_id=c.committee_id, channel=channel, sender_id=sender_id, key=key)
+            )
             try:
                 s.commit()
             except IntegrityError:
@@ -207,7 +211,9 @@ class Loop:
         """Co-signers, 催办 and reworks of one item (the inbox detail page)."""
         with self._store.sessions() as s:
             cid = s.scalar(
-                select(m.Consultation.id).where(m.Consultation.tracking_no == tracking.normalize_tracking_no(tracking_no))
+                select(m.Consultation.id).where(
+                    m.Consultation.tracking_no == tracking.normalize_tracking_no(tracking_no)
+                )
             )
             if cid is None:
                 raise NotFoundError()
@@ -296,4 +302,3 @@ class Loop:
             )
             s.commit()
             return res.rowcount or 0
-
