@@ -152,18 +152,7 @@ class Loop:
                 moved += 1
             note = f"已合并到 {tgt.tracking_no}，后续进展将按该编号通知。"
             for c, kind, text in ((src, "status", note), (tgt, "merge", f"合并了 {src.tracking_no}（相同事项）。")):
-                s.add(
-                    m.StatusEvent(
-                        consultation_id=c.id,
-                        kind=kind,
-                        actor=actor,
-                        at=now,
-                        from_status=c.status,
-                        to_status=Status.MERGED.value if c is src else c.status,
-                        to_committee_id=c.committee_id,
-                        note=text,
-                    )
-                )
+                transitions.trail_line(s, c, kind, actor, now, Status.MERGED.value if c is src else c.status, text)
             src.status, src.merged_into, src.updated_at, tgt.updated_at = Status.MERGED.value, tgt.tracking_no, now, now
             s.execute(  # an open item has no pending follow-up; an earlier one stays as it was answered
                 update(m.FollowUp)

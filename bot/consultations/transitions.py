@@ -26,6 +26,22 @@ from bot.errors import UserFacingError
 NOT_YOURS = "没有查到这个编号下您提交的诉求，请核对受理编号。"
 
 
+def trail_line(s, c: m.Consultation, kind: str, actor: str, now, to_status: str, note: str) -> None:
+    """One trail line of ``c`` from its current status (status change, reopen, merge), in the caller's transaction."""
+    s.add(
+        m.StatusEvent(
+            consultation_id=c.id,
+            kind=kind,
+            actor=actor,
+            at=now,
+            from_status=c.status,
+            to_status=to_status,
+            to_committee_id=c.committee_id,
+            note=note,
+        )
+    )
+
+
 def _change(
     store: Store,
     tracking_no: str,
@@ -47,18 +63,7 @@ def _change(
             raise AccessDenied()
         target = check_transition(c.status, to_status, by_resident=by_resident, note=note)
         now = m.utcnow()
-        s.add(
-            m.StatusEvent(
-                consultation_id=c.id,
-                kind="status",
-                actor=actor,
-                at=now,
-                from_status=c.status,
-                to_status=target.value,
-                to_committee_id=c.committee_id,
-                note=note,
-            )
-        )
+        trail_line(s, c, "status", actor, now, target.value, note)
         c.status = target.value
         c.updated_at = now
         s.flush()
@@ -95,18 +100,7 @@ def reopen(s, store: Store, c: m.Consultation, note: str, now) -> None:
     caller's transaction; co-signers hear of it (the resident is answered in the chat)."""
     if parse_status(c.status) != Status.RESOLVED:
         raise TransitionError("该事项不是“已办结”状态，无需重新办理。", code="not_resolved")
-    s.add(
-        m.StatusEvent(
-            consultation_id=c.id,
-            kind="reopen",
-            actor=RESIDENT_ACTOR,
-            at=now,
-            from_status=c.status,
-            to_status=REOPEN_TO.value,
-            to_committee_id=c.committee_id,
-            note=note,
-        )
-    )
+    trail_line(s, c, "reopen", RESIDENT_ACTOR, now, REOPEN_TO.value, note)
     c.status, c.updated_at = REOPEN_TO.value, now
     s.flush()
     notify.enqueue(s, c, note, chat_channels=store.chat_channels, cosigners_only=True)
