@@ -190,3 +190,29 @@ def test_followup_expiry_counts_working_days():
     asked = datetime(2026, 9, 30, 2, tzinfo=UTC)  # the day before the National Day holiday
     assert not residents.followup_expired(asked, datetime(2026, 10, 8, 2, tzinfo=UTC), 2, tz="Asia/Shanghai")
     assert residents.followup_expired(asked, datetime(2026, 10, 13, 2, tzinfo=UTC), 2, tz="Asia/Shanghai")
+
+
+@pytest.mark.parametrize("target", ["", "😀" * 40, "YS-2026\x00-0001", "x" * 5000, "' OR 1=1 --"])
+def test_merge_form_refuses_bad_targets_politely(tmp_path, target):
+    from fastapi.testclient import TestClient
+
+    from bot.inbox.app import create_app
+    from tests.inbox_support import csrf_of, login, make_env
+
+    env = make_env(tmp_path / "inbox")
+    try:
+        client = TestClient(create_app(env.settings, env.service, push_interval=0))
+        assert login(client, "alice").status_code == 200
+        source = env.a[1].tracking_no
+        r = client.post(
+            f"/consultations/{source}/merge",
+            data={"target": target, "csrf_token": csrf_of(client)},
+            follow_redirects=False,
+        )
+        assert r.status_code in (303, 422), r.text
+        assert env.service.get(source).status == "submitted"
+        r = client.post(f"/consultations/{source}/merge", data={"target": env.a[2].tracking_no}, follow_redirects=False)
+        assert r.status_code == 403 and env.service.get(source).status == "submitted"  # no CSRF token: refused
+    finally:
+        env.service.delivery.stop()
+        dispose_engines()
