@@ -172,3 +172,40 @@ def test_followup_for_a_withdrawn_item_and_forged_numbers(svc):
     huge = "不满意" + "还是坏的" * 300
     messages, _ = run(ActionRateFollowup(), _typed(huge, "feedback_negative", {"followup_tracking": other.tracking_no}))
     assert names(messages) == ["utter_followup_choose"]  # too long to be an answer: asked again, nothing stored
+
+
+@pytest.mark.parametrize(
+    "text, urge",
+    [
+        ("催办 YS-20261201-0001", True),
+        ("帮我催一下ys-20261201-0001", True),
+        ("能不能催一下", False),  # no number: not an urge
+        ("催办一般多久有回复？", False),
+        ("查一下YS-20261201-0001", False),  # a number without 催: a status lookup
+    ],
+)
+def test_an_urge_needs_a_number_and_the_word(text, urge):
+    from rasa_addons.evidence import is_urge_request, lacks_evidence
+
+    assert is_urge_request(text) is urge
+    assert lacks_evidence("urge_consultation", text) is not urge
+
+
+@pytest.mark.parametrize(
+    "text, rating",
+    [
+        ("不满意", "unsatisfied"),
+        ("还是没解决", "unsatisfied"),
+        ("基本满意", "basically_satisfied"),
+        ("满意", "satisfied"),
+        ("修好了，谢谢", "satisfied"),
+        ("低保怎么申请？", None),
+        ("😀", None),
+        ("", None),
+        ("不满意" + "很" * 100, None),
+    ],
+)
+def test_typed_followup_answers(text, rating):
+    from rasa_addons.evidence import rating_of
+
+    assert rating_of(text) == rating
