@@ -18,6 +18,7 @@ from actions.common import channel_of, confirming_message_id, consultations, pol
 from actions.context import is_back_reference, last_substantive_message, meaningful, short
 from bot.consultations import DatabaseUnavailable
 from bot.consultations.validation import MAX_TEXT_CHARS, phone_number
+from bot.errors import UserFacingError
 from bot.privacy import mask, mask_name, mask_phone
 from rasa_addons.evidence import (  # stdlib only, shared with the engine
     is_explicit_no,
@@ -34,6 +35,8 @@ FORM_SLOTS = (
     "contact_name",
     "contact_phone",
     "consultation_confirmed",
+    "cosign_candidate",
+    "cosign_choice",
 )
 # The store's limit: a topic is accepted even past max_question_chars, where MessageGuard labels the message
 # message_too_long, because the topic slot maps from_text whatever the intent.
@@ -89,7 +92,12 @@ class ValidateConsultationForm(FormValidationAction):
     async def required_slots(
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[str]:
-        slots = ["consultation_topic", "consultation_community", "contact_choice"]
+        slots = ["consultation_topic", "consultation_community"]
+        if tracker.get_slot("cosign_candidate"):  # 附议 offered before anything else is asked (actions.loop)
+            slots.append("cosign_choice")
+            if tracker.get_slot("cosign_choice") == "cosign":
+                return slots
+        slots.append("contact_choice")
         if tracker.get_slot("contact_choice") == "contact":
             slots.append("contact_consent")
             if tracker.get_slot("contact_consent") is True:
@@ -131,7 +139,24 @@ class ValidateConsultationForm(FormValidationAction):
         if len(text) > MAX_TOPIC:
             dispatcher.utter_message(response="utter_topic_too_long", max_topic=MAX_TOPIC)
             return {"consultation_topic": None}
+        community = tracker.get_slot("consultation_community")
+        if community:  # a corrected topic: look for a co-sign again
+            return {"consultation_topic": text, **self._cosign(tracker, text, community)}
         return {"consultation_topic": text}
+
+    @staticmethod
+    def _cosign(tracker: Tracker, topic: str | None, community_id: str) -> dict[str, Any]:
+        from actions.loop import cosign_candidate
+
+        return {"cosign_candidate": cosign_candidate(tracker, topic, community_id), "cosign_choice": None}
+
+    def validate_cosign_choice(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
+        from actions.loop import cosign_choice_of
+
+        choice = cosign_choice_of(value)
+        if choice is None:
+            dispatcher.utter_message(response="utter_cosign_choice_again")
+        return {"cosign_choice": choice}
 
     def validate_consultation_community(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
         community = find_community(value)
@@ -142,7 +167,10 @@ class ValidateConsultationForm(FormValidationAction):
             # a village's matter is not sent to an urban 居委会: ask which village (the ask shows the villages)
             dispatcher.utter_message(response="utter_village_matter_not_urban", community=community.name)
             return {"consultation_community": None}
-        return {"consultation_community": community.id}
+        return {
+            "consultation_community": community.id,
+            **self._cosign(tracker, tracker.get_slot("consultation_topic"), community.id),
+        }
 
     def validate_contact_choice(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
         v = str(value or "").strip()
@@ -262,6 +290,14 @@ class ActionSubmitConsultation(Action):
 
     @polite
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        if tracker.get_slot("cosign_choice") == "cosign" and tracker.get_slot("cosign_candidate"):
+            from actions.loop import submit_cosign
+
+            try:
+                return reset_form() + submit_cosign(dispatcher, tracker)
+            except UserFacingError as e:  # joined already, closed meanwhile, …: nothing stored
+                dispatcher.utter_message(text=e.message)
+                return reset_form()
         if tracker.get_slot("consultation_confirmed") is not True:
             dispatcher.utter_message(response="utter_consultation_not_submitted")
             return reset_form()

@@ -15,6 +15,10 @@ class ActionRecordFeedback(Action):
         return "action_record_feedback"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        from actions.loop import ActionRateFollowup, answers_followup
+
+        if answers_followup(tracker):  # "不满意/没解决" right after the resolution push asked the 回访
+            return ActionRateFollowup().run(dispatcher, tracker, domain)
         positive = (tracker.latest_message.get("intent") or {}).get("name") == "feedback_positive"
         last = tracker.get_slot("last_answer")
         if isinstance(last, dict) and last.get("question"):

@@ -44,8 +44,11 @@ class ActionConsultationStatus(Action):
             return []
         info = svc.status_for_resident(number, channel_of(tracker), tracker.sender_id)
         notes = [t.note for t in info.trail if t.note]
+        from actions.loop import urge_button
+
         dispatcher.utter_message(
             response="utter_consultation_status_with_note" if notes else "utter_consultation_status",
+            buttons=[urge_button(info.tracking_no)] if info.is_open else [],
             tracking_no=info.tracking_no,
             status_label=info.status_label,
             committee_name=info.committee_name,
@@ -102,7 +105,15 @@ class ActionNotifyConsultationStatus(Action):
             return []
         label = entity("status_label") or entity("status") or "有更新"
         note = entity("note")
-        dispatcher.utter_message(text=status_push(number, label, note))  # the outbox stores the same words
+        asks = entity("followup") == "1"  # a resolution: the 回访 question and its buttons (actions.loop)
+        if asks:
+            from actions.loop import rating_buttons
+            from linli_common.replies import FOLLOWUP_QUESTION
+
+            text = status_push(number, label, note) + "\n" + FOLLOWUP_QUESTION  # the outbox stores the same words
+            dispatcher.utter_message(text=text, buttons=rating_buttons(number))
+        else:
+            dispatcher.utter_message(text=status_push(number, label, note))  # the outbox stores the same words
         dispatcher.utter_message(
             json_message={
                 "type": "consultation_status",
@@ -110,6 +121,7 @@ class ActionNotifyConsultationStatus(Action):
                 "status": entity("status"),
                 "status_label": label,
                 "note": note,
+                "followup": asks,
             }
         )
-        return []
+        return [SlotSet("followup_tracking", number)] if asks else []

@@ -178,6 +178,12 @@ class Settings(BaseSettings):
     closedloop_cosign_embed_weight: float = Field(
         0.95, ge=0, le=1, description="co-sign: weight of the embedding cosine (the rest is keyword overlap)"
     )
+    closedloop_followup_days: int = Field(
+        5,
+        ge=1,
+        le=60,
+        description="follow-up (回访): unanswered this many working days after asking, it closes as 未回复",
+    )
 
     @property
     def sqlalchemy_url(self) -> str:

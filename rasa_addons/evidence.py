@@ -181,8 +181,33 @@ def is_start_request(text: str | None) -> bool:
     return bool(_START.search(t)) and not _PLAN_QUESTION.search(t)
 
 
+_URGE = re.compile(r"催")
+_UNSATISFIED = re.compile(r"不满意|没解决|没有解决|还没解决|没修好|没有修好|还没好|没弄好|还是老样子|没处理好")
+_BASIC = re.compile(r"基本满意|还行|还可以|一般般?|凑合")
+_SATISFIED = re.compile(r"满意|解决了|修好了|处理好了|办好了|挺好|很好|非常好")
+
+
+def is_urge_request(text: str | None) -> bool:
+    """ "催办 YS-…", "帮我催一下 YS-…": a 催 and a tracking number; "能催一下吗" without a number is not an urge."""
+    t = text or ""
+    return bool(_URGE.search(t)) and has_tracking_number(t)
+
+
+def rating_of(text: str | None) -> str | None:
+    """The follow-up (回访) answer in a short message: unsatisfied | basically_satisfied | satisfied, else None."""
+    t = text or ""
+    if not t.strip() or len(compact(t)) > 60 or is_question(t) and not _UNSATISFIED.search(t):
+        return None
+    if _UNSATISFIED.search(t):
+        return "unsatisfied"
+    if _BASIC.search(t):
+        return "basically_satisfied"
+    return "satisfied" if _SATISFIED.search(t) else None
+
+
 #: intent → the check its text must pass; intents not listed need no evidence.
 EVIDENCE = {
+    "urge_consultation": is_urge_request,
     "check_consultation_status": is_status_request,
     "withdraw_consultation": is_withdraw_request,
     "goodbye": is_whole_farewell,

@@ -39,3 +39,15 @@ def answer_of(replies: list[dict]) -> dict:
     answers = custom_of(replies, "answer")
     assert answers, f"no answer payload in {replies}"
     return answers[0]
+
+
+COSIGN_OFFER = "附近居民已提过类似事项"
+
+
+def choose(stack, sender: str, replies: list[dict], title: str) -> list[dict]:
+    """Press the button ``title``; if the form then offers a co-sign (附议: another test of the shared stack filed the
+    same matter in that community), answer 仍要单独提交 as a resident filing their own item would."""
+    r = say(stack, sender, buttons_of(replies)[title])
+    if COSIGN_OFFER in text_of(r):
+        r = say(stack, sender, buttons_of(r)["仍要单独提交"])
+    return r

@@ -126,7 +126,12 @@ def test_form_maps_a_typed_community_name_to_its_id(svc):
     messages, events = run(
         ValidateConsultationForm(), _form_turn("consultation_community", community.name, community.name, slots=slots)
     )
-    assert events == [SlotSet("consultation_community", community.id), SlotSet("requested_slot", "contact_choice")]
+    assert events == [
+        SlotSet("consultation_community", community.id),
+        SlotSet("cosign_candidate", None),  # no similar open item: no 附议 offer (tests/test_loop_actions.py)
+        SlotSet("cosign_choice", None),
+        SlotSet("requested_slot", "contact_choice"),
+    ]
     assert messages == []
     messages, events = run(
         ValidateConsultationForm(), _form_turn("consultation_community", "火星村", "火星村", slots=slots)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.dialogue_support import TRACKING, buttons_of, custom_of, say, text_of
+from tests.dialogue_support import TRACKING, buttons_of, choose, custom_of, say, text_of
 from tests.stack import unique_sender
 
 pytestmark = pytest.mark.e2e
@@ -105,7 +105,7 @@ def test_start_consultation_under_an_answer_takes_the_topic_from_the_conversatio
     assert custom_of(r, "answer") and "/start_consultation" in buttons_of(r).values(), r
     r = say(stack, sender, buttons_of(r)["发起议事协商"])
     assert question[:20] in text_of(r) and "幸福社区" in buttons_of(r), r  # shown, and not asked again
-    r = say(stack, sender, buttons_of(r)["幸福社区"])
+    r = choose(stack, sender, r, "幸福社区")
     r = say(stack, sender, buttons_of(r)["匿名提交"])
     assert question[:30] in text_of(r) and "确认" in text_of(r)  # in the summary, so it can be changed
     r = say(stack, sender, "确认")
@@ -141,7 +141,7 @@ def test_a_back_reference_at_the_topic_prompt_stores_what_it_refers_to(stack, se
 def _to_summary_with_contact(stack, sender: str, name: str = "王阿姨") -> list[dict]:
     say(stack, sender, "我想反映个问题")
     r = say(stack, sender, "小区的健身器材坏了好几个，老人锻炼不安全")
-    r = say(stack, sender, buttons_of(r)["幸福社区"])
+    r = choose(stack, sender, r, "幸福社区")
     r = say(stack, sender, buttons_of(r)["留下联系方式"])
     r = say(stack, sender, "同意")
     say(stack, sender, name)
@@ -156,7 +156,7 @@ def test_the_community_can_be_corrected_in_place(stack, service, text):
     _to_summary_with_contact(stack, sender)
     r = say(stack, sender, text)
     assert "和平社区" in buttons_of(r) and _form(stack, sender) == "consultation_form", r
-    r = say(stack, sender, buttons_of(r)["和平社区"])
+    r = choose(stack, sender, r, "和平社区")
     assert "和平社区" in text_of(r) and "确认" in text_of(r), r  # straight back to the summary, nothing else re-asked
     r = say(stack, sender, "/affirm")
     record = service.get(TRACKING.search(text_of(r)).group(0))
@@ -182,7 +182,7 @@ def test_a_typed_name_at_the_consent_question_is_re_asked_never_recorded(stack, 
     sender = unique_sender("consent")
     say(stack, sender, "我想提个建议")
     r = say(stack, sender, "建议小区在垃圾站旁边加个洗手池")
-    r = say(stack, sender, buttons_of(r)["清泉社区"])
+    r = choose(stack, sender, r, "清泉社区")
     r = say(stack, sender, buttons_of(r)["留下联系方式"])
     assert "同意" in buttons_of(r)
     r = say(stack, sender, name)  # typed at "您同意吗？": DIET once read it as affirm (0.84–0.90)
@@ -199,7 +199,7 @@ def test_a_typed_name_at_the_summary_is_not_a_confirmation(stack, service):
     sender = unique_sender("confirm-name")
     say(stack, sender, "我想反映个问题")
     r = say(stack, sender, "小区垃圾分类的桶太少了")
-    r = say(stack, sender, buttons_of(r)["幸福社区"])
+    r = choose(stack, sender, r, "幸福社区")
     r = say(stack, sender, buttons_of(r)["匿名提交"])
     assert "确认提交" in buttons_of(r)
     r = say(stack, sender, "张秀英")
@@ -211,7 +211,7 @@ def test_handoff_collects_community_summary_and_consented_phone(stack, service):
     sender = unique_sender("handoff-full")
     r = say(stack, sender, "转人工")
     assert "幸福社区" in buttons_of(r) and not custom_of(r, "handoff"), r  # nothing registered yet
-    r = say(stack, sender, buttons_of(r)["柳树村"])
+    r = choose(stack, sender, r, "柳树村")
     assert "一句话" in text_of(r), r
     r = say(stack, sender, "想问村里的高龄津贴怎么申请，我腿脚不方便")
     assert "同意，留电话" in buttons_of(r), r
@@ -234,7 +234,7 @@ def test_handoff_after_a_question_takes_the_summary_from_it_and_no_phone_without
     question = "残疾人两项补贴我申请了三个月还没消息"
     say(stack, sender, question)
     r = say(stack, sender, "/human_handoff")
-    r = say(stack, sender, buttons_of(r)["和平社区"])
+    r = choose(stack, sender, r, "和平社区")
     assert "同意，留电话" in buttons_of(r), r  # the summary came from the conversation
     r = say(stack, sender, buttons_of(r)["不用，在这里回复我"])
     handoff = custom_of(r, "handoff")[0]
@@ -247,10 +247,10 @@ def test_handoff_after_a_question_takes_the_summary_from_it_and_no_phone_without
 def test_handoff_form_can_be_cancelled_and_corrected(stack, service):
     sender = unique_sender("handoff-cancel")
     r = say(stack, sender, "我要找工作人员")
-    r = say(stack, sender, buttons_of(r)["幸福社区"])
+    r = choose(stack, sender, r, "幸福社区")
     r = say(stack, sender, "社区选错了")
     assert "清泉社区" in buttons_of(r), r
-    r = say(stack, sender, buttons_of(r)["清泉社区"])
+    r = choose(stack, sender, r, "清泉社区")
     r = say(stack, sender, "算了")
     assert "没有登记" in text_of(r) and _form(stack, sender) is None
     assert all(h.sender_id != stack.rest_id(sender) for h in service.handoffs.list(status=None))

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.dialogue_support import CJK, TRACKING, answer_of, buttons_of, custom_of, say, text_of
+from tests.dialogue_support import CJK, TRACKING, answer_of, buttons_of, choose, custom_of, say, text_of
 from tests.stack import REPO, unique_sender
 
 pytestmark = pytest.mark.e2e
@@ -89,7 +89,7 @@ def test_full_consultation_with_contact_reaches_the_right_committee(stack, servi
     r = say(stack, sender, topic)
     community_buttons = buttons_of(r)
     assert "幸福社区" in community_buttons, r
-    r = say(stack, sender, community_buttons["幸福社区"])
+    r = choose(stack, sender, r, "幸福社区")
     r = say(stack, sender, buttons_of(r)["留下联系方式"])
     assert "同意" in buttons_of(r)
     r = say(stack, sender, "/affirm")
@@ -195,7 +195,7 @@ def test_out_of_scope_is_honest_and_recorded_as_a_gap(stack, shared_stack):
 def handoff(stack, sender: str, summary: str = "想问水电费补贴怎么申请") -> dict:
     """转人工 through its form (community button, summary, no phone); returns the handoff payload."""
     r = say(stack, sender, "转人工")
-    r = say(stack, sender, buttons_of(r)["幸福社区"])
+    r = choose(stack, sender, r, "幸福社区")
     r = say(stack, sender, summary)
     r = say(stack, sender, buttons_of(r)["不用，在这里回复我"])
     return custom_of(r, "handoff")[0] | {"text": text_of(r)}
@@ -238,7 +238,7 @@ def test_consent_refused_becomes_anonymous_and_declining_the_summary_stores_noth
     sender = unique_sender("cautious")
     say(stack, sender, "我想提个建议")
     r = say(stack, sender, "建议小区加装电动车充电桩，现在飞线充电太危险")
-    r = say(stack, sender, buttons_of(r)["清泉社区"])
+    r = choose(stack, sender, r, "清泉社区")
     r = say(stack, sender, buttons_of(r)["留下联系方式"])
     r = say(stack, sender, '/inform{"community":"heping"}')  # a stale button: not an answer to the consent question
     assert "同意" in buttons_of(r) and "没太明白" in text_of(r)
@@ -306,7 +306,7 @@ def test_long_topic_is_taken_by_the_form_up_to_the_store_limit(stack, service):
     assert "文字" in text_of(r) and "幸福社区" in buttons_of(r)
     r = say(stack, sender, "和平社区是我家" * 100)  # a paste instead of a button
     assert "太长" in text_of(r) and "幸福社区" in buttons_of(r)
-    r = say(stack, sender, buttons_of(r)["幸福社区"])
+    r = choose(stack, sender, r, "幸福社区")
     r = say(stack, sender, buttons_of(r)["匿名提交"])
     r = say(stack, sender, "/affirm")
     number = TRACKING.search(text_of(r)).group(0)

@@ -103,6 +103,21 @@ def matrix(env):
             same_cat_b,
             {"anon": 303, "a": 404, "b": 303, "admin": 303},
         ),
+        # merge into itself: refused with a flash on the page (nothing merged); another committee's item is a 404
+        (
+            "POST",
+            "/consultations/{tracking_no}/merge",
+            f"/consultations/{a}/merge",
+            {"target": a},
+            {"anon": 303, "a": 303, "b": 404, "admin": 303},
+        ),
+        (
+            "POST",
+            "/consultations/{tracking_no}/merge",
+            f"/consultations/{b}/merge",
+            {"target": b},
+            {"anon": 303, "a": 404, "b": 303, "admin": 303},
+        ),
         # handoffs: A is its community's fallback committee (居委会), B is not; an empty note is refused with a flash
         ("GET", "/handoffs", "/handoffs", None, {"anon": 303, "a": 200, "b": 403, "admin": 200}),
         (

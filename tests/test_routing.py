@@ -310,14 +310,12 @@ def test_the_form_asks_which_village_for_a_village_matter(kb):
         "consultation_community": None
     }
     assert d.messages[0]["response"] == "utter_village_matter_not_urban"
-    assert ValidateConsultationForm().validate_consultation_community(village.id, d, _form_tracker(slots), {}) == {
-        "consultation_community": village.id
-    }
+    got = ValidateConsultationForm().validate_consultation_community(village.id, d, _form_tracker(slots), {})
+    assert got["consultation_community"] == village.id  # (and the co-sign candidate search: tests/test_loop_actions.py)
     # an urban matter from an urban resident is taken as it is, and all communities are offered
     slots = {"consultation_topic": "小区电梯坏了一个月没人修"}
-    assert ValidateConsultationForm().validate_consultation_community(urban.id, d, _form_tracker(slots), {}) == {
-        "consultation_community": urban.id
-    }
+    got = ValidateConsultationForm().validate_consultation_community(urban.id, d, _form_tracker(slots), {})
+    assert got["consultation_community"] == urban.id
     d = CollectingDispatcher()
     ActionAskConsultationCommunity().run(d, _form_tracker(slots), {})
     assert {b["title"] for b in d.messages[0]["buttons"]} == {c.name for c in kb.communities}

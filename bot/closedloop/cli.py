@@ -1,4 +1,5 @@
-"""`python -m bot closedloop eval-cosign [--tune]`: the co-sign detector's precision and recall."""
+"""`python -m bot closedloop eval-cosign [--tune]` (the co-sign detector's precision and recall) and
+`expire-followups` (unanswered follow-ups closed as 未回复)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,18 @@ def register(sub) -> None:
     ev = csub.add_parser("eval-cosign", help="precision/recall of the co-sign detector on the labelled pairs")
     ev.add_argument("--tune", action="store_true", help="search weight and threshold on the tuning half only")
     ev.set_defaults(func=_eval_cosign)
+    ex = csub.add_parser("expire-followups", help="close follow-ups (回访) left unanswered as 未回复")
+    ex.set_defaults(func=_expire_followups)
+
+
+def _expire_followups(args) -> int:
+    from datetime import UTC, datetime
+
+    from bot.closedloop.residents import expire_followups
+
+    n = expire_followups(datetime.now(UTC))
+    print(f"closed {n} follow-up(s) as 未回复")
+    return 0
 
 
 def _line(name: str, r) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.db.base import Base, UTCDateTime, utcnow  # noqa: F401  (models.Base / models.utcnow: one name for callers)
@@ -63,6 +63,7 @@ class Consultation(Base):
     status: Mapped[str] = mapped_column(String(16), default="submitted", index=True)
     committee_id: Mapped[str] = mapped_column(ForeignKey("committees.id"), index=True)
     flagged_unroutable: Mapped[bool] = mapped_column(Boolean, default=False)
+    merged_into: Mapped[str | None] = mapped_column(String(32), nullable=True)  # tracking no, once merged
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -78,7 +79,7 @@ class StatusEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16), default="status")  # status | recategorize
+    kind: Mapped[str] = mapped_column(String(16), default="status")  # status | recategorize | merge | reopen
     actor: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
@@ -186,3 +187,53 @@ class LoginFailure(Base):
     account: Mapped[str] = mapped_column(String(64))  # the username as typed, lower-cased (also unknown ones)
     client: Mapped[str] = mapped_column(String(64), default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Cosign(Base):
+    """A resident who joined an item (附议 at intake, or the submitter/co-signer of an item merged into it)."""
+
+    __tablename__ = "consultation_cosigns"
+    __table_args__ = (UniqueConstraint("consultation_id", "channel", "sender_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id", ondelete="CASCADE"), index=True)
+    committee_id: Mapped[str] = mapped_column(String(64), index=True)  # the item's committee when joined
+    channel: Mapped[str] = mapped_column(String(64))
+    sender_id: Mapped[str] = mapped_column(String(200))
+    via: Mapped[str] = mapped_column(String(16), default="cosign")  # cosign | merge
+    from_tracking_no: Mapped[str | None] = mapped_column(String(32), nullable=True)  # merge: the merged item
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Urge(Base):
+    """One 催办 from the chat; ``key`` (bot.closedloop.reminders.urge_key) is unique: once per working day."""
+
+    __tablename__ = "consultation_urges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id", ondelete="CASCADE"), index=True)
+    committee_id: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(64))
+    sender_id: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class FollowUp(Base):
+    """The 回访 after a resolution: asked in the resident's chat, answered once or closed as unanswered."""
+
+    __tablename__ = "consultation_followups"
+    __table_args__ = (Index("ix_followups_state_asked", "state", "asked_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id", ondelete="CASCADE"), index=True)
+    committee_id: Mapped[str] = mapped_column(String(64), index=True)  # the committee that resolved it
+    channel: Mapped[str] = mapped_column(String(64))
+    sender_id: Mapped[str] = mapped_column(String(200))
+    # pending | satisfied | basically_satisfied | unsatisfied | unanswered | void (item withdrawn or merged)
+    state: Mapped[str] = mapped_column(String(24), default="pending")
+    comment: Mapped[str] = mapped_column(Text, default="")
+    reopened: Mapped[bool] = mapped_column(Boolean, default=False)  # the 不满意 sent the item back: rework
+    # unanswered ``closedloop_followup_days`` working days after this: closed as 未回复 (bot.closedloop.followup)
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)

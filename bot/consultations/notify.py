@@ -19,11 +19,11 @@ import httpx
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.consultations.models import Consultation, HandoffRequest, OutboxMessage, utcnow
+from bot.consultations.models import Consultation, Cosign, HandoffRequest, OutboxMessage, utcnow
 from bot.consultations.records import DeliveryCounts
 from bot.consultations.statuses import Status, parse_status
 from bot.privacy import mask_phone
-from linli_common.replies import status_push
+from linli_common.replies import FOLLOWUP_QUESTION, status_push
 
 log = logging.getLogger(__name__)
 
@@ -75,18 +75,34 @@ def handoff_message(note: str) -> str:
     return f"社区工作人员回复您：{note.strip()}"
 
 
+def _push(session: Session, consultation: Consultation, channel: str, sender_id: str, entities: dict, message: str):
+    msg = OutboxMessage(
+        consultation_id=consultation.id,
+        channel=channel,
+        sender_id=sender_id,
+        intent=INTENT,
+        payload=json.dumps(entities, ensure_ascii=False),
+        message=message,
+        attempts=0,
+        next_attempt_at=utcnow(),
+    )
+    session.add(msg)
+    return msg
+
+
 def enqueue(
     session: Session,
     consultation: Consultation,
     note: str = "",
     *,
     chat_channels: frozenset[str] | set[str] = CHAT_CHANNELS,
+    followup: bool = False,
+    cosigners_only: bool = False,
 ) -> OutboxMessage | None:
-    """Queue a push of ``consultation``'s current status (call inside the status-change transaction).
+    """Queue a push of ``consultation``'s current status to its resident and to every co-signer (call inside the
+    status-change transaction); ``followup``: the resident's push also asks the 回访 (满意/基本满意/不满意).
 
-    Returns None without queuing when the consultation came from a channel without a chat."""
-    if not is_chat_channel(consultation.channel, chat_channels):
-        return None
+    Returns the resident's row, None when the item came from a channel without a chat (co-signers are still told)."""
     status = parse_status(consultation.status)
     entities = {
         "tracking_number": consultation.tracking_no,
@@ -94,18 +110,16 @@ def enqueue(
         "status_label": status.label,
         "note": mask_phone(note.strip()),
     }
-    msg = OutboxMessage(
-        consultation_id=consultation.id,
-        channel=consultation.channel,
-        sender_id=consultation.sender_id,
-        intent=INTENT,
-        payload=json.dumps(entities, ensure_ascii=False),
-        message=status_message(consultation.tracking_no, status, entities["note"]),
-        attempts=0,
-        next_attempt_at=utcnow(),
-    )
-    session.add(msg)
-    return msg
+    text = status_message(consultation.tracking_no, status, entities["note"])
+    for co in session.scalars(select(Cosign).where(Cosign.consultation_id == consultation.id).order_by(Cosign.id)):
+        if is_chat_channel(co.channel, chat_channels):
+            _push(session, consultation, co.channel, co.sender_id, entities, text)
+    if cosigners_only or not is_chat_channel(consultation.channel, chat_channels):
+        return None
+    if followup:
+        entities = entities | {"followup": "1"}
+        text = text + "\n" + FOLLOWUP_QUESTION
+    return _push(session, consultation, consultation.channel, consultation.sender_id, entities, text)
 
 
 def enqueue_handoff_reply(

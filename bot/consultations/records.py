@@ -99,6 +99,7 @@ class ConsultationRecord:
     updated_at: datetime
     trail: tuple[TrailEntry, ...] = ()  # filled by get(); empty in lists
     created: bool = False  # True only on the submit() call that stored it (False for a retried delivery)
+    merged_into: str | None = None  # the tracking no this item was merged into (status merged)
 
 
 @dataclass(frozen=True)
@@ -220,3 +221,59 @@ class UserInfo:
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+
+# --- the closed loop's resident side (bot.consultations.loop) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenText:
+    """An open item a new consultation may co-sign (the text stays inside the service: never shown to residents)."""
+
+    tracking_no: str
+    text: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CosignRecord:
+    tracking_no: str
+    status: str
+    status_label: str
+    committee_name: str
+    cosigners: int  # co-signers now, this one included
+
+
+@dataclass(frozen=True)
+class MergeRecord:
+    source: str
+    target: str
+    joined: int  # residents of the source who became co-signers of the target
+
+
+@dataclass(frozen=True)
+class UrgeRecord:
+    tracking_no: str
+    status: str
+    status_label: str
+    committee_name: str
+    accepted: bool
+    reason: str  # ok | already (today) | closed
+    urges: int  # 催办 recorded on this item so far
+
+
+@dataclass(frozen=True)
+class FollowUpRecord:
+    tracking_no: str
+    rating: str
+    accepted: bool
+    reason: str  # ok | answered | not_resolved | withdrawn | merged
+    reopened: bool
+    merged_into: str | None
+
+
+@dataclass(frozen=True)
+class LoopItemCounts:
+    cosigners: int
+    urges: int
+    reworks: int

@@ -8,6 +8,7 @@ changes are methods; the rest are parts reached as attributes:
 - ``handoffs``: requests for a person (:mod:`bot.consultations.handoffs`)
 - ``accounts``: committee users and sign-in (:mod:`bot.consultations.accounts`)
 - ``delivery``: pushes to residents (:mod:`bot.consultations.delivery`)
+- ``loop``: co-signers, merges, 催办 and follow-ups (:mod:`bot.consultations.loop`; rules in bot.closedloop)
 
 Every method opens its own short transaction and returns frozen dataclasses
 (:mod:`bot.consultations.records`), so callers never hold ORM objects or sessions. Errors a resident
@@ -29,6 +30,7 @@ from bot.consultations.delivery import Delivery
 from bot.consultations.directory import Directory
 from bot.consultations.errors import AccessDenied, DatabaseUnavailable, NotFoundError, db_guard, store_unreachable
 from bot.consultations.handoffs import Handoffs
+from bot.consultations.loop import Loop
 from bot.consultations.records import ConsultationRecord, PushRecord, ResidentStatus
 from bot.consultations.reporting import Reports
 from bot.consultations.routing import Router, RouteResult
@@ -88,6 +90,7 @@ class ConsultationService:
         )
         self.reports = Reports(self._store)
         self.handoffs = Handoffs(self._store)
+        self.loop = Loop(self._store)
         self.accounts = Accounts(self.Session, hasher)
         if prepare:
             upgrade(self.url, engine=self.engine)

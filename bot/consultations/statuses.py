@@ -14,6 +14,7 @@ class Status(StrEnum):
     RESOLVED = "resolved"
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
+    MERGED = "merged"  # joined into another item by its committee (bot.consultations.loop)
 
     @property
     def label(self) -> str:
@@ -31,9 +32,10 @@ LABELS: dict[Status, str] = {
     Status.RESOLVED: "已办结",
     Status.REJECTED: "不予受理",
     Status.WITHDRAWN: "已撤回",
+    Status.MERGED: "已合并",
 }
 
-FINAL = frozenset({Status.RESOLVED, Status.REJECTED, Status.WITHDRAWN})
+FINAL = frozenset({Status.RESOLVED, Status.REJECTED, Status.WITHDRAWN, Status.MERGED})
 
 #: Transitions a committee member may make (withdrawal is the resident's, see RESIDENT_ONLY).
 TRANSITIONS: dict[Status, frozenset[Status]] = {
@@ -43,7 +45,10 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.RESOLVED: frozenset(),
     Status.REJECTED: frozenset(),
     Status.WITHDRAWN: frozenset(),
+    Status.MERGED: frozenset(),
 }
+#: A resident's 不满意 at the follow-up (回访) sends a resolved item back to its committee: rework, not a new item.
+REOPEN_TO = Status.ACCEPTED
 
 RESIDENT_ONLY = frozenset({Status.WITHDRAWN})
 NOTE_REQUIRED = frozenset({Status.REJECTED})

@@ -80,6 +80,7 @@ class Store:
             c.updated_at,
             events,
             created,
+            c.merged_into,
         )
 
     def owned_by(self, owner_channel: str, owner_sender: str, channel: object, sender_id: object) -> bool:

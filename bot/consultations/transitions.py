@@ -10,12 +10,36 @@ from bot.consultations import models as m
 from bot.consultations import notify
 from bot.consultations.errors import AccessDenied, NotFoundError, db_guard
 from bot.consultations.records import ConsultationRecord
-from bot.consultations.statuses import FINAL, RESIDENT_ACTOR, Status, TransitionError, check_transition, parse_status
+from bot.consultations.statuses import (
+    FINAL,
+    REOPEN_TO,
+    RESIDENT_ACTOR,
+    Status,
+    TransitionError,
+    check_transition,
+    parse_status,
+)
 from bot.consultations.store import Store
 from bot.consultations.validation import MAX_TEXT_CHARS, clean_text, ident
 from bot.errors import UserFacingError
 
 NOT_YOURS = "没有查到这个编号下您提交的诉求，请核对受理编号。"
+
+
+def trail_line(s, c: m.Consultation, kind: str, actor: str, now, to_status: str, note: str) -> None:
+    """One trail line of ``c`` from its current status (status change, reopen, merge), in the caller's transaction."""
+    s.add(
+        m.StatusEvent(
+            consultation_id=c.id,
+            kind=kind,
+            actor=actor,
+            at=now,
+            from_status=c.status,
+            to_status=to_status,
+            to_committee_id=c.committee_id,
+            note=note,
+        )
+    )
 
 
 def _change(
@@ -39,28 +63,47 @@ def _change(
             raise AccessDenied()
         target = check_transition(c.status, to_status, by_resident=by_resident, note=note)
         now = m.utcnow()
-        s.add(
-            m.StatusEvent(
-                consultation_id=c.id,
-                kind="status",
-                actor=actor,
-                at=now,
-                from_status=c.status,
-                to_status=target.value,
-                to_committee_id=c.committee_id,
-                note=note,
-            )
-        )
+        trail_line(s, c, "status", actor, now, target.value, note)
         c.status = target.value
         c.updated_at = now
         s.flush()
-        if not by_resident:  # the resident's own withdrawal is confirmed in the chat directly
-            notify.enqueue(s, c, note, chat_channels=store.chat_channels)
+        asks = not by_resident and target == Status.RESOLVED and _ask_followup(s, store, c, now)
+        # the resident's own withdrawal is confirmed in the chat directly; co-signers are told of every change
+        notify.enqueue(s, c, note, chat_channels=store.chat_channels, followup=asks, cosigners_only=by_resident)
         s.commit()
         s.refresh(c)
         rec = store.record(c, trail=True)
     store.wake()
     return rec
+
+
+def _ask_followup(s, store: Store, c: m.Consultation, now) -> bool:
+    """A resolution opens the 回访 of the submitter, when their chat can be asked (bot.closedloop.followup)."""
+    if not notify.is_chat_channel(c.channel, store.chat_channels):
+        return False
+    s.add(
+        m.FollowUp(
+            consultation_id=c.id,
+            committee_id=c.committee_id,
+            channel=c.channel,
+            sender_id=c.sender_id,
+            state="pending",
+            comment="",
+            asked_at=now,
+        )
+    )
+    return True
+
+
+def reopen(s, store: Store, c: m.Consultation, note: str, now) -> None:
+    """The submitter's 不满意 at the 回访: a resolved item goes back to the same committee (rework), inside the
+    caller's transaction; co-signers hear of it (the resident is answered in the chat)."""
+    if parse_status(c.status) != Status.RESOLVED:
+        raise TransitionError("该事项不是“已办结”状态，无需重新办理。", code="not_resolved")
+    trail_line(s, c, "reopen", RESIDENT_ACTOR, now, REOPEN_TO.value, note)
+    c.status, c.updated_at = REOPEN_TO.value, now
+    s.flush()
+    notify.enqueue(s, c, note, chat_channels=store.chat_channels, cosigners_only=True)
 
 
 @db_guard

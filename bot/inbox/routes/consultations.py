@@ -67,6 +67,7 @@ def consultation_detail(request: Request, svc: ServiceDep, rec: VisibleConsultat
             "pushes": svc.pushes(rec.tracking_no),
             "push_via": PUSH_VIA,
             "targets": allowed_targets(rec.status),
+            "loop": svc.loop.counts(rec.tracking_no),
             "categories": categories,
             "category_names": {c.id: c.name for c in categories},
             "committee_names": {c["id"]: c["name"] for c in committee_choices(svc)},
@@ -128,4 +129,16 @@ def change_category(request: Request, act: ActingOn, category: str = Form(""), n
         request,
         f"/consultations/{updated.tracking_no}",
         f"已将分类改为“{updated.category_name}”，承办：{updated.committee_name}。",
+    )
+
+
+@router.post("/consultations/{tracking_no}/merge")
+def merge(request: Request, act: ActingOn, target: str = Form("")):
+    """合并到…: this item joins ``target`` (same committee), its residents become co-signers there."""
+    with refusals_back_to(f"/consultations/{act.rec.tracking_no}", missing=NOT_FOUND):
+        done = act.svc.loop.merge(act.rec.tracking_no, clean(target, 32), act.user.username, committee_id=act.own)
+    return flash_redirect(
+        request,
+        f"/consultations/{done.target}",
+        f"已将 {done.source} 合并到 {done.target}，{done.joined} 位居民成为附议人，并已通知他们。",
     )
