@@ -582,7 +582,9 @@ def test_db_upgrade_command_from_any_directory(url, tmp_path):
             timeout=120,
         )
         assert p.returncode == 0, p.stderr
-        assert "revision 0006" in p.stdout
+        from tests.test_feedback import head_revision
+
+        assert f"revision {head_revision()}" in p.stdout
     p = subprocess.run(
         [sys.executable, "-m", "bot", "consultations", "list", "--json"],
         cwd=tmp_path,

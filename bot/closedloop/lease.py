@@ -9,7 +9,7 @@ ttl well above the clock skew).
 The ledger makes sending idempotent even if two replicas ever overlap: :func:`claim` inserts the reminder key
 (unique) and only the winner sends; :func:`mark_sent` records success; a claim whose send failed is released
 (:func:`release_claim`) and one left unsent by a crash can be reclaimed after ``stale`` seconds.
-Tables have their own MetaData here; the migrations will adopt them.
+The tables are on the one database's ``Base.metadata`` (migration 0008 creates them).
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, and_, delete, insert, or_, update
+from sqlalchemy import Column, DateTime, Engine, String, Table, and_, delete, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 
-metadata = MetaData()
+from bot.db.base import Base
+
+metadata = Base.metadata
 
 scheduler_leases = Table(
     "scheduler_leases",
@@ -49,7 +51,8 @@ def _utc(now: datetime | None) -> datetime:
 
 
 def create_tables(engine: Engine) -> None:
-    metadata.create_all(engine)
+    """Only these two tables (tests; a deployment gets them from the migrations)."""
+    metadata.create_all(engine, tables=[scheduler_leases, reminder_ledger])
 
 
 class Lease:

@@ -38,6 +38,7 @@ def outside_view(c: m.Consultation, category_name: str | None) -> OutsideView:
         c.community.name if c.community else None,
         c.created_at,
         c.updated_at,
+        c.outcome_text or "" if c.outcome_published_at is not None else "",
     )
 
 
@@ -68,6 +69,7 @@ def resident_view(store: Store, rec: ConsultationRecord) -> ResidentStatus:
         rec.updated_at.isoformat(),
         store.local_time_text(rec.updated_at),
         trail,
+        rec.due_line,
     )
 
 

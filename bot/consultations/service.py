@@ -8,6 +8,8 @@ changes are methods; the rest are parts reached as attributes:
 - ``handoffs``: requests for a person (:mod:`bot.consultations.handoffs`)
 - ``accounts``: committee users and sign-in (:mod:`bot.consultations.accounts`)
 - ``delivery``: pushes to residents (:mod:`bot.consultations.delivery`)
+- ``oversight``: limits, extensions, reassignment, overdue lists, published outcomes (:mod:`bot.consultations.oversight`)
+- ``scorecards``: on-time, satisfaction and rework rates per committee and 街道 (:mod:`bot.consultations.scorecards`)
 
 Every method opens its own short transaction and returns frozen dataclasses
 (:mod:`bot.consultations.records`), so callers never hold ORM objects or sessions. Errors a resident
@@ -29,9 +31,11 @@ from bot.consultations.delivery import Delivery
 from bot.consultations.directory import Directory
 from bot.consultations.errors import AccessDenied, DatabaseUnavailable, NotFoundError, db_guard, store_unreachable
 from bot.consultations.handoffs import Handoffs
+from bot.consultations.oversight import Oversight
 from bot.consultations.records import ConsultationRecord, PushRecord, ResidentStatus
 from bot.consultations.reporting import Reports
 from bot.consultations.routing import Router, RouteResult
+from bot.consultations.scorecards import Scorecards
 from bot.consultations.statuses import Status
 from bot.consultations.store import Store
 from bot.consultations.validation import MAX_TEXT_CHARS, clean_text
@@ -89,6 +93,8 @@ class ConsultationService:
         self.reports = Reports(self._store)
         self.handoffs = Handoffs(self._store)
         self.accounts = Accounts(self.Session, hasher)
+        self.oversight = Oversight(self._store)
+        self.scorecards = Scorecards(self._store)
         if prepare:
             upgrade(self.url, engine=self.engine)
             self.directory.sync()
