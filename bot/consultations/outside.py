@@ -16,6 +16,9 @@ from bot.errors import UserFacingError
 from bot.privacy import mask
 
 
+INTERNAL_KINDS = frozenset({"reminder", "escalation", "extension", "reassign", "publish"})
+
+
 def outside_text(text: str | None, contact_name: str | None = None) -> str:
     """``text`` as an outside view may show it: the contact's name, phones and ID numbers masked."""
     return mask(text or "", [contact_name] if contact_name else [])
@@ -24,7 +27,8 @@ def outside_text(text: str | None, contact_name: str | None = None) -> str:
 def outside_view(c: m.Consultation, category_name: str | None) -> OutsideView:
     """From a row loaded with its events, committee and community."""
     st = parse_status(c.status)
-    notes = [e.note for e in c.events if e.note and e.note.strip()]
+    # internal lines (reminders, escalations, extension reasons, reassignment, publishing) stay in the inbox
+    notes = [e.note for e in c.events if e.note and e.note.strip() and e.kind not in INTERNAL_KINDS]
     return OutsideView(
         c.tracking_no,
         st.value,

@@ -9,6 +9,7 @@ changes are methods; the rest are parts reached as attributes:
 - ``accounts``: committee users and sign-in (:mod:`bot.consultations.accounts`)
 - ``delivery``: pushes to residents (:mod:`bot.consultations.delivery`)
 - ``oversight``: limits, extensions, reassignment, overdue lists, published outcomes (:mod:`bot.consultations.oversight`)
+- ``reminding``: the scheduler's reads and once-only reminder writes (:mod:`bot.consultations.reminding`)
 - ``scorecards``: on-time, satisfaction and rework rates per committee and 街道 (:mod:`bot.consultations.scorecards`)
 
 Every method opens its own short transaction and returns frozen dataclasses
@@ -32,6 +33,7 @@ from bot.consultations.directory import Directory
 from bot.consultations.errors import AccessDenied, DatabaseUnavailable, NotFoundError, db_guard, store_unreachable
 from bot.consultations.handoffs import Handoffs
 from bot.consultations.oversight import Oversight
+from bot.consultations.reminding import Reminding
 from bot.consultations.records import ConsultationRecord, PushRecord, ResidentStatus
 from bot.consultations.reporting import Reports
 from bot.consultations.routing import Router, RouteResult
@@ -95,6 +97,7 @@ class ConsultationService:
         self.accounts = Accounts(self.Session, hasher)
         self.oversight = Oversight(self._store)
         self.scorecards = Scorecards(self._store)
+        self.reminding = Reminding(self._store)
         if prepare:
             upgrade(self.url, engine=self.engine)
             self.directory.sync()
