@@ -284,6 +284,8 @@ class Oversight:
                 c.outcome_text = outside_text(body, c.contact_name)
                 c.outcome_published_at, c.outcome_published_by = m.utcnow(), actor
                 _trail(s, c, "publish", actor, "公开协商结果")
+            elif c.outcome_published_at is None:
+                raise UserFacingError("请填写要公开的协商结果。", code="outcome_empty")
             else:
                 c.outcome_text = c.outcome_published_at = c.outcome_published_by = None
                 _trail(s, c, "publish", actor, "撤下公开的协商结果")

@@ -93,6 +93,30 @@ class Reminding:
                 out.append(Reminder(key, kind, str(it.id), due, aud, to, left.working_days_left, left.working_days_overdue))
         return out
 
+    @staticmethod
+    def _write(s, reminders: list[Reminder], statuses: dict, holder: str, naive: datetime, now: datetime) -> None:
+        if not reminders:
+            return
+        s.execute(
+            insert(lease.reminder_ledger),
+            [{"key": r.key, "holder": holder, "claimed_at": naive, "sent_at": naive} for r in reminders],
+        )
+        s.execute(
+            insert(m.StatusEvent),
+            [
+                {
+                    "consultation_id": int(r.item_id),
+                    "kind": "escalation" if r.audience is Audience.STREET else "reminder",
+                    "actor": SYSTEM_ACTOR,
+                    "at": now,
+                    "from_status": statuses[int(r.item_id)],
+                    "to_status": statuses[int(r.item_id)],
+                    "note": _words(r),
+                }
+                for r in reminders
+            ],
+        )
+
     @db_guard
     def send(self, reminders: list[Reminder], holder: str, now: datetime | None = None) -> int:
         """Write each reminder not yet in the ledger (trail line + ledger row, atomically); the number written."""
@@ -114,30 +138,18 @@ class Reminding:
                         )
                     ).all()
                 )
-                for r in batch:
-                    if r.key in known or int(r.item_id) not in statuses:
-                        continue
-                    try:
-                        with s.begin_nested():
-                            s.execute(
-                                insert(lease.reminder_ledger).values(
-                                    key=r.key, holder=holder, claimed_at=naive, sent_at=naive
-                                )
-                            )
-                            st = statuses[int(r.item_id)]
-                            s.add(
-                                m.StatusEvent(
-                                    consultation_id=int(r.item_id),
-                                    kind="escalation" if r.audience is Audience.STREET else "reminder",
-                                    actor=SYSTEM_ACTOR,
-                                    at=now,
-                                    from_status=st,
-                                    to_status=st,
-                                    note=_words(r),
-                                )
-                            )
-                        sent += 1
-                    except IntegrityError:  # another replica wrote it between our read and our insert
-                        continue
+                todo = [r for r in batch if r.key not in known and int(r.item_id) in statuses]
+                try:  # the usual case: nobody else wrote these keys; one bulk write
+                    with s.begin_nested():
+                        self._write(s, todo, statuses, holder, naive, now)
+                    sent += len(todo)
+                except IntegrityError:  # another replica raced us: one at a time, skipping its keys
+                    for r in todo:
+                        try:
+                            with s.begin_nested():
+                                self._write(s, [r], statuses, holder, naive, now)
+                            sent += 1
+                        except IntegrityError:
+                            continue
                 s.commit()
         return sent

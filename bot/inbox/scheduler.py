@@ -52,15 +52,21 @@ class PassResult:
 
 
 def run_pass(service, *, holder: str | None = None, now: datetime | None = None) -> PassResult:
-    """One pass, if this holder gets the lease (released at the end so the next pass may run anywhere)."""
+    """One pass, if this holder gets the lease (released at the end so the next pass may run anywhere).
+
+    ``now`` is the jobs' clock (tests and the bench pass one); the lease always uses the wall clock and is renewed
+    before each job, so a long pass keeps it."""
     holder = holder or holder_id()
     now = now or m.utcnow()
     ls = lease.Lease(service.engine, LEASE, holder, ttl=service.settings.closedloop_lease_ttl)
-    if not ls.acquire(now):
+    if not ls.acquire():
         return PassResult(False, {})
     out: dict[str, dict] = {}
     try:
         for name, fn in list(JOBS.items()):
+            if not ls.acquire():  # lost it (a pass longer than the ttl): stop, the new holder carries on
+                log.warning("scheduler lease lost before job %s", name)
+                break
             try:
                 out[name] = fn(service, now, holder)
             except Exception as e:  # one job's fault must not stop the others
