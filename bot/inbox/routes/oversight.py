@@ -4,7 +4,7 @@ of a community's published outcomes (no login)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from fastapi import APIRouter, Form, HTTPException, Request
 
@@ -153,7 +153,8 @@ def set_limits(
 
 
 def _period(settings, since: str | None, until: str | None) -> tuple[date, date]:
-    end = parse_day(clean(until, 40), "截止日期") or date.today()
+    """The chosen local days, by default the last 30 ending today (local: the inbox's time zone)."""
+    end = parse_day(clean(until, 40), "截止日期") or datetime.now(local_tz(settings)).date()
     start = parse_day(clean(since, 40), "起始日期") or end - timedelta(days=29)
     return (start, end) if start <= end else (end, start)
 
