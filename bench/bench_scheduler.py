@@ -25,8 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert, select  # noqa: E402
 
 from bot.closedloop import deadlines as dl  # noqa: E402
-from bot.consultations import ConsultationService  # noqa: E402
-from bot.consultations import duedates  # noqa: E402
+from bot.consultations import (
+    ConsultationService,  # noqa: E402
+    duedates,  # noqa: E402
+)
 from bot.consultations import models as m  # noqa: E402
 from bot.db import dispose_engines  # noqa: E402
 from bot.inbox import scheduler  # noqa: E402

@@ -29,8 +29,11 @@ def env(tmp_path_factory):
     e.service.accounts.create_user("sup", PASSWORD["sup"], None, role="supervisor", township="城关街道")
     e.service.accounts.create_user("sup2", PASSWORD["sup2"], None, role="supervisor", township="南湖街道")
     with e.service.Session.begin() as s:  # the first A item is long overdue
-        s.execute(update(m.Consultation).where(m.Consultation.id == e.a[0].id).values(
-            accept_by=date(2026, 11, 2), complete_by=date(2026, 11, 20)))
+        s.execute(
+            update(m.Consultation)
+            .where(m.Consultation.id == e.a[0].id)
+            .values(accept_by=date(2026, 11, 2), complete_by=date(2026, 11, 20))
+        )
     return e
 
 
@@ -79,21 +82,35 @@ def test_dashboard_counts_and_calendar_warning(alice, app):
 def test_extension_request_then_supervisor_decides(alice, sup, env):
     no = env.a[2].tracking_no
     before = env.service.get(no).complete_by
-    r = alice.post(f"/consultations/{no}/extension", data={"days": "abc", "reason": "x", "csrf_token": csrf_of(alice)},
-                   follow_redirects=True)
+    r = alice.post(
+        f"/consultations/{no}/extension",
+        data={"days": "abc", "reason": "x", "csrf_token": csrf_of(alice)},
+        follow_redirects=True,
+    )
     assert r.status_code == 200 and "延期天数应为" in r.text
-    r = alice.post(f"/consultations/{no}/extension",
-                   data={"days": "4", "reason": "等待维修资金审批", "csrf_token": csrf_of(alice)}, follow_redirects=True)
+    r = alice.post(
+        f"/consultations/{no}/extension",
+        data={"days": "4", "reason": "等待维修资金审批", "csrf_token": csrf_of(alice)},
+        follow_redirects=True,
+    )
     assert "等待街道（乡镇）审批" in r.text
     # a member cannot decide
     ext = env.service.oversight.extensions(tracking_no=no)[0]
-    assert alice.post(f"/extensions/{ext.id}/decide", data={"decision": "approve", "csrf_token": csrf_of(alice)},
-                      follow_redirects=False).status_code == 403
+    assert (
+        alice.post(
+            f"/extensions/{ext.id}/decide",
+            data={"decision": "approve", "csrf_token": csrf_of(alice)},
+            follow_redirects=False,
+        ).status_code
+        == 403
+    )
     page = sup.get("/supervisor").text
     assert no in page and "等待维修资金审批" in page
-    r = sup.post(f"/extensions/{ext.id}/decide",
-                 data={"decision": "approve", "note": "同意", "back": f"/consultations/{no}", "csrf_token": csrf_of(sup)},
-                 follow_redirects=True)
+    r = sup.post(
+        f"/extensions/{ext.id}/decide",
+        data={"decision": "approve", "note": "同意", "back": f"/consultations/{no}", "csrf_token": csrf_of(sup)},
+        follow_redirects=True,
+    )
     assert r.status_code == 200 and "已同意" in r.text
     assert env.service.get(no).complete_by > before
 
@@ -102,8 +119,11 @@ def test_requester_cannot_decide_own_even_as_admin(admin, env):
     no = env.a[3].tracking_no
     env.service.oversight.request_extension(no, 2, "材料不全", "root")
     ext = env.service.oversight.extensions(tracking_no=no)[-1]
-    r = admin.post(f"/extensions/{ext.id}/decide", data={"decision": "approve", "csrf_token": csrf_of(admin)},
-                   follow_redirects=True)
+    r = admin.post(
+        f"/extensions/{ext.id}/decide",
+        data={"decision": "approve", "csrf_token": csrf_of(admin)},
+        follow_redirects=True,
+    )
     assert "不能审批自己提出的延期申请" in r.text
     assert env.service.oversight.extensions(tracking_no=no)[-1].state == "requested"
 
@@ -117,8 +137,11 @@ def test_supervisor_scope_is_the_township(sup, app, env):
     assert other.get(f"/consultations/{env.a[0].tracking_no}").status_code == 404
     assert env.a[0].tracking_no not in other.get("/supervisor").text
     # a supervisor oversees, the committee acts: no status change through the supervisor's scope
-    r = sup.post(f"/consultations/{env.a[1].tracking_no}/status",
-                 data={"to_status": "accepted", "csrf_token": csrf_of(sup)}, follow_redirects=False)
+    r = sup.post(
+        f"/consultations/{env.a[1].tracking_no}/status",
+        data={"to_status": "accepted", "csrf_token": csrf_of(sup)},
+        follow_redirects=False,
+    )
     assert r.status_code in (303, 403, 404)
     assert env.service.get(env.a[1].tracking_no).status == "submitted"
 
@@ -126,14 +149,25 @@ def test_supervisor_scope_is_the_township(sup, app, env):
 def test_supervisor_reassigns_and_resident_is_told(sup, app, env):
     no = env.a[4].tracking_no
     other = _client(app, "sup2")
-    assert other.post(f"/consultations/{no}/reassign", data={"committee_id": "nanhu-jwh", "csrf_token": csrf_of(other)},
-                      follow_redirects=False).status_code == 404
-    r = sup.post(f"/consultations/{no}/reassign",
-                 data={"committee_id": "nanhu-jwh", "csrf_token": csrf_of(sup)}, follow_redirects=True)
+    assert (
+        other.post(
+            f"/consultations/{no}/reassign",
+            data={"committee_id": "nanhu-jwh", "csrf_token": csrf_of(other)},
+            follow_redirects=False,
+        ).status_code
+        == 404
+    )
+    r = sup.post(
+        f"/consultations/{no}/reassign",
+        data={"committee_id": "nanhu-jwh", "csrf_token": csrf_of(sup)},
+        follow_redirects=True,
+    )
     assert "只能转给本街道" in r.text
-    r = sup.post(f"/consultations/{no}/reassign",
-                 data={"committee_id": "xingfu-wyxt", "note": "物业负责", "csrf_token": csrf_of(sup)},
-                 follow_redirects=True)
+    r = sup.post(
+        f"/consultations/{no}/reassign",
+        data={"committee_id": "xingfu-wyxt", "note": "物业负责", "csrf_token": csrf_of(sup)},
+        follow_redirects=True,
+    )
     assert "并通知居民" in r.text
     rec = env.service.get(no)
     assert rec.committee_id == "xingfu-wyxt" and rec.trail[-1].actor == "sup"
@@ -143,16 +177,25 @@ def test_supervisor_reassigns_and_resident_is_told(sup, app, env):
 def test_admin_edits_limits_with_validation(admin, alice, env):
     assert alice.get("/admin/limits").status_code == 403
     assert "办理期限（工作日）" in admin.get("/admin/limits").text
-    r = admin.post("/admin/limits/public-affairs", data={"accept_days": "9", "complete_days": "3",
-                                                         "csrf_token": csrf_of(admin)}, follow_redirects=True)
+    r = admin.post(
+        "/admin/limits/public-affairs",
+        data={"accept_days": "9", "complete_days": "3", "csrf_token": csrf_of(admin)},
+        follow_redirects=True,
+    )
     assert "办结期限不能短于受理期限" in r.text
-    r = admin.post("/admin/limits/public-affairs", data={"accept_days": "4", "complete_days": "25",
-                                                         "csrf_token": csrf_of(admin)}, follow_redirects=True)
+    r = admin.post(
+        "/admin/limits/public-affairs",
+        data={"accept_days": "4", "complete_days": "25", "csrf_token": csrf_of(admin)},
+        follow_redirects=True,
+    )
     assert "受理4、办结25个工作日" in r.text
     lim = next(x for x in env.service.oversight.limits() if x.category == "public-affairs")
     assert (lim.accept_days, lim.complete_days, lim.overridden) == (4, 25, True)
-    r = admin.post("/admin/limits/no-such", data={"accept_days": "2", "complete_days": "5",
-                                                  "csrf_token": csrf_of(admin)}, follow_redirects=True)
+    r = admin.post(
+        "/admin/limits/no-such",
+        data={"accept_days": "2", "complete_days": "5", "csrf_token": csrf_of(admin)},
+        follow_redirects=True,
+    )
     assert "flash-error" in r.text and "no-such" not in {x.category for x in env.service.oversight.limits()}
 
 
@@ -170,9 +213,11 @@ def test_scorecard_page_and_csv(admin, alice):
 
 def test_publish_outcome_then_public_page_and_open311(alice, app, env):
     no = env.a[0].tracking_no  # filed with consent by 王小明, 13900001111
-    r = alice.post(f"/consultations/{no}/outcome",
-                   data={"outcome": "经协商，王小明反映的路灯已修复，回访电话13900001111", "csrf_token": csrf_of(alice)},
-                   follow_redirects=True)
+    r = alice.post(
+        f"/consultations/{no}/outcome",
+        data={"outcome": "经协商，王小明反映的路灯已修复，回访电话13900001111", "csrf_token": csrf_of(alice)},
+        follow_redirects=True,
+    )
     assert "已公开协商结果" in r.text
     anon = TestClient(app)
     page = anon.get("/public/xingfu")
@@ -191,8 +236,15 @@ def test_adduser_cli_creates_a_supervisor(env, tmp_path):
     assert p.returncode == 0, p.stderr
     u = env.service.accounts.get_user("jd1")
     assert u.role == "supervisor" and u.township == "城关街道" and u.committee_id is None
-    bad = subprocess.run([*cmd[:5], "jd2", "--township", "不存在街道", "--password-stdin"], input="jd-pass-1234!x\n",
-                         capture_output=True, text=True, cwd=REPO, env=envv, timeout=120)
+    bad = subprocess.run(
+        [*cmd[:5], "jd2", "--township", "不存在街道", "--password-stdin"],
+        input="jd-pass-1234!x\n",
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=envv,
+        timeout=120,
+    )
     assert bad.returncode == 1 and "没有找到这个街道" in bad.stderr
 
 

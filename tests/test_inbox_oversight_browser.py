@@ -24,8 +24,11 @@ def stack(tmp_path_factory):
         env = make_env(tmp_path_factory.mktemp("oversight-browser"), rasa_url=rasa.url)
         env.service.accounts.create_user(SUP[0], SUP[1], None, role="supervisor", township="城关街道")
         with env.service.Session.begin() as s:  # one long-overdue item
-            s.execute(update(m.Consultation).where(m.Consultation.id == env.a[0].id).values(
-                accept_by=date(2026, 11, 2), complete_by=date(2026, 11, 20)))
+            s.execute(
+                update(m.Consultation)
+                .where(m.Consultation.id == env.a[0].id)
+                .values(accept_by=date(2026, 11, 2), complete_by=date(2026, 11, 20))
+            )
         with Server(create_app(env.settings, env.service, push_interval=30, scheduler_interval=0)) as server:
             yield env, server, rasa
 

@@ -65,8 +65,12 @@ def test_year_end_item_with_10_day_limit_is_estimated_into_2027():
 
 
 def test_national_day_week_2026_is_skipped():
-    d = dl.due_dates(datetime(2026, 9, 30, 10, 0, tzinfo=SH), CategoryLimits(accept_days=2, complete_days=3),
-                     cutoff=time(17), tz="Asia/Shanghai")
+    d = dl.due_dates(
+        datetime(2026, 9, 30, 10, 0, tzinfo=SH),
+        CategoryLimits(accept_days=2, complete_days=3),
+        cutoff=time(17),
+        tz="Asia/Shanghai",
+    )
     # 30 Sept is day 1; 1–7 October are holidays; 8 October (Thursday) is the next working day
     assert d.accept_by == date(2026, 10, 8) and d.complete_by == date(2026, 10, 9) and not d.estimated
 
@@ -152,7 +156,9 @@ def test_extension_state_machine_through_the_service(svc):
         msgs = [o.message for o in s.scalars(select(m.OutboxMessage).where(m.OutboxMessage.sender_id == "r-ext"))]
     assert any("延长3个工作日" in x for x in msgs)
     e2 = svc.oversight.request_extension(rec.tracking_no, "2", "第二次", "alice")
-    assert svc.oversight.decide_extension(e2.id, False, "sup", township="城关街道", role="supervisor").state == "refused"
+    assert (
+        svc.oversight.decide_extension(e2.id, False, "sup", township="城关街道", role="supervisor").state == "refused"
+    )
     assert svc.get(rec.tracking_no).complete_by == after.complete_by
 
 
@@ -170,8 +176,17 @@ def test_supervisor_reassigns_within_the_township_only(svc):
 
 
 def test_published_outcome_is_masked_and_public(svc):
-    rec = svc.submit("telegram", "r-pub", "m1", "xingfu", "路灯坏了", category="public-affairs",
-                     contact_name="王小明", contact_phone="13900001111", consent=True)
+    rec = svc.submit(
+        "telegram",
+        "r-pub",
+        "m1",
+        "xingfu",
+        "路灯坏了",
+        category="public-affairs",
+        contact_name="王小明",
+        contact_phone="13900001111",
+        consent=True,
+    )
     out = svc.oversight.publish_outcome(rec.tracking_no, "已联系王小明（13900001111）并修好路灯", "alice")
     assert "13900001111" not in out.outcome_text and "王小明" not in out.outcome_text
     pub = svc.oversight.public_outcomes("xingfu")
@@ -187,8 +202,11 @@ def test_published_outcome_is_masked_and_public(svc):
 def _overdue_item(svc, sender):
     rec = _file(svc, sender=sender)
     with svc.Session.begin() as s:
-        s.execute(update(m.Consultation).where(m.Consultation.id == rec.id).values(
-            accept_by=date(2026, 11, 2), complete_by=date(2026, 11, 20)))
+        s.execute(
+            update(m.Consultation)
+            .where(m.Consultation.id == rec.id)
+            .values(accept_by=date(2026, 11, 2), complete_by=date(2026, 11, 20))
+        )
     return rec
 
 
@@ -249,8 +267,9 @@ def test_daily_digest_to_a_real_local_http_server(url, tmp_path):
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     _Hook.bodies, _Hook.fail = [], True
     try:
-        settings = Settings(var_dir=tmp_path, database_url=url,
-                            closedloop_digest_url=f"http://127.0.0.1:{srv.server_port}/hook")
+        settings = Settings(
+            var_dir=tmp_path, database_url=url, closedloop_digest_url=f"http://127.0.0.1:{srv.server_port}/hook"
+        )
         svc = ConsultationService(url, _kb(), settings=settings, use_embedding=False, hasher=FAST_ARGON2)
         rec = _overdue_item(svc, "r-digest")
         now = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 10:00 local, after the digest hour

@@ -15,7 +15,6 @@ from bot.consultations.store import Store
 from bot.errors import UserFacingError
 from bot.privacy import mask
 
-
 INTERNAL_KINDS = frozenset({"reminder", "escalation", "extension", "reassign", "publish"})
 
 

@@ -95,7 +95,9 @@ class Oversight:
         """An admin's override of a category's limits (validated like communities.yml); applies to new items."""
         cat = self._store.directory.category_id(category)
         try:
-            limits = CategoryLimits(accept_days=int(str(accept_days).strip()), complete_days=int(str(complete_days).strip()))
+            limits = CategoryLimits(
+                accept_days=int(str(accept_days).strip()), complete_days=int(str(complete_days).strip())
+            )
         except (ValueError, TypeError):
             raise UserFacingError(
                 "受理期限为1到30个工作日，办结期限为1到120个工作日，且办结期限不能短于受理期限。", code="invalid_limits"
@@ -217,7 +219,9 @@ class Oversight:
             _trail(s, c, "reassign", actor, line, from_committee_id=c.committee_id, to_committee_id=target.id)
             c.committee_id, c.community_id, c.updated_at = target.id, target.community_id, m.utcnow()
             s.flush()
-            notify.enqueue(s, c, f"已转由{target.community.name}{target.name}办理。", chat_channels=self._store.chat_channels)
+            notify.enqueue(
+                s, c, f"已转由{target.community.name}{target.name}办理。", chat_channels=self._store.chat_channels
+            )
             s.commit()
             s.refresh(c)
             rec = self._store.record(c, trail=True)

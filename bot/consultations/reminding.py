@@ -90,7 +90,9 @@ class Reminding:
                 else:
                     continue
                 key = reminder_key(kind, it.tracking_no, due)
-                out.append(Reminder(key, kind, str(it.id), due, aud, to, left.working_days_left, left.working_days_overdue))
+                out.append(
+                    Reminder(key, kind, str(it.id), due, aud, to, left.working_days_left, left.working_days_overdue)
+                )
         return out
 
     @staticmethod
@@ -128,7 +130,9 @@ class Reminding:
                 batch = reminders[i : i + BATCH]
                 known = set(
                     s.scalars(
-                        select(lease.reminder_ledger.c.key).where(lease.reminder_ledger.c.key.in_([r.key for r in batch]))
+                        select(lease.reminder_ledger.c.key).where(
+                            lease.reminder_ledger.c.key.in_([r.key for r in batch])
+                        )
                     )
                 )
                 statuses = dict(

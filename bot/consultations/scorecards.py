@@ -148,7 +148,11 @@ class Scorecards:
                 t,
                 t or "（未设街道）",
                 t,
-                *(sum(getattr(r, f) for r in rs) for f in ScoreRow.__dataclass_fields__ if f not in ("key", "name", "township", "loop")),
+                *(
+                    sum(getattr(r, f) for r in rs)
+                    for f in ScoreRow.__dataclass_fields__
+                    if f not in ("key", "name", "township", "loop")
+                ),
                 _sum_loop([r.loop for r in rs]),
             )
             for t, rs in sorted(by_town.items())

@@ -33,8 +33,8 @@ from bot.consultations.directory import Directory
 from bot.consultations.errors import AccessDenied, DatabaseUnavailable, NotFoundError, db_guard, store_unreachable
 from bot.consultations.handoffs import Handoffs
 from bot.consultations.oversight import Oversight
-from bot.consultations.reminding import Reminding
 from bot.consultations.records import ConsultationRecord, PushRecord, ResidentStatus
+from bot.consultations.reminding import Reminding
 from bot.consultations.reporting import Reports
 from bot.consultations.routing import Router, RouteResult
 from bot.consultations.scorecards import Scorecards

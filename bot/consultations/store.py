@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.consultations import models as m
 from bot.consultations import duedates, notify, tracking
+from bot.consultations import models as m
 from bot.consultations.directory import Directory
 from bot.consultations.errors import NotFoundError
 from bot.consultations.records import ConsultationRecord, TrailEntry

@@ -13,8 +13,8 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot.consultations import models as m
 from bot.consultations import duedates, tracking
+from bot.consultations import models as m
 from bot.consultations.errors import db_guard
 from bot.consultations.records import ConsultationRecord
 from bot.consultations.routing import RouteResult

@@ -206,8 +206,26 @@ def dashboard_figures(svc, scope: str | None, overdue_days: int) -> dict:
 
 # scorecards ------------------------------------------------------------------------------
 SCORE_HEADER = [
-    "层级", "名称", "街道（乡镇）", "提交数", "按时受理率", "按时办结率", "满意率", "返工率", "附议人次",
-    "应受理", "按时受理", "应办结", "按时办结", "已办结", "已评价", "满意", "基本满意", "不满意", "未回复", "返工",
+    "层级",
+    "名称",
+    "街道（乡镇）",
+    "提交数",
+    "按时受理率",
+    "按时办结率",
+    "满意率",
+    "返工率",
+    "附议人次",
+    "应受理",
+    "按时受理",
+    "应办结",
+    "按时办结",
+    "已办结",
+    "已评价",
+    "满意",
+    "基本满意",
+    "不满意",
+    "未回复",
+    "返工",
 ]
 
 
@@ -217,11 +235,31 @@ def _pct(rate: float | None) -> str:
 
 def scorecard_cells(level: str, r) -> list[str]:
     lp = r.loop
-    return [safe_cell(v) for v in (
-        level, r.name, r.township, r.filed, _pct(r.accept_rate), _pct(r.complete_rate), _pct(r.satisfaction_rate),
-        _pct(r.rework_rate), lp.cosigns, r.accept_due, r.accept_on_time, r.complete_due, r.complete_on_time,
-        r.resolved, lp.rated, lp.satisfied, lp.basically_satisfied, lp.unsatisfied, lp.unanswered, lp.reworked,
-    )]
+    return [
+        safe_cell(v)
+        for v in (
+            level,
+            r.name,
+            r.township,
+            r.filed,
+            _pct(r.accept_rate),
+            _pct(r.complete_rate),
+            _pct(r.satisfaction_rate),
+            _pct(r.rework_rate),
+            lp.cosigns,
+            r.accept_due,
+            r.accept_on_time,
+            r.complete_due,
+            r.complete_on_time,
+            r.resolved,
+            lp.rated,
+            lp.satisfied,
+            lp.basically_satisfied,
+            lp.unsatisfied,
+            lp.unanswered,
+            lp.reworked,
+        )
+    ]
 
 
 def scorecard_csv(card) -> bytes:
@@ -257,9 +295,16 @@ def scorecard_chart(rows) -> dict:
         x0 = gap + i * (group + gap)
         for j, (rate, kind) in enumerate(((r.accept_rate, "accept"), (r.complete_rate, "complete"))):
             h = round((height - 60) * (rate or 0), 1)
-            bars.append({
-                "x": round(x0 + j * group / 2, 1), "y": round(height - 40 - h, 1), "w": round(group / 2 - 2, 1),
-                "h": h, "kind": kind, "text": _pct(rate), "label": r.name if j == 0 else "",
-                "lx": round(x0 + group / 2, 1),
-            })
+            bars.append(
+                {
+                    "x": round(x0 + j * group / 2, 1),
+                    "y": round(height - 40 - h, 1),
+                    "w": round(group / 2 - 2, 1),
+                    "h": h,
+                    "kind": kind,
+                    "text": _pct(rate),
+                    "label": r.name if j == 0 else "",
+                    "lx": round(x0 + group / 2, 1),
+                }
+            )
     return {"bars": bars, "width": width, "height": height}

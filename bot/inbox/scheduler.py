@@ -94,14 +94,19 @@ def digest_payload(service, now: datetime) -> dict:
     return {
         "type": "linli.closedloop.digest",
         "date": day.isoformat(),
-        "committees": [
-            {"committee": c, "near": near[c], "overdue": over[c]} for c in sorted(set(near) | set(over))
-        ],
+        "committees": [{"committee": c, "near": near[c], "overdue": over[c]} for c in sorted(set(near) | set(over))],
         "townships": [{"township": t, "escalated": n} for t, n in sorted(towns.items())],
         "overdue": [
-            {"tracking_no": i.tracking_no, "committee": i.committee_id, "stage": i.stage, "due": i.due.isoformat(),
-             "working_days_overdue": i.working_days_overdue, "estimated": i.estimated}
-            for i in items if i.working_days_overdue > 0
+            {
+                "tracking_no": i.tracking_no,
+                "committee": i.committee_id,
+                "stage": i.stage,
+                "due": i.due.isoformat(),
+                "working_days_overdue": i.working_days_overdue,
+                "estimated": i.estimated,
+            }
+            for i in items
+            if i.working_days_overdue > 0
         ][:500],
         "estimated_years": workdays.estimated_years(day),
     }

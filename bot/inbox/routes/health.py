@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import RedirectResponse
 
 from bot.closedloop import workdays
 from bot.db import utcnow
 from bot.settings import get_settings
-from fastapi.responses import RedirectResponse
 
 router = APIRouter()
 

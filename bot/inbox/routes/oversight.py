@@ -93,14 +93,16 @@ def reassign(
             township=None if user.is_admin else user.township,
             note=clean(note, MAX_NOTE, multiline=True),
         )
-    return flash_redirect(
-        request, _page(updated.tracking_no), f"已转交{updated.committee_name}办理，并通知居民。"
-    )
+    return flash_redirect(request, _page(updated.tracking_no), f"已转交{updated.committee_name}办理，并通知居民。")
 
 
 @router.post("/consultations/{tracking_no}/outcome")
 def publish_outcome(
-    request: Request, svc: ServiceDep, user: CurrentUser, own: OwnCommittee, rec: VisibleConsultation,
+    request: Request,
+    svc: ServiceDep,
+    user: CurrentUser,
+    own: OwnCommittee,
+    rec: VisibleConsultation,
     outcome: str = Form(""),
 ):
     if user.is_supervisor:
@@ -142,13 +144,19 @@ def limits_page(request: Request, svc: ServiceDep, user: AdminUser):
 
 @router.post("/admin/limits/{category}")
 def set_limits(
-    request: Request, svc: ServiceDep, user: AdminUser, category: str,
-    accept_days: str = Form(""), complete_days: str = Form(""),
+    request: Request,
+    svc: ServiceDep,
+    user: AdminUser,
+    category: str,
+    accept_days: str = Form(""),
+    complete_days: str = Form(""),
 ):
     with refusals_back_to("/admin/limits", missing="没有这个事项类别。"):
         r = svc.oversight.set_limits(clean(category, 64), clean(accept_days, 4), clean(complete_days, 4), user.username)
     return flash_redirect(
-        request, "/admin/limits", f"已将“{r.category_name}”的期限改为受理{r.accept_days}、办结{r.complete_days}个工作日（新提交的诉求起生效）。"
+        request,
+        "/admin/limits",
+        f"已将“{r.category_name}”的期限改为受理{r.accept_days}、办结{r.complete_days}个工作日（新提交的诉求起生效）。",
     )
 
 
@@ -161,23 +169,37 @@ def _period(settings, since: str | None, until: str | None) -> tuple[date, date]
 
 @router.get("/scorecards")
 def scorecards(
-    request: Request, svc: ServiceDep, settings: SettingsDep, user: CurrentUser, scope: CommitteeScope,
-    since: str | None = None, until: str | None = None,
+    request: Request,
+    svc: ServiceDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    scope: CommitteeScope,
+    since: str | None = None,
+    until: str | None = None,
 ):
     start, end = _period(settings, since, until)
     card = svc.scorecards.compute(start, end, scope)
     return render(
         request,
         "scorecards.html",
-        {"active": "scorecards", "card": card, "chart": reporting.scorecard_chart(card.committees),
-         "since": start.isoformat(), "until": end.isoformat()},
+        {
+            "active": "scorecards",
+            "card": card,
+            "chart": reporting.scorecard_chart(card.committees),
+            "since": start.isoformat(),
+            "until": end.isoformat(),
+        },
     )
 
 
 @router.get("/scorecards.csv")
 def scorecards_csv(
-    svc: ServiceDep, settings: SettingsDep, user: CurrentUser, scope: CommitteeScope,
-    since: str | None = None, until: str | None = None,
+    svc: ServiceDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    scope: CommitteeScope,
+    since: str | None = None,
+    until: str | None = None,
 ):
     start, end = _period(settings, since, until)
     return reporting.scorecard_download(svc.scorecards.compute(start, end, scope), local_tz(settings))
