@@ -11,10 +11,13 @@ from sqlalchemy import update
 
 from bot.consultations import models as m
 from bot.inbox.app import create_app
+from tests import test_inbox_browser as base
 from tests.fake_api import FakeRasa
 from tests.inbox_support import PASSWORD, Server, make_env
-from tests.test_inbox_browser import ARGS, CHROMIUM, _login, pytestmark  # noqa: F401  (same marks and skip)
 
+pytestmark = base.pytestmark  # the same marks and Chromium skip
+browser = base.browser  # the same module-scoped Chromium fixture
+_login = base._login
 SUP = ("jd", "jd-pass-4321!x")
 
 
@@ -31,16 +34,6 @@ def stack(tmp_path_factory):
             )
         with Server(create_app(env.settings, env.service, push_interval=30, scheduler_interval=0)) as server:
             yield env, server, rasa
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
 
 
 def _page(browser):

@@ -4,9 +4,10 @@ of a community's published outcomes (no login)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 
 from bot.inbox import reporting
 from bot.inbox.dates import parse_day
@@ -160,16 +161,7 @@ def set_limits(
     )
 
 
-def _period(settings, since: str | None, until: str | None) -> tuple[date, date]:
-    """The chosen local days, by default the last 30 ending today (local: the inbox's time zone)."""
-    end = parse_day(clean(until, 40), "截止日期") or datetime.now(local_tz(settings)).date()
-    start = parse_day(clean(since, 40), "起始日期") or end - timedelta(days=29)
-    return (start, end) if start <= end else (end, start)
-
-
-@router.get("/scorecards")
-def scorecards(
-    request: Request,
+def scorecard_for(
     svc: ServiceDep,
     settings: SettingsDep,
     user: CurrentUser,
@@ -177,8 +169,17 @@ def scorecards(
     since: str | None = None,
     until: str | None = None,
 ):
-    start, end = _period(settings, since, until)
-    card = svc.scorecards.compute(start, end, scope)
+    """The scorecard of ``?since=&until=`` (local days; by default the last 30 ending today) within the user's scope."""
+    end = parse_day(clean(until, 40), "截止日期") or datetime.now(local_tz(settings)).date()
+    start = parse_day(clean(since, 40), "起始日期") or end - timedelta(days=29)
+    return svc.scorecards.compute(start, end, scope)
+
+
+ScorecardDep = Annotated[object, Depends(scorecard_for)]
+
+
+@router.get("/scorecards")
+def scorecards(request: Request, card: ScorecardDep):
     return render(
         request,
         "scorecards.html",
@@ -186,23 +187,15 @@ def scorecards(
             "active": "scorecards",
             "card": card,
             "chart": reporting.scorecard_chart(card.committees),
-            "since": start.isoformat(),
-            "until": end.isoformat(),
+            "since": card.start.isoformat(),
+            "until": card.end.isoformat(),
         },
     )
 
 
 @router.get("/scorecards.csv")
-def scorecards_csv(
-    svc: ServiceDep,
-    settings: SettingsDep,
-    user: CurrentUser,
-    scope: CommitteeScope,
-    since: str | None = None,
-    until: str | None = None,
-):
-    start, end = _period(settings, since, until)
-    return reporting.scorecard_download(svc.scorecards.compute(start, end, scope), local_tz(settings))
+def scorecards_csv(settings: SettingsDep, card: ScorecardDep):
+    return reporting.scorecard_download(card, local_tz(settings))
 
 
 @router.get("/public/{community_id}")
