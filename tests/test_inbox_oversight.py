@@ -252,3 +252,33 @@ def test_member_of_committee_a_only(alice, env):
     assert alice.get(f"/consultations/{env.b[0].tracking_no}").status_code == 404
     assert alice.get("/supervisor").status_code == 403
     assert COMMITTEE_A
+
+
+def test_admin_page_creates_a_supervisor(admin, env):
+    page = admin.get("/admin/users").text
+    assert "街道（乡镇）督办" in page and "城关街道" in page
+    r = admin.post(
+        "/admin/users",
+        data={
+            "username": "jd-web",
+            "password": "jd-web-pass-77!",
+            "role": "supervisor",
+            "township": "",
+            "csrf_token": csrf_of(admin),
+        },
+        follow_redirects=True,
+    )
+    assert "督办人员必须属于一个街道" in r.text and env.service.accounts.get_user("jd-web") is None
+    r = admin.post(
+        "/admin/users",
+        data={
+            "username": "jd-web",
+            "password": "jd-web-pass-77!",
+            "role": "supervisor",
+            "township": "青山镇",
+            "csrf_token": csrf_of(admin),
+        },
+        follow_redirects=True,
+    )
+    u = env.service.accounts.get_user("jd-web")
+    assert u.role == "supervisor" and u.township == "青山镇" and "青山镇（街道/乡镇）" in r.text
