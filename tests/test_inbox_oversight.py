@@ -282,3 +282,39 @@ def test_admin_page_creates_a_supervisor(admin, env):
     )
     u = env.service.accounts.get_user("jd-web")
     assert u.role == "supervisor" and u.township == "青山镇" and "青山镇（街道/乡镇）" in r.text
+
+
+@pytest.mark.parametrize(
+    "path,data",
+    [
+        ("/consultations/{a}/extension", {"days": "99999999999999999999", "reason": "x"}),
+        ("/consultations/{a}/extension", {"days": "😀", "reason": "\x00\x01"}),
+        ("/consultations/{a}/extension", {"days": "3", "reason": "理" * 5000}),
+        ("/extensions/²/decide", {"decision": "approve"}),
+        ("/extensions/99999999999999999999/decide", {"decision": "approve"}),
+        ("/extensions/-1/decide", {"decision": "refuse"}),
+        ("/consultations/{a}/reassign", {"committee_id": "'; DROP TABLE consultations; --"}),
+        ("/consultations/{a}/reassign", {"committee_id": "x" * 5000}),
+        ("/consultations/{a}/outcome", {"outcome": "字" * 10000}),
+        ("/admin/limits/public-affairs", {"accept_days": "1.5", "complete_days": "-1"}),
+        ("/admin/limits/public-affairs", {"accept_days": "99999999999999999999", "complete_days": "😀"}),
+    ],
+)
+def test_bad_input_on_the_new_forms_is_refused_politely(admin, env, path, data):
+    no = env.b[1].tracking_no
+    before = env.service.get(no)
+    r = admin.post(path.format(a=no), data=data | {"csrf_token": csrf_of(admin)}, follow_redirects=True)
+    assert r.status_code < 500 and "Traceback" not in r.text
+    after = env.service.get(no)
+    assert (after.complete_by, after.committee_id, after.outcome_text) == (
+        before.complete_by,
+        before.committee_id,
+        before.outcome_text,
+    )
+
+
+def test_bad_period_and_community_are_4xx(admin, app):
+    assert admin.get("/scorecards?since=2026-02-30").status_code == 400
+    assert admin.get("/scorecards.csv?until=" + "9" * 500).status_code == 400
+    assert TestClient(app).get("/public/..%2F..%2Fetc").status_code == 404
+    assert TestClient(app).get("/public/" + "x" * 3000).status_code == 404

@@ -147,7 +147,9 @@ class Oversight:
         actor = ident(actor, "操作人", 100)
         note = clean_text(note, field="说明", max_chars=500, required=False)
         with self._store.sessions() as s:
-            row = s.get(m.ExtensionRequest, int(extension_id)) if str(extension_id).isdigit() else None
+            text = str(extension_id).strip()
+            ok = text.isascii() and text.isdigit() and len(text) <= 9  # never an overflow or a digit like "²"
+            row = s.get(m.ExtensionRequest, int(text)) if ok else None
             if row is None:
                 raise NotFoundError("没有找到这个延期申请。")
             c = self._store.load_for_update(s, s.get(m.Consultation, row.consultation_id).tracking_no)
