@@ -301,3 +301,25 @@ def test_scorecard_on_time_rates(svc):
     assert late.tracking_no
     town = next(t for t in card.townships if t.key == "城关街道")
     assert town.filed == 2 and town.accept_on_time == 1
+
+
+def test_the_inbox_app_starts_and_stops_the_scheduler_thread(svc):
+    import time as _time
+
+    from fastapi.testclient import TestClient
+
+    from bot.inbox.app import create_app
+
+    rec = _overdue_item(svc, "r-thread")
+    app = create_app(svc.settings, svc, push_interval=0, scheduler_interval=0.2)
+    with TestClient(app):
+        thread = app.state.scheduler
+        assert thread is not None and thread.is_alive()
+        deadline = _time.monotonic() + 60
+        while _time.monotonic() < deadline:
+            if any(t.kind == "escalation" for t in svc.get(rec.tracking_no).trail):
+                break
+            _time.sleep(0.1)
+    assert not thread.is_alive()
+    kinds = [t.kind for t in svc.get(rec.tracking_no).trail]
+    assert kinds.count("escalation") == 2  # acceptance and completion overdue, each once however many passes ran
