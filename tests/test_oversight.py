@@ -323,3 +323,15 @@ def test_the_inbox_app_starts_and_stops_the_scheduler_thread(svc):
     assert not thread.is_alive()
     kinds = [t.kind for t in svc.get(rec.tracking_no).trail]
     assert kinds.count("escalation") == 2  # acceptance and completion overdue, each once however many passes ran
+
+
+def test_an_item_filed_at_year_end_is_stored_as_an_estimate(svc):
+    # public-affairs has a 10-working-day completion limit; filed Monday 28 December 2026, 10:00 Shanghai
+    rec = _file(svc, sender="r-year-end", at=datetime(2026, 12, 28, 2, 0, tzinfo=UTC))
+    assert (rec.accept_by, rec.complete_by, rec.due_estimated) == (date(2026, 12, 29), date(2027, 1, 8), True)
+    svc.change_status(rec.tracking_no, "accepted", "alice")
+    line = svc.status_for_resident(rec.tracking_no, "telegram", "r-year-end").due_line
+    assert line.startswith("预计2027年1月8日前办结") and "预估" in line
+    # 国庆 2026: filed 30 September, the acceptance date skips the holiday week
+    oct_item = _file(svc, sender="r-national-day", at=datetime(2026, 9, 30, 2, 0, tzinfo=UTC))
+    assert oct_item.accept_by == date(2026, 10, 8) and not oct_item.due_estimated
