@@ -325,6 +325,7 @@ class ActionSubmitConsultation(Action):
             response="utter_consultation_submitted",
             tracking_no=record.tracking_no,
             committee_name=record.committee_name,
+            due_line=f"\n{record.due_line}。" if record.due_line else "",
             buttons=[
                 {
                     "title": "查询进度",

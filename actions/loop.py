@@ -1,6 +1,6 @@
 """The closed loop in the chat: the co-sign (附议) offer at intake, 催办, and the follow-up (回访) answer.
 
-Rules live in bot.closedloop.residents and the store's ``service.loop``; here only the words and buttons.
+Rules live in bot.consultations.loop_rules and the store's ``service.loop``; here only the words and buttons.
 An urge needs evidence: the 催一下 button (a payload) or typed words with 催 and a tracking number.
 """
 
@@ -38,7 +38,7 @@ def urge_button(tracking_no: str) -> dict[str, str]:
 
 def cosign_candidate(tracker: Tracker, topic: str | None, community_id: str | None) -> str | None:
     """The open item this topic may co-sign, or None (never an error: the form goes on without the offer)."""
-    from bot.closedloop.residents import cosign_offer
+    from bot.consultations.loop_rules import cosign_offer
 
     try:
         return cosign_offer(consultations(), topic or "", community_id, channel_of(tracker), tracker.sender_id, now())
@@ -119,7 +119,7 @@ class ActionUrgeConsultation(Action):
 
     @polite
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
-        from bot.closedloop.residents import urge
+        from bot.consultations.loop_rules import urge
 
         text = user_text(tracker)
         number = tracking_number_of(tracker)

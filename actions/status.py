@@ -54,6 +54,7 @@ class ActionConsultationStatus(Action):
             committee_name=info.committee_name,
             updated_at=info.updated_at_text,
             latest_note=notes[-1] if notes else "",
+            due_line=f"\n{info.due_line}" if info.due_line else "",
         )
         dispatcher.utter_message(
             json_message={

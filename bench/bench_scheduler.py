@@ -1,114 +1,116 @@
-"""Reminder planning for 10,000 synthetic open items, and claiming the due reminders in the sent-once ledger.
+"""The closed loop's scheduler on 10,000 open items in a real store: pass time, reminders planned and sent, and a
+second pass that sends nothing (the ledger), on SQLite and, if reachable, PostgreSQL (127.0.0.1:5432 db ``test``,
+throw-away schema).
 
-One pass = bot.closedloop.reminders.plan over every item (due dates on the working-day calendar, extensions,
-escalations). Items are filed over the ten weeks before ``now`` (2026-10-20, so 国庆 and 中秋 fall inside);
-categories and limits come from knowledge_base/communities.yml. Then every due reminder is claimed in a
-reminder_ledger on a temp SQLite file (the first --ledger-keys of them; one transaction per key) (first pass: all new; second pass: all already sent).
+Items are inserted in bulk (not through submit: that is bench_consultations'), filed over the ten weeks before
+``now`` with due dates stamped by bot.consultations.duedates (the category limits of communities.yml), so 国庆 2026
+falls inside. One pass = bot.inbox.scheduler.run_pass: the lease, every registered job (reminders, digest off).
 
-    .venv/bin/python bench/bench_scheduler.py [--n 10000] [--repeat 5]
+    .venv/bin/python bench/bench_scheduler.py [--n 10000] [--no-pg]
 """
 
 from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine  # noqa: E402
+from sqlalchemy import insert, select  # noqa: E402
 
 from bot.closedloop import deadlines as dl  # noqa: E402
-from bot.closedloop import lease as ls  # noqa: E402
-from bot.closedloop import reminders as rm  # noqa: E402
-from bot.closedloop import workdays  # noqa: E402
-from bot.consultations.statuses import Status  # noqa: E402
-from bot.kb.loader import load_kb  # noqa: E402
+from bot.consultations import (
+    ConsultationService,  # noqa: E402
+    duedates,  # noqa: E402
+)
+from bot.consultations import models as m  # noqa: E402
+from bot.db import dispose_engines  # noqa: E402
+from bot.inbox import scheduler  # noqa: E402
+from bot.kb import load_kb  # noqa: E402
+from bot.settings import Settings  # noqa: E402
 
-SH = ZoneInfo("Asia/Shanghai")
-NOW = datetime(2026, 10, 20, 9, 0, tzinfo=SH)
+NOW = datetime(2026, 10, 20, 1, 0, tzinfo=UTC)  # 09:00 Shanghai
 
 
-def synthetic_items(n: int, kb, rng: random.Random) -> list[rm.OpenItem]:
-    streets = rm.streets(kb)
-    communities = list(streets)
-    categories = [c.id for c in kb.directory.categories]
-    member, supervisor = dl.Actor("m", dl.Role.MEMBER), dl.Actor("s", dl.Role.SUPERVISOR)
-    approved = dl.decide_extension(dl.request_extension("等待施工", 5, member), supervisor, True)
-    items = []
+def fill(svc: ConsultationService, n: int, rng: random.Random) -> None:
+    with svc.Session() as s:
+        committees = s.execute(select(m.Committee.id, m.Committee.community_id)).all()
+        limits = duedates.effective_limits(s, svc.directory.kb_directory)
+    cats = list(limits)
+    rows = []
     for i in range(n):
         filed = NOW - timedelta(minutes=rng.randrange(0, 70 * 24 * 60))
-        status = rng.choice([Status.SUBMITTED, Status.SUBMITTED, Status.ACCEPTED, Status.DELIBERATING])
-        accepted = filed + timedelta(hours=rng.randrange(1, 72)) if status is not Status.SUBMITTED else None
-        c = rng.choice(communities)
-        items.append(
-            rm.OpenItem(
-                f"C{i:05d}",
-                c,
-                streets[c],
-                rng.choice(categories),
-                filed,
-                status,
-                accepted,
-                None,
-                (approved,) if rng.random() < 0.1 else (),
-            )
+        cid, community = rng.choice(committees)
+        cat = rng.choice(cats)
+        d = dl.due_dates(filed, limits[cat], cutoff=svc.settings.closedloop_intake_cutoff, tz=svc.settings.timezone)
+        rows.append(
+            {
+                "tracking_no": f"YS-BENCH-{i:06d}",
+                "client_key": f"bench:{i}",
+                "channel": "telegram",
+                "sender_id": f"r{i}",
+                "community_id": community,
+                "category": cat,
+                "text": "楼道灯坏了",
+                "consent": False,
+                "status": rng.choice(["submitted", "submitted", "accepted", "deliberating"]),
+                "committee_id": cid,
+                "flagged_unroutable": False,
+                "created_at": filed,
+                "updated_at": filed,
+                "accept_by": d.accept_by,
+                "complete_by": d.complete_by,
+                "due_estimated": d.estimated,
+            }
         )
-    return items
+    with svc.Session.begin() as s:
+        for k in range(0, n, 2000):
+            s.execute(insert(m.Consultation), rows[k : k + 2000])
+
+
+def run(name: str, url: str, n: int, tmp: Path) -> None:
+    settings = Settings(var_dir=tmp, database_url=url, closedloop_digest_url="")
+    svc = ConsultationService(url, load_kb(), settings=settings, use_embedding=False)
+    fill(svc, n, random.Random(7))
+    for label in ("first pass", "second pass"):
+        t0 = time.perf_counter()
+        r = scheduler.run_pass(svc, holder="bench", now=NOW)
+        dt = time.perf_counter() - t0
+        rem = r.jobs["reminders"]
+        print(f"{name:<10} {label:<12} {n} open items  {dt:6.2f} s  planned {rem['planned']:>5}  sent {rem['sent']:>5}")
+    svc.engine.dispose()
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=10_000)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument(
-        "--ledger-keys", type=int, default=1000, help="due reminders claimed in the ledger (one transaction each)"
-    )
+    ap.add_argument("--no-pg", action="store_true")
     args = ap.parse_args()
-    kb = load_kb()
-    limits = {c.id: c.limits for c in kb.directory.categories}
-    items = synthetic_items(args.n, kb, random.Random(14))
-
-    workdays.is_working_day.cache_clear()
-    workdays._year_prefix.cache_clear()
-    t = time.perf_counter()
-    reminders = rm.plan(items, NOW, limits, remind_days_left=1)
-    cold = time.perf_counter() - t
-    times = []
-    for _ in range(args.repeat):
-        t = time.perf_counter()
-        again = rm.plan(items, NOW, limits, remind_days_left=1)
-        times.append(time.perf_counter() - t)
-    assert [r.key for r in again] == [r.key for r in reminders]
-    warm = statistics.median(times)
-    by_kind: dict[str, int] = {}
-    for r in reminders:
-        by_kind[r.kind.value] = by_kind.get(r.kind.value, 0) + 1
-    print(f"plan: {args.n} open items → {len(reminders)} due reminders {by_kind}")
-    print(f"plan: first pass (cold calendar cache) {cold * 1000:.1f} ms = {args.n / cold:,.0f} items/s")
-    print(
-        f"plan: median of {args.repeat} passes {warm * 1000:.1f} ms = {args.n / warm:,.0f} items/s (cold/warm {cold / warm:.2f}×)"
-    )
-
     with tempfile.TemporaryDirectory() as tmp:
-        engine = create_engine(f"sqlite:///{Path(tmp) / 'ledger.db'}")
-        ls.create_tables(engine)
-        now_utc = NOW.astimezone(ZoneInfo("UTC"))
-        batch = reminders[: args.ledger_keys]
-        for label in ("first pass (all new)", "second pass (all sent)"):
-            t = time.perf_counter()
-            sent = sum(ls.send_once(engine, r.key, "bench", lambda: None, now=now_utc) for r in batch)
-            dt = time.perf_counter() - t
-            print(
-                f"ledger (SQLite): {label}: {sent} sent of {len(batch)} in {dt * 1000:.0f} ms = {len(batch) / dt:,.0f} keys/s"
-            )
-        engine.dispose()
+        run("SQLite", f"sqlite:///{tmp}/bench.db", args.n, Path(tmp))
+        if not args.no_pg:
+            import psycopg
+
+            schema = f"bench_{uuid.uuid4().hex[:8]}"
+            try:
+                conn = psycopg.connect("host=127.0.0.1 port=5432 dbname=test user=postgres", autocommit=True)
+            except psycopg.OperationalError as e:
+                print(f"PostgreSQL unreachable ({type(e).__name__}): skipped")
+                return 0
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+            try:
+                url = f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
+                run("PostgreSQL", url, args.n, Path(tmp))
+            finally:
+                dispose_engines()
+                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+                conn.close()
     return 0
 
 

@@ -24,7 +24,7 @@ COMMANDS = {
     "consultations": "bot.consultations.cli",
     "inbox": "bot.inbox.cli",
     "report": "bot.feedback.cli",
-    "closedloop": "bot.closedloop.cli",
+    "closedloop": "bot.consultations.loop_cli",
 }
 
 

@@ -184,6 +184,20 @@ class Settings(BaseSettings):
         le=60,
         description="follow-up (回访): unanswered this many working days after asking, it closes as 未回复",
     )
+    closedloop_scheduler_interval: float = Field(
+        300.0,
+        ge=0,
+        description="closed loop: seconds between scheduler passes in the inbox process (0 = no scheduler thread)",
+    )
+    closedloop_lease_ttl: float = Field(
+        120.0, gt=0, description="closed loop: seconds a replica holds the scheduler lease (well above clock skew)"
+    )
+    closedloop_digest_url: str = Field(
+        "", description="closed loop: webhook URL that receives the daily digest as JSON (empty = no digest)"
+    )
+    closedloop_digest_hour: int = Field(
+        8, ge=0, le=23, description="closed loop: local hour from which the day's digest is sent (once per day)"
+    )
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -183,6 +183,24 @@ def test_confirmation_summary_masks_the_contact(svc):
     assert [b["payload"] for b in buttons(messages[0])] == ["/affirm", "/deny"]
 
 
+def test_submission_confirmation_tells_the_acceptance_date(svc):
+    from actions.consultation_form import ActionSubmitConsultation
+
+    community = svc.directory.communities()[0]
+    slots = {
+        "consultation_topic": "小区东门的路灯坏了一个多月，晚上很黑",
+        "consultation_community": community.id,
+        "consultation_confirmed": True,
+        "contact_consent": False,
+    }
+    messages, _ = run(ActionSubmitConsultation(), tracker([user("/affirm", "affirm")], slots, "consultation_form"))
+    assert names(messages)[0] == "utter_consultation_submitted"
+    record = svc.my_consultations("rest", SENDER)[0]
+    d = record.accept_by
+    text = render(messages[0])
+    assert f"预计{d.month}月{d.day}日前受理。" in text and "{" not in text
+
+
 # -- status and withdrawal -------------------------------------------------------------------------------------
 
 
@@ -197,6 +215,7 @@ def test_status_of_the_residents_own_number(svc):
     assert render(messages[0]).startswith(
         f"受理编号 {record.tracking_no}：{record.status_label}\n负责：{record.committee_name}"
     )
+    assert render(messages[0]).endswith(f"\n预计{record.accept_by.month}月{record.accept_by.day}日前受理")
     assert messages[1]["custom"] == {
         "type": "consultation_status",
         "tracking_no": record.tracking_no,

@@ -60,14 +60,15 @@ def test_add_working_days_refuses_bad_counts():
             wd.add_working_days(date(2026, 5, 6), bad)
 
 
-def test_year_without_data_is_a_polite_error_never_a_guess():
-    missing = wd.supported_years().stop  # first year the installed data does not cover
-    with pytest.raises(wd.CalendarDataMissing) as e:
-        wd.is_working_day(date(missing, 3, 2))  # a plain Tuesday-ish weekday: still refused
-    assert f"{missing}年" in e.value.message and e.value.code == "calendar_missing"
-    # an item filed in late December whose limit runs into that year is refused, not counted as weekdays
-    with pytest.raises(wd.CalendarDataMissing):
-        due(local(missing - 1, 12, 28, 10, 0), accept=2, complete=15)
+def test_year_without_data_is_estimated_and_marked():
+    missing = wd.supported_years().stop  # first year the installed data does not cover (and the supplement is empty)
+    assert wd.calendar_source(missing) == "estimated"
+    assert wd.is_working_day(date(missing, 1, 1)) == (date(missing, 1, 1).weekday() < 5)  # Mon–Fri, no holidays
+    # an item filed in late December whose limit runs into that year gets an estimated date, shown as 预估
+    d = due(local(missing - 1, 12, 28, 10, 0), accept=2, complete=15)
+    assert d.estimated and d.complete_by.year == missing
+    assert "预估" in dl.resident_line(d, local(missing - 1, 12, 28, 10, 0), accepted=True, tz="Asia/Shanghai")
+    assert not due(local(missing - 1, 3, 2, 10, 0), accept=2, complete=15).estimated
 
 
 def test_naive_datetimes_are_refused():

@@ -163,6 +163,47 @@ def matrix(env):
             {"password": "short"},
             {"anon": 303, "a": 403, "b": 403, "admin": 303},
         ),
+        # closing the loop: every refused form below changes nothing (bad days, no decision, no committee, no text)
+        (
+            "POST",
+            "/consultations/{tracking_no}/extension",
+            f"/consultations/{a}/extension",
+            {"days": "", "reason": ""},
+            {"anon": 303, "a": 303, "b": 404, "admin": 303},
+        ),
+        (
+            "POST",
+            "/extensions/{extension_id}/decide",
+            "/extensions/999999/decide",
+            {"decision": ""},
+            {"anon": 303, "a": 403, "b": 403, "admin": 303},
+        ),
+        (
+            "POST",
+            "/consultations/{tracking_no}/reassign",
+            f"/consultations/{a}/reassign",
+            {"committee_id": ""},
+            {"anon": 303, "a": 403, "b": 403, "admin": 303},
+        ),
+        (
+            "POST",
+            "/consultations/{tracking_no}/outcome",
+            f"/consultations/{a}/outcome",
+            {"outcome": ""},
+            {"anon": 303, "a": 303, "b": 404, "admin": 303},
+        ),
+        ("GET", "/supervisor", "/supervisor", None, {"anon": 303, "a": 403, "b": 403, "admin": 200}),
+        ("GET", "/admin/limits", "/admin/limits", None, {"anon": 303, "a": 403, "b": 403, "admin": 200}),
+        (
+            "POST",
+            "/admin/limits/{category}",
+            "/admin/limits/public-affairs",
+            {"accept_days": "", "complete_days": ""},
+            {"anon": 303, "a": 403, "b": 403, "admin": 303},
+        ),
+        ("GET", "/scorecards", "/scorecards", None, {"anon": 303, "a": 200, "b": 200, "admin": 200}),
+        ("GET", "/scorecards.csv", "/scorecards.csv", None, {"anon": 303, "a": 200, "b": 200, "admin": 200}),
+        ("GET", "/public/{community_id}", "/public/xingfu", None, {r: 200 for r in ROLES}),
         ("GET", "/healthz", "/healthz", None, {r: 200 for r in ROLES}),
         ("GET", "/favicon.ico", "/favicon.ico", None, {r: 308 for r in ROLES}),
         # The API never accepts a browser session in place of an integrator key.
@@ -224,6 +265,9 @@ def test_authorization_matrix(env, clients):
     assert env.service.get(env.b[1].tracking_no).committee_id == "xingfu-jwjd"
     assert {u.username for u in env.service.accounts.list_users()} == {"alice", "bob", "root"}
     assert {h.id for h in env.service.handoffs.list()} == set(env.handoffs.values())
+    assert env.service.oversight.extensions(tracking_no=env.a[1].tracking_no) == []
+    assert not any(x.overridden for x in env.service.oversight.limits())
+    assert env.service.get(env.a[1].tracking_no).outcome_text is None
 
 
 def test_legal_change_by_other_committee_is_404_and_has_no_effect(env):

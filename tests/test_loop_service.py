@@ -1,5 +1,5 @@
 """The closed loop's resident side in the store — co-signs, merges, 催办, follow-ups, counts — on SQLite and
-PostgreSQL (bot.consultations.loop, bot.closedloop.residents, bot.closedloop.counts)."""
+PostgreSQL (bot.consultations.loop, bot.consultations.loop_rules, bot.consultations.loop_counts)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.closedloop import residents
-from bot.closedloop.counts import LoopCounts, loop_counts
+from bot.consultations import loop_rules as residents
+from bot.consultations.loop_counts import LoopCounts, loop_counts
 from bot.consultations import ConsultationService, NotFoundError, Status
 from bot.consultations import models as m
 from bot.db import dispose_engines

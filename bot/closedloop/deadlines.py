@@ -27,6 +27,7 @@ class Deadlines:
     start: date  # day 1 of the count
     accept_by: date  # due by the end of this local day
     complete_by: date
+    estimated: bool = False  # a year in the count has no holiday data yet: shown as 预估
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +54,12 @@ def due_dates(filed_at: datetime, category: str | CategoryLimits, *, kb=None, cu
     """Acceptance and completion dates of an item filed at ``filed_at`` (aware) in ``category``."""
     limits = category if isinstance(category, CategoryLimits) else limits_for(category, kb)
     start = workdays.counting_start(filed_at, cutoff=cutoff, tz=tz)
+    complete_by = workdays.add_working_days(start, limits.complete_days - 1)
     return Deadlines(
         start=start,
         accept_by=workdays.add_working_days(start, limits.accept_days - 1),
-        complete_by=workdays.add_working_days(start, limits.complete_days - 1),
+        complete_by=complete_by,
+        estimated=workdays.is_estimated(start, complete_by),
     )
 
 
@@ -131,7 +134,10 @@ def decide_extension(ext: Extension, decider: Actor, approve: bool) -> Extension
 def with_extensions(deadlines: Deadlines, extensions: Iterable[Extension]) -> Deadlines:
     """The completion date moved on by every approved extension (requested and refused ones change nothing)."""
     days = sum(e.days for e in extensions if e.state is ExtensionState.APPROVED)
-    return replace(deadlines, complete_by=workdays.add_working_days(deadlines.complete_by, days)) if days else deadlines
+    if not days:
+        return deadlines
+    moved = workdays.add_working_days(deadlines.complete_by, days)
+    return replace(deadlines, complete_by=moved, estimated=workdays.is_estimated(deadlines.start, moved))
 
 
 # --- what the resident reads ------------------------------------------------------------------------------------
@@ -143,7 +149,8 @@ def _day_words(day: date, now: datetime, tz=None) -> str:
 
 
 def resident_line(deadlines: Deadlines, now: datetime, *, accepted: bool, tz=None) -> str:
-    """One plain line: "预计12月3日前受理" before acceptance, "预计12月18日前办结" after."""
+    """One plain line: "预计12月3日前受理" before acceptance, "预计12月18日前办结" after; an estimate says so."""
+    tail = "（预估，节假日安排公布后可能调整）" if deadlines.estimated else ""
     if not accepted:
-        return f"预计{_day_words(deadlines.accept_by, now, tz)}前受理"
-    return f"预计{_day_words(deadlines.complete_by, now, tz)}前办结"
+        return f"预计{_day_words(deadlines.accept_by, now, tz)}前受理{tail}"
+    return f"预计{_day_words(deadlines.complete_by, now, tz)}前办结{tail}"

@@ -18,7 +18,6 @@ from enum import StrEnum
 
 from bot.closedloop import deadlines as dl
 from bot.closedloop import workdays
-from bot.consultations.statuses import Status
 from bot.kb.models import CategoryLimits
 
 
@@ -41,7 +40,7 @@ class OpenItem:
     street: str  # 街道/乡镇 above the community
     category: str
     filed_at: datetime  # aware
-    status: Status
+    status: str  # a bot.consultations.statuses.Status value
     accepted_at: datetime | None = None
     resolved_at: datetime | None = None
     extensions: tuple[dl.Extension, ...] = field(default=())
@@ -59,8 +58,10 @@ class Reminder:
     working_days_overdue: int
 
 
-ACCEPT_OPEN = frozenset({Status.SUBMITTED})
-COMPLETE_OPEN = frozenset({Status.SUBMITTED, Status.ACCEPTED, Status.DELIBERATING})
+# Status values as strings (bot.consultations.statuses.Status is a StrEnum): closedloop must not import consultations,
+# which imports closedloop to store due dates.
+ACCEPT_OPEN = frozenset({"submitted"})
+COMPLETE_OPEN = frozenset({"submitted", "accepted", "deliberating"})
 
 
 def streets(kb) -> dict[str, str]:
@@ -113,7 +114,7 @@ def plan(
     default = CategoryLimits()
     out: list[Reminder] = []
     for item in items:
-        status = Status(item.status)
+        status = str(item.status)
         if status not in COMPLETE_OPEN:
             continue
         due = dl.due_dates(item.filed_at, limits.get(item.category, default), cutoff=cutoff, tz=tz)
@@ -149,7 +150,7 @@ def check_urge(
 ) -> UrgeDecision:
     """May this resident urge this item now? ``recorded`` holds the urge keys already stored (the ledger)."""
     key = urge_key(item.id, channel, sender, now, tz=tz)
-    if Status(item.status) not in COMPLETE_OPEN:
+    if str(item.status) not in COMPLETE_OPEN:
         return UrgeDecision(False, key, "这件事已经办结或撤回，不需要再催办了。")
     if key in recorded:
         return UrgeDecision(False, key, "今天已经催办过这件事了，社区已收到提醒。下一个工作日还可以再催办。")

@@ -1,8 +1,9 @@
 """The Chinese working-day calendar (official holidays and make-up workdays), in local time.
 
-Data comes from ``chinesecalendar`` (pinned in requirements/app.lock), which follows the State Council's yearly
-notice (usually published in November for the next year). A year it has no data for is never guessed: asking about
-it raises :class:`CalendarDataMissing`, a polite error, instead of silently treating every weekday as a working day.
+Data, first source that has the year: knowledge_base/workday_calendar.yml (the State Council's yearly notice as an
+operator enters it, for a year ``chinesecalendar`` does not know yet), then ``chinesecalendar`` (pinned in
+requirements/app.lock). A year neither has is *estimated*: Monday–Friday count as working days, and every due date
+touching that year is marked 预估 wherever it is shown (:func:`is_estimated`), with a warning on the inbox health page.
 
 Counting rule (documented in docs/architecture.md): a limit of *n* working days is counted from **day 1**, the
 working day the item is filed on — or the next working day when it is filed on a weekend or holiday, or on a
@@ -18,6 +19,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
+import yaml
 from chinese_calendar import constants as _cc
 
 from bot.errors import UserFacingError
@@ -40,16 +42,67 @@ class CalendarDataMissing(UserFacingError):
 
 @lru_cache(maxsize=1)
 def supported_years() -> range:
-    """Years the installed data covers (the State Council notices it carries)."""
+    """Years the installed ``chinesecalendar`` data covers (the State Council notices it carries)."""
     years = {d.year for d in _cc.holidays} | {d.year for d in _cc.workdays}
     return range(min(years), max(years) + 1)
+
+
+def _dates(values, year: int, what: str) -> frozenset[date]:
+    out = set()
+    for v in values or ():
+        d = v if isinstance(v, date) else date.fromisoformat(str(v))
+        if d.year != year:
+            raise ValueError(f"workday_calendar.yml: {d} is listed under {year} {what}")
+        out.add(d)
+    return frozenset(out)
+
+
+@lru_cache(maxsize=1)
+def supplement() -> dict[int, tuple[frozenset[date], frozenset[date]]]:
+    """year → (holidays, make-up workdays) from knowledge_base/workday_calendar.yml; a year with empty lists is absent
+    (no notice entered yet). The file is read once per process: restart after editing it."""
+    from bot.settings import get_settings
+
+    path = get_settings().kb_dir / "workday_calendar.yml"
+    if not path.exists():
+        return {}
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    out = {}
+    for year, entry in (raw.get("years") or {}).items():
+        year = int(year)
+        holidays = _dates((entry or {}).get("holidays"), year, "holidays")
+        workdays = _dates((entry or {}).get("workdays"), year, "workdays")
+        if holidays or workdays:
+            out[year] = (holidays, workdays)
+    return out
+
+
+def calendar_source(year: int) -> str:
+    """Where the working days of ``year`` come from: "supplement", "chinesecalendar" or "estimated" (Mon–Fri)."""
+    if year in supplement():
+        return "supplement"
+    return "chinesecalendar" if year in supported_years() else "estimated"
+
+
+def is_estimated(start: date, end: date) -> bool:
+    """True when any year from ``start`` to ``end`` has no holiday data (its count is an estimate)."""
+    return any(calendar_source(y) == "estimated" for y in range(start.year, end.year + 1))
+
+
+def estimated_years(today: date) -> list[int]:
+    """This year and the next, where they have no holiday data (the inbox health page warns about them)."""
+    return [y for y in (today.year, today.year + 1) if calendar_source(y) == "estimated"]
 
 
 @lru_cache(maxsize=4096)
 def is_working_day(day: date) -> bool:
     """True on Monday–Friday that are not holidays, and on make-up Saturdays/Sundays (调休上班)."""
-    if day.year not in supported_years():
-        raise CalendarDataMissing(day.year)
+    source = calendar_source(day.year)
+    if source == "supplement":
+        holidays, workdays = supplement()[day.year]
+        return day in workdays or (day.weekday() < 5 and day not in holidays)
+    if source == "estimated":
+        return day.weekday() < 5
     try:
         return bool(chinese_calendar.is_workday(day))
     except NotImplementedError:  # the library's own range check

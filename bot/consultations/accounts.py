@@ -18,7 +18,7 @@ from bot.consultations.records import UserInfo
 from bot.consultations.validation import USERNAME
 from bot.errors import UserFacingError
 
-ROLES = ("member", "admin")
+ROLES = ("member", "admin", "supervisor")
 
 
 class PasswordHasher(Protocol):
@@ -30,7 +30,9 @@ class PasswordHasher(Protocol):
 
 
 def _info(u: m.CommitteeUser) -> UserInfo:
-    return UserInfo(u.id, u.username, u.committee_id, u.committee.name if u.committee else None, u.role, u.active)
+    return UserInfo(
+        u.id, u.username, u.committee_id, u.committee.name if u.committee else None, u.role, u.active, u.township
+    )
 
 
 def _checked_password(password: object, username: str = "") -> str:
@@ -52,24 +54,36 @@ class Accounts:
         return self._dummy
 
     def create_user(
-        self, username: str, password: str, committee_id: str | None = None, role: str = "member"
+        self,
+        username: str,
+        password: str,
+        committee_id: str | None = None,
+        role: str = "member",
+        township: str | None = None,
     ) -> UserInfo:
-        """A member belongs to one committee; an admin may have none and sees all."""
+        """A member belongs to one committee; an admin may have none and sees all; a supervisor oversees the
+        communities of one 街道/乡镇 (``township``, as Community.township in communities.yml)."""
         if not isinstance(username, str) or not USERNAME.match(username.strip()):
             raise UserFacingError("用户名为 2–64 位字母、数字、汉字或 _ . -。", code="invalid_username")
         if role not in ROLES:
-            raise UserFacingError("角色只能是 member 或 admin。", code="invalid_role")
+            raise UserFacingError("角色只能是 member、admin 或 supervisor。", code="invalid_role")
         if role == "member" and not committee_id:
             raise UserFacingError("委员会成员必须属于一个委员会。", code="committee_required")
+        township = township.strip() if isinstance(township, str) and role == "supervisor" else None
+        if role == "supervisor" and not township:
+            raise UserFacingError("督办人员必须属于一个街道（乡镇）。", code="township_required")
         password = _checked_password(password, username.strip())
         with self._sessions() as s:
             if committee_id is not None and s.get(m.Committee, committee_id) is None:
                 raise NotFoundError("没有找到这个委员会。")
+            if township and s.scalar(select(m.Community.id).where(m.Community.township == township).limit(1)) is None:
+                raise NotFoundError("没有找到这个街道（乡镇）。")
             u = m.CommitteeUser(
                 username=username.strip(),
                 password_hash=self._hasher.hash(password),
-                committee_id=committee_id,
+                committee_id=committee_id if role != "supervisor" else None,
                 role=role,
+                township=township,
                 active=True,
             )
             s.add(u)
@@ -111,7 +125,9 @@ class Accounts:
             if row is None or row.expires_at <= m.utcnow():
                 return None
             u = s.get(m.CommitteeUser, row.user_id)
-            if u is None or not u.active or (u.role != "admin" and not u.committee_id):
+            if u is None or not u.active or (u.role == "member" and not u.committee_id):
+                return None
+            if u.role == "supervisor" and not u.township:
                 return None
             return _info(u)
 

@@ -54,6 +54,7 @@ class Directory:
 
     def __init__(self, directory, sessions, default_community: str):
         self._dir = directory
+        self.kb_directory = directory  # the knowledge base's directory (categories and their limits)
         self._sessions = sessions
         self._default = default_community
         self._categories = {c.id: c for c in directory.categories}

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.db.base import Base, UTCDateTime, utcnow  # noqa: F401  (models.Base / models.utcnow: one name for callers)
@@ -66,6 +66,14 @@ class Consultation(Base):
     merged_into: Mapped[str | None] = mapped_column(String(32), nullable=True)  # tracking no, once merged
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # due dates (local days, bot.closedloop.deadlines), stored at submission; complete_by moves with an extension
+    accept_by: Mapped[date | None] = mapped_column(Date, nullable=True, index=True)
+    complete_by: Mapped[date | None] = mapped_column(Date, nullable=True, index=True)
+    due_estimated: Mapped[bool] = mapped_column(Boolean, default=False)  # a year without holiday data: 预估
+    # 协商结果公开: the outcome text a committee published (masked when stored), shown on the public page and Open311
+    outcome_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    outcome_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    outcome_published_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
     community: Mapped[Community] = relationship()
     committee: Mapped[Committee] = relationship()
@@ -100,7 +108,8 @@ class CommitteeUser(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     committee_id: Mapped[str | None] = mapped_column(ForeignKey("committees.id"), nullable=True, index=True)
-    role: Mapped[str] = mapped_column(String(16), default="member")  # member | admin
+    role: Mapped[str] = mapped_column(String(16), default="member")  # member | admin | supervisor
+    township: Mapped[str | None] = mapped_column(String(100), nullable=True)  # a supervisor's 街道/乡镇
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -237,3 +246,30 @@ class FollowUp(Base):
     # unanswered ``closedloop_followup_days`` working days after this: closed as 未回复 (bot.closedloop.followup)
     asked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+class ExtensionRequest(Base):
+    """A committee member's request for more working days to complete an item; a township supervisor decides."""
+
+    __tablename__ = "extension_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id", ondelete="CASCADE"), index=True)
+    days: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(100))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    approved: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # None while requested
+    decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+
+
+class CategoryLimitOverride(Base):
+    """An admin's time limits for a category, overriding the ``limits:`` default in communities.yml."""
+
+    __tablename__ = "category_limits"
+
+    category: Mapped[str] = mapped_column(String(64), primary_key=True)
+    accept_days: Mapped[int] = mapped_column(Integer)
+    complete_days: Mapped[int] = mapped_column(Integer)
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

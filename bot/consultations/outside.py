@@ -15,6 +15,8 @@ from bot.consultations.store import Store
 from bot.errors import UserFacingError
 from bot.privacy import mask
 
+INTERNAL_KINDS = frozenset({"reminder", "escalation", "extension", "reassign", "publish"})
+
 
 def outside_text(text: str | None, contact_name: str | None = None) -> str:
     """``text`` as an outside view may show it: the contact's name, phones and ID numbers masked."""
@@ -24,7 +26,8 @@ def outside_text(text: str | None, contact_name: str | None = None) -> str:
 def outside_view(c: m.Consultation, category_name: str | None) -> OutsideView:
     """From a row loaded with its events, committee and community."""
     st = parse_status(c.status)
-    notes = [e.note for e in c.events if e.note and e.note.strip()]
+    # internal lines (reminders, escalations, extension reasons, reassignment, publishing) stay in the inbox
+    notes = [e.note for e in c.events if e.note and e.note.strip() and e.kind not in INTERNAL_KINDS]
     return OutsideView(
         c.tracking_no,
         st.value,
@@ -38,6 +41,7 @@ def outside_view(c: m.Consultation, category_name: str | None) -> OutsideView:
         c.community.name if c.community else None,
         c.created_at,
         c.updated_at,
+        c.outcome_text or "" if c.outcome_published_at is not None else "",
     )
 
 
@@ -68,6 +72,7 @@ def resident_view(store: Store, rec: ConsultationRecord) -> ResidentStatus:
         rec.updated_at.isoformat(),
         store.local_time_text(rec.updated_at),
         trail,
+        rec.due_line,
     )
 
 

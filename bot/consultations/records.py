@@ -100,6 +100,13 @@ class ConsultationRecord:
     trail: tuple[TrailEntry, ...] = ()  # filled by get(); empty in lists
     created: bool = False  # True only on the submit() call that stored it (False for a retried delivery)
     merged_into: str | None = None  # the tracking no this item was merged into (status merged)
+    accept_by: date | None = None  # local due days (bot.closedloop.deadlines), None for items filed before 0008
+    complete_by: date | None = None  # moved by approved extensions
+    due_estimated: bool = False  # a year in the count has no holiday data: shown as 预估
+    township: str = ""  # the 街道/乡镇 above the community (its supervisor oversees the item)
+    outcome_text: str | None = None  # published outcome (masked), or None
+    outcome_published_at: datetime | None = None
+    due_line: str = ""  # what the resident reads: "预计12月3日前受理" ("" when closed or without due dates)
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,7 @@ class ResidentStatus:
     updated_at: str  # ISO
     updated_at_text: str  # local
     trail: tuple[ResidentTrailEntry, ...] = ()
+    due_line: str = ""  # "预计12月3日前受理" (plain words), "" when closed or no due dates
 
 
 @dataclass(frozen=True)
@@ -146,6 +154,7 @@ class OutsideView:
     community_name: str | None
     created_at: datetime
     updated_at: datetime
+    outcome: str = ""  # the published outcome (协商结果公开), masked; "" when not published
 
 
 @dataclass(frozen=True)
@@ -215,8 +224,9 @@ class UserInfo:
     username: str
     committee_id: str | None
     committee_name: str | None
-    role: str  # member | admin
+    role: str  # member | admin | supervisor
     active: bool
+    township: str | None = None  # a supervisor's 街道/乡镇
 
     @property
     def is_admin(self) -> bool:
@@ -277,3 +287,67 @@ class LoopItemCounts:
     cosigners: int
     urges: int
     reworks: int
+@dataclass(frozen=True)
+class DueInfo:
+    """One due date as the inbox shows it."""
+
+    due: date
+    working_days_left: int
+    overdue: bool
+    working_days_overdue: int
+    near: bool  # within ``closedloop_remind_days_left`` working days
+    estimated: bool
+
+
+@dataclass(frozen=True)
+class ExtensionRecord:
+    id: int
+    tracking_no: str
+    days: int
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    state: str  # requested | approved | refused
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_note: str
+
+
+@dataclass(frozen=True)
+class LimitsRecord:
+    category: str
+    category_name: str
+    accept_days: int
+    complete_days: int
+    default_accept_days: int
+    default_complete_days: int
+    overridden: bool
+    updated_by: str | None = None
+
+
+@dataclass(frozen=True)
+class PublicOutcome:
+    """A published outcome on the public page: no personal data, no chat ids, no member names."""
+
+    tracking_no: str
+    category_name: str | None
+    committee_name: str
+    status_label: str
+    outcome: str  # masked
+    published_at: datetime
+
+
+@dataclass(frozen=True)
+class OverdueItem:
+    """An open item past (or near) a limit, for the supervisor view and the digest."""
+
+    tracking_no: str
+    community_name: str
+    committee_id: str
+    committee_name: str
+    township: str
+    status_label: str
+    stage: str  # accept | complete
+    due: date
+    working_days_overdue: int
+    estimated: bool

@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 from bot.consultations import models as m
 from bot.consultations.errors import db_guard
 from bot.consultations.outside import outside_view
+from bot.consultations.oversight import in_scope
 from bot.consultations.records import ConsultationRecord, Dashboard, OutsideView
 from bot.consultations.statuses import FINAL, Status, parse_status
 from bot.consultations.store import Store
@@ -37,8 +38,8 @@ class Reports:
         """The select of consultations matching the inbox filters (``until`` inclusive for dates)."""
         day_start = self._store.day_start
         q = select(m.Consultation)
-        if committee_id is not None:
-            q = q.where(m.Consultation.committee_id == committee_id)
+        if committee_id is not None:  # one committee, or a supervisor's set (oversight.in_scope)
+            q = q.where(in_scope(m.Consultation.committee_id, committee_id))
         if status:
             q = q.where(m.Consultation.status == parse_status(status).value)
         if category:
@@ -94,7 +95,7 @@ class Reports:
         store = self._store
         base = select(m.Consultation)
         if committee_id is not None:
-            base = base.where(m.Consultation.committee_id == committee_id)
+            base = base.where(in_scope(m.Consultation.committee_id, committee_id))
         sub = base.subquery()
         now = m.utcnow()
         today = now.astimezone(store.tz).date()

@@ -9,6 +9,9 @@ changes are methods; the rest are parts reached as attributes:
 - ``accounts``: committee users and sign-in (:mod:`bot.consultations.accounts`)
 - ``delivery``: pushes to residents (:mod:`bot.consultations.delivery`)
 - ``loop``: co-signers, merges, 催办 and follow-ups (:mod:`bot.consultations.loop`; rules in bot.closedloop)
+- ``oversight``: limits, extensions, reassignment, overdue lists, published outcomes (:mod:`bot.consultations.oversight`)
+- ``reminding``: the scheduler's reads and once-only reminder writes (:mod:`bot.consultations.reminding`)
+- ``scorecards``: on-time, satisfaction and rework rates per committee and 街道 (:mod:`bot.consultations.scorecards`)
 
 Every method opens its own short transaction and returns frozen dataclasses
 (:mod:`bot.consultations.records`), so callers never hold ORM objects or sessions. Errors a resident
@@ -31,9 +34,12 @@ from bot.consultations.directory import Directory
 from bot.consultations.errors import AccessDenied, DatabaseUnavailable, NotFoundError, db_guard, store_unreachable
 from bot.consultations.handoffs import Handoffs
 from bot.consultations.loop import Loop
+from bot.consultations.oversight import Oversight
 from bot.consultations.records import ConsultationRecord, PushRecord, ResidentStatus
+from bot.consultations.reminding import Reminding
 from bot.consultations.reporting import Reports
 from bot.consultations.routing import Router, RouteResult
+from bot.consultations.scorecards import Scorecards
 from bot.consultations.statuses import Status
 from bot.consultations.store import Store
 from bot.consultations.validation import MAX_TEXT_CHARS, clean_text
@@ -92,6 +98,9 @@ class ConsultationService:
         self.handoffs = Handoffs(self._store)
         self.loop = Loop(self._store)
         self.accounts = Accounts(self.Session, hasher)
+        self.oversight = Oversight(self._store)
+        self.scorecards = Scorecards(self._store)
+        self.reminding = Reminding(self._store)
         if prepare:
             upgrade(self.url, engine=self.engine)
             self.directory.sync()

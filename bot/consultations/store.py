@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.consultations import duedates, notify, tracking
 from bot.consultations import models as m
-from bot.consultations import notify, tracking
 from bot.consultations.directory import Directory
 from bot.consultations.errors import NotFoundError
 from bot.consultations.records import ConsultationRecord, TrailEntry
@@ -81,6 +81,13 @@ class Store:
             events,
             created,
             c.merged_into,
+            accept_by=c.accept_by,
+            complete_by=c.complete_by,
+            due_estimated=bool(c.due_estimated),
+            township=c.community.township or "",
+            outcome_text=c.outcome_text,
+            outcome_published_at=c.outcome_published_at,
+            due_line=duedates.resident_line(c, m.utcnow(), self.settings),
         )
 
     def owned_by(self, owner_channel: str, owner_sender: str, channel: object, sender_id: object) -> bool:

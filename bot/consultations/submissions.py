@@ -13,8 +13,8 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from bot.consultations import duedates, tracking
 from bot.consultations import models as m
-from bot.consultations import tracking
 from bot.consultations.errors import db_guard
 from bot.consultations.records import ConsultationRecord
 from bot.consultations.routing import RouteResult
@@ -100,6 +100,7 @@ def submit(
                 created_at=now,
                 updated_at=now,
             )
+            duedates.stamp(s, c, store.directory.kb_directory, store.settings)
             s.add(c)
             s.flush()
             s.add(

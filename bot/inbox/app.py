@@ -62,9 +62,12 @@ def _error(request: Request, code: int, message: str):
         return PlainTextResponse(message, status_code=code)
 
 
-def create_app(settings=None, service=None, *, push_interval: float | None = None) -> FastAPI:
+def create_app(
+    settings=None, service=None, *, push_interval: float | None = None, scheduler_interval: float | None = None
+) -> FastAPI:
     """``service`` defaults to ``ConsultationService.from_settings(settings)``; ``push_interval``
-    (seconds) starts the notification loop (default from settings; 0 disables it)."""
+    (seconds) starts the notification loop (default from settings; 0 disables it); ``scheduler_interval`` the
+    closed loop's scheduler thread (bot.inbox.scheduler; default ``closedloop_scheduler_interval``, 0: none)."""
     settings = settings or get_settings()
     if service is None:
         from bot.consultations import ConsultationService
@@ -72,15 +75,29 @@ def create_app(settings=None, service=None, *, push_interval: float | None = Non
         service = ConsultationService.from_settings(settings)
     interval = push_interval if push_interval is not None else float(getattr(settings, "inbox_push_interval", 5.0))
 
+    every = (
+        scheduler_interval
+        if scheduler_interval is not None
+        else float(getattr(settings, "closedloop_scheduler_interval", 0.0))
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         # The store wakes this loop itself after each status change it queues a push for.
         app.state.delivery = service.delivery.start(interval) if interval > 0 else None
+        app.state.scheduler = None
+        if every > 0:
+            from bot.inbox.scheduler import SchedulerThread
+
+            app.state.scheduler = SchedulerThread(service, every)
+            app.state.scheduler.start()
         try:
             yield
         finally:
             if app.state.delivery is not None:
                 service.delivery.stop()
+            if app.state.scheduler is not None:
+                app.state.scheduler.stop()
 
     app = FastAPI(title="邻里 · 议事协商工作台", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.settings = settings

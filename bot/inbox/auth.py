@@ -87,10 +87,15 @@ class CurrentUser:
     role: str
     committee_id: str | None
     committee_name: str | None
+    township: str | None = None  # a supervisor's 街道/乡镇
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def is_supervisor(self) -> bool:
+        return self.role == "supervisor"
 
 
 class SessionCodec:
@@ -120,7 +125,7 @@ def load_user(session: dict, accounts) -> CurrentUser | None:
     user = accounts.session_user(_sid_hash(sid))
     if user is None:
         return None
-    return CurrentUser(user.id, user.username, user.role, user.committee_id, user.committee_name)
+    return CurrentUser(user.id, user.username, user.role, user.committee_id, user.committee_name, user.township)
 
 
 class LoginThrottle:

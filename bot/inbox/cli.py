@@ -1,4 +1,4 @@
-"""`python -m bot inbox serve | adduser | passwd | apikey create|list|revoke`."""
+"""`python -m bot inbox serve | adduser | passwd | run-pass | apikey create|list|revoke`."""
 
 from __future__ import annotations
 
@@ -55,23 +55,25 @@ def _service():
 
 
 def _adduser(args) -> int:
-    if not args.admin and not args.committee:
-        print("请指定 --committee 委员会ID，或 --admin。", file=sys.stderr)
+    if not args.admin and not args.committee and not args.township:
+        print("请指定 --committee 委员会ID、--township 街道（乡镇），或 --admin。", file=sys.stderr)
         return 2
     svc = _service()
+    role = "admin" if args.admin else ("supervisor" if args.township else "member")
     try:
         if args.committee:
             svc.directory.committee(args.committee)  # unknown committee → polite error
         user = svc.accounts.create_user(
-            args.username,
-            _read_password(args),
-            None if args.admin else args.committee,
-            "admin" if args.admin else "member",
+            args.username, _read_password(args), args.committee or None, role, township=args.township
         )
     except UserFacingError as e:
         print(e.message, file=sys.stderr)
         return 1
-    where = "管理员" if user.is_admin else f"{user.committee_name}（{user.committee_id}）"
+    where = (
+        "管理员"
+        if user.is_admin
+        else (f"{user.township}督办" if user.role == "supervisor" else f"{user.committee_name}（{user.committee_id}）")
+    )
     print(f"已创建用户 {user.username}：{where}")
     return 0
 
@@ -101,6 +103,16 @@ def _apikey_create(args) -> int:
         return 1
     print(key)
     print(f"已为 {args.name} 创建 Open311 API key（只显示这一次，请妥善保存）。", file=sys.stderr)
+    return 0
+
+
+def _run_pass(args) -> int:
+    import json
+
+    from bot.inbox.scheduler import run_pass
+
+    result = run_pass(_service())
+    print(json.dumps({"ran": result.ran, "jobs": result.jobs}, ensure_ascii=False))
     return 0
 
 
@@ -137,6 +149,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = a.add_mutually_exclusive_group()
     g.add_argument("--committee", help="committee id (from communities.yml)")
     g.add_argument("--admin", action="store_true", help="admin: manages users, sees all committees")
+    g.add_argument("--township", help="supervisor of a 街道/乡镇 (Community.township): overdue items, extensions")
     a.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     a.set_defaults(func=_adduser)
 
@@ -144,6 +157,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     pw.add_argument("username")
     pw.add_argument("--password-stdin", action="store_true")
     pw.set_defaults(func=_passwd)
+
+    rp = isub.add_parser("run-pass", help="one closed-loop scheduler pass now (reminders, digest, registered jobs)")
+    rp.set_defaults(func=_run_pass)
 
     k = isub.add_parser("apikey", help="Open311 API keys per integrator")
     ksub = k.add_subparsers(dest="apikey_command", required=True)

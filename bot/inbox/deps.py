@@ -1,8 +1,9 @@
 """Typed request dependencies of the inbox routes:
 ``svc: ServiceDep``, ``user: CurrentUser``, ``rec: VisibleConsultation``.
 
-Who may see what is decided here, once: a member is limited to their own committee, an admin to none
-(in a report: to the committee they pick). A record outside the limit answers 404 exactly like one
+Who may see what is decided here, once: a member is limited to their own committee, a supervisor of a
+街道/乡镇 to the committees of its communities (a frozenset), an admin to none (in a report: to the committee
+they pick). A record outside the limit answers 404 exactly like one
 that does not exist, so nobody learns what another committee holds.
 """
 
@@ -75,25 +76,57 @@ def handoff_user(request: Request, user: CurrentUser) -> auth.CurrentUser:
 HandoffUser = Annotated[auth.CurrentUser, Depends(handoff_user)]
 
 
-def own_committee(user: CurrentUser) -> str | None:
-    """The committee this user reads and acts within: a member's own; None (all) for an admin."""
-    return None if user.is_admin else user.committee_id
+Scope = str | frozenset[str] | None
 
 
-OwnCommittee = Annotated[str | None, Depends(own_committee)]
+def township_committees(svc: ConsultationService, township: str | None) -> frozenset[str]:
+    return frozenset(
+        cm.id for c in svc.directory.communities() if township and c.township == township for cm in c.committees
+    )
 
 
-def committee_scope(user: CurrentUser, own: OwnCommittee, committee: str | None = None) -> str | None:
-    """The committee a report or list covers: a member's own; an admin's choice (``?committee=``) or all."""
-    return (clean(committee, 64) or None) if user.is_admin else own
+def own_committee(request: Request, user: CurrentUser) -> Scope:
+    """What this user reads and acts within: a member's committee; a supervisor's township committees; None (all)
+    for an admin. Service calls that take ``committee_id=`` get a str or None; a frozenset never matches one
+    committee, so a supervisor cannot change an item's status (oversight acts through its own calls)."""
+    if user.is_admin:
+        return None
+    if user.is_supervisor:
+        return township_committees(request.app.state.service, user.township)
+    return user.committee_id
 
 
-CommitteeScope = Annotated[str | None, Depends(committee_scope)]
+OwnCommittee = Annotated[Scope, Depends(own_committee)]
 
 
-def may_see(own: str | None, committee_id: str | None) -> bool:
+def committee_scope(user: CurrentUser, own: OwnCommittee, committee: str | None = None) -> Scope:
+    """The committees a report or list covers: a member's own; a supervisor's township, or one of its committees
+    (``?committee=``); an admin's choice or all."""
+    chosen = clean(committee, 64) or None
+    if user.is_admin:
+        return chosen
+    if isinstance(own, frozenset):
+        return chosen if chosen in own else own
+    return own
+
+
+CommitteeScope = Annotated[Scope, Depends(committee_scope)]
+
+
+def may_see(own: Scope, committee_id: str | None) -> bool:
     """Whether a record routed to ``committee_id`` is within ``own`` (see :func:`own_committee`)."""
+    if isinstance(own, frozenset):
+        return committee_id in own
     return own is None or committee_id == own
+
+
+def supervisor_user(user: CurrentUser) -> auth.CurrentUser:
+    if not (user.is_supervisor or user.is_admin):
+        raise HTTPException(403, "只有街道（乡镇）督办人员可以进行这项操作。")
+    return user
+
+
+SupervisorUser = Annotated[auth.CurrentUser, Depends(supervisor_user)]
 
 
 def visible_consultation(tracking_no: str, svc: ServiceDep, own: OwnCommittee) -> ConsultationRecord:

@@ -182,6 +182,7 @@ def _request_json(c: OutsideView, tz) -> dict:
         "lat": None,
         "long": None,
         "media_url": None,
+        "outcome": c.outcome or None,  # 协商结果公开: the published outcome (masked), linli's extension field
     }
 
 

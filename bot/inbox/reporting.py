@@ -40,7 +40,7 @@ class Filters:
     """A list or export's filters: ``scope`` (committee or None), ``query`` (the service's keyword
     arguments), ``echo`` (what the form shows again), ``problems`` (ignored filters, said politely)."""
 
-    scope: str | None
+    scope: str | frozenset[str] | None
     query: dict
     echo: dict
     problems: list[str]
@@ -82,7 +82,7 @@ def query_filters(
         "since": d_since.isoformat() if d_since else "",
         "until": d_until.isoformat() if d_until else "",
         "q": search,
-        "committee": scope or "",
+        "committee": scope if isinstance(scope, str) else "",
     }
     return Filters(scope, query, echo, problems)
 
@@ -202,3 +202,109 @@ def dashboard_figures(svc, scope: str | None, overdue_days: int) -> dict:
         "last_change": data.last_status_change,
         "overdue_days": overdue_days,
     }
+
+
+# scorecards ------------------------------------------------------------------------------
+SCORE_HEADER = [
+    "层级",
+    "名称",
+    "街道（乡镇）",
+    "提交数",
+    "按时受理率",
+    "按时办结率",
+    "满意率",
+    "返工率",
+    "附议人次",
+    "应受理",
+    "按时受理",
+    "应办结",
+    "按时办结",
+    "已办结",
+    "已评价",
+    "满意",
+    "基本满意",
+    "不满意",
+    "未回复",
+    "返工",
+]
+
+
+def _pct(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.1f}%"
+
+
+def scorecard_cells(level: str, r) -> list[str]:
+    lp = r.loop
+    return [
+        safe_cell(v)
+        for v in (
+            level,
+            r.name,
+            r.township,
+            r.filed,
+            _pct(r.accept_rate),
+            _pct(r.complete_rate),
+            _pct(r.satisfaction_rate),
+            _pct(r.rework_rate),
+            lp.cosigns,
+            r.accept_due,
+            r.accept_on_time,
+            r.complete_due,
+            r.complete_on_time,
+            r.resolved,
+            lp.rated,
+            lp.satisfied,
+            lp.basically_satisfied,
+            lp.unsatisfied,
+            lp.unanswered,
+            lp.reworked,
+        )
+    ]
+
+
+def scorecard_csv(card) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(["统计期间", f"{card.start.isoformat()} 至 {card.end.isoformat()}（按提交日期）"])
+    w.writerow(SCORE_HEADER)
+    for r in card.townships:
+        w.writerow(scorecard_cells("街道（乡镇）", r))
+    for r in card.committees:
+        w.writerow(scorecard_cells("委员会", r))
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+def scorecard_download(card, tz: ZoneInfo) -> Response:
+    return Response(
+        scorecard_csv(card),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="scorecards-{card.start:%Y%m%d}-{card.end:%Y%m%d}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def scorecard_chart(rows) -> dict:
+    """Paired bars per committee (on-time acceptance, on-time completion), the dashboard chart's SVG style."""
+    rows = [r for r in rows if r.filed]
+    width, height, gap = 960, 220, 12
+    group = (width - gap * (len(rows) + 1)) / max(len(rows), 1)
+    bars = []
+    for i, r in enumerate(rows):
+        x0 = gap + i * (group + gap)
+        for j, (rate, kind) in enumerate(((r.accept_rate, "accept"), (r.complete_rate, "complete"))):
+            h = round((height - 60) * (rate or 0), 1)
+            bars.append(
+                {
+                    "x": round(x0 + j * group / 2, 1),
+                    "y": round(height - 40 - h, 1),
+                    "w": round(group / 2 - 2, 1),
+                    "h": h,
+                    "kind": kind,
+                    "text": _pct(rate),
+                    "label": r.name if j == 0 else "",
+                    "lx": round(x0 + group / 2, 1),
+                }
+            )
+    return {"bars": bars, "width": width, "height": height}

@@ -15,8 +15,9 @@ from fastapi.responses import RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.templating import Jinja2Templates
 
-from bot.consultations import AccessDenied, NotFoundError
+from bot.consultations import AccessDenied, NotFoundError, duedates
 from bot.consultations.statuses import Status
+from bot.db import utcnow
 from bot.errors import UserFacingError
 from bot.inbox.auth import CurrentUser
 from bot.inbox.csrf import csrf_token
@@ -137,6 +138,21 @@ def committee_choices(service) -> list[dict]:
     ]
 
 
+def _alerts(request: Request, user) -> dict:
+    """The nav badge: items near or past a limit within the user's scope (bot.inbox.deps's rule)."""
+    if user is None:
+        return {}
+    from bot.inbox.deps import own_committee
+
+    svc = request.app.state.service
+    try:
+        if user.is_supervisor:
+            return svc.oversight.badge(township=user.township)
+        return svc.oversight.badge(own_committee(request, user))
+    except Exception:  # a badge must never break a page
+        return {}
+
+
 def render(request: Request, name: str, context: dict | None = None, status_code: int = 200):
     settings = request.app.state.settings
     tz = local_tz(settings)
@@ -149,6 +165,8 @@ def render(request: Request, name: str, context: dict | None = None, status_code
         "labels": {s.value: s.label for s in Status},
         "t": lambda v, with_time=True: fmt_time(v, tz, with_time),
         "quote": quote,
+        "due": lambda d, estimated=False: duedates.due_info(d, utcnow(), settings, estimated=estimated),
+        "alerts": _alerts(request, user),
     }
     ctx.update(context or {})
     resp = templates.TemplateResponse(request, name, ctx, status_code=status_code)

@@ -55,8 +55,15 @@ def export_csv(svc: ServiceDep, settings: SettingsDep, f: ReportFilters):
 
 
 @router.get("/consultations/{tracking_no}")
-def consultation_detail(request: Request, svc: ServiceDep, rec: VisibleConsultation):
+def consultation_detail(request: Request, svc: ServiceDep, user: CurrentUser, rec: VisibleConsultation):
     pushes = svc.delivery.outbox(rec.tracking_no)
+    township = None if user.is_admin else user.township
+    reassign_to = [
+        {"id": cm.id, "name": f"{c.name}{cm.name}"}
+        for c in svc.directory.communities()
+        if (township is None and c.township == rec.township) or (township is not None and c.township == township)
+        for cm in c.committees
+    ]
     categories = svc.directory.categories()
     return render(
         request,
@@ -71,6 +78,8 @@ def consultation_detail(request: Request, svc: ServiceDep, rec: VisibleConsultat
             "categories": categories,
             "category_names": {c.id: c.name for c in categories},
             "committee_names": {c["id"]: c["name"] for c in committee_choices(svc)},
+            "extensions": svc.oversight.extensions(tracking_no=rec.tracking_no),
+            "reassign_to": reassign_to if user.is_supervisor or user.is_admin else [],
         },
     )
 

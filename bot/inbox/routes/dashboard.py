@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from bot.closedloop import workdays
+from bot.db import utcnow
 from bot.inbox import reporting
 from bot.inbox.deps import CommitteeScope, CurrentUser, ServiceDep, SettingsDep
 from bot.inbox.web import committee_choices, render
@@ -20,6 +22,7 @@ def dashboard(request: Request, svc: ServiceDep, settings: SettingsDep, user: Cu
         reporting.dashboard_figures(svc, scope, overdue_days)
         | {
             "committees": committee_choices(svc) if user.is_admin else [],
-            "committee": scope,
+            "committee": scope if isinstance(scope, str) else None,
+            "estimated_years": workdays.estimated_years(workdays.to_local(utcnow(), settings.timezone).date()),
         },
     )

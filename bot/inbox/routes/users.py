@@ -14,7 +14,12 @@ BACK = "/admin/users"
 
 @router.get("/admin/users")
 def users_page(request: Request, svc: ServiceDep, user: AdminUser):
-    return render(request, "users.html", {"users": svc.accounts.list_users(), "committees": committee_choices(svc)})
+    townships = sorted({c.township for c in svc.directory.communities() if c.township})
+    return render(
+        request,
+        "users.html",
+        {"users": svc.accounts.list_users(), "committees": committee_choices(svc), "townships": townships},
+    )
 
 
 @router.post("/admin/users")
@@ -26,13 +31,20 @@ def create_user(
     password: str = Form(""),
     role: str = Form("member"),
     committee_id: str = Form(""),
+    township: str = Form(""),
 ):
-    role = "admin" if role == "admin" else "member"
+    role = role if role in ("admin", "supervisor") else "member"
     committee = clean(committee_id, 64) or None
     if role == "member" and committee not in {c["id"] for c in committee_choices(svc)}:
         raise Refused("请为委员会成员选择所属委员会。", BACK)
     with refusals_back_to(BACK):
-        created = svc.accounts.create_user(clean(username, 64), password, committee if role == "member" else None, role)
+        created = svc.accounts.create_user(
+            clean(username, 64),
+            password,
+            committee if role == "member" else None,
+            role,
+            township=clean(township, 100) or None,
+        )
     return flash_redirect(request, BACK, f"已创建用户 {created.username}。")
 
 

@@ -18,13 +18,13 @@ from bot.consultations import models as m
 
 @dataclass(frozen=True)
 class LoopCounts:
-    rated: int  # follow-ups answered (satisfied + basically_satisfied + unsatisfied)
-    satisfied: int
-    basically_satisfied: int
-    unsatisfied: int
-    unanswered: int  # closed as 未回复 after closedloop_followup_days working days
-    reworked: int  # reopened by a 不满意
-    cosigns: int  # residents who joined an item (附议 at intake or through a merge)
+    rated: int = 0  # follow-ups answered (satisfied + basically_satisfied + unsatisfied)
+    satisfied: int = 0
+    basically_satisfied: int = 0
+    unsatisfied: int = 0
+    unanswered: int = 0  # closed as 未回复 after closedloop_followup_days working days
+    reworked: int = 0  # reopened by a 不满意
+    cosigns: int = 0  # residents who joined an item (附议 at intake or through a merge)
 
 
 _STATES = ("satisfied", "basically_satisfied", "unsatisfied", "unanswered")

@@ -17,7 +17,7 @@ def register(sub) -> None:
 def _expire_followups(args) -> int:
     from datetime import UTC, datetime
 
-    from bot.closedloop.residents import expire_followups
+    from bot.consultations.loop_rules import expire_followups
 
     n = expire_followups(datetime.now(UTC))
     print(f"closed {n} follow-up(s) as 未回复")
