@@ -18,7 +18,7 @@ from bot.consultations.records import UserInfo
 from bot.consultations.validation import USERNAME
 from bot.errors import UserFacingError
 
-ROLES = ("member", "admin")
+ROLES = ("member", "admin", "kb-editor")  # kb-editor: the knowledge desk only, no committee
 
 
 class PasswordHasher(Protocol):
@@ -58,7 +58,7 @@ class Accounts:
         if not isinstance(username, str) or not USERNAME.match(username.strip()):
             raise UserFacingError("用户名为 2–64 位字母、数字、汉字或 _ . -。", code="invalid_username")
         if role not in ROLES:
-            raise UserFacingError("角色只能是 member 或 admin。", code="invalid_role")
+            raise UserFacingError("角色只能是 member、admin 或 kb-editor。", code="invalid_role")
         if role == "member" and not committee_id:
             raise UserFacingError("委员会成员必须属于一个委员会。", code="committee_required")
         password = _checked_password(password, username.strip())
@@ -111,7 +111,7 @@ class Accounts:
             if row is None or row.expires_at <= m.utcnow():
                 return None
             u = s.get(m.CommitteeUser, row.user_id)
-            if u is None or not u.active or (u.role != "admin" and not u.committee_id):
+            if u is None or not u.active or (u.role == "member" and not u.committee_id):
                 return None
             return _info(u)
 

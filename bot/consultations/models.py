@@ -99,7 +99,7 @@ class CommitteeUser(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     committee_id: Mapped[str | None] = mapped_column(ForeignKey("committees.id"), nullable=True, index=True)
-    role: Mapped[str] = mapped_column(String(16), default="member")  # member | admin
+    role: Mapped[str] = mapped_column(String(16), default="member")  # member | admin | kb-editor
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -214,7 +214,7 @@ class UserInfo:
     username: str
     committee_id: str | None
     committee_name: str | None
-    role: str  # member | admin
+    role: str  # member | admin | kb-editor
     active: bool
 
     @property

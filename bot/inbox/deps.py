@@ -14,6 +14,7 @@ from fastapi import Depends, HTTPException, Request
 
 from bot.consultations import ConsultationRecord, ConsultationService
 from bot.inbox import auth
+from bot.inbox.kbindex import DeskIndex
 from bot.inbox.web import clean, handles_handoffs
 from bot.settings import Settings
 
@@ -75,8 +76,28 @@ def handoff_user(request: Request, user: CurrentUser) -> auth.CurrentUser:
 HandoffUser = Annotated[auth.CurrentUser, Depends(handoff_user)]
 
 
+def kb_editor(user: CurrentUser) -> auth.CurrentUser:
+    """The knowledge desk: kb-editors and admins; members get 403."""
+    if not user.edits_kb:
+        raise HTTPException(403, "只有知识库编辑和管理员可以使用知识库工作台。")
+    return user
+
+
+KBEditor = Annotated[auth.CurrentUser, Depends(kb_editor)]
+
+
+def get_kb_index(request: Request) -> DeskIndex:
+    return request.app.state.kb_index
+
+
+KBIndex = Annotated[DeskIndex, Depends(get_kb_index)]
+
+
 def own_committee(user: CurrentUser) -> str | None:
-    """The committee this user reads and acts within: a member's own; None (all) for an admin."""
+    """The committee this user reads and acts within: a member's own; None (all) for an admin;
+    a kb-editor none at all (403)."""
+    if not user.reads_consultations:
+        raise HTTPException(403, "知识库编辑只能使用知识库工作台。")
     return None if user.is_admin else user.committee_id
 
 

@@ -1,6 +1,16 @@
 """The inbox pages, one router per area; ``bot.inbox.app`` includes them all (behind the CSRF check)."""
 
-from bot.inbox.routes import consultations, dashboard, handoffs, health, login, users
+from bot.inbox.routes import (
+    consultations,
+    dashboard,
+    handoffs,
+    health,
+    kb_clauses,
+    kb_documents,
+    kb_hittest,
+    login,
+    users,
+)
 
 #: Every area, in the order the app includes them.
-AREAS = (login, dashboard, consultations, handoffs, users, health)
+AREAS = (login, dashboard, consultations, handoffs, users, kb_documents, kb_hittest, kb_clauses, health)

@@ -5,14 +5,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from bot.inbox import reporting
-from bot.inbox.deps import CommitteeScope, CurrentUser, ServiceDep, SettingsDep
-from bot.inbox.web import committee_choices, render
+from bot.inbox.deps import CurrentUser, ServiceDep, SettingsDep, committee_scope, own_committee
+from bot.inbox.web import committee_choices, redirect, render
 
 router = APIRouter()
 
 
 @router.get("/")
-def dashboard(request: Request, svc: ServiceDep, settings: SettingsDep, user: CurrentUser, scope: CommitteeScope):
+def dashboard(
+    request: Request, svc: ServiceDep, settings: SettingsDep, user: CurrentUser, committee: str | None = None
+):
+    if not user.reads_consultations:
+        return redirect("/kb")  # a kb-editor's home is the knowledge desk
+    scope = committee_scope(user, own_committee(user), committee)
     overdue_days = getattr(settings, "inbox_overdue_days", 7)
     return render(
         request,

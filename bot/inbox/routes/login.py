@@ -51,7 +51,7 @@ def login(request: Request, svc: ServiceDep, username: str = Form(""), password:
         throttle.failed(uname, ip)
         log.info("inbox login failed for %s from %s", mask(uname), ip)
         return render(request, "login.html", ctx | {"error": "用户名或密码不正确。"}, status_code=401)
-    if not info.is_admin and not info.committee_id:
+    if info.role == "member" and not info.committee_id:
         return render(request, "login.html", ctx | {"error": "该账号尚未分配委员会，请联系管理员。"}, status_code=403)
     throttle.succeeded(uname, ip)
     with request.app.state.db() as db:
@@ -60,6 +60,8 @@ def login(request: Request, svc: ServiceDep, username: str = Form(""), password:
     request.session.clear()
     request.session["sid"] = sid
     csrf_token(request)
+    if info.role == "kb-editor" and ctx["next"] == "/":
+        return redirect("/kb")  # the desk is a kb-editor's home
     return redirect(ctx["next"])
 
 

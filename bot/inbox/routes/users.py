@@ -27,7 +27,7 @@ def create_user(
     role: str = Form("member"),
     committee_id: str = Form(""),
 ):
-    role = "admin" if role == "admin" else "member"
+    role = role if role in ("admin", "kb-editor") else "member"
     committee = clean(committee_id, 64) or None
     if role == "member" and committee not in {c["id"] for c in committee_choices(svc)}:
         raise Refused("请为委员会成员选择所属委员会。", BACK)
