@@ -116,7 +116,7 @@ def clause_view(kb: KnowledgeBase, item_id: str) -> ClauseView | None:
     ]
     sentence = next((s for c in doc.plan.chapters for s in c.sentences if s.id == item_id), None)
     if sentence is not None and chapter is not None:
-        label = f"《{doc.cite}》{chapter.title}第{sentence.index}句"
+        label = f"《{doc.cite}》{chapter.title} 第{sentence.index}句"  # as the answers cite it
     else:
         label = f"《{doc.cite}》{chapter.title if chapter else doc.plan.indicator_box}"
     marked = item_id if sentence is not None else (chapter.sentences[0].id if chapter and chapter.sentences else "")
