@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from bot.consultations import ConsultationRecord, ConsultationService
+from bot.feedback.store import FeedbackStore
 from bot.inbox import auth
 from bot.inbox.kbindex import DeskIndex
 from bot.inbox.web import clean, handles_handoffs
@@ -91,6 +92,17 @@ def get_kb_index(request: Request) -> DeskIndex:
 
 
 KBIndex = Annotated[DeskIndex, Depends(get_kb_index)]
+
+
+def get_feedback(request: Request) -> FeedbackStore:
+    """The learning loop's store (same database as the consultations), opened on first use."""
+    store = getattr(request.app.state, "feedback", None)
+    if store is None:
+        store = request.app.state.feedback = FeedbackStore.from_settings(request.app.state.settings)
+    return store
+
+
+FeedbackDep = Annotated[FeedbackStore, Depends(get_feedback)]
 
 
 def own_committee(user: CurrentUser) -> str | None:

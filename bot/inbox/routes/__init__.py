@@ -5,12 +5,26 @@ from bot.inbox.routes import (
     dashboard,
     handoffs,
     health,
+    kb_catalogue,
     kb_clauses,
     kb_documents,
     kb_hittest,
+    kb_learning,
     login,
     users,
 )
 
 #: Every area, in the order the app includes them.
-AREAS = (login, dashboard, consultations, handoffs, users, kb_documents, kb_hittest, kb_clauses, health)
+AREAS = (
+    login,
+    dashboard,
+    consultations,
+    handoffs,
+    users,
+    kb_documents,
+    kb_hittest,
+    kb_learning,
+    kb_catalogue,
+    kb_clauses,
+    health,
+)

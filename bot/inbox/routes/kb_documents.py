@@ -9,21 +9,11 @@ from bot.inbox.deps import KBEditor, KBIndex, SettingsDep
 from bot.inbox.web import Refused, clean, flash_redirect, render
 from bot.kb.desk import DeskError, discard, publish_staged, review
 from bot.kb.loader import KBError, load_kb
-from bot.kb.versions import VersionError, current_dir, history, list_versions, rollback, version_dir
+from bot.kb.versions import VersionError, current_dir, describe, history, list_versions, rollback, version_dir
 
 router = APIRouter()
 
 HOME = "/kb"
-
-
-def change_text(changes: list[dict], message: str = "") -> str:
-    """What a version changed, in one line ("新增《…》；修改服务「…」")."""
-    words = {"added": "新增", "changed": "更新", "removed": "删除"}
-    out = []
-    for c in changes or ():
-        what = f"《{c['title']}》" if c.get("title") else (f"服务「{c['service']}」" if c.get("service") else "")
-        out.append(f"{words.get(c.get('action'), c.get('action', ''))}{what}")
-    return "；".join(out) or message
 
 
 @router.get("/kb")
@@ -36,11 +26,11 @@ def desk_home(request: Request, settings: SettingsDep, user: KBEditor, index: KB
             "current": v.current,
             "by": v.manifest.get("by", "—"),
             "at": v.manifest.get("at", "—"),
-            "what": change_text(v.manifest.get("changes", []), v.manifest.get("message", "")),
+            "what": describe(v.manifest.get("changes", []), v.manifest.get("message", "")),
         }
         for v in reversed(list_versions(root))
     ]
-    audit = [dict(h, what=change_text(h.get("changes", []))) for h in reversed(history(root))][:50]
+    audit = [dict(h, what=describe(h.get("changes", []))) for h in reversed(history(root))][:50]
     return render(
         request,
         "kb_home.html",
@@ -127,7 +117,7 @@ def version_page(request: Request, settings: SettingsDep, user: KBEditor, index:
         {
             "active": "kb",
             "v": v,
-            "what": change_text(v.manifest.get("changes", []), v.manifest.get("message", "")),
+            "what": describe(v.manifest.get("changes", []), v.manifest.get("message", "")),
             "kb": load_kb(folder),
             "status": status,
             "refresh": status.get("building") is not None and status.get("stage") not in ("done", "failed"),
