@@ -55,8 +55,8 @@ def _service():
 
 
 def _adduser(args) -> int:
-    if not args.admin and not args.committee:
-        print("请指定 --committee 委员会ID，或 --admin。", file=sys.stderr)
+    if not args.admin and not args.committee and not args.kb_editor:
+        print("请指定 --committee 委员会ID、--admin 或 --kb-editor。", file=sys.stderr)
         return 2
     svc = _service()
     try:
@@ -65,13 +65,17 @@ def _adduser(args) -> int:
         user = svc.accounts.create_user(
             args.username,
             _read_password(args),
-            None if args.admin else args.committee,
-            "admin" if args.admin else "member",
+            args.committee or None,
+            "admin" if args.admin else ("kb-editor" if args.kb_editor else "member"),
         )
     except UserFacingError as e:
         print(e.message, file=sys.stderr)
         return 1
-    where = "管理员" if user.is_admin else f"{user.committee_name}（{user.committee_id}）"
+    where = (
+        "管理员"
+        if user.is_admin
+        else ("知识库编辑" if user.role == "kb-editor" else f"{user.committee_name}（{user.committee_id}）")
+    )
     print(f"已创建用户 {user.username}：{where}")
     return 0
 
@@ -137,6 +141,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = a.add_mutually_exclusive_group()
     g.add_argument("--committee", help="committee id (from communities.yml)")
     g.add_argument("--admin", action="store_true", help="admin: manages users, sees all committees")
+    g.add_argument("--kb-editor", action="store_true", help="knowledge desk only (/kb): no committee, no consultations")
     a.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     a.set_defaults(func=_adduser)
 
