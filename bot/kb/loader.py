@@ -23,7 +23,7 @@ from bot.kb.documents.model import Chapter, Document, Indicator
 from bot.kb.documents.parser import parse_document
 from bot.kb.models import AgencyDirectory, Community, CommunityDirectory, Service, ServiceCatalogue
 from bot.kb.plan import SEED_CITE, SEED_ID, SEED_TITLE, Plan, PlanParseError, load_plan
-from bot.kb.qa import QA_FILE, load_qa
+from bot.kb.qa import QA_FILE, citable_ids, load_qa
 
 KB_FILES = ("plan_excerpt.txt", "errata.yml", "services.yml", "agencies.yml", "communities.yml")
 DOCUMENTS_FILE = "documents.yml"
@@ -325,11 +325,7 @@ def load_kb(kb_dir: Path | None = None) -> KnowledgeBase:
         problems += check_references(plan, catalogue, agencies, directory, [d.plan for d in documents])
     qa = []
     if plan and catalogue:
-        known = {s.id for s in catalogue.services} | {
-            x.id for p in [plan, *(d.plan for d in documents)] for x in (*p.indicators, *p.actions)
-        }
-        known |= {s.id for p in [plan, *(d.plan for d in documents)] for _, s in p.clauses}
-        qa = load_qa(kb_dir, known, problems)
+        qa = load_qa(kb_dir, citable_ids([plan, *(d.plan for d in documents)], catalogue.services), problems)
     if problems:
         raise KBError(problems)
     assert plan and catalogue and agencies and directory

@@ -32,6 +32,14 @@ class QAEntry:
     at: str = ""
 
 
+def citable_ids(plans, services) -> set[str]:
+    """Every id an entry may link to: the documents' clauses, indicators and actions, and the services."""
+    ids = {s.id for s in services}
+    for p in plans:
+        ids |= {s.id for _, s in p.clauses} | {i.id for i in p.indicators} | {a.id for a in p.actions}
+    return ids
+
+
 def load_qa(kb_dir: Path, known_ids: set[str], problems: list) -> list[QAEntry]:
     """The entries of ``qa.yml`` (none without it); a bad entry is a problem with its place, as in ``kb check``."""
     from bot.kb.loader import Problem

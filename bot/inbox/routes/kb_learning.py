@@ -13,7 +13,7 @@ from bot.feedback.store import normalize_question
 from bot.inbox.deps import FeedbackDep, KBEditor, KBIndex, SettingsDep
 from bot.inbox.web import MAX_NOTE, Refused, clean, flash_redirect, render
 from bot.kb.loader import KBError, load_kb
-from bot.kb.qa import QAEntry, add_qa, entry_problem
+from bot.kb.qa import QAEntry, add_qa, citable_ids, entry_problem
 from bot.kb.versions import current_dir, publish
 
 router = APIRouter()
@@ -28,11 +28,8 @@ REASONS = {
 }
 
 
-def _known_ids(kb) -> set[str]:
-    ids = {s.id for s in kb.services}
-    for d in kb.documents:
-        ids |= {s.id for _, s in d.plan.clauses} | {i.id for i in d.plan.indicators} | {a.id for a in d.plan.actions}
-    return ids
+def _citable(kb) -> set[str]:
+    return citable_ids([d.plan for d in kb.documents], kb.services)
 
 
 @router.get("/kb/learning")
@@ -70,7 +67,7 @@ def add_entry(
     link: str = Form(""),
 ):
     q, a, target = clean(question, 200), clean(answer, MAX_NOTE, multiline=True), clean(link, 64)
-    problem = entry_problem(QAEntry("qa-new", q, a, target), _known_ids(load_kb(current_dir(settings.kb_dir))))
+    problem = entry_problem(QAEntry("qa-new", q, a, target), _citable(load_kb(current_dir(settings.kb_dir))))
     if problem:
         raise Refused(problem, BACK)
     try:
