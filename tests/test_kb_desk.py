@@ -275,6 +275,25 @@ def test_hit_test_shows_scores_gate_and_answer(desk, assistant):
     assert r.status_code == 200 and "Traceback" not in r.text
 
 
+def test_a_reviewed_answer_is_answered_as_written(desk, assistant):
+    """A written Q&A entry answers its question (and close wordings) as written, even one the seed declined."""
+    from bot.retrieval.assistant import Assistant
+    from bot.settings import Settings, get_settings
+
+    _, _, root = desk
+    text = "住宅小区一般不允许饲养羊等家畜，有需要可咨询社区居委会。"
+    name, kb = publish(root, lambda d: add_qa(d, "小区里能养羊吗", answer=text))
+    settings = Settings(kb_dir=root, cache_dir=get_settings().cache_dir)
+    desk_assistant = Assistant.build(settings, kb=kb, embedder=assistant.retriever.embedder, progress=False)
+    assert assistant.ask("小区里能养羊吗").kind != "qa"  # the seed has no reviewed answer
+    for q in ("小区里能养羊吗", "小区里能养羊吗？"):
+        ans = desk_assistant.ask(q)
+        assert ans.kind == "qa" and ans.answer == f"{text}\n来源：社区问答「小区里能养羊吗」" and ans.kb_version == name
+        assert [s.id for s in ans.sources] == ["qa-1"]
+    other = desk_assistant.ask("在社区能办医保吗")
+    assert other.kind == "service" and "qa-1" not in [s.id for s in other.sources]  # the rest answers as before
+
+
 def test_zipfile_is_not_mistaken_for_docx(desk):
     _, app, _ = desk
     buf = io.BytesIO()

@@ -58,7 +58,8 @@ def desk(tmp_path_factory):
         "LINLI_VAR_DIR": str(work / "actions"),
         "LINLI_CLAUSE_URL": f"{server.url}/kb/c/{{id}}",
     }
-    with server, running_stack(extra_env=stack_env) as stack:
+    creds = {"connectors.rest.RestInput": None, "connectors.webchat.WebChatInput": None}
+    with server, running_stack(credentials=creds, extra_env=stack_env) as stack:
         stack.warm_up()
         yield env, server, stack, root
 
@@ -130,12 +131,24 @@ def test_upload_review_publish_answer_rollback_in_chromium(desk, browser):
     cited = custom["sources"][0]
     assert cited["id"].startswith("doc2-1.2-") and cited["link"] == f"{server.url}/kb/c/{cited['id']}#{cited['id']}"
 
-    public = browser.new_page()  # a resident following the web chat's link: no login
-    public.goto(cited["link"])
-    assert CITE[1:-1] in public.inner_text("h1")
+    chat = browser.new_page()  # a resident in the web chat follows the citation to the original text
+    chat.goto(f"{stack.rasa_url}/webhooks/webchat/")
+    chat.get_by_label("输入您的问题").fill(QUESTION)
+    chat.keyboard.press("Enter")
+    chat.locator("#log li.msg.bot details.source").first.wait_for(timeout=120_000)
+    assert CITE in chat.locator("#log li.msg.bot").first.inner_text()
+    chat.locator("#log li.msg.bot details.source summary").first.click()
+    origin = chat.locator("#log li.msg.bot details.source a.origin").first
+    assert origin.inner_text() == "在原文中查看" and origin.get_attribute("href") == cited["link"]
+    with chat.context.expect_page() as opened:
+        origin.click()
+    public = opened.value
+    public.wait_for_load_state()
+    assert public.url == cited["link"] and CITE[1:-1] in public.inner_text("h1")
     assert public.inner_text("mark.cited") == cited["text"]
     assert f"{CITE}（二）发展托幼一体化服务 第" in public.inner_text("#clause-label")
     public.close()
+    chat.close()
 
     sender = unique_sender("kb-rate")
     _answer(stack, sender, QUESTION)
