@@ -66,6 +66,15 @@ def _field(loc: tuple) -> str:
     return FIELD_NAMES.get(str(loc[0]), ".".join(map(str, loc))) if loc else ""
 
 
+def check_edit(kb_dir: Path, service_id: str, form: dict[str, str]) -> None:
+    """Refuse a bad form before a version is started (the publish repeats it on the copy, then ``load_kb``)."""
+    raw = yaml.safe_load((Path(kb_dir) / SERVICES_FILE).read_text(encoding="utf-8"))
+    entry = next((s for s in raw["services"] if s.get("id") == service_id), None)
+    if entry is None:
+        raise CatalogueError(f"没有这项服务：{service_id}")
+    edited(entry, form)
+
+
 def update_service(kb_dir: Path, service_id: str, form: dict[str, str]) -> list[dict]:
     """Apply the form to ``service_id`` in ``kb_dir/services.yml``; returns the change (for the manifest)."""
     path = Path(kb_dir) / SERVICES_FILE

@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from bot.inbox.deps import KBEditor, KBIndex, SettingsDep
 from bot.inbox.web import Refused, clean, flash_redirect, render
-from bot.kb.catalogue import EDITABLE, SERVICES_FILE, CatalogueError, service_form, update_service
+from bot.kb.catalogue import EDITABLE, SERVICES_FILE, CatalogueError, check_edit, service_form, update_service
 from bot.kb.loader import KBError, load_kb
 from bot.kb.versions import current_dir, publish
 
@@ -51,6 +51,7 @@ async def save_service(request: Request, settings: SettingsDep, user: KBEditor, 
     raw = await request.form()
     form = {k: clean(raw.get(k), 2000, multiline=k in ("steps", "materials", "eligible")) for k in EDITABLE}
     try:
+        check_edit(current_dir(settings.kb_dir), sid, form)
         name, _ = publish(
             settings.kb_dir, lambda d: update_service(d, sid, form), by=user.username, message=f"修改服务 {sid}"
         )
