@@ -135,10 +135,11 @@ def test_upload_review_publish_answer_rollback_in_chromium(desk, browser):
     chat.goto(f"{stack.rasa_url}/webhooks/webchat/")
     chat.get_by_label("输入您的问题").fill(QUESTION)
     chat.keyboard.press("Enter")
-    chat.locator("#log li.msg.bot details.source").first.wait_for(timeout=120_000)
-    assert CITE in chat.locator("#log li.msg.bot").first.inner_text()
-    chat.locator("#log li.msg.bot details.source summary").first.click()
-    origin = chat.locator("#log li.msg.bot details.source a.origin").first
+    reply = chat.locator("#log li.msg.bot").filter(has=chat.locator("details.source")).first  # not the greeting
+    reply.wait_for(timeout=120_000)
+    assert CITE in reply.inner_text()
+    reply.locator("details.source summary").first.click()
+    origin = reply.locator("details.source a.origin").first
     assert origin.inner_text() == "在原文中查看" and origin.get_attribute("href") == cited["link"]
     with chat.context.expect_page() as opened:
         origin.click()
