@@ -57,10 +57,11 @@ class DeskIndex:
 
     def status(self) -> dict:
         if self._live is None:
+            loading = self._loader is not None and self._loader.is_alive()
             return {
                 "version": "",
-                "building": "…",
-                "stage": "failed" if self._error else "loading",
+                "building": "…" if loading else None,
+                "stage": "failed" if self._error else ("loading" if loading else "idle"),
                 "done": 0,
                 "total": 0,
                 "error": self._error,
