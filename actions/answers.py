@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import quote
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
@@ -36,12 +37,25 @@ HANDOFF_BUTTON = {"title": "转人工", "payload": "/human_handoff"}
 THUMBS = [{"title": "👍", "payload": "/feedback_positive"}, {"title": "👎", "payload": "/feedback_negative"}]
 
 
-def record_gap(tracker: Tracker, question: str, reason: str) -> None:
-    """Learning loop: keep what we could not answer (masked, no sender id)."""
+def record_gap(tracker: Tracker, question: str, reason: str, kb_version: str = "") -> None:
+    """Learning loop: keep what we could not answer (masked, no sender id) and which knowledge version failed."""
     try:
-        feedback_store().record_unanswered(question, reason=reason, channel=channel_of(tracker))
+        feedback_store().record_unanswered(
+            question, reason=reason, channel=channel_of(tracker), kb_version=kb_version or assistant().kb.version
+        )
     except Exception:
         log.exception("could not record an unanswered question")
+
+
+def clause_link(source: dict) -> dict:
+    """A document's sentence links to its place in the original (the public clause page, ``LINLI_CLAUSE_URL``)."""
+    from bot.settings import get_settings
+
+    template = get_settings().clause_url
+    if template and source.get("type") != "service" and "{id}" in template:
+        ref = quote(str(source.get("id", "")), safe="")
+        return dict(source, link=template.replace("{id}", ref) + ("" if "#" in template else f"#{ref}"))
+    return source
 
 
 def send_answer(dispatcher: CollectingDispatcher, answer, aspect: str | None) -> list[dict[str, Any]]:
@@ -58,7 +72,8 @@ def send_answer(dispatcher: CollectingDispatcher, answer, aspect: str | None) ->
         json_message={
             "type": "answer",
             "kind": data["kind"],
-            "sources": data["sources"],
+            "sources": [clause_link(s) for s in data["sources"]],
+            "kb_version": answer.kb_version,
             "agencies": data["agencies"],
             "services": data["services"],
         }
@@ -70,6 +85,7 @@ def send_answer(dispatcher: CollectingDispatcher, answer, aspect: str | None) ->
                 "question": mask(data["question"])[:300],
                 "kind": data["kind"],
                 "sources": [s["id"] for s in data["sources"]][:5],
+                "kb_version": answer.kb_version,
             },
         )
     ]
@@ -137,7 +153,7 @@ class ActionAnswerQuestion(Action):
                     target, aspect or "overview", question=text, community=known_community(tracker)
                 )
             elif not getattr(answer, "matter_category", None):  # a community matter is answered, not a gap
-                record_gap(tracker, text, "out_of_scope")
+                record_gap(tracker, text, "out_of_scope", answer.kb_version)
         return send_answer(dispatcher, answer, aspect)
 
 
@@ -157,7 +173,7 @@ class ActionFallbackAnswer(Action):
             text, top_k=3, service_hint=tracker.get_slot("current_service"), community=known_community(tracker)
         )
         if answer.kind == "out_of_scope" and not getattr(answer, "matter_category", None):
-            record_gap(tracker, text, "nlu_fallback")
+            record_gap(tracker, text, "nlu_fallback", answer.kb_version)
         return send_answer(dispatcher, answer, None)
 
 

@@ -29,6 +29,7 @@ class ActionRecordFeedback(Action):
                     answer_kind=last.get("kind"),
                     sources=last.get("sources") or [],
                     channel=channel_of(tracker),
+                    kb_version=str(last.get("kb_version") or ""),
                 )
             except Exception:
                 log.exception("could not record a rating")

@@ -95,6 +95,14 @@ class Settings(BaseSettings):
         ge=0,
         description="how often (at most) a running assistant checks the published knowledge version pointer; 0: never (restart to switch)",
     )
+    clause_url: str = Field(
+        "",
+        description="public clause page the web chat links a citation to, {id} = clause id "
+        "(e.g. https://inbox.example.org/kb/c/{id}); empty: no links",
+    )
+    kb_upload_max_bytes: int = Field(
+        5 * 1024 * 1024, ge=1024, description="largest document the knowledge desk accepts"
+    )
     action_workers: int = Field(
         1,
         ge=1,

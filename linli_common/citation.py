@@ -12,7 +12,10 @@ CHANNEL_MARK = "📖 出处："
 
 
 def source_label(kind: str, title: str, document: str = "规划") -> str:
-    """``服务目录「社区老年助餐」`` for a service, ``《规划》(七)强化为民服务功能 第4句`` for a document's sentence."""
+    """``服务目录「社区老年助餐」`` for a service, ``《规划》(七)强化为民服务功能 第4句`` for a document's sentence,
+    ``社区问答「…」`` for a reviewed answer of the knowledge desk."""
+    if kind == "qa":
+        return f"社区问答「{title}」"
     return f"服务目录「{title}」" if kind == "service" else f"《{document}》{title}"
 
 

@@ -13,15 +13,6 @@ from bot.feedback.store import FeedbackStore, normalize_question
 from tests.stack import REPO
 
 
-def _head() -> str:
-    """The head revision computed from the migration scripts (never a pinned literal)."""
-    from alembic.script import ScriptDirectory
-
-    from bot.db import alembic_config
-
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
-
-
 def test_gaps_group_wordings_rank_by_frequency_and_mask_personal_data(tmp_path):
     url = f"sqlite:///{tmp_path / 'fb.db'}"
     store = FeedbackStore(url)
@@ -82,6 +73,26 @@ def test_indicator_figures_parsed_from_a_workers_message():
     assert parse_figures("你好") == {}
 
 
+def _head() -> str:
+    """The head revision the migration scripts define (not a literal: other branches add revisions)."""
+    from alembic.script import ScriptDirectory
+
+    from bot.db import alembic_config
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def _downgrade(url: str, revision: str) -> None:
+    from alembic import command
+
+    from bot.db import alembic_config, engine_for
+
+    cfg = alembic_config(url)
+    with engine_for(url).begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request):
     return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
@@ -89,7 +100,7 @@ def db_url(request):
 
 def test_feedback_table_comes_from_the_migration(db_url):
     """`python -m bot db upgrade` creates feedback_events; the store then only uses it."""
-    from sqlalchemy import inspect
+    from sqlalchemy import inspect, text
 
     from bot.db import current_revision, dispose_engines, engine_for, upgrade
 
@@ -97,10 +108,15 @@ def test_feedback_table_comes_from_the_migration(db_url):
         upgrade(db_url)
         assert current_revision(db_url) == _head()
         cols = {c["name"] for c in inspect(engine_for(db_url)).get_columns("feedback_events")}
-        assert {"kind", "reason", "rating", "question", "question_key", "sources", "channel"} <= cols
+        assert {"kind", "reason", "rating", "question", "question_key", "sources", "channel", "kb_version"} <= cols
         store = FeedbackStore(db_url)
-        store.record_unanswered("小区能养羊吗", channel="rest")
-        assert [g.question for g in store.gaps()] == ["小区能养羊吗"]
+        store.record_unanswered("小区能养羊吗", channel="rest", kb_version="v0003")
+        store.record_rating(-1, "医保在哪办", kb_version="seed")
+        store.record_rating(1, "医保在哪办")
+        assert sorted(g.question for g in store.gaps()) == sorted(["小区能养羊吗", "医保在哪办"])
+        with store.engine.connect() as conn:
+            logged = conn.execute(text("SELECT kb_version FROM feedback_events ORDER BY id")).scalars().all()
+        assert logged == ["v0003", "seed", None]  # which knowledge version answered (revision 0009)
         assert current_revision(db_url) == _head()
     finally:
         dispose_engines()
@@ -122,7 +138,7 @@ def test_store_on_an_empty_database_runs_the_migrations(tmp_path):
 
 def test_upgrade_adopts_a_table_the_old_store_created_itself(db_url):
     """Before revision 0003 the store ran create_all at 0002: the upgrade keeps that table and its rows."""
-    from sqlalchemy import text
+    from sqlalchemy import inspect, text
 
     from bot.db import current_revision, dispose_engines, engine_for, upgrade
     from bot.feedback.store import events
@@ -140,6 +156,10 @@ def test_upgrade_adopts_a_table_the_old_store_created_itself(db_url):
             )
         upgrade(db_url)
         assert current_revision(db_url) == _head()
+        assert [g.question for g in FeedbackStore(db_url).gaps()] == ["旧问题"]
+        _downgrade(db_url, "0008")  # what 0009 adds comes off and back cleanly (SQLite: a batch table rebuild)
+        assert "kb_version" not in {c["name"] for c in inspect(engine).get_columns("feedback_events")}
+        upgrade(db_url)
         assert [g.question for g in FeedbackStore(db_url).gaps()] == ["旧问题"]
     finally:
         dispose_engines()

@@ -1,4 +1,4 @@
-"""Authorization matrix: every route × {anonymous, member of committee A, member of B, admin}.
+"""Authorization matrix: every route × {anonymous, member of committee A, member of B, admin, kb-editor}.
 
 Each cell is the expected status code without following redirects; POSTs carry the caller's own valid
 CSRF token, so what is tested is authorization, not CSRF. A test also checks that the matrix covers every
@@ -7,32 +7,42 @@ route the app has, so a new route without a row fails here.
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from fastapi.testclient import TestClient
 
 from bot.inbox import open311, routes
 from bot.inbox.app import create_app
 from tests.inbox_support import csrf_from, login, make_env
+from tests.stack import REPO
 
-ROLES = ("anon", "a", "b", "admin")
-USERS = {"a": "alice", "b": "bob", "admin": "root"}
+ROLES = ("anon", "a", "b", "admin", "kb")
+USERS = {"a": "alice", "b": "bob", "admin": "root", "kb": "kb-zhang"}
+KB_PASSWORD = "kb-zhang-pass-31"
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     # the matrix sends many keyless Open311 calls from one client: budgets out of the way (tested elsewhere)
-    return make_env(tmp_path_factory.mktemp("authz"), open311_rate_limit=100_000, open311_bad_key_limit=100_000)
+    work = tmp_path_factory.mktemp("authz")
+    kb = shutil.copytree(REPO / "knowledge_base", work / "kb", ignore=shutil.ignore_patterns("versions"))
+    env = make_env(work, open311_rate_limit=100_000, open311_bad_key_limit=100_000, kb_dir=kb)
+    env.service.accounts.create_user(USERS["kb"], KB_PASSWORD, None, role="kb-editor")
+    return env
 
 
 @pytest.fixture(scope="module")
 def clients(env):
     app = create_app(env.settings, env.service, push_interval=0)
+    app.state.kb_index.get = lambda: None  # the desk's retrieval model is not loaded for this
     out = {}
     for role in ROLES:
         c = TestClient(app)
         if role != "anon":
-            login(c, USERS[role])
-        out[role] = (c, csrf_from(c.get("/login" if role == "anon" else "/consultations").text))
+            login(c, USERS[role], KB_PASSWORD if role == "kb" else None)
+        page = {"anon": "/login", "kb": "/kb"}.get(role, "/consultations")
+        out[role] = (c, csrf_from(c.get(page).text))
     return out
 
 
@@ -43,7 +53,7 @@ def matrix(env):
     same_cat_a = {"category": env.a[1].category}  # unchanged category: refused, redirect with a flash
     same_cat_b = {"category": env.b[1].category}
     # (method, route template, concrete path, form data, {role: status})
-    return [
+    rows = [
         ("GET", "/login", "/login", None, {"anon": 200, "a": 303, "b": 303, "admin": 303}),
         ("GET", "/", "/", None, {"anon": 303, "a": 200, "b": 200, "admin": 200}),
         ("GET", "/consultations", "/consultations", None, {"anon": 303, "a": 200, "b": 200, "admin": 200}),
@@ -234,8 +244,43 @@ def matrix(env):
         ),
         ("GET", "/open311/v2/{rest:path}", "/open311/v2/services.xml", None, {r: 404 for r in ROLES}),
         ("POST", "/open311/v2/{rest:path}", "/open311/v2/requests.xml", {}, {r: 404 for r in ROLES}),
+        *kb_rows(),
         ("POST", "/login", "/login", {"username": "nobody", "password": "wrong-pass"}, {r: 401 for r in ROLES}),
         ("POST", "/logout", "/logout", {}, {r: 303 for r in ROLES}),  # last: ends the sessions
+    ]
+    for _, tpl, _, _, expected in rows:  # a kb-editor has no committee: the consultation pages are not theirs
+        expected.setdefault("kb", KB_OUTSIDE.get(tpl, 403 if expected["anon"] == 303 else expected["anon"]))
+    return rows
+
+
+#: Where a kb-editor is answered otherwise than 403 on a page that needs a login.
+KB_OUTSIDE = {"/": 303, "/login": 303, "/logout": 303}
+
+
+def kb_rows() -> list:
+    """The knowledge desk: kb-editors and admins; members 403; the public clause page for anyone. Every POST
+    here is refused harmlessly (no file, unknown token or version, an empty form): a redirect with a flash."""
+    desk = {"anon": 303, "a": 403, "b": 403}
+    ok, refused = desk | {"admin": 200, "kb": 200}, desk | {"admin": 303, "kb": 303}
+    token = "/kb/review/aaaaaaaaaaaaaaaaaaaaaaaa"
+    return [
+        ("GET", "/kb", "/kb", None, ok),
+        ("POST", "/kb/upload", "/kb/upload", {}, refused),
+        ("GET", "/kb/review/{token}", token, None, refused),
+        ("POST", "/kb/review/{token}/publish", f"{token}/publish", {}, refused),
+        ("POST", "/kb/review/{token}/discard", f"{token}/discard", {}, refused),
+        ("GET", "/kb/versions/{name}", "/kb/versions/seed", None, ok),
+        ("GET", "/kb/status", "/kb/status", None, ok),
+        ("POST", "/kb/versions/{name}/rollback", "/kb/versions/v0404/rollback", {}, refused),
+        ("GET", "/kb/hit", "/kb/hit", None, ok),
+        ("GET", "/kb/learning", "/kb/learning", None, ok),
+        ("POST", "/kb/learning", "/kb/learning", {"question": ""}, refused),
+        ("GET", "/kb/services", "/kb/services", None, ok),
+        ("GET", "/kb/services/export", "/kb/services/export", None, ok),
+        ("GET", "/kb/services/{service_id}", "/kb/services/home-elderly-care", None, ok),
+        ("POST", "/kb/services/{service_id}", "/kb/services/home-elderly-care", {}, refused),
+        ("GET", "/kb/clause/{item_id}", "/kb/clause/plan-7-04", None, {"anon": 303} | {r: 200 for r in USERS}),
+        ("GET", "/kb/c/{item_id}", "/kb/c/plan-7-04", None, {r: 200 for r in ROLES}),
     ]
 
 
@@ -263,7 +308,7 @@ def test_authorization_matrix(env, clients):
     # nothing changed through the refused or harmless requests
     assert env.service.get(env.a[1].tracking_no).status == "submitted"
     assert env.service.get(env.b[1].tracking_no).committee_id == "xingfu-jwjd"
-    assert {u.username for u in env.service.accounts.list_users()} == {"alice", "bob", "root"}
+    assert {u.username for u in env.service.accounts.list_users()} == {"alice", "bob", "root", USERS["kb"]}
     assert {h.id for h in env.service.handoffs.list()} == set(env.handoffs.values())
     assert env.service.oversight.extensions(tracking_no=env.a[1].tracking_no) == []
     assert not any(x.overridden for x in env.service.oversight.limits())

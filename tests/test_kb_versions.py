@@ -126,7 +126,7 @@ def test_cli_publish_answers_at_once_and_rollback(kb_root, tmp_path):
     assert (versions_dir(kb_root) / "v0001" / "documents" / "doc2.original.docx").is_file()
     run = _bot(kb_root, "kb", "versions")
     assert (
-        run.returncode == 0 and "* v0001" in run.stdout and "editor-zhao" in run.stdout and "added doc2" in run.stdout
+        run.returncode == 0 and "* v0001" in run.stdout and "editor-zhao" in run.stdout and "新增 doc2《" in run.stdout
     )
 
     run = _bot(kb_root, "ask", "--json", "-", stdin="\n".join(DOC2_QUESTIONS) + "\n")

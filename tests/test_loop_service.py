@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.consultations import loop_rules as residents
-from bot.consultations.loop_counts import LoopCounts, loop_counts
 from bot.consultations import ConsultationService, NotFoundError, Status
+from bot.consultations import loop_rules as residents
 from bot.consultations import models as m
+from bot.consultations.loop_counts import LoopCounts, loop_counts
 from bot.db import dispose_engines
 from bot.errors import UserFacingError
 from bot.kb import load_kb

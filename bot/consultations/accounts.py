@@ -18,7 +18,7 @@ from bot.consultations.records import UserInfo
 from bot.consultations.validation import USERNAME
 from bot.errors import UserFacingError
 
-ROLES = ("member", "admin", "supervisor")
+ROLES = ("member", "admin", "supervisor", "kb-editor")  # kb-editor: the knowledge desk only, no committee
 
 
 class PasswordHasher(Protocol):
@@ -66,7 +66,7 @@ class Accounts:
         if not isinstance(username, str) or not USERNAME.match(username.strip()):
             raise UserFacingError("用户名为 2–64 位字母、数字、汉字或 _ . -。", code="invalid_username")
         if role not in ROLES:
-            raise UserFacingError("角色只能是 member、admin 或 supervisor。", code="invalid_role")
+            raise UserFacingError("角色只能是 member、admin、supervisor 或 kb-editor。", code="invalid_role")
         if role == "member" and not committee_id:
             raise UserFacingError("委员会成员必须属于一个委员会。", code="committee_required")
         township = township.strip() if isinstance(township, str) and role == "supervisor" else None
@@ -81,7 +81,7 @@ class Accounts:
             u = m.CommitteeUser(
                 username=username.strip(),
                 password_hash=self._hasher.hash(password),
-                committee_id=committee_id if role != "supervisor" else None,
+                committee_id=committee_id if role not in ("supervisor", "kb-editor") else None,
                 role=role,
                 township=township,
                 active=True,

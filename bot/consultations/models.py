@@ -108,7 +108,7 @@ class CommitteeUser(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     committee_id: Mapped[str | None] = mapped_column(ForeignKey("committees.id"), nullable=True, index=True)
-    role: Mapped[str] = mapped_column(String(16), default="member")  # member | admin | supervisor
+    role: Mapped[str] = mapped_column(String(16), default="member")  # member | admin | supervisor | kb-editor
     township: Mapped[str | None] = mapped_column(String(100), nullable=True)  # a supervisor's 街道/乡镇
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -246,6 +246,8 @@ class FollowUp(Base):
     # unanswered ``closedloop_followup_days`` working days after this: closed as 未回复 (bot.closedloop.followup)
     asked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+
+
 class ExtensionRequest(Base):
     """A committee member's request for more working days to complete an item; a township supervisor decides."""
 

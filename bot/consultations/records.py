@@ -224,7 +224,7 @@ class UserInfo:
     username: str
     committee_id: str | None
     committee_name: str | None
-    role: str  # member | admin | supervisor
+    role: str  # member | admin | supervisor | kb-editor
     active: bool
     township: str | None = None  # a supervisor's 街道/乡镇
 
@@ -287,6 +287,8 @@ class LoopItemCounts:
     cosigners: int
     urges: int
     reworks: int
+
+
 @dataclass(frozen=True)
 class DueInfo:
     """One due date as the inbox shows it."""

@@ -18,9 +18,9 @@ from datetime import date, datetime
 from sqlalchemy import select
 
 from bot.closedloop import workdays
-from bot.consultations.loop_counts import LoopCounts, loop_counts
 from bot.consultations import models as m
 from bot.consultations.errors import db_guard
+from bot.consultations.loop_counts import LoopCounts, loop_counts
 from bot.consultations.store import Store
 
 RESPONSES = frozenset({"accepted", "deliberating", "resolved", "rejected"})

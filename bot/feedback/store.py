@@ -34,6 +34,7 @@ events = Table(
     Column("answer_kind", String(16)),
     Column("sources", String(400)),
     Column("channel", String(32)),
+    Column("kb_version", String(16)),  # the knowledge version that answered (revision 0009)
 )
 _NOISE = re.compile(r"[\s\W_]+", re.UNICODE)
 
@@ -86,8 +87,16 @@ class FeedbackStore:
                 )
             )
 
-    def record_unanswered(self, question: str, *, reason: str = "out_of_scope", channel: str | None = None) -> None:
-        self._insert(kind="unanswered", reason=reason[:32], question=question, channel=(channel or "")[:32])
+    def record_unanswered(
+        self, question: str, *, reason: str = "out_of_scope", channel: str | None = None, kb_version: str = ""
+    ) -> None:
+        self._insert(
+            kind="unanswered",
+            reason=reason[:32],
+            question=question,
+            channel=(channel or "")[:32],
+            kb_version=(kb_version or "")[:16] or None,
+        )
 
     def record_rating(
         self,
@@ -97,6 +106,7 @@ class FeedbackStore:
         answer_kind: str | None = None,
         sources: list[str] = (),
         channel: str | None = None,
+        kb_version: str = "",
     ) -> None:
         if rating not in (1, -1):
             raise ValueError("rating must be +1 or -1")
@@ -107,6 +117,7 @@ class FeedbackStore:
             answer_kind=(answer_kind or "")[:16],
             sources=",".join(sources)[:400],
             channel=(channel or "")[:32],
+            kb_version=(kb_version or "")[:16] or None,
         )
 
     def gaps(self, limit: int = 20, since_days: int | None = None, include_thumbs_down: bool = True) -> list[Gap]:

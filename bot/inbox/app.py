@@ -27,6 +27,7 @@ from bot.inbox.apikeys import ApiKeyStore
 from bot.inbox.auth import LoginThrottle, SessionCodec, secret_key
 from bot.inbox.csrf import csrf_protect
 from bot.inbox.deps import LoginRequired
+from bot.inbox.kbindex import DeskIndex
 from bot.inbox.ratelimit import RateLimiter
 from bot.inbox.sessions import CookieSessionMiddleware
 from bot.inbox.web import Refused, flash_redirect, render
@@ -113,6 +114,7 @@ def create_app(
     app.state.open311_requests = RateLimiter(settings.open311_rate_limit, 60)
     app.state.open311_bad_keys = RateLimiter(settings.open311_bad_key_limit, 600)
     app.state.delivery = None
+    app.state.kb_index = DeskIndex(settings)  # loaded on first use (hit test, publish)
 
     app.add_middleware(CookieSessionMiddleware, codec=SessionCodec(secret_key(settings)))
 

@@ -97,6 +97,16 @@ class CurrentUser:
     def is_supervisor(self) -> bool:
         return self.role == "supervisor"
 
+    @property
+    def edits_kb(self) -> bool:
+        """The knowledge desk: kb-editors and admins."""
+        return self.role in ("admin", "kb-editor")
+
+    @property
+    def reads_consultations(self) -> bool:
+        """A kb-editor belongs to no committee and sees no resident's consultation."""
+        return self.role != "kb-editor"
+
 
 class SessionCodec:
     """Signs and reads the session cookie's dict."""

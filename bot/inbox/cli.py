@@ -55,11 +55,11 @@ def _service():
 
 
 def _adduser(args) -> int:
-    if not args.admin and not args.committee and not args.township:
-        print("请指定 --committee 委员会ID、--township 街道（乡镇），或 --admin。", file=sys.stderr)
+    if not args.admin and not args.committee and not args.township and not args.kb_editor:
+        print("请指定 --committee 委员会ID、--township 街道（乡镇）、--admin 或 --kb-editor。", file=sys.stderr)
         return 2
     svc = _service()
-    role = "admin" if args.admin else ("supervisor" if args.township else "member")
+    role = "admin" if args.admin else ("supervisor" if args.township else ("kb-editor" if args.kb_editor else "member"))
     try:
         if args.committee:
             svc.directory.committee(args.committee)  # unknown committee → polite error
@@ -72,7 +72,11 @@ def _adduser(args) -> int:
     where = (
         "管理员"
         if user.is_admin
-        else (f"{user.township}督办" if user.role == "supervisor" else f"{user.committee_name}（{user.committee_id}）")
+        else (
+            f"{user.township}督办"
+            if user.role == "supervisor"
+            else ("知识库编辑" if user.role == "kb-editor" else f"{user.committee_name}（{user.committee_id}）")
+        )
     )
     print(f"已创建用户 {user.username}：{where}")
     return 0
@@ -150,6 +154,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--committee", help="committee id (from communities.yml)")
     g.add_argument("--admin", action="store_true", help="admin: manages users, sees all committees")
     g.add_argument("--township", help="supervisor of a 街道/乡镇 (Community.township): overdue items, extensions")
+    g.add_argument("--kb-editor", action="store_true", help="knowledge desk only (/kb): no committee, no consultations")
     a.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     a.set_defaults(func=_adduser)
 

@@ -14,7 +14,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from bot.consultations import ConsultationRecord, ConsultationService
+from bot.feedback.store import FeedbackStore
 from bot.inbox import auth
+from bot.inbox.kbindex import DeskIndex
 from bot.inbox.web import clean, handles_handoffs
 from bot.settings import Settings
 
@@ -76,6 +78,34 @@ def handoff_user(request: Request, user: CurrentUser) -> auth.CurrentUser:
 HandoffUser = Annotated[auth.CurrentUser, Depends(handoff_user)]
 
 
+def kb_editor(user: CurrentUser) -> auth.CurrentUser:
+    """The knowledge desk: kb-editors and admins; members get 403."""
+    if not user.edits_kb:
+        raise HTTPException(403, "只有知识库编辑和管理员可以使用知识库工作台。")
+    return user
+
+
+KBEditor = Annotated[auth.CurrentUser, Depends(kb_editor)]
+
+
+def get_kb_index(request: Request) -> DeskIndex:
+    return request.app.state.kb_index
+
+
+KBIndex = Annotated[DeskIndex, Depends(get_kb_index)]
+
+
+def get_feedback(request: Request) -> FeedbackStore:
+    """The learning loop's store (same database as the consultations), opened on first use."""
+    store = getattr(request.app.state, "feedback", None)
+    if store is None:
+        store = request.app.state.feedback = FeedbackStore.from_settings(request.app.state.settings)
+    return store
+
+
+FeedbackDep = Annotated[FeedbackStore, Depends(get_feedback)]
+
+
 Scope = str | frozenset[str] | None
 
 
@@ -87,8 +117,11 @@ def township_committees(svc: ConsultationService, township: str | None) -> froze
 
 def own_committee(request: Request, user: CurrentUser) -> Scope:
     """What this user reads and acts within: a member's committee; a supervisor's township committees; None (all)
-    for an admin. Service calls that take ``committee_id=`` get a str or None; a frozenset never matches one
-    committee, so a supervisor cannot change an item's status (oversight acts through its own calls)."""
+    for an admin; a kb-editor none at all (403). Service calls that take ``committee_id=`` get a str or None; a
+    frozenset never matches one committee, so a supervisor cannot change an item's status (oversight acts through
+    its own calls)."""
+    if not user.reads_consultations:
+        raise HTTPException(403, "知识库编辑只能使用知识库工作台。")
     if user.is_admin:
         return None
     if user.is_supervisor:

@@ -140,7 +140,7 @@ def committee_choices(service) -> list[dict]:
 
 def _alerts(request: Request, user) -> dict:
     """The nav badge: items near or past a limit within the user's scope (bot.inbox.deps's rule)."""
-    if user is None:
+    if user is None or not user.reads_consultations:
         return {}
     from bot.inbox.deps import own_committee
 

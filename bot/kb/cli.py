@@ -107,14 +107,12 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _versions(args: argparse.Namespace) -> int:
-    from bot.kb.versions import list_versions
+    from bot.kb.versions import describe, list_versions
     from bot.settings import get_settings
 
     for v in list_versions(get_settings().kb_dir):
         m = v.manifest
-        what = "；".join(
-            f"{c.get('action')} {c.get('document')}《{c.get('title')}》" for c in m.get("changes", [])
-        ) or m.get("message", "")
+        what = describe(m.get("changes", []), m.get("message", ""))
         print(
             f"{'*' if v.current else ' '} {v.name}  {m.get('at', '-')}  {m.get('by', '-')}  {m.get('fingerprint', '-')}  {what}"
         )

@@ -23,6 +23,7 @@ from bot.kb.documents.model import Chapter, Document, Indicator
 from bot.kb.documents.parser import parse_document
 from bot.kb.models import AgencyDirectory, Community, CommunityDirectory, Service, ServiceCatalogue
 from bot.kb.plan import SEED_CITE, SEED_ID, SEED_TITLE, Plan, PlanParseError, load_plan
+from bot.kb.qa import QA_FILE, citable_ids, load_qa
 
 KB_FILES = ("plan_excerpt.txt", "errata.yml", "services.yml", "agencies.yml", "communities.yml")
 DOCUMENTS_FILE = "documents.yml"
@@ -60,6 +61,7 @@ class KnowledgeBase:
     fingerprint: str = ""
     documents: list[Document] = field(default_factory=list)  # the seed plan first, then imported documents
     version: str = SEED_VERSION  # the published knowledge version ("seed": the folder in git)
+    qa: list = field(default_factory=list)  # reviewed Q&A entries (bot.kb.qa), from the desk's learning queue
     _service_by_id: dict[str, Service] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -133,8 +135,8 @@ def fingerprint(kb_dir: Path) -> str:
         p = kb_dir / name
         h.update(name.encode())
         h.update(p.read_bytes() if p.exists() else b"<missing>")
-    if (kb_dir / DOCUMENTS_FILE).exists():  # only then: the seed's fingerprint (and cached index) stays as it was
-        for p in [kb_dir / DOCUMENTS_FILE, *sorted((kb_dir / DOCUMENTS_DIR).glob("*"))]:
+    if (kb_dir / DOCUMENTS_FILE).exists() or (kb_dir / QA_FILE).exists():  # else the seed's fingerprint stays
+        for p in [kb_dir / DOCUMENTS_FILE, kb_dir / QA_FILE, *sorted((kb_dir / DOCUMENTS_DIR).glob("*"))]:
             if p.is_file():
                 h.update(p.relative_to(kb_dir).as_posix().encode())
                 h.update(p.read_bytes())
@@ -321,11 +323,14 @@ def load_kb(kb_dir: Path | None = None) -> KnowledgeBase:
     documents = load_documents(kb_dir, problems)
     if plan and catalogue and agencies and directory:
         problems += check_references(plan, catalogue, agencies, directory, [d.plan for d in documents])
+    qa = []
+    if plan and catalogue:
+        qa = load_qa(kb_dir, citable_ids([plan, *(d.plan for d in documents)], catalogue.services), problems)
     if problems:
         raise KBError(problems)
     assert plan and catalogue and agencies and directory
     seed = Document(SEED_ID, SEED_TITLE, SEED_CITE, plan, "plan_excerpt.txt")
     version = kb_dir.name if kb_dir.parent.name == "versions" else SEED_VERSION
     return KnowledgeBase(
-        kb_dir, plan, catalogue.services, agencies, directory, fingerprint(kb_dir), [seed, *documents], version
+        kb_dir, plan, catalogue.services, agencies, directory, fingerprint(kb_dir), [seed, *documents], version, qa
     )

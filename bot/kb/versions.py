@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.kb.loader import DOCUMENTS_DIR, DOCUMENTS_FILE, KB_FILES, SEED_VERSION, KnowledgeBase, load_kb
+from bot.kb.qa import QA_FILE
 from bot.kb.terms import USER_DICT_NAME, write_user_dictionary
 
 VERSIONS_DIR = "versions"
@@ -84,6 +85,21 @@ def list_versions(root: Path) -> list[Version]:
     return out
 
 
+def describe(changes: list[dict], message: str = "") -> str:
+    """What a version changed, in one line: 新增《…》；更新服务「…」；新增问答「…」."""
+    words = {"added": "新增", "changed": "更新", "removed": "删除"}
+    out = []
+    for c in changes or ():
+        if c.get("qa"):
+            what = f"问答「{c.get('question', '')}」" + (f"→{c['link']}" if c.get("link") else "")
+        elif c.get("service"):
+            what = f"服务「{c.get('name') or c['service']}」"
+        else:
+            what = f" {c.get('document', '')}《{c.get('title', '')}》"
+        out.append(words.get(c.get("action"), str(c.get("action", ""))) + what)
+    return "；".join(out) or message
+
+
 def history(root: Path) -> list[dict]:
     path = versions_dir(root) / HISTORY
     if not path.exists():
@@ -130,7 +146,7 @@ def _log(base: Path, entry: dict) -> None:
 
 def _copy_kb(src: Path, dest: Path) -> None:
     dest.mkdir(parents=True)
-    for name in (*KB_FILES, DOCUMENTS_FILE):
+    for name in (*KB_FILES, DOCUMENTS_FILE, QA_FILE):
         if (src / name).exists():
             shutil.copy2(src / name, dest / name)
     for sub in (DOCUMENTS_DIR, "jieba"):

@@ -16,7 +16,7 @@ from bot.kb.models import Service
 from bot.kb.plan import SEED_CITE, Indicator
 from linli_common import citation
 
-KINDS = ("clause", "service", "agency", "indicator", "out_of_scope")
+KINDS = ("clause", "service", "agency", "indicator", "qa", "out_of_scope")
 
 OUT_OF_SCOPE_REPLY = (
     "抱歉，这个问题不在我掌握的社区服务资料里，我不想随便回答误导您。"
@@ -28,7 +28,7 @@ CLARIFY_REPLY = "您问的是哪件事呢？说一下具体的事，比如“老
 
 @dataclass
 class Source:
-    type: str  # "plan" | "service" | "indicator" | "action"
+    type: str  # "plan" | "service" | "indicator" | "action" | "qa"
     id: str
     title: str
     chapter: str

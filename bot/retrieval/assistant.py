@@ -215,7 +215,11 @@ class Assistant(Routing):
     def _answer_part(
         self, q: str, top_k: int, service_hint: str | None, prev: A.Answer | None, english: bool
     ) -> A.Answer | None:
-        """One question: the scope layer first, then (for a part that only asks) the previous part's subject, then search."""
+        """One question: a reviewed Q&A entry, the scope layer, then (for a part that only asks) the previous
+        part's subject, then search."""
+        reviewed = self._qa_answer(q, self.search_query(q, english)) if prev is None else None
+        if reviewed is not None:
+            return reviewed
         asking = focus(q, self._names_topic)  # where a long story asks: its side details decide no topic
         decline = self.topics.classify(q, asking if asking != q else None)
         if decline is not None:

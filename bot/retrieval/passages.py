@@ -7,7 +7,7 @@ sentences, aliases …) that only the search engines see.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from bot.kb.documents.model import Document
 from bot.kb.loader import KnowledgeBase
@@ -17,10 +17,13 @@ from bot.kb.plan import SEED_CITE
 _UNIT_GLOSS = {"%": "比例 百分比 覆盖率 达到 全覆盖", "平方米": "面积 平方米 多大", "人": "人数 配备 多少人"}
 
 
+QA_DOCUMENT = "社区问答"
+
+
 @dataclass(frozen=True)
 class Passage:
     id: str  # clause id (plan-7-10), service id, indicator-4, action-2
-    type: str  # "plan" | "service" | "indicator" | "action"
+    type: str  # "plan" | "service" | "indicator" | "action" | "qa"
     title: str
     chapter: str  # chapter path, e.g. "三、扩大城乡社区服务有效供给 › (七)强化为民服务功能"
     text: str  # what an answer quotes
@@ -82,6 +85,34 @@ def build_passages(kb: KnowledgeBase, window: int = 0) -> list[Passage]:
                 agencies=(svc.agency,),
             )
         )
+    return _with_qa(out, getattr(kb, "qa", ()))
+
+
+def _with_qa(out: list[Passage], entries) -> list[Passage]:
+    """Reviewed Q&A entries (``bot.kb.qa``): a linked question joins its passage's search text; an answered one
+    is a passage of its own (type "qa"), after all the others so the other passages keep their positions."""
+    position = {p.id: i for i, p in enumerate(out)}
+    for e in entries:
+        if e.link and e.link in position:
+            p = out[position[e.link]]
+            out[position[e.link]] = replace(
+                p,
+                search_text=f"{p.search_text}。{e.question}",
+                sparse_text=f"{p.sparse_text}。{e.question}" if p.sparse_text else "",
+            )
+        elif e.answer:
+            out.append(
+                Passage(
+                    id=e.id,
+                    type="qa",
+                    title=e.question,
+                    chapter="",
+                    text=e.answer,
+                    search_text=f"{e.question}。{e.answer}",
+                    sparse_text=e.question,
+                    document=QA_DOCUMENT,
+                )
+            )
     return out
 
 

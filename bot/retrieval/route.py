@@ -8,6 +8,7 @@ named outright, a word the knowledge base has never seen) sit in one place, apar
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from bot.kb.models import Service
 from bot.retrieval import answers as A
@@ -29,6 +30,13 @@ from bot.retrieval.question import (
 from bot.retrieval.search import Hit, SearchResult
 from bot.retrieval.typos import SoundSpeller
 
+#: How close (cosine) a question must come to a reviewed Q&A entry's question to get its written answer.
+QA_MIN_COSINE = 0.92
+
+
+def _key(text: str) -> str:
+    return re.sub(r"[\s\W_]+", "", text).lower()
+
 
 class Routing(Composition):
     """Picks the answer for one searched question part; the detectors (``scope``, ``matter``) come from the assistant."""
@@ -38,6 +46,8 @@ class Routing(Composition):
     speller: SoundSpeller
 
     def _decide(self, q: str, result: SearchResult, top_k: int, service_hint: str | None) -> A.Answer:
+        if self.kb.qa:  # a reviewed answer was looked for first (_qa_answer): the others answer from the documents
+            result = replace(result, hits=[h for h in result.hits if h.passage.type != "qa"])
         hits = result.hits
         if not hits:  # a ranking alone (BM25 on words the KB never uses) can find nothing at all
             return A.finish(A.Answer(q, "out_of_scope", "", [], [], [], confidence=0.0), A.OUT_OF_SCOPE_REPLY, 0)
@@ -123,6 +133,25 @@ class Routing(Composition):
         if top.type == "indicator":
             return self._with(self.indicator_answer(top.id, question=q, hits=hits, top_k=top_k), q, conf)
         return self._with(self._clause_answer(q, hits[0], hits, top_k), q, conf)
+
+    def _qa_answer(self, q: str, query: str) -> A.Answer | None:
+        """A reviewed Q&A entry's answer, as written, when the question is (nearly) the entry's own: asked before
+        the scope layer, since an editor may answer what the assistant used to decline."""
+        if not self.kb.qa:
+            return None
+        result = self.retriever.search(query, k=1, mode=self.search_mode)
+        top = result.hits[0] if result.hits else None
+        if top is None or top.passage.type != "qa":
+            return None
+        same = _key(q) == _key(top.passage.title)
+        if not same and not (top.dense >= QA_MIN_COSINE):
+            return None
+        sources = [
+            A.Source("qa", top.passage.id, top.passage.title, "", top.passage.text, top.score, top.passage.document)
+        ]
+        return A.finish(
+            A.Answer(q, "qa", "", sources, [], [], confidence=top.dense if not same else 1.0), top.passage.text, 1
+        )
 
     def _listing_hit(self, hits: list[Hit], depth: int = 3) -> Hit:
         """For a list question: of the first plan sentences found, the one that enumerates most (、 and ，)."""

@@ -65,6 +65,7 @@ GISTS = {
     "clause": "In short: above is the exact sentence of the city's community service plan.",
     "indicator": "In short: above are the plan's figures (2020 baseline, 2025 target).",
     "agency": "In short: the agencies responsible are named above.",
+    "qa": "In short: above is the answer the community workers wrote for this question.",
     "out_of_scope": "Sorry, this is outside what I know: this city's community services and its community service plan.",
 }
 

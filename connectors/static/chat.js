@@ -64,6 +64,13 @@
       if (src.title && src.chapter) details.appendChild(el("div", "title", src.title));
       var quote = src.text || src.quote;
       if (quote) details.appendChild(el("blockquote", "quote", quote));
+      if (typeof src.link === "string" && /^https?:\/\//.test(src.link)) {
+        var a = el("a", "origin", "在原文中查看");
+        a.href = src.link;
+        a.target = "_blank";
+        a.rel = "noopener";
+        details.appendChild(a);
+      }
       box.appendChild(details);
     });
     item.appendChild(box);

@@ -7,14 +7,19 @@ from fastapi import APIRouter, Request
 from bot.closedloop import workdays
 from bot.db import utcnow
 from bot.inbox import reporting
-from bot.inbox.deps import CommitteeScope, CurrentUser, ServiceDep, SettingsDep
-from bot.inbox.web import committee_choices, render
+from bot.inbox.deps import CurrentUser, ServiceDep, SettingsDep, committee_scope, own_committee
+from bot.inbox.web import committee_choices, redirect, render
 
 router = APIRouter()
 
 
 @router.get("/")
-def dashboard(request: Request, svc: ServiceDep, settings: SettingsDep, user: CurrentUser, scope: CommitteeScope):
+def dashboard(
+    request: Request, svc: ServiceDep, settings: SettingsDep, user: CurrentUser, committee: str | None = None
+):
+    if not user.reads_consultations:
+        return redirect("/kb")  # a kb-editor's home is the knowledge desk
+    scope = committee_scope(user, own_committee(request, user), committee)
     overdue_days = getattr(settings, "inbox_overdue_days", 7)
     return render(
         request,

@@ -60,6 +60,8 @@ def login(request: Request, svc: ServiceDep, username: str = Form(""), password:
     request.session.clear()
     request.session["sid"] = sid
     csrf_token(request)
+    if info.role == "kb-editor" and ctx["next"] == "/":
+        return redirect("/kb")  # the desk is a kb-editor's home
     return redirect(ctx["next"])
 
 

@@ -33,7 +33,7 @@ def create_user(
     committee_id: str = Form(""),
     township: str = Form(""),
 ):
-    role = role if role in ("admin", "supervisor") else "member"
+    role = role if role in ("admin", "supervisor", "kb-editor") else "member"
     committee = clean(committee_id, 64) or None
     if role == "member" and committee not in {c["id"] for c in committee_choices(svc)}:
         raise Refused("请为委员会成员选择所属委员会。", BACK)
