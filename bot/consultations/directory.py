@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from sqlalchemy import select
 
+from bot.db import serialize_preparation
 from bot.consultations import models as m
 from bot.consultations.errors import NotFoundError
 from bot.consultations.records import CategoryInfo, CommitteeInfo, CommunityInfo, SyncCounts
@@ -63,6 +64,7 @@ class Directory:
         file are deactivated, not deleted, because consultations still point at them."""
         communities = committees = deactivated = 0
         with self._sessions.begin() as s:
+            serialize_preparation(s.connection())  # a worker starting alongside waits, then updates in place
             seen_comm, seen_cmt = set(), set()
             existing_comm = {c.id: c for c in s.scalars(select(m.Community))}
             existing_cmt = {c.id: c for c in s.scalars(select(m.Committee))}
