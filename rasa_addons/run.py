@@ -5,8 +5,7 @@ Rasa 3.6 takes its HTTP API token only as ``--auth-token TOKEN``, which every lo
 and hands it to Rasa inside the process, so the command line never shows it. It also creates every
 runtime file owner-only (umask 077), refuses ``--enable-api`` without a token, and writes every log
 record on one line (a newline in a resident's message cannot forge a log line), and validates action server
-responses with a schema checked once (``rasa_addons.action_response``: half of Rasa's CPU per message otherwise)
-and keeps its connections to the action server open between calls (``rasa_addons.action_client``).
+responses with a schema checked once (``rasa_addons.action_response``: half of Rasa's CPU per message otherwise).
 """
 
 from __future__ import annotations
@@ -64,10 +63,9 @@ def main() -> None:
     sys.argv = ["rasa", *argv]
     from rasa.__main__ import main as rasa_main
 
-    from rasa_addons import action_client, action_response
+    from rasa_addons import action_response
 
     action_response.install()
-    action_client.install()
 
     rasa_main()
 

@@ -1,4 +1,4 @@
-"""rasa_addons.action_response and .action_client: the same verdicts with the schema checked once; one kept-alive connection."""
+"""rasa_addons.action_response: Rasa's action-response check with the schema checked once gives the same verdicts."""
 
 from __future__ import annotations
 
@@ -61,52 +61,3 @@ def test_installed_check_gives_rasas_verdicts_and_hint():
     assert out["fast"] == out["stock"]
     assert out["stock"][:4] == [True] * 4
     assert all(v == "invalid: hint" for v in out["stock"][4:]), out["stock"]
-
-
-# Five action calls through Rasa's EndpointConfig.request to a local server: how many TCP connections carried them.
-_CLIENT_SCRIPT = r"""
-import asyncio, json
-from aiohttp import web
-from rasa.utils.endpoints import EndpointConfig
-from rasa_addons import action_client
-
-async def main():
-    peers, auth = [], []
-    async def hook(request):
-        peers.append(request.transport.get_extra_info("peername")[1])
-        auth.append(request.headers.get("Authorization"))
-        return web.json_response({"events": [], "seen": len(peers)})
-    app = web.Application()
-    app.router.add_post("/webhook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook", headers={"Authorization": "Bearer t0k"})
-    replies = [await endpoint.request(json={"n": i}, method="post") for i in range(5)]
-    await runner.cleanup()
-    return {"connections": len(set(peers)), "auth": sorted(set(auth)), "seen": [r["seen"] for r in replies]}
-
-stock = asyncio.run(main())
-action_client.install()
-action_client.install()
-kept = asyncio.run(main())
-print(json.dumps({"stock": stock, "kept": kept}))
-"""
-
-
-def test_action_calls_share_one_kept_alive_connection():
-    proc = subprocess.run(
-        [str(RASA_PYTHON), "-W", "ignore", "-c", _CLIENT_SCRIPT],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out["stock"]["connections"] == 5  # Rasa alone: one connection per call
-    assert out["kept"]["connections"] == 1
-    for run in out.values():
-        assert run["auth"] == ["Bearer t0k"] and run["seen"] == [1, 2, 3, 4, 5]
