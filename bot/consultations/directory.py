@@ -10,10 +10,10 @@ from typing import TypeVar
 
 from sqlalchemy import select
 
-from bot.db import serialize_preparation
 from bot.consultations import models as m
 from bot.consultations.errors import NotFoundError
 from bot.consultations.records import CategoryInfo, CommitteeInfo, CommunityInfo, SyncCounts
+from bot.db import serialize_preparation
 from bot.errors import UserFacingError
 
 C = TypeVar("C")
