@@ -295,10 +295,12 @@ def main() -> int:
             with running_stack(extra_env={"LINLI_DATABASE_URL": db_url, **env}, extra_endpoints=endpoints) as stack:
                 print(f"stack up: rasa {stack.rasa_url}, store {db_url.split('?')[0]}")
                 rc = go(stack.rasa_url, db_url, {name: p.pid for name, p in stack.procs.items()})
-                tracebacks = stack.log_tail("actions", 10**8).count("Traceback") + stack.log_tail("rasa", 10**8).count(
-                    "Traceback"
-                )
+                logs = {name: stack.log_tail(name, 10**8) for name in ("actions", "rasa")}
+                tracebacks = sum(text.count("Traceback") for text in logs.values())
                 print(f"  server tracebacks in logs: {tracebacks}")
+                for name, text in logs.items():
+                    for block in first_tracebacks(text):
+                        print(f"  --- {name} log, first lines of a traceback:\n" + block)
                 return rc if tracebacks == 0 else 1
         finally:
             if schema or tracker_db:
@@ -309,6 +311,18 @@ def main() -> int:
                         c.execute(f'DROP SCHEMA "{schema}" CASCADE')
                     if tracker_db:
                         c.execute(f'DROP DATABASE IF EXISTS "{tracker_db}" WITH (FORCE)')
+
+
+def first_tracebacks(log: str, keep: int = 2, lines: int = 40) -> list[str]:
+    """The first ``keep`` distinct tracebacks of a server log (the line before each, then up to ``lines`` lines)."""
+    out: list[str] = []
+    rows = log.splitlines()
+    for i, row in enumerate(rows):
+        if "Traceback" in row and len(out) < keep:
+            block = "\n".join(rows[max(0, i - 1) : i + lines])
+            if block not in out:
+                out.append(block)
+    return out
 
 
 async def load_warmup(rasa_url: str) -> None:

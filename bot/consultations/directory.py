@@ -13,6 +13,7 @@ from sqlalchemy import select
 from bot.consultations import models as m
 from bot.consultations.errors import NotFoundError
 from bot.consultations.records import CategoryInfo, CommitteeInfo, CommunityInfo, SyncCounts
+from bot.db import serialize_preparation
 from bot.errors import UserFacingError
 
 C = TypeVar("C")
@@ -64,6 +65,7 @@ class Directory:
         file are deactivated, not deleted, because consultations still point at them."""
         communities = committees = deactivated = 0
         with self._sessions.begin() as s:
+            serialize_preparation(s.connection())  # a worker starting alongside waits, then updates in place
             seen_comm, seen_cmt = set(), set()
             existing_comm = {c.id: c for c in s.scalars(select(m.Community))}
             existing_cmt = {c.id: c for c in s.scalars(select(m.Committee))}

@@ -12,6 +12,7 @@ from bot.db.engine import (
     engine_for,
     make_engine,
     normalize_url,
+    serialize_preparation,
     session_factory,
     upgrade,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "engine_for",
     "make_engine",
     "normalize_url",
+    "serialize_preparation",
     "session_factory",
     "upgrade",
     "utcnow",

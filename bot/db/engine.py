@@ -12,7 +12,7 @@ import os
 import threading
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -86,6 +86,20 @@ def alembic_config(url: str):
     return cfg
 
 
+#: pg_advisory_xact_lock key of "one process prepares this database at a time" (any constant bigint)
+PREPARE_LOCK_KEY = 0x6C696E6C69  # "linli"
+
+
+def serialize_preparation(conn: Connection) -> None:
+    """Hold the database's preparation lock until this transaction ends (migrations, directory sync).
+
+    Action server workers start together: on a fresh PostgreSQL database each ran the migrations and
+    inserted the communities at once, and the later one failed on a duplicate key. SQLite needs nothing:
+    every transaction there begins IMMEDIATE, which already queues the writers."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PREPARE_LOCK_KEY})
+
+
 def upgrade(url: str, revision: str = "head", engine: Engine | None = None) -> None:
     """Apply migrations (``python -m bot db upgrade``); works from any working directory."""
     from alembic import command
@@ -93,6 +107,7 @@ def upgrade(url: str, revision: str = "head", engine: Engine | None = None) -> N
     cfg = alembic_config(url)
     engine = engine or engine_for(normalize_url(url))
     with engine.begin() as conn:
+        serialize_preparation(conn)  # a concurrent upgrade waits, then finds the database at head
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
