@@ -19,6 +19,14 @@ from rasa_addons.evidence import is_explicit_no, is_explicit_yes, is_urge_reques
 
 RATING_BUTTONS = (("满意", "satisfied"), ("基本满意", "basically_satisfied"), ("不满意", "unsatisfied"))
 RATING_LABELS = dict((v, k) for k, v in RATING_BUTTONS)
+#: The polite reply to a follow-up answer the store refused, by its reason (names written out: Rasa's data check
+#: sees which responses actions send).
+FOLLOWUP_REFUSALS = {
+    "answered": "utter_followup_answered",
+    "not_resolved": "utter_followup_not_resolved",
+    "withdrawn": "utter_followup_withdrawn",
+    "merged": "utter_followup_merged",
+}
 
 
 def now() -> datetime:
@@ -182,7 +190,7 @@ class ActionRateFollowup(Action):
         elif rec.accepted:
             dispatcher.utter_message(response="utter_followup_thanks", rating_label=RATING_LABELS[rating], **info)
         else:
-            dispatcher.utter_message(response=f"utter_followup_{rec.reason}", **info)
+            dispatcher.utter_message(response=FOLLOWUP_REFUSALS[rec.reason], **info)
         dispatcher.utter_message(
             json_message={
                 "type": "followup_answer",

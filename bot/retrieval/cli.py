@@ -23,7 +23,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument(
         "--set",
         dest="qset",
-        choices=["dev", "heldout", "all", "blind_dev", "blind_dev2", "blind_dev3", "blind_heldout", "blind_heldout2"],
+        choices=[
+            "dev",
+            "heldout",
+            "all",
+            "blind_dev",
+            "blind_dev2",
+            "blind_dev3",
+            "blind_heldout",
+            "blind_heldout2",
+            "blind_heldout3",
+        ],
         default="dev",
         help="question set: dev (tuning), heldout (unseen wording, never tuned on), all (both tables), "
         "blind_dev / blind_heldout (written from the plan alone; the whole assistant's replies graded)",
@@ -193,7 +203,7 @@ def _eval_blind(assistant, args: argparse.Namespace) -> int:
         out["by_mode"] = {m: {k: v for k, v in r.items() if k != "grades"} for m, r in by_mode.items()}
         print(json.dumps(out, ensure_ascii=False, indent=1))
         return 0
-    print(B.format_report(args.qset, rep, retrieval, show_failures=args.qset != "blind_heldout2", by_mode=by_mode))
+    print(B.format_report(args.qset, rep, retrieval, show_failures=args.qset not in B.MEASURE_ONLY, by_mode=by_mode))
     print(f"(took {time.perf_counter() - t0:.1f}s)")
     return 0
 
