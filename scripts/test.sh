@@ -25,6 +25,6 @@ scripts/setup.sh
 # slowest first; each worker that reaches an e2e module starts its own shared Rasa stack on free ports, so Rasa's
 # start-up waits overlap with the other worker's tests (measured on 2 idle cores: ~16 min vs 25 min in one process).
 if [[ "${LINLI_TEST_WORKERS:-2}" != 1 ]]; then
-  exec .venv/bin/python -m pytest -n "$LINLI_TEST_WORKERS" --dist loadfile --no-loadscope-reorder "$@"
+  exec .venv/bin/python -m pytest -n "${LINLI_TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"
 fi
 exec .venv/bin/python -m pytest "$@"
