@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from bot.errors import UserFacingError
+from bot.retrieval.blind import BLIND_SETS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,17 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument(
         "--set",
         dest="qset",
-        choices=[
-            "dev",
-            "heldout",
-            "all",
-            "blind_dev",
-            "blind_dev2",
-            "blind_dev3",
-            "blind_heldout",
-            "blind_heldout2",
-            "blind_heldout3",
-        ],
+        choices=["dev", "heldout", "all", *BLIND_SETS],
         default="dev",
         help="question set: dev (tuning), heldout (unseen wording, never tuned on), all (both tables), "
         "blind_dev / blind_heldout (written from the plan alone; the whole assistant's replies graded)",
