@@ -318,3 +318,34 @@ def test_kb_editor_role_is_created_from_the_users_page(desk):
     )
     assert "已创建用户 li-kb" in _flash(r) and "知识库编辑" in r.text
     assert env.service.accounts.get_user("li-kb").role == "kb-editor"
+
+
+def test_a_body_past_the_limit_is_refused_while_it_arrives(desk):
+    """Far past the upload limit: refused on the declared length and, for a chunked body, on the bytes received,
+    before the form is parsed (the desk's message, no upload kept); other forms have their own ceiling (413)."""
+    env, app, _ = desk
+    c = _client(app, EDITOR, EDITOR_PASSWORD)
+    huge = "一、".encode() * 200_000  # 1.2 MB against a 64 KB upload limit
+    r = _upload(c, "huge.txt", huge)  # the desk's own message, on the desk
+    assert r.url.path == "/kb" and _flash(r).startswith("error") and "文件太大" in _flash(r)
+    token = _token(c)
+    boundary = "linli-test-boundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="document"; filename="big.txt"\r\n'
+        "Content-Type: text/plain\r\n\r\n"
+    ).encode()
+
+    def chunks():  # no Content-Length: only the bytes received can tell
+        yield head
+        for _ in range(40):
+            yield b"x" * 32 * 1024
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    r = c.post("/kb/upload", content=chunks(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert r.url.path == "/kb" and "文件太大" in _flash(r)
+    uploads = env.settings.var_dir / "kb-uploads"
+    assert not uploads.exists() or not any(uploads.iterdir())
+    r = c.post("/login", data={"csrf_token": token, "username": "医" * 600_000})  # 1.8 MB in an ordinary form
+    assert r.status_code == 413 and "提交的内容过大" in r.text and "Traceback" not in r.text
+    assert _upload(c, "childcare.txt", DOC.read_bytes()).url.path.startswith("/kb/review/")  # within limits: fine

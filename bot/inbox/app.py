@@ -25,6 +25,7 @@ from bot.errors import UserFacingError
 from bot.inbox import open311, routes
 from bot.inbox.apikeys import ApiKeyStore
 from bot.inbox.auth import LoginThrottle, SessionCodec, secret_key
+from bot.inbox.bodylimit import BodyLimitMiddleware, BodyTooLarge
 from bot.inbox.csrf import csrf_protect
 from bot.inbox.deps import LoginRequired
 from bot.inbox.kbindex import DeskIndex
@@ -117,6 +118,7 @@ def create_app(
     app.state.kb_index = DeskIndex(settings)  # loaded on first use (hit test, publish)
 
     app.add_middleware(CookieSessionMiddleware, codec=SessionCodec(secret_key(settings)))
+    app.add_middleware(BodyLimitMiddleware, upload_limit=settings.kb_upload_max_bytes, skip_prefix=open311.PREFIX)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
@@ -146,6 +148,8 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
+        if isinstance(exc, BodyTooLarge) and exc.upload:  # told on the desk, like any refused file
+            return flash_redirect(request, "/kb", exc.detail, "error")
         message = exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 else "页面不存在，或您无权查看。"
         if exc.status_code == 405:
             message = "不支持这种请求方式。"

@@ -42,6 +42,8 @@ async def csrf_protect(request: Request) -> None:
         if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
             try:
                 form = await request.form()
+            except HTTPException:  # a body past its limit (bodylimit): its own 413, not a missing token
+                raise
             except Exception:  # malformed body: treat as missing token
                 form = {}
             value = form.get(FIELD)
