@@ -1,10 +1,11 @@
 """Load: N concurrent simulated residents for D seconds through the REST channel; every submission stored once.
 
 Each resident loops over scenarios, each scenario under a fresh sender id: a question with a follow-up
-(retrieval), small talk (utter-only), or a whole consultation form ending in a submission. The run
-counts errors (non-200, empty reply, an apology reply, a tracking number missing after the confirmation),
-reports throughput and p50/p95 per kind, then checks the database: each submitted conversation has
-exactly one row, under the tracking number the resident was told.
+(retrieval), small talk (utter-only), or a whole consultation form ending in a submission; when the form offers
+to co-sign a neighbour's open item of the same matter (附议), the resident joins it or files separately (half each).
+The run counts errors (non-200, empty reply, an apology reply, a tracking number missing after the confirmation),
+reports throughput and p50/p95 per kind, then checks the database: each submitted conversation has exactly one
+row, under the tracking number the resident was told, and each co-sign exactly one co-sign row on the item told.
 
     .venv/bin/python bench/bench_load.py                      # 50 residents, 60 s, starts the stack on SQLite
     .venv/bin/python bench/bench_load.py --pg                 # same on PostgreSQL (fresh schema in db `test`)
@@ -63,6 +64,7 @@ TOPICS = [
 #: a village matter goes to a village's committee (the routing rules refuse it for a residents' community)
 VILLAGE_TOPICS = {"村里今年的集体收入花到哪里去了，怎么没公开"}
 FORM = ["我要发起议事协商", None, '/inform{"community":"%s"}', '/inform{"contact_choice":"anonymous"}', "/affirm"]
+COSIGN = '/inform{"cosign_choice":"cosign"}'  # the co-sign offer's 附议 button (actions.loop)
 
 
 class Run:
@@ -70,6 +72,7 @@ class Run:
         self.lat: dict[str, list[float]] = defaultdict(list)
         self.errors: list[str] = []
         self.submitted: dict[str, str] = {}  # sender → tracking number told
+        self.cosigned: dict[str, str] = {}  # sender → the item it joined (附议), as told
         self.submit_started = 0
 
     def error(self, msg: str) -> None:
@@ -113,18 +116,27 @@ async def resident(client, url: str, run: Run, idx: int, stop_at: float, rng: ra
             run.submit_started += 1
             topic = rng.choice(TOPICS)
             community = "liushu" if topic in VILLAGE_TOPICS else "xingfu"
-            for step in FORM:
+            steps = list(FORM)
+            while steps:
+                step = steps.pop(0)
                 text = topic if step is None else step.replace("%s", community)
-                kind = "submit" if step == "/affirm" else "form_step"
+                kind = "submit" if step in ("/affirm", COSIGN) else "form_step"
                 msgs = await say(client, url, run, kind, sender, text)
                 if msgs is None:
                     break
+                offer = {b.get("title"): b.get("payload") for m in msgs for b in m.get("buttons") or []}
+                if "附议" in offer and "仍要单独提交" in offer:  # a neighbour filed the same matter: as residents do,
+                    steps.insert(0, offer["附议"] if rng.random() < 0.5 else offer["仍要单独提交"])  # join or file
+                    continue
                 if kind == "submit":
                     told = TRACKING.findall(" ".join(m.get("text") or "" for m in msgs))
-                    if told:
-                        run.submitted[sender] = told[0]
-                    else:
+                    if not told:
                         run.error(f"submit {sender}: no tracking number in {msgs!r:.200}")
+                    elif step == COSIGN:
+                        run.cosigned[sender] = told[0]
+                        break  # a co-sign ends the form: the item exists, the resident joined it
+                    else:
+                        run.submitted[sender] = told[0]
 
 
 #: every simulated resident comes from 127.0.0.1: lift the per-address chat limit (one address = many people here)
@@ -142,7 +154,16 @@ def check_db(database_url: str, run: Run) -> dict:
         rows = conn.execute(
             text("select sender_id, tracking_no from consultations where sender_id like 'rest:local:load-%'")
         ).all()
+        joined = conn.execute(
+            text(
+                "select s.sender_id, c.tracking_no from consultation_cosigns s join consultations c"
+                " on c.id = s.consultation_id where s.sender_id like 'rest:local:load-%' and s.via = 'cosign'"
+            )
+        ).all()
     eng.dispose()
+    cosigns: dict[str, list[str]] = defaultdict(list)
+    for s, tn in joined:
+        cosigns[s.removeprefix("rest:local:")].append(tn)
     by_sender: dict[str, list[str]] = defaultdict(list)
     for s, tn in rows:
         by_sender[s.removeprefix("rest:local:")].append(tn)  # REST conversations are rest:<integrator>:<sender>
@@ -156,6 +177,9 @@ def check_db(database_url: str, run: Run) -> dict:
         "confirmed_but_missing": len(missing),
         "stored_but_not_told": len(untold),
         "unique_tracking_numbers": len({tn for _, tn in rows}) == len(rows),
+        "cosigned": len(run.cosigned),
+        "cosigned_but_missing": sum(1 for s, tn in run.cosigned.items() if cosigns.get(s) != [tn]),
+        "cosigns_not_told": len(set(cosigns) - set(run.cosigned)),
     }
 
 
@@ -197,7 +221,10 @@ def report(run: Run, elapsed: float, db: dict | None, servers: dict | None = Non
         print(
             f"  {kind:<11} n={len(xs):>5}  p50 {pct(xs, 0.5):>6.0f} ms  p95 {pct(xs, 0.95):>6.0f} ms  mean {statistics.mean(xs) * 1000:>6.0f} ms"
         )
-    print(f"  submissions: started {run.submit_started}, told a tracking number {len(run.submitted)}")
+    print(
+        f"  submissions: started {run.submit_started}, told a tracking number {len(run.submitted)},"
+        f" co-signed an open item {len(run.cosigned)}"
+    )
     for e in run.errors[:15]:
         print("  ERROR", e)
     ok = not run.errors
@@ -209,6 +236,8 @@ def report(run: Run, elapsed: float, db: dict | None, servers: dict | None = Non
             and db["confirmed_but_missing"] == 0
             and db["stored_but_not_told"] == 0
             and db["unique_tracking_numbers"]
+            and db["cosigned_but_missing"] == 0
+            and db["cosigns_not_told"] == 0
         )
     print("load: PASS" if ok else "load: FAIL")
     return 0 if ok else 1
