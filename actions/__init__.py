@@ -24,7 +24,13 @@ def _warm_up() -> None:
             load()
         except Exception:  # reported again (politely) on first use
             logging.getLogger(__name__).exception("warm-up of %s failed", load.__name__)
-    logging.getLogger(__name__).info("warm-up done in %.1f s", time.perf_counter() - started)
+    from bot.embedding import release_weight_pages
+
+    # building the index and the scope prototypes touched far more of the embedding table than a query will
+    released = release_weight_pages()
+    logging.getLogger(__name__).info(
+        "warm-up done in %.1f s (%d MB of mapped weights released)", time.perf_counter() - started, released // 1024
+    )
 
 
 def start_warm_up() -> None:

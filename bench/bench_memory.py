@@ -9,6 +9,10 @@ memory is printed by bench/bench_load.py next to its throughput (it does not dep
 
     .venv/bin/python bench/bench_memory.py                          # torch:1 (before) vs onnx:1, onnx:2
     .venv/bin/python bench/bench_memory.py --configs torch:1,onnx-int8:1
+
+A backend may name the ONNX tokenizer after a ``+``: ``onnx+tokenizers`` serves with the HF ``tokenizers`` library
+and keeps the weight pages it touched mapped (the state before bot/embedding/unigram.py and pages.py), plain
+``onnx`` with the defaults (the small tokenizer, clean weight pages released after warm-up).
 """
 
 from __future__ import annotations
@@ -56,7 +60,10 @@ def measure(backend: str, workers: int, calls: int) -> dict[str, float]:
             **os.environ,
             "LINLI_ACTION_TOKEN": token,
             "LINLI_DATABASE_URL": f"sqlite:///{tmp}/mem.db",
-            "LINLI_EMBEDDING_BACKEND": backend,
+            "LINLI_EMBEDDING_BACKEND": backend.split("+")[0],
+            "LINLI_EMBEDDING_TOKENIZER": (backend.split("+") + ["small"])[1],
+            # the state before the small tokenizer also kept every weight page it had touched
+            "LINLI_EMBEDDING_RELEASE_PAGES": "false" if backend.endswith("+tokenizers") else "true",
             "LINLI_ACTION_WORKERS": str(workers),
         }
         with open(log, "wb") as out:
@@ -90,8 +97,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
         "--configs",
-        default="torch:1,onnx:1,onnx:2",
-        help="backend:workers, comma-separated; the first is the reference",
+        default="torch:1,onnx+tokenizers:1,onnx:1,onnx:2",
+        help="backend[+tokenizer]:workers, comma-separated; the first is the reference",
     )
     ap.add_argument("--calls", type=int, default=60)
     args = ap.parse_args()
@@ -107,7 +114,7 @@ def main() -> int:
     )
     for (backend, workers), m in results.items():
         print(
-            f"  {backend:<9} workers {workers}: processes {m['processes']:.0f}  RSS {m['rss']:6.0f} ({m['rss'] / ref['rss']:4.2f}x)  "
+            f"  {backend:<16} workers {workers}: processes {m['processes']:.0f}  RSS {m['rss']:6.0f} ({m['rss'] / ref['rss']:4.2f}x)  "
             f"PSS {m['pss']:6.0f} ({m['pss'] / ref['pss']:4.2f}x)  peak {m['peak']:6.0f} ({m['peak'] / ref['peak']:4.2f}x)"
         )
     return 0

@@ -40,6 +40,14 @@ class Settings(BaseSettings):
         "onnx",
         description="encoder runtime: onnx (ONNX Runtime fp32, weights memory-mapped, no torch in the serving process; the default: same vectors as torch), torch (sentence-transformers) or onnx-int8 (dynamic int8: faster, loses 2 of 98 dev first places); the ONNX graphs are exported offline by `python -m bot model convert`",
     )
+    embedding_tokenizer: Literal["small", "tokenizers"] = Field(
+        "small",
+        description="tokenizer of the ONNX backends: small (bot/embedding/unigram.py: the same ids as tokenizers, ~210 MB less resident per process) or tokenizers (the HF library itself)",
+    )
+    embedding_release_pages: bool = Field(
+        True,
+        description="unmap the clean pages of the memory-mapped fp32 weights after warm-up and every 256 encoded texts (bot/embedding/pages.py): the process holds only what the next queries touch",
+    )
     default_community: str = Field("xingfu", description="community used when a resident has not chosen one")
     rasa_url: str = Field("http://127.0.0.1:5005", description="Rasa server, for status pushes to residents")
     rasa_token: str = Field("", description="token of Rasa's HTTP API (rasa run --auth-token)")

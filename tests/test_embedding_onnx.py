@@ -193,3 +193,26 @@ def test_default_backend_serves_fp32_onnx_without_torch_and_maps_its_weights(exp
     backend, suffixed, rss, imported = out[0], out[1], int(out[2]), " ".join(out[3:])
     assert (backend, suffixed, imported) == ("onnx", "True", "[]")
     assert rss < 600, f"{rss} MB resident for one fp32 encoder: are the weights copied instead of mapped?"
+
+
+def test_releasing_the_weight_pages_keeps_the_vectors(exported):
+    """The clean mapped pages of the fp32 weights are unmapped (bot/embedding/pages.py); reads fault them back."""
+    from bot.embedding.onnx_encoder import RELEASE_EVERY, OnnxEncoder
+    from bot.embedding.pages import mapped_ranges
+
+    folder = emb.onnx_model_dir(_settings("onnx"))
+    data = folder / onnx_export.FP32_DATA_FILE
+    enc = OnnxEncoder(folder, quantized=False, threads=1)
+    texts = DEV_QUESTIONS[:40] + HOSTILE
+    first = enc.encode(texts, "query")
+    resident = sum(r[2] for r in mapped_ranges(data))
+    assert resident > 0 and all(r[3] for r in mapped_ranges(data))  # mapped, and never written to
+    assert enc.release_weight_pages() >= resident // 2
+    assert sum(r[2] for r in mapped_ranges(data)) < resident // 2
+    np.testing.assert_array_equal(enc.encode(texts, "query"), first)
+    # bulk encodes release by themselves; an encoder told not to keeps its pages
+    enc.encode(DEV_QUESTIONS[:1] * RELEASE_EVERY, "query")
+    assert enc._since_release == 0
+    keep = OnnxEncoder(folder, quantized=False, threads=1, release_pages=False)
+    assert keep.release_weight_pages() == 0
+    np.testing.assert_array_equal(keep.encode(texts, "query"), first)

@@ -38,6 +38,7 @@ __all__ = [
     "load_onnx_encoder",
     "model_id",
     "onnx_model_dir",
+    "release_weight_pages",
 ]
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -47,7 +48,7 @@ _E5_PROMPTS = {"query": "query: ", "passage": "passage: "}
 
 _lock = threading.RLock()
 _encoders: dict[str, SentenceTransformer] = {}
-_onnx_encoders: dict[tuple[str, bool], OnnxEncoder] = {}
+_onnx_encoders: dict[tuple[str, bool, str, bool], OnnxEncoder] = {}
 _conversions: dict[str, dict] = {}
 
 
@@ -179,18 +180,31 @@ def load_onnx_encoder(settings: Settings | None = None) -> OnnxEncoder:
     settings = settings or get_settings()
     quantized = settings.embedding_backend == "onnx-int8"
     folder = onnx_model_dir(settings)
+    key = (str(folder), quantized, settings.embedding_tokenizer, settings.embedding_release_pages)
     with _lock:
-        if (str(folder), quantized) in _onnx_encoders:
-            return _onnx_encoders[(str(folder), quantized)]
+        if key in _onnx_encoders:
+            return _onnx_encoders[key]
         ensure_exported(settings)
         from bot.embedding.onnx_encoder import OnnxEncoder
 
         try:
-            encoder = OnnxEncoder(folder, quantized=quantized)
+            encoder = OnnxEncoder(
+                folder,
+                quantized=quantized,
+                tokenizer=settings.embedding_tokenizer,
+                release_pages=settings.embedding_release_pages,
+            )
         except Exception as e:  # a corrupt graph or a missing runtime is the operator's problem
             raise EmbeddingError(f"cannot load the ONNX embedding model in {folder}: {e}") from e
-        _onnx_encoders[(str(folder), quantized)] = encoder
+        _onnx_encoders[key] = encoder
         return encoder
+
+
+def release_weight_pages() -> int:
+    """Unmap the clean weight pages every loaded ONNX encoder holds (kB), e.g. once a server has warmed up."""
+    with _lock:
+        encoders = list(_onnx_encoders.values())
+    return sum(e.release_weight_pages() for e in encoders)
 
 
 def load_configured(settings: Settings | None = None):
