@@ -108,9 +108,9 @@ def pair(tokenizer_json):
     return ref, UnigramTokenizer(tokenizer_json, max_length=MAX_SEQ_LENGTH)
 
 
-def _mismatches(pair, texts: list[str]) -> list[tuple[str, list[int], list[int]]]:
+def _mismatches(pair, texts: list[str], prompts=PROMPTS) -> list[tuple[str, list[int], list[int]]]:
     ref, small = pair
-    inputs = [prompt + t for t in texts for prompt in PROMPTS]
+    inputs = [prompt + t for t in texts for prompt in prompts]
     want = [e.ids for e in ref.encode_batch(inputs)]
     got = small.encode_batch(inputs)
     return [(t[:60], w[:12], g[:12]) for t, w, g in zip(inputs, want, got) if w != g]
@@ -125,12 +125,12 @@ def test_ids_equal_on_every_kb_passage(pair):
 def test_ids_equal_on_every_evaluation_text(pair):
     texts = _data_texts()
     assert len(texts) > 2000  # all sets, frozen ones included: only their tokens are compared, nothing is scored
-    assert _mismatches(pair, texts) == []
+    assert _mismatches(pair, texts, prompts=[PROMPTS[0]]) == []  # questions are encoded as queries
 
 
 def test_ids_equal_on_stress_texts(pair):
     ref, small = pair
-    assert _mismatches(pair, STRESS + _random_texts(3000)) == []
+    assert _mismatches(pair, STRESS + _random_texts(1500)) == []
     # the cases that matter most are really exercised: truncation, unknown characters, special tokens
     long_ids = small.encode("passage: " + "x" * 5000)
     assert len(long_ids) == MAX_SEQ_LENGTH and long_ids[0] == 0 and long_ids[-1] == 2
@@ -150,6 +150,7 @@ def test_encoder_uses_the_small_tokenizer_and_the_fallback_is_equal(tokenizer_js
 
 def test_unported_pipelines_are_refused(tokenizer_json, tmp_path):
     cfg = json.loads(tokenizer_json.read_text("utf-8"))
+    cfg["model"] = {**cfg["model"], "vocab": cfg["model"]["vocab"][:2000]}  # the refusal is about the pipeline, not the size
     variants = {
         "bpe": {**cfg, "model": {**cfg["model"], "type": "BPE"}},
         "byte_fallback": {**cfg, "model": {**cfg["model"], "byte_fallback": True}},
