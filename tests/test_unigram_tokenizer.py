@@ -150,7 +150,10 @@ def test_encoder_uses_the_small_tokenizer_and_the_fallback_is_equal(tokenizer_js
 
 def test_unported_pipelines_are_refused(tokenizer_json, tmp_path):
     cfg = json.loads(tokenizer_json.read_text("utf-8"))
-    cfg["model"] = {**cfg["model"], "vocab": cfg["model"]["vocab"][:2000]}  # the refusal is about the pipeline, not the size
+    cfg["model"] = {
+        **cfg["model"],
+        "vocab": cfg["model"]["vocab"][:2000],
+    }  # the refusal is about the pipeline, not the size
     variants = {
         "bpe": {**cfg, "model": {**cfg["model"], "type": "BPE"}},
         "byte_fallback": {**cfg, "model": {**cfg["model"], "byte_fallback": True}},
