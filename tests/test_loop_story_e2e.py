@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -28,7 +27,7 @@ from bot.db import dispose_engines
 from bot.inbox.app import create_app
 from bot.settings import Settings
 from linli_common.replies import FOLLOWUP_QUESTION, status_push
-from tests.conftest import PG_DB, PG_HOST, PG_PORT, _pg_connect
+from tests.conftest import pg_schema
 from tests.dialogue_support import COSIGN_OFFER, TRACKING, buttons_of, choose, say, text_of
 from tests.inbox_support import FAST_ARGON2, Server, csrf_from
 from tests.stack import running_stack, unique_sender
@@ -51,18 +50,8 @@ class Backend:
 @pytest.fixture(scope="module")
 def pg_backend(tmp_path_factory):
     """A stack of its own on a fresh PostgreSQL schema (skipped without PostgreSQL unless LINLI_REQUIRE_POSTGRES)."""
-    import os
-
-    conn, user = _pg_connect()
-    if conn is None:
-        if os.environ.get("LINLI_REQUIRE_POSTGRES"):
-            pytest.fail(f"PostgreSQL on {PG_HOST}:{PG_PORT} db {PG_DB} is required but unreachable: {user}")
-        pytest.skip(f"PostgreSQL unreachable: {user}")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
     work = tmp_path_factory.mktemp("pg-stack")
-    with conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-        url = f"postgresql+psycopg://{user}@{PG_HOST}:{PG_PORT}/{PG_DB}?options=-csearch_path%3D{schema}"
+    with pg_schema() as url:
         try:
             ConsultationService(url, use_embedding=False).delivery.stop()  # migrated before the servers start
             env = {"LINLI_DATABASE_URL": url, "LINLI_VAR_DIR": str(work), "LINLI_LOG_LEVEL": "INFO"}
@@ -71,7 +60,6 @@ def pg_backend(tmp_path_factory):
                 yield Backend("postgres", stack, url)
         finally:
             dispose_engines()
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

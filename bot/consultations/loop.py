@@ -126,12 +126,8 @@ class Loop:
                         f"{c.tracking_no} 已是“{parse_status(c.status).label}”，不能合并。", code="closed"
                     )
             now = m.utcnow()
-            residents = [(src.channel, src.sender_id)] + [
-                (co.channel, co.sender_id)
-                for co in s.scalars(select(m.Cosign).where(m.Cosign.consultation_id == src.id).order_by(m.Cosign.id))
-            ]
             moved = 0
-            for channel, sender in dict.fromkeys(residents):
+            for channel, sender in transitions.residents(s, src):
                 if (channel, sender) == (tgt.channel, tgt.sender_id) or s.scalar(
                     select(m.Cosign.id).where(
                         m.Cosign.consultation_id == tgt.id, m.Cosign.channel == channel, m.Cosign.sender_id == sender

@@ -79,14 +79,16 @@ def _change(
     return rec
 
 
+def residents(s, c: m.Consultation) -> list[tuple[str, str]]:
+    """(channel, sender) of the submitter, then each co-signer in the order they joined (at intake or by a merge)."""
+    joined = s.scalars(select(m.Cosign).where(m.Cosign.consultation_id == c.id).order_by(m.Cosign.id))
+    return list(dict.fromkeys([(c.channel, c.sender_id)] + [(co.channel, co.sender_id) for co in joined]))
+
+
 def _ask_followup(s, store: Store, c: m.Consultation, now) -> bool:
     """A resolution opens the 回访 of every resident whose chat can be asked — the submitter and each co-signer
     (at intake or through a merge), one answer each (bot.closedloop.followup). False when nobody can be asked."""
-    residents = [(c.channel, c.sender_id)] + [
-        (co.channel, co.sender_id)
-        for co in s.scalars(select(m.Cosign).where(m.Cosign.consultation_id == c.id).order_by(m.Cosign.id))
-    ]
-    asked = [r for r in dict.fromkeys(residents) if notify.is_chat_channel(r[0], store.chat_channels)]
+    asked = [r for r in residents(s, c) if notify.is_chat_channel(r[0], store.chat_channels)]
     for channel, sender_id in asked:
         s.add(
             m.FollowUp(
