@@ -165,6 +165,10 @@ class ActionFallbackAnswer(Action):
 
     @polite
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        from actions.loop import ActionRateFollowup, answers_followup
+
+        if answers_followup(tracker):  # a typed 回访 answer DIET was unsure of
+            return ActionRateFollowup().run(dispatcher, tracker, domain)
         text = user_text(tracker)
         if not text:
             dispatcher.utter_message(response="utter_empty_message")
@@ -183,6 +187,12 @@ class ActionOutOfScope(Action):
 
     @polite
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        from actions.loop import ActionRateFollowup, answers_followup
+
+        if answers_followup(
+            tracker
+        ):  # "不满意，车库还是积水" right after the 回访 question: the answer and its comment
+            return ActionRateFollowup().run(dispatcher, tracker, domain)
         text = user_text(tracker)
         if text:
             record_gap(tracker, text, "out_of_scope_intent")

@@ -69,6 +69,12 @@ def mask(text: str, names: list[str] | tuple[str, ...] = ()) -> str:
     return _LANDLINE.sub(_mask_landline, text)
 
 
+def mask_sender(sender_id: str) -> str:
+    """A chat id as a committee may see it next to a co-signer: its last four characters only ("···8f3a")."""
+    tail = str(sender_id or "").strip()[-4:]
+    return f"···{tail}" if len(str(sender_id or "").strip()) > 4 else "···"
+
+
 def mask_phone(text: str) -> str:
     """:func:`mask` without names (phones and ID numbers only)."""
     return mask(text)

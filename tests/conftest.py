@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 
@@ -25,9 +26,9 @@ def _pg_connect():
     return None, last
 
 
-@pytest.fixture
-def pg_url():
-    """SQLAlchemy URL of a fresh, empty PostgreSQL schema (dropped afterwards).
+@contextlib.contextmanager
+def pg_schema():
+    """SQLAlchemy URL of a fresh, empty PostgreSQL schema, dropped on exit (any scope: a test, a module's stack).
 
     Skips when the server is unreachable, unless LINLI_REQUIRE_POSTGRES is set (CI): then it fails.
     """
@@ -39,8 +40,17 @@ def pg_url():
     schema = f"t_{uuid.uuid4().hex[:12]}"
     with conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
-        yield f"postgresql+psycopg://{user_or_error}@{PG_HOST}:{PG_PORT}/{PG_DB}?options=-csearch_path%3D{schema}"
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        try:
+            yield f"postgresql+psycopg://{user_or_error}@{PG_HOST}:{PG_PORT}/{PG_DB}?options=-csearch_path%3D{schema}"
+        finally:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh PostgreSQL schema for one test (:func:`pg_schema`)."""
+    with pg_schema() as url:
+        yield url
 
 
 @pytest.fixture

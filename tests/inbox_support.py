@@ -3,6 +3,7 @@ users of each role and a real uvicorn server on a free loopback port (Rasa's HTT
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import threading
@@ -93,6 +94,19 @@ def make_env(var_dir: Path, url: str | None = None, *, rasa_url: str = "http://1
     env.handoffs["a"] = svc.handoffs.request("telegram", "resident-h1", "xingfu", "想找工作人员，电话 13712345678").id
     env.handoffs["other"] = svc.handoffs.request("telegram", "resident-h2", "heping", "和平社区的人工请求").id
     return env
+
+
+@contextlib.contextmanager
+def database(kind: str):
+    """None for ``make_env``'s own SQLite file, or the URL of a fresh PostgreSQL schema (tests.conftest.pg_schema:
+    skipped without PostgreSQL unless LINLI_REQUIRE_POSTGRES)."""
+    if kind == "sqlite":
+        yield None
+        return
+    from tests.conftest import pg_schema
+
+    with pg_schema() as url:
+        yield url
 
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')

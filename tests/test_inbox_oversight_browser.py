@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import update
 
 from bot.consultations import models as m
+from bot.db import dispose_engines
 from bot.inbox.app import create_app
 from tests import test_inbox_browser as base
 from tests.fake_api import FakeRasa
-from tests.inbox_support import PASSWORD, Server, make_env
+from tests.inbox_support import PASSWORD, Server, database, make_env
 
 pytestmark = base.pytestmark  # the same marks and Chromium skip
 browser = base.browser  # the same module-scoped Chromium fixture
@@ -21,10 +22,10 @@ _login = base._login
 SUP = ("jd", "jd-pass-4321!x")
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    with FakeRasa(token="test-token") as rasa:
-        env = make_env(tmp_path_factory.mktemp("oversight-browser"), rasa_url=rasa.url)
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def stack(request, tmp_path_factory):
+    with database(request.param) as url, FakeRasa(token="test-token") as rasa:
+        env = make_env(tmp_path_factory.mktemp("oversight-browser"), url, rasa_url=rasa.url)
         env.service.accounts.create_user(SUP[0], SUP[1], None, role="supervisor", township="城关街道")
         with env.service.Session.begin() as s:  # one long-overdue item
             s.execute(
@@ -32,8 +33,12 @@ def stack(tmp_path_factory):
                 .where(m.Consultation.id == env.a[0].id)
                 .values(accept_by=date(2026, 11, 2), complete_by=date(2026, 11, 20))
             )
-        with Server(create_app(env.settings, env.service, push_interval=30, scheduler_interval=0)) as server:
-            yield env, server, rasa
+        try:
+            with Server(create_app(env.settings, env.service, push_interval=30, scheduler_interval=0)) as server:
+                yield env, server, rasa
+        finally:
+            env.service.delivery.stop()
+            dispose_engines()
 
 
 def _page(browser):

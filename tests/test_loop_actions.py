@@ -209,3 +209,18 @@ def test_typed_followup_answers(text, rating):
     from rasa_addons.evidence import rating_of
 
     assert rating_of(text) == rating
+
+
+@pytest.mark.parametrize("action", ["out_of_scope", "fallback"])
+def test_a_typed_answer_with_a_comment_read_as_off_topic_still_answers_the_followup(svc, action):
+    """DIET may read "不满意，车库还是积水" as out of scope or be unsure: right after the 回访 question it is the answer."""
+    from actions.answers import ActionFallbackAnswer, ActionOutOfScope
+
+    mine = _resolved(svc)
+    act = ActionOutOfScope() if action == "out_of_scope" else ActionFallbackAnswer()
+    t = _typed("不满意，下雨车库还是积水", "out_of_scope", {"followup_tracking": mine.tracking_no})
+    messages, events = run(act, t)
+    assert names(messages)[0] == "utter_followup_reopened"
+    assert "下雨车库还是积水" in svc.get(mine.tracking_no).trail[-1].note
+    messages, _ = run(act, _typed("这个超出范围了吧", "out_of_scope"))  # no follow-up asked: off topic as before
+    assert "utter_followup_reopened" not in names(messages)

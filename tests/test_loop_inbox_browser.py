@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import pytest
 
+from bot.db import dispose_engines
 from bot.inbox.app import create_app
 from tests.fake_api import FakeRasa
-from tests.inbox_support import PASSWORD, Server, make_env
+from tests.inbox_support import PASSWORD, Server, database, make_env
 from tests.test_inbox_browser import ARGS, CHROMIUM, _login
 from tests.test_inbox_browser import pytestmark as browser_marks
 
 pytestmark = browser_marks
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    with FakeRasa(token="test-token") as rasa:
-        env = make_env(tmp_path_factory.mktemp("merge"), rasa_url=rasa.url)
-        with Server(create_app(env.settings, env.service, push_interval=30)) as server:
-            yield env, server, rasa
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def stack(request, tmp_path_factory):
+    with database(request.param) as url, FakeRasa(token="test-token") as rasa:
+        env = make_env(tmp_path_factory.mktemp("merge"), url, rasa_url=rasa.url)
+        try:
+            with Server(create_app(env.settings, env.service, push_interval=30)) as server:
+                yield env, server, rasa
+        finally:
+            env.service.delivery.stop()
+            dispose_engines()
 
 
 @pytest.fixture(scope="module")

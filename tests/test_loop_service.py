@@ -101,20 +101,23 @@ def test_resolution_asks_followup_and_unsatisfied_reopens_as_rework(svc):
     svc.change_status(a.tracking_no, "accepted", "member")
     svc.change_status(a.tracking_no, "resolved", "member", "已修好")
     resolved = [(s, p) for s, p in _pushes(svc, a.tracking_no) if p["status"] == "resolved"]
-    assert {s: p.get("followup") for s, p in resolved} == {"u1": "1", "u2": None}
+    assert {s: p.get("followup") for s, p in resolved} == {"u1": "1", "u2": "1"}  # the co-signer is asked too
     assert svc.loop.pending_followup("telegram", "u1") == a.tracking_no
-    with pytest.raises(NotFoundError):  # a co-signer or a stranger does not rate the submitter's item
-        svc.loop.rate(a.tracking_no, "telegram", "u2", "satisfied")
+    assert svc.loop.pending_followup("telegram", "u2") == a.tracking_no
+    with pytest.raises(NotFoundError):  # a stranger does not rate the item
+        svc.loop.rate(a.tracking_no, "telegram", "u7", "satisfied")
     with pytest.raises(UserFacingError):
         svc.loop.rate(a.tracking_no, "telegram", "u1", "unsatisfied", "太长" * 400)
+    assert svc.loop.rate(a.tracking_no, "telegram", "u2", "basically_satisfied").accepted  # the co-signer's own answer
+    assert svc.loop.rate(a.tracking_no, "telegram", "u2", "unsatisfied").reason == "answered"  # once each
+    assert svc.get(a.tracking_no).status == Status.RESOLVED
     r = svc.loop.rate(a.tracking_no, "telegram", "u1", "unsatisfied", "电梯还是\x07停 😡")
     assert r.accepted and r.reopened
     got = svc.get(a.tracking_no)
     assert got.status == Status.ACCEPTED and got.committee_id == a.committee_id
     assert got.trail[-1].kind == "reopen" and "电梯还是停 😡" in got.trail[-1].note
-    assert any(
-        s == "u2" and p["status"] == "accepted" and "不满意" in p["note"] for s, p in _pushes(svc, a.tracking_no)
-    )
+    reopened = [(s, p) for s, p in _pushes(svc, a.tracking_no) if p["status"] == "accepted" and "不满意" in p["note"]]
+    assert [s for s, _ in reopened] == ["u2"]  # the submitter who answered is told in the chat, not pushed
     second = svc.loop.rate(a.tracking_no, "telegram", "u1", "satisfied")
     assert not second.accepted and second.reason == "answered"
     assert svc.loop.counts(a.tracking_no).reworks == 1
@@ -125,8 +128,41 @@ def test_resolution_asks_followup_and_unsatisfied_reopens_as_rework(svc):
             datetime.now(UTC) - timedelta(hours=1),
             datetime.now(UTC) + timedelta(hours=1),
         )
-    assert counts[a.committee_id] == LoopCounts(1, 0, 0, 1, 0, 1, 1)
+    assert counts[a.committee_id] == LoopCounts(2, 0, 1, 1, 0, 1, 1)
     assert counts["nobody"] == LoopCounts(0, 0, 0, 0, 0, 0, 0)
+
+
+def test_a_cosigners_unsatisfied_reopens_and_voids_the_others_followup(svc):
+    a = _submit(svc)
+    b = _submit(svc, sender="u3", msg="m3", text="幸福家园3号楼电梯又坏了，物业不管")
+    svc.loop.cosign(a.tracking_no, "telegram", "u2", "xingfu")
+    svc.loop.merge(b.tracking_no, a.tracking_no, "member")  # u3 joins through the merge
+    svc.change_status(a.tracking_no, "accepted", "member")
+    svc.change_status(a.tracking_no, "resolved", "member", "已修好")
+    asked = {s for s, p in _pushes(svc, a.tracking_no) if p["status"] == "resolved" and p.get("followup") == "1"}
+    assert asked == {"u1", "u2", "u3"}
+    r = svc.loop.rate(a.tracking_no, "telegram", "u3", "unsatisfied", "还是坏的")
+    assert r.accepted and r.reopened
+    got = svc.get(a.tracking_no)
+    assert got.status == Status.ACCEPTED and "还是坏的" in got.trail[-1].note
+    told = {s for s, p in _pushes(svc, a.tracking_no) if p["status"] == "accepted" and "不满意" in p["note"]}
+    assert told == {"u1", "u2"}  # everyone but the resident who answered
+    assert svc.loop.rate(a.tracking_no, "telegram", "u1", "satisfied").reason == "not_resolved"  # void now
+    assert svc.loop.pending_followup("telegram", "u2") is None
+    svc.change_status(a.tracking_no, "resolved", "member", "这次真的修好了")  # asked again, each once
+    assert svc.loop.rate(a.tracking_no, "telegram", "u1", "satisfied").accepted
+    assert svc.loop.rate(a.tracking_no, "telegram", "u3", "satisfied").accepted
+    assert svc.get(a.tracking_no).status == Status.RESOLVED
+    with svc.Session() as s:
+        rows = s.query(m.FollowUp.sender_id, m.FollowUp.state).order_by(m.FollowUp.id).all()
+    assert rows == [
+        ("u1", "void"),
+        ("u2", "void"),
+        ("u3", "unsatisfied"),
+        ("u1", "satisfied"),
+        ("u2", "pending"),
+        ("u3", "satisfied"),
+    ]
 
 
 def test_followup_answers_for_withdrawn_or_merged_items_are_polite(svc):

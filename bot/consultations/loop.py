@@ -126,12 +126,8 @@ class Loop:
                         f"{c.tracking_no} 已是“{parse_status(c.status).label}”，不能合并。", code="closed"
                     )
             now = m.utcnow()
-            residents = [(src.channel, src.sender_id)] + [
-                (co.channel, co.sender_id)
-                for co in s.scalars(select(m.Cosign).where(m.Cosign.consultation_id == src.id).order_by(m.Cosign.id))
-            ]
             moved = 0
-            for channel, sender in dict.fromkeys(residents):
+            for channel, sender in transitions.residents(s, src):
                 if (channel, sender) == (tgt.channel, tgt.sender_id) or s.scalar(
                     select(m.Cosign.id).where(
                         m.Cosign.consultation_id == tgt.id, m.Cosign.channel == channel, m.Cosign.sender_id == sender
@@ -218,16 +214,19 @@ class Loop:
 
     @db_guard
     def rate(self, tracking_no: str, channel: str, sender_id: str, rating: str, comment: str = "") -> FollowUpRecord:
-        """The submitter answers the 回访 once; 不满意 reopens the item to the same committee with the comment."""
+        """The submitter or a co-signer answers their own 回访 once; 不满意 from any of them reopens the item to the
+        same committee with the comment (the others' pending follow-ups of that resolution are void)."""
         channel, sender_id = _resident(channel, sender_id)
         if rating not in RATINGS:
             raise UserFacingError("请选择：满意、基本满意或不满意。", code="invalid_rating")
         comment = clean_text(comment, field="说明", max_chars=MAX_COMMENT, required=False)
         with self._store.sessions() as s:
             c = self._store.load_for_update(s, tracking_no)
-            if not self._store.owned_by(c.channel, c.sender_id, channel, sender_id):
+            if not self._joined(s, c, channel, sender_id):
                 raise NotFoundError(NOT_YOURS)
             st = parse_status(c.status)
+            owner = self._store.owned_by(c.channel, c.sender_id, channel, sender_id)
+            who = (c.channel, c.sender_id) if owner else (channel, sender_id)
 
             def result(reason: str, reopened: bool = False) -> FollowUpRecord:
                 return FollowUpRecord(c.tracking_no, rating, reason == "ok", reason, reopened, c.merged_into)
@@ -235,9 +234,12 @@ class Loop:
             if st in (Status.WITHDRAWN, Status.MERGED):
                 return result(st.value)
             fu = s.scalar(
-                select(m.FollowUp).where(m.FollowUp.consultation_id == c.id).order_by(m.FollowUp.id.desc()).limit(1)
+                select(m.FollowUp)
+                .where(m.FollowUp.consultation_id == c.id, m.FollowUp.channel == who[0], m.FollowUp.sender_id == who[1])
+                .order_by(m.FollowUp.id.desc())
+                .limit(1)
             )
-            if fu is None:
+            if fu is None or fu.state == "void":  # not asked yet, or another resident's 不满意 reopened it
                 return result("not_resolved")
             if fu.state != "pending":
                 return result("answered")
@@ -248,7 +250,7 @@ class Loop:
             if rating == "unsatisfied":
                 fu.reopened = True
                 why = f"居民回访不满意，重新办理。{('居民说明：' + comment) if comment else ''}"
-                transitions.reopen(s, self._store, c, why, now)
+                transitions.reopen(s, self._store, c, why, now, by=who)
             s.commit()
         self._store.wake()
         return result("ok", rating == "unsatisfied")

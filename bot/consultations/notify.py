@@ -98,9 +98,11 @@ def enqueue(
     chat_channels: frozenset[str] | set[str] = CHAT_CHANNELS,
     followup: bool = False,
     cosigners_only: bool = False,
+    skip: tuple[str, str] | None = None,
 ) -> OutboxMessage | None:
     """Queue a push of ``consultation``'s current status to its resident and to every co-signer (call inside the
-    status-change transaction); ``followup``: the resident's push also asks the 回访 (满意/基本满意/不满意).
+    status-change transaction); ``followup``: each push also asks the 回访 (满意/基本满意/不满意), one per resident;
+    ``skip``: the (channel, sender) answered in the chat already (``cosigners_only``: the submitter).
 
     Returns the resident's row, None when the item came from a channel without a chat (co-signers are still told)."""
     status = parse_status(consultation.status)
@@ -111,15 +113,17 @@ def enqueue(
         "note": mask_phone(note.strip()),
     }
     text = status_message(consultation.tracking_no, status, entities["note"])
-    for co in session.scalars(select(Cosign).where(Cosign.consultation_id == consultation.id).order_by(Cosign.id)):
-        if is_chat_channel(co.channel, chat_channels):
-            _push(session, consultation, co.channel, co.sender_id, entities, text)
-    if cosigners_only or not is_chat_channel(consultation.channel, chat_channels):
-        return None
     if followup:
-        entities = entities | {"followup": "1"}
-        text = text + "\n" + FOLLOWUP_QUESTION
-    return _push(session, consultation, consultation.channel, consultation.sender_id, entities, text)
+        asking, asked_text = entities | {"followup": "1"}, text + "\n" + FOLLOWUP_QUESTION
+    else:
+        asking, asked_text = entities, text
+    owner = (consultation.channel, consultation.sender_id)
+    for co in session.scalars(select(Cosign).where(Cosign.consultation_id == consultation.id).order_by(Cosign.id)):
+        if is_chat_channel(co.channel, chat_channels) and (co.channel, co.sender_id) not in (skip, owner):
+            _push(session, consultation, co.channel, co.sender_id, asking, asked_text)
+    if cosigners_only or owner == skip or not is_chat_channel(consultation.channel, chat_channels):
+        return None
+    return _push(session, consultation, consultation.channel, consultation.sender_id, asking, asked_text)
 
 
 def enqueue_handoff_reply(

@@ -71,6 +71,9 @@ class PushRecord:
     delivered_via: str | None  # WeChat: customer_service | template; None when the channel does not say
     failed: bool
     attempts: int
+    to_owner: bool = True  # False: a co-signer's (附议 or joined by a merge) push
+    channel: str = ""
+    recipient: str = ""  # a co-signer's masked chat id ("···8f3a"); "" for the submitter
 
 
 @dataclass(frozen=True)

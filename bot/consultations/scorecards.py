@@ -6,7 +6,8 @@
   over those resolved or past due;
 - satisfaction (满意 + 基本满意 over rated), rework (reopened over resolved) and co-signs come from
   :func:`bot.consultations.loop_counts.loop_counts`.
-Items filed before due dates were stored (migration 0008) have none and are left out of the two on-time rates.
+Items filed before due dates were stored (migration 0008) have none and are left out of the two on-time rates, as are
+items merged into another (their handling goes on as that item).
 """
 
 from __future__ import annotations
@@ -125,6 +126,8 @@ class Scorecards:
         for i in items:
             row = acc[i.committee_id]
             row[0] += 1
+            if i.status == "merged":  # handled on as the item it joined: in neither on-time rate
+                continue
             if i.accept_by is not None:
                 answered = first_response.get(i.id)
                 if answered is not None or today > i.accept_by:

@@ -44,6 +44,7 @@ from bot.consultations.statuses import Status
 from bot.consultations.store import Store
 from bot.consultations.validation import MAX_TEXT_CHARS, clean_text
 from bot.db import engine_for, normalize_url, session_factory, upgrade
+from bot.privacy import mask_sender
 
 # Kept importable from here for callers written against the one-module service.
 __all__ = [
@@ -183,17 +184,33 @@ class ConsultationService:
 
     @db_guard
     def pushes(self, tracking_no: str) -> list[PushRecord]:
-        """The status pushes of one consultation, oldest first (inbox detail page)."""
+        """The status pushes of one consultation, oldest first (inbox detail page): the submitter's, and each
+        co-signer's with a masked chat id (``to_owner`` False)."""
         with self.Session() as s:
-            rows = s.scalars(
-                select(m.OutboxMessage)
+            rows = s.execute(
+                select(m.OutboxMessage, m.Consultation.channel, m.Consultation.sender_id)
                 .join(m.Consultation, m.OutboxMessage.consultation_id == m.Consultation.id)
                 .where(m.Consultation.tracking_no == tracking_no)
                 .order_by(m.OutboxMessage.id)
             )
-            return [
-                PushRecord(r.created_at, r.message, r.delivered_at, r.delivered_via, r.failed, r.attempts) for r in rows
-            ]
+            out = []
+            for r, channel, sender in rows:
+                owner = (r.channel, r.sender_id) == (channel, sender)
+                who = "" if owner else mask_sender(r.sender_id)
+                out.append(
+                    PushRecord(
+                        r.created_at,
+                        r.message,
+                        r.delivered_at,
+                        r.delivered_via,
+                        r.failed,
+                        r.attempts,
+                        owner,
+                        r.channel,
+                        who,
+                    )
+                )
+            return out
 
     def change_status(
         self, tracking_no: str, to_status: str | Status, actor: str, note: str = "", *, committee_id: str | None = None

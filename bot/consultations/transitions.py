@@ -6,6 +6,8 @@ wakes the delivery thread.
 
 from __future__ import annotations
 
+from sqlalchemy import select, update
+
 from bot.consultations import models as m
 from bot.consultations import notify
 from bot.consultations.errors import AccessDenied, NotFoundError, db_guard
@@ -77,33 +79,47 @@ def _change(
     return rec
 
 
+def residents(s, c: m.Consultation) -> list[tuple[str, str]]:
+    """(channel, sender) of the submitter, then each co-signer in the order they joined (at intake or by a merge)."""
+    joined = s.scalars(select(m.Cosign).where(m.Cosign.consultation_id == c.id).order_by(m.Cosign.id))
+    return list(dict.fromkeys([(c.channel, c.sender_id)] + [(co.channel, co.sender_id) for co in joined]))
+
+
 def _ask_followup(s, store: Store, c: m.Consultation, now) -> bool:
-    """A resolution opens the 回访 of the submitter, when their chat can be asked (bot.closedloop.followup)."""
-    if not notify.is_chat_channel(c.channel, store.chat_channels):
-        return False
-    s.add(
-        m.FollowUp(
-            consultation_id=c.id,
-            committee_id=c.committee_id,
-            channel=c.channel,
-            sender_id=c.sender_id,
-            state="pending",
-            comment="",
-            asked_at=now,
+    """A resolution opens the 回访 of every resident whose chat can be asked — the submitter and each co-signer
+    (at intake or through a merge), one answer each (bot.closedloop.followup). False when nobody can be asked."""
+    asked = [r for r in residents(s, c) if notify.is_chat_channel(r[0], store.chat_channels)]
+    for channel, sender_id in asked:
+        s.add(
+            m.FollowUp(
+                consultation_id=c.id,
+                committee_id=c.committee_id,
+                channel=channel,
+                sender_id=sender_id,
+                state="pending",
+                comment="",
+                asked_at=now,
+            )
         )
-    )
-    return True
+    return bool(asked)
 
 
-def reopen(s, store: Store, c: m.Consultation, note: str, now) -> None:
-    """The submitter's 不满意 at the 回访: a resolved item goes back to the same committee (rework), inside the
-    caller's transaction; co-signers hear of it (the resident is answered in the chat)."""
+def reopen(s, store: Store, c: m.Consultation, note: str, now, by: tuple[str, str] | None = None) -> None:
+    """A resident's 不满意 at the 回访: a resolved item goes back to the same committee (rework), inside the
+    caller's transaction; the item's other residents hear of it (``by``, who answered, is told in the chat;
+    None: the submitter)."""
     if parse_status(c.status) != Status.RESOLVED:
         raise TransitionError("该事项不是“已办结”状态，无需重新办理。", code="not_resolved")
     trail_line(s, c, "reopen", RESIDENT_ACTOR, now, REOPEN_TO.value, note)
     c.status, c.updated_at = REOPEN_TO.value, now
     s.flush()
-    notify.enqueue(s, c, note, chat_channels=store.chat_channels, cosigners_only=True)
+    s.execute(  # the others' 回访 of this resolution is moot: they are asked again at the next one
+        update(m.FollowUp)
+        .where(m.FollowUp.consultation_id == c.id, m.FollowUp.state == "pending")
+        .values(state="void", closed_at=now)
+    )
+    s.flush()
+    notify.enqueue(s, c, note, chat_channels=store.chat_channels, skip=by or (c.channel, c.sender_id))
 
 
 @db_guard

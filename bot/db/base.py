@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator
@@ -16,8 +18,24 @@ NAMING = {
 }
 
 
+#: The store's clock: None is the wall clock. Tests set it (:func:`clock_at`) to step the closed loop over working
+#: days — filings, status changes, answers, defaults of new rows — without sleeping.
+_clock: Callable[[], datetime] | None = None
+
+
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return _clock() if _clock is not None else datetime.now(UTC)
+
+
+@contextlib.contextmanager
+def clock_at(now: Callable[[], datetime]) -> Iterator[None]:
+    """Within the block the store's "now" is ``now()`` (aware UTC); the wall clock again afterwards."""
+    global _clock
+    before, _clock = _clock, now
+    try:
+        yield
+    finally:
+        _clock = before
 
 
 class UTCDateTime(TypeDecorator):

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.consultations import AccessDenied, NotFoundError
 from bot.consultations.errors import DatabaseUnavailable, store_unreachable
+from bot.consultations.models import utcnow
 from bot.errors import UserFacingError
 from bot.inbox import open311, routes
 from bot.inbox.apikeys import ApiKeyStore
@@ -65,11 +66,18 @@ def _error(request: Request, code: int, message: str):
 
 
 def create_app(
-    settings=None, service=None, *, push_interval: float | None = None, scheduler_interval: float | None = None
+    settings=None,
+    service=None,
+    *,
+    push_interval: float | None = None,
+    scheduler_interval: float | None = None,
+    clock=None,
 ) -> FastAPI:
     """``service`` defaults to ``ConsultationService.from_settings(settings)``; ``push_interval``
     (seconds) starts the notification loop (default from settings; 0 disables it); ``scheduler_interval`` the
-    closed loop's scheduler thread (bot.inbox.scheduler; default ``closedloop_scheduler_interval``, 0: none)."""
+    closed loop's scheduler thread (bot.inbox.scheduler; default ``closedloop_scheduler_interval``, 0: none);
+    ``clock``: what "now" is for due dates, the badge and the supervisor's overdue list (tests step it over
+    working days; sessions and logins keep the wall clock)."""
     settings = settings or get_settings()
     if service is None:
         from bot.consultations import ConsultationService
@@ -104,6 +112,7 @@ def create_app(
     app = FastAPI(title="邻里 · 议事协商工作台", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.settings = settings
     app.state.service = service
+    app.state.clock = clock or utcnow
     app.state.db = service.Session  # the store's sessionmaker: same engine, same database
     app.state.throttle = LoginThrottle(
         service.Session,

@@ -138,6 +138,11 @@ def committee_choices(service) -> list[dict]:
     ]
 
 
+def now_of(request: Request):
+    """The app's clock (``create_app(clock=...)``) for due dates and overdue lists; the wall clock by default."""
+    return getattr(request.app.state, "clock", utcnow)()
+
+
 def _alerts(request: Request, user) -> dict:
     """The nav badge: items near or past a limit within the user's scope (bot.inbox.deps's rule)."""
     if user is None or not user.reads_consultations:
@@ -147,8 +152,8 @@ def _alerts(request: Request, user) -> dict:
     svc = request.app.state.service
     try:
         if user.is_supervisor:
-            return svc.oversight.badge(township=user.township)
-        return svc.oversight.badge(own_committee(request, user))
+            return svc.oversight.badge(township=user.township, now=now_of(request))
+        return svc.oversight.badge(own_committee(request, user), now=now_of(request))
     except Exception:  # a badge must never break a page
         return {}
 
@@ -165,7 +170,7 @@ def render(request: Request, name: str, context: dict | None = None, status_code
         "labels": {s.value: s.label for s in Status},
         "t": lambda v, with_time=True: fmt_time(v, tz, with_time),
         "quote": quote,
-        "due": lambda d, estimated=False: duedates.due_info(d, utcnow(), settings, estimated=estimated),
+        "due": lambda d, estimated=False: duedates.due_info(d, now_of(request), settings, estimated=estimated),
         "alerts": _alerts(request, user),
     }
     ctx.update(context or {})

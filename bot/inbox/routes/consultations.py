@@ -15,6 +15,7 @@ from bot.inbox.deps import NOT_FOUND, CurrentUser, OwnCommittee, ServiceDep, Set
 from bot.inbox.reach import reach
 from bot.inbox.reporting import ReportFilters
 from bot.inbox.web import (
+    CHANNEL_NAMES,
     MAX_NOTE,
     PUSH_VIA,
     clean,
@@ -56,7 +57,9 @@ def export_csv(svc: ServiceDep, settings: SettingsDep, f: ReportFilters):
 
 @router.get("/consultations/{tracking_no}")
 def consultation_detail(request: Request, svc: ServiceDep, user: CurrentUser, rec: VisibleConsultation):
-    pushes = svc.delivery.outbox(rec.tracking_no)
+    # the submitter's last push decides what 通知居民 says; co-signers' pushes are listed apart (masked)
+    mine = [o for o in svc.delivery.outbox(rec.tracking_no) if (o.channel, o.sender_id) == (rec.channel, rec.sender_id)]
+    pushes = svc.pushes(rec.tracking_no)
     township = None if user.is_admin else user.township
     reassign_to = [
         {"id": cm.id, "name": f"{c.name}{cm.name}"}
@@ -70,8 +73,10 @@ def consultation_detail(request: Request, svc: ServiceDep, user: CurrentUser, re
         "detail.html",
         {
             "c": rec,
-            "reach": reach(rec.channel, svc.chat_channels, pushes[-1] if pushes else None),
-            "pushes": svc.pushes(rec.tracking_no),
+            "reach": reach(rec.channel, svc.chat_channels, mine[-1] if mine else None),
+            "owner_pushes": [p for p in pushes if p.to_owner],
+            "cosigner_pushes": [p for p in pushes if not p.to_owner],
+            "channel_names": CHANNEL_NAMES,
             "push_via": PUSH_VIA,
             "targets": allowed_targets(rec.status),
             "loop": svc.loop.counts(rec.tracking_no),

@@ -23,7 +23,7 @@ from bot.inbox.deps import (
     VisibleConsultation,
     township_committees,
 )
-from bot.inbox.web import MAX_NOTE, Refused, clean, flash_redirect, local_tz, refusals_back_to, render
+from bot.inbox.web import MAX_NOTE, Refused, clean, flash_redirect, local_tz, now_of, refusals_back_to, render
 
 router = APIRouter()
 
@@ -131,7 +131,7 @@ def supervisor_view(request: Request, svc: ServiceDep, user: SupervisorUser):
         {
             "active": "supervisor",
             "township": township or "全部街道（乡镇）",
-            "overdue": svc.oversight.overdue(township=township),
+            "overdue": svc.oversight.overdue(township=township, now=now_of(request)),
             "pending": svc.oversight.extensions(township=township, pending=True),
             "committees": committees,
         },
