@@ -90,10 +90,16 @@ def finish(ans: Answer, body: str, cited: int) -> Answer:
     return ans
 
 
-def indicator_text(ind: Indicator) -> str:
+def indicator_text(ind: Indicator, gap: bool = False) -> str:
+    """An indicator's figures; with ``gap`` (还差多少 / 要增加多少) also the distance from the base to the target."""
     base = f"{ind.base_year}年基期值{ind.base_2020.text}" if ind.base_2020 else f"{ind.base_year}年无基期值"
     binding = f"，属{ind.binding}指标" if ind.binding else ""
-    return f"“{ind.name}”：{base}，{ind.target_year}年目标值{ind.target_2025.text}{binding}。"
+    text = f"“{ind.name}”：{base}，{ind.target_year}年目标值{ind.target_2025.text}{binding}。"
+    if gap and ind.base_2020 is not None and ind.base_2020.unit == ind.target_2025.unit:
+        diff = round(ind.target_2025.value - ind.base_2020.value, 2)
+        more = "至少" if ind.target_2025.comparator in ("≥", ">") else ""
+        text += f"比基期{more}增加{diff:g}{ind.target_2025.unit}。" if diff > 0 else "目标与基期持平。"
+    return text
 
 
 def service_ref(kb: KnowledgeBase, svc: Service) -> dict:

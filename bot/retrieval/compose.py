@@ -16,7 +16,7 @@ from bot.kb.models import Service
 from bot.retrieval import answers as A
 from bot.retrieval.matter import MatterDetector, MatterSignal, committee_types, grounding_clause_ids
 from bot.retrieval.passages import Passage
-from bot.retrieval.question import ASPECTS, CLAUSE_CUE, LIST_CUE
+from bot.retrieval.question import ASPECTS, CLAUSE_CUE, GAP_CUE, LIST_CUE
 from bot.retrieval.search import Hit, Retriever
 
 
@@ -78,7 +78,7 @@ class Composition:
         p = self._passage(indicator_id)
         sources = self._fill([_source(p, _score_of(p.id, hits))], hits, top_k)
         ans = A.Answer(question or ind.name, "indicator", "", sources, [], [], kb_version=self.kb.version)
-        return A.finish(ans, A.indicator_text(ind), 1)
+        return A.finish(ans, A.indicator_text(ind, gap=bool(GAP_CUE.search(question))), 1)
 
     def _indicator_list(self, q: str, hits: list[Hit], top_k: int) -> A.Answer:
         """“哪几个指标…”: the indicators that fit the wording (no 2020 baseline, binding or not), else all of them."""
@@ -105,10 +105,19 @@ class Composition:
             if p is not None:
                 sources.append(_source(p, 1.0))
         if chapters:
-            body = f"{agency.name}是规划{'、'.join(c.title for c in chapters)}的责任单位：{agency.duties}"
+            count = f"{len(chapters)}部分" if len(chapters) > 1 else ""
+            body = f"{agency.name}是规划{count}{'、'.join(c.title for c in chapters)}的责任单位，按职责分工负责：{agency.duties}"
         else:
             body = f"规划的责任单位里没有写{agency.name}。"
         ans = A.Answer(q, "agency", "", sources[: max(top_k, len(sources))], [agency.name], [])
+        return A.finish(ans, body, len(sources))
+
+    def _chapter_agencies_answer(self, q: str, chapter, top_k: int) -> A.Answer:
+        """“（七）列了哪些责任部门”: the chapter the question points at, its closing list of responsible bodies."""
+        p = next((p for p in self.retriever.passages if p.type == "plan" and p.chapter.endswith(chapter.title)), None)
+        sources = [_source(p, 1.0)] if p is not None else []
+        body = A.chapter_agencies_text(chapter.title, list(chapter.agencies), list(chapter.local_bodies))
+        ans = A.Answer(q, "agency", "", sources, list(chapter.agencies + chapter.local_bodies), [])
         return A.finish(ans, body, len(sources))
 
     def _service_list(self, q: str, services: list[Service], hits: list[Hit], top_k: int) -> A.Answer:
@@ -241,6 +250,7 @@ def _merge(q: str, answers: list[A.Answer], top_k: int) -> A.Answer:
             continue  # a repeat, or a part the assistant could not place while another part was answered
         seen.add(a.body)
         kept.append(a)
+    kept = [a for a in kept if not any(b is not a and a.body and a.body in b.body for b in kept)]  # said by another
     if not kept:
         kept = answers[:1]
     if len(kept) == 1:
