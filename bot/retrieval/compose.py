@@ -16,7 +16,7 @@ from bot.kb.models import Service
 from bot.retrieval import answers as A
 from bot.retrieval.matter import MatterDetector, MatterSignal, committee_types, grounding_clause_ids
 from bot.retrieval.passages import Passage
-from bot.retrieval.question import ASPECTS, CLAUSE_CUE, GAP_CUE, LIST_CUE
+from bot.retrieval.question import ASPECTS, CLAUSE_CUE, GAP_CUE, LIST_CUE, WHOLE_QUOTE_CUE
 from bot.retrieval.search import Hit, Retriever
 
 
@@ -163,9 +163,9 @@ class Composition:
             if linked:
                 p = self._passage(linked[0].id)
         sources = self._fill([_source(p, _score_of(p.id, hits))], hits, top_k)
-        where = p.chapter.split("›")[-1].strip()
         services = self._services_by_clause.get(p.id, [])
-        text = f"{A.document_word(p.document)}{where}写道：“{p.text}”"
+        quote = p.text if WHOLE_QUOTE_CUE.search(q) else A.excerpt(p.text, q, self._common_pairs())
+        text = f"{A.document_word(p.document)}写道：“{quote}”"  # where it stands is the 来源 line's to say
         return A.finish(
             A.Answer(
                 q, "clause", "", sources, self._chapter_agencies(p.id), [A.service_ref(self.kb, s) for s in services]
@@ -173,6 +173,20 @@ class Composition:
             text,
             1,
         )
+
+    def _common_pairs(self, share: float = 0.2) -> frozenset[str]:
+        """Character pairs in more than ``share`` of the plan's sentences (社区, 服务): they say nothing about which
+        part of a sentence a question is about."""
+        cached = getattr(self, "_common_pairs_cache", None)
+        if cached is None:
+            texts = [p.text for p in self.retriever.passages if p.type in ("plan", "action")]
+            counts: dict[str, int] = {}
+            for t in texts:
+                for pair in {t[i : i + 2] for i in range(len(t) - 1)}:
+                    counts[pair] = counts.get(pair, 0) + 1
+            cached = frozenset(p for p, n in counts.items() if n > share * max(1, len(texts)))
+            self._common_pairs_cache = cached
+        return cached
 
     def _passage(self, pid: str) -> Passage:
         for p in self.retriever.passages:

@@ -72,6 +72,9 @@ def names_no_topic(question: str) -> bool:
     return not _POINTER_FILLER.sub("", rest)
 
 
+# The plan's whole sentence wanted, not the part the question is about.
+WHOLE_QUOTE_CUE = re.compile(r"原文|原话|原句|全文|完整|整句|哪一?条|哪一?句|怎么(写|表述|说)的|如何表述|一字不差|逐字")
+
 # How far a figure must still move (还差多少, 一共要增加多少): the indicator reply adds target minus base.
 GAP_CUE = re.compile(r"(增加|提高|提升|增长|多|涨|差|缺|补)(了|上)?(多少|几)|还(差|缺|要|需要?)(多少|几)|差距|差额")
 
@@ -80,7 +83,7 @@ WHEN_CUE = re.compile(r"(什么|啥|哪个)时(候|间)|何时|哪一?年|几时
 
 # Several items wanted: 有哪几种 / 都有哪些 / 哪几个.
 LIST_CUE = re.compile(
-    r"有哪(几|些)(种|类|项|个|样)?|哪几(种|类|项|个|样)|都有(哪些|什么|啥)(?!用|作用|意思|区别|好处)|分别|列一下|列出"
+    r"有哪(几|些)(种|类|项|个|样)?|哪几(种|类|项|个|样)|是哪[两二三四五六七八九十]|都有(哪些|什么|啥)(?!用|作用|意思|区别|好处)|分别|列一下|列出"
 )
 # Several items wanted, more loosely (建哪些设施, 哪几个方面): used to prefer a plan sentence that enumerates.
 ENUM_CUE = re.compile(LIST_CUE.pattern + r"|哪些|哪几|几(种|类|项|样|个方面)|哪(几|些)个?方面")
@@ -91,7 +94,7 @@ BOX_LIST_CUE = re.compile(
 # Someone who wants to run or fund a service (opening a childcare centre, donating a station), not use it.
 OPERATOR_CUE = re.compile(
     r"我(们)?(自己)?(也|又|还)?(想|要|打算|准备|计划)(在|给|为|向|把)?.{0,8}?(开办|兴办|创办|举办|成立|牵头|捐|投资|运营|开(一|个|家).{0,8}(店|机构|中心|园|所|站|馆|公司|企业|食堂|超市)|开(进|到)|入驻|进驻)|"
-    r"我们(企业|公司|单位|机构)|我是(做|开|搞|经营).{1,6}的|扶持政策|社会力量|民办|private|operator",
+    r"我们(企业|公司|单位|机构)|我是(做|开|搞|经营).{1,6}的|社会力量|民办|private|operator",
     re.IGNORECASE,
 )
 # Words that only ask (or join parts), carrying no topic of their own.

@@ -13,8 +13,9 @@ from dataclasses import replace
 from bot.kb.models import Service
 from bot.retrieval import answers as A
 from bot.retrieval.bm25 import COLLOQUIAL
-from bot.retrieval.compose import Composition, _merge, _source
+from bot.retrieval.compose import Composition, _merge
 from bot.retrieval.gate import ScopeGate
+from bot.retrieval.plantext import PlanText, _doing
 from bot.retrieval.question import (
     AGENCY_CUE,
     BOX_LIST_CUE,
@@ -39,7 +40,7 @@ def _key(text: str) -> str:
     return re.sub(r"[\s\W_]+", "", text).lower()
 
 
-class Routing(Composition):
+class Routing(PlanText, Composition):
     """Picks the answer for one searched question part; the detectors (``scope``, ``matter``) come from the assistant."""
 
     gate: ScopeGate
@@ -111,7 +112,7 @@ class Routing(Composition):
         if quoted is not None:
             return self._with(self._clause_answer(q, quoted, hits, top_k), q, conf)
         if ENUM_CUE.search(q) and mentioned is None and not aspect and not CLAUSE_CUE.search(q):
-            listing = self._enumerating_hit(hits)
+            listing = self._enumerating_hit(hits, q=q)
             if listing is not None:
                 return self._with(self._clause_answer(q, listing, hits, top_k), q, conf)
         if (
@@ -121,13 +122,17 @@ class Routing(Composition):
             and not self._services_by_clause.get(top.id)
         ):
             return self._with(self._clause_answer(q, self._listing_hit(hits), hits, top_k), q, conf)
-        operator = OPERATOR_CUE.search(q) if mentioned is None else None
+        operator = OPERATOR_CUE.search(q) if mentioned is None or not aspect else None
         if CLAUSE_CUE.search(q) or operator:
             plan_hits = [h for h in hits if h.passage.type in ("plan", "action")]
             clause_hit = (
                 self._listing_hit(hits)
                 if LIST_CUE.search(q)
-                else _doing(plan_hits, operator) or self._backing_clause(hits[0]) or (plan_hits or hits)[0]
+                else _doing(plan_hits, operator)
+                or (
+                    None if operator else self._backing_clause(hits[0])
+                )  # an operator wants the plan, not a card's clause
+                or (plan_hits or hits)[0]
             )
             return self._with(self._clause_answer(q, clause_hit, hits, top_k), q, conf)
         svc = mentioned or self._service_near_top(hits)
@@ -136,9 +141,16 @@ class Routing(Composition):
                 listed = self._services_near(hits, depth=5)
                 if len(listed) > 1:
                     return self._with(self._service_list(q, listed[:4], hits, top_k), q, conf)
-            return self._with(
-                self.service_answer(svc.id, aspect or "overview", question=q, hits=hits, top_k=top_k), q, conf
-            )
+            if not aspect and _FUTURE.search(q):  # 以后会不会改善: what the plan means to do, from the card's clause
+                backing = self._backing_clause(Hit(self._passage(svc.id), 1.0, 1.0, 0.0))
+                if backing is not None:
+                    return self._with(self._clause_answer(q, backing, hits, top_k), q, conf)
+            ans = self.service_answer(svc.id, aspect or "overview", question=q, hits=hits, top_k=top_k)
+            if not aspect and _CAN.search(
+                q
+            ):  # 能不能在社区办: the card says how, the plan's sentence says it will be so
+                ans = A.finish(ans, ans.body, 2 if len(ans.sources) > 1 and ans.sources[1].id == svc.clause else 1)
+            return self._with(ans, q, conf)
         if top.type == "indicator":
             return self._with(self.indicator_answer(top.id, question=q, hits=hits, top_k=top_k), q, conf)
         return self._with(self._clause_answer(q, hits[0], hits, top_k), q, conf)
@@ -161,65 +173,6 @@ class Routing(Composition):
         return A.finish(
             A.Answer(q, "qa", "", sources, [], [], confidence=top.dense if not same else 1.0), top.passage.text, 1
         )
-
-    def _listing_hit(self, hits: list[Hit], depth: int = 3) -> Hit:
-        """For a list question: of the first plan sentences found, the one that enumerates most (、 and ，)."""
-        plan = [h for h in hits[:depth] if h.passage.type in ("plan", "action")]
-        if not plan:
-            return hits[0]
-        return max(plan, key=lambda h: (h.passage.text.count("、") + h.passage.text.count(","), -hits.index(h)))
-
-    def _enumerating_hit(self, hits: list[Hit], depth: int = 3, min_items: int = 3) -> Hit | None:
-        """For a list question: the best-ranked of the first plan sentences (a service hit counts as the clause it
-        rests on) that enumerates at least ``min_items`` things (、-separated); None when none does.
-
-        A resident asking 哪些 wants every item the plan names, which one service card never holds."""
-        for h in hits[:depth]:
-            p = h.passage
-            if p.type == "service" and p.clause:
-                try:
-                    p = self._passage(p.clause)
-                except KeyError:
-                    continue
-            if p.type in ("plan", "action") and p.text.count("、") >= min_items - 1:
-                return Hit(p, h.score, h.dense, h.sparse)
-        return None
-
-    def _backing_clause(self, hit: Hit) -> Hit | None:
-        """The plan sentence a top-ranked service rests on (what the plan says about 托育 is the 托育 card's clause)."""
-        p = hit.passage
-        if p.type != "service" or not p.clause:
-            return None
-        try:
-            return Hit(self._passage(p.clause), hit.score, hit.dense, hit.sparse)
-        except KeyError:
-            return None
-
-    def _quoted_or_named(self, q: str) -> Hit | None:
-        """A plan sentence the question quotes (“以社区党组织为核心”那一句) or an action it names by its title
-        (社会组织培育行动): the resident points at that text, so it is the one to answer from."""
-        plan = [p for p in self.retriever.passages if p.type in ("plan", "action")]
-        for span in _QUOTED.findall(q):
-            found = next((p for p in plan if span in p.text), None)
-            if found is not None:
-                return Hit(found, 1.0, 1.0, 0.0)
-        for a in self.kb.plan.actions:
-            name = a.title.removeprefix("实施")
-            if len(name) >= 4 and name in q:
-                return Hit(self._passage(a.id), 1.0, 1.0, 0.0)
-        return None
-
-    def _box_list(self, q: str, number: str, hits: list[Hit], top_k: int) -> A.Answer | None:
-        """“专栏2有哪几个行动”: every row of that table (its actions, or the indicators of the indicator table)."""
-        label = f"专栏{_NUMERALS.get(number, number)}"
-        actions = [a for a in self.kb.plan.actions if a.box.split()[0] == label]
-        if actions:
-            sources = [_source(self._passage(a.id), 1.0) for a in actions]
-            body = f"{actions[0].box}共{len(actions)}项：" + "；".join(f"{a.number}.{a.title}" for a in actions)
-            return A.finish(A.Answer(q, "clause", "", sources, [], []), body, len(sources))
-        if (self.kb.plan.indicator_box or "").split()[0:1] == [label]:
-            return self._indicator_list(q, hits, top_k)
-        return None
 
     def _agency_named(self, q: str):
         """An agency of the plan the question names (市妇联, 民政局 without 市, or its full name), or None."""
@@ -343,13 +296,6 @@ def _by_id(find, key: object):
         return None
 
 
-def _doing(hits: list[Hit], operator: re.Match | None) -> Hit | None:
-    """Of the plan sentences found, the first that names what an operator wants to do (捐 → 捐赠, 举办, 入驻)."""
-    verb = next((g for g in (operator.groups() if operator else ()) if g and len(g) <= 2 and g[0] in _VERBS), None)
-    key = verb[0] if verb and verb[0] == "捐" else verb  # 捐点东西 / 捐建 / 捐赠: the plan writes 捐赠
-    return next((h for h in hits if key and key in h.passage.text), None)
-
-
 def _shared_pairs(text: str, name: str) -> int:
     """How many of ``name``'s character pairs occur in ``text``."""
     pairs = {name[i : i + 2] for i in range(len(name) - 1)}
@@ -357,11 +303,10 @@ def _shared_pairs(text: str, name: str) -> int:
 
 
 _YEAR = re.compile(r"20[2-3][0-9]年")
-_VERBS = "捐兴创举投运"  # an operator's verb whose first character a plan sentence would use too
+_FUTURE = re.compile(r"以后|将来|今后|未来|会不会|有没有计划|打算|改善|改进")
+_CAN = re.compile(r"能不能|可不可以|能否|可否|(能|可以).{0,10}(吗|嗎|不)|还是得|行不行")
 _QUANTITY = re.compile(r"几|多少|数|[0-9]|百分|比例|%")
 _QUOTED_TERM = re.compile(r"“([^”]{2,8})”")
-_QUOTED = re.compile(r"[“\"「『]([^”\"」』]{4,40})[”\"」』]")
-_NUMERALS = dict(zip("一二三四五六七八九", "123456789"))
 _ALL_INDICATORS = re.compile(
     r"哪(几|些)(个|项)?指标|指标.{0,4}哪(几|些)|(几|多少)(个|项)指标|指标.{0,6}(几|多少)(个|项)|(所有|全部|每(个|项))指标"
 )

@@ -91,12 +91,12 @@ def english_parts(text: str, names_topic=bool, min_words: int = 3) -> list[str]:
 
 
 GISTS = {
-    "service": "In short: the community service above can help; ask 怎么办 / 在哪办 (how / where) for details, or a community worker for help in English.",
-    "clause": "In short: above is the exact sentence of the city's community service plan.",
-    "indicator": "In short: above are the plan's figures (2020 baseline, 2025 target).",
-    "agency": "In short: the agencies responsible are named above.",
-    "qa": "In short: above is the answer the community workers wrote for this question.",
-    "out_of_scope": "Sorry, this is outside what I know: this city's community services and its community service plan.",
+    "service": "In short: a community service that can help; ask 怎么办 / 在哪办 for how and where.",
+    "clause": "In short: the plan's own sentence is quoted above.",
+    "indicator": "In short: the plan's figures (2020 base, 2025 target).",
+    "agency": "In short: the responsible agencies are named above.",
+    "qa": "In short: the community workers' answer to this question.",
+    "out_of_scope": "Sorry, this is outside what I know: this city's community services and its plan.",
 }
 
 
