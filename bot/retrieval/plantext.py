@@ -100,16 +100,16 @@ class PlanText:
         return None
 
 
-def _doing(hits: list[Hit], operator: re.Match | None) -> Hit | None:
-    """Of the plan sentences found, the first that names what an operator wants to do (捐 → 捐赠, 举办, 入驻)."""
-    verb = next((g for g in (operator.groups() if operator else ()) if g and len(g) <= 2 and g[0] in _VERBS), None)
-    key = verb[0] if verb and verb[0] == "捐" else verb  # 捐点东西 / 捐建 / 捐赠: the plan writes 捐赠
+def _doing(hits: list[Hit], q: str) -> Hit | None:
+    """Of the plan sentences found, the first that names what the operator wants to do: a donor's (捐 → 捐赠)."""
+    verb = _OPERATOR_VERB.search(q)
+    key = verb and ("捐" if verb.group(0).startswith("捐") else verb.group(0))  # 捐点东西 / 捐建: the plan writes 捐赠
     return next((h for h in hits if key and key in h.passage.text), None)
 
 
 _QUOTED = re.compile(r"[“\"「『]([^”\"」』]{4,40})[”\"」』]")
 _NUMERALS = dict(zip("一二三四五六七八九", "123456789"))
-_VERBS = "捐兴创举投运"  # an operator's verb whose first character a plan sentence would use too
+_OPERATOR_VERB = re.compile(r"捐")  # a donor, unlike one who runs a service, wants the plan's sentence on 捐赠
 _ASKED_NOUN = re.compile(
     r"(?:哪(?:几|些)(?:种|类|项|个|样)?|几(?:种|类|样))([\u4e00-\u9fff]{2,6}?)(?:[？?。，,]|$|呢|啊|呀|吗)"
 )

@@ -73,7 +73,9 @@ def names_no_topic(question: str) -> bool:
 
 
 # The plan's whole sentence wanted, not the part the question is about.
-WHOLE_QUOTE_CUE = re.compile(r"原文|原话|原句|全文|完整|整句|哪一?条|哪一?句|怎么(写|表述|说)的|如何表述|一字不差|逐字")
+WHOLE_QUOTE_CUE = re.compile(
+    r"原文|原话|原句|全文|完整|整句|哪一?条|哪一?句|怎么(写|表述|说|讲)|如何(表述|规定)|说了(什么|啥)|一字不差|逐字"
+)
 
 # How far a figure must still move (还差多少, 一共要增加多少): the indicator reply adds target minus base.
 GAP_CUE = re.compile(r"(增加|提高|提升|增长|多|涨|差|缺|补)(了|上)?(多少|几)|还(差|缺|要|需要?)(多少|几)|差距|差额")

@@ -128,7 +128,7 @@ class Routing(PlanText, Composition):
             clause_hit = (
                 self._listing_hit(hits)
                 if LIST_CUE.search(q)
-                else _doing(plan_hits, operator)
+                else (_doing(plan_hits, q) if operator else None)
                 or (
                     None if operator else self._backing_clause(hits[0])
                 )  # an operator wants the plan, not a card's clause
