@@ -48,6 +48,12 @@ def test_two_questions_in_one_message(message, parts):
     assert split_parts(message, names_topic=_topic) == parts
 
 
+def test_a_clause_asking_only_a_figure_stays_with_the_one_before():
+    assert split_parts("社工站都建了吗，覆盖率指标多少", names_topic=lambda t: True) == [
+        "社工站都建了吗，覆盖率指标多少"
+    ]
+
+
 def test_without_a_topic_test_a_comma_joins_as_before():
     assert split_parts("托育点有几个，助餐在哪里吃") == ["托育点有几个，助餐在哪里吃"]
 
@@ -230,6 +236,10 @@ def test_can_i_do_it_here_cites_the_plan_sentence_too(assistant):
 def test_will_it_get_better_answers_from_the_plan(assistant):
     ans = assistant.ask("村卫生室以后会不会改善")
     assert ans.kind == "clause" and "卫生室" in ans.sources[0].text
+
+
+def test_after_an_event_is_no_question_about_the_future(assistant):
+    assert assistant.ask("中风以后想在家附近做康复训练").kind == "service"
 
 
 def test_a_long_clause_is_quoted_in_part_and_whole_on_request(assistant):

@@ -129,6 +129,7 @@ def _asking_clauses(piece: str, names_topic) -> list[str]:
             and _ASKS.search(clause)
             and len(_CJK_RUN.findall(_ASKS.sub("", clause))) >= 4
             and names_topic(clause)
+            and has_topic(clause)  # 覆盖率指标多少 asks a figure of the clause before: no question of its own
             and names_topic(out[-1])
         ):
             out.append(clause)

@@ -303,7 +303,7 @@ def _shared_pairs(text: str, name: str) -> int:
 
 
 _YEAR = re.compile(r"20[2-3][0-9]年")
-_FUTURE = re.compile(r"以后|将来|今后|未来|会不会|有没有计划|打算|改善|改进")
+_FUTURE = re.compile(r"以后(会|能|还|要)|将来|今后|未来|会不会|有没有(计划|打算)|(会|能|要)(改善|改进|完善|加强|提升)")
 _CAN = re.compile(r"能不能|可不可以|能否|可否|(能|可以).{0,10}(吗|嗎|不)|还是得|行不行")
 _QUANTITY = re.compile(r"几|多少|数|[0-9]|百分|比例|%")
 _QUOTED_TERM = re.compile(r"“([^”]{2,8})”")
