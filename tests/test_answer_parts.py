@@ -48,6 +48,11 @@ def test_two_questions_in_one_message(message, parts):
     assert split_parts(message, names_topic=_topic) == parts
 
 
+def test_a_clause_asking_only_an_aspect_stays_with_the_one_before():
+    names = lambda t: "托育" in t or "条件" in t  # noqa: E731  (条件 is an aspect's word, not a subject)
+    assert split_parts("托育在哪报名，需要什么条件", names_topic=names) == ["托育在哪报名，需要什么条件"]
+
+
 def test_a_clause_asking_only_a_figure_stays_with_the_one_before():
     assert split_parts("社工站都建了吗，覆盖率指标多少", names_topic=lambda t: True) == [
         "社工站都建了吗，覆盖率指标多少"

@@ -128,8 +128,10 @@ def _asking_clauses(piece: str, names_topic) -> list[str]:
             and _ASKS.search(out[-1])
             and _ASKS.search(clause)
             and len(_CJK_RUN.findall(_ASKS.sub("", clause))) >= 4
-            and names_topic(clause)
-            and has_topic(clause)  # 覆盖率指标多少 asks a figure of the clause before: no question of its own
+            and names_topic(
+                _cue_free(clause)
+            )  # 需要什么条件 asks an aspect of the clause before: no question of its own
+            and has_topic(clause)  # nor does 覆盖率指标多少, a figure
             and names_topic(out[-1])
         ):
             out.append(clause)
@@ -141,6 +143,15 @@ def _asking_clauses(piece: str, names_topic) -> list[str]:
 
 
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _cue_free(text: str) -> str:
+    """The text without the cue words of an aspect, an agency or a figure (条件, 哪个部门, 多少): what names a topic."""
+    for cue in (AGENCY_CUE, INDICATOR_CUE, *(c for _, c in _ASPECT_CUES)):
+        text = cue.sub("", text)
+    return text
+
+
 _BOTH = re.compile(r"这(两|几)(件事情?|个|样|项|方面)都?|(两|几)件事情?都?|分别|各自")
 
 
