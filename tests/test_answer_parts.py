@@ -48,9 +48,10 @@ def test_two_questions_in_one_message(message, parts):
     assert split_parts(message, names_topic=_topic) == parts
 
 
-def test_a_clause_asking_only_an_aspect_stays_with_the_one_before():
+def test_a_second_aspect_after_a_comma_is_a_follow_up_part():
+    assert split_parts("托育在哪报名，要带什么材料", names_topic=_topic) == ["托育在哪报名", "要带什么材料"]
     names = lambda t: "托育" in t or "条件" in t  # noqa: E731  (条件 is an aspect's word, not a subject)
-    assert split_parts("托育在哪报名，需要什么条件", names_topic=names) == ["托育在哪报名，需要什么条件"]
+    assert split_parts("托育在哪报名，需要什么条件", names_topic=names) == ["托育在哪报名", "需要什么条件"]
 
 
 def test_a_clause_asking_only_a_figure_stays_with_the_one_before():
@@ -241,6 +242,11 @@ def test_can_i_do_it_here_cites_the_plan_sentence_too(assistant):
 def test_will_it_get_better_answers_from_the_plan(assistant):
     ans = assistant.ask("村卫生室以后会不会改善")
     assert ans.kind == "clause" and "卫生室" in ans.sources[0].text
+
+
+def test_two_aspects_of_one_service_after_a_comma_are_both_answered(assistant):
+    ans = assistant.ask("老年助餐在哪里办，要带什么材料")
+    assert "在哪办" in ans.answer and "要带" in ans.answer
 
 
 def test_after_an_event_is_no_question_about_the_future(assistant):

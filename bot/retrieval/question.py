@@ -60,7 +60,7 @@ def aspect_of(question: str) -> str | None:
 # Words that point at "the matter" without naming it (这事归哪个部门管, 在哪办呀): no topic left to search.
 _POINTER_FILLER = re.compile(
     r"这件?事情?|那件?事情?|这一?(节|部分|章|块|段|条|项)|这个|那个|这块|这种|这样|那样|事情?|问题|情况|业务|请问|我想问|想问|问一下|一下|到底|究竟|"
-    r"麻烦|帮忙|谢谢|多谢|整理|梳理|理一理|应该|该|归|由|管|是|的|了|呢|吗|嘛|啊|呀|吧|我|帮|请|您|你|要|去|找|办|弄|理|部门|单位|机构|什么|啥|哪|那|这|个|些|[\s\W_]"
+    r"麻烦|帮忙|谢谢|多谢|整理|梳理|理一理|需要|需|应该|该|归|由|管|是|的|了|呢|吗|嘛|啊|呀|吧|我|帮|请|您|你|要|去|找|办|弄|理|部门|单位|机构|什么|啥|哪|那|这|个|些|[\s\W_]"
 )
 
 
@@ -135,6 +135,8 @@ def _asking_clauses(piece: str, names_topic) -> list[str]:
             and names_topic(out[-1])
         ):
             out.append(clause)
+        elif out and _ASKS.search(out[-1]) and _another_aspect(clause, out[-1]):
+            out.append(clause)  # 在哪报名，需要什么条件: a second aspect of the same subject, a follow-up part
         elif out:
             out[-1] = f"{out[-1]}，{clause}"
         else:
@@ -143,6 +145,12 @@ def _asking_clauses(piece: str, names_topic) -> list[str]:
 
 
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _another_aspect(clause: str, before: str) -> bool:
+    """Whether a clause only asks another aspect (材料, 条件, 在哪) than the clause before, naming no topic."""
+    aspect = aspect_of(clause)
+    return aspect is not None and aspect != aspect_of(before) and _ASKS.search(clause) and not has_topic(clause)
 
 
 def _cue_free(text: str) -> str:
