@@ -204,6 +204,11 @@ def test_a_box_named_for_its_title(assistant):
     assert "社会力量参与社区服务行动" in ans.answer and ans.kind == "clause"
 
 
+def test_a_question_about_a_row_of_a_box_is_no_title_question(assistant):
+    ans = assistant.ask("专栏2里社工站是什么时候全覆盖")
+    assert "共3项" not in ans.answer and "2025" in ans.answer
+
+
 def test_an_action_named_answers_its_own_target_not_an_indicator(assistant):
     ans = assistant.ask("社区志愿服务行动的目标是什么")
     assert ans.sources[0].id == "action-2"

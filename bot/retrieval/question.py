@@ -91,8 +91,17 @@ LIST_CUE = re.compile(
 ENUM_CUE = re.compile(LIST_CUE.pattern + r"|哪些|哪几|几(种|类|项|样|个方面)|哪(几|些)个?方面")
 # Every row of a table wanted: 专栏2有哪几个行动, 专栏1一共几个指标.
 BOX_LIST_CUE = re.compile(
-    r"专栏\s*([0-9]+|[一二三四五六七八九])(?=.{0,12}(哪(几|些)|几(个|项)|多少(个|项)|列|都有|所有|全部|每(个|项)|标题|名称|叫(什么|啥)|是(什么|啥)|讲(什么|啥|的)|内容|主题))"
+    r"专栏\s*([0-9]+|[一二三四五六七八九])(?=.{0,12}(哪(几|些)|几(个|项)|多少(个|项)|列|都有|所有|全部|每(个|项)))"
+    r"|专栏\s*([0-9]+|[一二三四五六七八九])(?=的?(标题|名称|题目|主题|内容)?(是|叫|讲)的?(是)?(什么|啥|哪些))"  # 专栏2讲的是什么
 )
+
+
+def box_number(question: str) -> str | None:
+    """The 专栏 whose rows (有哪几项) or title (讲的是什么) a question asks for, as written (2, 二), or None."""
+    m = BOX_LIST_CUE.search(question)
+    return (m.group(1) or m.group(7)) if m else None
+
+
 # Someone who wants to run or fund a service (opening a childcare centre, donating a station), not use it.
 OPERATOR_CUE = re.compile(
     r"我(们)?(自己)?(也|又|还)?(想|要|打算|准备|计划)(在|给|为|向|把)?.{0,8}?(开办|兴办|创办|举办|成立|牵头|捐|投资|运营|开(一|个|家).{0,8}(店|机构|中心|园|所|站|馆|公司|企业|食堂|超市)|开(进|到)|入驻|进驻)|"

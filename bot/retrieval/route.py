@@ -18,7 +18,6 @@ from bot.retrieval.gate import ScopeGate
 from bot.retrieval.plantext import PlanText, _doing
 from bot.retrieval.question import (
     AGENCY_CUE,
-    BOX_LIST_CUE,
     CLAUSE_CUE,
     ENUM_CUE,
     INDICATOR_CUE,
@@ -26,6 +25,7 @@ from bot.retrieval.question import (
     OPERATOR_CUE,
     WHEN_CUE,
     aspect_of,
+    box_number,
     names_no_topic,
 )
 from bot.retrieval.refs import agency_names, chapter_named
@@ -69,9 +69,9 @@ class Routing(PlanText, Composition):
         if unknown is not None:
             ans = A.Answer(q, "out_of_scope", "", [], [], [], confidence=conf, topic="not_in_catalogue")
             return A.finish(ans, NOT_IN_CATALOGUE.format(word=unknown), 0)
-        box = BOX_LIST_CUE.search(q)
+        box = box_number(q)
         if box is not None and mentioned is None:  # a table of the plan named outright: in scope whatever the gate says
-            listed = self._box_list(q, box.group(1), hits, top_k)
+            listed = self._box_list(q, box, hits, top_k)
             if listed is not None:
                 return self._with(listed, q, conf)
         if not self.gate.in_scope(signal) and mentioned is None:
