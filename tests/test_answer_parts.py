@@ -189,6 +189,13 @@ def test_a_donor_gets_the_plan_sentence_on_giving(assistant):
     assert ans.kind == "clause" and "捐赠" in ans.sources[0].text
 
 
+def test_a_resident_naming_a_trade_is_no_operator():
+    from bot.retrieval.question import OPERATOR_CUE
+
+    assert OPERATOR_CUE.search("我是做家政的，想把店开进社区")
+    assert not OPERATOR_CUE.search("我是做保洁的，失业了社区能帮找工作吗")
+
+
 def test_how_much_is_left_to_a_target(assistant):
     ans = assistant.ask("社区工作者每万人还要增加多少才达标")
     assert ans.kind == "indicator" and "3.7" in ans.answer

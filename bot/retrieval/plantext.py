@@ -69,13 +69,13 @@ class PlanText:
             name = a.title.removeprefix("实施")
             if len(name) >= 4 and name in q:
                 return Hit(self._passage(a.id), 1.0, 1.0, 0.0)
-        return self._phrase_of_one(q, plan)
+        return self._phrase_of_one(q, plan) if self._mentioned_service(q) is None else None
 
     def _phrase_of_one(self, q: str, plan: list, longest: int = 12) -> Hit | None:
         """A plan sentence the question quotes without quotation marks: a phrase of six or more characters found in
         that sentence alone and in no catalogue entry (服务平台体系), or of four or five when the question asks what
         the phrase holds (幼有所育后面那几个)."""
-        services = [p.text for p in self.retriever.passages if p.type == "service"]
+        services = [f"{p.text} {p.search_text}" for p in self.retriever.passages if p.type == "service"]
         for run in re.findall(r"[\u4e00-\u9fff]{4,}", q):
             for n in range(min(longest, len(run)), 3, -1):
                 if n < 6 and not _ASKS_PHRASE.search(q):

@@ -105,7 +105,7 @@ def box_number(question: str) -> str | None:
 # Someone who wants to run or fund a service (opening a childcare centre, donating a station), not use it.
 OPERATOR_CUE = re.compile(
     r"我(们)?(自己)?(也|又|还)?(想|要|打算|准备|计划)(在|给|为|向|把)?.{0,8}?(开办|兴办|创办|举办|成立|牵头|捐|投资|运营|开(一|个|家).{0,8}(店|机构|中心|园|所|站|馆|公司|企业|食堂|超市)|开(进|到)|入驻|进驻)|"
-    r"我们(企业|公司|单位|机构)|我是(做|开|搞|经营).{1,6}的|社会力量|民办|private|operator",
+    r"我们(企业|公司|单位|机构)|我是(做|开|搞|经营).{1,6}的.{0,12}(店|生意|公司|机构|企业|进社区|开进|入驻|扶持)|社会力量|民办|private|operator",
     re.IGNORECASE,
 )
 # Words that only ask (or join parts), carrying no topic of their own.
