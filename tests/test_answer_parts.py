@@ -221,6 +221,14 @@ def test_an_action_named_answers_its_own_target_not_an_indicator(assistant):
     assert ans.sources[0].id == "action-2"
 
 
+def test_pinyin_that_spells_a_place_is_no_place():
+    from bot.retrieval.places import gazetteer
+
+    g = gazetteer(("幸福市",))
+    assert g.find_latin("shequ gongyi huodong zai nali") is None  # 公益, not 巩义
+    assert g.find_latin("Is there a gongyi program in Hong Kong?")[0] == "巩义市"
+
+
 def test_english_names_another_city(assistant):
     ans = assistant.ask("Does Shenzhen have meal services for seniors?")
     assert ans.kind == "out_of_scope" and ans.topic == "other_place" and "12345" in ans.answer and not ans.sources

@@ -38,6 +38,9 @@ EXONYMS = {
     "innermongolia": "内蒙古自治区",
 }
 _WORD = re.compile(r"[a-z]+")
+_ENGLISH = re.compile(
+    r"\b(the|is|are|was|what|how|does|do|of|for|in|and|my|there|which|where|who|when|with|to)\b", re.I
+)
 
 
 class Gazetteer:
@@ -47,7 +50,12 @@ class Gazetteer:
         self.latin = latin or {}  # a province's or city's name in English (pinyin or exonym) -> canonical name
 
     def find_latin(self, text: str) -> tuple[str, int] | None:
-        """The first other place an English text names (Shanghai, Hong Kong) and where it starts, or None."""
+        """The first other place an English text names (Shanghai, Hong Kong) and where it starts, or None.
+
+        Only in English (a word such as the/is/what): typed pinyin spells words that are place names too
+        (gongyi is 公益 as well as 巩义)."""
+        if not _ENGLISH.search(text):
+            return None
         words = list(_WORD.finditer(text.lower()))
         for i, w in enumerate(words):
             for n in (2, 1):
