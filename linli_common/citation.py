@@ -20,9 +20,18 @@ def source_label(kind: str, title: str, document: str = "规划") -> str:
 
 
 def source_line(labels: Iterable[str]) -> str:
-    """The answer's one citation line: ``来源：`` and each label once, in order ("" without labels)."""
+    """The answer's one citation line: ``来源：`` and each label once, in order ("" without labels); labels in a row
+    of one chapter or table name it once (``《规划》专栏1 …主要指标 第3项、第5项``)."""
     unique = list(dict.fromkeys(x for x in labels if x))
-    return CITED_MARK + "；".join(unique) if unique else ""
+    groups: list[list[str]] = []  # [prefix, tail, tail …] or [label]
+    for label in unique:
+        head, _, tail = label.rpartition(" ")
+        if head and groups and len(groups[-1]) > 1 and groups[-1][0] == head:
+            groups[-1].append(tail)
+        else:
+            groups.append([head, tail] if head else [label])
+    text = "；".join(f"{g[0]} {'、'.join(g[1:])}" if len(g) > 1 else g[0] for g in groups)
+    return CITED_MARK + text if unique else ""
 
 
 def short_chapter(chapter: str) -> str:

@@ -9,6 +9,7 @@ Pure formatting over the knowledge base; deciding *which* answer to give is the 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from bot.kb.loader import KnowledgeBase
@@ -19,8 +20,8 @@ from linli_common import citation
 KINDS = ("clause", "service", "agency", "indicator", "qa", "out_of_scope")
 
 OUT_OF_SCOPE_REPLY = (
-    "抱歉，这个问题不在我掌握的社区服务资料里，我不想随便回答误导您。"
-    "如果这是社区里的事，我可以帮您提交一条议事协商，或者请社区工作者联系您；其他政务问题可以拨打12345政务服务便民热线。"
+    "抱歉，我掌握的社区服务资料里没有这方面的内容，不想随便回答误导您。"
+    "社区里的事我可以帮您提交议事协商或请社区工作者联系您；其他政务问题请拨打12345政务服务便民热线。"
 )
 
 CLARIFY_REPLY = "您问的是哪件事呢？说一下具体的事，比如“老年食堂归哪个部门管”“医保在哪办”，我好帮您查。"
@@ -74,8 +75,15 @@ class Answer:
 
 
 def source_label(s: Source) -> str:
-    """Where a source is, in words a resident reads (no ids): linli_common.citation, shared with the channels."""
-    return citation.source_label(s.type, s.title, s.document)
+    """Where a source is, in words a resident reads (no ids): linli_common.citation, shared with the channels.
+
+    A table's row is cited by the table's number and the row (《规划》专栏1 第8项): the table's long name adds
+    nothing a resident needs to find it, and the reply stays short."""
+    title = s.title
+    words = title.split(" ")
+    if s.type in ("indicator", "action") and title.startswith("专栏") and len(words) >= 3:
+        title = f"{words[0]} {words[-1]}"
+    return citation.source_label(s.type, title, s.document)
 
 
 def source_line(sources: list[Source]) -> str:
@@ -90,10 +98,16 @@ def finish(ans: Answer, body: str, cited: int) -> Answer:
     return ans
 
 
-def indicator_text(ind: Indicator) -> str:
+def indicator_text(ind: Indicator, gap: bool = False) -> str:
+    """An indicator's figures; with ``gap`` (还差多少 / 要增加多少) also the distance from the base to the target."""
     base = f"{ind.base_year}年基期值{ind.base_2020.text}" if ind.base_2020 else f"{ind.base_year}年无基期值"
     binding = f"，属{ind.binding}指标" if ind.binding else ""
-    return f"“{ind.name}”：{base}，{ind.target_year}年目标值{ind.target_2025.text}{binding}。"
+    text = f"“{ind.name}”：{base}，{ind.target_year}年目标值{ind.target_2025.text}{binding}。"
+    if gap and ind.base_2020 is not None and ind.base_2020.unit == ind.target_2025.unit:
+        diff = round(ind.target_2025.value - ind.base_2020.value, 2)
+        more = "至少" if ind.target_2025.comparator in ("≥", ">") else ""
+        text += f"比基期{more}增加{diff:g}{ind.target_2025.unit}。" if diff > 0 else "目标与基期持平。"
+    return text
 
 
 def service_ref(kb: KnowledgeBase, svc: Service) -> dict:
@@ -150,6 +164,29 @@ def chapter_agencies_text(chapter_title: str, agencies: list[str], local: list[s
     depts = "、".join(agencies)
     tail = f"，以及{'、'.join(local)}" if local else ""
     return f"{document_word(document)}{chapter_title}这部分的责任单位是{depts}等部门{tail}，按职责分工负责。"
+
+
+def excerpt(
+    sentence: str, question: str, common: frozenset[str] = frozenset(), longest: int = 60, min_saving: int = 20
+) -> str:
+    """A long plan sentence cut to the run of comma-separated pieces the question is about, the cuts marked “…”
+    (the words stay the plan's own; the whole sentence is in the sources). Short sentences stay whole, and so does
+    a sentence the question's topic runs through (养老 in most of its pieces). ``common``: character pairs too
+    frequent in the plan to say what a question is about (社区, 服务)."""
+    if len(sentence) <= longest:
+        return sentence
+    pieces = [p for p in re.split(r"(?<=[,，;；])", sentence) if p]
+    pairs = {question[i : i + 2] for i in range(len(question) - 1) if _HAN2.fullmatch(question[i : i + 2])} - common
+    hits = [i for i, p in enumerate(pieces) if any(b in p for b in pairs)]
+    if not hits or any(sum(b in p for p in pieces) * 2 > len(pieces) for b in pairs):
+        return sentence
+    first, last = hits[0], hits[-1]
+    text = ("…" if first > 0 else "") + "".join(pieces[first : last + 1]).rstrip(",，;；")
+    text += "…" if last < len(pieces) - 1 else ""
+    return text if len(sentence) - len(text) >= min_saving else sentence
+
+
+_HAN2 = re.compile(r"[\u4e00-\u9fff]{2}")
 
 
 def _quote_on(text: str, word: str) -> str:

@@ -33,7 +33,15 @@ from bot.retrieval.question import (
     split_parts,
 )
 from bot.retrieval.route import _ASKS_PLAN, Routing, _by_id, _service_text
-from bot.retrieval.script import chinese_terms, english_gist, script_of, to_simplified, to_traditional
+from bot.retrieval.script import (
+    chinese_terms,
+    english_gist,
+    english_parts,
+    script_of,
+    to_mandarin,
+    to_simplified,
+    to_traditional,
+)
 from bot.retrieval.search import FusionParams, Retriever, SearchResult
 from bot.retrieval.topics import ScopeSimilarity, TopicClassifier
 from bot.retrieval.typos import SoundSpeller
@@ -178,10 +186,10 @@ class Assistant(Routing):
         top_k = max(1, min(int(top_k), 10))
         started = time.perf_counter()
         script = script_of(raw)  # typos are read by sound (医宝 → 医保) once the question is in simplified characters
-        q = self.speller.correct(to_simplified(raw) if script == "hant" else raw)
+        q = self.speller.correct(to_mandarin(to_simplified(raw) if script == "hant" else raw))
         answers: list[A.Answer] = []
         prev: A.Answer | None = None
-        parts = split_parts(q) if script != "en" else [q]
+        parts = split_parts(q, names_topic=self._names_topic) if script != "en" else english_parts(q, self._names_topic)
         if len(parts) > 1:
             self.retriever.prefetch(
                 [focus(p, self._names_topic) for p in parts if has_topic(p) and self.topics.classify(p) is None]

@@ -16,7 +16,7 @@ from bot.kb.models import Service
 from bot.retrieval import answers as A
 from bot.retrieval.matter import MatterDetector, MatterSignal, committee_types, grounding_clause_ids
 from bot.retrieval.passages import Passage
-from bot.retrieval.question import ASPECTS, CLAUSE_CUE, LIST_CUE
+from bot.retrieval.question import ASPECTS, CLAUSE_CUE, GAP_CUE, LIST_CUE, WHOLE_QUOTE_CUE
 from bot.retrieval.search import Hit, Retriever
 
 
@@ -78,7 +78,7 @@ class Composition:
         p = self._passage(indicator_id)
         sources = self._fill([_source(p, _score_of(p.id, hits))], hits, top_k)
         ans = A.Answer(question or ind.name, "indicator", "", sources, [], [], kb_version=self.kb.version)
-        return A.finish(ans, A.indicator_text(ind), 1)
+        return A.finish(ans, A.indicator_text(ind, gap=bool(GAP_CUE.search(question))), 1)
 
     def _indicator_list(self, q: str, hits: list[Hit], top_k: int) -> A.Answer:
         """“哪几个指标…”: the indicators that fit the wording (no 2020 baseline, binding or not), else all of them."""
@@ -105,10 +105,19 @@ class Composition:
             if p is not None:
                 sources.append(_source(p, 1.0))
         if chapters:
-            body = f"{agency.name}是规划{'、'.join(c.title for c in chapters)}的责任单位：{agency.duties}"
+            count = f"{len(chapters)}部分" if len(chapters) > 1 else ""
+            body = f"{agency.name}是规划{count}{'、'.join(c.title for c in chapters)}的责任单位，按职责分工负责：{agency.duties}"
         else:
             body = f"规划的责任单位里没有写{agency.name}。"
         ans = A.Answer(q, "agency", "", sources[: max(top_k, len(sources))], [agency.name], [])
+        return A.finish(ans, body, len(sources))
+
+    def _chapter_agencies_answer(self, q: str, chapter, top_k: int) -> A.Answer:
+        """“（七）列了哪些责任部门”: the chapter the question points at, its closing list of responsible bodies."""
+        p = next((p for p in self.retriever.passages if p.type == "plan" and p.chapter.endswith(chapter.title)), None)
+        sources = [_source(p, 1.0)] if p is not None else []
+        body = A.chapter_agencies_text(chapter.title, list(chapter.agencies), list(chapter.local_bodies))
+        ans = A.Answer(q, "agency", "", sources, list(chapter.agencies + chapter.local_bodies), [])
         return A.finish(ans, body, len(sources))
 
     def _service_list(self, q: str, services: list[Service], hits: list[Hit], top_k: int) -> A.Answer:
@@ -154,9 +163,9 @@ class Composition:
             if linked:
                 p = self._passage(linked[0].id)
         sources = self._fill([_source(p, _score_of(p.id, hits))], hits, top_k)
-        where = p.chapter.split("›")[-1].strip()
         services = self._services_by_clause.get(p.id, [])
-        text = f"{A.document_word(p.document)}{where}写道：“{p.text}”"
+        quote = p.text if WHOLE_QUOTE_CUE.search(q) else A.excerpt(p.text, q, self._common_pairs())
+        text = f"{A.document_word(p.document)}写道：“{quote}”"  # where it stands is the 来源 line's to say
         return A.finish(
             A.Answer(
                 q, "clause", "", sources, self._chapter_agencies(p.id), [A.service_ref(self.kb, s) for s in services]
@@ -164,6 +173,20 @@ class Composition:
             text,
             1,
         )
+
+    def _common_pairs(self, share: float = 0.2) -> frozenset[str]:
+        """Character pairs in more than ``share`` of the plan's sentences (社区, 服务): they say nothing about which
+        part of a sentence a question is about."""
+        cached = getattr(self, "_common_pairs_cache", None)
+        if cached is None:
+            texts = [p.text for p in self.retriever.passages if p.type in ("plan", "action")]
+            counts: dict[str, int] = {}
+            for t in texts:
+                for pair in {t[i : i + 2] for i in range(len(t) - 1)}:
+                    counts[pair] = counts.get(pair, 0) + 1
+            cached = frozenset(p for p, n in counts.items() if n > share * max(1, len(texts)))
+            self._common_pairs_cache = cached
+        return cached
 
     def _passage(self, pid: str) -> Passage:
         for p in self.retriever.passages:
@@ -241,6 +264,7 @@ def _merge(q: str, answers: list[A.Answer], top_k: int) -> A.Answer:
             continue  # a repeat, or a part the assistant could not place while another part was answered
         seen.add(a.body)
         kept.append(a)
+    kept = [a for a in kept if not any(b is not a and a.body and a.body in b.body for b in kept)]  # said by another
     if not kept:
         kept = answers[:1]
     if len(kept) == 1:

@@ -27,10 +27,42 @@ GENERIC_COUNTIES = frozenset(
 _MAX_LEN = 12
 
 
+# Places English writes otherwise than in pinyin.
+EXONYMS = {
+    "hongkong": "香港特别行政区",
+    "macau": "澳门特别行政区",
+    "macao": "澳门特别行政区",
+    "tibet": "西藏自治区",
+    "canton": "广州市",
+    "peking": "北京市",
+    "innermongolia": "内蒙古自治区",
+}
+_WORD = re.compile(r"[a-z]+")
+_ENGLISH = re.compile(
+    r"\b(the|is|are|was|what|how|does|do|of|for|in|and|my|there|which|where|who|when|with|to)\b", re.I
+)
+
+
 class Gazetteer:
-    def __init__(self, names: dict[str, str]):
+    def __init__(self, names: dict[str, str], latin: dict[str, str] | None = None):
         self.names = names  # surface form -> canonical name
         self.lengths = sorted({len(n) for n in names}, reverse=True)
+        self.latin = latin or {}  # a province's or city's name in English (pinyin or exonym) -> canonical name
+
+    def find_latin(self, text: str) -> tuple[str, int] | None:
+        """The first other place an English text names (Shanghai, Hong Kong) and where it starts, or None.
+
+        Only in English (a word such as the/is/what): typed pinyin spells words that are place names too
+        (gongyi is 公益 as well as 巩义)."""
+        if not _ENGLISH.search(text):
+            return None
+        words = list(_WORD.finditer(text.lower()))
+        for i, w in enumerate(words):
+            for n in (2, 1):
+                key = "".join(x.group(0) for x in words[i : i + n])
+                if len(words[i : i + n]) == n and key in self.latin:
+                    return self.latin[key], w.start()
+        return None
 
     @classmethod
     def load(cls, local_names: tuple[str, ...] = (), path: Path = GAZETTEER_FILE) -> Gazetteer:
@@ -52,7 +84,8 @@ class Gazetteer:
         local = set()
         for n in local_names:
             local |= {n, _PROVINCE_SUFFIX.sub("", n)}
-        return cls({k: v for k, v in names.items() if k not in local and len(k) <= _MAX_LEN})
+        kept = {k: v for k, v in names.items() if k not in local and len(k) <= _MAX_LEN}
+        return cls(kept, _latin_names(kept, local))
 
     def find(self, text: str) -> str | None:
         """The first other place ``text`` names (its canonical name), longest match at each position."""
@@ -62,6 +95,21 @@ class Gazetteer:
                 if hit:
                     return hit
         return None
+
+
+def _latin_names(names: dict[str, str], local: set[str]) -> dict[str, str]:
+    """Provinces and cities by their pinyin stems (上海市 → shanghai) and the exonyms; the local names never."""
+    from pypinyin import lazy_pinyin
+
+    own = {"".join(lazy_pinyin(n)).lower() for n in local}
+    out = {}
+    for name, canonical in names.items():
+        if name == canonical and _PROVINCE_SUFFIX.search(name) and not name.endswith("区"):
+            stem = _PROVINCE_SUFFIX.sub("", name)
+            key = "".join(lazy_pinyin(stem)).lower()
+            if len(stem) >= 2 and stem not in AMBIGUOUS_STEMS and len(key) >= 5 and key not in own:
+                out.setdefault(key, canonical)
+    return out | {k: v for k, v in EXONYMS.items() if k not in own}
 
 
 @lru_cache(maxsize=4)

@@ -30,7 +30,7 @@ INDICATOR_CUE = re.compile(
     r"(要求|标准|达到|配备?|配置?|有)(多少|几个|几名|几人)|(多少|几个|几名)(人|名|平方)|达标|考核"
 )
 AGENCY_CUE = re.compile(
-    r"(哪个|哪几个|哪几|哪些|什么|哪家|啥)(部门|单位|机构|局|口子)|归那个(部门|单位|局)|是不是.{1,8}(负责|牵头|主管)|负责单位|谁(在|来)?(负责|管|监督|牵头|主管|办|说了算)|归谁|由谁|牵头|主管部门|负责部门|责任单位|找哪个|哪个局"
+    r"(哪个|哪几个|哪几|哪些|什么|哪家|啥)(部门|单位|机构|局|口子)|归那个(部门|单位|局)|是不是.{1,8}(负责|牵头|主管)|负责单位|责任部门|谁(在|来)?(负责|管|监督|牵头|主管|办|说了算)|归谁|由谁|牵头|主管部门|负责部门|责任单位|找哪个|哪个局"
 )
 CLAUSE_CUE = re.compile(
     r"规划|原文|原话|原句|哪一?条|哪一?句|哪一?部分|第几部分|怎么表述|如何表述|怎么写|写了|条款|条文|文件|政策.{0,4}(说|规定|提)|(怎么|如何)(说|规定|写)|提到|有没有提|有什么(说法|规定|要求|举措)|是怎么安排|是什么意思|什么程度|哪一?年|什么角色|什么地位"
@@ -60,7 +60,7 @@ def aspect_of(question: str) -> str | None:
 # Words that point at "the matter" without naming it (这事归哪个部门管, 在哪办呀): no topic left to search.
 _POINTER_FILLER = re.compile(
     r"这件?事情?|那件?事情?|这一?(节|部分|章|块|段|条|项)|这个|那个|这块|这种|这样|那样|事情?|问题|情况|业务|请问|我想问|想问|问一下|一下|到底|究竟|"
-    r"应该|该|归|由|管|是|的|了|呢|吗|嘛|啊|呀|吧|我|要|去|找|办|弄|理|部门|单位|机构|什么|啥|哪|那|这|个|些|[\s\W_]"
+    r"麻烦|帮忙|谢谢|多谢|整理|梳理|理一理|需要|需|应该|该|归|由|管|是|的|了|呢|吗|嘛|啊|呀|吧|我|帮|请|您|你|要|去|找|办|弄|理|部门|单位|机构|什么|啥|哪|那|这|个|些|[\s\W_]"
 )
 
 
@@ -72,23 +72,40 @@ def names_no_topic(question: str) -> bool:
     return not _POINTER_FILLER.sub("", rest)
 
 
+# The plan's whole sentence wanted, not the part the question is about.
+WHOLE_QUOTE_CUE = re.compile(
+    r"原文|原话|原句|全文|完整|整句|哪一?条|哪一?句|怎么(写|表述|说|讲)|如何(表述|规定)|说了(什么|啥)|一字不差|逐字"
+)
+
+# How far a figure must still move (还差多少, 一共要增加多少): the indicator reply adds target minus base.
+GAP_CUE = re.compile(r"(增加|提高|提升|增长|多|涨|差|缺|补)(了|上)?(多少|几)|还(差|缺|要|需要?)(多少|几)|差距|差额")
+
 # When the plan wants something done (啥时候全覆盖, 哪年建成): a plan sentence with its year, not a service card.
 WHEN_CUE = re.compile(r"(什么|啥|哪个)时(候|间)|何时|哪一?年|几时|到哪年|多久(能|会|可以)?")
 
 # Several items wanted: 有哪几种 / 都有哪些 / 哪几个.
 LIST_CUE = re.compile(
-    r"有哪(几|些)(种|类|项|个|样)?|哪几(种|类|项|个|样)|都有(哪些|什么|啥)(?!用|作用|意思|区别|好处)|分别|列一下|列出"
+    r"有哪(几|些)(种|类|项|个|样)?|哪几(种|类|项|个|样)|是哪[两二三四五六七八九十]|都有(哪些|什么|啥)(?!用|作用|意思|区别|好处)|分别|列一下|列出"
 )
 # Several items wanted, more loosely (建哪些设施, 哪几个方面): used to prefer a plan sentence that enumerates.
 ENUM_CUE = re.compile(LIST_CUE.pattern + r"|哪些|哪几|几(种|类|项|样|个方面)|哪(几|些)个?方面")
 # Every row of a table wanted: 专栏2有哪几个行动, 专栏1一共几个指标.
 BOX_LIST_CUE = re.compile(
     r"专栏\s*([0-9]+|[一二三四五六七八九])(?=.{0,12}(哪(几|些)|几(个|项)|多少(个|项)|列|都有|所有|全部|每(个|项)))"
+    r"|专栏\s*([0-9]+|[一二三四五六七八九])(?=的?(标题|名称|题目|主题|内容)?(是|叫|讲)的?(是)?(什么|啥|哪些))"  # 专栏2讲的是什么
 )
+
+
+def box_number(question: str) -> str | None:
+    """The 专栏 whose rows (有哪几项) or title (讲的是什么) a question asks for, as written (2, 二), or None."""
+    m = BOX_LIST_CUE.search(question)
+    return (m.group(1) or m.group(7)) if m else None
+
+
 # Someone who wants to run or fund a service (opening a childcare centre, donating a station), not use it.
 OPERATOR_CUE = re.compile(
-    r"我(们)?(想|要|打算|准备|计划)(在.{0,8})?(开办|兴办|创办|举办|成立|牵头|捐建|捐赠|投资|运营|开(一|个|家))|"
-    r"我们(企业|公司|单位|机构)|社会力量|民办|private|operator",
+    r"我(们)?(自己)?(也|又|还)?(想|要|打算|准备|计划)(在|给|为|向|把)?.{0,8}?(开办|兴办|创办|举办|成立|牵头|捐|投资|运营|开(一|个|家).{0,8}(店|机构|中心|园|所|站|馆|公司|企业|食堂|超市)|开(进|到)|入驻|进驻)|"
+    r"我们(企业|公司|单位|机构)|我是(做|开|搞|经营).{1,6}的.{0,12}(店|生意|公司|机构|企业|进社区|开进|入驻|扶持)|社会力量|民办|private|operator",
     re.IGNORECASE,
 )
 # Words that only ask (or join parts), carrying no topic of their own.
@@ -100,6 +117,9 @@ _PART_FILLER = re.compile(
 _JOINERS = re.compile(
     r"(?:^|[，,。；;？?！!\s])(?:另外问一?下|另外|顺便问一?下|顺带问一?下|顺便|顺带|此外|还有就是|还有|还想问一?下|还想问|再问一?下|再就是|对了|以及)[，,：:\s]*"
 )
+# A joiner that announces a second question outright: what follows is a part of its own even without a question word.
+_NEXT_QUESTION = re.compile(r"[，,。；;\s]*(?:另一个(?:问题|事)?是|另一件事是|第二个?(?:问题)?是)[，,：:\s]*")
+_FIRST_OF = re.compile(r"(?:^|(?<=[，,。；;\s]))(?:一个是|一是|第一个?(?:问题)?是)")
 _ENDS = re.compile(r"[？?！!；;。]+")
 _BACKREF_COMMA = re.compile(r"[，,]\s*(?=(这块|这事|这件事|这个|这方面|那|它)[^，,]{0,12}$)")
 _ASKS = re.compile(
@@ -107,13 +127,79 @@ _ASKS = re.compile(
 )
 
 
-def split_parts(question: str, max_parts: int = 3) -> list[str]:
-    """The questions a message asks, in order; a clause that asks nothing stays with its neighbour."""
-    text = _JOINERS.sub("\x00", question)
+def _asking_clauses(piece: str, names_topic) -> list[str]:
+    """A piece cut at the commas where a second question starts: a clause that asks and names a topic of its own
+    (“社工师现在平均几个，社工站什么时候全覆盖”) after a part that already asked about another."""
+    out: list[str] = []
+    for clause in re.split(r"[，,]", piece):
+        if (
+            out
+            and _ASKS.search(out[-1])
+            and _ASKS.search(clause)
+            and len(_CJK_RUN.findall(_ASKS.sub("", clause))) >= 4
+            and names_topic(
+                _cue_free(clause)
+            )  # 需要什么条件 asks an aspect of the clause before: no question of its own
+            and has_topic(clause)  # nor does 覆盖率指标多少, a figure
+            and names_topic(out[-1])
+        ):
+            out.append(clause)
+        elif out and _ASKS.search(out[-1]) and _another_aspect(clause, out[-1]):
+            out.append(clause)  # 在哪报名，需要什么条件: a second aspect of the same subject, a follow-up part
+        elif out:
+            out[-1] = f"{out[-1]}，{clause}"
+        else:
+            out.append(clause)
+    return out
+
+
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _another_aspect(clause: str, before: str) -> bool:
+    """Whether a clause only asks another aspect (材料, 条件, 在哪) than the clause before, naming no topic."""
+    aspect = aspect_of(clause)
+    return aspect is not None and aspect != aspect_of(before) and _ASKS.search(clause) and not has_topic(clause)
+
+
+def _cue_free(text: str) -> str:
+    """The text without the cue words of an aspect, an agency or a figure (条件, 哪个部门, 多少): what names a topic."""
+    for cue in (AGENCY_CUE, INDICATOR_CUE, *(c for _, c in _ASPECT_CUES)):
+        text = cue.sub("", text)
+    return text
+
+
+_BOTH = re.compile(r"这(两|几)(件事情?|个|样|项|方面)都?|(两|几)件事情?都?|分别|各自")
+
+
+def _shared_ask(piece: str, names_topic) -> list[str] | None:
+    """“A，B，这两件事分别怎么办”: one question per subject, each with the shared asking end; None otherwise."""
+    clauses = [c for c in re.split(r"[，,]", piece) if c.strip()]
+    for i, clause in enumerate(clauses[2:], 2):
+        if _BOTH.search(clause) and not names_topic(_BOTH.sub("", clause)):
+            subjects = clauses[:i]
+            if all(names_topic(c) for c in subjects):
+                tail = "，".join([_BOTH.sub("", clause).strip(" ，,")] + clauses[i + 1 :])
+                return [f"{c}，{tail}" for c in subjects]
+            return None
+    return None
+
+
+def split_parts(question: str, max_parts: int = 3, names_topic=None) -> list[str]:
+    """The questions a message asks, in order; a clause that asks nothing stays with its neighbour.
+
+    With ``names_topic`` (does a clause name something the knowledge base knows) a message is also cut at a comma
+    where a second question about another topic starts."""
+    text = _JOINERS.sub("\x00", _NEXT_QUESTION.sub("\x00\x01", _FIRST_OF.sub("", question)))
     pieces: list[str] = []
     for chunk in text.split("\x00"):
         for piece in _ENDS.split(chunk):
-            pieces.extend(_BACKREF_COMMA.split(piece))
+            for sub in _BACKREF_COMMA.split(piece):
+                shared = _shared_ask(sub, names_topic) if names_topic and sub else None
+                if shared:
+                    pieces.extend("\x01" + p for p in shared)  # each a question of its own
+                    continue
+                pieces.extend(_asking_clauses(sub, names_topic) if names_topic and sub else [sub])
     pieces = [
         p.strip(" ，,")
         for p in pieces
@@ -121,7 +207,9 @@ def split_parts(question: str, max_parts: int = 3) -> list[str]:
     ]
     parts: list[str] = []
     for p in pieces:
-        if parts and not _ASKS.search(p):
+        if p.startswith("\x01"):
+            parts.append(p[1:].strip(" ，,"))
+        elif parts and not _ASKS.search(p):
             parts[-1] = f"{parts[-1]}，{p}"
         elif parts and not _ASKS.search(parts[-1]):
             parts[-1] = f"{parts[-1]}，{p}"

@@ -13,11 +13,11 @@ from dataclasses import replace
 from bot.kb.models import Service
 from bot.retrieval import answers as A
 from bot.retrieval.bm25 import COLLOQUIAL
-from bot.retrieval.compose import Composition, _merge, _source
+from bot.retrieval.compose import Composition, _merge
 from bot.retrieval.gate import ScopeGate
+from bot.retrieval.plantext import PlanText, _doing
 from bot.retrieval.question import (
     AGENCY_CUE,
-    BOX_LIST_CUE,
     CLAUSE_CUE,
     ENUM_CUE,
     INDICATOR_CUE,
@@ -25,8 +25,10 @@ from bot.retrieval.question import (
     OPERATOR_CUE,
     WHEN_CUE,
     aspect_of,
+    box_number,
     names_no_topic,
 )
+from bot.retrieval.refs import agency_names, chapter_named
 from bot.retrieval.search import Hit, SearchResult
 from bot.retrieval.typos import SoundSpeller
 
@@ -38,7 +40,7 @@ def _key(text: str) -> str:
     return re.sub(r"[\s\W_]+", "", text).lower()
 
 
-class Routing(Composition):
+class Routing(PlanText, Composition):
     """Picks the answer for one searched question part; the detectors (``scope``, ``matter``) come from the assistant."""
 
     gate: ScopeGate
@@ -67,18 +69,25 @@ class Routing(Composition):
         if unknown is not None:
             ans = A.Answer(q, "out_of_scope", "", [], [], [], confidence=conf, topic="not_in_catalogue")
             return A.finish(ans, NOT_IN_CATALOGUE.format(word=unknown), 0)
+        box = box_number(q)
+        if box is not None and mentioned is None:  # a table of the plan named outright: in scope whatever the gate says
+            listed = self._box_list(q, box, hits, top_k)
+            if listed is not None:
+                return self._with(listed, q, conf)
         if not self.gate.in_scope(signal) and mentioned is None:
             return A.finish(A.Answer(q, "out_of_scope", "", [], [], [], confidence=conf), A.OUT_OF_SCOPE_REPLY, 0)
         top = hits[0].passage
-        box = BOX_LIST_CUE.search(q)
-        if box is not None and mentioned is None:
-            listed = self._box_list(q, box.group(1), hits, top_k)
-            if listed is not None:
-                return self._with(listed, q, conf)
-        if INDICATOR_CUE.search(q):
+        chapter = chapter_named(q, self.kb.plan.chapters) if mentioned is None else None
+        if chapter is not None and (AGENCY_CUE.search(q) or _ASKS_ROLE.search(q)):
+            return self._with(self._chapter_agencies_answer(q, chapter, top_k), q, conf)
+        quoted = self._quoted_or_named(q) if not aspect else None
+        if quoted is not None and INDICATOR_CUE.search(q) and not self._indicators_named(q):
+            return self._with(self._clause_answer(q, quoted, hits, top_k), q, conf)  # 培育行动的目标: the action's own
+        by_term = self._indicators_by_term(q) if _QUANTITY.search(q) else []
+        if INDICATOR_CUE.search(q) or by_term:
             if _ALL_INDICATORS.search(q):
                 return self._with(self._indicator_list(q, hits, top_k), q, conf)
-            named = self._indicators_named(q)
+            named = self._indicators_named(q) or by_term
             if len(named) > 1:
                 parts = [self.indicator_answer(i.id, question=q, hits=hits, top_k=top_k) for i in named]
                 return self._with(_merge(q, parts, top_k), q, conf)
@@ -90,7 +99,7 @@ class Routing(Composition):
                     self.indicator_answer(ind_hit.passage.id, question=q, hits=hits, top_k=top_k), q, conf
                 )
         named_agency = self._agency_named(q) if mentioned is None else None
-        if named_agency is not None and (AGENCY_CUE.search(q) or _ASKS_PART.search(q)):
+        if named_agency is not None and (AGENCY_CUE.search(q) or _ASKS_PART.search(q) or _ASKS_ROLE.search(q)):
             return self._with(self._agency_chapters_answer(q, named_agency, top_k), q, conf)
         if AGENCY_CUE.search(q):
             return self._with(self._agency_answer(q, hits, top_k, mentioned), q, conf)
@@ -100,11 +109,10 @@ class Routing(Composition):
             )
             if dated is not None:
                 return self._with(self._clause_answer(q, dated, hits, top_k), q, conf)
-        quoted = self._quoted_or_named(q) if not aspect else None
         if quoted is not None:
             return self._with(self._clause_answer(q, quoted, hits, top_k), q, conf)
         if ENUM_CUE.search(q) and mentioned is None and not aspect and not CLAUSE_CUE.search(q):
-            listing = self._enumerating_hit(hits)
+            listing = self._enumerating_hit(hits, q=q)
             if listing is not None:
                 return self._with(self._clause_answer(q, listing, hits, top_k), q, conf)
         if (
@@ -114,11 +122,17 @@ class Routing(Composition):
             and not self._services_by_clause.get(top.id)
         ):
             return self._with(self._clause_answer(q, self._listing_hit(hits), hits, top_k), q, conf)
-        if CLAUSE_CUE.search(q) or (OPERATOR_CUE.search(q) and not aspect):
+        operator = OPERATOR_CUE.search(q) if mentioned is None or not aspect else None
+        if CLAUSE_CUE.search(q) or operator:
+            plan_hits = [h for h in hits if h.passage.type in ("plan", "action")]
             clause_hit = (
                 self._listing_hit(hits)
                 if LIST_CUE.search(q)
-                else next((h for h in hits if h.passage.type in ("plan", "action")), hits[0])
+                else (_doing(plan_hits, q) if operator else None)
+                or (
+                    None if operator else self._backing_clause(hits[0])
+                )  # an operator wants the plan, not a card's clause
+                or (plan_hits or hits)[0]
             )
             return self._with(self._clause_answer(q, clause_hit, hits, top_k), q, conf)
         svc = mentioned or self._service_near_top(hits)
@@ -127,9 +141,16 @@ class Routing(Composition):
                 listed = self._services_near(hits, depth=5)
                 if len(listed) > 1:
                     return self._with(self._service_list(q, listed[:4], hits, top_k), q, conf)
-            return self._with(
-                self.service_answer(svc.id, aspect or "overview", question=q, hits=hits, top_k=top_k), q, conf
-            )
+            if not aspect and _FUTURE.search(q):  # 以后会不会改善: what the plan means to do, from the card's clause
+                backing = self._backing_clause(Hit(self._passage(svc.id), 1.0, 1.0, 0.0))
+                if backing is not None:
+                    return self._with(self._clause_answer(q, backing, hits, top_k), q, conf)
+            ans = self.service_answer(svc.id, aspect or "overview", question=q, hits=hits, top_k=top_k)
+            if not aspect and _CAN.search(
+                q
+            ):  # 能不能在社区办: the card says how, the plan's sentence says it will be so
+                ans = A.finish(ans, ans.body, 2 if len(ans.sources) > 1 and ans.sources[1].id == svc.clause else 1)
+            return self._with(ans, q, conf)
         if top.type == "indicator":
             return self._with(self.indicator_answer(top.id, question=q, hits=hits, top_k=top_k), q, conf)
         return self._with(self._clause_answer(q, hits[0], hits, top_k), q, conf)
@@ -153,60 +174,10 @@ class Routing(Composition):
             A.Answer(q, "qa", "", sources, [], [], confidence=top.dense if not same else 1.0), top.passage.text, 1
         )
 
-    def _listing_hit(self, hits: list[Hit], depth: int = 3) -> Hit:
-        """For a list question: of the first plan sentences found, the one that enumerates most (、 and ，)."""
-        plan = [h for h in hits[:depth] if h.passage.type in ("plan", "action")]
-        if not plan:
-            return hits[0]
-        return max(plan, key=lambda h: (h.passage.text.count("、") + h.passage.text.count(","), -hits.index(h)))
-
-    def _enumerating_hit(self, hits: list[Hit], depth: int = 3, min_items: int = 3) -> Hit | None:
-        """For a list question: the best-ranked of the first plan sentences (a service hit counts as the clause it
-        rests on) that enumerates at least ``min_items`` things (、-separated); None when none does.
-
-        A resident asking 哪些 wants every item the plan names, which one service card never holds."""
-        for h in hits[:depth]:
-            p = h.passage
-            if p.type == "service" and p.clause:
-                try:
-                    p = self._passage(p.clause)
-                except KeyError:
-                    continue
-            if p.type in ("plan", "action") and p.text.count("、") >= min_items - 1:
-                return Hit(p, h.score, h.dense, h.sparse)
-        return None
-
-    def _quoted_or_named(self, q: str) -> Hit | None:
-        """A plan sentence the question quotes (“以社区党组织为核心”那一句) or an action it names by its title
-        (社会组织培育行动): the resident points at that text, so it is the one to answer from."""
-        plan = [p for p in self.retriever.passages if p.type in ("plan", "action")]
-        for span in _QUOTED.findall(q):
-            found = next((p for p in plan if span in p.text), None)
-            if found is not None:
-                return Hit(found, 1.0, 1.0, 0.0)
-        for a in self.kb.plan.actions:
-            name = a.title.removeprefix("实施")
-            if len(name) >= 4 and name in q:
-                return Hit(self._passage(a.id), 1.0, 1.0, 0.0)
-        return None
-
-    def _box_list(self, q: str, number: str, hits: list[Hit], top_k: int) -> A.Answer | None:
-        """“专栏2有哪几个行动”: every row of that table (its actions, or the indicators of the indicator table)."""
-        label = f"专栏{_NUMERALS.get(number, number)}"
-        actions = [a for a in self.kb.plan.actions if a.box.split()[0] == label]
-        if actions:
-            sources = [_source(self._passage(a.id), 1.0) for a in actions]
-            body = f"{actions[0].box}共{len(actions)}项：" + "；".join(f"{a.number}.{a.title}" for a in actions)
-            return A.finish(A.Answer(q, "clause", "", sources, [], []), body, len(sources))
-        if (self.kb.plan.indicator_box or "").split()[0:1] == [label]:
-            return self._indicator_list(q, hits, top_k)
-        return None
-
     def _agency_named(self, q: str):
         """An agency of the plan the question names (市妇联, 民政局 without 市, or its full name), or None."""
         for a in sorted(self.kb.agencies.agencies, key=lambda a: -len(a.name)):
-            names = {a.name, a.full_name, a.name.removeprefix("市")}
-            if any(len(n) >= 2 and n in q for n in names):
+            if any(n in q for n in agency_names(a)):
                 return a
         return None
 
@@ -221,6 +192,11 @@ class Routing(Composition):
                 if ind not in found:
                     found.append(ind)
         return found
+
+    def _indicators_by_term(self, q: str) -> list:
+        """Indicators whose name holds a term the plan puts in quotes (“社工师”) that the question uses: 社工师平均几个
+        asks for that figure even without the word 指标."""
+        return [i for i in self.kb.indicators if any(t in q for t in _QUOTED_TERM.findall(i.name))]
 
     def _unknown_subject(self, q: str) -> str | None:
         """The one specific word of a service question the knowledge base has never seen (“社区能办护照吗” → 护照).
@@ -249,7 +225,8 @@ class Routing(Composition):
                 and not any(tok in t or t in tok for t in self.gate.domain_terms)
             ):
                 unknown.append(tok)
-        return unknown[0] if len(unknown) == 1 else None
+        short = len(q) <= 16  # 护照过期了去哪里换: a short question may say the subject's state too (过期)
+        return unknown[0] if len(unknown) == 1 or (short and len(unknown) == 2) else None
 
     def _services_near(self, hits: list[Hit], depth: int = 3) -> list[Service]:
         """Catalogue services among the first hits, directly or through a clause they rest on."""
@@ -326,15 +303,22 @@ def _shared_pairs(text: str, name: str) -> int:
 
 
 _YEAR = re.compile(r"20[2-3][0-9]年")
-_QUOTED = re.compile(r"[“\"「『]([^”\"」』]{4,40})[”\"」』]")
-_NUMERALS = dict(zip("一二三四五六七八九", "123456789"))
+_FUTURE = re.compile(r"以后(会|能|还|要)|将来|今后|未来|会不会|有没有(计划|打算)|(会|能|要)(改善|改进|完善|加强|提升)")
+_CAN = re.compile(r"能不能|可不可以|能否|可否|(能|可以).{0,10}(吗|嗎|不)|还是得|行不行")
+_QUANTITY = re.compile(r"几|多少|数|[0-9]|百分|比例|%")
+_QUOTED_TERM = re.compile(r"“([^”]{2,8})”")
 _ALL_INDICATORS = re.compile(
     r"哪(几|些)(个|项)?指标|指标.{0,4}哪(几|些)|(几|多少)(个|项)指标|指标.{0,6}(几|多少)(个|项)|(所有|全部|每(个|项))指标"
 )
-_ASKS_PART = re.compile(r"哪(个|几|些)?(部分|节|章|块|方面)|负责(什么|哪些|啥)|管(什么|哪些|啥)|哪些工作")
+_ASKS_PART = re.compile(
+    r"哪一?(个|几|些)?(部分|节|章|块|方面)|负责(什么|哪些|啥)|管(什么|哪些|啥)|哪些工作|几(个|节|部分|章)"
+)
+_ASKS_ROLE = re.compile(r"(什么|啥|哪些)(角色|作用|职责|责任)|有没有(责任|份|它)|负责吗")
 _PLAN_GOAL = re.compile(r"覆盖|建成|建好|实现|普及|达到|完成|都(有|能|要|会)|全面")
 _ASKS_PLAN = re.compile(r"规划|专栏|十四五|指标")
-_ASKS_SERVICE = re.compile(r"(能|可以|可不可以|能不能)(办|申请|领|做|开)|办理|在哪(里|儿)?办|有没有|有冇|怎么(办|申请)")
+_ASKS_SERVICE = re.compile(
+    r"(能|可以|可不可以|能不能)(办|申请|领|做|开)|办理|(在|去|到)哪(里|儿)?(办|换|补|领|开|交|申请)|有没有|有冇|怎么(办|申请)"
+)
 _QUESTION_WORD = re.compile(r"哪|什么|啥|怎么|多少|几")
 _CJK_WORD = re.compile(r"[\u4e00-\u9fff]+")
 NOT_IN_CATALOGUE = (

@@ -125,6 +125,9 @@ class TopicClassifier:
 
     def other_place(self, text: str) -> str | None:
         """Another place the question is about (not merely where the resident comes from)."""
+        latin = self.places.find_latin(text)
+        if latin is not None and not _FROM_EN.search(text[: latin[1]]):
+            return latin[0]
         start = 0
         while start < len(text):
             place = self.places.find(text[start:])
@@ -151,3 +154,6 @@ class TopicClassifier:
         if place is not None:
             return Decline("other_place", self.place_reply.format(place=place), place)
         return None
+
+
+_FROM_EN = re.compile(r"\b(from|born in|grew up in|moved here from)\s+$", re.IGNORECASE)

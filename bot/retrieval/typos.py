@@ -16,6 +16,10 @@ from pypinyin import Style, lazy_pinyin
 
 _CJK = re.compile(r"[\u4e00-\u9fff]+")
 _LATIN = re.compile(r"[a-z]{5,}")
+_QUOTED = re.compile(r"“([\u4e00-\u9fff]{2,4})”")  # a term the plan itself puts in quotes: “社工师”, “五社联动”
+_MIXED = re.compile(
+    r"([\u4e00-\u9fff]{0,3})([a-z]{1,6})(?=([\u4e00-\u9fff]{0,3}))"
+)  # 覆gai率: a syllable typed as pinyin
 _WORD_LENGTHS = (4, 3, 2)
 _FUNCTION_CHAR = 60000  # a character this frequent on its own in jieba's dictionary is mostly a word by itself
 
@@ -38,14 +42,15 @@ class SoundSpeller:
         self.by_sound: dict[str, list[str]] = {}
         for w in sorted(self.vocabulary, key=lambda w: -self.vocabulary[w]):
             self.by_sound.setdefault(_sound(w), []).append(w)
-        self.by_letters = {s.replace(" ", ""): ws for s, ws in self.by_sound.items() if len(s.replace(" ", "")) >= 5}
+        self.by_joined = {s.replace(" ", ""): ws for s, ws in self.by_sound.items()}
+        self.by_letters = {k: ws for k, ws in self.by_joined.items() if len(k) >= 5}
 
     @classmethod
     def from_texts(cls, texts: Iterable[str], cut, terms: Iterable[str], known_words) -> SoundSpeller:
         """The vocabulary of a knowledge base: the words its passages use (in how many passages) and its domain terms."""
         used: dict[str, float] = {}
         for text in texts:
-            for w in set(cut(text)):
+            for w in set(cut(text)) | set(_QUOTED.findall(text)):
                 used[w] = used.get(w, 0) + 1
         terms = list(terms)
         for t in terms:
@@ -55,7 +60,27 @@ class SoundSpeller:
     def correct(self, text: str) -> str:
         """``text`` with every homophone typo of a knowledge-base word replaced (unchanged when there is none)."""
         text = _LATIN.sub(self._latin, text) if _LATIN.search(text.lower()) else text
+        text = _MIXED.sub(self._mixed, text) if _CJK.search(text) else text
         return _CJK.sub(lambda m: self._run(m.group(0)), text)
+
+    def _mixed(self, m: re.Match) -> str:
+        """A syllable typed in pinyin inside Chinese (覆gai率 → 覆盖率): the word its neighbours and its sound spell."""
+        before, latin, after = m.group(1), m.group(2).lower(), m.group(3)
+        for i in range(len(before) + 1):
+            for j in range(len(after), -1, -1):
+                pre, post = before[i:], after[:j]
+                if not pre and not post:
+                    continue
+                letters = "".join(_sound(pre).split()) + latin + "".join(_sound(post).split())
+                words = [
+                    w
+                    for w in self.by_joined.get(letters, [])
+                    if w.startswith(pre) and w.endswith(post) and len(w) > len(pre) + len(post)
+                ]
+                word = self._pick(words)
+                if word is not None:
+                    return before[:i] + word[: len(word) - len(post)]  # the lookahead's characters stay in the text
+        return m.group(0)
 
     def _latin(self, m: re.Match) -> str:
         word = self._pick(self.by_letters.get(m.group(0).lower(), []))
@@ -66,7 +91,14 @@ class SoundSpeller:
         while i < len(run):
             for n in _WORD_LENGTHS:
                 span = run[i : i + n]
-                if len(span) < n or self._is_word(run, i, n):
+                if len(span) < n:
+                    continue
+                named = self._named_term(span)
+                if named is not None:
+                    out.append(named)
+                    i += n
+                    break
+                if self._is_word(run, i, n):
                     continue
                 word = self._pick(self.by_sound.get(_sound(span), []))
                 if word is not None and any(self.known.get(c, 0) >= _FUNCTION_CHAR for c in span):
@@ -79,6 +111,18 @@ class SoundSpeller:
                 out.append(run[i])
                 i += 1
         return "".join(out)
+
+    def _named_term(self, span: str) -> str | None:
+        """A name typed with a homophone inside (市人设局 → 市人社局): a span of three or four characters, itself no
+        word, that sounds like exactly one domain term ending in the same character (its head: 局, 站, 会 …), even
+        when the typo makes a general word (人设) that would otherwise protect it."""
+        if len(span) < 3 or span in self.terms or self._real(span):
+            return None
+        names = [w for w in self.by_sound.get(_sound(span), []) if w in self.terms and w[-1] == span[-1]]
+        if len(names) != 1:
+            return None
+        typed = [a for a, b in zip(span, names[0]) if a != b]  # 是医保局 is 是 + 医保局, not a typo of 市医保局
+        return None if any(self.known.get(c, 0) >= _FUNCTION_CHAR for c in typed) else names[0]
 
     def _is_word(self, run: str, i: int, n: int) -> bool:
         """Whether the span is no typo: it is a word, holds one, or cuts through one at its edge."""

@@ -1,0 +1,118 @@
+"""Which plan sentence answers a question that points at the plan's own text: the one that enumerates what a list
+question asks for, the one a question quotes or names by its action title, a box's rows, the clause a service rests
+on, the sentence naming what an operator wants to do.
+
+A mixin of :class:`bot.retrieval.route.Routing` (split from it to keep each module small); it reads the assistant's
+``kb`` and ``retriever`` and the composition's ``_passage``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.retrieval import answers as A
+from bot.retrieval.compose import _source
+from bot.retrieval.search import Hit
+
+
+class PlanText:
+    """Picks plan sentences by what the question says about the plan's words."""
+
+    def _listing_hit(self, hits: list[Hit], depth: int = 3) -> Hit:
+        """For a list question: of the first plan sentences found, the one that enumerates most (、 and ，)."""
+        plan = [h for h in hits[:depth] if h.passage.type in ("plan", "action")]
+        if not plan:
+            return hits[0]
+        return max(plan, key=lambda h: (h.passage.text.count("、") + h.passage.text.count(","), -hits.index(h)))
+
+    def _enumerating_hit(self, hits: list[Hit], depth: int = 3, min_items: int = 3, q: str = "") -> Hit | None:
+        """For a list question: the best-ranked of the first plan sentences (a service hit counts as the clause it
+        rests on) that enumerates at least ``min_items`` things (、-separated); None when none does. Of them, one
+        whose enumeration ends in the very thing asked for (哪几种社会组织 → …、互助性社会组织) comes first.
+
+        A resident asking 哪些 wants every item the plan names, which one service card never holds."""
+        found = []
+        for h in hits[:depth]:
+            p = h.passage
+            if p.type == "service" and p.clause:
+                try:
+                    p = self._passage(p.clause)
+                except KeyError:
+                    continue
+            if p.type in ("plan", "action") and p.text.count("、") >= min_items - 1:
+                found.append(Hit(p, h.score, h.dense, h.sparse))
+        asked = _ASKED_NOUN.search(q)
+        if asked:
+            items_of = re.compile(r"、[^、,，。]{0,8}" + re.escape(asked.group(1)))
+            found.sort(key=lambda h: not items_of.search(h.passage.text))
+        return found[0] if found else None
+
+    def _backing_clause(self, hit: Hit) -> Hit | None:
+        """The plan sentence a top-ranked service rests on (what the plan says about 托育 is the 托育 card's clause)."""
+        p = hit.passage
+        if p.type != "service" or not p.clause:
+            return None
+        try:
+            return Hit(self._passage(p.clause), hit.score, hit.dense, hit.sparse)
+        except KeyError:
+            return None
+
+    def _quoted_or_named(self, q: str) -> Hit | None:
+        """A plan sentence the question quotes (“以社区党组织为核心”那一句) or an action it names by its title
+        (社会组织培育行动): the resident points at that text, so it is the one to answer from."""
+        plan = [p for p in self.retriever.passages if p.type in ("plan", "action")]
+        for span in _QUOTED.findall(q):
+            found = next((p for p in plan if span in p.text), None)
+            if found is not None:
+                return Hit(found, 1.0, 1.0, 0.0)
+        for a in self.kb.plan.actions:
+            name = a.title.removeprefix("实施")
+            if len(name) >= 4 and name in q:
+                return Hit(self._passage(a.id), 1.0, 1.0, 0.0)
+        return self._phrase_of_one(q, plan) if self._mentioned_service(q) is None else None
+
+    def _phrase_of_one(self, q: str, plan: list, longest: int = 12) -> Hit | None:
+        """A plan sentence the question quotes without quotation marks: a phrase of six or more characters found in
+        that sentence alone and in no catalogue entry (服务平台体系), or of four or five when the question asks what
+        the phrase holds (幼有所育后面那几个)."""
+        services = [f"{p.text} {p.search_text}" for p in self.retriever.passages if p.type == "service"]
+        for run in re.findall(r"[\u4e00-\u9fff]{4,}", q):
+            for n in range(min(longest, len(run)), 3, -1):
+                if n < 6 and not _ASKS_PHRASE.search(q):
+                    break
+                for i in range(len(run) - n + 1):
+                    span = run[i : i + n]
+                    holders = [p for p in plan if span in p.text]
+                    if len(holders) == 1 and not any(span in t for t in services):
+                        return Hit(holders[0], 1.0, 1.0, 0.0)
+        return None
+
+    def _box_list(self, q: str, number: str, hits: list[Hit], top_k: int) -> A.Answer | None:
+        """“专栏2有哪几个行动”: every row of that table (its actions, or the indicators of the indicator table)."""
+        label = f"专栏{_NUMERALS.get(number, number)}"
+        actions = [a for a in self.kb.plan.actions if a.box.split()[0] == label]
+        if actions:
+            sources = [_source(self._passage(a.id), 1.0) for a in actions]
+            body = f"{actions[0].box}共{len(actions)}项：" + "；".join(f"{a.number}.{a.title}" for a in actions)
+            return A.finish(A.Answer(q, "clause", "", sources, [], []), body, len(sources))
+        if (self.kb.plan.indicator_box or "").split()[0:1] == [label]:
+            return self._indicator_list(q, hits, top_k)
+        return None
+
+
+def _doing(hits: list[Hit], q: str) -> Hit | None:
+    """Of the plan sentences found, the first that names what the operator wants to do: a donor's (捐 → 捐赠)."""
+    verb = _OPERATOR_VERB.search(q)
+    key = verb and ("捐" if verb.group(0).startswith("捐") else verb.group(0))  # 捐点东西 / 捐建: the plan writes 捐赠
+    return next((h for h in hits if key and key in h.passage.text), None)
+
+
+_QUOTED = re.compile(r"[“\"「『]([^”\"」』]{4,40})[”\"」』]")
+_NUMERALS = dict(zip("一二三四五六七八九", "123456789"))
+_OPERATOR_VERB = re.compile(r"捐")  # a donor, unlike one who runs a service, wants the plan's sentence on 捐赠
+_ASKED_NOUN = re.compile(
+    r"(?:哪(?:几|些)(?:种|类|项|个|样)?|几(?:种|类|样))([\u4e00-\u9fff]{2,6}?)(?:[？?。，,]|$|呢|啊|呀|吗)"
+)
+_ASKS_PHRASE = re.compile(
+    r"后面|前面|接着|下一句|上一句|指的?是?(什么|啥)|什么意思|啥意思|包括(哪些|什么|啥)|(哪|那)几个|是哪[两二三四五六七八九十]"
+)

@@ -1,0 +1,48 @@
+"""Which part of the plan, or which responsible body, a question names in the resident's own words.
+
+Residents point at a chapter by its number (（七）, 第六部分), its title or the core of it (党建那一块), and at a
+responsible body by a shorter name than the plan's (乡镇政府 for 各乡(镇)人民政府, 街道办 for 街道办事处). Pure
+functions over the plan's chapters and the agency directory; nothing here knows individual questions.
+"""
+
+from __future__ import annotations
+
+import re
+
+_NUMERAL_REF = re.compile(
+    r"[（(]\s*([一二三四五六七八九十]{1,2})\s*[)）]|第\s*([一二三四五六七八九十]{1,2})\s*(?:部分|节|章|条|块|项)"
+)
+_SECTION_WORD = r"\s*(?:那|这)?一?(?:部分|块|节|章|方面|section|part)"
+
+
+def _title_forms(title: str) -> list[str]:
+    """The ways a chapter's title is quoted: whole, without its opening verb (健全/构建/强化), without its last word."""
+    core = re.sub(r"^[（(][^)）]*[)）]", "", title)
+    forms = [core, core[2:], core[2:-2]]
+    return [f for f in forms if len(f) >= 4]
+
+
+def chapter_named(q: str, chapters) -> object | None:
+    """The chapter a question points at: （七）/第七部分, its title (or most of it), or the head of its title followed
+    by a section word (党建那一块, Party-building section → 党建 部分); None when it names none or several."""
+    found = []
+    for m in _NUMERAL_REF.finditer(q):
+        numeral = m.group(1) or m.group(2)
+        found += [c for c in chapters if c.numeral == numeral]
+    for c in chapters:
+        forms = _title_forms(c.title)
+        if any(f in q for f in forms):
+            found.append(c)
+        elif forms and re.search(re.escape(forms[-1][:2]) + _SECTION_WORD, q, re.IGNORECASE):
+            found.append(c)
+    found = list(dict.fromkeys(found))
+    return found[0] if len(found) == 1 else None
+
+
+def agency_names(agency) -> set[str]:
+    """The names a question may use for an agency: the plan's, the full one, without 市, and for a township or street
+    body the short form residents say (各乡(镇)人民政府 → 乡镇政府, 街道办事处 → 街道办)."""
+    names = {agency.name, agency.full_name, agency.name.removeprefix("市")}
+    short = re.sub(r"[()（）]", "", agency.name.removeprefix("各")).replace("人民政府", "政府")
+    names |= {short, short.replace("办事处", "办")}
+    return {n for n in names if len(n) >= 2}

@@ -1,0 +1,280 @@
+"""Questions in the residents' own forms (issue 12): dialect words, chapters and bodies named loosely, two questions
+joined by a comma or a shared asking end, English parts and places, figures asked without the word 指标, operators,
+and the short shapes of the replies (excerpts, compact citations). The wording here is this file's own."""
+
+import pytest
+
+from bot.retrieval.answers import excerpt, indicator_text
+from bot.retrieval.question import split_parts
+from bot.retrieval.refs import agency_names, chapter_named
+from bot.retrieval.script import english_parts, to_mandarin
+from bot.retrieval.typos import SoundSpeller
+from linli_common import citation
+
+
+# ---- pure parts --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("typed", "read"),
+    [
+        ("屋企附近有冇托育", "家里附近有没有托育"),
+        ("边啲部门负责", "哪些部门负责"),
+        ("阿拉想晓得伐", "我们想知道吗"),
+        ("佢几时可以办", "他什么时候可以办"),
+    ],
+)
+def test_dialect_words_read_as_mandarin(typed, read):
+    assert to_mandarin(typed) == read
+
+
+@pytest.mark.parametrize("text", ["旁边那个活动室", "步伐要加快", "关系系统", "社区这边有没有"])
+def test_mandarin_words_stay(text):
+    assert to_mandarin(text) == text
+
+
+def _topic(text):
+    return any(w in text for w in ("托育", "助餐", "医保", "社工站", "养老"))
+
+
+@pytest.mark.parametrize(
+    ("message", "parts"),
+    [
+        ("托育点有几个，助餐在哪里吃", ["托育点有几个", "助餐在哪里吃"]),
+        ("医保在哪办，要多少钱", ["医保在哪办，要多少钱"]),  # the second clause names no topic of its own
+        ("想问两件事，一个是托育怎么报名，另一个是找哪个部门", ["想问两件事，托育怎么报名", "找哪个部门"]),
+        ("孩子要托育，老人要助餐，这两件事分别找谁", ["孩子要托育，找谁", "老人要助餐，找谁"]),
+    ],
+)
+def test_two_questions_in_one_message(message, parts):
+    assert split_parts(message, names_topic=_topic) == parts
+
+
+def test_a_second_aspect_after_a_comma_is_a_follow_up_part():
+    assert split_parts("托育在哪报名，要带什么材料", names_topic=_topic) == ["托育在哪报名", "要带什么材料"]
+    names = lambda t: "托育" in t or "条件" in t  # noqa: E731  (条件 is an aspect's word, not a subject)
+    assert split_parts("托育在哪报名，需要什么条件", names_topic=names) == ["托育在哪报名", "需要什么条件"]
+
+
+def test_a_clause_asking_only_a_figure_stays_with_the_one_before():
+    assert split_parts("社工站都建了吗，覆盖率指标多少", names_topic=lambda t: True) == [
+        "社工站都建了吗，覆盖率指标多少"
+    ]
+
+
+def test_without_a_topic_test_a_comma_joins_as_before():
+    assert split_parts("托育点有几个，助餐在哪里吃") == ["托育点有几个，助餐在哪里吃"]
+
+
+def test_english_parts_need_a_topic_each():
+    terms = lambda t: "托育" in t or "医保" in t  # noqa: E731
+    assert english_parts("Two questions: is there day care nearby, and who handles medical insurance?", terms) == [
+        "is there day care nearby",
+        "who handles medical insurance?",
+    ]
+    assert english_parts("is there day care nearby? what does the plan say?", terms) == [
+        "is there day care nearby? what does the plan say?"
+    ]
+
+
+class _Chapter:
+    def __init__(self, numeral, title):
+        self.numeral, self.title = numeral, title
+
+
+CHAPTERS = [
+    _Chapter("五", "(五)健全党建引领机制"),
+    _Chapter("六", "(六)构建多方参与格局"),
+    _Chapter("七", "(七)强化为民服务功能"),
+]
+
+
+@pytest.mark.parametrize(
+    ("question", "numeral"),
+    [
+        ("（六）归谁管", "六"),
+        ("第七部分的负责单位", "七"),
+        ("构建多方参与格局这部分", "六"),
+        ("党建那一块谁牵头", "五"),
+        ("党建 部分 哪些部门负责", "五"),
+        ("社区养老归谁管", None),
+        ("（五）和（六）的部门", None),  # two chapters: not one answer
+    ],
+)
+def test_a_chapter_named_loosely(question, numeral):
+    found = chapter_named(question, CHAPTERS)
+    assert (found.numeral if found else None) == numeral
+
+
+class _Agency:
+    def __init__(self, name):
+        self.name = self.full_name = name
+
+
+def test_township_and_street_bodies_by_their_short_names():
+    assert {"乡镇政府"} <= agency_names(_Agency("各乡(镇)人民政府"))
+    assert {"街道办", "街道办事处"} <= agency_names(_Agency("街道办事处"))
+    assert "民政局" in agency_names(_Agency("市民政局"))
+
+
+def test_a_name_typed_with_a_homophone_inside_is_read_as_the_term():
+    known = {"设局": 20, "是": 796991, "人": 313209, "医保": 273}
+    sp = SoundSpeller({"市人社局": 1, "市医保局": 1, "医保": 5}, known, terms=["市人社局", "市医保局"])
+    assert sp.correct("市人设局管什么") == "市人社局管什么"
+    assert sp.correct("这是医保局的事") == "这是医保局的事"  # 是 + 医保局: a function character is no typo
+
+
+def test_a_syllable_typed_in_pinyin_inside_chinese():
+    sp = SoundSpeller({"覆盖率": 3, "覆盖": 2}, {})
+    assert sp.correct("这个覆gai率多少") == "这个覆盖率多少"
+    assert sp.correct("有wifi吗") == "有wifi吗"
+
+
+def test_a_term_the_plan_quotes_joins_the_vocabulary():
+    sp = SoundSpeller.from_texts(["平均每个社区拥有“社工师”人数"], lambda t: [t], [], {})
+    assert sp.correct("shegongshi有几个") == "社工师有几个"
+
+
+SENTENCE = "扩大文化、体育、科普等公共服务供给,加快数字农家书屋、社区阅读空间、文体活动室等设施建设,利用社区闲置场地配建健身广场和更新老旧健身器材。"
+
+
+def test_a_long_sentence_is_cut_to_the_pieces_asked_about():
+    assert excerpt(SENTENCE, "有没有健身广场") == "…利用社区闲置场地配建健身广场和更新老旧健身器材。"
+    assert excerpt(SENTENCE, "农家书屋呢") == "…加快数字农家书屋、社区阅读空间、文体活动室等设施建设…"
+    assert excerpt(SENTENCE, "天气怎么样") == SENTENCE  # nothing of it asked: the whole sentence
+    assert excerpt("支持社区托育服务设施建设。", "托育") == "支持社区托育服务设施建设。"  # short: whole
+
+
+def test_a_sentence_the_topic_runs_through_stays_whole():
+    s = "健全居家养老体系,强化养老机构建设,做好困难群体照护,发展嵌入式养老机构,推动居家养老服务协同发展和其他更多的事情。"
+    assert excerpt(s, "养老有什么说法") == s
+
+
+def test_citations_of_one_chapter_or_table_name_it_once():
+    line = citation.source_line(
+        ["《规划》专栏2 1.甲行动", "《规划》专栏2 2.乙行动", "服务目录「托育」", "《规划》(七)x 第4句"]
+    )
+    assert line == "来源：《规划》专栏2 1.甲行动、2.乙行动；服务目录「托育」；《规划》(七)x 第4句"
+
+
+def test_an_indicator_says_how_far_the_target_is():
+    from bot.kb.documents.model import Indicator, Quantity
+
+    ind = Indicator("indicator-9", 9, "每万人社工", Quantity(14.3, "人"), Quantity(18, "人"), "预期性", "")
+    assert "增加3.7人" in indicator_text(ind, gap=True) and "增加" not in indicator_text(ind)
+
+
+# ---- the assistant ------------------------------------------------------------------------------------------------
+def test_a_chapter_named_by_number_gets_its_responsible_bodies(assistant):
+    ans = assistant.ask("(五)这一部分的牵头单位是谁")
+    assert ans.kind == "agency" and "市委组织部" in ans.answer and "街道党工委" in ans.answer
+
+
+def test_a_body_named_shortly_gets_its_chapters_and_their_count(assistant):
+    ans = assistant.ask("街道办负责规划哪几部分")
+    assert ans.kind == "agency" and "街道办事处" in ans.answer and "2部分" in ans.answer
+    assert "按职责分工负责" in ans.answer
+
+
+def test_two_topics_joined_by_a_comma_are_both_answered(assistant):
+    ans = assistant.ask("老年助餐在哪里吃，儿童之家有什么活动")
+    assert "助餐" in ans.answer and "儿童之家" in ans.answer and ans.cited >= 2
+
+
+def test_a_shared_asking_end_is_asked_of_each_subject(assistant):
+    ans = assistant.ask("想送孩子去托育点，老人想在社区吃饭，这两件事分别找谁")
+    assert "托育" in ans.answer and "助餐" in ans.answer
+
+
+def test_a_donor_gets_the_plan_sentence_on_giving(assistant):
+    ans = assistant.ask("我们单位想给社区捐一批图书")
+    assert ans.kind == "clause" and "捐赠" in ans.sources[0].text
+
+
+def test_a_resident_naming_a_trade_is_no_operator():
+    from bot.retrieval.question import OPERATOR_CUE
+
+    assert OPERATOR_CUE.search("我是做家政的，想把店开进社区")
+    assert not OPERATOR_CUE.search("我是做保洁的，失业了社区能帮找工作吗")
+
+
+def test_how_much_is_left_to_a_target(assistant):
+    ans = assistant.ask("社区工作者每万人还要增加多少才达标")
+    assert ans.kind == "indicator" and "3.7" in ans.answer
+
+
+def test_a_figure_asked_by_the_plans_quoted_term(assistant):
+    ans = assistant.ask("现在一个城市社区大概有几个社工师")
+    assert ans.kind == "indicator" and ans.sources[0].id == "indicator-8"
+
+
+def test_a_box_named_for_its_title(assistant):
+    ans = assistant.ask("专栏2讲的是什么")
+    assert "社会力量参与社区服务行动" in ans.answer and ans.kind == "clause"
+
+
+def test_a_question_about_a_row_of_a_box_is_no_title_question(assistant):
+    ans = assistant.ask("专栏2里社工站是什么时候全覆盖")
+    assert "共3项" not in ans.answer and "2025" in ans.answer
+
+
+def test_an_action_named_answers_its_own_target_not_an_indicator(assistant):
+    ans = assistant.ask("社区志愿服务行动的目标是什么")
+    assert ans.sources[0].id == "action-2"
+
+
+def test_pinyin_that_spells_a_place_is_no_place():
+    from bot.retrieval.places import gazetteer
+
+    g = gazetteer(("幸福市",))
+    assert g.find_latin("shequ gongyi huodong zai nali") is None  # 公益, not 巩义
+    assert g.find_latin("Is there a gongyi program in Hong Kong?")[0] == "巩义市"
+
+
+def test_english_names_another_city(assistant):
+    ans = assistant.ask("Does Shenzhen have meal services for seniors?")
+    assert ans.kind == "out_of_scope" and ans.topic == "other_place" and "12345" in ans.answer and not ans.sources
+
+
+def test_english_from_another_city_is_no_decline(assistant):
+    ans = assistant.ask("I moved here from Shenzhen, is there a meal service for old people?")
+    assert ans.kind != "out_of_scope" and "助餐" in ans.answer
+
+
+def test_english_two_questions_are_both_answered(assistant):
+    ans = assistant.ask("Is there a meal service for old people, and who handles medical insurance?")
+    assert "助餐" in ans.answer and "医保" in ans.answer
+
+
+def test_a_cantonese_question_finds_the_service(assistant):
+    ans = assistant.ask("屋企附近有冇托育啊")
+    assert ans.kind == "service" and "托育" in ans.answer
+
+
+def test_a_missing_document_with_its_state_is_said_plainly(assistant):
+    ans = assistant.ask("驾照到期了去哪里换")
+    assert ans.topic == "not_in_catalogue" and "驾照" in ans.answer and not ans.sources
+
+
+def test_can_i_do_it_here_cites_the_plan_sentence_too(assistant):
+    ans = assistant.ask("在村里能不能交医保")
+    assert ans.kind == "service" and ans.cited == 2 and ans.sources[1].type == "plan"
+
+
+def test_will_it_get_better_answers_from_the_plan(assistant):
+    ans = assistant.ask("村卫生室以后会不会改善")
+    assert ans.kind == "clause" and "卫生室" in ans.sources[0].text
+
+
+def test_two_aspects_of_one_service_after_a_comma_are_both_answered(assistant):
+    ans = assistant.ask("老年助餐在哪里办，要带什么材料")
+    assert "在哪办" in ans.answer and "要带" in ans.answer
+
+
+def test_after_an_event_is_no_question_about_the_future(assistant):
+    assert assistant.ask("中风以后想在家附近做康复训练").kind == "service"
+
+
+def test_a_long_clause_is_quoted_in_part_and_whole_on_request(assistant):
+    part = assistant.ask("规划里对更新健身器材有没有安排")
+    assert "…" in part.answer and part.sources[0].text not in part.answer
+    whole = assistant.ask("规划里健身器材那一句的原文")
+    assert whole.sources[0].text in whole.answer
