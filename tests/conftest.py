@@ -150,17 +150,16 @@ def _names_used(code, seen=None) -> set[str]:
 #: longest worker). scripts/test.sh passes --no-loadscope-reorder so xdist keeps this order.
 _SLOW_FIRST = (
     "test_embedding.py",
-    "test_kb_versions.py",
     "test_embedding_onnx.py",
-    "test_action_workers.py",
     "test_consultations.py",
     "test_kb_desk.py",
     "test_retrieval.py",
-    "test_kb.py",
-    "test_index_ann.py",
     "test_routing.py",
-    "test_inbox_fuzz.py",
+    "test_kb_versions.py",
     "test_inbox_trust.py",
+    "test_inbox_fuzz.py",
+    "test_index_ann.py",
+    "test_action_workers.py",
 )
 _SECONDS_KEY = "linli/module_seconds"
 

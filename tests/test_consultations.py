@@ -21,6 +21,7 @@ from bot.db import dispose_engines
 from bot.errors import UserFacingError
 from bot.kb import load_kb
 from tests.fake_api import FakeRasa
+from tests.inbox_support import FAST_ARGON2
 
 REPO = Path(__file__).resolve().parent.parent
 TRACKING = re.compile(r"^YS-\d{8}-\d{4}$")
@@ -435,7 +436,11 @@ def test_trail_notes_are_natural_chinese(svc):
 
 
 # users -------------------------------------------------------------------------------
-def test_users_hash_and_authenticate(svc):
+def test_users_hash_and_authenticate(svc, url, kb):
+    """Production argon2 parameters on SQLite; on PostgreSQL, where what differs is the storage and not the hash,
+    the tests' cheaper parameters (still real argon2: tests/inbox_support.py)."""
+    if svc.engine.dialect.name == "postgresql":
+        svc = ConsultationService(url, kb, use_embedding=False, prepare=False, hasher=FAST_ARGON2)
     u = svc.accounts.create_user("li", "correct horse", "xingfu-jwh")
     assert u.committee_name == "幸福社区居民委员会" and not u.is_admin
     with svc.engine.connect() as conn:
