@@ -26,24 +26,33 @@ def _pg_connect():
     return None, last
 
 
-@contextlib.contextmanager
-def pg_schema():
-    """SQLAlchemy URL of a fresh, empty PostgreSQL schema, dropped on exit (any scope: a test, a module's stack).
-
-    Skips when the server is unreachable, unless LINLI_REQUIRE_POSTGRES is set (CI): then it fails.
-    """
+def _pg_schema():
+    """(URL of a fresh, empty PostgreSQL schema, drop) — skips when the server is unreachable, unless
+    LINLI_REQUIRE_POSTGRES is set (CI): then it fails."""
     conn, user_or_error = _pg_connect()
     if conn is None:
         if os.environ.get("LINLI_REQUIRE_POSTGRES"):
             pytest.fail(f"PostgreSQL on {PG_HOST}:{PG_PORT} db {PG_DB} is required but unreachable: {user_or_error}")
         pytest.skip(f"PostgreSQL unreachable: {user_or_error}")
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    with conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-        try:
-            yield f"postgresql+psycopg://{user_or_error}@{PG_HOST}:{PG_PORT}/{PG_DB}?options=-csearch_path%3D{schema}"
-        finally:
+    conn.execute(f'CREATE SCHEMA "{schema}"')
+
+    def drop():
+        with conn:
+            conn.execute("SET lock_timeout = '60s'")  # never hang the run on a schema a stuck test still locks
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+    return f"postgresql+psycopg://{user_or_error}@{PG_HOST}:{PG_PORT}/{PG_DB}?options=-csearch_path%3D{schema}", drop
+
+
+@contextlib.contextmanager
+def pg_schema():
+    """SQLAlchemy URL of a fresh, empty PostgreSQL schema, dropped on exit (any scope: a test, a module's stack)."""
+    url, drop = _pg_schema()
+    try:
+        yield url
+    finally:
+        drop()
 
 
 @pytest.fixture
@@ -57,6 +66,32 @@ def pg_url():
 def sqlite_url(tmp_path):
     """SQLAlchemy URL of a fresh SQLite file in the test's tmp dir."""
     return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def _pg_migrated():
+    """This process's PostgreSQL schema at the migration head, shared by the tests one after another."""
+    from tests.dbtemplate import MigratedPg
+
+    pg = MigratedPg(_pg_schema)
+    yield pg
+    pg.close()
+
+
+@pytest.fixture
+def migrated_pg_url(_pg_migrated):
+    """Like ``pg_url``, but already at the migration head: an emptied schema migrated once per process
+    (:class:`tests.dbtemplate.MigratedPg`)."""
+    yield _pg_migrated.checkout()
+    _pg_migrated.checkin()
+
+
+@pytest.fixture
+def migrated_sqlite_url(sqlite_url):
+    """Like ``sqlite_url``, but already at the migration head (:mod:`tests.dbtemplate`)."""
+    from tests.dbtemplate import migrated_sqlite
+
+    return migrated_sqlite(sqlite_url)
 
 
 @pytest.fixture(scope="session")
@@ -124,14 +159,17 @@ def _names_used(code, seen=None) -> set[str]:
 #: that on two workers the long ones overlap instead of one of them starting last (the run is as long as its
 #: longest worker). scripts/test.sh passes --no-loadscope-reorder so xdist keeps this order.
 _SLOW_FIRST = (
-    "test_embedding_onnx.py",
-    "test_kb_versions.py",
-    "test_action_workers.py",
-    "test_retrieval.py",
-    "test_index_ann.py",
     "test_embedding.py",
+    "test_embedding_onnx.py",
+    "test_consultations.py",
+    "test_kb_desk.py",
+    "test_retrieval.py",
     "test_routing.py",
-    "test_postgres.py",
+    "test_kb_versions.py",
+    "test_inbox_trust.py",
+    "test_inbox_fuzz.py",
+    "test_index_ann.py",
+    "test_action_workers.py",
 )
 _SECONDS_KEY = "linli/module_seconds"
 

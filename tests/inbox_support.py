@@ -57,8 +57,13 @@ class Env:
 
 
 def make_env(var_dir: Path, url: str | None = None, *, rasa_url: str = "http://127.0.0.1:9", **extra) -> Env:
-    """A fresh store with users alice (A), bob (B), root (admin), seven consultations and two open handoffs."""
+    """A fresh store (by default a SQLite file at the migration head) with users alice (A), bob (B), root (admin),
+    seven consultations and two open handoffs."""
     var_dir.mkdir(parents=True, exist_ok=True)
+    if url is None and not (var_dir / "inbox.db").exists():
+        from tests.dbtemplate import migrated_sqlite
+
+        url = migrated_sqlite(f"sqlite:///{var_dir / 'inbox.db'}")  # at head already (see tests.dbtemplate)
     settings = Settings(
         var_dir=var_dir,
         database_url=url or f"sqlite:///{var_dir / 'inbox.db'}",

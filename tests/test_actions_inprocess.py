@@ -25,9 +25,9 @@ SENDER = "inproc-resident"
 
 
 @pytest.fixture
-def svc(sqlite_url, monkeypatch):
+def svc(migrated_sqlite_url, monkeypatch):
     """The store the actions use: a fresh SQLite file, installed where actions.common keeps its services."""
-    service = ConsultationService(sqlite_url, use_embedding=False)
+    service = ConsultationService(migrated_sqlite_url, use_embedding=False)
     monkeypatch.setitem(common._cache, "consultations", service)
     yield service
     service.delivery.stop()

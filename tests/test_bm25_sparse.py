@@ -84,7 +84,7 @@ def test_same_scores_and_top_k_on_the_real_kb(real_kb, set_name):
 
 def test_same_top_k_on_a_synthetic_corpus_with_repeated_terms():
     rng = np.random.default_rng(7)
-    vocab = [f"w{i}" for i in range(3000)]
+    vocab = np.array([f"w{i}" for i in range(3000)])  # an array once, not a list converted by every choice()
     p = 1 / np.arange(1, len(vocab) + 1) ** 1.1
     p /= p.sum()
     docs = [list(rng.choice(vocab, size=int(rng.integers(0, 60)), p=p)) for _ in range(5000)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -92,7 +91,9 @@ def _acquire_in_process(url: str, name: str, holder: str, start, out) -> None:
 
 
 def test_processes_racing_for_a_lease_exactly_one_wins(engine, db_url):
-    ctx = multiprocessing.get_context("spawn")  # fork after the threaded tests may inherit a held lock
+    from tests.processes import context
+
+    ctx = context()  # processes of their own, forked from a single-threaded server (no inherited locks)
     start, out = ctx.Barrier(4), ctx.Queue()
     procs = [ctx.Process(target=_acquire_in_process, args=(db_url, "proc-race", f"p{i}", start, out)) for i in range(4)]
     engine.dispose()  # no inherited connections in the children

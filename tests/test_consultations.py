@@ -21,6 +21,7 @@ from bot.db import dispose_engines
 from bot.errors import UserFacingError
 from bot.kb import load_kb
 from tests.fake_api import FakeRasa
+from tests.inbox_support import FAST_ARGON2
 
 REPO = Path(__file__).resolve().parent.parent
 TRACKING = re.compile(r"^YS-\d{8}-\d{4}$")
@@ -33,6 +34,13 @@ def kb():
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def url(request):
+    """A database at the migration head (copied from one migrated once per process: tests/dbtemplate.py)."""
+    return request.getfixturevalue("migrated_sqlite_url" if request.param == "sqlite" else "migrated_pg_url")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def fresh_url(request):
+    """An empty database: the tests of the migration chain itself."""
     return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
 
 
@@ -428,7 +436,11 @@ def test_trail_notes_are_natural_chinese(svc):
 
 
 # users -------------------------------------------------------------------------------
-def test_users_hash_and_authenticate(svc):
+def test_users_hash_and_authenticate(svc, url, kb):
+    """Production argon2 parameters on SQLite; on PostgreSQL, where what differs is the storage and not the hash,
+    the tests' cheaper parameters (still real argon2: tests/inbox_support.py)."""
+    if svc.engine.dialect.name == "postgresql":
+        svc = ConsultationService(url, kb, use_embedding=False, prepare=False, hasher=FAST_ARGON2)
     u = svc.accounts.create_user("li", "correct horse", "xingfu-jwh")
     assert u.committee_name == "幸福社区居民委员会" and not u.is_admin
     with svc.engine.connect() as conn:
@@ -458,7 +470,9 @@ def test_sync_directory_is_idempotent(svc):
     assert svc.directory.committee("liushu-cwjd").type == "村务监督委员会"
 
 
-def test_schema_matches_models(svc):
+def test_schema_matches_models(fresh_url, kb):
+    """The real migration chain on an empty database builds what the models declare."""
+    svc = ConsultationService(fresh_url, kb, use_embedding=False)
     names = set(inspect(svc.engine).get_table_names())
     assert {
         "communities",
@@ -480,11 +494,13 @@ def test_schema_matches_models(svc):
     with svc.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), m.Base.metadata)
     assert diff == []
+    dispose_engines()
 
 
-def test_upgrade_from_0001_keeps_data(url, kb):
+def test_upgrade_from_0001_keeps_data(fresh_url, kb):
     from bot.db import upgrade
 
+    url = fresh_url
     upgrade(url, "0001")
     old = ConsultationService(url, kb, use_embedding=False, prepare=False)
     old.directory.sync()
@@ -571,31 +587,36 @@ def test_background_delivery_thread(svc):
 
 
 # migrations and CLI ------------------------------------------------------------------
-def test_db_upgrade_command_from_any_directory(url, tmp_path):
+def test_db_upgrade_command_from_any_directory(fresh_url, tmp_path, monkeypatch, capsys):
+    """One real `python -m bot db upgrade` per backend from another directory; its second run (idempotent) and
+    the listing run in this process through the same entry point."""
+    from alembic.script import ScriptDirectory
+
+    from bot.cli import main
+    from bot.db import alembic_config
+    from bot.settings import get_settings
+
+    url = fresh_url
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
     env = {**os.environ, "LINLI_DATABASE_URL": url}
-    for _ in range(2):  # idempotent
-        p = subprocess.run(
-            [sys.executable, "-m", "bot", "db", "upgrade"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert p.returncode == 0, p.stderr
-        from alembic.script import ScriptDirectory
-
-        from bot.db import alembic_config
-
-        head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
-        assert f"revision {head}" in p.stdout
     p = subprocess.run(
-        [sys.executable, "-m", "bot", "consultations", "list", "--json"],
+        [sys.executable, "-m", "bot", "db", "upgrade"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert p.returncode == 0 and p.stdout == ""
-    dispose_engines()
+    assert p.returncode == 0, p.stderr
+    assert f"revision {head}" in p.stdout
+    monkeypatch.setenv("LINLI_DATABASE_URL", url)
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    try:
+        assert main(["db", "upgrade"]) == 0  # idempotent
+        assert f"revision {head}" in capsys.readouterr().out
+        assert main(["consultations", "list", "--json"]) == 0
+        assert capsys.readouterr().out == ""
+    finally:
+        get_settings.cache_clear()
+        dispose_engines()

@@ -2,48 +2,46 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
-
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.stack import REPO
+WORKERS = 4
 
-# Each process waits for a common start time, then migrates and syncs the directory like a starting worker.
-_WORKER = r"""
-import json, sys, time
-from bot.consultations.service import ConsultationService
-from bot.kb import load_kb
-url, start = sys.argv[1], float(sys.argv[2])
-kb = load_kb()
-time.sleep(max(0.0, start - time.time()))
-try:
-    ConsultationService(url, kb, use_embedding=False)
-    print(json.dumps({"ok": True}))
-except Exception as e:
-    print(json.dumps({"ok": False, "error": f"{type(e).__name__}: {e}"[:300]}))
-"""
+
+def _prepare(url: str, start, results) -> None:
+    """One starting worker: load the knowledge base, wait for the others, then migrate and sync the directory."""
+    from bot.consultations.service import ConsultationService
+    from bot.kb import load_kb
+
+    kb = load_kb()
+    start.wait(timeout=120)  # every process is ready: they begin together
+    try:
+        ConsultationService(url, kb, use_embedding=False)
+        results.put({"ok": True})
+    except Exception as e:  # noqa: BLE001 — reported to the test
+        results.put({"ok": False, "error": f"{type(e).__name__}: {e}"[:300]})
+
+
+@pytest.fixture(scope="module")
+def processes():
+    """Separate processes from the shared fork server (:mod:`tests.processes`)."""
+    from tests.processes import context
+
+    return context()
 
 
 @pytest.mark.parametrize("store", ["pg_url", "sqlite_url"])
-def test_workers_preparing_a_fresh_database_together_all_start(store, request):
+def test_workers_preparing_a_fresh_database_together_all_start(store, request, processes):
     url = request.getfixturevalue(store)
-    start = time.time() + 20  # after every process has imported and loaded the knowledge base
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _WORKER, url, str(start)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        for _ in range(4)
-    ]
-    results = []
+    start, results = processes.Barrier(WORKERS), processes.Queue()
+    procs = [processes.Process(target=_prepare, args=(url, start, results)) for _ in range(WORKERS)]
     for p in procs:
-        out, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err.decode()[-2000:]
-        results.append(json.loads(out.decode().strip().splitlines()[-1]))
-    assert all(r["ok"] for r in results), results
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+        assert p.exitcode == 0, p.exitcode
+    outcomes = [results.get(timeout=30) for _ in procs]
+    assert all(r["ok"] for r in outcomes), outcomes
     engine = create_engine(url)
     with engine.connect() as conn:
         versions = conn.execute(text("select count(*) from alembic_version")).scalar()

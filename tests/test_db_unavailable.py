@@ -74,8 +74,9 @@ def _count(svc: ConsultationService) -> int:
     return svc.reports.count_for_committee(None)
 
 
-def test_postgres_outage_is_polite_atomic_and_recovers(pg_url):
-    ConsultationService(pg_url, use_embedding=False)  # migrate through the direct URL
+def test_postgres_outage_is_polite_atomic_and_recovers(migrated_pg_url):
+    pg_url = migrated_pg_url
+    ConsultationService(pg_url, use_embedding=False)  # sync the directory through the direct URL
     relay = Relay()
     try:
         url = pg_url.replace("127.0.0.1:5432", f"127.0.0.1:{relay.port}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -60,7 +61,9 @@ def torch_vectors(torch_reference):
 def test_onnx_vectors_close_to_torch(exported, torch_vectors, backend, floor):
     texts, tq, tp = torch_vectors
     s = _settings(backend)
-    q, p = emb.encode_queries(texts, settings=s), emb.encode_passages(texts, settings=s)
+    # batches of 4 (longest first): the 512-token text pads only its own batch, not all 20 texts to 512 tokens
+    # (4x the encoding work); what padding and batching do is the next test's subject
+    q, p = emb.encode_queries(texts, settings=s, batch_size=4), emb.encode_passages(texts, settings=s, batch_size=4)
     assert q.shape == tq.shape and q.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-5)
     cq, cp = _cos(q, tq), _cos(p, tp)
@@ -115,19 +118,41 @@ def test_export_refuses_a_folder_that_is_not_a_model(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_serving_with_onnx_needs_no_torch(exported):
-    """The point of the backend: a process answering with onnx-int8 never imports torch or transformers."""
-    code = (
-        "import sys; import bot.embedding as e; from bot.settings import get_settings\n"
-        "v = e.encode_queries(['在社区能办医保吗'])\n"
-        "assert v.shape == (1, 384), v.shape\n"
-        "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))\n"
-    )
-    env = {"LINLI_EMBEDDING_BACKEND": "onnx-int8", "PATH": "/usr/bin:/bin", "HOME": "/tmp"}
+#: one fresh process serves a question with the default backend (fp32 ONNX), then with onnx-int8, and reports
+#: each: backend, model id, resident MB, which of torch/transformers/sentence-transformers it had imported
+_SERVE = """
+import json, os, sys
+import bot.embedding as e
+from bot.settings import get_settings
+
+def report():
+    v = e.encode_queries(["在社区能办医保吗"])
+    assert v.shape == (1, 384), v.shape
+    rss = [int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS:")][0] // 1024
+    heavy = sorted(m for m in ("torch", "transformers", "sentence_transformers") if m in sys.modules)
+    print(json.dumps([get_settings().embedding_backend, e.model_id(), rss, heavy]), flush=True)
+
+report()
+os.environ["LINLI_EMBEDDING_BACKEND"] = "onnx-int8"
+get_settings.cache_clear()
+report()
+"""
+
+
+@pytest.fixture(scope="module")
+def served(exported) -> list[list]:
+    """What :data:`_SERVE` reports, from a process with no LINLI_* settings (the defaults)."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, check=True, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", _SERVE], cwd=REPO_ROOT, env=env, check=True, capture_output=True, text=True, timeout=300
     ).stdout
-    assert out.strip() == "[]"
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_serving_with_onnx_needs_no_torch(served):
+    """The point of the backend: a process answering with onnx-int8 never imports torch or transformers."""
+    backend, model, _, imported = served[1]
+    assert backend == "onnx-int8" and model.endswith("+onnx-int8") and imported == []
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +188,7 @@ def test_onnx_int8_ranks_expected_passages_as_well_as_torch(assistants, set_name
     assert o["bm25"] == t["bm25"]  # the sparse side does not depend on the encoder
 
 
-def test_default_backend_serves_fp32_onnx_without_torch_and_maps_its_weights(exported):
+def test_default_backend_serves_fp32_onnx_without_torch_and_maps_its_weights(exported, served):
     """The default (no LINLI_EMBEDDING_BACKEND) is ONNX fp32: no torch import, weights in one external file.
 
     External data is what ONNX Runtime memory-maps: the 384 MB embedding table stays on disk except for the
@@ -178,20 +203,8 @@ def test_default_backend_serves_fp32_onnx_without_torch_and_maps_its_weights(exp
     assert (folder / onnx_export.FP32_FILE).stat().st_size < 5_000_000  # the graph alone; weights in the data file
     assert (folder / onnx_export.FP32_DATA_FILE).stat().st_size > 400_000_000
     assert exported["fp32_data_sha256"] == onnx_export._sha256(folder / onnx_export.FP32_DATA_FILE)
-    code = (
-        "import sys; import bot.embedding as e; from bot.settings import get_settings\n"
-        "v = e.encode_queries(['在社区能办医保吗'])\n"
-        "assert v.shape == (1, 384), v.shape\n"
-        "rss = [int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmRSS:')][0] // 1024\n"
-        "print(get_settings().embedding_backend, e.model_id().endswith('+onnx'), rss,\n"
-        "      sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))\n"
-    )
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, check=True, capture_output=True, text=True, timeout=300
-    ).stdout.split()
-    backend, suffixed, rss, imported = out[0], out[1], int(out[2]), " ".join(out[3:])
-    assert (backend, suffixed, imported) == ("onnx", "True", "[]")
+    backend, model, rss, imported = served[0]  # the first question, before the int8 encoder was loaded
+    assert (backend, model.endswith("+onnx"), imported) == ("onnx", True, [])
     assert rss < 600, f"{rss} MB resident for one fp32 encoder: are the weights copied instead of mapped?"
 
 

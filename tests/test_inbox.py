@@ -529,10 +529,10 @@ def test_security_headers_and_no_store(alice):
 
 # PostgreSQL -------------------------------------------------------------------------------
 @pytest.mark.postgres
-def test_inbox_and_open311_on_postgresql(tmp_path, pg_url):
+def test_inbox_and_open311_on_postgresql(tmp_path, migrated_pg_url):
     from bot.inbox.apikeys import ApiKeyStore
 
-    env = make_env(tmp_path, pg_url)
+    env = make_env(tmp_path, migrated_pg_url)
     c = TestClient(create_app(env.settings, env.service, push_interval=0))
     login(c, "alice")
     assert _numbers(c.get("/consultations").text) == {x.tracking_no for x in env.a}

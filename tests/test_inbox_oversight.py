@@ -227,8 +227,13 @@ def test_publish_outcome_then_public_page_and_open311(alice, app, env):
     assert "暂无公开" in anon.get("/public/heping").text
 
 
-def test_adduser_cli_creates_a_supervisor(env, tmp_path):
+def test_adduser_cli_creates_a_supervisor(env, tmp_path, monkeypatch, capsys):
+    """A real `python -m bot inbox adduser`; the refused township through the same entry point in this process."""
+    import io
     import os
+
+    from bot.cli import main
+    from bot.settings import get_settings
 
     cmd = [sys.executable, "-m", "bot", "inbox", "adduser", "jd1", "--township", "城关街道", "--password-stdin"]
     envv = {**os.environ, "LINLI_DATABASE_URL": env.settings.sqlalchemy_url, "LINLI_VAR_DIR": str(tmp_path)}
@@ -236,16 +241,16 @@ def test_adduser_cli_creates_a_supervisor(env, tmp_path):
     assert p.returncode == 0, p.stderr
     u = env.service.accounts.get_user("jd1")
     assert u.role == "supervisor" and u.township == "城关街道" and u.committee_id is None
-    bad = subprocess.run(
-        [*cmd[:5], "jd2", "--township", "不存在街道", "--password-stdin"],
-        input="jd-pass-1234!x\n",
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=envv,
-        timeout=120,
-    )
-    assert bad.returncode == 1 and "没有找到这个街道" in bad.stderr
+    monkeypatch.setenv("LINLI_DATABASE_URL", env.settings.sqlalchemy_url)
+    monkeypatch.setenv("LINLI_VAR_DIR", str(tmp_path))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("jd-pass-1234!x\n"))
+    get_settings.cache_clear()
+    try:
+        rc = main(["inbox", "adduser", "jd2", "--township", "不存在街道", "--password-stdin"])
+    finally:
+        get_settings.cache_clear()
+    assert rc == 1 and "没有找到这个街道" in capsys.readouterr().err
+    assert env.service.accounts.get_user("jd2") is None
 
 
 def test_member_of_committee_a_only(alice, env):

@@ -8,9 +8,8 @@ Real stores (SQLite and PostgreSQL), real uvicorn servers on loopback configured
 
 from __future__ import annotations
 
-import os
+import io
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -30,7 +29,7 @@ COOKIE = "linli_inbox"
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def url(request):
-    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+    return request.getfixturevalue("migrated_sqlite_url" if request.param == "sqlite" else "migrated_pg_url")
 
 
 @pytest.fixture
@@ -212,19 +211,22 @@ def test_admin_page_refuses_a_common_password_in_chinese(tmp_path):
     assert env.service.accounts.get_user("carol") is not None
 
 
-def test_cli_refuses_a_common_password_in_chinese(tmp_path):
+def test_cli_refuses_a_common_password_in_chinese(tmp_path, monkeypatch, capsys):
+    """`python -m bot inbox adduser` in this process (the real process: tests/test_inbox_oversight.py)."""
+    from bot.cli import main
+    from bot.settings import get_settings
+
     env = make_env(tmp_path)
-    run_env = {**os.environ, "LINLI_DATABASE_URL": env.settings.sqlalchemy_url, "LINLI_VAR_DIR": str(tmp_path)}
-    p = subprocess.run(
-        [sys.executable, "-m", "bot", "inbox", "adduser", "carol", "--committee", "xingfu-jwh", "--password-stdin"],
-        input="12345678\n",
-        text=True,
-        capture_output=True,
-        cwd=REPO,
-        env=run_env,
-        timeout=300,
-    )
-    assert p.returncode == 1 and "太常见" in p.stderr and "Traceback" not in p.stderr
+    monkeypatch.setenv("LINLI_DATABASE_URL", env.settings.sqlalchemy_url)
+    monkeypatch.setenv("LINLI_VAR_DIR", str(tmp_path))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("12345678\n"))
+    get_settings.cache_clear()
+    try:
+        rc = main(["inbox", "adduser", "carol", "--committee", "xingfu-jwh", "--password-stdin"])
+    finally:
+        get_settings.cache_clear()
+    err = capsys.readouterr().err
+    assert rc == 1 and "太常见" in err and "Traceback" not in err
     assert env.service.accounts.get_user("carol") is None
 
 

@@ -7,6 +7,8 @@ one thing at a time, checking that `python -m bot kb check` names the file, entr
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import shutil
@@ -61,11 +63,21 @@ def dump_yaml(path: Path, data) -> None:
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
+def run_here(*args: str) -> tuple[int, str]:
+    """`python -m bot …` through the same entry point in this process (a traceback would fail the test itself):
+    (exit code, stdout + stderr). The real process: test_kb_check_passes_and_prints_counts and the userdict tests."""
+    from bot.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(list(args))
+    return rc, out.getvalue() + err.getvalue()
+
+
 def assert_check_fails(kb_dir: Path, *fragments: str) -> str:
     """`kb check` must exit non-zero, name every fragment, and never show a traceback."""
-    result = run_cli("kb", "check", "--kb-dir", str(kb_dir))
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
+    rc, output = run_here("kb", "check", "--kb-dir", str(kb_dir))
+    assert rc != 0, output
     assert "Traceback" not in output, output
     for fragment in fragments:
         assert fragment in output, f"{fragment!r} not in:\n{output}"

@@ -3,6 +3,7 @@ without a restart while residents ask), roll back; manifests and the audit trail
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -118,33 +119,59 @@ def _bot(kb_root: Path, *args: str, stdin: str | None = None) -> subprocess.Comp
     )
 
 
-def test_cli_publish_answers_at_once_and_rollback(kb_root, tmp_path):
+@pytest.fixture
+def bot_here(kb_root, monkeypatch, capsys):
+    """`python -m bot …` in this process, configured like :func:`_bot` (only LINLI_KB_DIR): (exit code, out, err)."""
+    from bot.cli import main
+    from bot.retrieval import embedder as embedders
+
+    for k in [k for k in os.environ if k.startswith("LINLI_")]:
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("LINLI_KB_DIR", str(kb_root))
+    # the real encoder behind the vector cache: a new version's unchanged passages are not encoded again
+    real = embedders.load_embedder
+    monkeypatch.setattr(embedders, "load_embedder", lambda settings: CachedEmbedder(real(settings)))
+
+    def run(*args: str) -> tuple[int, str, str]:
+        get_settings.cache_clear()
+        try:
+            rc = main(list(args))
+        finally:
+            get_settings.cache_clear()
+        out = capsys.readouterr()
+        return rc, out.out, out.err
+
+    return run
+
+
+def test_cli_publish_answers_at_once_and_rollback(kb_root, tmp_path, bot_here, monkeypatch):
+    """Publishing is a real process; the answers from the new version (and the rest) come through the same
+    entry point in this process, as a fresh `ask` would build them."""
     docx = write_docx(elderly_lines(), tmp_path / "养老规划.docx")
     run = _bot(kb_root, "kb", "import", str(docx), "--publish", "--by", "editor-zhao")
     assert run.returncode == 0, run.stderr
     assert "已发布知识版本 v0001" in run.stdout and "问题：无" in run.stdout
     assert (versions_dir(kb_root) / "v0001" / "documents" / "doc2.original.docx").is_file()
-    run = _bot(kb_root, "kb", "versions")
-    assert (
-        run.returncode == 0 and "* v0001" in run.stdout and "editor-zhao" in run.stdout and "新增 doc2《" in run.stdout
-    )
+    rc, out, _ = bot_here("kb", "versions")
+    assert rc == 0 and "* v0001" in out and "editor-zhao" in out and "新增 doc2《" in out
 
-    run = _bot(kb_root, "ask", "--json", "-", stdin="\n".join(DOC2_QUESTIONS) + "\n")
-    assert run.returncode == 0, run.stderr[-2000:]
-    clause, indicator = [json.loads(x) for x in run.stdout.splitlines()]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(("\n".join(DOC2_QUESTIONS) + "\n").encode())))
+    rc, out, err = bot_here("ask", "--json", "-")
+    assert rc == 0, err[-2000:]
+    clause, indicator = [json.loads(x) for x in out.splitlines()]
     assert clause["kind"] == "clause" and clause["sources"][0]["id"].startswith("doc2-1.2-")
     assert f"来源：{DOC_CITE}（二）发展家庭养老床位 第" in clause["answer"]
     assert indicator["kind"] == "indicator" and indicator["sources"][0]["id"] == "doc2-indicator-4"
     assert "≥90%" in indicator["answer"] and "60%" in indicator["answer"] and DOC_CITE in indicator["answer"]
 
-    run = _bot(kb_root, "kb", "rollback", "seed", "--by", "admin")
-    assert run.returncode == 0 and "当前知识版本：seed（之前：v0001）" in run.stdout
-    run = _bot(kb_root, "ask", "--json", DOC2_QUESTIONS[1])
-    assert run.returncode == 0, run.stderr[-2000:]
-    after = json.loads(run.stdout)
+    rc, out, _ = bot_here("kb", "rollback", "seed", "--by", "admin")
+    assert rc == 0 and "当前知识版本：seed（之前：v0001）" in out
+    rc, out, err = bot_here("ask", "--json", DOC2_QUESTIONS[1])
+    assert rc == 0, err[-2000:]
+    after = json.loads(out)
     assert not any(s["id"].startswith("doc2-") for s in after["sources"]) and DOC_CITE not in after["answer"]
-    run = _bot(kb_root, "kb", "rollback", "v0009")
-    assert run.returncode == 1 and "没有这个版本" in run.stderr and "Traceback" not in run.stderr
+    rc, _, err = bot_here("kb", "rollback", "v0009")
+    assert rc == 1 and "没有这个版本" in err and "Traceback" not in err
 
 
 def _wait_for(live: LiveAssistant, version: str, max_seconds: float = 900) -> None:

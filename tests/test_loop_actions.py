@@ -23,9 +23,9 @@ SIMILAR = "幸福家园3号楼电梯坏了好几天，没人来修"
 
 
 @pytest.fixture
-def svc(sqlite_url, monkeypatch):
+def svc(migrated_sqlite_url, monkeypatch):
     """The store the actions use (as in tests/test_actions_inprocess.py)."""
-    service = ConsultationService(sqlite_url, use_embedding=False)
+    service = ConsultationService(migrated_sqlite_url, use_embedding=False)
     monkeypatch.setitem(common._cache, "consultations", service)
     yield service
     service.delivery.stop()

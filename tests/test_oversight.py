@@ -27,7 +27,7 @@ SH = ZoneInfo("Asia/Shanghai")
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def url(request):
-    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+    return request.getfixturevalue("migrated_sqlite_url" if request.param == "sqlite" else "migrated_pg_url")
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ N = 200
 
 
 @pytest.fixture
-def svc(pg_url):
-    service = ConsultationService(pg_url, load_kb(), use_embedding=False)
+def svc(migrated_pg_url):
+    service = ConsultationService(migrated_pg_url, load_kb(), use_embedding=False)
     yield service
     dispose_engines()
 

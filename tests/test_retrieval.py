@@ -1,5 +1,6 @@
 """Retrieval quality gate on the dev set, BM25, index persistence, and the ask CLI (real model, real KB)."""
 
+import io
 import json
 import shutil
 import subprocess
@@ -77,7 +78,10 @@ def test_cli_ask_json_medical_insurance():
     assert d["answer"].count("来源：") == 1 and len(d["answer"]) <= 120
 
 
-def test_cli_batch_mode_survives_bad_lines():
+def test_cli_batch_mode_survives_bad_lines(monkeypatch, capsys):
+    """In this process through the command's entry point (the real process: test_cli_ask_json_medical_insurance)."""
+    from bot.cli import main
+
     lines = [
         "在社区能办医保吗",
         "",
@@ -88,9 +92,11 @@ def test_cli_batch_mode_survives_bad_lines():
         "'; DROP TABLE x; --<b>",
         "社工师指标是多少",
     ]
-    run = _bot("ask", "--json", "-", stdin="\n".join(lines) + "\n")
-    assert run.returncode == 0 and "Traceback" not in run.stderr
-    out = [json.loads(x) for x in run.stdout.splitlines()]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(("\n".join(lines) + "\n").encode())))
+    assert main(["ask", "--json", "-"]) == 0
+    run = capsys.readouterr()
+    assert "Traceback" not in run.err
+    out = [json.loads(x) for x in run.out.splitlines()]
     assert len(out) == len(lines)
     assert out[0]["kind"] == "service" and out[-1]["kind"] == "indicator"
     assert all("error" in out[i] for i in (1, 2, 3, 4))

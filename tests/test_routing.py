@@ -216,22 +216,43 @@ def test_route_cli_json_lines(tmp_path):
     assert out[2]["category"] is None and out[2]["committee"]["id"] == "liushu-cwh"
 
 
-def test_route_cli_text_default_community_and_errors(tmp_path):
-    run = lambda *a: subprocess.run(
-        [sys.executable, "-m", "bot", "route", "--no-embedding", *a],
+@pytest.fixture
+def route_cli(tmp_path, monkeypatch, capsys):
+    """`python -m bot route --no-embedding …` in this process (the same entry point as the command; the real
+    process is tested by test_route_cli_json_lines and test_route_cli_unknown_community_exits_2), from another
+    directory: returns (exit code, stdout, stderr)."""
+    from bot.cli import main
+
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        rc = main(["route", "--no-embedding", *args])
+        out = capsys.readouterr()
+        return rc, out.out, out.err
+
+    return run
+
+
+def test_route_cli_unknown_community_exits_2(tmp_path):
+    p = subprocess.run(
+        [sys.executable, "-m", "bot", "route", "--no-embedding", "--community", "atlantis", "路灯坏了"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
         timeout=120,
     )
-    p = run("--json", "阳光苑的电梯坏了")
-    assert p.returncode == 0 and json.loads(p.stdout)["committee"]["id"] == "xingfu-yzh-yangguangyuan"
-    p = run("幸福家园物业费涨了")
-    assert p.returncode == 0 and "幸福家园业主委员会" in p.stdout and "业主委员会" in p.stdout
-    p = run("--community", "atlantis", "路灯坏了")
     assert p.returncode == 2 and "未知社区" in p.stderr and "Traceback" not in p.stderr
-    p = run("--json", "   ")
-    assert p.returncode == 1 and "空" in json.loads(p.stdout)["error"] and "Traceback" not in p.stderr
+
+
+def test_route_cli_text_default_community_and_errors(route_cli):
+    rc, out, _ = route_cli("--json", "阳光苑的电梯坏了")
+    assert rc == 0 and json.loads(out)["committee"]["id"] == "xingfu-yzh-yangguangyuan"
+    rc, out, _ = route_cli("幸福家园物业费涨了")
+    assert rc == 0 and "幸福家园业主委员会" in out and "业主委员会" in out
+    rc, _, err = route_cli("--community", "atlantis", "路灯坏了")
+    assert rc == 2 and "未知社区" in err and "Traceback" not in err
+    rc, out, err = route_cli("--json", "   ")
+    assert rc == 1 and "空" in json.loads(out)["error"] and "Traceback" not in err
 
 
 @pytest.mark.parametrize(
@@ -251,26 +272,14 @@ def test_village_matters_from_a_town_community_ask_which_village(keyword_router,
         assert r.committee.id in {m.id for m in r.community.committees}
 
 
-def test_route_cli_says_when_it_assumed_the_default_community(tmp_path):
-    run = lambda *a: subprocess.run(
-        [sys.executable, "-m", "bot", "route", "--no-embedding", *a],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-    )
-    p = run("--json", "村务公开栏好久没更新了")
-    out = json.loads(p.stdout)
-    assert (
-        p.returncode == 0
-        and "默认社区" in p.stderr
-        and out["assumed_community"] is True
-        and out["needs_village"] is True
-    )
-    p = run("村务公开栏好久没更新了")
-    assert "哪个村" in p.stdout and "柳树村" in p.stdout
-    p = run("--community", "xingfu", "--json", "阳光苑的电梯坏了")
-    assert "默认社区" not in p.stderr and "assumed_community" not in json.loads(p.stdout)
+def test_route_cli_says_when_it_assumed_the_default_community(route_cli):
+    rc, out, err = route_cli("--json", "村务公开栏好久没更新了")
+    got = json.loads(out)
+    assert rc == 0 and "默认社区" in err and got["assumed_community"] is True and got["needs_village"] is True
+    _, out, _ = route_cli("村务公开栏好久没更新了")
+    assert "哪个村" in out and "柳树村" in out
+    _, out, err = route_cli("--community", "xingfu", "--json", "阳光苑的电梯坏了")
+    assert "默认社区" not in err and "assumed_community" not in json.loads(out)
 
 
 def _form_tracker(slots: dict):
