@@ -163,6 +163,7 @@ _SLOW_FIRST = (
     "test_embedding_onnx.py",
     "test_consultations.py",
     "test_kb_desk.py",
+    "test_unigram_tokenizer.py",
     "test_retrieval.py",
     "test_routing.py",
     "test_kb_versions.py",
