@@ -4,8 +4,10 @@ Rasa 3.6 takes its HTTP API token only as ``--auth-token TOKEN``, which every lo
 ``ps``. This launcher reads it from ``LINLI_RASA_TOKEN`` (or the file named by ``LINLI_RASA_TOKEN_FILE``)
 and hands it to Rasa inside the process, so the command line never shows it. It also creates every
 runtime file owner-only (umask 077), refuses ``--enable-api`` without a token, and writes every log
-record on one line (a newline in a resident's message cannot forge a log line), and validates action server
-responses with a schema checked once (``rasa_addons.action_response``: half of Rasa's CPU per message otherwise).
+record on one line (a newline in a resident's message cannot forge a log line), validates action server
+responses with a schema checked once (``rasa_addons.action_response``: half of Rasa's CPU per message otherwise),
+parses well-formed button payloads without the NLU graph (``rasa_addons.payload_parse``: Rasa discards the
+graph's work on them), and skips two per-message wastes (``rasa_addons.event_types``, ``rasa_addons.log_copies``).
 """
 
 from __future__ import annotations
@@ -63,9 +65,12 @@ def main() -> None:
     sys.argv = ["rasa", *argv]
     from rasa.__main__ import main as rasa_main
 
-    from rasa_addons import action_response
+    from rasa_addons import action_response, event_types, log_copies, payload_parse
 
     action_response.install()
+    payload_parse.install()
+    event_types.install()
+    log_copies.install()
 
     rasa_main()
 
