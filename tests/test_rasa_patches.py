@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 from tests.stack import RASA_PYTHON, REPO
+
+pytestmark = pytest.mark.rasa  # it runs Rasa's own code in the engine env (not part of `make test-fast`)
 
 # Runs in the engine env (Rasa 3.6).
 _SCRIPT = r"""
