@@ -2,8 +2,8 @@
 
 Each question says what a right reply contains (``must_all``: groups of alternative phrases, one of every group
 must appear in the reply or in the sources it quotes) or that it must be declined (``pointer_any``: one of these
-pointers must appear in the reply). ``blind_dev``, ``blind_dev2``, ``blind_dev3``, ``blind_dev4``, ``blind_dev5`` and (since 2026-12-01) ``blind_heldout`` are for tuning;
-``blind_heldout2`` … ``blind_heldout5`` only measure (their failures are never printed).
+pointers must appear in the reply). ``blind_dev`` … ``blind_dev6`` and (since 2026-12-01) ``blind_heldout`` are for tuning;
+``blind_heldout2`` … ``blind_heldout6`` only measure (their failures are never printed).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from bot.errors import UserFacingError
 from bot.settings import REPO_ROOT
 
 #: Sets only ever measured: ``bot eval`` prints their summary, never their failures.
-MEASURE_ONLY = frozenset({"blind_heldout2", "blind_heldout3", "blind_heldout4", "blind_heldout5"})
+MEASURE_ONLY = frozenset({"blind_heldout2", "blind_heldout3", "blind_heldout4", "blind_heldout5", "blind_heldout6"})
 
 BLIND_SETS = {
     "blind_dev": REPO_ROOT / "tests" / "data" / "blind_dev.yml",
@@ -32,6 +32,8 @@ BLIND_SETS = {
     "blind_heldout4": REPO_ROOT / "tests" / "data" / "blind_heldout4.yml",  # the fourth set's frozen half: measure only
     "blind_dev5": REPO_ROOT / "tests" / "data" / "blind_dev5.yml",  # the fifth set's tuning half (not yet tuned on)
     "blind_heldout5": REPO_ROOT / "tests" / "data" / "blind_heldout5.yml",  # the fifth set's frozen half: measure only
+    "blind_dev6": REPO_ROOT / "tests" / "data" / "blind_dev6.yml",  # the sixth set's tuning half
+    "blind_heldout6": REPO_ROOT / "tests" / "data" / "blind_heldout6.yml",  # the sixth set's frozen half: measure only
 }
 MODES = ("dense", "bm25", "hybrid")
 
@@ -81,9 +83,13 @@ def is_decline(ans) -> bool:
 
 
 def graded_text(ans) -> str:
-    """The reply and the text of the sources it quotes (the cited ones, not the further search hits)."""
+    """The reply (and, for a 繁體 reply, its simplified form: the set's phrases are simplified) and the text of the
+    sources it quotes (the cited ones, not the further search hits)."""
+    from bot.retrieval.script import to_simplified
+
     cited = ans.sources[: max(0, int(getattr(ans, "cited", 1)))]
-    return "\n".join([ans.answer, *(s.text for s in cited)])
+    reply = ans.answer if to_simplified(ans.answer) == ans.answer else f"{ans.answer}\n{to_simplified(ans.answer)}"
+    return "\n".join([reply, *(s.text for s in cited)])
 
 
 def grade(q: BlindQuestion, ans) -> Grade:
