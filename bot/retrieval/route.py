@@ -32,6 +32,8 @@ from bot.retrieval.refs import agency_names, chapter_named
 from bot.retrieval.search import Hit, SearchResult
 from bot.retrieval.typos import SoundSpeller
 
+#: A service ranked below a plan sentence no service rests on answers only if it scores this share of the top.
+RIVAL_SHARE = 0.8
 #: How close (cosine) a question must come to a reviewed Q&A entry's question to get its written answer.
 QA_MIN_COSINE = 0.92
 
@@ -99,8 +101,15 @@ class Routing(PlanText, Composition):
                     self.indicator_answer(ind_hit.passage.id, question=q, hits=hits, top_k=top_k), q, conf
                 )
         named_agency = self._agency_named(q) if mentioned is None else None
-        if named_agency is not None and (AGENCY_CUE.search(q) or _ASKS_PART.search(q) or _ASKS_ROLE.search(q)):
-            return self._with(self._agency_chapters_answer(q, named_agency, top_k), q, conf)
+        asks_agency = AGENCY_CUE.search(q) or _ASKS_ROLE.search(q)
+        if named_agency is not None and (asks_agency or _ASKS_PART.search(q)):
+            if not self._topic_besides_agencies(q):  # 市妇联负责哪部分: the agency's chapters
+                return self._with(self._agency_chapters_answer(q, named_agency, top_k), q, conf)
+            # 商业生态这块是不是商务局管的: the topic's agencies; if the named one is not among them, its own part
+            ans = self._agency_answer(q, hits, top_k, mentioned)
+            if named_agency.name not in ans.agencies:
+                ans = self._agency_chapters_answer(q, named_agency, top_k)
+            return self._with(ans, q, conf)
         if AGENCY_CUE.search(q):
             return self._with(self._agency_answer(q, hits, top_k, mentioned), q, conf)
         if WHEN_CUE.search(q) and not aspect and (mentioned is None or _PLAN_GOAL.search(q)):
@@ -146,9 +155,9 @@ class Routing(PlanText, Composition):
                 if backing is not None:
                     return self._with(self._clause_answer(q, backing, hits, top_k), q, conf)
             ans = self.service_answer(svc.id, aspect or "overview", question=q, hits=hits, top_k=top_k)
-            if not aspect and _CAN.search(
-                q
-            ):  # 能不能在社区办: the card says how, the plan's sentence says it will be so
+            if not aspect and (
+                _CAN.search(q) or _RULE.search(q)
+            ):  # 能不能在社区办 / 有规定吗: the card says how, the plan's sentence says it will be so
                 ans = A.finish(ans, ans.body, 2 if len(ans.sources) > 1 and ans.sources[1].id == svc.clause else 1)
             return self._with(ans, q, conf)
         if top.type == "indicator":
@@ -180,6 +189,19 @@ class Routing(PlanText, Composition):
             if any(n in q for n in agency_names(a)):
                 return a
         return None
+
+    def _topic_besides_agencies(self, q: str) -> bool:
+        """Whether a question naming an agency also names a topic of the plan (医保下沉, 商业生态), not only asks
+        about the agency's part (市妇联负责规划哪部分)."""
+        rest = q
+        for a in self.kb.agencies.agencies:
+            for n in sorted(agency_names(a), key=len, reverse=True):
+                rest = rest.replace(n, " ")
+        bm25 = self.retriever.bm25
+        return any(
+            len(tok) >= 2 and _CJK_WORD.fullmatch(tok) and not _ASKS_WHOSE.search(tok) and bm25.idf.get(tok, 0.0) >= 2.0
+            for tok in self.retriever.analyze(rest)
+        )
 
     def _indicators_named(self, q: str, min_shared: int = 3) -> list:
         """Indicators whose names the question spells out (most shared character pairs): for each part joined by
@@ -240,7 +262,7 @@ class Routing(PlanText, Composition):
     def _service_near_top(self, hits: list[Hit], depth: int = 2) -> Service | None:
         """A catalogue service among the first hits, directly or through the clause it rests on."""
         for h in hits[:depth]:
-            if h.passage.type == "service":
+            if h.passage.type == "service" and self._not_outranked(h, hits):
                 return self.kb.service(h.passage.id)
         top = hits[0].passage
         linked = {s.id for s in self._services_by_clause.get(top.id, [])}
@@ -248,6 +270,14 @@ class Routing(PlanText, Composition):
             if h.passage.type == "service" and h.passage.id in linked:
                 return self.kb.service(h.passage.id)
         return None
+
+    def _not_outranked(self, h: Hit, hits: list[Hit], share: float = RIVAL_SHARE) -> bool:
+        """Whether a service hit may answer for the search: it is first, or rests on the first hit's sentence, or
+        scores near it; a plan sentence far ahead that no service rests on (连锁经营) is the answer instead."""
+        top = hits[0]
+        if h is top or top.passage.type not in ("plan", "action") or self._services_by_clause.get(top.passage.id):
+            return True
+        return h.passage.clause == top.passage.id or h.score >= share * top.score
 
     def _with(self, ans: A.Answer, q: str, conf: float) -> A.Answer:
         ans.question, ans.confidence = q, conf
@@ -305,6 +335,7 @@ def _shared_pairs(text: str, name: str) -> int:
 _YEAR = re.compile(r"20[2-3][0-9]年")
 _FUTURE = re.compile(r"以后(会|能|还|要)|将来|今后|未来|会不会|有没有(计划|打算)|(会|能|要)(改善|改进|完善|加强|提升)")
 _CAN = re.compile(r"能不能|可不可以|能否|可否|(能|可以).{0,10}(吗|嗎|不)|还是得|行不行")
+_RULE = re.compile(r"有(没有)?(啥|什么)?(规定|政策|说法|要求)|规定(了|要|得|必须)")  # is there a rule: the plan's words
 _QUANTITY = re.compile(r"几|多少|数|[0-9]|百分|比例|%")
 _QUOTED_TERM = re.compile(r"“([^”]{2,8})”")
 _ALL_INDICATORS = re.compile(
@@ -314,6 +345,7 @@ _ASKS_PART = re.compile(
     r"哪一?(个|几|些)?(部分|节|章|块|方面)|负责(什么|哪些|啥)|管(什么|哪些|啥)|哪些工作|几(个|节|部分|章)"
 )
 _ASKS_ROLE = re.compile(r"(什么|啥|哪些)(角色|作用|职责|责任)|有没有(责任|份|它)|负责吗")
+_ASKS_WHOSE = re.compile(r"负责|单位|部门|部分|规划|责任|机构|工作|牵头|主管")  # words of asking whose part, no topic
 _PLAN_GOAL = re.compile(r"覆盖|建成|建好|实现|普及|达到|完成|都(有|能|要|会)|全面")
 _ASKS_PLAN = re.compile(r"规划|专栏|十四五|指标")
 _ASKS_SERVICE = re.compile(

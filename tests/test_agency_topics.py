@@ -1,0 +1,86 @@
+"""Who answers "哪个部门负责" for a topic: a short chapter list whole, a long one split by the agencies' duties;
+a question naming an agency and a topic gets the topic's agencies; a plan sentence far ahead of an unrelated
+service card is the answer. Questions are worded here, not taken from any evaluation set."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.kb.loader import load_kb
+from bot.retrieval.duties import names_all, topic_agencies
+from bot.settings import get_settings
+
+
+@pytest.fixture(scope="module")
+def kb():
+    return load_kb(get_settings().kb_dir)
+
+
+def _chapter(kb, numeral: str):
+    return next(c for c in kb.plan.chapters if c.numeral == numeral)
+
+
+def test_a_short_chapter_list_answers_for_every_topic_in_it(kb):
+    five = _chapter(kb, "五")
+    assert names_all(five) and not names_all(_chapter(kb, "七"))
+    clause = five.sentences[-1].id
+    got = topic_agencies(kb, clause, "村务公开", "市民政局")
+    assert got[0] == "市民政局" and set(five.agencies) <= set(got)
+
+
+def test_a_long_chapter_list_adds_an_agency_whose_duties_are_the_topic(kb):
+    seven = _chapter(kb, "七")
+    clause = next(s.id for s in seven.sentences if "儿童之家" in s.text)
+    got = topic_agencies(kb, clause, "儿童友好社区里的儿童活动场所", "市民政局")
+    assert got[0] == "市民政局" and "市妇联" in got and "市医保局" not in got
+
+
+def test_a_long_chapter_list_adds_nobody_when_the_lead_fits_best(kb):
+    seven = _chapter(kb, "七")
+    clause = next(s.id for s in seven.sentences if "医保" in s.text)
+    assert topic_agencies(kb, clause, "医保经办服务下沉到村（社区）", "市医保局") == ["市医保局"]
+
+
+def test_a_topic_without_a_chapter_keeps_the_lead(kb):
+    indicator = kb.indicators[0].id
+    assert topic_agencies(kb, indicator, "自助服务", "市民政局") == ["市民政局"]
+
+
+# ---- the assistant ------------------------------------------------------------------------------------------------
+def test_a_service_of_a_short_chapter_names_the_whole_list(assistant):
+    ans = assistant.ask("机关干部回居住地社区报到服务，归哪个单位管")
+    assert ans.kind == "agency"
+    assert all(a in ans.answer for a in ("市委组织部", "市民政局", "市住建局"))
+    assert len(ans.body) <= 120
+
+
+def test_a_service_of_a_long_chapter_names_the_agency_of_its_topic(assistant):
+    ans = assistant.ask("儿童之家是哪个单位管的")
+    assert ans.kind == "agency" and "市民政局" in ans.answer and "市妇联" in ans.answer
+    assert "市医保局" not in ans.body
+
+
+def test_an_agency_and_a_topic_named_get_the_topics_agencies(assistant):
+    ans = assistant.ask("鼓励连锁经营这件事是不是商务局管的")
+    assert ans.kind == "agency" and "市发改局" in ans.answer and "市商务局" in ans.answer
+
+
+def test_an_agency_named_alone_still_gets_its_chapters(assistant):
+    ans = assistant.ask("市科协在规划里管哪部分")
+    assert ans.kind == "agency" and "(七)" in ans.answer and "科普" in ans.answer
+
+
+def test_an_agency_not_on_the_topics_list_gets_its_own_part(assistant):
+    ans = assistant.ask("社区科普活动，规划写的责任单位里有没有科协")
+    assert "市科协" in ans.answer
+
+
+def test_a_plan_sentence_far_ahead_of_an_unrelated_card_is_the_answer(assistant):
+    ans = assistant.ask("我打算在几个小区开连锁的便利店")
+    assert "连锁经营" in ans.answer and "托育" not in ans.answer
+
+
+def test_asking_whether_a_rule_exists_cites_the_plan_sentence_too(assistant):
+    ans = assistant.ask("村里的财务账目有规定必须公开吗")
+    assert "服务目录" in ans.answer and "(五)" in ans.answer
+    assert any("公开制度" in s.text for s in ans.sources[: ans.cited])
