@@ -84,3 +84,30 @@ def test_asking_whether_a_rule_exists_cites_the_plan_sentence_too(assistant):
     ans = assistant.ask("村里的财务账目有规定必须公开吗")
     assert "服务目录" in ans.answer and "(五)" in ans.answer
     assert any("公开制度" in s.text for s in ans.sources[: ans.cited])
+
+
+def test_how_many_agencies_a_chapter_names_is_counted(assistant):
+    ans = assistant.ask("(五)最后列了几个市级部门")
+    assert ans.kind == "agency" and "共3个市级部门" in ans.answer and "市住建局" in ans.answer
+
+
+def test_whose_it_is_asked_by_naming_an_agency(assistant):
+    ans = assistant.ask("村史馆的事是文广旅局管的吗")
+    assert ans.kind == "agency" and "市文广旅局" in ans.answer
+    either = assistant.ask("红心物业到底是住建局管还是民政局管")
+    assert either.kind == "agency" and "市住建局" in either.answer and "市委组织部" in either.answer
+
+
+def test_an_agency_named_in_a_list_question_is_no_ownership_question(assistant):
+    ans = assistant.ask("民政局负责的养老服务有哪些")
+    assert ans.kind != "agency"
+
+
+def test_which_bodies_asked_with_a_measure_word(assistant):
+    ans = assistant.ask("五社联动由哪几家单位负责")
+    assert ans.kind == "agency" and "市民政局" in ans.answer and "市商务局" in ans.answer
+
+
+def test_a_business_operator_gets_the_plan_sentence_on_businesses(assistant):
+    ans = assistant.ask("我打算在小区里开家干洗店，政府支持吗")
+    assert ans.kind == "clause" and any(w in ans.sources[0].text for w in ("社区服务企业", "市场主体"))

@@ -132,6 +132,8 @@ class Composition:
         p = next((p for p in self.retriever.passages if p.type == "plan" and p.chapter.endswith(chapter.title)), None)
         sources = [_source(p, 1.0)] if p is not None else []
         body = A.chapter_agencies_text(chapter.title, list(chapter.agencies), list(chapter.local_bodies))
+        if re.search(r"几|多少", q):  # 点名了几个部门: the count of municipal agencies it names, then the list
+            body = f"共{len(chapter.agencies)}个市级部门。" + body
         ans = A.Answer(q, "agency", "", sources, list(chapter.agencies + chapter.local_bodies), [])
         return A.finish(ans, body, len(sources))
 

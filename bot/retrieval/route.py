@@ -55,7 +55,8 @@ class Routing(PlanText, Composition):
         hits = result.hits
         if not hits:  # a ranking alone (BM25 on words the KB never uses) can find nothing at all
             return A.finish(A.Answer(q, "out_of_scope", "", [], [], [], confidence=0.0), A.OUT_OF_SCOPE_REPLY, 0)
-        aspect = aspect_of(q)
+        owner = _OWNED_BY.search(q) and self._agency_named(q) is not None  # 是民政局管的吗: asks whose it is
+        aspect = aspect_of(q) or ("agency" if owner else None)
         hint = self._service_or_none(service_hint)
         mentioned = self._mentioned_service(q, hits)
         if hint and aspect and (mentioned is None or mentioned.id == hint.id):
@@ -80,7 +81,7 @@ class Routing(PlanText, Composition):
             return A.finish(A.Answer(q, "out_of_scope", "", [], [], [], confidence=conf), A.OUT_OF_SCOPE_REPLY, 0)
         top = hits[0].passage
         chapter = chapter_named(q, self.kb.plan.chapters) if mentioned is None else None
-        if chapter is not None and (AGENCY_CUE.search(q) or _ASKS_ROLE.search(q)):
+        if chapter is not None and (AGENCY_CUE.search(q) or _ASKS_ROLE.search(q) or _COUNT_BODIES.search(q)):
             return self._with(self._chapter_agencies_answer(q, chapter, top_k), q, conf)
         quoted = self._quoted_or_named(q) if not aspect else None
         if quoted is not None and INDICATOR_CUE.search(q) and not self._indicators_named(q):
@@ -101,7 +102,7 @@ class Routing(PlanText, Composition):
                     self.indicator_answer(ind_hit.passage.id, question=q, hits=hits, top_k=top_k), q, conf
                 )
         named_agency = self._agency_named(q) if mentioned is None else None
-        asks_agency = AGENCY_CUE.search(q) or _ASKS_ROLE.search(q)
+        asks_agency = AGENCY_CUE.search(q) or _ASKS_ROLE.search(q) or owner
         if named_agency is not None and (asks_agency or _ASKS_PART.search(q)):
             if not self._topic_besides_agencies(q):  # 市妇联负责哪部分: the agency's chapters
                 return self._with(self._agency_chapters_answer(q, named_agency, top_k), q, conf)
@@ -110,7 +111,7 @@ class Routing(PlanText, Composition):
             if named_agency.name not in ans.agencies:
                 ans = self._agency_chapters_answer(q, named_agency, top_k)
             return self._with(ans, q, conf)
-        if AGENCY_CUE.search(q):
+        if AGENCY_CUE.search(q) or owner:
             return self._with(self._agency_answer(q, hits, top_k, mentioned), q, conf)
         if WHEN_CUE.search(q) and not aspect and (mentioned is None or _PLAN_GOAL.search(q)):
             dated = next(
@@ -137,7 +138,7 @@ class Routing(PlanText, Composition):
             clause_hit = (
                 self._listing_hit(hits)
                 if LIST_CUE.search(q)
-                else (_doing(plan_hits, q) if operator else None)
+                else (_doing(plan_hits, q, mentioned is not None) if operator else None)
                 or (
                     None if operator else self._backing_clause(hits[0])
                 )  # an operator wants the plan, not a card's clause
@@ -345,6 +346,10 @@ _ASKS_PART = re.compile(
     r"哪一?(个|几|些)?(部分|节|章|块|方面)|负责(什么|哪些|啥)|管(什么|哪些|啥)|哪些工作|几(个|节|部分|章)"
 )
 _ASKS_ROLE = re.compile(r"(什么|啥|哪些)(角色|作用|职责|责任)|有没有(责任|份|它)|负责吗")
+_OWNED_BY = re.compile(  # with an agency named: 是民政局管的吗, 归文广旅局吗, 民政局管还是住建局管
+    r"(管|负责|牵头|主管|抓)(的)?(吗|嘛|么|呢|不|还是|[?？]|$)|归.{1,10}(吗|嘛|么|[?？]|$)"
+)
+_COUNT_BODIES = re.compile(r"(几|多少)(个|家)(市级|市直|市里的?)?(部门|单位|局)")  # (六)点名了几个部门
 _ASKS_WHOSE = re.compile(r"负责|单位|部门|部分|规划|责任|机构|工作|牵头|主管")  # words of asking whose part, no topic
 _PLAN_GOAL = re.compile(r"覆盖|建成|建好|实现|普及|达到|完成|都(有|能|要|会)|全面")
 _ASKS_PLAN = re.compile(r"规划|专栏|十四五|指标")
