@@ -111,3 +111,30 @@ def test_which_bodies_asked_with_a_measure_word(assistant):
 def test_a_business_operator_gets_the_plan_sentence_on_businesses(assistant):
     ans = assistant.ask("我打算在小区里开家干洗店，政府支持吗")
     assert ans.kind == "clause" and any(w in ans.sources[0].text for w in ("社区服务企业", "市场主体"))
+
+
+def test_the_agencies_two_chapters_share(assistant):
+    ans = assistant.ask("第六部分和第七部分都点名的部门是哪些")
+    assert ans.kind == "agency" and "市发改局" in ans.answer and "市民政局" in ans.answer
+    assert "市商务局" not in ans.body and ans.cited == 2
+
+
+def test_the_agency_every_chapter_names(assistant):
+    ans = assistant.ask("哪个单位在每一节的责任单位里都有")
+    assert ans.kind == "agency" and "市民政局" in ans.body and "市住建局" not in ans.body
+
+
+def test_how_many_agencies_in_all(assistant, kb):
+    distinct = {a for c in kb.plan.chapters for a in c.agencies}
+    ans = assistant.ask("整个规划一共涉及多少个市级部门")
+    assert f"共{len(distinct)}个市级部门" in ans.answer
+
+
+def test_each_chapters_list_when_several_are_named(assistant):
+    ans = assistant.ask("(五)和(六)分别由哪些部门负责")
+    assert "市委组织部" in ans.body and "市商务局" in ans.body and ans.cited == 2
+
+
+def test_a_service_word_inside_an_agency_name_names_the_agency(assistant):
+    ans = assistant.ask("医保局是规划第几部分的责任单位")
+    assert ans.kind == "agency" and "(七)" in ans.answer and "服务目录" not in ans.answer

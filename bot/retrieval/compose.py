@@ -15,7 +15,7 @@ from bot.errors import UserFacingError
 from bot.kb.loader import KnowledgeBase
 from bot.kb.models import Service
 from bot.retrieval import answers as A
-from bot.retrieval.duties import chapter_of, names_all, topic_agencies
+from bot.retrieval.duties import across_chapters_text, chapter_of, names_all, topic_agencies
 from bot.retrieval.matter import MatterDetector, MatterSignal, committee_types, grounding_clause_ids
 from bot.retrieval.passages import Passage
 from bot.retrieval.question import ASPECTS, CLAUSE_CUE, GAP_CUE, LIST_CUE, WHOLE_QUOTE_CUE
@@ -136,6 +136,17 @@ class Composition:
             body = f"共{len(chapter.agencies)}个市级部门。" + body
         ans = A.Answer(q, "agency", "", sources, list(chapter.agencies + chapter.local_bodies), [])
         return A.finish(ans, body, len(sources))
+
+    def _across_chapters_answer(self, q: str, chapters, every: bool) -> A.Answer:
+        """“(六)和(七)都有哪些部门” / “三节都列了哪个部门” / “一共几个部门”: the lists of several chapters."""
+        sources = []
+        for c in chapters:
+            p = next((p for p in self.retriever.passages if p.type == "plan" and p.chapter.endswith(c.title)), None)
+            if p is not None:
+                sources.append(_source(p, 1.0))
+        body = across_chapters_text(chapters, every, bool(re.search(r"几|多少", q)))
+        agencies = _uniq([a for c in chapters for a in c.agencies])
+        return A.finish(A.Answer(q, "agency", "", sources, agencies, []), body, len(sources))
 
     def _service_list(self, q: str, services: list[Service], hits: list[Hit], top_k: int) -> A.Answer:
         """“有哪几种…”: the matching catalogue entries by name, one line each."""

@@ -55,6 +55,22 @@ def topic_agencies(
     return _uniq([*first, *closer])
 
 
+def across_chapters_text(chapters, every: bool, count: bool) -> str:
+    """The agencies of several chapters: those all of them name (``every``: 都列了), else each chapter's list;
+    ``count``: how many distinct municipal agencies, then who."""
+    if every:
+        shared = [a for a in chapters[0].agencies if all(a in c.agencies for c in chapters[1:])]
+        where = "、".join(c.numeral.join("()") for c in chapters)
+        if not shared:
+            return f"{where}没有共同列出的市级部门。"
+        n = f"{len(shared)}个：" if count else ""
+        return f"{where}都列为责任单位的市级部门有{n}{'、'.join(shared)}。"
+    if count:
+        distinct = _uniq([a for c in chapters for a in c.agencies])
+        return f"共{len(distinct)}个市级部门：{'、'.join(distinct)}（各部分另有乡镇、街道按职责分工负责）。"
+    return "；".join(f"{c.title}：{'、'.join(c.agencies)}" for c in chapters) + "。各部分都写“等部门”按职责分工负责。"
+
+
 def _pairs(text: str) -> set[str]:
     return {text[i : i + 2] for i in range(len(text) - 1) if _HAN2.fullmatch(text[i : i + 2])}
 

@@ -25,6 +25,12 @@ def _title_forms(title: str) -> list[str]:
 def chapter_named(q: str, chapters) -> object | None:
     """The chapter a question points at: （七）/第七部分, its title (or most of it), or the head of its title followed
     by a section word (党建那一块, Party-building section → 党建 部分); None when it names none or several."""
+    found = chapters_named(q, chapters)
+    return found[0] if len(found) == 1 else None
+
+
+def chapters_named(q: str, chapters) -> list:
+    """Every chapter a question points at, in the order of the plan's chapters found (（六）和（七）→ both)."""
     found = []
     for m in _NUMERAL_REF.finditer(q):
         numeral = m.group(1) or m.group(2)
@@ -35,8 +41,7 @@ def chapter_named(q: str, chapters) -> object | None:
             found.append(c)
         elif forms and re.search(re.escape(forms[-1][:2]) + _SECTION_WORD, q, re.IGNORECASE):
             found.append(c)
-    found = list(dict.fromkeys(found))
-    return found[0] if len(found) == 1 else None
+    return list(dict.fromkeys(found))
 
 
 def agency_names(agency) -> set[str]:

@@ -28,7 +28,7 @@ from bot.retrieval.question import (
     box_number,
     names_no_topic,
 )
-from bot.retrieval.refs import agency_names, chapter_named
+from bot.retrieval.refs import agency_names, chapter_named, chapters_named
 from bot.retrieval.search import Hit, SearchResult
 from bot.retrieval.typos import SoundSpeller
 
@@ -81,6 +81,9 @@ class Routing(PlanText, Composition):
             return A.finish(A.Answer(q, "out_of_scope", "", [], [], [], confidence=conf), A.OUT_OF_SCOPE_REPLY, 0)
         top = hits[0].passage
         chapter = chapter_named(q, self.kb.plan.chapters) if mentioned is None else None
+        across = self._chapters_asked(q) if mentioned is None and chapter is None else None
+        if across is not None:
+            return self._with(self._across_chapters_answer(q, *across), q, conf)
         if chapter is not None and (AGENCY_CUE.search(q) or _ASKS_ROLE.search(q) or _COUNT_BODIES.search(q)):
             return self._with(self._chapter_agencies_answer(q, chapter, top_k), q, conf)
         quoted = self._quoted_or_named(q) if not aspect else None
@@ -191,13 +194,34 @@ class Routing(PlanText, Composition):
                 return a
         return None
 
+    def _chapters_asked(self, q: str):
+        """(chapters, every) when a question asks for the agencies of several chapters: two or more named, or all of
+        them by 每一节都 / 一共几个部门; None otherwise."""
+        if not (AGENCY_CUE.search(q) or _COUNT_BODIES.search(q) or _BODY_WORD.search(q)):
+            return None
+        named = chapters_named(q, self.kb.plan.chapters)
+        every = bool(_EVERY.search(q))
+        if len(named) > 1:
+            return named, every
+        if not named and (every and _ALL_CHAPTERS.search(q) or _IN_TOTAL.search(q)) and self._agency_named(q) is None:
+            return [c for c in self.kb.plan.chapters if c.agencies], every
+        return None
+
+    def _without_agencies(self, q: str) -> str:
+        """The question with every agency name blanked out (longest names first)."""
+        names = getattr(self, "_agency_name_list", None)
+        if names is None:
+            names = sorted({n for a in self.kb.agencies.agencies for n in agency_names(a)}, key=len, reverse=True)
+            self._agency_name_list = names
+        for n in names:
+            if n in q:
+                q = q.replace(n, " ")
+        return q
+
     def _topic_besides_agencies(self, q: str) -> bool:
         """Whether a question naming an agency also names a topic of the plan (医保下沉, 商业生态), not only asks
         about the agency's part (市妇联负责规划哪部分)."""
-        rest = q
-        for a in self.kb.agencies.agencies:
-            for n in sorted(agency_names(a), key=len, reverse=True):
-                rest = rest.replace(n, " ")
+        rest = self._without_agencies(q)
         bm25 = self.retriever.bm25
         return any(
             len(tok) >= 2 and _CJK_WORD.fullmatch(tok) and not _ASKS_WHOSE.search(tok) and bm25.idf.get(tok, 0.0) >= 2.0
@@ -305,7 +329,8 @@ class Routing(PlanText, Composition):
     def _mentioned_service(self, q: str, hits: list[Hit] | None = None) -> Service | None:
         """A service the question names outright (its name or an alias); of several (独居老人 and 老年助餐), the
         longest name, or with ``hits`` the one the search ranks first."""
-        named = [svc for name, svc in self._names if name in q]
+        bare = self._without_agencies(q)  # 医保 in 市医保局 names the agency, not the 医保 service
+        named = [svc for name, svc in self._names if name in bare]
         if len(named) > 1 and hits:
             rank = {h.passage.id: i for i, h in enumerate(hits)}
             return min(named, key=lambda s: rank.get(s.id, len(rank)))
@@ -349,6 +374,10 @@ _ASKS_ROLE = re.compile(r"(什么|啥|哪些)(角色|作用|职责|责任)|有�
 _OWNED_BY = re.compile(  # with an agency named: 是民政局管的吗, 归文广旅局吗, 民政局管还是住建局管
     r"(管|负责|牵头|主管|抓)(的)?(吗|嘛|么|呢|不|还是|[?？]|$)|归.{1,10}(吗|嘛|么|[?？]|$)"
 )
+_BODY_WORD = re.compile(r"部门|单位|局")
+_EVERY = re.compile(r"都|同时|共同|均")  # (六)和(七)都列了: the agencies they share
+_ALL_CHAPTERS = re.compile(r"[三3](个)?(节|部分|章)|每一?(节|部分|章)|各(节|部分|章)|所有(的)?(节|部分|章)")
+_IN_TOTAL = re.compile(r"(一共|总共|共|合计|加起来).{0,8}(几|多少)(个|家)?.{0,4}(部门|单位|局)")
 _COUNT_BODIES = re.compile(r"(几|多少)(个|家)(市级|市直|市里的?)?(部门|单位|局)")  # (六)点名了几个部门
 _ASKS_WHOSE = re.compile(r"负责|单位|部门|部分|规划|责任|机构|工作|牵头|主管")  # words of asking whose part, no topic
 _PLAN_GOAL = re.compile(r"覆盖|建成|建好|实现|普及|达到|完成|都(有|能|要|会)|全面")
