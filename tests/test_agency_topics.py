@@ -138,3 +138,28 @@ def test_each_chapters_list_when_several_are_named(assistant):
 def test_a_service_word_inside_an_agency_name_names_the_agency(assistant):
     ans = assistant.ask("医保局是规划第几部分的责任单位")
     assert ans.kind == "agency" and "(七)" in ans.answer and "服务目录" not in ans.answer
+
+
+def test_where_an_agency_appears_is_its_chapters(assistant):
+    ans = assistant.ask("发改局在规划的责任单位里出现过几次")
+    assert ans.kind == "agency" and "2部分" in ans.answer
+
+
+def test_a_short_where_question_about_an_agency_is_in_scope(assistant):
+    ans = assistant.ask("商务局在第几节")
+    assert ans.kind == "agency" and "(六)" in ans.answer
+
+
+def test_a_chapter_and_an_agency_named_get_that_chapters_list(assistant):
+    ans = assistant.ask("构建多方参与格局那一节里写没写商务局")
+    assert ans.kind == "agency" and "市商务局" in ans.body and "市发改局" in ans.body
+
+
+def test_who_else_besides_an_agency(assistant):
+    ans = assistant.ask("党建引领这一块除了住建局还有谁")
+    assert ans.kind == "agency" and "市委组织部" in ans.body and "市民政局" in ans.body
+
+
+def test_an_off_topic_question_naming_an_agency_is_still_declined(assistant):
+    ans = assistant.ask("住建局怎么办房产证过户")
+    assert ans.kind == "out_of_scope"

@@ -77,14 +77,16 @@ class Routing(PlanText, Composition):
             listed = self._box_list(q, box, hits, top_k)
             if listed is not None:
                 return self._with(listed, q, conf)
-        if not self.gate.in_scope(signal) and mentioned is None:
+        if not self.gate.in_scope(signal) and mentioned is None and not self._asks_agencys_part(q):
             return A.finish(A.Answer(q, "out_of_scope", "", [], [], [], confidence=conf), A.OUT_OF_SCOPE_REPLY, 0)
         top = hits[0].passage
         chapter = chapter_named(q, self.kb.plan.chapters) if mentioned is None else None
         across = self._chapters_asked(q) if mentioned is None and chapter is None else None
         if across is not None:
             return self._with(self._across_chapters_answer(q, *across), q, conf)
-        if chapter is not None and (AGENCY_CUE.search(q) or _ASKS_ROLE.search(q) or _COUNT_BODIES.search(q)):
+        if chapter is not None and (
+            AGENCY_CUE.search(q) or _ASKS_ROLE.search(q) or _COUNT_BODIES.search(q) or self._agency_named(q)
+        ):  # 为民服务那节有没有写教育局: that chapter's list says
             return self._with(self._chapter_agencies_answer(q, chapter, top_k), q, conf)
         quoted = self._quoted_or_named(q) if not aspect else None
         if quoted is not None and INDICATOR_CUE.search(q) and not self._indicators_named(q):
@@ -206,6 +208,10 @@ class Routing(PlanText, Composition):
         if not named and (every and _ALL_CHAPTERS.search(q) or _IN_TOTAL.search(q)) and self._agency_named(q) is None:
             return [c for c in self.kb.plan.chapters if c.agencies], every
         return None
+
+    def _asks_agencys_part(self, q: str) -> bool:
+        """住建局在第几节: an agency named, asked where it is responsible and nothing else (in scope as it stands)."""
+        return bool(_ASKS_PART.search(q)) and self._agency_named(q) is not None and not self._topic_besides_agencies(q)
 
     def _without_agencies(self, q: str) -> str:
         """The question with every agency name blanked out (longest names first)."""
@@ -368,7 +374,8 @@ _ALL_INDICATORS = re.compile(
     r"哪(几|些)(个|项)?指标|指标.{0,4}哪(几|些)|(几|多少)(个|项)指标|指标.{0,6}(几|多少)(个|项)|(所有|全部|每(个|项))指标"
 )
 _ASKS_PART = re.compile(
-    r"哪一?(个|几|些)?(部分|节|章|块|方面)|负责(什么|哪些|啥)|管(什么|哪些|啥)|哪些工作|几(个|节|部分|章)"
+    r"哪一?(个|几|些)?(部分|节|章|块|方面)|负责(什么|哪些|啥)|管(什么|哪些|啥)|哪些工作|几(个|节|部分|章)|"
+    r"出现|被?列(为|入|进|了)|点(了)?名|几次"
 )
 _ASKS_ROLE = re.compile(r"(什么|啥|哪些)(角色|作用|职责|责任)|有没有(责任|份|它)|负责吗")
 _OWNED_BY = re.compile(  # with an agency named: 是民政局管的吗, 归文广旅局吗, 民政局管还是住建局管
