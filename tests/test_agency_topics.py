@@ -163,3 +163,19 @@ def test_who_else_besides_an_agency(assistant):
 def test_an_off_topic_question_naming_an_agency_is_still_declined(assistant):
     ans = assistant.ask("住建局怎么办房产证过户")
     assert ans.kind == "out_of_scope"
+
+
+def test_living_alone_and_being_looked_in_on_find_the_visiting_service(assistant):
+    ans = assistant.ask("我姥姥一个人住，社区能隔三差五有人去看望一下吗")
+    assert ans.kind == "service" and "巡访关爱" in ans.answer
+
+
+def test_premises_offered_to_the_community_get_the_sentence_on_giving(assistant):
+    ans = assistant.ask("我们家楼下有间铺面空着，想借给社区当活动的地方，政府怎么说")
+    assert ans.kind == "clause" and "以场地换服务" in ans.sources[0].text
+
+
+def test_colloquial_words_for_living_alone_and_premises_expand_the_query():
+    from bot.retrieval.bm25 import expand_query
+
+    assert "独居" in expand_query(["人住"]) and "场地" in expand_query(["门面房"])

@@ -106,6 +106,7 @@ def _doing(hits: list[Hit], q: str, names_service: bool = False) -> Hit | None:
     names no catalogue service (``names_service``) whose own sentence would answer."""
     verb = _OPERATOR_VERB.search(q)
     key = verb and ("捐" if verb.group(0).startswith("捐") else verb.group(0))  # 捐点东西 / 捐建: the plan writes 捐赠
+    key = key or (OFFERS_PLACE.search(q) and "捐")  # premises lent to the community: the sentence on giving
     if key:
         return next((h for h in hits if key in h.passage.text), None)
     if _BUSINESS.search(q) and not names_service:  # 公司想办托育机构: the sentence on that service stays first
@@ -113,6 +114,8 @@ def _doing(hits: list[Hit], q: str, names_service: bool = False) -> Hit | None:
     return None
 
 
+# A resident or unit offering premises to the community (空房借给社区, 门面房拿出来): a giver, like a donor.
+OFFERS_PLACE = re.compile(r"(房|门面|场地|铺面|地方|院子|空着).{0,10}(借给|租给|拿出来|腾出来|提供给|让给|给社区)")
 _BUSINESS = re.compile(r"店|超市|公司|企业|生意|商户|商铺|门市")  # an operator who runs a business
 _BUSINESS_IN_PLAN = re.compile(r"市场主体|社区服务企业|商业")
 _QUOTED = re.compile(r"[“\"「『]([^”\"」』]{4,40})[”\"」』]")

@@ -15,7 +15,7 @@ from bot.retrieval import answers as A
 from bot.retrieval.bm25 import COLLOQUIAL
 from bot.retrieval.compose import Composition, _merge
 from bot.retrieval.gate import ScopeGate
-from bot.retrieval.plantext import PlanText, _doing
+from bot.retrieval.plantext import OFFERS_PLACE, PlanText, _doing
 from bot.retrieval.question import (
     AGENCY_CUE,
     CLAUSE_CUE,
@@ -137,7 +137,7 @@ class Routing(PlanText, Composition):
             and not self._services_by_clause.get(top.id)
         ):
             return self._with(self._clause_answer(q, self._listing_hit(hits), hits, top_k), q, conf)
-        operator = OPERATOR_CUE.search(q) if mentioned is None or not aspect else None
+        operator = OPERATOR_CUE.search(q) or OFFERS_PLACE.search(q) if mentioned is None or not aspect else None
         if CLAUSE_CUE.search(q) or operator:
             plan_hits = [h for h in hits if h.passage.type in ("plan", "action")]
             clause_hit = (
