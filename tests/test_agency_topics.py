@@ -179,3 +179,18 @@ def test_colloquial_words_for_living_alone_and_premises_expand_the_query():
     from bot.retrieval.bm25 import expand_query
 
     assert "独居" in expand_query(["人住"]) and "场地" in expand_query(["门面房"])
+
+
+def test_agencies_by_the_names_residents_say(kb):
+    from bot.retrieval.refs import agency_names, name_in
+
+    names = {a.name: agency_names(a) for a in kb.agencies.agencies}
+    assert "发改委" in names["市发改局"] and "卫健委" in names["市卫健局"]
+    assert "组织部" in names["市委组织部"] and "妇女联合会" in names["市妇联"]
+    assert "民政委" not in names["市民政局"]  # only a 委员会 is said 委
+    assert name_in("组织部", "组织部管什么") and not name_in("组织部", "社会组织部分怎么写")
+
+
+def test_an_agency_asked_by_its_everyday_name(assistant):
+    ans = assistant.ask("发改委负责规划的哪几部分")
+    assert ans.kind == "agency" and "市发改局" in ans.answer and "2部分" in ans.answer

@@ -28,7 +28,7 @@ from bot.retrieval.question import (
     box_number,
     names_no_topic,
 )
-from bot.retrieval.refs import agency_names, chapter_named, chapters_named
+from bot.retrieval.refs import agency_names, chapter_named, chapters_named, name_in
 from bot.retrieval.search import Hit, SearchResult
 from bot.retrieval.typos import SoundSpeller
 
@@ -192,7 +192,7 @@ class Routing(PlanText, Composition):
     def _agency_named(self, q: str):
         """An agency of the plan the question names (市妇联, 民政局 without 市, or its full name), or None."""
         for a in sorted(self.kb.agencies.agencies, key=lambda a: -len(a.name)):
-            if any(n in q for n in agency_names(a)):
+            if any(name_in(n, q) for n in agency_names(a)):
                 return a
         return None
 
@@ -220,8 +220,8 @@ class Routing(PlanText, Composition):
             names = sorted({n for a in self.kb.agencies.agencies for n in agency_names(a)}, key=len, reverse=True)
             self._agency_name_list = names
         for n in names:
-            if n in q:
-                q = q.replace(n, " ")
+            if name_in(n, q):
+                q = re.sub(re.escape(n) + r"(?!分)", " ", q)
         return q
 
     def _topic_besides_agencies(self, q: str) -> bool:
