@@ -166,6 +166,22 @@ def chapter_agencies_text(chapter_title: str, agencies: list[str], local: list[s
     return f"{document_word(document)}{chapter_title}这部分的责任单位是{depts}等部门{tail}，按职责分工负责。"
 
 
+def topic_agencies_text(
+    name: str, lead: str, also: list[str], chapter_title: str, whole: list[str] | None, document: str = SEED_CITE
+) -> str:
+    """Who answers for one topic: the catalogue's agency, then the plan's agencies for the whole chapter (``whole``,
+    a short list) or the others whose duties are this topic (``also``)."""
+    text = f"{name}由{lead}负责。"
+    if whole:
+        return (
+            text[:-1]
+            + f"；{document_word(document)}{chapter_title}的责任单位是{'、'.join(whole)}等部门，按职责分工负责。"
+        )
+    if also:
+        return text[:-1] + f"，{'、'.join(also)}也负责这方面（{document_word(document)}{chapter_title}）。"
+    return text
+
+
 def excerpt(
     sentence: str, question: str, common: frozenset[str] = frozenset(), longest: int = 60, min_saving: int = 20
 ) -> str:

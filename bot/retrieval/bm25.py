@@ -50,6 +50,17 @@ COLLOQUIAL = {
     "打扫": "助洁",
     "做饭": "助餐",
     "送饭": "助餐 送餐",
+    # living alone, being looked in on → 独居 / 探访 (巡访关爱)
+    "人住": "独居",
+    "独自": "独居",
+    "看望": "探访",
+    "探望": "探访",
+    "隔三差五": "定期",
+    # premises a resident or unit could offer → the plan's 场地
+    "空房": "场地",
+    "空房子": "场地",
+    "门面房": "场地",
+    "闲置": "场地",
 }
 _TOKEN_OK = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
 _CJK_ONLY = re.compile(r"^[\u4e00-\u9fff]+$")

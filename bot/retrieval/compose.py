@@ -9,11 +9,13 @@ to ``top_k``, lives apart from deciding which kind a question wants. :class:`Com
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from bot.errors import UserFacingError
 from bot.kb.loader import KnowledgeBase
 from bot.kb.models import Service
 from bot.retrieval import answers as A
+from bot.retrieval.duties import across_chapters_text, chapter_of, names_all, topic_agencies
 from bot.retrieval.matter import MatterDetector, MatterSignal, committee_types, grounding_clause_ids
 from bot.retrieval.passages import Passage
 from bot.retrieval.question import ASPECTS, CLAUSE_CUE, GAP_CUE, LIST_CUE, WHOLE_QUOTE_CUE
@@ -28,6 +30,7 @@ class Composition:
     matters: MatterDetector | None
     _services_by_clause: dict[str, list[Service]]
     _indicators: dict
+    _not_outranked: Callable[[Hit, list[Hit]], bool]  # the routing's: may a service hit answer for the search
 
     def service_answer(
         self,
@@ -51,8 +54,9 @@ class Composition:
         agencies = [svc.agency]
         text = A.service_text(self.kb, svc, aspect)
         if aspect == "agency":
+            text, whole = self._service_agencies_text(svc)
             agencies += self._chapter_agencies(svc.clause)
-            if question and LIST_CUE.search(question) or "哪些" in question:
+            if not whole and (question and LIST_CUE.search(question) or "哪些" in question):
                 text += "\n" + self._chapter_agency_line(svc.clause)
         sources = self._fill(sources, hits, top_k)
         kind = "agency" if aspect == "agency" else "service"
@@ -66,6 +70,17 @@ class Composition:
             kb_version=self.kb.version,
         )
         return A.with_contact(A.finish(ans, text, 1), self.community(community))
+
+    def _service_agencies_text(self, svc: Service) -> tuple[str, bool]:
+        """“这项服务归哪个部门”: the catalogue's agency and the plan's agencies for its topic; True when those are
+        the whole chapter's list."""
+        ch = chapter_of(self.kb, svc.clause)
+        named = topic_agencies(self.kb, svc.clause, f"{svc.name}{svc.provides}", svc.agency, self._common_pairs())
+        whole = list(ch.agencies) if names_all(ch) else None
+        title, document = (ch.title, self.kb.locate(svc.clause)[0].cite) if ch else ("", "")
+        lead = A.agency_label(self.kb, svc.agency)
+        also = [a for a in named if a != svc.agency]
+        return A.topic_agencies_text(svc.name, lead, also, title, whole, document), bool(whole)
 
     def indicator_answer(
         self, indicator_id: str, *, question: str = "", hits: list[Hit] | None = None, top_k: int = 3
@@ -117,8 +132,21 @@ class Composition:
         p = next((p for p in self.retriever.passages if p.type == "plan" and p.chapter.endswith(chapter.title)), None)
         sources = [_source(p, 1.0)] if p is not None else []
         body = A.chapter_agencies_text(chapter.title, list(chapter.agencies), list(chapter.local_bodies))
+        if re.search(r"几|多少", q):  # 点名了几个部门: the count of municipal agencies it names, then the list
+            body = f"共{len(chapter.agencies)}个市级部门。" + body
         ans = A.Answer(q, "agency", "", sources, list(chapter.agencies + chapter.local_bodies), [])
         return A.finish(ans, body, len(sources))
+
+    def _across_chapters_answer(self, q: str, chapters, every: bool) -> A.Answer:
+        """“(六)和(七)都有哪些部门” / “三节都列了哪个部门” / “一共几个部门”: the lists of several chapters."""
+        sources = []
+        for c in chapters:
+            p = next((p for p in self.retriever.passages if p.type == "plan" and p.chapter.endswith(c.title)), None)
+            if p is not None:
+                sources.append(_source(p, 1.0))
+        body = across_chapters_text(chapters, every, bool(re.search(r"几|多少", q)))
+        agencies = _uniq([a for c in chapters for a in c.agencies])
+        return A.finish(A.Answer(q, "agency", "", sources, agencies, []), body, len(sources))
 
     def _service_list(self, q: str, services: list[Service], hits: list[Hit], top_k: int) -> A.Answer:
         """“有哪几种…”: the matching catalogue entries by name, one line each."""
@@ -145,10 +173,21 @@ class Composition:
         return A.finish(ans, text, len(sources))
 
     def _agency_answer(self, q: str, hits: list[Hit], top_k: int, mentioned: Service | None) -> A.Answer:
-        svc = mentioned or next((self.kb.service(h.passage.id) for h in hits[:2] if h.passage.type == "service"), None)
+        svc = mentioned or next(
+            (
+                self.kb.service(h.passage.id)
+                for h in hits[:2]
+                if h.passage.type == "service" and self._not_outranked(h, hits)
+            ),
+            None,
+        )
         if svc is not None and not CLAUSE_CUE.search(q):
             return self.service_answer(svc.id, "agency", question=q, hits=hits, top_k=top_k)
-        hit = next((h for h in hits if h.passage.type in ("plan", "action")), hits[0])
+        backing = self._clause_sources(svc.clause, _score_of(svc.clause, hits)) if svc is not None else []
+        if backing:  # 规划写的负责单位 about a service: its own clause's chapter, not the first plan sentence found
+            hit = Hit(self._passage(backing[0].id), backing[0].score, 0.0, 0.0)
+        else:
+            hit = next((h for h in hits if h.passage.type in ("plan", "action")), hits[0])
         p = hit.passage
         agencies = self._chapter_agencies(p.clause or p.id)
         sources = self._fill([_source(p, hit.score)], hits, top_k)

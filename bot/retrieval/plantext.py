@@ -100,13 +100,24 @@ class PlanText:
         return None
 
 
-def _doing(hits: list[Hit], q: str) -> Hit | None:
-    """Of the plan sentences found, the first that names what the operator wants to do: a donor's (捐 → 捐赠)."""
+def _doing(hits: list[Hit], q: str, names_service: bool = False) -> Hit | None:
+    """Of the plan sentences found, the first that names what the operator wants to do: a donor's (捐 → 捐赠), or
+    a business's (开家超市, 开店: the plan's words for businesses, 市场主体 / 社区服务企业) when the question
+    names no catalogue service (``names_service``) whose own sentence would answer."""
     verb = _OPERATOR_VERB.search(q)
     key = verb and ("捐" if verb.group(0).startswith("捐") else verb.group(0))  # 捐点东西 / 捐建: the plan writes 捐赠
-    return next((h for h in hits if key and key in h.passage.text), None)
+    key = key or (OFFERS_PLACE.search(q) and "捐")  # premises lent to the community: the sentence on giving
+    if key:
+        return next((h for h in hits if key in h.passage.text), None)
+    if _BUSINESS.search(q) and not names_service:  # 公司想办托育机构: the sentence on that service stays first
+        return next((h for h in hits if _BUSINESS_IN_PLAN.search(h.passage.text)), None)
+    return None
 
 
+# A resident or unit offering premises to the community (空房借给社区, 门面房拿出来): a giver, like a donor.
+OFFERS_PLACE = re.compile(r"(房|门面|场地|铺面|地方|院子|空着).{0,10}(借给|租给|拿出来|腾出来|提供给|让给|给社区)")
+_BUSINESS = re.compile(r"店|超市|公司|企业|生意|商户|商铺|门市")  # an operator who runs a business
+_BUSINESS_IN_PLAN = re.compile(r"市场主体|社区服务企业|商业")
 _QUOTED = re.compile(r"[“\"「『]([^”\"」』]{4,40})[”\"」』]")
 _NUMERALS = dict(zip("一二三四五六七八九", "123456789"))
 _OPERATOR_VERB = re.compile(r"捐")  # a donor, unlike one who runs a service, wants the plan's sentence on 捐赠

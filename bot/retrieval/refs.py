@@ -25,6 +25,12 @@ def _title_forms(title: str) -> list[str]:
 def chapter_named(q: str, chapters) -> object | None:
     """The chapter a question points at: （七）/第七部分, its title (or most of it), or the head of its title followed
     by a section word (党建那一块, Party-building section → 党建 部分); None when it names none or several."""
+    found = chapters_named(q, chapters)
+    return found[0] if len(found) == 1 else None
+
+
+def chapters_named(q: str, chapters) -> list:
+    """Every chapter a question points at, in the order of the plan's chapters found (（六）和（七）→ both)."""
     found = []
     for m in _NUMERAL_REF.finditer(q):
         numeral = m.group(1) or m.group(2)
@@ -35,14 +41,22 @@ def chapter_named(q: str, chapters) -> object | None:
             found.append(c)
         elif forms and re.search(re.escape(forms[-1][:2]) + _SECTION_WORD, q, re.IGNORECASE):
             found.append(c)
-    found = list(dict.fromkeys(found))
-    return found[0] if len(found) == 1 else None
+    return list(dict.fromkeys(found))
 
 
 def agency_names(agency) -> set[str]:
-    """The names a question may use for an agency: the plan's, the full one, without 市, and for a township or street
-    body the short form residents say (各乡(镇)人民政府 → 乡镇政府, 街道办事处 → 街道办)."""
-    names = {agency.name, agency.full_name, agency.name.removeprefix("市")}
+    """The names a question may use for an agency: the plan's, the full one, either without 市 (or 市委), a 委员会 as
+    residents say it (市发展和改革委员会 → 发改委), and for a township or street body the short form residents say
+    (各乡(镇)人民政府 → 乡镇政府, 街道办事处 → 街道办)."""
+    names = {agency.name, agency.full_name, agency.name.removeprefix("市"), agency.full_name.removeprefix("市")}
+    names.add(re.sub(r"^市委", "", agency.name))  # 市委组织部 → 组织部
+    if agency.full_name.endswith("委员会") and agency.name.endswith("局"):  # a 委员会 is said 委: 发改委, 卫健委
+        names.add(agency.name.removeprefix("市")[:-1] + "委")
     short = re.sub(r"[()（）]", "", agency.name.removeprefix("各")).replace("人民政府", "政府")
     names |= {short, short.replace("办事处", "办")}
     return {n for n in names if len(n) >= 2}
+
+
+def name_in(name: str, q: str) -> bool:
+    """Whether ``q`` names the agency ``name``: not as the start of another word (组织部 in 社会组织部分)."""
+    return re.search(re.escape(name) + r"(?!分)", q) is not None

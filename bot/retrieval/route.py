@@ -15,7 +15,7 @@ from bot.retrieval import answers as A
 from bot.retrieval.bm25 import COLLOQUIAL
 from bot.retrieval.compose import Composition, _merge
 from bot.retrieval.gate import ScopeGate
-from bot.retrieval.plantext import PlanText, _doing
+from bot.retrieval.plantext import OFFERS_PLACE, PlanText, _doing
 from bot.retrieval.question import (
     AGENCY_CUE,
     CLAUSE_CUE,
@@ -28,10 +28,12 @@ from bot.retrieval.question import (
     box_number,
     names_no_topic,
 )
-from bot.retrieval.refs import agency_names, chapter_named
+from bot.retrieval.refs import agency_names, chapter_named, chapters_named, name_in
 from bot.retrieval.search import Hit, SearchResult
 from bot.retrieval.typos import SoundSpeller
 
+#: A service ranked below a plan sentence no service rests on answers only if it scores this share of the top.
+RIVAL_SHARE = 0.8
 #: How close (cosine) a question must come to a reviewed Q&A entry's question to get its written answer.
 QA_MIN_COSINE = 0.92
 
@@ -53,7 +55,8 @@ class Routing(PlanText, Composition):
         hits = result.hits
         if not hits:  # a ranking alone (BM25 on words the KB never uses) can find nothing at all
             return A.finish(A.Answer(q, "out_of_scope", "", [], [], [], confidence=0.0), A.OUT_OF_SCOPE_REPLY, 0)
-        aspect = aspect_of(q)
+        owner = _OWNED_BY.search(q) and self._agency_named(q) is not None  # 是民政局管的吗: asks whose it is
+        aspect = aspect_of(q) or ("agency" if owner else None)
         hint = self._service_or_none(service_hint)
         mentioned = self._mentioned_service(q, hits)
         if hint and aspect and (mentioned is None or mentioned.id == hint.id):
@@ -74,11 +77,16 @@ class Routing(PlanText, Composition):
             listed = self._box_list(q, box, hits, top_k)
             if listed is not None:
                 return self._with(listed, q, conf)
-        if not self.gate.in_scope(signal) and mentioned is None:
+        if not self.gate.in_scope(signal) and mentioned is None and not self._asks_agencys_part(q):
             return A.finish(A.Answer(q, "out_of_scope", "", [], [], [], confidence=conf), A.OUT_OF_SCOPE_REPLY, 0)
         top = hits[0].passage
         chapter = chapter_named(q, self.kb.plan.chapters) if mentioned is None else None
-        if chapter is not None and (AGENCY_CUE.search(q) or _ASKS_ROLE.search(q)):
+        across = self._chapters_asked(q) if mentioned is None and chapter is None else None
+        if across is not None:
+            return self._with(self._across_chapters_answer(q, *across), q, conf)
+        if chapter is not None and (
+            AGENCY_CUE.search(q) or _ASKS_ROLE.search(q) or _COUNT_BODIES.search(q) or self._agency_named(q)
+        ):  # 为民服务那节有没有写教育局: that chapter's list says
             return self._with(self._chapter_agencies_answer(q, chapter, top_k), q, conf)
         quoted = self._quoted_or_named(q) if not aspect else None
         if quoted is not None and INDICATOR_CUE.search(q) and not self._indicators_named(q):
@@ -99,9 +107,16 @@ class Routing(PlanText, Composition):
                     self.indicator_answer(ind_hit.passage.id, question=q, hits=hits, top_k=top_k), q, conf
                 )
         named_agency = self._agency_named(q) if mentioned is None else None
-        if named_agency is not None and (AGENCY_CUE.search(q) or _ASKS_PART.search(q) or _ASKS_ROLE.search(q)):
-            return self._with(self._agency_chapters_answer(q, named_agency, top_k), q, conf)
-        if AGENCY_CUE.search(q):
+        asks_agency = AGENCY_CUE.search(q) or _ASKS_ROLE.search(q) or owner
+        if named_agency is not None and (asks_agency or _ASKS_PART.search(q)):
+            if not self._topic_besides_agencies(q):  # 市妇联负责哪部分: the agency's chapters
+                return self._with(self._agency_chapters_answer(q, named_agency, top_k), q, conf)
+            # 商业生态这块是不是商务局管的: the topic's agencies; if the named one is not among them, its own part
+            ans = self._agency_answer(q, hits, top_k, mentioned)
+            if named_agency.name not in ans.agencies:
+                ans = self._agency_chapters_answer(q, named_agency, top_k)
+            return self._with(ans, q, conf)
+        if AGENCY_CUE.search(q) or owner:
             return self._with(self._agency_answer(q, hits, top_k, mentioned), q, conf)
         if WHEN_CUE.search(q) and not aspect and (mentioned is None or _PLAN_GOAL.search(q)):
             dated = next(
@@ -122,13 +137,13 @@ class Routing(PlanText, Composition):
             and not self._services_by_clause.get(top.id)
         ):
             return self._with(self._clause_answer(q, self._listing_hit(hits), hits, top_k), q, conf)
-        operator = OPERATOR_CUE.search(q) if mentioned is None or not aspect else None
+        operator = OPERATOR_CUE.search(q) or OFFERS_PLACE.search(q) if mentioned is None or not aspect else None
         if CLAUSE_CUE.search(q) or operator:
             plan_hits = [h for h in hits if h.passage.type in ("plan", "action")]
             clause_hit = (
                 self._listing_hit(hits)
                 if LIST_CUE.search(q)
-                else (_doing(plan_hits, q) if operator else None)
+                else (_doing(plan_hits, q, mentioned is not None) if operator else None)
                 or (
                     None if operator else self._backing_clause(hits[0])
                 )  # an operator wants the plan, not a card's clause
@@ -146,9 +161,9 @@ class Routing(PlanText, Composition):
                 if backing is not None:
                     return self._with(self._clause_answer(q, backing, hits, top_k), q, conf)
             ans = self.service_answer(svc.id, aspect or "overview", question=q, hits=hits, top_k=top_k)
-            if not aspect and _CAN.search(
-                q
-            ):  # 能不能在社区办: the card says how, the plan's sentence says it will be so
+            if not aspect and (
+                _CAN.search(q) or _RULE.search(q)
+            ):  # 能不能在社区办 / 有规定吗: the card says how, the plan's sentence says it will be so
                 ans = A.finish(ans, ans.body, 2 if len(ans.sources) > 1 and ans.sources[1].id == svc.clause else 1)
             return self._with(ans, q, conf)
         if top.type == "indicator":
@@ -177,9 +192,47 @@ class Routing(PlanText, Composition):
     def _agency_named(self, q: str):
         """An agency of the plan the question names (市妇联, 民政局 without 市, or its full name), or None."""
         for a in sorted(self.kb.agencies.agencies, key=lambda a: -len(a.name)):
-            if any(n in q for n in agency_names(a)):
+            if any(name_in(n, q) for n in agency_names(a)):
                 return a
         return None
+
+    def _chapters_asked(self, q: str):
+        """(chapters, every) when a question asks for the agencies of several chapters: two or more named, or all of
+        them by 每一节都 / 一共几个部门; None otherwise."""
+        if not (AGENCY_CUE.search(q) or _COUNT_BODIES.search(q) or _BODY_WORD.search(q)):
+            return None
+        named = chapters_named(q, self.kb.plan.chapters)
+        every = bool(_EVERY.search(q))
+        if len(named) > 1:
+            return named, every
+        if not named and (every and _ALL_CHAPTERS.search(q) or _IN_TOTAL.search(q)) and self._agency_named(q) is None:
+            return [c for c in self.kb.plan.chapters if c.agencies], every
+        return None
+
+    def _asks_agencys_part(self, q: str) -> bool:
+        """住建局在第几节: an agency named, asked where it is responsible and nothing else (in scope as it stands)."""
+        return bool(_ASKS_PART.search(q)) and self._agency_named(q) is not None and not self._topic_besides_agencies(q)
+
+    def _without_agencies(self, q: str) -> str:
+        """The question with every agency name blanked out (longest names first)."""
+        names = getattr(self, "_agency_name_list", None)
+        if names is None:
+            names = sorted({n for a in self.kb.agencies.agencies for n in agency_names(a)}, key=len, reverse=True)
+            self._agency_name_list = names
+        for n in names:
+            if name_in(n, q):
+                q = re.sub(re.escape(n) + r"(?!分)", " ", q)
+        return q
+
+    def _topic_besides_agencies(self, q: str) -> bool:
+        """Whether a question naming an agency also names a topic of the plan (医保下沉, 商业生态), not only asks
+        about the agency's part (市妇联负责规划哪部分)."""
+        rest = self._without_agencies(q)
+        bm25 = self.retriever.bm25
+        return any(
+            len(tok) >= 2 and _CJK_WORD.fullmatch(tok) and not _ASKS_WHOSE.search(tok) and bm25.idf.get(tok, 0.0) >= 2.0
+            for tok in self.retriever.analyze(rest)
+        )
 
     def _indicators_named(self, q: str, min_shared: int = 3) -> list:
         """Indicators whose names the question spells out (most shared character pairs): for each part joined by
@@ -240,7 +293,7 @@ class Routing(PlanText, Composition):
     def _service_near_top(self, hits: list[Hit], depth: int = 2) -> Service | None:
         """A catalogue service among the first hits, directly or through the clause it rests on."""
         for h in hits[:depth]:
-            if h.passage.type == "service":
+            if h.passage.type == "service" and self._not_outranked(h, hits):
                 return self.kb.service(h.passage.id)
         top = hits[0].passage
         linked = {s.id for s in self._services_by_clause.get(top.id, [])}
@@ -248,6 +301,14 @@ class Routing(PlanText, Composition):
             if h.passage.type == "service" and h.passage.id in linked:
                 return self.kb.service(h.passage.id)
         return None
+
+    def _not_outranked(self, h: Hit, hits: list[Hit], share: float = RIVAL_SHARE) -> bool:
+        """Whether a service hit may answer for the search: it is first, or rests on the first hit's sentence, or
+        scores near it; a plan sentence far ahead that no service rests on (连锁经营) is the answer instead."""
+        top = hits[0]
+        if h is top or top.passage.type not in ("plan", "action") or self._services_by_clause.get(top.passage.id):
+            return True
+        return h.passage.clause == top.passage.id or h.score >= share * top.score
 
     def _with(self, ans: A.Answer, q: str, conf: float) -> A.Answer:
         ans.question, ans.confidence = q, conf
@@ -274,7 +335,8 @@ class Routing(PlanText, Composition):
     def _mentioned_service(self, q: str, hits: list[Hit] | None = None) -> Service | None:
         """A service the question names outright (its name or an alias); of several (独居老人 and 老年助餐), the
         longest name, or with ``hits`` the one the search ranks first."""
-        named = [svc for name, svc in self._names if name in q]
+        bare = self._without_agencies(q)  # 医保 in 市医保局 names the agency, not the 医保 service
+        named = [svc for name, svc in self._names if name in bare]
         if len(named) > 1 and hits:
             rank = {h.passage.id: i for i, h in enumerate(hits)}
             return min(named, key=lambda s: rank.get(s.id, len(rank)))
@@ -305,15 +367,26 @@ def _shared_pairs(text: str, name: str) -> int:
 _YEAR = re.compile(r"20[2-3][0-9]年")
 _FUTURE = re.compile(r"以后(会|能|还|要)|将来|今后|未来|会不会|有没有(计划|打算)|(会|能|要)(改善|改进|完善|加强|提升)")
 _CAN = re.compile(r"能不能|可不可以|能否|可否|(能|可以).{0,10}(吗|嗎|不)|还是得|行不行")
+_RULE = re.compile(r"有(没有)?(啥|什么)?(规定|政策|说法|要求)|规定(了|要|得|必须)")  # is there a rule: the plan's words
 _QUANTITY = re.compile(r"几|多少|数|[0-9]|百分|比例|%")
 _QUOTED_TERM = re.compile(r"“([^”]{2,8})”")
 _ALL_INDICATORS = re.compile(
     r"哪(几|些)(个|项)?指标|指标.{0,4}哪(几|些)|(几|多少)(个|项)指标|指标.{0,6}(几|多少)(个|项)|(所有|全部|每(个|项))指标"
 )
 _ASKS_PART = re.compile(
-    r"哪一?(个|几|些)?(部分|节|章|块|方面)|负责(什么|哪些|啥)|管(什么|哪些|啥)|哪些工作|几(个|节|部分|章)"
+    r"哪一?(个|几|些)?(部分|节|章|块|方面)|负责(什么|哪些|啥)|管(什么|哪些|啥)|哪些工作|几(个|节|部分|章)|"
+    r"出现|被?列(为|入|进|了)|点(了)?名|几次"
 )
 _ASKS_ROLE = re.compile(r"(什么|啥|哪些)(角色|作用|职责|责任)|有没有(责任|份|它)|负责吗")
+_OWNED_BY = re.compile(  # with an agency named: 是民政局管的吗, 归文广旅局吗, 民政局管还是住建局管
+    r"(管|负责|牵头|主管|抓)(的)?(吗|嘛|么|呢|不|还是|[?？]|$)|归.{1,10}(吗|嘛|么|[?？]|$)"
+)
+_BODY_WORD = re.compile(r"部门|单位|局")
+_EVERY = re.compile(r"都|同时|共同|均")  # (六)和(七)都列了: the agencies they share
+_ALL_CHAPTERS = re.compile(r"[三3](个)?(节|部分|章)|每一?(节|部分|章)|各(节|部分|章)|所有(的)?(节|部分|章)")
+_IN_TOTAL = re.compile(r"(一共|总共|共|合计|加起来).{0,8}(几|多少)(个|家)?.{0,4}(部门|单位|局)")
+_COUNT_BODIES = re.compile(r"(几|多少)(个|家)(市级|市直|市里的?)?(部门|单位|局)")  # (六)点名了几个部门
+_ASKS_WHOSE = re.compile(r"负责|单位|部门|部分|规划|责任|机构|工作|牵头|主管")  # words of asking whose part, no topic
 _PLAN_GOAL = re.compile(r"覆盖|建成|建好|实现|普及|达到|完成|都(有|能|要|会)|全面")
 _ASKS_PLAN = re.compile(r"规划|专栏|十四五|指标")
 _ASKS_SERVICE = re.compile(
