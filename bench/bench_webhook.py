@@ -73,6 +73,7 @@ def main() -> int:
         for i, q in enumerate(RETRIEVAL + UTTER):  # warm-up: model, index, caches, tracker store
             stack.rest(f"warm-{i}", q)
         fresh = new_questions(args.n)
+        before = prepare_stats(stack)
         times: dict[str, list[float]] = {"retrieval_new": [], "retrieval": [], "utter": []}
         for i in range(args.n):
             for kind, pool in (("retrieval_new", fresh), ("retrieval", RETRIEVAL), ("utter", UTTER)):
@@ -82,6 +83,7 @@ def main() -> int:
                 times[kind].append(1000 * (time.perf_counter() - t0))
                 if not replies:
                     raise SystemExit(f"no reply to {text!r}")
+        prepared = prepare_lines(before, prepare_stats(stack), args.n)
         breakdown = action_call_breakdown(
             stack, f"bench-retrieval-{args.n - 1}", RETRIEVAL[(args.n - 1) % len(RETRIEVAL)], args.backend
         )
@@ -94,11 +96,36 @@ def main() -> int:
         ratio50 = statistics.median(times[kind]) / statistics.median(times["utter"])
         ratio95 = pct(times[kind], 95) / pct(times["utter"], 95)
         print(f"  ratio {kind}/utter: p50 {ratio50:.2f}x   p95 {ratio95:.2f}x")
+    for line in prepared:
+        print("  " + line)
     extra = statistics.median(times["retrieval"]) - statistics.median(times["utter"])
     print(f"where a retrieval reply's extra {extra:.1f} ms (p50 difference) go, same run:")
     for line in breakdown:
         print("  " + line)
     return 0
+
+
+def prepare_stats(stack) -> dict:
+    """The action server's ``GET /prepare`` counts (one worker's, with several)."""
+    r = stack.client.get(f"{stack.action_url}/prepare", headers={"Authorization": f"Bearer {stack.action_token}"})
+    r.raise_for_status()
+    return r.json()
+
+
+def prepare_lines(before: dict, after: dict, n: int) -> list[str]:
+    """What the channels' /prepare announcements did during the timed messages."""
+
+    def delta(kind: str, key: str) -> int:
+        return after.get(kind, {}).get(key, 0) - before.get(kind, {}).get(key, 0)
+
+    p = {k: delta("prepares", k) for k in ("scheduled", "warmed", "refused", "failed", "busy", "not_loaded")}
+    e = {k: delta("encodes", k) for k in ("encoded", "awaited", "hit")}
+    return [
+        f"/prepare during the timed messages: {p['scheduled']} scheduled, {p['warmed']} warmed, {p['refused']} refused,"
+        f" {p['failed']} failed, {p['busy']} dropped busy, {p['not_loaded']} before the model loaded",
+        f"action server query encodes: {e['encoded']} for {n} new questions (one each if none is encoded twice);"
+        f" {e['awaited']} lookups waited for an encode in flight, {e['hit']} found it cached",
+    ]
 
 
 def action_call_breakdown(stack, conversation_sender: str, question: str, backend: str | None) -> list[str]:
