@@ -8,7 +8,7 @@ where a retrieval reply's extra milliseconds go, in the same run: the size of th
 (tracker, domain), the action server's round trip for that very call posted directly, and in this process
 ``Assistant.ask`` and the query encode alone (cache bypassed).
 
-    .venv/bin/python bench/bench_webhook.py [--n 40] [--backend onnx] [--workers 1]
+    .venv/bin/python bench/bench_webhook.py [--n 40] [--backend onnx] [--workers 1] [--no-prefetch]
 """
 
 from __future__ import annotations
@@ -62,8 +62,13 @@ def main() -> int:
         "--backend", default=None, help="LINLI_EMBEDDING_BACKEND of the stack (default: the configured one)"
     )
     ap.add_argument("--workers", type=int, default=None, help="LINLI_ACTION_WORKERS of the stack")
+    ap.add_argument(
+        "--no-prefetch", action="store_true", help="channels do not announce texts to /prepare (LINLI_PREFETCH=off)"
+    )
     args = ap.parse_args()
     env = {"LINLI_EMBEDDING_BACKEND": args.backend} if args.backend else {}
+    if args.no_prefetch:
+        env["LINLI_PREFETCH"] = "off"
     if args.workers:
         env["LINLI_ACTION_WORKERS"] = str(args.workers)
     with (

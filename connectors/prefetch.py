@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = float(os.environ.get("LINLI_PREFETCH_TIMEOUT", "0.5"))  # the tests raise it: a turn never waits
 QUEUE_SIZE = 32
+ENABLED = os.environ.get("LINLI_PREFETCH", "on").lower() not in ("0", "off", "false", "no")  # off: an A/B bench
 
 
 def prepare_target(app: Any) -> tuple[str, dict[str, str]] | None:
@@ -105,7 +106,7 @@ def announce(app: Any, text: str) -> None:
     """Tell the action server that ``text`` is on its way through Rasa (see module docstring); never raises."""
     try:
         text = (text or "").strip()
-        if not text or text.startswith("/") or len(text) > MAX_QUESTION_CHARS:
+        if not ENABLED or not text or text.startswith("/") or len(text) > MAX_QUESTION_CHARS:
             return
         target = prepare_target(app)
         if target is not None:
