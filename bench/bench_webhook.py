@@ -89,6 +89,10 @@ def main() -> int:
                 if not replies:
                     raise SystemExit(f"no reply to {text!r}")
         prepared = prepare_lines(before, prepare_stats(stack), args.n)
+        parses = {
+            kind: parse_ms(stack, pool[: args.n])
+            for kind, pool in (("retrieval_new", fresh), ("retrieval", RETRIEVAL), ("utter", UTTER))
+        }
         breakdown = action_call_breakdown(
             stack, f"bench-retrieval-{args.n - 1}", RETRIEVAL[(args.n - 1) % len(RETRIEVAL)], args.backend
         )
@@ -103,11 +107,29 @@ def main() -> int:
         print(f"  ratio {kind}/utter: p50 {ratio50:.2f}x   p95 {ratio95:.2f}x")
     for line in prepared:
         print("  " + line)
+    print(
+        "  Rasa NLU alone (POST /model/parse, p50 ms): "
+        + ", ".join(f"{kind} {statistics.median(t):.1f}" for kind, t in parses.items())
+        + " (longer texts cost DIET and the featurizers more: part of any retrieval/utter gap)"
+    )
     extra = statistics.median(times["retrieval"]) - statistics.median(times["utter"])
     print(f"where a retrieval reply's extra {extra:.1f} ms (p50 difference) go, same run:")
     for line in breakdown:
         print("  " + line)
     return 0
+
+
+def parse_ms(stack, texts: list[str], rounds: int = 3) -> list[float]:
+    """Rasa's NLU alone on each text (the HTTP API's /model/parse), best of ``rounds``."""
+    out = []
+    for text in texts:
+        best = float("inf")
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            stack.client.post(f"{stack.rasa_url}/model/parse", params={"token": stack.token}, json={"text": text})
+            best = min(best, 1000 * (time.perf_counter() - t0))
+        out.append(best)
+    return out
 
 
 def prepare_stats(stack) -> dict:
