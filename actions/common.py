@@ -33,6 +33,11 @@ def _once(name: str, build: Callable[[], Any]) -> Any:
     return _cache[name]
 
 
+def built(name: str) -> Any | None:
+    """A service ``_once`` has already built (``"assistant"`` …), or None: never builds or waits for one."""
+    return _cache.get(name)
+
+
 def assistant():
     from bot.retrieval import get_assistant
 

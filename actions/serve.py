@@ -7,6 +7,8 @@ consent. This wrapper reuses rasa_sdk's Sanic app (``rasa_sdk.endpoint.create_ap
 * bind address ``LINLI_ACTION_HOST`` (default 127.0.0.1) and port ``LINLI_ACTION_PORT`` / ``--port``;
 * ``LINLI_ACTION_TOKEN`` (required): every route but ``/health`` answers 401 without it. Rasa sends it
   as ``Authorization: Bearer …`` (endpoints.yml ``action_endpoint.headers``); ``?token=`` also works;
+* ``POST /prepare``: a channel announces a resident's text so its query encode runs while Rasa parses it
+  (:mod:`actions.prepare`, behind the same token);
 * caps: body size (``LINLI_ACTION_MAX_BODY_BYTES``) and a 10 s request-read timeout;
 * ``LINLI_ACTION_WORKERS`` / ``--workers``: worker processes sharing the port (Sanic's worker manager,
   each built by :func:`build_app` in a fresh process; the ONNX weights are memory-mapped, so the page
@@ -77,6 +79,9 @@ def build_app(token: str, max_body_bytes: int = 4 * 1024 * 1024) -> Sanic:
     executor = _domain_optional_executor()()
     executor.register_package("actions")
     app = create_app(executor, cors_origins=[])  # only Rasa calls it: no browser origin is allowed
+    from actions.prepare import install
+
+    install(app)  # POST /prepare: the channels announce a question while Rasa parses it (actions.prepare)
     app.config.REQUEST_MAX_SIZE = max_body_bytes
     app.config.REQUEST_TIMEOUT = 10
     app.config.KEEP_ALIVE_TIMEOUT = 5

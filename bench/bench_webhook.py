@@ -8,7 +8,7 @@ where a retrieval reply's extra milliseconds go, in the same run: the size of th
 (tracker, domain), the action server's round trip for that very call posted directly, and in this process
 ``Assistant.ask`` and the query encode alone (cache bypassed).
 
-    .venv/bin/python bench/bench_webhook.py [--n 40] [--backend onnx] [--workers 1]
+    .venv/bin/python bench/bench_webhook.py [--n 40] [--backend onnx] [--workers 1] [--no-prefetch]
 """
 
 from __future__ import annotations
@@ -62,8 +62,13 @@ def main() -> int:
         "--backend", default=None, help="LINLI_EMBEDDING_BACKEND of the stack (default: the configured one)"
     )
     ap.add_argument("--workers", type=int, default=None, help="LINLI_ACTION_WORKERS of the stack")
+    ap.add_argument(
+        "--no-prefetch", action="store_true", help="channels do not announce texts to /prepare (LINLI_PREFETCH=off)"
+    )
     args = ap.parse_args()
     env = {"LINLI_EMBEDDING_BACKEND": args.backend} if args.backend else {}
+    if args.no_prefetch:
+        env["LINLI_PREFETCH"] = "off"
     if args.workers:
         env["LINLI_ACTION_WORKERS"] = str(args.workers)
     with (
@@ -73,6 +78,7 @@ def main() -> int:
         for i, q in enumerate(RETRIEVAL + UTTER):  # warm-up: model, index, caches, tracker store
             stack.rest(f"warm-{i}", q)
         fresh = new_questions(args.n)
+        before = prepare_stats(stack)
         times: dict[str, list[float]] = {"retrieval_new": [], "retrieval": [], "utter": []}
         for i in range(args.n):
             for kind, pool in (("retrieval_new", fresh), ("retrieval", RETRIEVAL), ("utter", UTTER)):
@@ -82,6 +88,11 @@ def main() -> int:
                 times[kind].append(1000 * (time.perf_counter() - t0))
                 if not replies:
                     raise SystemExit(f"no reply to {text!r}")
+        prepared = prepare_lines(before, prepare_stats(stack), args.n)
+        parses = {
+            kind: parse_ms(stack, pool[: args.n])
+            for kind, pool in (("retrieval_new", fresh), ("retrieval", RETRIEVAL), ("utter", UTTER))
+        }
         breakdown = action_call_breakdown(
             stack, f"bench-retrieval-{args.n - 1}", RETRIEVAL[(args.n - 1) % len(RETRIEVAL)], args.backend
         )
@@ -94,11 +105,54 @@ def main() -> int:
         ratio50 = statistics.median(times[kind]) / statistics.median(times["utter"])
         ratio95 = pct(times[kind], 95) / pct(times["utter"], 95)
         print(f"  ratio {kind}/utter: p50 {ratio50:.2f}x   p95 {ratio95:.2f}x")
+    for line in prepared:
+        print("  " + line)
+    print(
+        "  Rasa NLU alone (POST /model/parse, p50 ms): "
+        + ", ".join(f"{kind} {statistics.median(t):.1f}" for kind, t in parses.items())
+        + " (longer texts cost DIET and the featurizers more: part of any retrieval/utter gap)"
+    )
     extra = statistics.median(times["retrieval"]) - statistics.median(times["utter"])
     print(f"where a retrieval reply's extra {extra:.1f} ms (p50 difference) go, same run:")
     for line in breakdown:
         print("  " + line)
     return 0
+
+
+def parse_ms(stack, texts: list[str], rounds: int = 3) -> list[float]:
+    """Rasa's NLU alone on each text (the HTTP API's /model/parse), best of ``rounds``."""
+    out = []
+    for text in texts:
+        best = float("inf")
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            stack.client.post(f"{stack.rasa_url}/model/parse", params={"token": stack.token}, json={"text": text})
+            best = min(best, 1000 * (time.perf_counter() - t0))
+        out.append(best)
+    return out
+
+
+def prepare_stats(stack) -> dict:
+    """The action server's ``GET /prepare`` counts (one worker's, with several)."""
+    r = stack.client.get(f"{stack.action_url}/prepare", headers={"Authorization": f"Bearer {stack.action_token}"})
+    r.raise_for_status()
+    return r.json()
+
+
+def prepare_lines(before: dict, after: dict, n: int) -> list[str]:
+    """What the channels' /prepare announcements did during the timed messages."""
+
+    def delta(kind: str, key: str) -> int:
+        return after.get(kind, {}).get(key, 0) - before.get(kind, {}).get(key, 0)
+
+    p = {k: delta("prepares", k) for k in ("scheduled", "warmed", "refused", "failed", "busy", "not_loaded")}
+    e = {k: delta("encodes", k) for k in ("encoded", "awaited", "hit")}
+    return [
+        f"/prepare during the timed messages: {p['scheduled']} scheduled, {p['warmed']} warmed, {p['refused']} refused,"
+        f" {p['failed']} failed, {p['busy']} dropped busy, {p['not_loaded']} before the model loaded",
+        f"action server query encodes: {e['encoded']} for {n} new questions (one each if none is encoded twice);"
+        f" {e['awaited']} lookups waited for an encode in flight, {e['hit']} found it cached",
+    ]
 
 
 def action_call_breakdown(stack, conversation_sender: str, question: str, backend: str | None) -> list[str]:

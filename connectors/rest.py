@@ -35,6 +35,7 @@ from connectors.channel import Named
 from connectors.config import LOCAL_INTEGRATOR, ChannelLimits, RestKeysConfig
 from connectors.gate import RequestGate, domain_vocabulary, install_server_limits
 from connectors.limits import log_safe, metadata_problem, resident_text
+from connectors.prefetch import announce
 from connectors.text import NO_REPLY_RETRY, screen_text
 from linli_common.replies import ERROR_REPLY
 
@@ -205,6 +206,7 @@ class RestInput(Named, RasaRestInput):
             text = resident_text(
                 text, True, *domain_vocabulary(request)
             )  # button payloads yes; EXTERNAL_ pushes, broken syntax no
+            announce(request.app, text)  # the action server encodes the question while Rasa parses it
             metadata: dict[str, Any] = {"channel": self.name(), "integrator": integrator}
             if client_metadata:
                 metadata["client"] = client_metadata

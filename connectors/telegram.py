@@ -29,6 +29,7 @@ from connectors.config import ChannelLimits, TelegramConfig
 from connectors.gate import RequestGate, app_vocabulary, install_server_limits
 from connectors.limits import resident_text
 from connectors.memory import PayloadKeys, SeenUpdates, SharedKeys
+from connectors.prefetch import announce
 from connectors.ratelimit import RateLimiter
 from connectors.text import (
     EXPIRED_BUTTON_REPLY,
@@ -415,6 +416,7 @@ class TelegramInput(Named, InputChannel):
         on_new_message: Callable[[UserMessage], Awaitable[Any]],
     ) -> None:
         """One turn through Rasa; a turn that produced no message at all (action server down) gets a retry hint."""
+        announce(self._app, text)  # the action server encodes the question while Rasa parses it
         await on_new_message(UserMessage(text, out, chat_id, input_channel=self.name(), metadata=metadata))
         if not out.pending:
             await out.send_response(chat_id, {"text": NO_REPLY_RETRY})

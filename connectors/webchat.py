@@ -27,6 +27,7 @@ from connectors.config import ChannelLimits
 from connectors.gate import RequestGate, domain_vocabulary, install_server_limits
 from connectors.limits import resident_text
 from connectors.memory import Mailbox, SharedKeys
+from connectors.prefetch import announce
 from connectors.text import NO_REPLY_RETRY, screen_text
 from linli_common.replies import ERROR_REPLY
 
@@ -154,6 +155,7 @@ class WebChatInput(Named, InputChannel):
                 return _reply(refused)
             # typed text never becomes an intent payload; a button's may, but never an EXTERNAL_ push
             text = resident_text(text, data.get("payload") is True, *domain_vocabulary(request))
+            announce(request.app, text)  # the action server encodes the question while Rasa parses it
             collector = _Collector()
             try:
                 await on_new_message(

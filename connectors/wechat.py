@@ -36,6 +36,7 @@ from connectors.channel import Named, shared_redis
 from connectors.choices import NumberedChoices, numbered_lines
 from connectors.config import WeChatConfig, conversation_id, openid_of
 from connectors.memory import SeenUpdates, SharedKeys
+from connectors.prefetch import announce
 from connectors.text import (
     EXPIRED_BUTTON_REPLY,
     LOCATION_REPLY,
@@ -586,6 +587,7 @@ class WeChatInput(Named, InputChannel):
         text, immediate = self._resident_text(msg)
         if not text:
             return self._reply(request, msg, immediate) if immediate else response.text(SUCCESS)
+        announce(request.app, text)  # the action server encodes the question while Rasa parses it
 
         turn = asyncio.get_running_loop().create_task(self._turn(openid, text, on_new_message))
         self._tasks.add(turn)

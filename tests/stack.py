@@ -252,10 +252,12 @@ def running_stack(
     model: Path | None = None,
     rasa_args: list[str] | None = None,
     extra_endpoints: dict | None = None,
+    action_endpoint: str | None = None,
 ) -> Iterator[Stack]:
     """Action server (app env) + Rasa server (engine env, REST channel, HTTP API with a token).
 
-    ``extra_endpoints``: more top-level entries of endpoints.yml (e.g. a lock store)."""
+    ``extra_endpoints``: more top-level entries of endpoints.yml (e.g. a lock store). ``action_endpoint``: the
+    URL Rasa calls for actions instead of the action server's own ``/webhook`` (a relay in front of it)."""
     model = model or ensure_model()
     token = secrets.token_hex(12)
     action_token = secrets.token_hex(12)
@@ -270,7 +272,9 @@ def running_stack(
         else:
             creds = Path(credentials)
         endpoints = work / "endpoints.yml"
-        endpoints.write_text(endpoints_yaml(f"http://127.0.0.1:{action_port}/webhook", extra_endpoints))
+        endpoints.write_text(
+            endpoints_yaml(action_endpoint or f"http://127.0.0.1:{action_port}/webhook", extra_endpoints)
+        )
         env = _rasa_env() | {"LINLI_RASA_URL": f"http://127.0.0.1:{rasa_port}"} | secret_env(token, action_token)
         env.update(extra_env or {})
         stack = Stack(

@@ -85,6 +85,12 @@ def test_two_workers_from_the_environment_each_answer_and_check_the_token(tmp_pa
                     r.status_code == 200 and r.json()["responses"][0]["response"] == "utter_off_topic"
                 )  # Rasa renders it
                 assert c.post(f"{url}/webhook", json=OUT_OF_SCOPE_CALL).status_code == 401
+                # a channel's announcement may land on either worker: each takes it behind the same token
+                prepared = httpx.post(
+                    f"{url}/prepare", json={"text": "失业了去哪里登记"}, headers={"Authorization": f"Bearer {token}"}
+                )
+                assert prepared.status_code in (202, 204)
+                assert c.post(f"{url}/prepare", json={"text": "失业了去哪里登记"}).status_code == 401
             text = log.read_text(errors="replace")
         assert "2 worker(s)" in text
         seen = {int(w) for w in workers if f"Starting worker [{w}]" in text}

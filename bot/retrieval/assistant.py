@@ -22,6 +22,7 @@ from bot.retrieval.gate import GateParams, GateSignal, ScopeGate
 from bot.retrieval.index import backend_index_dir, index_dir, load_or_build, version_index_dir
 from bot.retrieval.matter import MatterDetector, MatterParams, MatterSignal
 from bot.retrieval.passages import build_passages
+from bot.retrieval.prepared import Memo, prepare
 from bot.retrieval.question import (
     AGENCY_CUE,
     CLAUSE_CUE,
@@ -30,16 +31,11 @@ from bot.retrieval.question import (
     clean_question,
     focus,
     has_topic,
-    split_parts,
 )
 from bot.retrieval.route import _ASKS_PLAN, Routing, _by_id, _service_text
 from bot.retrieval.script import (
     chinese_terms,
     english_gist,
-    english_parts,
-    script_of,
-    to_mandarin,
-    to_simplified,
     to_traditional,
 )
 from bot.retrieval.search import FusionParams, Retriever, SearchResult
@@ -70,6 +66,7 @@ class Assistant(Routing):
         self.max_question_chars = max_question_chars
         self.gate = gate
         self.index_meta = index_meta or {}
+        self.prepared = Memo()  # recent questions' text preparation (bot.retrieval.prepared)
         self._services_by_clause: dict[str, list[Service]] = {}
         for s in kb.services:
             self._services_by_clause.setdefault(s.clause, []).append(s)
@@ -185,15 +182,12 @@ class Assistant(Routing):
         raw = clean_question(question, self.max_question_chars)
         top_k = max(1, min(int(top_k), 10))
         started = time.perf_counter()
-        script = script_of(raw)  # typos are read by sound (医宝 → 医保) once the question is in simplified characters
-        q = self.speller.correct(to_mandarin(to_simplified(raw) if script == "hant" else raw))
+        prepared = prepare(self, raw)  # script, typo pass, parts: done already if /prepare saw this text
+        script, q, parts = prepared.script, prepared.q, prepared.parts
         answers: list[A.Answer] = []
         prev: A.Answer | None = None
-        parts = split_parts(q, names_topic=self._names_topic) if script != "en" else english_parts(q, self._names_topic)
         if len(parts) > 1:
-            self.retriever.prefetch(
-                [focus(p, self._names_topic) for p in parts if has_topic(p) and self.topics.classify(p) is None]
-            )
+            self.retriever.prefetch(list(prepared.batch))
         for i, part in enumerate(parts):
             ans = self._answer_part(part, top_k, service_hint if i == 0 else None, prev, english=script == "en")
             if ans is None:

@@ -7,7 +7,8 @@ the best passage stands out, how many query words the corpus knows) for the out-
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +17,8 @@ from bot.retrieval.bm25 import BM25, expand_query, top_positive
 from bot.retrieval.passages import Passage
 
 MODES = ("dense", "bm25", "hybrid")
+QUERY_CACHE_SIZE = 2048
+INFLIGHT_WAIT_SECONDS = 10.0  # a stalled encode elsewhere never holds an answer longer than this
 
 
 @dataclass(frozen=True)
@@ -59,33 +62,61 @@ class Retriever:
         self.params = params or FusionParams()
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._qlock = threading.Lock()
+        self._inflight: dict[str, Future] = {}  # query → the encode running for it (a /prepare, another thread)
+        self.encodes = Counter()  # queries encoded, cache hits, waits on another thread's encode (for the benches)
 
     def query_vector(self, query: str) -> np.ndarray:
-        """Embed a query, remembering recent ones (repeated questions, eval sweeps)."""
+        """Embed a query, remembering recent ones (repeated questions, eval sweeps); a query another thread is
+        encoding right now (``/prepare`` while Rasa parses) is awaited, not encoded twice."""
         with self._qlock:
             vec = self._qcache.get(query)
             if vec is not None:
                 self._qcache.move_to_end(query)
+                self.encodes["hit"] += 1
                 return vec
-        vec = np.ascontiguousarray(self.embedder.queries([query]), dtype=np.float32)
-        with self._qlock:
-            self._qcache[query] = vec
-            while len(self._qcache) > 2048:
-                self._qcache.popitem(last=False)
-        return vec
+            pending = self._inflight.get(query)
+            if pending is None:
+                self._inflight[query] = Future()
+            else:
+                self.encodes["awaited"] += 1
+        if pending is not None:
+            try:
+                return pending.result(timeout=INFLIGHT_WAIT_SECONDS)
+            except Exception:  # noqa: BLE001 — that encode failed or stalls: this caller encodes for itself
+                return np.ascontiguousarray(self.embedder.queries([query]), dtype=np.float32)
+        return self._encode([query])[0]
 
     def prefetch(self, queries: list[str]) -> None:
-        """Embed the not-yet-cached queries in one batch (the parts of a two-part question: one encode, not two)."""
+        """Embed the not-yet-cached queries in one batch (the parts of a two-part question: one encode, not two);
+        queries already being encoded elsewhere are left to that encode."""
         with self._qlock:
-            todo = list(dict.fromkeys(q for q in queries if q not in self._qcache))
-        if not todo:
-            return
-        vecs = np.ascontiguousarray(self.embedder.queries(todo), dtype=np.float32)
+            todo = [q for q in dict.fromkeys(queries) if q not in self._qcache and q not in self._inflight]
+            for q in todo:
+                self._inflight[q] = Future()
+        if todo:
+            self._encode(todo)
+
+    def _encode(self, todo: list[str]) -> list[np.ndarray]:
+        """Encode queries this thread has claimed in ``_inflight``; cache them and wake whoever waits on them."""
+        try:
+            vecs = np.ascontiguousarray(self.embedder.queries(todo), dtype=np.float32)
+        except BaseException as e:
+            with self._qlock:
+                futures = [self._inflight.pop(q) for q in todo]
+            for f in futures:
+                f.set_exception(e)
+            raise
+        rows = [v.reshape(1, -1) for v in vecs]
         with self._qlock:
-            for q, v in zip(todo, vecs):
-                self._qcache[q] = v.reshape(1, -1)
-            while len(self._qcache) > 2048:
+            self.encodes["encoded"] += len(todo)
+            for q, v in zip(todo, rows):
+                self._qcache[q] = v
+            while len(self._qcache) > QUERY_CACHE_SIZE:
                 self._qcache.popitem(last=False)
+            futures = [self._inflight.pop(q) for q in todo]
+        for f, v in zip(futures, rows):
+            f.set_result(v)
+        return rows
 
     def search(
         self,
