@@ -41,6 +41,10 @@ def torch_backend():
     old = os.environ.get("LINLI_EMBEDDING_BACKEND")
     os.environ["LINLI_EMBEDDING_BACKEND"] = "torch"
     get_settings.cache_clear()
+    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) >= len(os.sched_getaffinity(0)):
+        import torch
+
+        torch.set_num_threads(1)  # every core runs a test worker already: a second torch thread would only wait
     yield
     if old is None:
         os.environ.pop("LINLI_EMBEDDING_BACKEND", None)
