@@ -71,7 +71,7 @@ unchanged() {  # unchanged NAME PATH... → true when step NAME last succeeded a
 }
 stamp() { mkdir -p "$STAMPS" && fingerprint "${@:2}" > "$STAMPS/$1"; }
 
-KB_INPUTS=("$KB_DIR" bot)
+KB_INPUTS=("$KB_DIR" bot linli_common)
 if unchanged kb "${KB_INPUTS[@]}"; then
   log "knowledge base unchanged since its last check"
 else
@@ -81,7 +81,7 @@ else
   stamp kb "${KB_INPUTS[@]}"
 fi
 
-MODEL_INPUTS=("$CACHE_DIR/models" bot)
+MODEL_INPUTS=("$CACHE_DIR/models" bot linli_common)
 if unchanged model "${MODEL_INPUTS[@]}"; then
   log "offline embedding model (and its ONNX export) unchanged"
 else
@@ -101,7 +101,7 @@ if [[ -z $DB_URL ]]; then
 elif [[ $DB_URL == sqlite:///* ]]; then
   DB_FILE=${DB_URL#sqlite:///}
 fi
-DB_INPUTS=("$DB_FILE" "$DB_FILE-wal" "$KB_DIR" bot)
+DB_INPUTS=("$DB_FILE" "$DB_FILE-wal" "$KB_DIR" bot linli_common)
 if [[ -n $DB_FILE ]] && unchanged db "${DB_INPUTS[@]}"; then
   log "database schema unchanged since its last upgrade"
 else
