@@ -49,15 +49,66 @@ if ! (cd / && "$ROOT/.venv/bin/python" -c "import bot, sys; sys.exit(0 if bot.__
   .venv/bin/python -m pip install -q --no-deps -e . 2>&1 | grep -v -E '^(WARNING: Location|\s)' || true
 fi
 
-log "checking the knowledge base"
-.venv/bin/python -m bot kb check
-.venv/bin/python -m bot kb userdict --check || die "knowledge_base/jieba/userdict.txt is stale: run .venv/bin/python -m bot kb userdict"
+# The three steps below are no-ops when nothing changed, but each is a Python process (~3 s of CPU together on the
+# critical path of make test-fast). Each one's stamp is a fingerprint of its inputs and outputs as it left them (names,
+# sizes and mtimes, the LINLI_* environment, .env, the app env's lock): an unchanged fingerprint skips the step, any
+# change (a KB file, the code, the model folder, the database file, a setting) runs it again.
+STAMPS=$ROOT/var/.setup-stamps
+KB_DIR=${LINLI_KB_DIR:-knowledge_base}
+CACHE_DIR=${LINLI_CACHE_DIR:-.cache}
+fingerprint() {  # fingerprint PATH... → hash of the listed trees (a missing one counts too) and the settings
+  {
+    env | { grep -i '^linli_' || true; } | sort
+    cat .env .venv/.linli-stamp 2>/dev/null || true
+    local p
+    for p in "$@"; do
+      if [[ -e $p ]]; then find "$p" -name __pycache__ -prune -o -printf '%p %s %T@\n'; else echo "missing $p"; fi
+    done | sort
+  } | sha256sum | cut -c1-32
+}
+unchanged() {  # unchanged NAME PATH... → true when step NAME last succeeded and nothing listed changed since
+  [[ -f $STAMPS/$1 && "$(cat "$STAMPS/$1")" == "$(fingerprint "${@:2}")" ]]
+}
+stamp() { mkdir -p "$STAMPS" && fingerprint "${@:2}" > "$STAMPS/$1"; }
 
-log "preparing the offline embedding model (and its ONNX export, fp32 + int8)"
-.venv/bin/python -m bot model convert
+KB_INPUTS=("$KB_DIR" bot linli_common)
+if unchanged kb "${KB_INPUTS[@]}"; then
+  log "knowledge base unchanged since its last check"
+else
+  log "checking the knowledge base"
+  .venv/bin/python -m bot kb check
+  .venv/bin/python -m bot kb userdict --check || die "knowledge_base/jieba/userdict.txt is stale: run .venv/bin/python -m bot kb userdict"
+  stamp kb "${KB_INPUTS[@]}"
+fi
 
-log "upgrading the database schema"
-.venv/bin/python -m bot db upgrade
+MODEL_INPUTS=("$CACHE_DIR/models" bot linli_common)
+if unchanged model "${MODEL_INPUTS[@]}"; then
+  log "offline embedding model (and its ONNX export) unchanged"
+else
+  log "preparing the offline embedding model (and its ONNX export, fp32 + int8)"
+  .venv/bin/python -m bot model convert
+  stamp model "${MODEL_INPUTS[@]}"
+fi
+
+# only an SQLite file can be fingerprinted; another database (LINLI_DATABASE_URL, here or in .env) is always upgraded
+DB_URL=${LINLI_DATABASE_URL:-}
+if [[ -z $DB_URL && -f .env ]]; then
+  DB_URL=$(sed -n 's/^LINLI_DATABASE_URL=//p' .env | tail -1 | tr -d "\"'")
+fi
+DB_FILE=""
+if [[ -z $DB_URL ]]; then
+  DB_FILE=${LINLI_VAR_DIR:-var}/linli.db
+elif [[ $DB_URL == sqlite:///* ]]; then
+  DB_FILE=${DB_URL#sqlite:///}
+fi
+DB_INPUTS=("$DB_FILE" "$DB_FILE-wal" "$KB_DIR" bot linli_common)
+if [[ -n $DB_FILE ]] && unchanged db "${DB_INPUTS[@]}"; then
+  log "database schema unchanged since its last upgrade"
+else
+  log "upgrading the database schema"
+  .venv/bin/python -m bot db upgrade
+  [[ -z $DB_FILE ]] || stamp db "${DB_INPUTS[@]}"
+fi
 
 if [[ $TRAIN == 1 ]]; then
   scripts/train.sh

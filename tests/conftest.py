@@ -159,18 +159,20 @@ def _names_used(code, seen=None) -> set[str]:
 #: that on two workers the long ones overlap instead of one of them starting last (the run is as long as its
 #: longest worker). scripts/test.sh passes --no-loadscope-reorder so xdist keeps this order.
 _SLOW_FIRST = (
+    "test_kb_desk.py",
     "test_embedding.py",
     "test_embedding_onnx.py",
-    "test_consultations.py",
-    "test_kb_desk.py",
-    "test_unigram_tokenizer.py",
     "test_retrieval.py",
-    "test_routing.py",
+    "test_consultations.py",
     "test_kb_versions.py",
-    "test_inbox_trust.py",
-    "test_inbox_fuzz.py",
-    "test_index_ann.py",
     "test_action_workers.py",
+    "test_inbox_trust.py",
+    "test_unigram_tokenizer.py",
+    "test_inbox_fuzz.py",
+    "test_inbox_authz.py",
+    "test_oversight.py",
+    "test_db_prepare.py",
+    "test_routing.py",
 )
 _SECONDS_KEY = "linli/module_seconds"
 
@@ -203,6 +205,8 @@ def pytest_sessionfinish(session):
     cache = getattr(session.config, "cache", None)
     if cache is None or not _ran or hasattr(session.config, "workerinput"):
         return
+    if session.config.option.keyword or any("::" in str(a) for a in session.config.args):
+        return  # part of a module ran (-k, a test's id): its seconds are not the module's
     cache.set(_SECONDS_KEY, {**cache.get(_SECONDS_KEY, {}), **{k: round(v, 1) for k, v in _ran.items()}})
 
 

@@ -61,9 +61,9 @@ def torch_vectors(torch_reference):
 def test_onnx_vectors_close_to_torch(exported, torch_vectors, backend, floor):
     texts, tq, tp = torch_vectors
     s = _settings(backend)
-    # batches of 4 (longest first): the 512-token text pads only its own batch, not all 20 texts to 512 tokens
-    # (4x the encoding work); what padding and batching do is the next test's subject
-    q, p = emb.encode_queries(texts, settings=s, batch_size=4), emb.encode_passages(texts, settings=s, batch_size=4)
+    # one text per batch: the 512-token text pads no other text to 512 tokens (in a batch of 4 it quadrupled the
+    # encoding work); what padding and batching do is the next test's subject
+    q, p = emb.encode_queries(texts, settings=s, batch_size=1), emb.encode_passages(texts, settings=s, batch_size=1)
     assert q.shape == tq.shape and q.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-5)
     cq, cp = _cos(q, tq), _cos(p, tp)
@@ -76,16 +76,20 @@ def test_onnx_vectors_close_to_torch(exported, torch_vectors, backend, floor):
 @pytest.mark.parametrize("backend, floor", [("onnx", 0.9999), ("onnx-int8", 0.99)])
 def test_onnx_batching_and_truncation_do_not_change_vectors(exported, backend, floor):
     s = _settings(backend)
-    texts = DEV_QUESTIONS[:6] + ["短", LONG_TEXT]
+    # the longest text (~150 tokens) pads the seven short ones to several times their length: enough to show the
+    # padding is masked out (padding them to 512 tokens showed the same at 4x the work; truncation is below)
+    texts = DEV_QUESTIONS[:6] + ["短", PLAN[:240]]
     batch = emb.encode_queries(texts, settings=s)
     single = np.vstack([emb.encode_queries([t], settings=s) for t in texts])
+    assert max(map(len, texts[:7])) * 3 < len(texts[7])
     # padding to the longest text is masked out; int8 differs a little because dynamic quantisation
     # takes one activation scale per batch
     assert _cos(batch, single).min() > floor
     two = emb.encode_passages([LONG_TEXT, LONG_TEXT + "后面追加的内容不会改变结果。"], settings=s)
     assert _cos(two[0], two[1])[0] > 0.99999  # only the first 512 tokens count
     assert emb.encode_queries([], settings=s).shape == (0, 384)
-    assert np.isfinite(emb.encode_passages(["", "   ", "🙂" * 600, "x" * 10_000], settings=s)).all()
+    # degenerate texts stay finite: the two long ones (truncated to 512 tokens) share a batch, the empty ones another
+    assert np.isfinite(emb.encode_passages(["", "   ", "🙂" * 600, "x" * 10_000], settings=s, batch_size=2)).all()
 
 
 @pytest.mark.parametrize("bad", [None, 42, b"bytes", ["ok", 3]])
@@ -223,8 +227,12 @@ def test_releasing_the_weight_pages_keeps_the_vectors(exported):
     assert enc.release_weight_pages() >= resident // 2
     assert sum(r[2] for r in mapped_ranges(data)) < resident // 2
     np.testing.assert_array_equal(enc.encode(texts, "query"), first)
-    # bulk encodes release by themselves; an encoder told not to keeps its pages
-    enc.encode(DEV_QUESTIONS[:1] * RELEASE_EVERY, "query")
+    # bulk encodes release by themselves once RELEASE_EVERY texts were encoded since the last release (counted up
+    # to one short of it here rather than encoding 256 texts); an encoder told not to keeps its pages
+    enc._since_release = RELEASE_EVERY - 2
+    enc.encode(DEV_QUESTIONS[:1], "query")
+    assert enc._since_release == RELEASE_EVERY - 1 and sum(r[2] for r in mapped_ranges(data)) > 0
+    enc.encode(DEV_QUESTIONS[:1], "query")
     assert enc._since_release == 0
     keep = OnnxEncoder(folder, quantized=False, threads=1, release_pages=False)
     assert keep.release_weight_pages() == 0

@@ -8,7 +8,14 @@ import pytest
 
 from bot.kb.loader import load_kb
 from bot.retrieval.evaluate import load_set
-from bot.retrieval.index import backend_index_dir, index_type_for, load_or_build, make_vector_index
+from bot.retrieval.index import (
+    HNSW_EF_CONSTRUCTION,
+    HNSW_EF_SEARCH,
+    backend_index_dir,
+    index_type_for,
+    load_or_build,
+    make_vector_index,
+)
 from bot.retrieval.passages import build_passages
 from bot.settings import get_settings
 from tests.vector_cache import CachedEmbedder
@@ -22,11 +29,16 @@ def _clustered(n, dim=384, clusters=500, seed=0):
 
 
 def test_hnsw_recall_against_flat_on_synthetic_vectors():
-    x, rng = _clustered(20_000)
+    """A broken approximate index (vectors or ids misaligned, another metric) finds few of the exact neighbours at
+    any size. 6 000 vectors build in 1.5 s of CPU (20 000 took 5 s) and give the same recall (1.0 with the search
+    depth configured, 0.99 with faiss's default 16 vs 0.96 at 20 000: neither size's recall tells the depth
+    apart, so it is checked directly)."""
+    x, rng = _clustered(6_000, clusters=150)
     q = x[rng.integers(0, len(x), 200)] + 0.04 * rng.standard_normal((200, x.shape[1]), dtype=np.float32)
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     flat, hnsw = make_vector_index(x, "flat"), make_vector_index(x, "hnsw")
     assert isinstance(hnsw, faiss.IndexHNSWFlat) and hnsw.ntotal == len(x)
+    assert (hnsw.hnsw.efSearch, hnsw.hnsw.efConstruction) == (HNSW_EF_SEARCH, HNSW_EF_CONSTRUCTION)
     exact, approx = flat.search(q, 10)[1], hnsw.search(q, 10)[1]
     recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approx, exact)])
     assert recall >= 0.95, recall

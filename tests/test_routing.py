@@ -194,18 +194,20 @@ def test_more_and_longer_keywords_win(synthetic):
     assert synthetic.route("垃圾", "town", category="audit").committee.id == "town-jd"  # a given category wins
 
 
-def test_route_cli_json_lines(tmp_path):
+def test_route_cli_json_lines(tmp_path, monkeypatch, capsys):
+    """With the embedding (the process's encoder), from another directory, through the command's entry point in
+    this process (the real process: test_route_cli_unknown_community_exits_2; one more would load the model again)."""
+    import io
+
+    from bot.cli import main
+
     lines = "阳光苑的物业费又涨了\n\n村里的账目不公开\n" + "你好\n"
-    p = subprocess.run(
-        [sys.executable, "-m", "bot", "route", "--json", "--community", "liushu", "-"],
-        input=lines,
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=300,
-    )
-    assert p.returncode == 0, p.stderr
-    out = [json.loads(x) for x in p.stdout.splitlines()]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(lines.encode())))
+    rc = main(["route", "--json", "--community", "liushu", "-"])
+    got = capsys.readouterr()
+    assert rc == 0, got.err
+    out = [json.loads(x) for x in got.out.splitlines()]
     assert len(out) == 3
     assert out[0] == {
         "category": "property",
@@ -219,7 +221,7 @@ def test_route_cli_json_lines(tmp_path):
 @pytest.fixture
 def route_cli(tmp_path, monkeypatch, capsys):
     """`python -m bot route --no-embedding …` in this process (the same entry point as the command; the real
-    process is tested by test_route_cli_json_lines and test_route_cli_unknown_community_exits_2), from another
+    process is tested by test_route_cli_unknown_community_exits_2), from another
     directory: returns (exit code, stdout, stderr)."""
     from bot.cli import main
 
