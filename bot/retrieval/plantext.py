@@ -99,6 +99,31 @@ class PlanText:
             return self._indicator_list(q, hits, top_k)
         return None
 
+    def _box_row(self, q: str, number: str, row: int, hits: list[Hit], top_k: int) -> A.Answer | None:
+        """“专栏2第三项行动叫什么”: that row of the table, an action by its title or an indicator with its figures."""
+        label = f"专栏{_NUMERALS.get(number, number)}"
+        actions = [a for a in self.kb.plan.actions if a.box.split()[0] == label]
+        if 1 <= row <= len(actions):
+            a = actions[row - 1]
+            body = f"{label}第{row}项是“{a.title}”。"
+            return A.finish(A.Answer(q, "clause", "", [_source(self._passage(a.id), 1.0)], [], []), body, 1)
+        inds = list(self.kb.indicators)
+        if (self.kb.plan.indicator_box or "").split()[0:1] == [label] and 1 <= row <= len(inds):
+            return self.indicator_answer(inds[row - 1].id, question=q, hits=hits, top_k=top_k)
+        return None
+
+    def _box_which(self, q: str, number: str, hits: list[Hit]) -> A.Answer | None:
+        """“社工站建设属于专栏2里哪项行动”: of the table's actions (any table's when none is named), the one the
+        search ranks first for what the question is about."""
+        label = f"专栏{_NUMERALS.get(number, number)}" if number else ""
+        ids = {a.id: a for a in self.kb.plan.actions if not label or a.box.split()[0] == label}
+        hit = next((h for h in hits[: None if label else 5] if h.passage.id in ids), None)
+        if hit is None:
+            return None
+        a = ids[hit.passage.id]
+        body = f"属于{a.box.split()[0]}第{a.number}项“{a.title}”。"
+        return A.finish(A.Answer(q, "clause", "", [_source(hit.passage, hit.score)], [], []), body, 1)
+
 
 def _doing(hits: list[Hit], q: str) -> Hit | None:
     """Of the plan sentences found, the first that names what the operator wants to do: a donor's (捐 → 捐赠)."""

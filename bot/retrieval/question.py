@@ -33,7 +33,7 @@ AGENCY_CUE = re.compile(
     r"(哪个|哪几个|哪几|哪些|什么|哪家|啥)(部门|单位|机构|局|口子)|归那个(部门|单位|局)|是不是.{1,8}(负责|牵头|主管)|负责单位|责任部门|谁(在|来)?(负责|管|监督|牵头|主管|办|说了算)|归谁|由谁|牵头|主管部门|负责部门|责任单位|找哪个|哪个局"
 )
 CLAUSE_CUE = re.compile(
-    r"规划|原文|原话|原句|哪一?条|哪一?句|哪一?部分|第几部分|怎么表述|如何表述|怎么写|写了|条款|条文|文件|政策.{0,4}(说|规定|提)|(怎么|如何)(说|规定|写)|提到|有没有提|有什么(说法|规定|要求|举措)|是怎么安排|是什么意思|什么程度|哪一?年|什么角色|什么地位"
+    r"规划|原文|原话|原句|哪一?条|哪一?句|哪一?(部分|节|章)|(到|在)哪一?(级|层)|第几部分|怎么表述|如何表述|怎么写|写了|条款|条文|文件|政策.{0,4}(说|规定|提)|(怎么|如何)(说|规定|写)|提到|有没有提|有什么(说法|规定|要求|举措)|是怎么安排|是什么意思|什么程度|哪一?年|什么角色|什么地位"
 )
 
 ASPECTS = ("overview", "eligibility", "how_to_apply", "materials", "where", "agency", "details")
@@ -41,7 +41,13 @@ _ASPECT_CUES = (
     ("agency", AGENCY_CUE),
     ("materials", re.compile(r"材料|带什么|带啥|要带|拿什么|证件")),
     ("how_to_apply", re.compile(r"手续|流程|步骤|怎么(办|申请|报名|弄|登记|预约)|如何(办|申请)|怎么去办|申请")),
-    ("where", re.compile(r"(在|去|到)(哪|哪里|哪儿)|哪里|哪儿|地址|地点|地方在|窗口")),
+    # 写在哪一节 / 覆盖到哪一级 ask for a place in the plan or a level, not where to go
+    (
+        "where",
+        re.compile(
+            r"(在|去|到)(哪里|哪儿|哪(?!一?(节|章|部分|条|句|级|层|年|方面|块)))|哪里|哪儿|地址|地点|地方在|窗口"
+        ),
+    ),
     (
         "eligibility",
         re.compile(r"条件|资格|谁能|谁可以|符合|够不够|能不能(申请|享受|领)|我(能|可以)(申请|办|享受)吗|有没有份"),
@@ -102,6 +108,32 @@ def box_number(question: str) -> str | None:
     return (m.group(1) or m.group(7)) if m else None
 
 
+_NUM = r"([0-9]+|[一二三四五六七八九十])"
+# One row of a table by its place (专栏2第一项行动叫什么), or the row a thing belongs to (属于专栏2哪项行动).
+_BOX_ROW = re.compile(rf"专栏\s*{_NUM}\s*(?:里|中|的|里面|当中)?\s*(?:的)?第\s*{_NUM}\s*(?:项|个|条|行)")
+_BOX_WHICH = re.compile(
+    rf"专栏\s*{_NUM}\s*(?:里|中|的|里面|当中)?\s*(?:的)?(?:哪一?(?:项|个|条)|什么)|(?:属于|归|算|是)(?:哪一?(?:项|个)|什么)行动"
+)
+
+
+def box_row(question: str) -> tuple[str, int] | None:
+    """The 专栏 and the 1-based row a question points at by place (专栏2第三项 → ("2", 3)), or None."""
+    m = _BOX_ROW.search(question)
+    if not m:
+        return None
+    n = m.group(2)
+    return m.group(1), int(n) if n.isdigit() else "一二三四五六七八九十".index(n) + 1
+
+
+def box_which(question: str) -> str | None:
+    """The 专栏 a question asks one row of by its content (社工站建设属于专栏2里哪项行动), "" when it names no
+    专栏 (属于哪项行动), None when it asks no such thing."""
+    m = _BOX_WHICH.search(question)
+    if not m or box_row(question) is not None or BOX_LIST_CUE.search(question):
+        return None
+    return m.group(1) or ""
+
+
 # Someone who wants to run or fund a service (opening a childcare centre, donating a station), not use it.
 OPERATOR_CUE = re.compile(
     r"我(们)?(自己)?(也|又|还)?(想|要|打算|准备|计划)(在|给|为|向|把)?.{0,8}?(开办|兴办|创办|举办|成立|牵头|捐|投资|运营|开(一|个|家).{0,8}(店|机构|中心|园|所|站|馆|公司|企业|食堂|超市)|开(进|到)|入驻|进驻)|"
@@ -118,12 +150,15 @@ _JOINERS = re.compile(
     r"(?:^|[，,。；;？?！!\s])(?:另外问一?下|另外|顺便问一?下|顺带问一?下|顺便|顺带|此外|还有就是|还有|还想问一?下|还想问|再问一?下|再就是|对了|以及)[，,：:\s]*"
 )
 # A joiner that announces a second question outright: what follows is a part of its own even without a question word.
-_NEXT_QUESTION = re.compile(r"[，,。；;\s]*(?:另一个(?:问题|事)?是|另一件事是|第二个?(?:问题)?是)[，,：:\s]*")
-_FIRST_OF = re.compile(r"(?:^|(?<=[，,。；;\s]))(?:一个是|一是|第一个?(?:问题)?是)")
+_NEXT_QUESTION = re.compile(
+    r"[，,。；;\s]*(?:另一个(?:问题|事)?是|另一件事是|第二个?(?:问题)?是)[，,：:\s]*|[，,。；;\s]+二是[，,：:\s]*"
+)
+_FIRST_OF = re.compile(r"(?:^|(?<=[，,。；;：:\s]))(?:一个是|一是|第一个?(?:问题)?是)")
 _ENDS = re.compile(r"[？?！!；;。]+")
 _BACKREF_COMMA = re.compile(r"[，,]\s*(?=(这块|这事|这件事|这个|这方面|那|它)[^，,]{0,12}$)")
 _ASKS = re.compile(
     r"吗|嗎|呢|么|多少|几|哪|什么|啥|咋|怎么|怎样|如何|能否|可否|谁|是否|有没有|有冇|能不能|可不可以|可以.{0,6}[吗不]|要不要|\?|？"
+    r"|(?:是|算|属于?)[^，,。？?]{1,12}还是"  # a choice (算约束性还是预期性) asks too
 )
 
 

@@ -26,6 +26,8 @@ from bot.retrieval.question import (
     WHEN_CUE,
     aspect_of,
     box_number,
+    box_row,
+    box_which,
     names_no_topic,
 )
 from bot.retrieval.refs import agency_names, chapter_named
@@ -69,6 +71,11 @@ class Routing(PlanText, Composition):
         if unknown is not None:
             ans = A.Answer(q, "out_of_scope", "", [], [], [], confidence=conf, topic="not_in_catalogue")
             return A.finish(ans, NOT_IN_CATALOGUE.format(word=unknown), 0)
+        row = box_row(q) or box_which(q)
+        if row is not None:  # one row of a table, by its place or by what it is about (社工站属于专栏2哪项行动)
+            picked = self._box_row(q, *row, hits, top_k) if isinstance(row, tuple) else self._box_which(q, row, hits)
+            if picked is not None:
+                return self._with(picked, q, conf)
         box = box_number(q)
         if box is not None and mentioned is None:  # a table of the plan named outright: in scope whatever the gate says
             listed = self._box_list(q, box, hits, top_k)
