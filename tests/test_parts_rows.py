@@ -5,7 +5,7 @@ by what it is about, and how many kinds a listed sentence names. The wording her
 import pytest
 
 from bot.retrieval.answers import items_count
-from bot.retrieval.question import CLAUSE_CUE, aspect_of, box_row, box_which, split_parts
+from bot.retrieval.question import CLAUSE_CUE, aspect_of, box_row, box_which, has_topic, split_parts
 from bot.retrieval.script import english_parts
 
 
@@ -116,3 +116,13 @@ def test_how_many_kinds_gets_the_count_and_the_sentence(assistant):
 def test_an_english_figure_and_an_agency_in_one_message(assistant):
     ans = assistant.ask("How many social workers per 10,000 residents are targeted? Also, who runs village clinics?")
     assert "18" in ans.answer and "市卫健局" in ans.answer
+
+
+@pytest.mark.parametrize(("part", "topic"), [("谁负责抓", False), ("由谁来推", False), ("托育归谁管", True)])
+def test_one_verb_left_after_the_asking_words_is_no_subject(part, topic):
+    assert has_topic(part) is topic
+
+
+def test_who_pushes_it_asks_about_the_part_before(assistant):
+    ans = assistant.ask("规划对社区议事协商有什么要求？谁负责抓")
+    assert ans.sources[0].type == "plan" and "市委组织部" in ans.answer  # the chapter's bodies, not a service's

@@ -66,7 +66,7 @@ def aspect_of(question: str) -> str | None:
 # Words that point at "the matter" without naming it (这事归哪个部门管, 在哪办呀): no topic left to search.
 _POINTER_FILLER = re.compile(
     r"这件?事情?|那件?事情?|这一?(节|部分|章|块|段|条|项)|这个|那个|这块|这种|这样|那样|事情?|问题|情况|业务|请问|我想问|想问|问一下|一下|到底|究竟|"
-    r"麻烦|帮忙|谢谢|多谢|整理|梳理|理一理|需要|需|应该|该|归|由|管|是|的|了|呢|吗|嘛|啊|呀|吧|我|帮|请|您|你|要|去|找|办|弄|理|部门|单位|机构|什么|啥|哪|那|这|个|些|[\s\W_]"
+    r"麻烦|帮忙|谢谢|多谢|整理|梳理|理一理|需要|需|应该|该|归|由|管|是|的|了|呢|吗|嘛|啊|呀|吧|我|帮|请|您|你|要|去|来|找|办|弄|理|部门|单位|机构|什么|啥|哪|那|这|个|些|[\s\W_]"
 )
 
 
@@ -256,8 +256,12 @@ def split_parts(question: str, max_parts: int = 3, names_topic=None) -> list[str
 
 
 def has_topic(question: str) -> bool:
-    """False for a part that only asks (“2025年目标又是多少”, “这事归哪些部门管”): it refers to the previous part."""
-    return not names_no_topic(_PART_FILLER.sub("", INDICATOR_CUE.sub("", AGENCY_CUE.sub("", question))))
+    """False for a part that only asks (“2025年目标又是多少”, “这事归哪些部门管”, “谁负责推”: one verb left is no
+    subject): it refers to the previous part."""
+    rest = _PART_FILLER.sub("", INDICATOR_CUE.sub("", AGENCY_CUE.sub("", question)))
+    for cue in (AGENCY_CUE, *(c for _, c in _ASPECT_CUES)):
+        rest = cue.sub("", rest)
+    return len(_MEANINGFUL.findall(_POINTER_FILLER.sub("", rest))) >= 2
 
 
 def focus(part: str, names_topic=has_topic, long_chars: int = 60) -> str:
