@@ -126,3 +126,8 @@ def test_one_verb_left_after_the_asking_words_is_no_subject(part, topic):
 def test_who_pushes_it_asks_about_the_part_before(assistant):
     ans = assistant.ask("规划对社区议事协商有什么要求？谁负责抓")
     assert ans.sources[0].type == "plan" and "市委组织部" in ans.answer  # the chapter's bodies, not a service's
+
+
+def test_a_short_list_of_the_very_thing_asked_for_is_the_answer(assistant):
+    ans = assistant.ask("社区想搞技能培训，有哪些学校能来上课")
+    assert ans.kind == "clause" and "职业学校" in ans.answer and "开放大学" in ans.answer

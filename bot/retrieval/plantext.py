@@ -27,10 +27,15 @@ class PlanText:
 
     def _enumerating_hit(self, hits: list[Hit], depth: int = 3, min_items: int = 3, q: str = "") -> Hit | None:
         """For a list question: the best-ranked of the first plan sentences (a service hit counts as the clause it
-        rests on) that enumerates at least ``min_items`` things (、-separated); None when none does. Of them, one
-        whose enumeration ends in the very thing asked for (哪几种社会组织 → …、互助性社会组织) comes first.
+        rests on) that enumerates at least ``min_items`` things (、-separated), or fewer when they are the very thing
+        asked for (哪些学校 → 职业学校、开放大学); None when none does. Of them, one whose enumeration holds the thing
+        asked for (哪几种社会组织 → …、互助性社会组织) comes first.
 
         A resident asking 哪些 wants every item the plan names, which one service card never holds."""
+        asked = _ASKED_NOUN.search(q)
+        noun = re.escape(asked.group(1)) if asked else None
+        items_of = re.compile(rf"、[^、,，。]{{0,8}}{noun}") if noun else None  # an item ends in it
+        in_list = re.compile(rf"{items_of.pattern}|{noun}、") if noun else None
         found = []
         for h in hits[:depth]:
             p = h.passage
@@ -39,11 +44,10 @@ class PlanText:
                     p = self._passage(p.clause)
                 except KeyError:
                     continue
-            if p.type in ("plan", "action") and p.text.count("、") >= min_items - 1:
+            listed = p.text.count("、") >= min_items - 1 or (in_list and in_list.search(p.text))  # 职业学校、开放大学
+            if p.type in ("plan", "action") and listed:
                 found.append(Hit(p, h.score, h.dense, h.sparse))
-        asked = _ASKED_NOUN.search(q)
-        if asked:
-            items_of = re.compile(r"、[^、,，。]{0,8}" + re.escape(asked.group(1)))
+        if items_of:
             found.sort(key=lambda h: not items_of.search(h.passage.text))
         return found[0] if found else None
 
@@ -136,7 +140,7 @@ _QUOTED = re.compile(r"[“\"「『]([^”\"」』]{4,40})[”\"」』]")
 _NUMERALS = dict(zip("一二三四五六七八九", "123456789"))
 _OPERATOR_VERB = re.compile(r"捐")  # a donor, unlike one who runs a service, wants the plan's sentence on 捐赠
 _ASKED_NOUN = re.compile(
-    r"(?:哪(?:几|些)(?:种|类|项|个|样)?|几(?:种|类|样))([\u4e00-\u9fff]{2,6}?)(?:[？?。，,]|$|呢|啊|呀|吗)"
+    r"(?:哪(?:几|些)(?:种|类|项|个|样)?|几(?:种|类|样))([\u4e00-\u9fff]{2,6}?)(?:[？?。，,]|$|呢|啊|呀|吗|可以|能|会|来|参与)"
 )
 _ASKS_PHRASE = re.compile(
     r"后面|前面|接着|下一句|上一句|指的?是?(什么|啥)|什么意思|啥意思|包括(哪些|什么|啥)|(哪|那)几个|是哪[两二三四五六七八九十]"
