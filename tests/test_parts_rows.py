@@ -6,7 +6,7 @@ import pytest
 
 from bot.retrieval.answers import items_count
 from bot.retrieval.question import CLAUSE_CUE, aspect_of, box_row, box_which, has_topic, split_parts
-from bot.retrieval.script import english_parts
+from bot.retrieval.script import chinese_terms, english_parts
 
 
 def _topic(text):
@@ -131,3 +131,26 @@ def test_who_pushes_it_asks_about_the_part_before(assistant):
 def test_a_short_list_of_the_very_thing_asked_for_is_the_answer(assistant):
     ans = assistant.ask("社区想搞技能培训，有哪些学校能来上课")
     assert ans.kind == "clause" and "职业学校" in ans.answer and "开放大学" in ans.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "terms"),
+    [
+        ("Tell me the second item in table 2", "专栏2第2项"),
+        ("What does action 1 of box 2 cover?", "专栏2第1项"),
+        ("List all rows of column 1", "专栏1有哪几项"),
+        ("Which item of box 2 deals with social work?", "专栏2哪一项"),
+    ],
+)
+def test_a_table_named_in_english_reads_as_the_chinese_question(question, terms):
+    assert chinese_terms(question).split()[0] == terms
+
+
+def test_an_english_table_row_is_answered_not_declined(assistant):
+    ans = assistant.ask("Tell me the second item in table 2, please")
+    assert ans.kind == "clause" and "社区志愿服务行动" in ans.answer
+
+
+def test_english_property_management_maps_to_the_plan_term():
+    assert "物业" in chinese_terms("Who regulates the property company of our estate?")
+    assert "自助服务" in chinese_terms("Can I print records at a self-service machine?")

@@ -250,7 +250,7 @@ class Assistant(Routing):
 
         None when the question names a catalogue service or asks for the plan in so many words (the in-scope
         overrides: then no similarity can decline it)."""
-        if self._mentioned_service(q) is not None or _ASKS_PLAN.search(q):
+        if self._mentioned_service(q) is not None or _ASKS_PLAN.search(q) or "专栏" in query:  # box 2 → 专栏2
             return None
         vec = self.retriever.query_vector(query)
         scores, _ = self.retriever.faiss_index.search(vec, 1)

@@ -75,7 +75,37 @@ def _terms() -> list[tuple[re.Pattern, str]]:
 
 def chinese_terms(text: str) -> str:
     """The Chinese domain terms an English question's words name, space-separated ("" if none)."""
-    return " ".join(dict.fromkeys(zh for pattern, zh in _terms() if pattern.search(text)))
+    found = [zh for pattern, zh in _terms() if pattern.search(text)]
+    return " ".join(dict.fromkeys([t for t in [_box_terms(text)] if t] + found))
+
+
+_EN_BOX = re.compile(r"\b(?:box|column|table|panel)\s*(?:no\.?\s*|#)?([0-9])\b", re.IGNORECASE)
+_EN_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
+_EN_ROW = r"(?:action|item|row|indicator|entry|one)"
+_EN_NTH = re.compile(
+    rf"\b({'|'.join(_EN_ORDINALS)}|([1-8])(?:st|nd|rd|th))\s+{_EN_ROW}\b|\b{_EN_ROW}\s*(?:no\.?\s*|#)?([1-8])\b", re.I
+)
+_EN_ALL_ROWS = re.compile(
+    r"\b(?:what|which|list|name|all)\b.*\b(?:actions|items|rows|indicators|entries)\b|\bhow many\b", re.I
+)
+_EN_WHICH_ROW = re.compile(rf"\bwhich {_EN_ROW}\b", re.IGNORECASE)
+
+
+def _box_terms(text: str) -> str:
+    """A table of the plan named in English (box 2, column 1) as the Chinese question about it would name it: one
+    row by its place (the first action in box 2 → 专栏2第1项), every row (专栏2有哪几项), or the row a thing is in."""
+    box = _EN_BOX.search(text)
+    if not box:
+        return ""
+    label, rest = f"专栏{box.group(1)}", text[: box.start()] + text[box.end() :]
+    nth = _EN_NTH.search(rest)
+    if nth:
+        word = nth.group(1).lower() if nth.group(1) else ""
+        n = nth.group(2) or nth.group(3) or str(_EN_ORDINALS.index(word) + 1)
+        return f"{label}第{n}项"
+    if _EN_WHICH_ROW.search(rest):
+        return f"{label}哪一项"
+    return f"{label}有哪几项" if _EN_ALL_ROWS.search(rest) else label
 
 
 _EN_HARD = re.compile(r"\?\s+|;\s*")  # a question ends
