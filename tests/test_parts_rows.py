@@ -154,3 +154,10 @@ def test_an_english_table_row_is_answered_not_declined(assistant):
 def test_english_property_management_maps_to_the_plan_term():
     assert "物业" in chinese_terms("Who regulates the property company of our estate?")
     assert "自助服务" in chinese_terms("Can I print records at a self-service machine?")
+
+
+def test_a_table_row_asked_what_it_does_quotes_it_and_by_name_stays_short(assistant):
+    does = assistant.ask("专栏2第三个行动具体要干啥")
+    assert "社区社工服务行动" in does.answer and "社工站" in does.body
+    named = assistant.ask("专栏2第三个行动的名称")
+    assert "社区社工服务行动" in named.body and "社工站" not in named.body and len(named.body) < 40

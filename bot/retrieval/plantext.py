@@ -109,8 +109,11 @@ class PlanText:
         actions = [a for a in self.kb.plan.actions if a.box.split()[0] == label]
         if 1 <= row <= len(actions):
             a = actions[row - 1]
+            p = self._passage(a.id)
             body = f"{label}第{row}项是“{a.title}”。"
-            return A.finish(A.Answer(q, "clause", "", [_source(self._passage(a.id), 1.0)], [], []), body, 1)
+            if not _NAME_ONLY.search(q):  # 主要做什么: what the row says too, in the plan's words
+                body += f"规划写道：“{A.excerpt(p.text.removeprefix(a.title + '。'), q, self._common_pairs())}”"
+            return A.finish(A.Answer(q, "clause", "", [_source(p, 1.0)], [], []), body, 1)
         inds = list(self.kb.indicators)
         if (self.kb.plan.indicator_box or "").split()[0:1] == [label] and 1 <= row <= len(inds):
             return self.indicator_answer(inds[row - 1].id, question=q, hits=hits, top_k=top_k)
@@ -136,6 +139,9 @@ def _doing(hits: list[Hit], q: str) -> Hit | None:
     return next((h for h in hits if key and key in h.passage.text), None)
 
 
+_NAME_ONLY = re.compile(
+    r"叫(什么|啥)|名(称|字)|标题|题目|是哪(个|项|一)|什么行动|what is it called|name", re.IGNORECASE
+)
 _QUOTED = re.compile(r"[“\"「『]([^”\"」』]{4,40})[”\"」』]")
 _NUMERALS = dict(zip("一二三四五六七八九", "123456789"))
 _OPERATOR_VERB = re.compile(r"捐")  # a donor, unlike one who runs a service, wants the plan's sentence on 捐赠
