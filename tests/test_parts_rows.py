@@ -161,3 +161,20 @@ def test_a_table_row_asked_what_it_does_quotes_it_and_by_name_stays_short(assist
     assert "社区社工服务行动" in does.answer and "社工站" in does.body
     named = assistant.ask("专栏2第三个行动的名称")
     assert "社区社工服务行动" in named.body and "社工站" not in named.body and len(named.body) < 40
+
+
+@pytest.mark.parametrize(
+    ("question", "term"),
+    [
+        ("How do I sign my dad up for it?", "怎么申请"),
+        ("Is there a history hall in our village?", "村史馆"),
+        ("How many square metres per 100 homes?", "每百户"),
+    ],
+)
+def test_more_english_words_name_the_plan_terms(question, term):
+    assert term in chinese_terms(question).split()
+
+
+def test_an_english_where_and_how_to_sign_up_are_both_answered(assistant):
+    ans = assistant.ask("Where does my grandpa get his meals, and how can we sign him up?")
+    assert "在哪办" in ans.answer and "怎么办" in ans.answer
