@@ -178,3 +178,20 @@ def test_more_english_words_name_the_plan_terms(question, term):
 def test_an_english_where_and_how_to_sign_up_are_both_answered(assistant):
     ans = assistant.ask("Where does my grandpa get his meals, and how can we sign him up?")
     assert "在哪办" in ans.answer and "怎么办" in ans.answer
+
+
+def test_a_wish_before_an_announced_second_question_is_a_part_of_its_own():
+    assert split_parts("孩子想上托育，顺便问一下助餐点在哪", names_topic=_topic) == ["孩子想上托育", "助餐点在哪"]
+    assert split_parts("托育在哪报名，再问下要带什么", names_topic=_topic) == ["托育在哪报名", "要带什么"]
+
+
+def test_an_a_not_a_question_asks_but_a_lead_in_does_not():
+    assert split_parts("助餐点怎么收费？政府补不补", names_topic=_topic) == ["助餐点怎么收费", "政府补不补"]
+    assert split_parts("社区是不是都有托育了？覆盖率写的多少", names_topic=_topic) == [
+        "社区是不是都有托育了，覆盖率写的多少"
+    ]
+
+
+def test_an_announced_second_question_is_answered_too(assistant):
+    ans = assistant.ask("我爸想去社区助餐点吃午饭，顺便问下哪里能做康复")
+    assert "助餐" in ans.answer and "康复" in ans.answer and ans.cited >= 2

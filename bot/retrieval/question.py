@@ -149,9 +149,11 @@ _PART_FILLER = re.compile(
 _JOINERS = re.compile(
     r"(?:^|[，,。；;？?！!\s])(?:另外问一?下|另外|顺便问一?下|顺带问一?下|顺便|顺带|此外|还有就是|还有|还想问一?下|还想问|再问一?下|再就是|对了|以及)[，,：:\s]*"
 )
-# A joiner that announces a second question outright: what follows is a part of its own even without a question word.
+# A joiner that announces a second question outright: what follows is a part of its own even without a question word,
+# and what went before was one too, even said as a wish (老人想去助餐点吃饭，顺便问下…).
 _NEXT_QUESTION = re.compile(
     r"[，,。；;\s]*(?:另一个(?:问题|事)?是|另一件事是|第二个?(?:问题)?是)[，,：:\s]*|[，,。；;\s]+二是[，,：:\s]*"
+    r"|[，,。；;？?！!\s]+(?:另外|顺便|顺带|再|还想)问一?下?[，,：:\s]*"
 )
 _FIRST_OF = re.compile(r"(?:^|(?<=[，,。；;：:\s]))(?:一个是|一是|第一个?(?:问题)?是)")
 _ENDS = re.compile(r"[？?！!；;。]+")
@@ -159,6 +161,7 @@ _BACKREF_COMMA = re.compile(r"[，,]\s*(?=(这块|这事|这件事|这个|这方
 _ASKS = re.compile(
     r"吗|嗎|呢|么|多少|几|哪|什么|啥|咋|怎么|怎样|如何|能否|可否|谁|是否|有没有|有冇|能不能|可不可以|可以.{0,6}[吗不]|要不要|\?|？"
     r"|(?:是|算|属于?)[^，,。？?]{1,12}还是"  # a choice (算约束性还是预期性) asks too
+    r"|([^\W是会\d])[不没]\1"  # and so does 给不给 / 收不收 (是不是, 会不会 often only lead into the question)
 )
 
 
