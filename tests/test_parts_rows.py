@@ -195,3 +195,13 @@ def test_an_a_not_a_question_asks_but_a_lead_in_does_not():
 def test_an_announced_second_question_is_answered_too(assistant):
     ans = assistant.ask("我爸想去社区助餐点吃午饭，顺便问下哪里能做康复")
     assert "助餐" in ans.answer and "康复" in ans.answer and ans.cited >= 2
+
+
+def test_subjects_joined_by_he_with_fenbie_are_asked_each():
+    assert split_parts("托育和助餐分别在哪办", names_topic=_topic) == ["托育在哪办", "助餐在哪办"]
+    assert split_parts("托育和助餐都在哪办", names_topic=_topic) == ["托育和助餐都在哪办"]  # one place asked for
+
+
+def test_each_subject_joined_by_yu_gets_its_own_agency(assistant):
+    ans = assistant.ask("残疾人康复与普惠托育各自由哪个部门负责")
+    assert "市残联" in ans.answer and "市卫健局" in ans.answer

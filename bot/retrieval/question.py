@@ -223,6 +223,21 @@ def _shared_ask(piece: str, names_topic) -> list[str] | None:
     return None
 
 
+_EACH = re.compile(r"(分别|各自)(?=.{0,4}(归|由|找|是|在|怎么|哪|谁|多少|几|有))")
+
+
+def _joined_subjects(piece: str, names_topic) -> list[str] | None:
+    """“老年助餐和儿童之家分别归哪个部门”: one question per subject joined by 和/与/、, each with the shared ask."""
+    m = _EACH.search(piece)
+    if not m or "，" in piece[: m.start()] or "," in piece[: m.start()]:
+        return None
+    subjects = [x.strip() for x in re.split(r"和|与|跟|以及|及|、", piece[: m.start()]) if x.strip()]
+    if len(subjects) < 2 or not all(names_topic(x) for x in subjects):
+        return None
+    tail = piece[m.end() :].strip()
+    return [f"{x}{tail}" for x in subjects]
+
+
 def split_parts(question: str, max_parts: int = 3, names_topic=None) -> list[str]:
     """The questions a message asks, in order; a clause that asks nothing stays with its neighbour.
 
@@ -233,7 +248,11 @@ def split_parts(question: str, max_parts: int = 3, names_topic=None) -> list[str
     for chunk in text.split("\x00"):
         for piece in _ENDS.split(chunk):
             for sub in _BACKREF_COMMA.split(piece):
-                shared = _shared_ask(sub, names_topic) if names_topic and sub else None
+                shared = (
+                    (_shared_ask(sub, names_topic) or _joined_subjects(sub, names_topic))
+                    if names_topic and sub
+                    else None
+                )
                 if shared:
                     pieces.extend("\x01" + p for p in shared)  # each a question of its own
                     continue
