@@ -205,3 +205,8 @@ def test_subjects_joined_by_he_with_fenbie_are_asked_each():
 def test_each_subject_joined_by_yu_gets_its_own_agency(assistant):
     ans = assistant.ask("残疾人康复与普惠托育各自由哪个部门负责")
     assert "市残联" in ans.answer and "市卫健局" in ans.answer
+
+
+def test_two_tables_asked_in_one_message_are_both_answered(assistant):
+    ans = assistant.ask("专栏2第二项叫什么，专栏1第七项的目标是多少")
+    assert "社区志愿服务行动" in ans.answer and "18人" in ans.answer

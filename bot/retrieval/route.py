@@ -265,7 +265,7 @@ class Routing(PlanText, Composition):
 
     def _names_topic(self, text: str, min_idf: float = 2.0) -> bool:
         """Whether text holds a word the KB uses in few passages (托育, 社工师), not just cue words (基期, 多少)."""
-        if self._mentioned_service(text) is not None:
+        if self._mentioned_service(text) is not None or _BOX_NAMED.search(text):  # 专栏2 names a table
             return True
         bm25 = self.retriever.bm25
         for tok in self.retriever.analyze(text):
@@ -310,6 +310,7 @@ def _shared_pairs(text: str, name: str) -> int:
 
 
 _YEAR = re.compile(r"20[2-3][0-9]年")
+_BOX_NAMED = re.compile(r"专栏\s*[0-9一二三四五六七八九]")
 _FUTURE = re.compile(r"以后(会|能|还|要)|将来|今后|未来|会不会|有没有(计划|打算)|(会|能|要)(改善|改进|完善|加强|提升)")
 _CAN = re.compile(r"能不能|可不可以|能否|可否|(能|可以).{0,10}(吗|嗎|不)|还是得|行不行")
 _QUANTITY = re.compile(r"几|多少|数|[0-9]|百分|比例|%")
