@@ -6,7 +6,7 @@ import pytest
 
 from bot.retrieval.answers import items_count
 from bot.retrieval.question import CLAUSE_CUE, aspect_of, box_row, box_which, has_topic, split_parts
-from bot.retrieval.script import chinese_terms, english_parts
+from bot.retrieval.script import chinese_terms, english_gist, english_parts
 
 
 def _topic(text):
@@ -210,3 +210,14 @@ def test_each_subject_joined_by_yu_gets_its_own_agency(assistant):
 def test_two_tables_asked_in_one_message_are_both_answered(assistant):
     ans = assistant.ask("专栏2第二项叫什么，专栏1第七项的目标是多少")
     assert "社区志愿服务行动" in ans.answer and "18人" in ans.answer
+
+
+def test_a_two_part_english_gist_names_each_kind():
+    gist = english_gist("indicator", "indicator", "agency")
+    assert "figures" in gist and "agencies" in gist and gist.count("In short") == 1
+    assert english_gist("service") == english_gist("service", "out_of_scope")
+
+
+def test_day_care_for_toddlers_is_no_visit_to_the_elderly():
+    assert "托育" in chinese_terms("Is there day care for babies?") and "探访" not in chinese_terms("day care for kids")
+    assert "探访" in chinese_terms("Someone to care for my grandpa")

@@ -205,7 +205,7 @@ class Assistant(Routing):
         if script == "hant":
             answer.answer, answer.body = to_traditional(answer.answer), to_traditional(answer.body)
         elif script == "en":
-            answer.answer = f"{answer.answer}\n{english_gist(answer.kind)}"
+            answer.answer = f"{answer.answer}\n{english_gist(answer.kind, *(a.kind for a in answers))}"
         answer.question, answer.kb_version = raw, self.kb.version
         # free text may hold names we cannot detect: log its size and the outcome, never the words
         log.info(

@@ -171,5 +171,9 @@ GISTS = {
 }
 
 
-def english_gist(kind: str) -> str:
-    return GISTS.get(kind, GISTS["out_of_scope"])
+def english_gist(kind: str, *more: str) -> str:
+    """The one-line English gist of a reply; of a two-part reply, one clause per kind of part answered."""
+    kinds = [k for k in dict.fromkeys((kind, *more)) if k in GISTS and k != "out_of_scope"]
+    if len(kinds) < 2:
+        return GISTS.get(kind, GISTS["out_of_scope"])
+    return "In short: " + "; ".join(GISTS[k].removeprefix("In short: ").rstrip(".") for k in kinds) + "."
