@@ -71,7 +71,8 @@ def test_english_parts_need_a_topic_each():
         "who handles medical insurance?",
     ]
     assert english_parts("is there day care nearby? what does the plan say?", terms) == [
-        "is there day care nearby? what does the plan say?"
+        "is there day care nearby",
+        "what does the plan say 托育",  # no topic of its own: it asks about the part before
     ]
 
 

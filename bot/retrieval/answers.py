@@ -203,6 +203,17 @@ def excerpt(
 
 
 _HAN2 = re.compile(r"[\u4e00-\u9fff]{2}")
+_HOW_MANY_KINDS = re.compile(r"(?<!哪)几(类|种|项|样|个方面)")
+
+
+def items_count(sentence: str, question: str, least: int = 3) -> str:
+    """“6类” when the question asks how many kinds (重点照顾几类人) and the quoted sentence's longest 、-list names
+    them (its items counted as written), so the reply says 规划列了6类; "" otherwise."""
+    m = _HOW_MANY_KINDS.search(question)
+    if not m:
+        return ""
+    n = max(p.count("、") for p in re.split(r"[,，;；。:：]", sentence)) + 1
+    return f"{n}{m.group(1)}" if n >= least else ""
 
 
 def _quote_on(text: str, word: str) -> str:

@@ -199,7 +199,7 @@ class Assistant(Routing):
         if script == "hant":
             answer.answer, answer.body = to_traditional(answer.answer), to_traditional(answer.body)
         elif script == "en":
-            answer.answer = f"{answer.answer}\n{english_gist(answer.kind)}"
+            answer.answer = f"{answer.answer}\n{english_gist(answer.kind, *(a.kind for a in answers))}"
         answer.question, answer.kb_version = raw, self.kb.version
         # free text may hold names we cannot detect: log its size and the outcome, never the words
         log.info(
@@ -244,7 +244,7 @@ class Assistant(Routing):
 
         None when the question names a catalogue service or asks for the plan in so many words (the in-scope
         overrides: then no similarity can decline it)."""
-        if self._mentioned_service(q) is not None or _ASKS_PLAN.search(q):
+        if self._mentioned_service(q) is not None or _ASKS_PLAN.search(q) or "专栏" in query:  # box 2 → 专栏2
             return None
         vec = self.retriever.query_vector(query)
         scores, _ = self.retriever.faiss_index.search(vec, 1)

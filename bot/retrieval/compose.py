@@ -204,7 +204,9 @@ class Composition:
         sources = self._fill([_source(p, _score_of(p.id, hits))], hits, top_k)
         services = self._services_by_clause.get(p.id, [])
         quote = p.text if WHOLE_QUOTE_CUE.search(q) else A.excerpt(p.text, q, self._common_pairs())
-        text = f"{A.document_word(p.document)}写道：“{quote}”"  # where it stands is the 来源 line's to say
+        count = A.items_count(quote, q)  # 重点照顾几类人: 规划列了6类; where it stands is the 来源 line's to say
+        said = f"列了{count}" if count else "写道"
+        text = f"{A.document_word(p.document)}{said}：“{quote}”"
         return A.finish(
             A.Answer(
                 q, "clause", "", sources, self._chapter_agencies(p.id), [A.service_ref(self.kb, s) for s in services]

@@ -27,10 +27,15 @@ class PlanText:
 
     def _enumerating_hit(self, hits: list[Hit], depth: int = 3, min_items: int = 3, q: str = "") -> Hit | None:
         """For a list question: the best-ranked of the first plan sentences (a service hit counts as the clause it
-        rests on) that enumerates at least ``min_items`` things (、-separated); None when none does. Of them, one
-        whose enumeration ends in the very thing asked for (哪几种社会组织 → …、互助性社会组织) comes first.
+        rests on) that enumerates at least ``min_items`` things (、-separated), or fewer when they are the very thing
+        asked for (哪些学校 → 职业学校、开放大学); None when none does. Of them, one whose enumeration holds the thing
+        asked for (哪几种社会组织 → …、互助性社会组织) comes first.
 
         A resident asking 哪些 wants every item the plan names, which one service card never holds."""
+        asked = _ASKED_NOUN.search(q)
+        noun = re.escape(asked.group(1)) if asked else None
+        items_of = re.compile(rf"、[^、,，。]{{0,8}}{noun}") if noun else None  # an item ends in it
+        in_list = re.compile(rf"{items_of.pattern}|{noun}、") if noun else None
         found = []
         for h in hits[:depth]:
             p = h.passage
@@ -39,11 +44,10 @@ class PlanText:
                     p = self._passage(p.clause)
                 except KeyError:
                     continue
-            if p.type in ("plan", "action") and p.text.count("、") >= min_items - 1:
+            listed = p.text.count("、") >= min_items - 1 or (in_list and in_list.search(p.text))  # 职业学校、开放大学
+            if p.type in ("plan", "action") and listed:
                 found.append(Hit(p, h.score, h.dense, h.sparse))
-        asked = _ASKED_NOUN.search(q)
-        if asked:
-            items_of = re.compile(r"、[^、,，。]{0,8}" + re.escape(asked.group(1)))
+        if items_of:
             found.sort(key=lambda h: not items_of.search(h.passage.text))
         return found[0] if found else None
 
@@ -99,6 +103,34 @@ class PlanText:
             return self._indicator_list(q, hits, top_k)
         return None
 
+    def _box_row(self, q: str, number: str, row: int, hits: list[Hit], top_k: int) -> A.Answer | None:
+        """“专栏2第三项行动叫什么”: that row of the table, an action by its title or an indicator with its figures."""
+        label = f"专栏{_NUMERALS.get(number, number)}"
+        actions = [a for a in self.kb.plan.actions if a.box.split()[0] == label]
+        if 1 <= row <= len(actions):
+            a = actions[row - 1]
+            p = self._passage(a.id)
+            body = f"{label}第{row}项是“{a.title}”。"
+            if not _NAME_ONLY.search(q):  # 主要做什么: what the row says too, in the plan's words
+                body += f"规划写道：“{A.excerpt(p.text.removeprefix(a.title + '。'), q, self._common_pairs())}”"
+            return A.finish(A.Answer(q, "clause", "", [_source(p, 1.0)], [], []), body, 1)
+        inds = list(self.kb.indicators)
+        if (self.kb.plan.indicator_box or "").split()[0:1] == [label] and 1 <= row <= len(inds):
+            return self.indicator_answer(inds[row - 1].id, question=q, hits=hits, top_k=top_k)
+        return None
+
+    def _box_which(self, q: str, number: str, hits: list[Hit]) -> A.Answer | None:
+        """“社工站建设属于专栏2里哪项行动”: of the table's actions (any table's when none is named), the one the
+        search ranks first for what the question is about."""
+        label = f"专栏{_NUMERALS.get(number, number)}" if number else ""
+        ids = {a.id: a for a in self.kb.plan.actions if not label or a.box.split()[0] == label}
+        hit = next((h for h in hits[: None if label else 5] if h.passage.id in ids), None)
+        if hit is None:
+            return None
+        a = ids[hit.passage.id]
+        body = f"属于{a.box.split()[0]}第{a.number}项“{a.title}”。"
+        return A.finish(A.Answer(q, "clause", "", [_source(hit.passage, hit.score)], [], []), body, 1)
+
 
 def _doing(hits: list[Hit], q: str, names_service: bool = False) -> Hit | None:
     """Of the plan sentences found, the first that names what the operator wants to do: a donor's (捐 → 捐赠), or
@@ -118,11 +150,14 @@ def _doing(hits: list[Hit], q: str, names_service: bool = False) -> Hit | None:
 OFFERS_PLACE = re.compile(r"(房|门面|场地|铺面|地方|院子|空着).{0,10}(借给|租给|拿出来|腾出来|提供给|让给|给社区)")
 _BUSINESS = re.compile(r"店|超市|公司|企业|生意|商户|商铺|门市")  # an operator who runs a business
 _BUSINESS_IN_PLAN = re.compile(r"市场主体|社区服务企业|商业")
+_NAME_ONLY = re.compile(
+    r"叫(什么|啥)|名(称|字)|标题|题目|是哪(个|项|一)|什么行动|what is it called|name", re.IGNORECASE
+)
 _QUOTED = re.compile(r"[“\"「『]([^”\"」』]{4,40})[”\"」』]")
 _NUMERALS = dict(zip("一二三四五六七八九", "123456789"))
 _OPERATOR_VERB = re.compile(r"捐")  # a donor, unlike one who runs a service, wants the plan's sentence on 捐赠
 _ASKED_NOUN = re.compile(
-    r"(?:哪(?:几|些)(?:种|类|项|个|样)?|几(?:种|类|样))([\u4e00-\u9fff]{2,6}?)(?:[？?。，,]|$|呢|啊|呀|吗)"
+    r"(?:哪(?:几|些)(?:种|类|项|个|样)?|几(?:种|类|样))([\u4e00-\u9fff]{2,6}?)(?:[？?。，,]|$|呢|啊|呀|吗|可以|能|会|来|参与)"
 )
 _ASKS_PHRASE = re.compile(
     r"后面|前面|接着|下一句|上一句|指的?是?(什么|啥)|什么意思|啥意思|包括(哪些|什么|啥)|(哪|那)几个|是哪[两二三四五六七八九十]"

@@ -33,7 +33,7 @@ AGENCY_CUE = re.compile(
     r"(哪个|哪几个|哪几家?|哪些|什么|哪家|啥)(部门|单位|机构|局|口子)|归那个(部门|单位|局)|是不是.{1,8}(负责|牵头|主管|管)|还有(别的|其他|哪些)(部门|单位)|还有谁|(负责|责任|主管|牵头)(单位|部门|机构)|的(部门|单位)(是|有)(哪|什么|谁|啥)|谁(在|来)?(负责|管|监督|牵头|主管|办|说了算|抓|推)|归谁|由谁|牵头|主管部门|负责部门|责任单位|找哪个|哪个局"
 )
 CLAUSE_CUE = re.compile(
-    r"规划|原文|原话|原句|哪一?条|哪一?句|哪一?部分|第几部分|怎么表述|如何表述|怎么写|写了|条款|条文|文件|政策.{0,4}(说|规定|提)|(怎么|如何)(说|规定|写)|提到|有没有提|有什么(说法|规定|要求|举措)|是怎么安排|是什么意思|什么程度|哪一?年|什么角色|什么地位"
+    r"规划|原文|原话|原句|哪一?条|哪一?句|哪一?(部分|节|章)|(到|在)哪一?(级|层)|第几部分|怎么表述|如何表述|怎么写|写了|条款|条文|文件|政策.{0,4}(说|规定|提)|(怎么|如何)(说|规定|写)|提到|有没有提|有什么(说法|规定|要求|举措)|是怎么安排|是什么意思|什么程度|哪一?年|什么角色|什么地位"
 )
 
 ASPECTS = ("overview", "eligibility", "how_to_apply", "materials", "where", "agency", "details")
@@ -41,7 +41,13 @@ _ASPECT_CUES = (
     ("agency", AGENCY_CUE),
     ("materials", re.compile(r"材料|带什么|带啥|要带|拿什么|证件")),
     ("how_to_apply", re.compile(r"手续|流程|步骤|怎么(办|申请|报名|弄|登记|预约)|如何(办|申请)|怎么去办|申请")),
-    ("where", re.compile(r"(在|去|到)(哪|哪里|哪儿)|哪里|哪儿|地址|地点|地方在|窗口")),
+    # 写在哪一节 / 覆盖到哪一级 ask for a place in the plan or a level, not where to go
+    (
+        "where",
+        re.compile(
+            r"(在|去|到)(哪里|哪儿|哪(?!一?(节|章|部分|条|句|级|层|年|方面|块)))|哪里|哪儿|地址|地点|地方在|窗口"
+        ),
+    ),
     (
         "eligibility",
         re.compile(r"条件|资格|谁能|谁可以|符合|够不够|能不能(申请|享受|领)|我(能|可以)(申请|办|享受)吗|有没有份"),
@@ -60,7 +66,7 @@ def aspect_of(question: str) -> str | None:
 # Words that point at "the matter" without naming it (这事归哪个部门管, 在哪办呀): no topic left to search.
 _POINTER_FILLER = re.compile(
     r"这件?事情?|那件?事情?|这一?(节|部分|章|块|段|条|项)|这个|那个|这块|这种|这样|那样|事情?|问题|情况|业务|请问|我想问|想问|问一下|一下|到底|究竟|"
-    r"麻烦|帮忙|谢谢|多谢|整理|梳理|理一理|需要|需|应该|该|归|由|管|是|的|了|呢|吗|嘛|啊|呀|吧|我|帮|请|您|你|要|去|找|办|弄|理|部门|单位|机构|什么|啥|哪|那|这|个|些|[\s\W_]"
+    r"麻烦|帮忙|谢谢|多谢|整理|梳理|理一理|需要|需|应该|该|归|由|管|是|的|了|呢|吗|嘛|啊|呀|吧|我|帮|请|您|你|要|去|来|找|办|弄|理|部门|单位|机构|什么|啥|哪|那|这|个|些|[\s\W_]"
 )
 
 
@@ -102,6 +108,32 @@ def box_number(question: str) -> str | None:
     return (m.group(1) or m.group(7)) if m else None
 
 
+_NUM = r"([0-9]+|[一二三四五六七八九十])"
+# One row of a table by its place (专栏2第一项行动叫什么), or the row a thing belongs to (属于专栏2哪项行动).
+_BOX_ROW = re.compile(rf"专栏\s*{_NUM}\s*(?:里|中|的|里面|当中)?\s*(?:的)?第\s*{_NUM}\s*(?:项|个|条|行)")
+_BOX_WHICH = re.compile(
+    rf"专栏\s*{_NUM}\s*(?:里|中|的|里面|当中)?\s*(?:的)?(?:哪一?(?:项|个|条)|什么)|(?:属于|归|算|是)(?:哪一?(?:项|个)|什么)行动"
+)
+
+
+def box_row(question: str) -> tuple[str, int] | None:
+    """The 专栏 and the 1-based row a question points at by place (专栏2第三项 → ("2", 3)), or None."""
+    m = _BOX_ROW.search(question)
+    if not m:
+        return None
+    n = m.group(2)
+    return m.group(1), int(n) if n.isdigit() else "一二三四五六七八九十".index(n) + 1
+
+
+def box_which(question: str) -> str | None:
+    """The 专栏 a question asks one row of by its content (社工站建设属于专栏2里哪项行动), "" when it names no
+    专栏 (属于哪项行动), None when it asks no such thing."""
+    m = _BOX_WHICH.search(question)
+    if not m or box_row(question) is not None or BOX_LIST_CUE.search(question):
+        return None
+    return m.group(1) or ""
+
+
 # Someone who wants to run or fund a service (opening a childcare centre, donating a station), not use it.
 OPERATOR_CUE = re.compile(
     r"我(们)?(自己)?(也|又|还)?(想|要|打算|准备|计划)(在|给|为|向|把)?.{0,8}?(开办|兴办|创办|举办|成立|牵头|捐|投资|运营|开(一|个|家).{0,8}(店|机构|中心|园|所|站|馆|公司|企业|食堂|超市)|开(进|到)|入驻|进驻)|"
@@ -117,13 +149,19 @@ _PART_FILLER = re.compile(
 _JOINERS = re.compile(
     r"(?:^|[，,。；;？?！!\s])(?:另外问一?下|另外|顺便问一?下|顺带问一?下|顺便|顺带|此外|还有就是|还有|还想问一?下|还想问|再问一?下|再就是|对了|以及)[，,：:\s]*"
 )
-# A joiner that announces a second question outright: what follows is a part of its own even without a question word.
-_NEXT_QUESTION = re.compile(r"[，,。；;\s]*(?:另一个(?:问题|事)?是|另一件事是|第二个?(?:问题)?是)[，,：:\s]*")
-_FIRST_OF = re.compile(r"(?:^|(?<=[，,。；;\s]))(?:一个是|一是|第一个?(?:问题)?是)")
+# A joiner that announces a second question outright: what follows is a part of its own even without a question word,
+# and what went before was one too, even said as a wish (老人想去助餐点吃饭，顺便问下…).
+_NEXT_QUESTION = re.compile(
+    r"[，,。；;\s]*(?:另一个(?:问题|事)?是|另一件事是|第二个?(?:问题)?是)[，,：:\s]*|[，,。；;\s]+二是[，,：:\s]*"
+    r"|[，,。；;？?！!\s]+(?:另外|顺便|顺带|再|还想)问一?下?[，,：:\s]*"
+)
+_FIRST_OF = re.compile(r"(?:^|(?<=[，,。；;：:\s]))(?:一个是|一是|第一个?(?:问题)?是)")
 _ENDS = re.compile(r"[？?！!；;。]+")
 _BACKREF_COMMA = re.compile(r"[，,]\s*(?=(这块|这事|这件事|这个|这方面|那|它)[^，,]{0,12}$)")
 _ASKS = re.compile(
     r"吗|嗎|呢|么|多少|几|哪|什么|啥|咋|怎么|怎样|如何|能否|可否|谁|是否|有没有|有冇|能不能|可不可以|可以.{0,6}[吗不]|要不要|\?|？"
+    r"|(?:是|算|属于?)[^，,。？?]{1,12}还是"  # a choice (算约束性还是预期性) asks too
+    r"|([^\W是会\d])[不没]\1"  # and so does 给不给 / 收不收 (是不是, 会不会 often only lead into the question)
 )
 
 
@@ -185,6 +223,21 @@ def _shared_ask(piece: str, names_topic) -> list[str] | None:
     return None
 
 
+_EACH = re.compile(r"(分别|各自)(?=.{0,4}(归|由|找|是|在|怎么|哪|谁|多少|几|有))")
+
+
+def _joined_subjects(piece: str, names_topic) -> list[str] | None:
+    """“老年助餐和儿童之家分别归哪个部门”: one question per subject joined by 和/与/、, each with the shared ask."""
+    m = _EACH.search(piece)
+    if not m or "，" in piece[: m.start()] or "," in piece[: m.start()]:
+        return None
+    subjects = [x.strip() for x in re.split(r"和|与|跟|以及|及|、", piece[: m.start()]) if x.strip()]
+    if len(subjects) < 2 or not all(names_topic(x) for x in subjects):
+        return None
+    tail = piece[m.end() :].strip()
+    return [f"{x}{tail}" for x in subjects]
+
+
 def split_parts(question: str, max_parts: int = 3, names_topic=None) -> list[str]:
     """The questions a message asks, in order; a clause that asks nothing stays with its neighbour.
 
@@ -195,7 +248,11 @@ def split_parts(question: str, max_parts: int = 3, names_topic=None) -> list[str
     for chunk in text.split("\x00"):
         for piece in _ENDS.split(chunk):
             for sub in _BACKREF_COMMA.split(piece):
-                shared = _shared_ask(sub, names_topic) if names_topic and sub else None
+                shared = (
+                    (_shared_ask(sub, names_topic) or _joined_subjects(sub, names_topic))
+                    if names_topic and sub
+                    else None
+                )
                 if shared:
                     pieces.extend("\x01" + p for p in shared)  # each a question of its own
                     continue
@@ -221,8 +278,12 @@ def split_parts(question: str, max_parts: int = 3, names_topic=None) -> list[str
 
 
 def has_topic(question: str) -> bool:
-    """False for a part that only asks (“2025年目标又是多少”, “这事归哪些部门管”): it refers to the previous part."""
-    return not names_no_topic(_PART_FILLER.sub("", INDICATOR_CUE.sub("", AGENCY_CUE.sub("", question))))
+    """False for a part that only asks (“2025年目标又是多少”, “这事归哪些部门管”, “谁负责推”: one verb left is no
+    subject): it refers to the previous part."""
+    rest = _PART_FILLER.sub("", INDICATOR_CUE.sub("", AGENCY_CUE.sub("", question)))
+    for cue in (AGENCY_CUE, *(c for _, c in _ASPECT_CUES)):
+        rest = cue.sub("", rest)
+    return len(_MEANINGFUL.findall(_POINTER_FILLER.sub("", rest))) >= 2
 
 
 def focus(part: str, names_topic=has_topic, long_chars: int = 60) -> str:

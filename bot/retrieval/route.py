@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from bot.kb.models import Service
 from bot.retrieval import answers as A
+from bot.retrieval.agency_asks import _ASKS_PART, _CJK_WORD, _COUNT_BODIES, AgencyQuestions
 from bot.retrieval.bm25 import COLLOQUIAL
 from bot.retrieval.compose import Composition, _merge
 from bot.retrieval.gate import ScopeGate
@@ -26,9 +27,11 @@ from bot.retrieval.question import (
     WHEN_CUE,
     aspect_of,
     box_number,
+    box_row,
+    box_which,
     names_no_topic,
 )
-from bot.retrieval.refs import agency_names, chapter_named, chapters_named, name_in
+from bot.retrieval.refs import chapter_named
 from bot.retrieval.search import Hit, SearchResult
 from bot.retrieval.typos import SoundSpeller
 
@@ -42,7 +45,7 @@ def _key(text: str) -> str:
     return re.sub(r"[\s\W_]+", "", text).lower()
 
 
-class Routing(PlanText, Composition):
+class Routing(AgencyQuestions, PlanText, Composition):
     """Picks the answer for one searched question part; the detectors (``scope``, ``matter``) come from the assistant."""
 
     gate: ScopeGate
@@ -72,6 +75,11 @@ class Routing(PlanText, Composition):
         if unknown is not None:
             ans = A.Answer(q, "out_of_scope", "", [], [], [], confidence=conf, topic="not_in_catalogue")
             return A.finish(ans, NOT_IN_CATALOGUE.format(word=unknown), 0)
+        row = box_row(q) or box_which(q)
+        if row is not None:  # one row of a table, by its place or by what it is about (社工站属于专栏2哪项行动)
+            picked = self._box_row(q, *row, hits, top_k) if isinstance(row, tuple) else self._box_which(q, row, hits)
+            if picked is not None:
+                return self._with(picked, q, conf)
         box = box_number(q)
         if box is not None and mentioned is None:  # a table of the plan named outright: in scope whatever the gate says
             listed = self._box_list(q, box, hits, top_k)
@@ -189,51 +197,6 @@ class Routing(PlanText, Composition):
             A.Answer(q, "qa", "", sources, [], [], confidence=top.dense if not same else 1.0), top.passage.text, 1
         )
 
-    def _agency_named(self, q: str):
-        """An agency of the plan the question names (市妇联, 民政局 without 市, or its full name), or None."""
-        for a in sorted(self.kb.agencies.agencies, key=lambda a: -len(a.name)):
-            if any(name_in(n, q) for n in agency_names(a)):
-                return a
-        return None
-
-    def _chapters_asked(self, q: str):
-        """(chapters, every) when a question asks for the agencies of several chapters: two or more named, or all of
-        them by 每一节都 / 一共几个部门; None otherwise."""
-        if not (AGENCY_CUE.search(q) or _COUNT_BODIES.search(q) or _BODY_WORD.search(q)):
-            return None
-        named = chapters_named(q, self.kb.plan.chapters)
-        every = bool(_EVERY.search(q))
-        if len(named) > 1:
-            return named, every
-        if not named and (every and _ALL_CHAPTERS.search(q) or _IN_TOTAL.search(q)) and self._agency_named(q) is None:
-            return [c for c in self.kb.plan.chapters if c.agencies], every
-        return None
-
-    def _asks_agencys_part(self, q: str) -> bool:
-        """住建局在第几节: an agency named, asked where it is responsible and nothing else (in scope as it stands)."""
-        return bool(_ASKS_PART.search(q)) and self._agency_named(q) is not None and not self._topic_besides_agencies(q)
-
-    def _without_agencies(self, q: str) -> str:
-        """The question with every agency name blanked out (longest names first)."""
-        names = getattr(self, "_agency_name_list", None)
-        if names is None:
-            names = sorted({n for a in self.kb.agencies.agencies for n in agency_names(a)}, key=len, reverse=True)
-            self._agency_name_list = names
-        for n in names:
-            if name_in(n, q):
-                q = re.sub(re.escape(n) + r"(?!分)", " ", q)
-        return q
-
-    def _topic_besides_agencies(self, q: str) -> bool:
-        """Whether a question naming an agency also names a topic of the plan (医保下沉, 商业生态), not only asks
-        about the agency's part (市妇联负责规划哪部分)."""
-        rest = self._without_agencies(q)
-        bm25 = self.retriever.bm25
-        return any(
-            len(tok) >= 2 and _CJK_WORD.fullmatch(tok) and not _ASKS_WHOSE.search(tok) and bm25.idf.get(tok, 0.0) >= 2.0
-            for tok in self.retriever.analyze(rest)
-        )
-
     def _indicators_named(self, q: str, min_shared: int = 3) -> list:
         """Indicators whose names the question spells out (most shared character pairs): for each part joined by
         和/与/及/、 the best one, or the two that tie (城乡… names both the urban and the rural indicator)."""
@@ -319,7 +282,7 @@ class Routing(PlanText, Composition):
 
     def _names_topic(self, text: str, min_idf: float = 2.0) -> bool:
         """Whether text holds a word the KB uses in few passages (托育, 社工师), not just cue words (基期, 多少)."""
-        if self._mentioned_service(text) is not None:
+        if self._mentioned_service(text) is not None or _BOX_NAMED.search(text):  # 专栏2 names a table
             return True
         bm25 = self.retriever.bm25
         for tok in self.retriever.analyze(text):
@@ -365,6 +328,7 @@ def _shared_pairs(text: str, name: str) -> int:
 
 
 _YEAR = re.compile(r"20[2-3][0-9]年")
+_BOX_NAMED = re.compile(r"专栏\s*[0-9一二三四五六七八九]")
 _FUTURE = re.compile(r"以后(会|能|还|要)|将来|今后|未来|会不会|有没有(计划|打算)|(会|能|要)(改善|改进|完善|加强|提升)")
 _CAN = re.compile(r"能不能|可不可以|能否|可否|(能|可以).{0,10}(吗|嗎|不)|还是得|行不行")
 _RULE = re.compile(r"有(没有)?(啥|什么)?(规定|政策|说法|要求)|规定(了|要|得|必须)")  # is there a rule: the plan's words
@@ -373,27 +337,16 @@ _QUOTED_TERM = re.compile(r"“([^”]{2,8})”")
 _ALL_INDICATORS = re.compile(
     r"哪(几|些)(个|项)?指标|指标.{0,4}哪(几|些)|(几|多少)(个|项)指标|指标.{0,6}(几|多少)(个|项)|(所有|全部|每(个|项))指标"
 )
-_ASKS_PART = re.compile(
-    r"哪一?(个|几|些)?(部分|节|章|块|方面)|负责(什么|哪些|啥)|管(什么|哪些|啥)|哪些工作|几(个|节|部分|章)|"
-    r"出现|被?列(为|入|进|了)|点(了)?名|几次"
-)
 _ASKS_ROLE = re.compile(r"(什么|啥|哪些)(角色|作用|职责|责任)|有没有(责任|份|它)|负责吗")
 _OWNED_BY = re.compile(  # with an agency named: 是民政局管的吗, 归文广旅局吗, 民政局管还是住建局管
     r"(管|负责|牵头|主管|抓)(的)?(吗|嘛|么|呢|不|还是|[?？]|$)|归.{1,10}(吗|嘛|么|[?？]|$)"
 )
-_BODY_WORD = re.compile(r"部门|单位|局")
-_EVERY = re.compile(r"都|同时|共同|均")  # (六)和(七)都列了: the agencies they share
-_ALL_CHAPTERS = re.compile(r"[三3](个)?(节|部分|章)|每一?(节|部分|章)|各(节|部分|章)|所有(的)?(节|部分|章)")
-_IN_TOTAL = re.compile(r"(一共|总共|共|合计|加起来).{0,8}(几|多少)(个|家)?.{0,4}(部门|单位|局)")
-_COUNT_BODIES = re.compile(r"(几|多少)(个|家)(市级|市直|市里的?)?(部门|单位|局)")  # (六)点名了几个部门
-_ASKS_WHOSE = re.compile(r"负责|单位|部门|部分|规划|责任|机构|工作|牵头|主管")  # words of asking whose part, no topic
 _PLAN_GOAL = re.compile(r"覆盖|建成|建好|实现|普及|达到|完成|都(有|能|要|会)|全面")
 _ASKS_PLAN = re.compile(r"规划|专栏|十四五|指标")
 _ASKS_SERVICE = re.compile(
     r"(能|可以|可不可以|能不能)(办|申请|领|做|开)|办理|(在|去|到)哪(里|儿)?(办|换|补|领|开|交|申请)|有没有|有冇|怎么(办|申请)"
 )
 _QUESTION_WORD = re.compile(r"哪|什么|啥|怎么|多少|几")
-_CJK_WORD = re.compile(r"[\u4e00-\u9fff]+")
 NOT_IN_CATALOGUE = (
     "服务目录里没有“{word}”这项服务，我不想拿别的服务凑数。可以拨打12345政务服务便民热线，或到政务服务中心问问。"
 )

@@ -1,0 +1,73 @@
+"""Questions about the agencies themselves: which agency is named, which chapters' lists are asked for, and whether
+a question naming an agency also names a topic of the plan (then the topic's agencies answer, not the agency's part).
+
+A mixin of :class:`bot.retrieval.route.Routing` (split from it: the routing rules stay readable).
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.retrieval.question import AGENCY_CUE
+from bot.retrieval.refs import agency_names, chapters_named, name_in
+
+_ASKS_PART = re.compile(
+    r"哪一?(个|几|些)?(部分|节|章|块|方面)|负责(什么|哪些|啥)|管(什么|哪些|啥)|哪些工作|几(个|节|部分|章)|"
+    r"出现|被?列(为|入|进|了)|点(了)?名|几次"
+)
+_BODY_WORD = re.compile(r"部门|单位|局")
+_EVERY = re.compile(r"都|同时|共同|均")  # (六)和(七)都列了: the agencies they share
+_ALL_CHAPTERS = re.compile(r"[三3](个)?(节|部分|章)|每一?(节|部分|章)|各(节|部分|章)|所有(的)?(节|部分|章)")
+_IN_TOTAL = re.compile(r"(一共|总共|共|合计|加起来).{0,8}(几|多少)(个|家)?.{0,4}(部门|单位|局)")
+_COUNT_BODIES = re.compile(r"(几|多少)(个|家)(市级|市直|市里的?)?(部门|单位|局)")  # (六)点名了几个部门
+_ASKS_WHOSE = re.compile(r"负责|单位|部门|部分|规划|责任|机构|工作|牵头|主管")  # words of asking whose part, no topic
+_CJK_WORD = re.compile(r"[\u4e00-\u9fff]+")
+
+
+class AgencyQuestions:
+    """What a question asks of the plan's agencies; needs ``kb`` and ``retriever`` from the assistant."""
+
+    def _agency_named(self, q: str):
+        """An agency of the plan the question names (市妇联, 民政局 without 市, or its full name), or None."""
+        for a in sorted(self.kb.agencies.agencies, key=lambda a: -len(a.name)):
+            if any(name_in(n, q) for n in agency_names(a)):
+                return a
+        return None
+
+    def _chapters_asked(self, q: str):
+        """(chapters, every) when a question asks for the agencies of several chapters: two or more named, or all of
+        them by 每一节都 / 一共几个部门; None otherwise."""
+        if not (AGENCY_CUE.search(q) or _COUNT_BODIES.search(q) or _BODY_WORD.search(q)):
+            return None
+        named = chapters_named(q, self.kb.plan.chapters)
+        every = bool(_EVERY.search(q))
+        if len(named) > 1:
+            return named, every
+        if not named and (every and _ALL_CHAPTERS.search(q) or _IN_TOTAL.search(q)) and self._agency_named(q) is None:
+            return [c for c in self.kb.plan.chapters if c.agencies], every
+        return None
+
+    def _asks_agencys_part(self, q: str) -> bool:
+        """住建局在第几节: an agency named, asked where it is responsible and nothing else (in scope as it stands)."""
+        return bool(_ASKS_PART.search(q)) and self._agency_named(q) is not None and not self._topic_besides_agencies(q)
+
+    def _without_agencies(self, q: str) -> str:
+        """The question with every agency name blanked out (longest names first)."""
+        names = getattr(self, "_agency_name_list", None)
+        if names is None:
+            names = sorted({n for a in self.kb.agencies.agencies for n in agency_names(a)}, key=len, reverse=True)
+            self._agency_name_list = names
+        for n in names:
+            if name_in(n, q):
+                q = re.sub(re.escape(n) + r"(?!分)", " ", q)
+        return q
+
+    def _topic_besides_agencies(self, q: str) -> bool:
+        """Whether a question naming an agency also names a topic of the plan (医保下沉, 商业生态), not only asks
+        about the agency's part (市妇联负责规划哪部分)."""
+        rest = self._without_agencies(q)
+        bm25 = self.retriever.bm25
+        return any(
+            len(tok) >= 2 and _CJK_WORD.fullmatch(tok) and not _ASKS_WHOSE.search(tok) and bm25.idf.get(tok, 0.0) >= 2.0
+            for tok in self.retriever.analyze(rest)
+        )
