@@ -2,8 +2,8 @@
 
 Each question says what a right reply contains (``must_all``: groups of alternative phrases, one of every group
 must appear in the reply or in the sources it quotes) or that it must be declined (``pointer_any``: one of these
-pointers must appear in the reply). ``blind_dev`` … ``blind_dev6`` and (since 2026-12-01) ``blind_heldout`` are for tuning;
-``blind_heldout2`` … ``blind_heldout6`` only measure (their failures are never printed).
+pointers must appear in the reply). ``blind_dev`` … ``blind_dev7`` and (since 2026-12-01) ``blind_heldout`` are for tuning;
+``blind_heldout2`` … ``blind_heldout7`` only measure (their failures are never printed).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from bot.errors import UserFacingError
 from bot.settings import REPO_ROOT
 
 #: Sets only ever measured: ``bot eval`` prints their summary, never their failures.
-MEASURE_ONLY = frozenset({"blind_heldout2", "blind_heldout3", "blind_heldout4", "blind_heldout5", "blind_heldout6"})
+MEASURE_ONLY = frozenset({"blind_heldout2", "blind_heldout3", "blind_heldout4", "blind_heldout5", "blind_heldout6", "blind_heldout7"})
 
 BLIND_SETS = {
     "blind_dev": REPO_ROOT / "tests" / "data" / "blind_dev.yml",
@@ -34,6 +34,8 @@ BLIND_SETS = {
     "blind_heldout5": REPO_ROOT / "tests" / "data" / "blind_heldout5.yml",  # the fifth set's frozen half: measure only
     "blind_dev6": REPO_ROOT / "tests" / "data" / "blind_dev6.yml",  # the sixth set's tuning half
     "blind_heldout6": REPO_ROOT / "tests" / "data" / "blind_heldout6.yml",  # the sixth set's frozen half: measure only
+    "blind_dev7": REPO_ROOT / "tests" / "data" / "blind_dev7.yml",  # the seventh set's tuning half
+    "blind_heldout7": REPO_ROOT / "tests" / "data" / "blind_heldout7.yml",  # the seventh set's frozen half: measure only
 }
 MODES = ("dense", "bm25", "hybrid")
 
