@@ -18,7 +18,9 @@ from bot.errors import UserFacingError
 from bot.settings import REPO_ROOT
 
 #: Sets only ever measured: ``bot eval`` prints their summary, never their failures.
-MEASURE_ONLY = frozenset({"blind_heldout2", "blind_heldout3", "blind_heldout4", "blind_heldout5", "blind_heldout6", "blind_heldout7"})
+MEASURE_ONLY = frozenset(
+    {"blind_heldout2", "blind_heldout3", "blind_heldout4", "blind_heldout5", "blind_heldout6", "blind_heldout7"}
+)
 
 BLIND_SETS = {
     "blind_dev": REPO_ROOT / "tests" / "data" / "blind_dev.yml",
@@ -35,7 +37,7 @@ BLIND_SETS = {
     "blind_dev6": REPO_ROOT / "tests" / "data" / "blind_dev6.yml",  # the sixth set's tuning half
     "blind_heldout6": REPO_ROOT / "tests" / "data" / "blind_heldout6.yml",  # the sixth set's frozen half: measure only
     "blind_dev7": REPO_ROOT / "tests" / "data" / "blind_dev7.yml",  # the seventh set's tuning half
-    "blind_heldout7": REPO_ROOT / "tests" / "data" / "blind_heldout7.yml",  # the seventh set's frozen half: measure only
+    "blind_heldout7": REPO_ROOT / "tests" / "data" / "blind_heldout7.yml",  # the seventh set: measure only
 }
 MODES = ("dense", "bm25", "hybrid")
 
