@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from bot.kb import yamlload
 from bot.kb.models import Service
 
 SERVICES_FILE = "services.yml"
@@ -68,7 +69,7 @@ def _field(loc: tuple) -> str:
 
 def check_edit(kb_dir: Path, service_id: str, form: dict[str, str]) -> None:
     """Refuse a bad form before a version is started (the publish repeats it on the copy, then ``load_kb``)."""
-    raw = yaml.safe_load((Path(kb_dir) / SERVICES_FILE).read_text(encoding="utf-8"))
+    raw = yamlload.safe_load((Path(kb_dir) / SERVICES_FILE).read_text(encoding="utf-8"))
     entry = next((s for s in raw["services"] if s.get("id") == service_id), None)
     if entry is None:
         raise CatalogueError(f"没有这项服务：{service_id}")
@@ -78,7 +79,7 @@ def check_edit(kb_dir: Path, service_id: str, form: dict[str, str]) -> None:
 def update_service(kb_dir: Path, service_id: str, form: dict[str, str]) -> list[dict]:
     """Apply the form to ``service_id`` in ``kb_dir/services.yml``; returns the change (for the manifest)."""
     path = Path(kb_dir) / SERVICES_FILE
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = yamlload.safe_load(path.read_text(encoding="utf-8"))
     services = raw["services"]
     k = next((i for i, s in enumerate(services) if s.get("id") == service_id), None)
     if k is None:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from bot.kb import yamlload
 from bot.kb.documents.model import Chapter, Document, Indicator
 from bot.kb.documents.parser import parse_document
 from bot.kb.models import AgencyDirectory, Community, CommunityDirectory, Service, ServiceCatalogue
@@ -182,7 +183,7 @@ def _read_yaml(path: Path, problems: list[Problem]) -> Any:
         problems.append(Problem(path.name, "", "", "file is missing"))
         return None
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yamlload.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else ""

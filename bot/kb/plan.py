@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from bot.kb import yamlload
 from bot.kb.documents.model import (  # noqa: F401  (re-exported: the plan's types are every document's types)
     Action,
     Chapter,
@@ -45,7 +44,7 @@ class Erratum:
 def load_errata(path: Path) -> list[Erratum]:
     if not path.exists():
         return []
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = yamlload.safe_load(path.read_text(encoding="utf-8")) or {}
     return [Erratum(str(e["find"]), str(e["replace"]), str(e.get("reason", ""))) for e in raw.get("errata", [])]
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from bot.kb import yamlload
 from bot.privacy import mask
 
 QA_FILE = "qa.yml"
@@ -48,7 +49,7 @@ def load_qa(kb_dir: Path, known_ids: set[str], problems: list) -> list[QAEntry]:
     if not path.exists():
         return []
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yamlload.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as e:
         problems.append(Problem(QA_FILE, "", "", f"not valid YAML: {getattr(e, 'problem', e)}"))
         return []
@@ -83,7 +84,7 @@ def entry_problem(e: QAEntry, known_ids: set[str]) -> str:
 def add_qa(kb_dir: Path, question: str, answer: str = "", link: str = "", by: str = "") -> list[dict]:
     """Append an entry to a version being built (``bot.kb.versions.publish`` checks it); returns the change."""
     path = Path(kb_dir) / QA_FILE
-    raw = (yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None) or {}
+    raw = (yamlload.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None) or {}
     entries = list(raw.get("entries", []))
     numbers = [int(m.group(1)) for e in entries if (m := re.match(r"^qa-(\d+)$", str(e.get("id", ""))))]
     entry = {
