@@ -75,3 +75,27 @@ def test_a_mis_cut_of_dialect_is_not_called_a_missing_service(assistant):
 def test_a_service_the_catalogue_lacks_is_still_said_plainly(assistant):
     ans = assistant.ask("社区能办护照吗")
     assert ans.topic == "not_in_catalogue" and "护照" in ans.answer
+
+
+def test_a_chinese_question_after_an_english_one_is_a_part_of_its_own(assistant):
+    ans = assistant.ask("What is the 2025 target for social workers per urban community? 还有五社联动那句原文怎么写的")
+    assert {"indicator-8"} <= {s.id for s in ans.sources[: ans.cited]}
+    assert "五社联动" in ans.answer
+
+
+def test_which_indicator_is_binding_after_a_clause_part_is_answered_too(assistant):
+    ans = assistant.ask("红心物业那句规划原话是什么？另外哪些指标是约束性的")
+    assert "红心物业" in ans.answer and "社工师" in ans.answer  # the plan's one binding indicator
+    assert "indicator-8" in {s.id for s in ans.sources[: ans.cited]}
+
+
+def test_asking_for_whom_a_named_service_cares_gets_the_plan_sentence_that_lists_them(assistant):
+    ans = assistant.ask("未成年人保护主要照顾哪几类儿童")
+    assert ans.kind == "clause" and all(w in ans.answer for w in ("留守儿童", "困境儿童", "残疾儿童"))
+    kept = assistant.ask("社区老年助餐有哪几种方式")  # what the service does: its own card lists it
+    assert kept.kind == "service" and "上门送餐" in kept.answer
+
+
+def test_an_english_deadline_question_about_a_service_gets_the_plans_year(assistant):
+    ans = assistant.ask("What is the deadline for a social work station in every township?")
+    assert "2025" in ans.answer

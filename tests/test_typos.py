@@ -53,3 +53,10 @@ def test_built_from_passage_texts_counts_the_words_they_use():
         ["推进医保服务", "医保下沉"], lambda t: [t[i : i + 2] for i in range(0, len(t), 2)], ["科协"], {}
     )
     assert sp.vocabulary["医保"] == 2 and sp.vocabulary["科协"] == 1
+
+
+def test_an_asking_word_the_passages_never_cut_out_is_still_read_by_sound():
+    """谁付责: 负责 is no word of the passages' cut, but residents ask with it."""
+    speller = SoundSpeller.from_texts(["社区老年助餐"], lambda t: [t], terms=[], known_words={"社区": 6115})
+    assert speller.correct("助餐谁付责") == "助餐谁负责"
+    assert speller.correct("归哪个部们管") == "归哪个部门管"

@@ -227,7 +227,9 @@ class Assistant(Routing):
         if decline is not None:
             return A.finish(A.Answer(q, "out_of_scope", "", confidence=0.0, topic=decline.topic), decline.reply, 0)
         if prev is not None and not has_topic(q):
-            return self._follow_up(q, prev, top_k)
+            follow = self._follow_up(q, prev, top_k)
+            if follow is not None or not INDICATOR_CUE.search(q):
+                return follow  # 哪个指标是约束性的 after a clause: the indicators themselves are its subject
         query = self.search_query(q, english)
         decline = self.topics.by_similarity(self.scope_similarity(q, query), self.scope_margin)
         if decline is not None:

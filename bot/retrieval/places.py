@@ -23,6 +23,10 @@ AMBIGUOUS_STEMS = frozenset(
 GENERIC_COUNTIES = frozenset(
     "城区 郊区 矿区 新区 市辖区 开发区 新城区 老城区 市中区 城中区 城东区 城西区 城南区 城北区 中区 东区 西区 南区 北区".split()
 )
+# County-level city stems that are everyday words although jieba counts them rarely.
+EVERYDAY_COUNTY_STEMS = frozenset(
+    "灯塔 新民 天长 五常 大安 明光 安达 海伦 根河 北票 开远 原平 凭祥 和龙 信宜 乐平 古交".split()
+)
 # The whole country and its regions are not "another place".
 _MAX_LEN = 12
 
@@ -67,6 +71,7 @@ class Gazetteer:
     @classmethod
     def load(cls, local_names: tuple[str, ...] = (), path: Path = GAZETTEER_FILE) -> Gazetteer:
         names: dict[str, str] = {}
+        county_cities: list[str] = []
         for line in path.read_text(encoding="utf-8").splitlines():
             if not line or line.startswith("#"):
                 continue
@@ -74,12 +79,19 @@ class Gazetteer:
             if level == "county":
                 if len(name) >= 3 and name not in GENERIC_COUNTIES:
                     names[name] = name
+                    if name.endswith("市"):  # a county-level city said without 市 (义乌, 张家港), unless a word
+                        county_cities.append(name)
                 continue
             if len(name) < 2 or name in GENERIC_COUNTIES:
                 continue
             names[name] = name
             stem = _PROVINCE_SUFFIX.sub("", name)
             if len(stem) >= 2 and stem != name and stem not in AMBIGUOUS_STEMS:
+                names.setdefault(stem, name)
+        common = _common_words({n[:-1] for n in county_cities})
+        for name in county_cities:
+            stem = name[:-1]
+            if len(stem) >= 2 and stem not in AMBIGUOUS_STEMS and stem not in common:
                 names.setdefault(stem, name)
         local = set()
         for n in local_names:
@@ -95,6 +107,19 @@ class Gazetteer:
                 if hit:
                     return hit
         return None
+
+
+def _common_words(stems: set[str], max_freq: int = 200) -> set[str]:
+    """Of the stems, those jieba's general dictionary counts as everyday words (东方, 合作, 安宁, 天门 …)."""
+    import jieba
+
+    dictionary = Path(jieba.__file__).with_name("dict.txt")
+    found = set(EVERYDAY_COUNTY_STEMS & stems)
+    for line in dictionary.read_text(encoding="utf-8").splitlines():
+        word, _, rest = line.partition(" ")
+        if word in stems and int(rest.split(" ", 1)[0] or 0) >= max_freq:
+            found.add(word)
+    return found
 
 
 def _latin_names(names: dict[str, str], local: set[str]) -> dict[str, str]:

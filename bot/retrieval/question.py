@@ -162,6 +162,7 @@ _ASKS = re.compile(
     r"吗|嗎|呢|么|多少|几|哪|什么|啥|咋|怎么|怎样|如何|能否|可否|谁|是否|有没有|有冇|能不能|可不可以|可以.{0,6}[吗不]|要不要|\?|？"
     r"|(?:是|算|属于?)[^，,。？?]{1,12}还是"  # a choice (算约束性还是预期性) asks too
     r"|([^\W是会\d])[不没]\1"  # and so does 给不给 / 收不收 (是不是, 会不会 often only lead into the question)
+    r"|(?i:\b(?:how|what|which|who|when|where|why)\b)"  # an English part asks too (its ? is cut off)
 )
 
 

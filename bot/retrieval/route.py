@@ -134,9 +134,16 @@ class Routing(AgencyQuestions, PlanText, Composition):
                 return self._with(self._clause_answer(q, dated, hits, top_k), q, conf)
         if quoted is not None:
             return self._with(self._clause_answer(q, quoted, hits, top_k), q, conf)
-        if ENUM_CUE.search(q) and mentioned is None and not aspect and not CLAUSE_CUE.search(q):
+        if ENUM_CUE.search(q) and not aspect and not CLAUSE_CUE.search(q):
             listing = self._enumerating_hit(hits, q=q)
-            if listing is not None:
+            # 未成年人保护重点关爱哪几类孩子: the card names what is done, its own plan sentence whom for
+            whom = (
+                mentioned
+                and _ASKS_WHOM.search(q)
+                and listing
+                and listing.passage.id == self._passage(mentioned.id).clause
+            )
+            if listing is not None and (mentioned is None or whom):
                 return self._with(self._clause_answer(q, listing, hits, top_k), q, conf)
         if (
             LIST_CUE.search(q)
@@ -347,6 +354,7 @@ _ASKS_SERVICE = re.compile(
     r"(能|可以|可不可以|能不能)(办|申请|领|做|开)|办理|(在|去|到)哪(里|儿)?(办|换|补|领|开|交|申请)|有没有|有冇|怎么(办|申请)"
 )
 _QUESTION_WORD = re.compile(r"哪|什么|啥|怎么|多少|几")
+_ASKS_WHOM = re.compile(r"(哪(几|些)|几)(种|类|部分)?(人|群体|对象|孩子|儿童|老人|家庭)")  # for whom, not what is done
 NOT_IN_CATALOGUE = (
     "服务目录里没有“{word}”这项服务，我不想拿别的服务凑数。可以拨打12345政务服务便民热线，或到政务服务中心问问。"
 )

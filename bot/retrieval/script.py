@@ -21,6 +21,7 @@ TERMS_FILE = Path(__file__).with_name("data") / "english_terms.yml"
 DIALECT_FILE = Path(__file__).with_name("data") / "dialect_words.yml"
 _LATIN = re.compile(r"[A-Za-z]")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
+_ZH_LEAD = re.compile(r"^(还有|另外|以及|顺便问一?下|再问一?下)[，,：:\s]*")
 
 
 @lru_cache(maxsize=1)
@@ -140,7 +141,9 @@ def english_parts(text: str, names_topic=bool, min_words: int = 3) -> list[str]:
     topic = ""  # the topic terms of the last part that named one
     for p in pieces:
         own = _topic_terms(chinese_terms(p), names_topic)
-        if parts and (not _EN_ASKS.match(p) or len(p.split()) < min_words):
+        if parts and len(_HAN.findall(p)) >= 4:  # “…in 2020? 还有业委会那句怎么写的”: a Chinese question of its own
+            parts.append(_ZH_LEAD.sub("", p))
+        elif parts and (not _EN_ASKS.match(p) or len(p.split()) < min_words):
             parts[-1] = f"{parts[-1]}, {p}"
         elif own:
             parts.append(p)

@@ -21,6 +21,9 @@ _MIXED = re.compile(
     r"([\u4e00-\u9fff]{0,3})([a-z]{1,6})(?=([\u4e00-\u9fff]{0,3}))"
 )  # 覆gai率: a syllable typed as pinyin
 _WORD_LENGTHS = (4, 3, 2)
+# Words residents ask with (谁负责, 哪个部门, 什么指标) that the passages' cut leaves out: typed wrong (谁付责) they are
+# still the asking words.
+ASKING_WORDS = ("负责", "牵头", "主管", "部门", "指标", "目标", "规划", "管理")
 _FUNCTION_CHAR = 60000  # a character this frequent on its own in jieba's dictionary is mostly a word by itself
 
 
@@ -53,7 +56,7 @@ class SoundSpeller:
             for w in set(cut(text)) | set(_QUOTED.findall(text)):
                 used[w] = used.get(w, 0) + 1
         terms = list(terms)
-        for t in terms:
+        for t in [*terms, *ASKING_WORDS]:
             used[t] = used.get(t, 0) + 1
         return cls(used, known_words, terms)
 
