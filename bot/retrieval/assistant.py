@@ -18,6 +18,7 @@ from bot.kb.terms import domain_terms, tokenizer
 from bot.retrieval import answers as A
 from bot.retrieval.bm25 import BM25, make_analyzer
 from bot.retrieval.compose import _merge, _source
+from bot.retrieval.elsewhere import IssuedElsewhere
 from bot.retrieval.gate import GateParams, GateSignal, ScopeGate
 from bot.retrieval.index import backend_index_dir, index_dir, load_or_build, version_index_dir
 from bot.retrieval.matter import MatterDetector, MatterParams, MatterSignal
@@ -80,6 +81,7 @@ class Assistant(Routing):
         )
         local = [kb.directory.city] + [n for c in kb.communities for n in (c.name, c.township)]
         self.topics = TopicClassifier.load(tuple(local))
+        self.elsewhere = IssuedElsewhere.load()
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
@@ -224,6 +226,9 @@ class Assistant(Routing):
             return reviewed
         asking = focus(q, self._names_topic)  # where a long story asks: its side details decide no topic
         decline = self.topics.classify(q, asking if asking != q else None)
+        issued = self.elsewhere.find(asking) if self._mentioned_service(q) is None else None
+        if issued is not None and (decline is None or decline.topic == "other_place"):  # 护照过期了: who issues it
+            return A.finish(A.Answer(q, "out_of_scope", "", confidence=0.0, topic="not_in_catalogue"), issued.reply, 0)
         if decline is not None:
             return A.finish(A.Answer(q, "out_of_scope", "", confidence=0.0, topic=decline.topic), decline.reply, 0)
         if prev is not None and not has_topic(q):
