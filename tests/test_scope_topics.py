@@ -133,3 +133,15 @@ def test_a_document_among_a_services_materials_keeps_the_service(assistant, ques
 @pytest.mark.parametrize("question", ["老家在河南，在我们这里能办医保吗", "我是四川人，在这边能申请社区的托育服务吗"])
 def test_where_the_resident_comes_from_is_no_other_place(topics, question):
     assert topics.classify(question) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "place"), [("雄安新区的社区医保服务点能办什么", "雄安新区"), ("天府新区有没有社区食堂", "天府新区")]
+)
+def test_a_state_level_new_area_is_another_place(topics, question, place):
+    found = topics.classify(question)
+    assert found is not None and found.topic == "other_place" and found.place == place and place in found.reply
+
+
+def test_a_new_area_said_as_a_word_is_no_other_place(topics):
+    assert topics.classify("我们小区在新区，托育怎么申请") is None
