@@ -194,3 +194,36 @@ def test_agencies_by_the_names_residents_say(kb):
 def test_an_agency_asked_by_its_everyday_name(assistant):
     ans = assistant.ask("发改委负责规划的哪几部分")
     assert ans.kind == "agency" and "市发改局" in ans.answer and "2部分" in ans.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "agency"),
+    [
+        ("乡村振兴的那个中心在规划里管什么", "市乡村振兴服务中心"),
+        ("乡村振兴中心负责规划哪部分", "市乡村振兴服务中心"),
+        ("人社那个局在规划里负责哪一块", "市人社局"),
+        ("文旅局在规划里负责哪些工作", "市文广旅局"),
+    ],
+)
+def test_an_agency_named_loosely_gets_its_chapters(assistant, question, agency):
+    ans = assistant.ask(question)
+    assert ans.kind == "agency" and ans.agencies == [agency]
+    assert agency in ans.answer and ans.sources and all(s.type == "plan" for s in ans.sources)
+
+
+def test_a_long_story_asking_whose_it_is_keeps_the_subject_it_told(assistant):
+    ans = assistant.ask(
+        "我在村委会管文化这一块，今年想把村里的数字农家书屋和村史馆建起来，材料都准备得差不多了，"
+        "就是不清楚该跟哪些部门对接，规划里写的负责单位是哪些？"
+    )
+    assert ans.kind == "agency" and "市文广旅局" in ans.answer
+    assert ans.sources[0].chapter.endswith("(七)强化为民服务功能")
+
+
+def test_this_part_after_a_chapter_named_in_a_story_gets_that_chapters_list(assistant, kb):
+    ans = assistant.ask(
+        "单位让我整理学习笔记，我负责规划里（五）健全党建引领机制那部分，前面的内容都抄好了，"
+        "这一节最后括号里写的责任单位具体有哪些？"
+    )
+    five = _chapter(kb, "五")
+    assert ans.kind == "agency" and all(a in ans.answer for a in five.agencies)

@@ -104,3 +104,44 @@ def test_a_county_level_city_said_without_its_suffix_is_another_place(topics, qu
 )
 def test_a_county_stem_that_is_a_word_or_where_one_comes_from_is_no_other_place(topics, question):
     assert topics.other_place(question) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "pointer"),
+    [
+        ("我的护照明年到期，要提前多久去换", "12367"),
+        ("孩子暑假去香港，往来港澳通行证怎么签注", "12367"),
+        ("想去泰国玩，签证要准备哪些东西", "使领馆"),
+        ("驾驶证快满六年了，换证去哪办", "12123"),
+        ("身份证不小心弄丢了怎么补办", "派出所"),
+        ("社保卡消磁了刷不出来，去哪换卡", "12333"),
+        ("父母的房产证要过户给我，怎么办", "不动产登记中心"),
+    ],
+)
+def test_a_document_issued_elsewhere_names_the_office_that_issues_it(assistant, question, pointer):
+    ans = assistant.ask(question)
+    assert ans.kind == "out_of_scope" and not ans.sources and ans.topic == "not_in_catalogue"
+    assert pointer in ans.answer and "12345" in ans.answer
+
+
+@pytest.mark.parametrize("question", ["申请居家养老服务要带身份证吗", "社区自助机能用身份证登录吗"])
+def test_a_document_among_a_services_materials_keeps_the_service(assistant, question):
+    ans = assistant.ask(question)
+    assert ans.kind == "service" and ans.topic is None and ans.sources
+
+
+@pytest.mark.parametrize("question", ["老家在河南，在我们这里能办医保吗", "我是四川人，在这边能申请社区的托育服务吗"])
+def test_where_the_resident_comes_from_is_no_other_place(topics, question):
+    assert topics.classify(question) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "place"), [("雄安新区的社区医保服务点能办什么", "雄安新区"), ("天府新区有没有社区食堂", "天府新区")]
+)
+def test_a_state_level_new_area_is_another_place(topics, question, place):
+    found = topics.classify(question)
+    assert found is not None and found.topic == "other_place" and found.place == place and place in found.reply
+
+
+def test_a_new_area_said_as_a_word_is_no_other_place(topics):
+    assert topics.classify("我们小区在新区，托育怎么申请") is None

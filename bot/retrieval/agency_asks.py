@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 
+from bot.retrieval.gate import GENERIC_TERMS
 from bot.retrieval.question import AGENCY_CUE
-from bot.retrieval.refs import agency_names, chapters_named, name_in
+from bot.retrieval.refs import agency_names, chapter_named, chapters_named, loose_name, name_in
 
 _ASKS_PART = re.compile(
     r"哪一?(个|几|些)?(部分|节|章|块|方面)|负责(什么|哪些|啥)|管(什么|哪些|啥)|哪些工作|几(个|节|部分|章)|"
@@ -22,6 +23,8 @@ _IN_TOTAL = re.compile(r"(一共|总共|共|合计|加起来).{0,8}(几|多少)(
 _COUNT_BODIES = re.compile(r"(几|多少)(个|家)(市级|市直|市里的?)?(部门|单位|局)")  # (六)点名了几个部门
 _ASKS_WHOSE = re.compile(r"负责|单位|部门|部分|规划|责任|机构|工作|牵头|主管")  # words of asking whose part, no topic
 _CJK_WORD = re.compile(r"[\u4e00-\u9fff]+")
+_THIS_PART = re.compile(r"(这|该|那)一?(节|部分|块|条|章)")  # pointing back at a chapter named before
+_WHOSE_WORDS = re.compile(r"负责|单位|部门|责任|牵头|主管|对接|归口")  # asking who answers for a subject
 
 
 class AgencyQuestions:
@@ -31,6 +34,10 @@ class AgencyQuestions:
         """An agency of the plan the question names (市妇联, 民政局 without 市, or its full name), or None."""
         for a in sorted(self.kb.agencies.agencies, key=lambda a: -len(a.name)):
             if any(name_in(n, q) for n in agency_names(a)):
+                return a
+        for a in self.kb.agencies.agencies:  # 乡村振兴那个服务中心, 人社那个局
+            loose = loose_name(a)
+            if loose is not None and loose.search(q):
                 return a
         return None
 
@@ -60,7 +67,32 @@ class AgencyQuestions:
         for n in names:
             if name_in(n, q):
                 q = re.sub(re.escape(n) + r"(?!分)", " ", q)
+        for a in self.kb.agencies.agencies:
+            loose = loose_name(a)
+            q = loose.sub(" ", q) if loose is not None else q
         return q
+
+    def _chapter_told(self, q: str, asking: str):
+        """The chapter a long story names (对照规划第（七）条…) when its asking end points back at it for the agencies
+        (这一节后面括号里的责任单位都有哪些); None otherwise."""
+        if asking == q or not _THIS_PART.search(asking) or not (AGENCY_CUE.search(asking) or _BODY_WORD.search(asking)):
+            return None
+        return chapter_named(q, self.kb.plan.chapters)
+
+    def _names_subject(self, text: str) -> bool:
+        """Whether ``text`` names a subject, not only who answers for it (负责单位是哪几个, 该找哪个部门对接): where a
+        long story asks is back to the clause naming its subject (数字农家书屋), not the clause asking whose it is."""
+        if not _WHOSE_WORDS.search(text):
+            return self._names_topic(text)
+        rest = self._without_agencies(_WHOSE_WORDS.sub(" ", text))  # 材料, 领导: words, not a subject of the plan
+        return self._mentioned_service(rest) is not None or any(t in rest for t in self._subject_terms())
+
+    def _subject_terms(self) -> list[str]:
+        """The knowledge base's domain terms that name a subject (农家书屋, 业主委员会), not a request (咨询, 建议)."""
+        terms = getattr(self, "_subject_terms_cache", None)
+        if terms is None:
+            terms = self._subject_terms_cache = sorted(set(self.gate.domain_terms) - GENERIC_TERMS)
+        return terms
 
     def _topic_besides_agencies(self, q: str) -> bool:
         """Whether a question naming an agency also names a topic of the plan (医保下沉, 商业生态), not only asks

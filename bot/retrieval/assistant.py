@@ -18,6 +18,7 @@ from bot.kb.terms import domain_terms, tokenizer
 from bot.retrieval import answers as A
 from bot.retrieval.bm25 import BM25, make_analyzer
 from bot.retrieval.compose import _merge, _source
+from bot.retrieval.elsewhere import IssuedElsewhere
 from bot.retrieval.gate import GateParams, GateSignal, ScopeGate
 from bot.retrieval.index import backend_index_dir, index_dir, load_or_build, version_index_dir
 from bot.retrieval.matter import MatterDetector, MatterParams, MatterSignal
@@ -80,6 +81,7 @@ class Assistant(Routing):
         )
         local = [kb.directory.city] + [n for c in kb.communities for n in (c.name, c.township)]
         self.topics = TopicClassifier.load(tuple(local))
+        self.elsewhere = IssuedElsewhere.load()
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
@@ -222,8 +224,11 @@ class Assistant(Routing):
         reviewed = self._qa_answer(q, self.search_query(q, english)) if prev is None else None
         if reviewed is not None:
             return reviewed
-        asking = focus(q, self._names_topic)  # where a long story asks: its side details decide no topic
+        asking = focus(q, self._names_subject)  # where a long story asks: its side details decide no topic
         decline = self.topics.classify(q, asking if asking != q else None)
+        issued = self.elsewhere.find(asking) if self._mentioned_service(q) is None else None
+        if issued is not None and (decline is None or decline.topic == "other_place"):  # 护照过期了: who issues it
+            return A.finish(A.Answer(q, "out_of_scope", "", confidence=0.0, topic="not_in_catalogue"), issued.reply, 0)
         if decline is not None:
             return A.finish(A.Answer(q, "out_of_scope", "", confidence=0.0, topic=decline.topic), decline.reply, 0)
         if prev is not None and not has_topic(q):
@@ -234,12 +239,15 @@ class Assistant(Routing):
         decline = self.topics.by_similarity(self.scope_similarity(q, query), self.scope_margin)
         if decline is not None:
             return A.finish(A.Answer(q, "out_of_scope", "", confidence=0.0, topic=decline.topic), decline.reply, 0)
+        told = self._chapter_told(q, query)
+        if told is not None:  # …第（七）条…，这一节后面括号里的责任单位都有哪些: that chapter's list
+            return self._chapter_agencies_answer(q, told, top_k)
         result = self.retriever.search(query, k=len(self.retriever.passages), mode=self.search_mode)
         return self._decide(query, result, top_k, service_hint)
 
     def search_query(self, q: str, english: bool = False) -> str:
         """What is searched for a question part: an English one with its Chinese domain terms, a long one by its asking end."""
-        return f"{q} {chinese_terms(q)}".strip() if english else focus(q, self._names_topic)
+        return f"{q} {chinese_terms(q)}".strip() if english else focus(q, self._names_subject)
 
     def scope_similarity(self, q: str, query: str) -> ScopeSimilarity | None:
         """The nearest off-topic topic next to the best KB passage, from the query embedding the search reuses.

@@ -27,6 +27,12 @@ GENERIC_COUNTIES = frozenset(
 EVERYDAY_COUNTY_STEMS = frozenset(
     "灯塔 新民 天长 五常 大安 明光 安达 海伦 根河 北票 开远 原平 凭祥 和龙 信宜 乐平 古交".split()
 )
+# The state-level new areas (国家级新区) residents name like places although no division table lists them
+# (浦东新区 and 滨海新区 are districts and in the table).
+NEW_AREAS = frozenset(
+    "雄安新区 两江新区 舟山群岛新区 兰州新区 南沙新区 西咸新区 贵安新区 西海岸新区 金普新区 天府新区 湘江新区 南京江北新区 "
+    "江北新区 福州新区 滇中新区 哈尔滨新区 长春新区 赣江新区".split()
+)
 # The whole country and its regions are not "another place".
 _MAX_LEN = 12
 
@@ -88,6 +94,8 @@ class Gazetteer:
             stem = _PROVINCE_SUFFIX.sub("", name)
             if len(stem) >= 2 and stem != name and stem not in AMBIGUOUS_STEMS:
                 names.setdefault(stem, name)
+        for area in NEW_AREAS:
+            names.setdefault(area, area)
         common = _common_words({n[:-1] for n in county_cities})
         for name in county_cities:
             stem = name[:-1]

@@ -75,20 +75,42 @@ class PlanText:
                 return Hit(self._passage(a.id), 1.0, 1.0, 0.0)
         return self._phrase_of_one(q, plan) if self._mentioned_service(q) is None else None
 
-    def _phrase_of_one(self, q: str, plan: list, longest: int = 12) -> Hit | None:
+    def _phrase_of_one(self, q: str, plan: list, longest: int = 12, short: bool = False) -> Hit | None:
         """A plan sentence the question quotes without quotation marks: a phrase of six or more characters found in
         that sentence alone and in no catalogue entry (服务平台体系), or of four or five when the question asks what
-        the phrase holds (幼有所育后面那几个)."""
+        the phrase holds (幼有所育后面那几个) or ``short`` says a four-character term will do (互助养老)."""
         services = [f"{p.text} {p.search_text}" for p in self.retriever.passages if p.type == "service"]
         for run in re.findall(r"[\u4e00-\u9fff]{4,}", q):
             for n in range(min(longest, len(run)), 3, -1):
-                if n < 6 and not _ASKS_PHRASE.search(q):
+                if n < 6 and not short and not _ASKS_PHRASE.search(q):
                     break
                 for i in range(len(run) - n + 1):
                     span = run[i : i + n]
                     holders = [p for p in plan if span in p.text]
                     if len(holders) == 1 and not any(span in t for t in services):
                         return Hit(holders[0], 1.0, 1.0, 0.0)
+        return None
+
+    def _plan_term_no_card(self, q: str) -> Hit | None:
+        """The plan sentence holding a term of the question no catalogue card carries (想搞互助养老): a card found near
+        it would answer something else."""
+        plan = [p for p in self.retriever.passages if p.type in ("plan", "action")]
+        return self._phrase_of_one(q, plan, short=True) or self._shortened_term(q, plan)
+
+    def _shortened_term(self, q: str, plan: list) -> Hit | None:
+        """The plan sentence holding the long form of a four-character term said short (医养结合 → 医养康养相结合):
+        its two halves a few characters apart in that sentence alone, the short form in no catalogue card, and its
+        head a word of few sentences (医养, not 居民: 居民停车 is no term of 向社区居民开放停车场地)."""
+        services = [f"{p.text} {p.search_text}" for p in self.retriever.passages if p.type == "service"]
+        for run in re.findall(r"[\u4e00-\u9fff]{4,}", q):
+            for i in range(len(run) - 3):
+                span = run[i : i + 4]
+                if sum(span[:2] in p.text for p in plan) > 2:
+                    continue
+                long = re.compile(re.escape(span[:2]) + r"[\u4e00-\u9fff]{1,4}" + re.escape(span[2:]))
+                holders = [p for p in plan if long.search(p.text)]
+                if len(holders) == 1 and not any(span in t for t in services):
+                    return Hit(holders[0], 1.0, 1.0, 0.0)
         return None
 
     def _box_list(self, q: str, number: str, hits: list[Hit], top_k: int) -> A.Answer | None:

@@ -68,7 +68,7 @@ def prepare(assistant, raw: str) -> Prepared:
             assistant.search_query(p, english) for p in parts if has_topic(p) and assistant.topics.classify(p) is None
         )
     first = assistant.search_query(parts[0], english)
-    asking = focus(parts[0], names)
+    asking = focus(parts[0], assistant._names_subject)
     # the first part is searched unless the scope layer declines it first (a reviewed Q&A entry is looked for before)
     searched = (
         bool(assistant.kb.qa) or assistant.topics.classify(parts[0], asking if asking != parts[0] else None) is None

@@ -52,9 +52,30 @@ def agency_names(agency) -> set[str]:
     names.add(re.sub(r"^市委", "", agency.name))  # 市委组织部 → 组织部
     if agency.full_name.endswith("委员会") and agency.name.endswith("局"):  # a 委员会 is said 委: 发改委, 卫健委
         names.add(agency.name.removeprefix("市")[:-1] + "委")
+    head = re.fullmatch(r"市([\u4e00-\u9fff]{3})局", agency.name)
+    if head:  # a three-character head said by its ends: 文广旅局 → 文旅局
+        names.add(head.group(1)[0] + head.group(1)[2] + "局")
     short = re.sub(r"[()（）]", "", agency.name.removeprefix("各")).replace("人民政府", "政府")
     names |= {short, short.replace("办事处", "办")}
     return {n for n in names if len(n) >= 2}
+
+
+_KIND = re.compile(r"(服务中心|中心|联合会|委员会|协会|局|部|联|协)$")
+_FILLER = r"(?:的)?(?:那个|这个|那|这)|的"
+
+
+def loose_name(agency) -> re.Pattern | None:
+    """How residents name an agency around a filler or without 服务: 乡村振兴那个服务中心, 乡村振兴的那个中心,
+    乡村振兴中心, 人社那个局 (the head of its name, then the kind of body it is); None for a name without a kind."""
+    core = re.sub(r"^(市委|市|各)", "", agency.name)
+    m = _KIND.search(core)
+    head = core[: m.start()] if m else ""
+    if len(head) < 2:
+        return None
+    kinds = [m.group(1)] + (["中心"] if m.group(1) == "服务中心" else [])
+    ends = "|".join(re.escape(k) for k in kinds)
+    bare = f"|{re.escape(head)}中心" if m.group(1) == "服务中心" else ""
+    return re.compile(f"{re.escape(head)}(?:{_FILLER})(?:{ends}){bare}")
 
 
 def name_in(name: str, q: str) -> bool:

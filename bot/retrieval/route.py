@@ -166,6 +166,9 @@ class Routing(AgencyQuestions, PlanText, Composition):
             )
             return self._with(self._clause_answer(q, clause_hit, hits, top_k), q, conf)
         svc = mentioned or self._service_near_top(hits)
+        gap = self._plan_term_no_card(q) if svc is not None and not aspect else None
+        if gap is not None:  # 想搞互助养老, 又能看病又能养老的医养结合: the plan's sentence on it, not a card near it
+            return self._with(self._clause_answer(q, gap, hits, top_k), q, conf)
         if svc is not None:
             if LIST_CUE.search(q) and not aspect and mentioned is None:
                 listed = self._services_near(hits, depth=5)
@@ -177,8 +180,8 @@ class Routing(AgencyQuestions, PlanText, Composition):
                     return self._with(self._clause_answer(q, backing, hits, top_k), q, conf)
             ans = self.service_answer(svc.id, aspect or "overview", question=q, hits=hits, top_k=top_k)
             if not aspect and (
-                _CAN.search(q) or _RULE.search(q)
-            ):  # 能不能在社区办 / 有规定吗: the card says how, the plan's sentence says it will be so
+                _CAN.search(q) or _RULE.search(q) or _OFFERED.search(q)
+            ):  # 能不能在社区办 / 有规定吗 / 给我提供啥服务: the card says how, the plan's sentence what it backs
                 ans = A.finish(ans, ans.body, 2 if len(ans.sources) > 1 and ans.sources[1].id == svc.clause else 1)
             return self._with(ans, q, conf)
         if top.type == "indicator":
@@ -339,6 +342,10 @@ _BOX_NAMED = re.compile(r"专栏\s*[0-9一二三四五六七八九]")
 _FUTURE = re.compile(r"以后(会|能|还|要)|将来|今后|未来|会不会|有没有(计划|打算)|(会|能|要)(改善|改进|完善|加强|提升)")
 _CAN = re.compile(r"能不能|可不可以|能否|可否|(能|可以).{0,10}(吗|嗎|不)|还是得|行不行")
 _RULE = re.compile(r"有(没有)?(啥|什么)?(规定|政策|说法|要求)|规定(了|要|得|必须)")  # is there a rule: the plan's words
+_OFFERED = re.compile(  # what is offered or backed: 能提供啥服务, 有支持没, 到了具体要干嘛
+    r"(提供|给|有)(些)?(啥|什么|哪些)(样的)?(服务|帮助|帮扶|支持|扶持)|有(啥|什么)?(支持|扶持|帮扶)(没|吗|不|么|嘛)|"
+    r"(要|该|得|能)(干|做)(嘛|啥|什么|些什么)"
+)
 _QUANTITY = re.compile(r"几|多少|数|[0-9]|百分|比例|%")
 _QUOTED_TERM = re.compile(r"“([^”]{2,8})”")
 _ALL_INDICATORS = re.compile(

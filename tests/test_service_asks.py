@@ -1,0 +1,32 @@
+"""Service questions in residents' words: asking what is offered or backed cites the plan sentence behind the card,
+and a dialect "is it all right" reads as Mandarin. Questions are worded here, not taken from any evaluation set."""
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["我失业了，社区能给我提供啥服务", "我是在职党员，去社区报到了具体要做些什么", "家里有残疾人，社区有什么支持吗"],
+)
+def test_asking_what_is_offered_cites_the_plan_sentence_behind_the_card(assistant, question):
+    ans = assistant.ask(question)
+    assert ans.kind == "service" and ans.cited == 2
+    svc = assistant.kb.service(ans.services[0]["id"])
+    assert ans.sources[1].id == svc.clause and "《规划》" in ans.answer
+
+
+@pytest.mark.parametrize("question", ["我们几个老邻居想搞互助养老，这种中不中", "村里几个老人想搞互助养老，有啥支持没"])
+def test_a_plan_term_no_card_carries_gets_the_plan_sentence_not_a_card_near_it(assistant, question):
+    ans = assistant.ask(question)
+    assert ans.kind == "clause" and "互助养老" in ans.sources[0].text and ans.sources[0].type == "plan"
+
+
+def test_a_henan_is_it_all_right_reads_as_mandarin(assistant):
+    plain, henan = assistant.ask("老人上门助浴这种服务行不行"), assistant.ask("老人上门助浴这种服务中不中")
+    assert henan.kind == plain.kind == "service" and henan.cited == plain.cited == 2
+
+
+@pytest.mark.parametrize("question", ["社区有没有医养结合的养老服务", "我妈身体不好，想找医养结合的地方"])
+def test_a_plan_term_said_short_gets_the_sentence_of_its_long_form(assistant, question):
+    ans = assistant.ask(question)
+    assert ans.kind == "clause" and "医养康养相结合" in ans.sources[0].text
