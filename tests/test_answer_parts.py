@@ -60,6 +60,28 @@ def test_a_clause_asking_only_a_figure_stays_with_the_one_before():
     ]
 
 
+def test_a_question_mark_ends_a_question_even_without_a_question_word():
+    # 办不？/ 是不是有这个说法？ ask by the mark alone; the part after it is a question of its own
+    assert split_parts("村里医保能办不？这事谁管", names_topic=_topic) == ["村里医保能办不", "这事谁管"]
+    assert split_parts("社区是不是有养老的说法？归哪个部门", names_topic=_topic) == [
+        "社区是不是有养老的说法",
+        "归哪个部门",
+    ]
+    # the mark asks for its whole sentence, not for the last comma clause (几个 inside the story asks nothing)
+    assert split_parts("几个老人想在社区办个托育，社区支持不？", names_topic=_topic) == [
+        "几个老人想在社区办个托育，社区支持不"
+    ]
+
+
+@pytest.mark.parametrize(
+    "part", ["他们俩算不算", "我家这种情况行不行", "这事归哪个部门，我好去问问", "找哪个局，方便我打电话问"]
+)
+def test_people_a_yes_no_ask_and_a_purpose_name_no_topic(part):
+    from bot.retrieval.question import has_topic
+
+    assert not has_topic(part)
+
+
 def test_without_a_topic_test_a_comma_joins_as_before():
     assert split_parts("托育点有几个，助餐在哪里吃") == ["托育点有几个，助餐在哪里吃"]
 
@@ -279,3 +301,49 @@ def test_a_long_clause_is_quoted_in_part_and_whole_on_request(assistant):
     assert "…" in part.answer and part.sources[0].text not in part.answer
     whole = assistant.ask("规划里健身器材那一句的原文")
     assert whole.sources[0].text in whole.answer
+
+
+def test_a_yes_no_question_then_whose_it_is(assistant):
+    ans = assistant.ask("我们村子偏，托育点能在村里办不？这事谁管")  # the card (and its plan sentence), then whose
+    assert ans.kind == "service" and "计时托" in ans.answer and "市卫健局" in ans.answer
+    assert ans.cited == 2 and ans.sources[1].type == "plan"
+
+
+def test_a_story_with_a_marked_question_then_the_agency(assistant):
+    ans = assistant.ask(
+        "我邻居是退役军人，回来两年了一直没工作，家里挺难的。想问下社区的公共就业服务帮哪些人？他算不算？"
+        "这块归哪个局管，我好让他去问"
+    )
+    assert "退役军人" in ans.answer and "市人社局" in ans.answer
+
+
+def test_a_figure_after_a_lead_in_question_is_of_its_subject(assistant):
+    ans = assistant.ask("农村社区是不是都有综合服务设施？规划里这个覆盖率是多少")  # one question: the figure of that
+    assert "农村社区综合服务设施覆盖率" in ans.answer and "100%" in ans.answer
+
+
+def test_a_part_going_on_about_a_declined_matter_is_declined_too(assistant):
+    for question in ("今天颱風會不會來？學校要不要停課", "明天台风来不来？学校要不要停课"):
+        ans = assistant.ask(question)
+        assert ans.kind == "out_of_scope" and not ans.sources and "12121" in ans.answer
+    kept = assistant.ask("今天下雨吗？社区有托育吗")
+    assert "12121" in kept.answer and "托育" in kept.answer and kept.sources
+
+
+@pytest.mark.parametrize(
+    ("question", "action"),
+    [("社区志愿服务到2025年要达到什么水平", "action-2"), ("社工站到2025年底要做到啥样", "action-3")],
+)
+def test_what_the_plan_aims_at_by_its_year_is_the_plan_sentence(assistant, question, action):
+    ans = assistant.ask(question)  # not an indicator row: every row carries 2025
+    assert ans.kind == "clause" and ans.sources[0].id == action
+
+
+def test_a_service_subjects_goal_comes_from_the_plan(assistant):
+    ans = assistant.ask("社区社会组织培育的目标是什么")
+    assert ans.kind == "clause" and "力争到2025年" in ans.answer
+
+
+def test_a_list_prefers_the_sentence_that_does_what_is_asked(assistant):
+    ans = assistant.ask("社区里要加快建起来哪些文化设施呀")  # 加快…设施建设, not 开放…文化体育设施
+    assert "村史馆" in ans.answer and "停车场地" not in ans.answer

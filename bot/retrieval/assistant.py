@@ -189,6 +189,8 @@ class Assistant(Routing):
         if len(parts) > 1:
             self.retriever.prefetch(list(prepared.batch))
         for i, part in enumerate(parts):
+            if answers and self._declined_with(answers[-1], parts[i - 1], part):
+                continue
             ans = self._answer_part(part, top_k, service_hint if i == 0 else None, prev, english=script == "en")
             if ans is None:
                 continue
@@ -251,6 +253,17 @@ class Assistant(Routing):
         vec = self.retriever.query_vector(query)
         scores, _ = self.retriever.faiss_index.search(vec, 1)
         return self.topics.similarity(vec, float(scores[0][0]))
+
+    def _declined_with(self, before: A.Answer, before_part: str, part: str) -> bool:
+        """Whether a part goes on about what the part before was declined for (台风会不会来？学校要不要停课): read
+        together the two are declined the same way, and alone it is nearer a topic we decline than any passage."""
+        if before.kind != "out_of_scope" or not before.topic:
+            return False
+        joined = self.topics.classify(f"{before_part}，{part}")
+        if joined is None or joined.topic != before.topic:
+            return False
+        alone = self.scope_similarity(part, part)  # None when it names a service or the plan: answered
+        return alone is not None and alone.margin > 0
 
     def _follow_up(self, q: str, prev: A.Answer, top_k: int) -> A.Answer | None:
         """A part such as “这事归哪些部门管” / “在哪做” answered for the previous part's subject; None if it adds nothing."""

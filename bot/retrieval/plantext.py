@@ -47,9 +47,27 @@ class PlanText:
             listed = p.text.count("、") >= min_items - 1 or (in_list and in_list.search(p.text))  # 职业学校、开放大学
             if p.type in ("plan", "action") and listed:
                 found.append(Hit(p, h.score, h.dense, h.sparse))
-        if items_of:
-            found.sort(key=lambda h: not items_of.search(h.passage.text))
+        head = re.compile(rf"、[^、,，。]{{0,8}}{noun[-2:]}") if noun and len(asked.group(1)) > 2 else None
+        # 哪几种社会组织: items ending in the noun asked first; 加快建设哪些文化设施: then in its head (设施), and
+        # of those the sentence that also says what is asked of them (加快…建设)
+        found.sort(
+            key=lambda h: (
+                not (items_of and items_of.search(h.passage.text)),
+                not (head and head.search(h.passage.text)),
+                -_shared_pairs(q, h.passage.text) if head else 0,
+            )
+        )
         return found[0] if found else None
+
+    def _goal_hit(self, q: str, hits: list[Hit], depth: int = 3) -> Hit | None:
+        """For 到2025年要做到啥程度: of the first plan sentences, one with its year, else the first. Searched again
+        without the year when it is asked, since every indicator row carries 2025 and would outrank the topic."""
+        if _BY_YEAR.search(q):
+            hits = self.retriever.search(
+                _BY_YEAR.sub("", q), k=len(self.retriever.passages), mode=self.search_mode
+            ).hits
+        plan = [h for h in hits[:depth] if h.passage.type in ("plan", "action")]
+        return next((h for h in plan if _YEAR.search(h.passage.text)), plan[0] if plan else None)
 
     def _backing_clause(self, hit: Hit) -> Hit | None:
         """The plan sentence a top-ranked service rests on (what the plan says about 托育 is the 托育 card's clause)."""
@@ -132,6 +150,11 @@ class PlanText:
         return A.finish(A.Answer(q, "clause", "", [_source(hit.passage, hit.score)], [], []), body, 1)
 
 
+def _shared_pairs(q: str, text: str) -> int:
+    """How many of the question's character pairs (Chinese only) the sentence holds."""
+    return sum(q[i : i + 2] in text for i in range(len(q) - 1) if _CJK_PAIR.fullmatch(q[i : i + 2]))
+
+
 def _doing(hits: list[Hit], q: str, names_service: bool = False) -> Hit | None:
     """Of the plan sentences found, the first that names what the operator wants to do: a donor's (捐 → 捐赠), or
     a business's (开家超市, 开店: the plan's words for businesses, 市场主体 / 社区服务企业) when the question
@@ -153,6 +176,9 @@ _BUSINESS_IN_PLAN = re.compile(r"市场主体|社区服务企业|商业")
 _NAME_ONLY = re.compile(
     r"叫(什么|啥)|名(称|字)|标题|题目|是哪(个|项|一)|什么行动|what is it called|name", re.IGNORECASE
 )
+_CJK_PAIR = re.compile(r"[\u4e00-\u9fff]{2}")
+_BY_YEAR = re.compile(r"(到|在|至)?20[2-3][0-9]年?(底|前|末)?")
+_YEAR = re.compile(r"20[2-3][0-9]年")
 _QUOTED = re.compile(r"[“\"「『]([^”\"」』]{4,40})[”\"」』]")
 _NUMERALS = dict(zip("一二三四五六七八九", "123456789"))
 _OPERATOR_VERB = re.compile(r"捐")  # a donor, unlike one who runs a service, wants the plan's sentence on 捐赠

@@ -21,6 +21,7 @@ from bot.retrieval.question import (
     AGENCY_CUE,
     CLAUSE_CUE,
     ENUM_CUE,
+    GOAL_CUE,
     INDICATOR_CUE,
     LIST_CUE,
     OPERATOR_CUE,
@@ -126,6 +127,11 @@ class Routing(AgencyQuestions, PlanText, Composition):
             return self._with(ans, q, conf)
         if AGENCY_CUE.search(q) or owner:
             return self._with(self._agency_answer(q, hits, top_k, mentioned), q, conf)
+        # 到2025年要做到啥程度: what the plan aims at, from the plan even when a service is named
+        if GOAL_CUE.search(q) and not aspect:
+            aim = self._goal_hit(q, hits)
+            if aim is not None:
+                return self._with(self._clause_answer(q, aim, hits, top_k), q, conf)
         if WHEN_CUE.search(q) and not aspect and (mentioned is None or _PLAN_GOAL.search(q)):
             dated = next(
                 (h for h in hits[:3] if h.passage.type in ("plan", "action") and _YEAR.search(h.passage.text)), None
