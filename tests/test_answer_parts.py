@@ -347,3 +347,16 @@ def test_a_service_subjects_goal_comes_from_the_plan(assistant):
 def test_a_list_prefers_the_sentence_that_does_what_is_asked(assistant):
     ans = assistant.ask("社区里要加快建起来哪些文化设施呀")  # 加快…设施建设, not 开放…文化体育设施
     assert "村史馆" in ans.answer and "停车场地" not in ans.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "chapter"), [("老年助餐是规划第几节讲的", "(七)"), ("社区协商议事写在第几章", "(五)")]
+)
+def test_which_section_a_matter_is_in_cites_the_plan(assistant, question, chapter):
+    ans = assistant.ask(question)  # the plan sentence, whose citation names its chapter, not the service card
+    assert ans.kind == "clause" and chapter in ans.answer
+
+
+def test_whom_to_go_to_for_a_service_names_its_agency(assistant):
+    ans = assistant.ask("家里老人想吃助餐该找谁")
+    assert ans.kind == "agency" and "市民政局" in ans.answer
