@@ -360,3 +360,21 @@ def test_which_section_a_matter_is_in_cites_the_plan(assistant, question, chapte
 def test_whom_to_go_to_for_a_service_names_its_agency(assistant):
     ans = assistant.ask("家里老人想吃助餐该找谁")
     assert ans.kind == "agency" and "市民政局" in ans.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "source"),
+    [
+        ("社工站覆盖要达到多少", "action-3"),
+        ("医保政务服务覆盖目标是多少", "plan-7-10"),  # shares 政务…服务 with an indicator's name, yet no row counts it
+        ("What is the coverage target for social work stations?", "action-3"),
+    ],
+)
+def test_a_coverage_no_indicator_counts_is_the_plans_aim(assistant, question, source):
+    ans = assistant.ask(question)
+    assert ans.kind == "clause" and ans.sources[0].id == source and "全覆盖" in ans.answer
+
+
+def test_a_figure_the_table_counts_stays_the_indicator(assistant):
+    ans = assistant.ask("政务自助服务覆盖率目标多少")
+    assert ans.kind == "indicator" and ans.sources[0].id == "indicator-6"

@@ -12,6 +12,7 @@ import re
 
 from bot.retrieval import answers as A
 from bot.retrieval.compose import _source
+from bot.retrieval.question import cue_free
 from bot.retrieval.search import Hit
 
 
@@ -68,6 +69,23 @@ class PlanText:
             ).hits
         plan = [h for h in hits[:depth] if h.passage.type in ("plan", "action")]
         return next((h for h in plan if _YEAR.search(h.passage.text)), plan[0] if plan else None)
+
+    def _aim_not_counted(self, q: str, indicator: Hit, hits: list[Hit], depth: int = 5) -> Hit | None:
+        """For a figure asked of a subject no indicator counts (社工站覆盖要达到多少, 医保政务服务覆盖目标): the plan
+        sentence that sets its aim (全覆盖), when it shares more of the question's subject than the indicator
+        the search found; None otherwise."""
+        if not _ASKS_COVERAGE.search(q):  # a count (每万人几个社工) is the table's; only coverage is said in words
+            return None
+        subject = cue_free(q)
+        named = _shared_pairs(subject, indicator.passage.text.split("：")[0])
+        for found in (hits[:depth], None):
+            if found is None:  # the figure words (指标, 目标值) pulled the rows up: look for the subject alone
+                found = self.retriever.search(subject, k=len(self.retriever.passages), mode=self.search_mode).hits[:3]
+            for h in found:
+                p = h.passage
+                if p.type in ("plan", "action") and _AIM.search(p.text) and _shared_pairs(subject, p.text) > named:
+                    return h
+        return None
 
     def _backing_clause(self, hit: Hit) -> Hit | None:
         """The plan sentence a top-ranked service rests on (what the plan says about 托育 is the 托育 card's clause)."""
@@ -176,6 +194,8 @@ _BUSINESS_IN_PLAN = re.compile(r"市场主体|社区服务企业|商业")
 _NAME_ONLY = re.compile(
     r"叫(什么|啥)|名(称|字)|标题|题目|是哪(个|项|一)|什么行动|what is it called|name", re.IGNORECASE
 )
+_AIM = re.compile(r"全覆盖")
+_ASKS_COVERAGE = re.compile(r"覆盖|普及|coverage", re.IGNORECASE)
 _CJK_PAIR = re.compile(r"[\u4e00-\u9fff]{2}")
 _BY_YEAR = re.compile(r"(到|在|至)?20[2-3][0-9]年?(底|前|末)?")
 _YEAR = re.compile(r"20[2-3][0-9]年")

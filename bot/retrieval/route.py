@@ -108,9 +108,14 @@ class Routing(AgencyQuestions, PlanText, Composition):
             if len(named) > 1:
                 parts = [self.indicator_answer(i.id, question=q, hits=hits, top_k=top_k) for i in named]
                 return self._with(_merge(q, parts, top_k), q, conf)
-            if named:
-                return self._with(self.indicator_answer(named[0].id, question=q, hits=hits, top_k=top_k), q, conf)
-            ind_hit = next((h for h in hits[:3] if h.passage.type == "indicator"), None)
+            ind_hit = (
+                Hit(self._passage(named[0].id), 1.0, 1.0, 0.0)
+                if named
+                else next((h for h in hits[:3] if h.passage.type == "indicator"), None)
+            )
+            aim = self._aim_not_counted(q, ind_hit, hits) if ind_hit is not None and not by_term else None
+            if aim is not None:  # 社工站覆盖要达到多少: no indicator counts it, the plan's sentence says 全覆盖
+                return self._with(self._clause_answer(q, aim, hits, top_k), q, conf)
             if ind_hit is not None:
                 return self._with(
                     self.indicator_answer(ind_hit.passage.id, question=q, hits=hits, top_k=top_k), q, conf
