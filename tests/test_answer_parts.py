@@ -378,3 +378,13 @@ def test_a_coverage_no_indicator_counts_is_the_plans_aim(assistant, question, so
 def test_a_figure_the_table_counts_stays_the_indicator(assistant):
     ans = assistant.ask("政务自助服务覆盖率目标多少")
     assert ans.kind == "indicator" and ans.sources[0].id == "indicator-6"
+
+
+def test_a_list_of_requirements_reads_the_sentence_a_service_rests_on(assistant):
+    ans = assistant.ask("村里自治这块规划提了哪几项要求")  # the card ranks first: its plan sentence lists them
+    assert ans.kind == "clause" and "监督委员会" in ans.answer and "村规民约" in ans.answer
+
+
+def test_measures_asked_of_a_topic_are_the_plans(assistant):
+    ans = assistant.ask("托育服务有哪些举措")  # what the plan will do, not the cards
+    assert ans.kind == "clause" and ans.sources[0].type == "plan" and "普惠托育机构" in ans.sources[0].text

@@ -20,11 +20,17 @@ class PlanText:
     """Picks plan sentences by what the question says about the plan's words."""
 
     def _listing_hit(self, hits: list[Hit], depth: int = 3) -> Hit:
-        """For a list question: of the first plan sentences found, the one that enumerates most (、 and ，)."""
-        plan = [h for h in hits[:depth] if h.passage.type in ("plan", "action")]
+        """For a list question: of the first plan sentences found (a service hit counts as the clause it rests on:
+        村务公开有哪些要求 → the plan's sentence on it), the one that enumerates most (、 and ，)."""
+        plan: list[Hit] = []
+        for h in hits[:depth]:
+            backing = self._backing_clause(h) if h.passage.type == "service" else h
+            if backing is not None and backing.passage.type in ("plan", "action"):
+                if all(backing.passage.id != p.passage.id for p in plan):
+                    plan.append(backing)
         if not plan:
             return hits[0]
-        return max(plan, key=lambda h: (h.passage.text.count("、") + h.passage.text.count(","), -hits.index(h)))
+        return max(plan, key=lambda h: (h.passage.text.count("、") + h.passage.text.count(","), -plan.index(h)))
 
     def _enumerating_hit(self, hits: list[Hit], depth: int = 3, min_items: int = 3, q: str = "") -> Hit | None:
         """For a list question: the best-ranked of the first plan sentences (a service hit counts as the clause it
