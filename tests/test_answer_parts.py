@@ -388,3 +388,15 @@ def test_a_list_of_requirements_reads_the_sentence_a_service_rests_on(assistant)
 def test_measures_asked_of_a_topic_are_the_plans(assistant):
     ans = assistant.ask("托育服务有哪些举措")  # what the plan will do, not the cards
     assert ans.kind == "clause" and ans.sources[0].type == "plan" and "普惠托育机构" in ans.sources[0].text
+
+
+def test_how_it_is_to_be_done_quotes_the_measures_after_the_subject():
+    s = "支持社区服务企业发展,积极引导市场主体进入社区服务领域,鼓励开展连锁经营,培育服务品牌,形成适应社区居民需要的商业生态和经营模式。"
+    common = frozenset({"社区", "区服", "服务"})  # pairs too frequent in the plan to say what is asked
+    assert excerpt(s, "社区服务企业要怎么发展", common) == s
+    assert excerpt(s, "社区服务企业发展好不好", common) == "支持社区服务企业发展…"
+
+
+def test_how_it_is_to_be_done_reads_the_sentence_that_goes_on_about_it(assistant):
+    ans = assistant.ask("规划里社区服务企业怎么支持")  # two sentences name them; one says how
+    assert ans.kind == "clause" and "连锁经营" in ans.answer

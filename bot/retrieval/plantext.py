@@ -12,7 +12,7 @@ import re
 
 from bot.retrieval import answers as A
 from bot.retrieval.compose import _source
-from bot.retrieval.question import cue_free
+from bot.retrieval.question import ASKS_HOW, cue_free
 from bot.retrieval.search import Hit
 
 
@@ -91,6 +91,20 @@ class PlanText:
                 p = h.passage
                 if p.type in ("plan", "action") and _AIM.search(p.text) and _shared_pairs(subject, p.text) > named:
                     return h
+        return None
+
+    def _going_on_about(self, q: str, hits: list[Hit], depth: int = 3) -> Hit | None:
+        """For 社区服务企业要怎么发展: of the first plan sentences naming what is asked about, the one that goes on
+        about it (the most comma pieces after it), when more than one names it; None otherwise."""
+        if not ASKS_HOW.search(q):
+            return None
+        plan = [h for h in hits[:depth] if h.passage.type in ("plan", "action")]
+        for run in sorted(re.findall(r"[\u4e00-\u9fff]{4,}", cue_free(q)), key=len, reverse=True):
+            for n in range(len(run), 3, -1):
+                for span in {run[i : i + n] for i in range(len(run) - n + 1)}:
+                    holders = [h for h in plan if span in h.passage.text]
+                    if len(holders) > 1:
+                        return max(holders, key=lambda h: (_pieces_after(h.passage.text, span), -plan.index(h)))
         return None
 
     def _backing_clause(self, hit: Hit) -> Hit | None:
@@ -172,6 +186,13 @@ class PlanText:
         a = ids[hit.passage.id]
         body = f"属于{a.box.split()[0]}第{a.number}项“{a.title}”。"
         return A.finish(A.Answer(q, "clause", "", [_source(hit.passage, hit.score)], [], []), body, 1)
+
+
+def _pieces_after(text: str, span: str) -> int:
+    """How many comma pieces of a sentence follow the one holding ``span``."""
+    pieces = re.split(r"[,，;；]", text)
+    at = next(i for i, p in enumerate(pieces) if span in p) if any(span in p for p in pieces) else len(pieces)
+    return len(pieces) - 1 - at
 
 
 def _shared_pairs(q: str, text: str) -> int:

@@ -88,6 +88,8 @@ GAP_CUE = re.compile(r"(增加|提高|提升|增长|多|涨|差|缺|补)(了|上
 
 # When the plan wants something done (啥时候全覆盖, 哪年建成): a plan sentence with its year, not a service card.
 WHEN_CUE = re.compile(r"(什么|啥|哪个)时(候|间)|何时|哪一?年|几时|到哪年|多久(能|会|可以)?")
+# How something is to be done (社区服务企业要怎么发展): the plan's measures, which follow what they are about.
+ASKS_HOW = re.compile(r"(怎么|如何|怎样|咋)(发展|做|推进|建|搞|抓|落实|支持|培育|开展)")
 # What state the plan aims at by its end (到2025年要做到啥程度, 建成什么样): the plan sentence with its year too.
 GOAL_CUE = re.compile(
     r"到20[2-3][0-9]年?(底|前)?.{0,10}(做到|达到|实现|建成|发展到|搞到|什么|啥|怎样|怎么样|哪一步)"

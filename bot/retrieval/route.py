@@ -169,7 +169,7 @@ class Routing(AgencyQuestions, PlanText, Composition):
             clause_hit = (
                 self._listing_hit(hits)
                 if LIST_CUE.search(q)
-                else (_doing(plan_hits, q, mentioned is not None) if operator else None)
+                else (_doing(plan_hits, q, mentioned is not None) if operator else self._going_on_about(q, hits))
                 or (
                     None if operator else self._backing_clause(hits[0])
                 )  # an operator wants the plan, not a card's clause
