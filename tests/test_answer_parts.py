@@ -400,3 +400,8 @@ def test_how_it_is_to_be_done_quotes_the_measures_after_the_subject():
 def test_how_it_is_to_be_done_reads_the_sentence_that_goes_on_about_it(assistant):
     ans = assistant.ask("规划里社区服务企业怎么支持")  # two sentences name them; one says how
     assert ans.kind == "clause" and "连锁经营" in ans.answer
+
+
+def test_what_the_plan_says_after_a_service_is_the_cards_plan_sentence(assistant):
+    ans = assistant.ask("托育点归哪个部门？规划里写了什么")
+    assert "市卫健局" in ans.answer and "普惠托育机构" in ans.answer and ans.cited == 2
