@@ -405,3 +405,15 @@ def test_how_it_is_to_be_done_reads_the_sentence_that_goes_on_about_it(assistant
 def test_what_the_plan_says_after_a_service_is_the_cards_plan_sentence(assistant):
     ans = assistant.ask("托育点归哪个部门？规划里写了什么")
     assert "市卫健局" in ans.answer and "普惠托育机构" in ans.answer and ans.cited == 2
+
+
+@pytest.mark.parametrize(
+    ("question", "action"),
+    [
+        ("What should social work stations achieve by 2025?", "action-3"),
+        ("How does the plan foster community organizations?", "action-1"),
+    ],
+)
+def test_english_goals_and_organisations_read_the_action(assistant, question, action):
+    ans = assistant.ask(question)
+    assert ans.kind == "clause" and ans.sources[0].id == action
