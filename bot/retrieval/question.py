@@ -321,7 +321,7 @@ def has_topic(question: str) -> bool:
 _PURPOSE = re.compile(r"[，,]\s*(?:我|咱|俺)?(?:也)?(?:好|方便|以便|便于)[^，,]{0,14}$")
 # The people a follow-up is about and its yes/no ask (他们俩 / 我家 … 算不算 / 符不符合): no subject of its own.
 _WHO_ASKS = re.compile(
-    r"(他|她|它)们?|咱们?|俺们?|我们|我家|家里人|人家|俩|两个|自己|([^\W\d])[不没]\2|(符合|够格|算数|可以|行)(不|吗|么)?"
+    r"(他|她|它)们?|咱们?|俺们?|我们|我家|家里人|人家|俩|两个|自己|([^\W\d])[不没]\2|(符合|够格|算数|可以)(不|吗|么)?|行(吗|么)"
 )
 
 
