@@ -60,6 +60,28 @@ def test_a_clause_asking_only_a_figure_stays_with_the_one_before():
     ]
 
 
+def test_a_question_mark_ends_a_question_even_without_a_question_word():
+    # 办不？/ 是不是有这个说法？ ask by the mark alone; the part after it is a question of its own
+    assert split_parts("村里医保能办不？这事谁管", names_topic=_topic) == ["村里医保能办不", "这事谁管"]
+    assert split_parts("社区是不是有养老的说法？归哪个部门", names_topic=_topic) == [
+        "社区是不是有养老的说法",
+        "归哪个部门",
+    ]
+    # the mark asks for its whole sentence, not for the last comma clause (几个 inside the story asks nothing)
+    assert split_parts("几个老人想在社区办个托育，社区支持不？", names_topic=_topic) == [
+        "几个老人想在社区办个托育，社区支持不"
+    ]
+
+
+@pytest.mark.parametrize(
+    "part", ["他们俩算不算", "我家这种情况行不行", "这事归哪个部门，我好去问问", "找哪个局，方便我打电话问"]
+)
+def test_people_a_yes_no_ask_and_a_purpose_name_no_topic(part):
+    from bot.retrieval.question import has_topic
+
+    assert not has_topic(part)
+
+
 def test_without_a_topic_test_a_comma_joins_as_before():
     assert split_parts("托育点有几个，助餐在哪里吃") == ["托育点有几个，助餐在哪里吃"]
 
@@ -279,3 +301,119 @@ def test_a_long_clause_is_quoted_in_part_and_whole_on_request(assistant):
     assert "…" in part.answer and part.sources[0].text not in part.answer
     whole = assistant.ask("规划里健身器材那一句的原文")
     assert whole.sources[0].text in whole.answer
+
+
+def test_a_yes_no_question_then_whose_it_is(assistant):
+    ans = assistant.ask("我们村子偏，托育点能在村里办不？这事谁管")  # the card (and its plan sentence), then whose
+    assert ans.kind == "service" and "计时托" in ans.answer and "市卫健局" in ans.answer
+    assert ans.cited == 2 and ans.sources[1].type == "plan"
+
+
+def test_a_story_with_a_marked_question_then_the_agency(assistant):
+    ans = assistant.ask(
+        "我邻居是退役军人，回来两年了一直没工作，家里挺难的。想问下社区的公共就业服务帮哪些人？他算不算？"
+        "这块归哪个局管，我好让他去问"
+    )
+    assert "退役军人" in ans.answer and "市人社局" in ans.answer
+
+
+def test_a_figure_after_a_lead_in_question_is_of_its_subject(assistant):
+    ans = assistant.ask("农村社区是不是都有综合服务设施？规划里这个覆盖率是多少")  # one question: the figure of that
+    assert "农村社区综合服务设施覆盖率" in ans.answer and "100%" in ans.answer
+
+
+def test_a_part_going_on_about_a_declined_matter_is_declined_too(assistant):
+    for question in ("今天颱風會不會來？學校要不要停課", "明天台风来不来？学校要不要停课"):
+        ans = assistant.ask(question)
+        assert ans.kind == "out_of_scope" and not ans.sources and "12121" in ans.answer
+    kept = assistant.ask("今天下雨吗？社区有托育吗")
+    assert "12121" in kept.answer and "托育" in kept.answer and kept.sources
+
+
+@pytest.mark.parametrize(
+    ("question", "action"),
+    [("社区志愿服务到2025年要达到什么水平", "action-2"), ("社工站到2025年底要做到啥样", "action-3")],
+)
+def test_what_the_plan_aims_at_by_its_year_is_the_plan_sentence(assistant, question, action):
+    ans = assistant.ask(question)  # not an indicator row: every row carries 2025
+    assert ans.kind == "clause" and ans.sources[0].id == action
+
+
+def test_a_service_subjects_goal_comes_from_the_plan(assistant):
+    ans = assistant.ask("社区社会组织培育的目标是什么")
+    assert ans.kind == "clause" and "力争到2025年" in ans.answer
+
+
+def test_a_list_prefers_the_sentence_that_does_what_is_asked(assistant):
+    ans = assistant.ask("社区里要加快建起来哪些文化设施呀")  # 加快…设施建设, not 开放…文化体育设施
+    assert "村史馆" in ans.answer and "停车场地" not in ans.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "chapter"), [("老年助餐是规划第几节讲的", "(七)"), ("社区协商议事写在第几章", "(五)")]
+)
+def test_which_section_a_matter_is_in_cites_the_plan(assistant, question, chapter):
+    ans = assistant.ask(question)  # the plan sentence, whose citation names its chapter, not the service card
+    assert ans.kind == "clause" and chapter in ans.answer
+
+
+def test_whom_to_go_to_for_a_service_names_its_agency(assistant):
+    ans = assistant.ask("家里老人想吃助餐该找谁")
+    assert ans.kind == "agency" and "市民政局" in ans.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "source"),
+    [
+        ("社工站覆盖要达到多少", "action-3"),
+        ("医保政务服务覆盖目标是多少", "plan-7-10"),  # shares 政务…服务 with an indicator's name, yet no row counts it
+        ("What is the coverage target for social work stations?", "action-3"),
+    ],
+)
+def test_a_coverage_no_indicator_counts_is_the_plans_aim(assistant, question, source):
+    ans = assistant.ask(question)
+    assert ans.kind == "clause" and ans.sources[0].id == source and "全覆盖" in ans.answer
+
+
+def test_a_figure_the_table_counts_stays_the_indicator(assistant):
+    ans = assistant.ask("政务自助服务覆盖率目标多少")
+    assert ans.kind == "indicator" and ans.sources[0].id == "indicator-6"
+
+
+def test_a_list_of_requirements_reads_the_sentence_a_service_rests_on(assistant):
+    ans = assistant.ask("村里自治这块规划提了哪几项要求")  # the card ranks first: its plan sentence lists them
+    assert ans.kind == "clause" and "监督委员会" in ans.answer and "村规民约" in ans.answer
+
+
+def test_measures_asked_of_a_topic_are_the_plans(assistant):
+    ans = assistant.ask("托育服务有哪些举措")  # what the plan will do, not the cards
+    assert ans.kind == "clause" and ans.sources[0].type == "plan" and "普惠托育机构" in ans.sources[0].text
+
+
+def test_how_it_is_to_be_done_quotes_the_measures_after_the_subject():
+    s = "支持社区服务企业发展,积极引导市场主体进入社区服务领域,鼓励开展连锁经营,培育服务品牌,形成适应社区居民需要的商业生态和经营模式。"
+    common = frozenset({"社区", "区服", "服务"})  # pairs too frequent in the plan to say what is asked
+    assert excerpt(s, "社区服务企业要怎么发展", common) == s
+    assert excerpt(s, "社区服务企业发展好不好", common) == "支持社区服务企业发展…"
+
+
+def test_how_it_is_to_be_done_reads_the_sentence_that_goes_on_about_it(assistant):
+    ans = assistant.ask("规划里社区服务企业怎么支持")  # two sentences name them; one says how
+    assert ans.kind == "clause" and "连锁经营" in ans.answer
+
+
+def test_what_the_plan_says_after_a_service_is_the_cards_plan_sentence(assistant):
+    ans = assistant.ask("托育点归哪个部门？规划里写了什么")
+    assert "市卫健局" in ans.answer and "普惠托育机构" in ans.answer and ans.cited == 2
+
+
+@pytest.mark.parametrize(
+    ("question", "action"),
+    [
+        ("What should social work stations achieve by 2025?", "action-3"),
+        ("How does the plan foster community organizations?", "action-1"),
+    ],
+)
+def test_english_goals_and_organisations_read_the_action(assistant, question, action):
+    ans = assistant.ask(question)
+    assert ans.kind == "clause" and ans.sources[0].id == action

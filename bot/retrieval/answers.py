@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from bot.kb.loader import KnowledgeBase
 from bot.kb.models import Service
 from bot.kb.plan import SEED_CITE, Indicator
+from bot.retrieval.question import ASKS_HOW
 from linli_common import citation
 
 KINDS = ("clause", "service", "agency", "indicator", "qa", "out_of_scope")
@@ -197,6 +198,8 @@ def excerpt(
     if not hits or any(sum(b in p for p in pieces) * 2 > len(pieces) for b in pairs):
         return sentence
     first, last = hits[0], hits[-1]
+    if ASKS_HOW.search(question):  # 要怎么发展: the measures come after what they are about
+        last = len(pieces) - 1
     text = ("…" if first > 0 else "") + "".join(pieces[first : last + 1]).rstrip(",，;；")
     text += "…" if last < len(pieces) - 1 else ""
     return text if len(sentence) - len(text) >= min_saving else sentence

@@ -39,7 +39,7 @@ from bot.retrieval.script import (
     english_gist,
     to_traditional,
 )
-from bot.retrieval.search import FusionParams, Retriever, SearchResult
+from bot.retrieval.search import FusionParams, Hit, Retriever, SearchResult
 from bot.retrieval.topics import ScopeSimilarity, TopicClassifier
 from bot.retrieval.typos import SoundSpeller
 
@@ -191,6 +191,8 @@ class Assistant(Routing):
         if len(parts) > 1:
             self.retriever.prefetch(list(prepared.batch))
         for i, part in enumerate(parts):
+            if answers and self._declined_with(answers[-1], parts[i - 1], part):
+                continue
             ans = self._answer_part(part, top_k, service_hint if i == 0 else None, prev, english=script == "en")
             if ans is None:
                 continue
@@ -231,6 +233,8 @@ class Assistant(Routing):
             return A.finish(A.Answer(q, "out_of_scope", "", confidence=0.0, topic="not_in_catalogue"), issued.reply, 0)
         if decline is not None:
             return A.finish(A.Answer(q, "out_of_scope", "", confidence=0.0, topic=decline.topic), decline.reply, 0)
+        if prev is not None and CLAUSE_CUE.search(q) and prev.services and not self._names_topic(q):
+            return self._plan_follow_up(q, prev, top_k)  # 卫生室归谁管？规划怎么说的: the card's plan sentence
         if prev is not None and not has_topic(q):
             follow = self._follow_up(q, prev, top_k)
             if follow is not None or not INDICATOR_CUE.search(q):
@@ -259,6 +263,25 @@ class Assistant(Routing):
         vec = self.retriever.query_vector(query)
         scores, _ = self.retriever.faiss_index.search(vec, 1)
         return self.topics.similarity(vec, float(scores[0][0]))
+
+    def _declined_with(self, before: A.Answer, before_part: str, part: str) -> bool:
+        """Whether a part goes on about what the part before was declined for (台风会不会来？学校要不要停课): read
+        together the two are declined the same way, and alone it is nearer a topic we decline than any passage."""
+        if before.kind != "out_of_scope" or not before.topic:
+            return False
+        joined = self.topics.classify(f"{before_part}，{part}")
+        if joined is None or joined.topic != before.topic:
+            return False
+        alone = self.scope_similarity(part, part)  # None when it names a service or the plan: answered
+        return alone is not None and alone.margin > 0
+
+    def _plan_follow_up(self, q: str, prev: A.Answer, top_k: int) -> A.Answer | None:
+        """“规划怎么说的” after a service: the plan sentence its card rests on (None when the reply cited it)."""
+        svc = self._service_or_none(prev.services[0]["id"])
+        if svc is None or not svc.clause or any(s.id == svc.clause for s in prev.sources[: prev.cited]):
+            return None
+        hit = Hit(self._passage(svc.clause), 1.0, 1.0, 0.0)
+        return self._clause_answer(q, hit, [hit], top_k)
 
     def _follow_up(self, q: str, prev: A.Answer, top_k: int) -> A.Answer | None:
         """A part such as “这事归哪些部门管” / “在哪做” answered for the previous part's subject; None if it adds nothing."""

@@ -12,6 +12,7 @@ import re
 
 from bot.retrieval import answers as A
 from bot.retrieval.compose import _source
+from bot.retrieval.question import ASKS_HOW, cue_free
 from bot.retrieval.search import Hit
 
 
@@ -19,11 +20,17 @@ class PlanText:
     """Picks plan sentences by what the question says about the plan's words."""
 
     def _listing_hit(self, hits: list[Hit], depth: int = 3) -> Hit:
-        """For a list question: of the first plan sentences found, the one that enumerates most (、 and ，)."""
-        plan = [h for h in hits[:depth] if h.passage.type in ("plan", "action")]
+        """For a list question: of the first plan sentences found (a service hit counts as the clause it rests on:
+        村务公开有哪些要求 → the plan's sentence on it), the one that enumerates most (、 and ，)."""
+        plan: list[Hit] = []
+        for h in hits[:depth]:
+            backing = self._backing_clause(h) if h.passage.type == "service" else h
+            if backing is not None and backing.passage.type in ("plan", "action"):
+                if all(backing.passage.id != p.passage.id for p in plan):
+                    plan.append(backing)
         if not plan:
             return hits[0]
-        return max(plan, key=lambda h: (h.passage.text.count("、") + h.passage.text.count(","), -hits.index(h)))
+        return max(plan, key=lambda h: (h.passage.text.count("、") + h.passage.text.count(","), -plan.index(h)))
 
     def _enumerating_hit(self, hits: list[Hit], depth: int = 3, min_items: int = 3, q: str = "") -> Hit | None:
         """For a list question: the best-ranked of the first plan sentences (a service hit counts as the clause it
@@ -47,9 +54,58 @@ class PlanText:
             listed = p.text.count("、") >= min_items - 1 or (in_list and in_list.search(p.text))  # 职业学校、开放大学
             if p.type in ("plan", "action") and listed:
                 found.append(Hit(p, h.score, h.dense, h.sparse))
-        if items_of:
-            found.sort(key=lambda h: not items_of.search(h.passage.text))
+        head = re.compile(rf"、[^、,，。]{{0,8}}{noun[-2:]}") if noun and len(asked.group(1)) > 2 else None
+        # 哪几种社会组织: items ending in the noun asked first; 加快建设哪些文化设施: then in its head (设施), and
+        # of those the sentence that also says what is asked of them (加快…建设)
+        found.sort(
+            key=lambda h: (
+                not (items_of and items_of.search(h.passage.text)),
+                not (head and head.search(h.passage.text)),
+                -_shared_pairs(q, h.passage.text) if head else 0,
+            )
+        )
         return found[0] if found else None
+
+    def _goal_hit(self, q: str, hits: list[Hit], depth: int = 3) -> Hit | None:
+        """For 到2025年要做到啥程度: of the first plan sentences, one with its year, else the first. Searched again
+        without the year when it is asked, since every indicator row carries 2025 and would outrank the topic."""
+        if _BY_YEAR.search(q):
+            hits = self.retriever.search(
+                _BY_YEAR.sub("", q), k=len(self.retriever.passages), mode=self.search_mode
+            ).hits
+        plan = [h for h in hits[:depth] if h.passage.type in ("plan", "action")]
+        return next((h for h in plan if _YEAR.search(h.passage.text)), plan[0] if plan else None)
+
+    def _aim_not_counted(self, q: str, indicator: Hit, hits: list[Hit], depth: int = 5) -> Hit | None:
+        """For a figure asked of a subject no indicator counts (社工站覆盖要达到多少, 医保政务服务覆盖目标): the plan
+        sentence that sets its aim (全覆盖), when it shares more of the question's subject than the indicator
+        the search found; None otherwise."""
+        if not _ASKS_COVERAGE.search(q):  # a count (每万人几个社工) is the table's; only coverage is said in words
+            return None
+        subject = cue_free(q)
+        named = _shared_pairs(subject, indicator.passage.text.split("：")[0])
+        for found in (hits[:depth], None):
+            if found is None:  # the figure words (指标, 目标值) pulled the rows up: look for the subject alone
+                found = self.retriever.search(subject, k=len(self.retriever.passages), mode=self.search_mode).hits[:3]
+            for h in found:
+                p = h.passage
+                if p.type in ("plan", "action") and _AIM.search(p.text) and _shared_pairs(subject, p.text) > named:
+                    return h
+        return None
+
+    def _going_on_about(self, q: str, hits: list[Hit], depth: int = 3) -> Hit | None:
+        """For 社区服务企业要怎么发展: of the first plan sentences naming what is asked about, the one that goes on
+        about it (the most comma pieces after it), when more than one names it; None otherwise."""
+        if not ASKS_HOW.search(q):
+            return None
+        plan = [h for h in hits[:depth] if h.passage.type in ("plan", "action")]
+        for run in sorted(re.findall(r"[\u4e00-\u9fff]{4,}", cue_free(q)), key=len, reverse=True):
+            for n in range(len(run), 3, -1):
+                for span in {run[i : i + n] for i in range(len(run) - n + 1)}:
+                    holders = [h for h in plan if span in h.passage.text]
+                    if len(holders) > 1:
+                        return max(holders, key=lambda h: (_pieces_after(h.passage.text, span), -plan.index(h)))
+        return None
 
     def _backing_clause(self, hit: Hit) -> Hit | None:
         """The plan sentence a top-ranked service rests on (what the plan says about 托育 is the 托育 card's clause)."""
@@ -154,6 +210,18 @@ class PlanText:
         return A.finish(A.Answer(q, "clause", "", [_source(hit.passage, hit.score)], [], []), body, 1)
 
 
+def _pieces_after(text: str, span: str) -> int:
+    """How many comma pieces of a sentence follow the one holding ``span``."""
+    pieces = re.split(r"[,，;；]", text)
+    at = next(i for i, p in enumerate(pieces) if span in p) if any(span in p for p in pieces) else len(pieces)
+    return len(pieces) - 1 - at
+
+
+def _shared_pairs(q: str, text: str) -> int:
+    """How many of the question's character pairs (Chinese only) the sentence holds."""
+    return sum(q[i : i + 2] in text for i in range(len(q) - 1) if _CJK_PAIR.fullmatch(q[i : i + 2]))
+
+
 def _doing(hits: list[Hit], q: str, names_service: bool = False) -> Hit | None:
     """Of the plan sentences found, the first that names what the operator wants to do: a donor's (捐 → 捐赠), or
     a business's (开家超市, 开店: the plan's words for businesses, 市场主体 / 社区服务企业) when the question
@@ -175,6 +243,11 @@ _BUSINESS_IN_PLAN = re.compile(r"市场主体|社区服务企业|商业")
 _NAME_ONLY = re.compile(
     r"叫(什么|啥)|名(称|字)|标题|题目|是哪(个|项|一)|什么行动|what is it called|name", re.IGNORECASE
 )
+_AIM = re.compile(r"全覆盖")
+_ASKS_COVERAGE = re.compile(r"覆盖|普及|coverage", re.IGNORECASE)
+_CJK_PAIR = re.compile(r"[\u4e00-\u9fff]{2}")
+_BY_YEAR = re.compile(r"(到|在|至)?20[2-3][0-9]年?(底|前|末)?")
+_YEAR = re.compile(r"20[2-3][0-9]年")
 _QUOTED = re.compile(r"[“\"「『]([^”\"」』]{4,40})[”\"」』]")
 _NUMERALS = dict(zip("一二三四五六七八九", "123456789"))
 _OPERATOR_VERB = re.compile(r"捐")  # a donor, unlike one who runs a service, wants the plan's sentence on 捐赠

@@ -30,10 +30,10 @@ INDICATOR_CUE = re.compile(
     r"(要求|标准|达到|配备?|配置?|有)(多少|几个|几名|几人)|(多少|几个|几名)(人|名|平方)|达标|考核"
 )
 AGENCY_CUE = re.compile(
-    r"(哪个|哪几个|哪几家?|哪些|什么|哪家|啥)(部门|单位|机构|局|口子)|归那个(部门|单位|局)|是不是.{1,8}(负责|牵头|主管|管)|还有(别的|其他|哪些)(部门|单位)|还有谁|(负责|责任|主管|牵头)(单位|部门|机构)|的(部门|单位)(是|有)(哪|什么|谁|啥)|谁(在|来)?(负责|管|监督|牵头|主管|办|说了算|抓|推)|归谁|由谁|牵头|主管部门|负责部门|责任单位|找哪个|哪个局"
+    r"(哪个|哪几个|哪几家?|哪些|什么|哪家|啥)(部门|单位|机构|局|口子)|归那个(部门|单位|局)|是不是.{1,8}(负责|牵头|主管|管)|还有(别的|其他|哪些)(部门|单位)|还有谁|(负责|责任|主管|牵头)(单位|部门|机构)|的(部门|单位)(是|有)(哪|什么|谁|啥)|谁(在|来)?(负责|管|监督|牵头|主管|办|说了算|抓|推)|归谁|由谁|牵头|主管部门|负责部门|责任单位|找哪个|找谁|哪个局"
 )
 CLAUSE_CUE = re.compile(
-    r"规划|原文|原话|原句|哪一?条|哪一?句|哪一?(部分|节|章)|(到|在)哪一?(级|层)|第几部分|怎么表述|如何表述|怎么写|写了|条款|条文|文件|政策.{0,4}(说|规定|提)|(怎么|如何)(说|规定|写)|提到|有没有提|有什么(说法|规定|要求|举措)|是怎么安排|是什么意思|什么程度|哪一?年|什么角色|什么地位"
+    r"规划|原文|原话|原句|哪一?条|哪一?句|哪一?(部分|节|章)|(到|在)哪一?(级|层)|第几(部分|节|章)|怎么表述|如何表述|怎么写|写了|条款|条文|文件|政策.{0,4}(说|规定|提)|(怎么|如何)(说|规定|写)|提到|有没有提|有什么(说法|规定|要求|举措)|有哪(些|几(项|条|个)?)(说法|规定|举措)|提了?(什么|哪些|哪几(项|条|个)?)要求|是怎么安排|是什么意思|(什么|啥)程度|哪一?年|什么角色|什么地位"
 )
 
 ASPECTS = ("overview", "eligibility", "how_to_apply", "materials", "where", "agency", "details")
@@ -88,6 +88,15 @@ GAP_CUE = re.compile(r"(增加|提高|提升|增长|多|涨|差|缺|补)(了|上
 
 # When the plan wants something done (啥时候全覆盖, 哪年建成): a plan sentence with its year, not a service card.
 WHEN_CUE = re.compile(r"(什么|啥|哪个)时(候|间)|何时|哪一?年|几时|到哪年|多久(能|会|可以)?")
+# How something is to be done (社区服务企业要怎么发展): the plan's measures, which follow what they are about.
+ASKS_HOW = re.compile(r"(怎么|如何|怎样|咋)(发展|做|推进|建|搞|抓|落实|支持|培育|开展)")
+# What state the plan aims at by its end (到2025年要做到啥程度, 建成什么样): the plan sentence with its year too.
+GOAL_CUE = re.compile(
+    r"到20[2-3][0-9]年?(底|前)?.{0,10}(做到|达到|实现|建成|发展到|搞到|什么|啥|怎样|怎么样|哪一步)"
+    r"|(做到|达到|搞到|建成|发展到|实现)(什么|啥|怎样|哪一步|哪种)(程度|水平|样子?|地步|效果)?"
+    r"|(什么|啥)(程度|水平|样子|效果)|目标是(什么|啥)|要实现(什么|啥)"
+    r"|(?i:\b(achieve|accomplish|aims?\s+(for|at|to)|goal|by\s+(the\s+end\s+of\s+)?20[2-3][0-9])\b)"
+)
 
 # Several items wanted: 有哪几种 / 都有哪些 / 哪几个.
 LIST_CUE = re.compile(
@@ -159,7 +168,7 @@ _FIRST_OF = re.compile(r"(?:^|(?<=[，,。；;：:\s]))(?:一个是|一是|第�
 _ENDS = re.compile(r"[？?！!；;。]+")
 _BACKREF_COMMA = re.compile(r"[，,]\s*(?=(这块|这事|这件事|这个|这方面|那|它)[^，,]{0,12}$)")
 _ASKS = re.compile(
-    r"吗|嗎|呢|么|多少|几|哪|什么|啥|咋|怎么|怎样|如何|能否|可否|谁|是否|有没有|有冇|能不能|可不可以|可以.{0,6}[吗不]|要不要|\?|？"
+    r"吗|嗎|呢|么|多少|几|哪|什么|啥|咋|怎么|怎样|如何|能否|可否|谁|是否|有没有|有冇|能不能|可不可以|可以.{0,6}[吗不]|要不要|\?|？|\x02"
     r"|(?:是|算|属于?)[^，,。？?]{1,12}还是"  # a choice (算约束性还是预期性) asks too
     r"|([^\W是会\d])[不没]\1"  # and so does 给不给 / 收不收 (是不是, 会不会 often only lead into the question)
     r"|(?i:\b(?:how|what|which|who|when|where|why)\b)"  # an English part asks too (its ? is cut off)
@@ -177,7 +186,7 @@ def _asking_clauses(piece: str, names_topic) -> list[str]:
             and _ASKS.search(clause)
             and len(_CJK_RUN.findall(_ASKS.sub("", clause))) >= 4
             and names_topic(
-                _cue_free(clause)
+                cue_free(clause)
             )  # 需要什么条件 asks an aspect of the clause before: no question of its own
             and has_topic(clause)  # nor does 覆盖率指标多少, a figure
             and names_topic(out[-1])
@@ -193,6 +202,8 @@ def _asking_clauses(piece: str, names_topic) -> list[str]:
 
 
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]")
+_ASKED = "\x02"  # marks a piece that ended in a question mark (the mark itself is cut off with the piece)
+_QUESTION_MARK = re.compile(r"(?<=[^？?\s])\s*(?=[？?])")
 
 
 def _another_aspect(clause: str, before: str) -> bool:
@@ -201,7 +212,7 @@ def _another_aspect(clause: str, before: str) -> bool:
     return aspect is not None and aspect != aspect_of(before) and _ASKS.search(clause) and not has_topic(clause)
 
 
-def _cue_free(text: str) -> str:
+def cue_free(text: str) -> str:
     """The text without the cue words of an aspect, an agency or a figure (条件, 哪个部门, 多少): what names a topic."""
     for cue in (AGENCY_CUE, INDICATOR_CUE, *(c for _, c in _ASPECT_CUES)):
         text = cue.sub("", text)
@@ -245,6 +256,7 @@ def split_parts(question: str, max_parts: int = 3, names_topic=None) -> list[str
     With ``names_topic`` (does a clause name something the knowledge base knows) a message is also cut at a comma
     where a second question about another topic starts."""
     text = _JOINERS.sub("\x00", _NEXT_QUESTION.sub("\x00\x01", _FIRST_OF.sub("", question)))
+    text = _QUESTION_MARK.sub(_ASKED, text)  # 医保能在村里办不？: the mark says it asks, whatever the words
     pieces: list[str] = []
     for chunk in text.split("\x00"):
         for piece in _ENDS.split(chunk):
@@ -257,11 +269,15 @@ def split_parts(question: str, max_parts: int = 3, names_topic=None) -> list[str
                 if shared:
                     pieces.extend("\x01" + p for p in shared)  # each a question of its own
                     continue
-                pieces.extend(_asking_clauses(sub, names_topic) if names_topic and sub else [sub])
+                if names_topic and sub:  # the mark asks for the whole piece, not for its last comma clause
+                    clauses = _asking_clauses(sub.replace(_ASKED, ""), names_topic)
+                    pieces.extend(clauses[:-1] + [clauses[-1] + _ASKED * (_ASKED in sub)])
+                else:
+                    pieces.append(sub)
     pieces = [
         p.strip(" ，,")
         for p in pieces
-        if p and p.strip(" ，,") and p not in ("这块", "这事", "这件事", "这个", "这方面", "那", "它")
+        if p and p.strip(" ，,\x02") and p.strip("\x02") not in ("这块", "这事", "这件事", "这个", "这方面", "那", "它")
     ]
     parts: list[str] = []
     for p in pieces:
@@ -271,20 +287,42 @@ def split_parts(question: str, max_parts: int = 3, names_topic=None) -> list[str
             parts[-1] = f"{parts[-1]}，{p}"
         elif parts and not _ASKS.search(parts[-1]):
             parts[-1] = f"{parts[-1]}，{p}"
+        elif parts and _lead_in_only(parts[-1]) and _figure_only(p, names_topic or has_topic):
+            parts[-1] = f"{parts[-1]}，{p}"  # 社区是不是都有托育了？覆盖率写的多少: the figure of that, one question
         else:
             parts.append(p)
+    parts = [p.replace(_ASKED, "").strip(" ，,") for p in parts]
     if len(parts) > max_parts:
         parts = parts[: max_parts - 1] + ["，".join(parts[max_parts - 1 :])]
     return parts or [question]
 
 
+def _lead_in_only(piece: str) -> bool:
+    """A piece that asks by its question mark alone (是不是都有托育了？): it may only lead into what is asked next."""
+    return piece.endswith(_ASKED) and not _ASKS.search(piece.replace(_ASKED, ""))
+
+
+def _figure_only(piece: str, names_topic) -> bool:
+    """A piece asking only a figure (规划里这个覆盖率写的多少), naming no subject of its own."""
+    return bool(INDICATOR_CUE.search(piece)) and not names_topic(cue_free(piece).replace(_ASKED, ""))
+
+
 def has_topic(question: str) -> bool:
     """False for a part that only asks (“2025年目标又是多少”, “这事归哪些部门管”, “谁负责推”: one verb left is no
     subject): it refers to the previous part."""
-    rest = _PART_FILLER.sub("", INDICATOR_CUE.sub("", AGENCY_CUE.sub("", question)))
+    rest = _PART_FILLER.sub("", INDICATOR_CUE.sub("", AGENCY_CUE.sub("", _PURPOSE.sub("", question))))
     for cue in (AGENCY_CUE, *(c for _, c in _ASPECT_CUES)):
         rest = cue.sub("", rest)
+    rest = _WHO_ASKS.sub("", rest)  # 他们俩算不算, 我家这种情况行不行: people and a yes/no ask name nothing
     return len(_MEANINGFUL.findall(_POINTER_FILLER.sub("", rest))) >= 2
+
+
+# Why the resident asks, said last (…，我好去问问 / 方便我打电话问): no subject either.
+_PURPOSE = re.compile(r"[，,]\s*(?:我|咱|俺)?(?:也)?(?:好|方便|以便|便于)[^，,]{0,14}$")
+# The people a follow-up is about and its yes/no ask (他们俩 / 我家 … 算不算 / 符不符合): no subject of its own.
+_WHO_ASKS = re.compile(
+    r"(他|她|它)们?|咱们?|俺们?|我们|我家|家里人|人家|俩|两个|自己|([^\W\d])[不没]\2|(符合|够格|算数|可以)(不|吗|么)?|行(吗|么)"
+)
 
 
 def focus(part: str, names_topic=has_topic, long_chars: int = 60) -> str:

@@ -21,6 +21,7 @@ from bot.retrieval.question import (
     AGENCY_CUE,
     CLAUSE_CUE,
     ENUM_CUE,
+    GOAL_CUE,
     INDICATOR_CUE,
     LIST_CUE,
     OPERATOR_CUE,
@@ -107,9 +108,14 @@ class Routing(AgencyQuestions, PlanText, Composition):
             if len(named) > 1:
                 parts = [self.indicator_answer(i.id, question=q, hits=hits, top_k=top_k) for i in named]
                 return self._with(_merge(q, parts, top_k), q, conf)
-            if named:
-                return self._with(self.indicator_answer(named[0].id, question=q, hits=hits, top_k=top_k), q, conf)
-            ind_hit = next((h for h in hits[:3] if h.passage.type == "indicator"), None)
+            ind_hit = (
+                Hit(self._passage(named[0].id), 1.0, 1.0, 0.0)
+                if named
+                else next((h for h in hits[:3] if h.passage.type == "indicator"), None)
+            )
+            aim = self._aim_not_counted(q, ind_hit, hits) if ind_hit is not None and not by_term else None
+            if aim is not None:  # 社工站覆盖要达到多少: no indicator counts it, the plan's sentence says 全覆盖
+                return self._with(self._clause_answer(q, aim, hits, top_k), q, conf)
             if ind_hit is not None:
                 return self._with(
                     self.indicator_answer(ind_hit.passage.id, question=q, hits=hits, top_k=top_k), q, conf
@@ -126,6 +132,11 @@ class Routing(AgencyQuestions, PlanText, Composition):
             return self._with(ans, q, conf)
         if AGENCY_CUE.search(q) or owner:
             return self._with(self._agency_answer(q, hits, top_k, mentioned), q, conf)
+        # 到2025年要做到啥程度: what the plan aims at, from the plan even when a service is named
+        if GOAL_CUE.search(q) and not aspect:
+            aim = self._goal_hit(q, hits)
+            if aim is not None:
+                return self._with(self._clause_answer(q, aim, hits, top_k), q, conf)
         if WHEN_CUE.search(q) and not aspect and (mentioned is None or _PLAN_GOAL.search(q)):
             dated = next(
                 (h for h in hits[:3] if h.passage.type in ("plan", "action") and _YEAR.search(h.passage.text)), None
@@ -158,7 +169,7 @@ class Routing(AgencyQuestions, PlanText, Composition):
             clause_hit = (
                 self._listing_hit(hits)
                 if LIST_CUE.search(q)
-                else (_doing(plan_hits, q, mentioned is not None) if operator else None)
+                else (_doing(plan_hits, q, mentioned is not None) if operator else self._going_on_about(q, hits))
                 or (
                     None if operator else self._backing_clause(hits[0])
                 )  # an operator wants the plan, not a card's clause
