@@ -219,7 +219,10 @@ def test_releasing_the_weight_pages_keeps_the_vectors(exported):
 
     folder = emb.onnx_model_dir(_settings("onnx"))
     data = folder / onnx_export.FP32_DATA_FILE
-    enc = OnnxEncoder(folder, quantized=False, threads=1)
+    # the process's fp32 encoder (the one serving uses; the tests above loaded it): building one more for this
+    # test cost ~1.5 s of CPU. Both encoders here run with its thread count, so their vectors compare exactly.
+    enc = emb.load_onnx_encoder(_settings("onnx"))
+    assert isinstance(enc, OnnxEncoder) and not enc.quantized and enc.folder == folder
     texts = DEV_QUESTIONS[:40] + HOSTILE
     first = enc.encode(texts, "query")
     resident = sum(r[2] for r in mapped_ranges(data))
@@ -234,6 +237,6 @@ def test_releasing_the_weight_pages_keeps_the_vectors(exported):
     assert enc._since_release == RELEASE_EVERY - 1 and sum(r[2] for r in mapped_ranges(data)) > 0
     enc.encode(DEV_QUESTIONS[:1], "query")
     assert enc._since_release == 0
-    keep = OnnxEncoder(folder, quantized=False, threads=1, release_pages=False)
+    keep = OnnxEncoder(folder, quantized=False, release_pages=False)
     assert keep.release_weight_pages() == 0
     np.testing.assert_array_equal(keep.encode(texts, "query"), first)
