@@ -76,9 +76,12 @@ def test_two_workers_from_the_environment_each_answer_and_check_the_token(tmp_pa
         text = log.read_text(errors="replace")
         assert text.count("warm-up done") == 2, text[-3000:]
         assert _own_rss_mb(proc.pid) < 0.5 * min(_own_rss_mb(w) for w in workers)  # the manager holds no encoder
-        with httpx.Client(timeout=300) as c:  # a new connection each time: the kernel spreads them over the workers
+        # a new connection each time (no keep-alive; one client, not one per call with its CA bundle loaded): the
+        # kernel spreads them over the workers
+        fresh = httpx.Client(timeout=300, limits=httpx.Limits(max_keepalive_connections=0))
+        with httpx.Client(timeout=300) as c, fresh:
             for _ in range(10):  # 40 connections: all on one worker by chance is ~2^-40
-                r = httpx.post(
+                r = fresh.post(
                     f"{url}/webhook", json=OUT_OF_SCOPE_CALL, headers={"Authorization": f"Bearer {token}"}, timeout=300
                 )
                 assert (
@@ -86,7 +89,7 @@ def test_two_workers_from_the_environment_each_answer_and_check_the_token(tmp_pa
                 )  # Rasa renders it
                 assert c.post(f"{url}/webhook", json=OUT_OF_SCOPE_CALL).status_code == 401
                 # a channel's announcement may land on either worker: each takes it behind the same token
-                prepared = httpx.post(
+                prepared = fresh.post(
                     f"{url}/prepare", json={"text": "失业了去哪里登记"}, headers={"Authorization": f"Bearer {token}"}
                 )
                 assert prepared.status_code in (202, 204)

@@ -16,6 +16,7 @@ from sqlalchemy import inspect, text
 
 from bot.consultations import AccessDenied, ConsultationService, DeliveryCounts, NotFoundError, Status, TransitionError
 from bot.consultations import models as m
+from bot.consultations.passwords import Argon2Hasher
 from bot.db import dispose_engines
 from bot.errors import UserFacingError
 from bot.kb import load_kb
@@ -436,16 +437,22 @@ def test_trail_notes_are_natural_chinese(svc):
 
 # users -------------------------------------------------------------------------------
 def test_users_hash_and_authenticate(svc, url, kb):
-    """Production argon2 parameters on SQLite; on PostgreSQL, where what differs is the storage and not the hash,
-    the tests' cheaper parameters (still real argon2: tests/inbox_support.py)."""
-    if svc.engine.dialect.name == "postgresql":
+    """Production argon2 parameters (the service's default) hash and check the first user on SQLite; the rest, and
+    everything on PostgreSQL (where what differs is the storage, not the hash), use the tests' cheaper parameters
+    (still real argon2: tests/inbox_support.py): each production hash or check costs ~0.2 s of CPU here."""
+    production = svc.engine.dialect.name == "sqlite"
+    if not production:
         svc = ConsultationService(url, kb, use_embedding=False, prepare=False, hasher=FAST_ARGON2)
     u = svc.accounts.create_user("li", "correct horse", "xingfu-jwh")
     assert u.committee_name == "幸福社区居民委员会" and not u.is_admin
     with svc.engine.connect() as conn:
         stored = conn.execute(text("SELECT password_hash FROM committee_users")).scalar_one()
-    assert stored.startswith("$argon2") and "correct horse" not in stored
+    assert stored.startswith("$argon2id$") and "correct horse" not in stored
     assert svc.accounts.authenticate("li", "correct horse").id == u.id
+    if production:  # the stored hash carries the production parameters; from here on the cheaper ones
+        default = Argon2Hasher()._h
+        assert f"$m={default.memory_cost},t={default.time_cost},p={default.parallelism}$" in stored
+        svc = ConsultationService(url, kb, use_embedding=False, prepare=False, hasher=FAST_ARGON2)
     assert svc.accounts.authenticate("li", "wrong password") is None
     assert svc.accounts.authenticate("nobody", "correct horse") is None
     with pytest.raises(UserFacingError):

@@ -61,8 +61,33 @@ def converted() -> Path:
 
 
 @pytest.fixture(scope="session")
-def encoder(converted):
-    return emb.load_encoder(get_settings())
+def offline_load(converted) -> tuple:
+    """The process's encoder (``emb.load_encoder``: plain sentence-transformers on the converted folder), loaded
+    with no hub and no network: every socket connect and name lookup refused and recorded, the proxies dead.
+    Loaded once, here: a second load only to check that it is offline cost ~2.5 s of CPU."""
+    import socket
+
+    tried: list[object] = []
+
+    def refuse(*args, **kwargs):
+        tried.append(args[1:] or args)
+        raise OSError("network use during an offline model load")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", refuse)
+        mp.setattr(socket.socket, "connect_ex", refuse)
+        mp.setattr(socket, "getaddrinfo", refuse)
+        for var in ("HTTPS_PROXY", "HTTP_PROXY"):
+            mp.setenv(var, "http://127.0.0.1:9")
+        emb._encoders.pop(str(converted), None)  # loaded here, under the guard, even if a module before loaded it
+        model = emb.load_encoder(get_settings())
+        vector = model.encode(["在社区能办医保吗"], prompt_name="query")[0]
+    return model, vector, tried
+
+
+@pytest.fixture(scope="session")
+def encoder(offline_load):
+    return offline_load[0]
 
 
 @pytest.fixture(scope="session")
@@ -167,31 +192,17 @@ def test_second_convert_is_a_no_op(converted):
     assert result.marker == json.loads((converted / nc.MARKER_NAME).read_text())
 
 
-def test_model_loads_offline_without_network(converted, encoder, monkeypatch):
+def test_model_loads_offline_without_network(converted, offline_load):
     """No hub and no network: plain sentence-transformers loads the converted folder with every socket refused.
 
     In this process (torch is already imported here; a fresh interpreter would import it again for ~10 s of CPU):
-    any connection or name lookup a loader tried would be recorded and fail loudly, which is a stricter check
-    than the dead proxy a fresh process used to get."""
-    import socket
-
+    any connection or name lookup a loader tried was recorded and failed loudly (:func:`offline_load`), which is
+    a stricter check than the dead proxy a fresh process used to get."""
     from sentence_transformers import SentenceTransformer
 
-    tried: list[object] = []
-
-    def refuse(*args, **kwargs):
-        tried.append(args[1:] or args)
-        raise OSError("network use during an offline model load")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    for var in ("HTTPS_PROXY", "HTTP_PROXY"):
-        monkeypatch.setenv(var, "http://127.0.0.1:9")
-    model = SentenceTransformer(str(converted), device="cpu", local_files_only=True)
-    v = model.encode(["在社区能办医保吗"], prompt_name="query")[0]
+    model, v, tried = offline_load
     assert tried == []
-    monkeypatch.undo()
+    assert type(model) is SentenceTransformer and model.device.type == "cpu"
     np.testing.assert_allclose(v, emb.encode_queries(["在社区能办医保吗"])[0], atol=1e-5)
 
 

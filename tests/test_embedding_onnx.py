@@ -105,6 +105,8 @@ def test_backends_have_their_own_model_ids_and_encoders_are_cached(exported):
     assert ids["onnx-int8"].startswith(ids["torch"])  # same weights hash, backend suffix
     assert emb.load_onnx_encoder(_settings("onnx-int8")) is emb.load_onnx_encoder(_settings("onnx-int8"))
     assert emb.load_onnx_encoder(_settings("onnx")) is not emb.load_onnx_encoder(_settings("onnx-int8"))
+    one = emb.load_onnx_encoder(_settings("onnx-int8", embedding_threads=1))  # LINLI_EMBEDDING_THREADS
+    assert one.session.get_session_options().intra_op_num_threads == 1
 
 
 def test_export_is_a_noop_when_the_marker_matches(exported):
@@ -219,7 +221,11 @@ def test_releasing_the_weight_pages_keeps_the_vectors(exported):
 
     folder = emb.onnx_model_dir(_settings("onnx"))
     data = folder / onnx_export.FP32_DATA_FILE
-    enc = OnnxEncoder(folder, quantized=False, threads=1)
+    # the process's fp32 encoder (the one serving uses; the tests above loaded it): building one more for this
+    # test cost ~1.5 s of CPU. Both encoders here run with its thread count, so their vectors compare exactly.
+    enc = emb.load_onnx_encoder(_settings("onnx"))
+    assert isinstance(enc, OnnxEncoder) and not enc.quantized and enc.folder == folder
+    threads = enc.session.get_session_options().intra_op_num_threads
     texts = DEV_QUESTIONS[:40] + HOSTILE
     first = enc.encode(texts, "query")
     resident = sum(r[2] for r in mapped_ranges(data))
@@ -234,6 +240,6 @@ def test_releasing_the_weight_pages_keeps_the_vectors(exported):
     assert enc._since_release == RELEASE_EVERY - 1 and sum(r[2] for r in mapped_ranges(data)) > 0
     enc.encode(DEV_QUESTIONS[:1], "query")
     assert enc._since_release == 0
-    keep = OnnxEncoder(folder, quantized=False, threads=1, release_pages=False)
+    keep = OnnxEncoder(folder, quantized=False, threads=threads, release_pages=False)
     assert keep.release_weight_pages() == 0
     np.testing.assert_array_equal(keep.encode(texts, "query"), first)

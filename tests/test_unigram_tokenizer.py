@@ -101,11 +101,21 @@ def tokenizer_json():
 
 
 @pytest.fixture(scope="module")
-def pair(tokenizer_json):
+def encoder(tokenizer_json) -> OnnxEncoder:
+    """The process's encoder of the default backend (shared with every test that encodes with it): building an
+    OnnxEncoder of its own only to look at its tokenizer cost a second InferenceSession (~4 s of CPU)."""
+    return emb.load_onnx_encoder(get_settings().model_copy(update={"embedding_backend": "onnx"}))
+
+
+@pytest.fixture(scope="module")
+def pair(tokenizer_json, encoder):
+    """``tokenizers`` and the small tokenizer the encoder reads the same file with (what is served is compared;
+    reading tokenizer.json into a small tokenizer of its own costs ~1.5 s of CPU)."""
     ref = Tokenizer.from_file(str(tokenizer_json))
     ref.no_padding()
     ref.enable_truncation(max_length=MAX_SEQ_LENGTH)
-    return ref, UnigramTokenizer(tokenizer_json, max_length=MAX_SEQ_LENGTH)
+    assert isinstance(encoder.tokenizer, UnigramTokenizer) and encoder.tokenizer.max_length == MAX_SEQ_LENGTH
+    return ref, encoder.tokenizer
 
 
 def _mismatches(pair, texts: list[str], prompts=PROMPTS) -> list[tuple[str, list[int], list[int]]]:
@@ -141,16 +151,13 @@ def test_ids_equal_on_stress_texts(pair):
     assert small.encode("") == [0, 2]
 
 
-def test_encoder_uses_the_small_tokenizer_and_the_fallback_is_equal(tokenizer_json):
-    # the process's encoder of the default backend (shared with every test that encodes with it): building an
-    # OnnxEncoder of its own only to look at its tokenizer cost a second InferenceSession (~4 s of CPU)
-    encoder = emb.load_onnx_encoder(get_settings().model_copy(update={"embedding_backend": "onnx"}))
+def test_encoder_uses_the_small_tokenizer_and_the_fallback_is_equal(tokenizer_json, encoder):
     assert isinstance(encoder, OnnxEncoder) and encoder.folder == tokenizer_json.parent
     assert isinstance(encoder.tokenizer, UnigramTokenizer)
     fallback = load_tokenizer(tokenizer_json, "tokenizers")
     assert not isinstance(fallback, UnigramTokenizer)
     texts = ["query: 我家老人行动不便，社区能上门照顾吗", "passage: " + "社区" * 400, "query: "]
-    assert fallback.encode_batch(texts) == UnigramTokenizer(tokenizer_json).encode_batch(texts)
+    assert fallback.encode_batch(texts) == encoder.tokenizer.encode_batch(texts)
 
 
 def test_unported_pipelines_are_refused(tokenizer_json, tmp_path):
