@@ -29,6 +29,8 @@ from functools import partial
 from sanic import Sanic, response
 from sanic.request import Request
 
+from linli_common.timeline import enabled, mark
+
 REFUSED = "动作服务器只接受带有共享令牌的请求（LINLI_ACTION_TOKEN）。"
 WORKER_STARTUP_SECONDS = 600
 NO_TOKEN = "LINLI_ACTION_TOKEN is not set: the action server refuses to run without a token"
@@ -95,12 +97,19 @@ def build_app(token: str, max_body_bytes: int = 4 * 1024 * 1024) -> Sanic:
 
     @app.on_request
     async def require_token(request: Request):
+        mark(f"sdk.in.{request.path.strip('/')}")
         if request.path == "/health":
             return None
         if not hmac.compare_digest(token_of(request).encode("utf-8", "surrogatepass"), expected):
             log.warning("action call without a valid token refused (%s %s)", request.method, request.path[:64])
             return response.json({"error": REFUSED}, status=401, headers={"WWW-Authenticate": "Bearer"})
         return None
+
+    if enabled():  # the latency bench's timeline (linli_common.timeline)
+
+        @app.on_response
+        async def sent(request: Request, _response) -> None:
+            mark(f"sdk.out.{request.path.strip('/')}")
 
     return app
 

@@ -65,12 +65,13 @@ def main() -> None:
     sys.argv = ["rasa", *argv]
     from rasa.__main__ import main as rasa_main
 
-    from rasa_addons import action_response, event_types, log_copies, payload_parse
+    from rasa_addons import action_response, event_types, log_copies, payload_parse, timeline
 
     action_response.install()
     payload_parse.install()
     event_types.install()
     log_copies.install()
+    timeline.install()  # only with LINLI_TIMELINE set (the latency bench)
 
     rasa_main()
 
