@@ -48,6 +48,12 @@ class Settings(BaseSettings):
         True,
         description="unmap the clean pages of the memory-mapped fp32 weights after warm-up and every 256 encoded texts (bot/embedding/pages.py): the process holds only what the next queries touch",
     )
+    embedding_threads: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="ONNX Runtime threads per encode (0: one per available core); 1 leaves the other core to Rasa while a /prepare encodes during its NLU",
+    )
     default_community: str = Field("xingfu", description="community used when a resident has not chosen one")
     rasa_url: str = Field("http://127.0.0.1:5005", description="Rasa server, for status pushes to residents")
     rasa_token: str = Field("", description="token of Rasa's HTTP API (rasa run --auth-token)")

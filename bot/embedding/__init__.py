@@ -180,7 +180,13 @@ def load_onnx_encoder(settings: Settings | None = None) -> OnnxEncoder:
     settings = settings or get_settings()
     quantized = settings.embedding_backend == "onnx-int8"
     folder = onnx_model_dir(settings)
-    key = (str(folder), quantized, settings.embedding_tokenizer, settings.embedding_release_pages)
+    key = (
+        str(folder),
+        quantized,
+        settings.embedding_tokenizer,
+        settings.embedding_release_pages,
+        settings.embedding_threads,
+    )
     with _lock:
         if key in _onnx_encoders:
             return _onnx_encoders[key]
@@ -193,6 +199,7 @@ def load_onnx_encoder(settings: Settings | None = None) -> OnnxEncoder:
                 quantized=quantized,
                 tokenizer=settings.embedding_tokenizer,
                 release_pages=settings.embedding_release_pages,
+                threads=settings.embedding_threads or None,
             )
         except Exception as e:  # a corrupt graph or a missing runtime is the operator's problem
             raise EmbeddingError(f"cannot load the ONNX embedding model in {folder}: {e}") from e
