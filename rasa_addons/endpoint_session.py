@@ -9,11 +9,12 @@ requests, headers, parameters, timeout and errors are Rasa's own. The server clo
 A connection the server has closed must never fail a turn (an earlier attempt failed 12 answers under load 20
 with ``Cannot write to closing transport``: Rasa's loop, blocked by NLU, read a response seconds late and reused
 the connection after the server's keep-alive had run out). So: an idle connection is dropped after
-``KEEPALIVE_SECONDS``, far below the action server's 30 s (``actions/serve.py``); and a call that fails on a
-shared connection because the connection broke before any response (the request refused by a closing transport,
-a reset, a disconnect: the action server, Sanic, closes only idle connections, so it never ran that call) is sent
-once more, on a fresh connection as Rasa would open it. Refused connections and timeouts are not retried. Outside
-a running loop, and with ``LINLI_ACTION_KEEPALIVE=off``, Rasa's own behaviour is kept.
+``KEEPALIVE_SECONDS``, far below the action server's 30 s (``actions/serve.py``); and a custom action call
+(``RemoteAction.run``) that fails because its connection broke before any reply (the request refused by a closing
+transport, a reset, a disconnect: the action server, Sanic, closes only idle connections, so it never ran that
+call) is sent once more, on a fresh connection as Rasa would open it. Other endpoints, refused connections and
+timeouts are not retried. Outside a running loop, and with ``LINLI_ACTION_KEEPALIVE=off``, Rasa's own behaviour
+is kept.
 
 :func:`install` is called by ``rasa_addons.run`` before Rasa starts.
 """
@@ -32,6 +33,7 @@ logger = logging.getLogger(__name__)
 _installed = False
 _sessions: dict[tuple, Any] = {}  # (loop id, headers, auth) → (loop, ClientSession)
 _fresh = contextvars.ContextVar("linli_fresh_session", default=False)  # a retry: Rasa's own new session
+_action_call = contextvars.ContextVar("linli_action_call", default=False)  # inside RemoteAction.run
 
 
 class _Lent:
@@ -105,8 +107,8 @@ def install() -> None:
         try:
             return await stock_request(self, *args, **dict(kwargs))  # Rasa's request deletes keys from its kwargs
         except Exception as e:
-            if _fresh.get() or not broken_connection(e):
-                raise
+            if _fresh.get() or not _action_call.get() or not broken_connection(e):
+                raise  # only action calls are sent again (other endpoints, e.g. a callback channel, may not be Sanic)
             logger.info("endpoint %s: a kept-alive connection broke before the reply (%s); sent again", self.url, e)
         token = _fresh.set(True)
         try:
@@ -115,6 +117,18 @@ def install() -> None:
             _fresh.reset(token)
 
     EndpointConfig.session, EndpointConfig.request = session, request
+    from rasa.core.actions.action import RemoteAction
+
+    stock_run = RemoteAction.run
+
+    async def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        token = _action_call.set(True)
+        try:
+            return await stock_run(self, *args, **kwargs)
+        finally:
+            _action_call.reset(token)
+
+    RemoteAction.run = run
     close_resources = rasa.core.run.close_resources  # serve_application registers it after_server_stop by name
 
     async def close_with_sessions(app: Any, loop: Any) -> None:
