@@ -14,6 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import assistant, channel_of, feedback_store, log, polite, user_text
 from bot.privacy import mask
 from bot.retrieval import ASPECTS
+from linli_common.timeline import mark
 
 #: Intent → aspect of the service under discussion (follow-ups such as "那要带什么材料？").
 INTENT_ASPECT = {
@@ -143,7 +144,9 @@ class ActionAnswerQuestion(Action):
                 bot.service_answer(current, aspect or "overview", community=known_community(tracker)),
                 aspect,
             )
+        mark("sdk.ask.start")
         answer = bot.ask(text, top_k=3, service_hint=current, community=known_community(tracker))
+        mark("sdk.ask.end")
         if answer.kind == "out_of_scope" and not getattr(
             answer, "topic", None
         ):  # a topic the plan does not cover stays declined

@@ -23,6 +23,7 @@ from sanic import Sanic, response
 from sanic.request import Request
 
 from actions.common import built
+from linli_common.timeline import mark
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_PENDING = 4  # prepares waiting or running; more are dropped (under load they would only arrive too late)
@@ -71,11 +72,13 @@ class Preparer:
     def _run(self, assistant, text: str) -> None:
         from bot.retrieval.prepared import warm
 
+        mark("sdk.encode.start")
         try:
             outcome = "warmed" if warm(assistant, text) is not None else "refused"
         except Exception:  # noqa: BLE001 — a prepare only warms caches; ask will do (and report) the work itself
             log.debug("prepare failed", exc_info=True)
             outcome = "failed"
+        mark("sdk.encode.end")
         with self._lock:
             self._pending -= 1
             self.counts[outcome] += 1
@@ -93,6 +96,7 @@ def install(app: Sanic) -> Preparer:
 
     @app.post("/prepare")
     async def prepare(request: Request):
+        mark("sdk.prepare")
         if len(request.body or b"") > MAX_BODY_BYTES:
             return response.json({"error": TOO_LARGE}, status=413)
         try:

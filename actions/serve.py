@@ -9,7 +9,8 @@ consent. This wrapper reuses rasa_sdk's Sanic app (``rasa_sdk.endpoint.create_ap
   as ``Authorization: Bearer …`` (endpoints.yml ``action_endpoint.headers``); ``?token=`` also works;
 * ``POST /prepare``: a channel announces a resident's text so its query encode runs while Rasa parses it
   (:mod:`actions.prepare`, behind the same token);
-* caps: body size (``LINLI_ACTION_MAX_BODY_BYTES``) and a 10 s request-read timeout;
+* caps: body size (``LINLI_ACTION_MAX_BODY_BYTES``) and a 10 s request-read timeout; idle connections are kept
+  30 s (Rasa's, kept alive for 2 s, never meet a closing one);
 * ``LINLI_ACTION_WORKERS`` / ``--workers``: worker processes sharing the port (Sanic's worker manager,
   each built by :func:`build_app` in a fresh process; the ONNX weights are memory-mapped, so the page
   cache holds them once). rasa_sdk runs a synchronous action on its event loop, so one worker serves
@@ -28,6 +29,8 @@ from functools import partial
 
 from sanic import Sanic, response
 from sanic.request import Request
+
+from linli_common.timeline import enabled, mark
 
 REFUSED = "动作服务器只接受带有共享令牌的请求（LINLI_ACTION_TOKEN）。"
 WORKER_STARTUP_SECONDS = 600
@@ -84,7 +87,9 @@ def build_app(token: str, max_body_bytes: int = 4 * 1024 * 1024) -> Sanic:
     install(app)  # POST /prepare: the channels announce a question while Rasa parses it (actions.prepare)
     app.config.REQUEST_MAX_SIZE = max_body_bytes
     app.config.REQUEST_TIMEOUT = 10
-    app.config.KEEP_ALIVE_TIMEOUT = 5
+    # Rasa drops an idle connection after 2 s (rasa_addons.endpoint_session): far below this, even when its loop
+    # reads a reply seconds late under load, so it never reuses one this server is closing
+    app.config.KEEP_ALIVE_TIMEOUT = 30
     expected = token.encode("utf-8")
 
     @app.after_server_start
@@ -95,12 +100,19 @@ def build_app(token: str, max_body_bytes: int = 4 * 1024 * 1024) -> Sanic:
 
     @app.on_request
     async def require_token(request: Request):
+        mark(f"sdk.in.{request.path.strip('/')}")
         if request.path == "/health":
             return None
         if not hmac.compare_digest(token_of(request).encode("utf-8", "surrogatepass"), expected):
             log.warning("action call without a valid token refused (%s %s)", request.method, request.path[:64])
             return response.json({"error": REFUSED}, status=401, headers={"WWW-Authenticate": "Bearer"})
         return None
+
+    if enabled():  # the latency bench's timeline (linli_common.timeline)
+
+        @app.on_response
+        async def sent(request: Request, _response) -> None:
+            mark(f"sdk.out.{request.path.strip('/')}")
 
     return app
 

@@ -8,7 +8,10 @@ where a retrieval reply's extra milliseconds go, in the same run: the size of th
 (tracker, domain), the action server's round trip for that very call posted directly, and in this process
 ``Assistant.ask`` and the query encode alone (cache bypassed).
 
-    .venv/bin/python bench/bench_webhook.py [--n 40] [--backend onnx] [--workers 1] [--no-prefetch]
+    .venv/bin/python bench/bench_webhook.py [--n 40] [--backend onnx] [--workers 1] [--no-prefetch] [--timeline]
+
+``--timeline``: both servers mark each step of a message (LINLI_TIMELINE, ``bench/timeline_report.py``) and the
+report ends with each kind's median timeline.
 """
 
 from __future__ import annotations
@@ -65,16 +68,19 @@ def main() -> int:
     ap.add_argument(
         "--no-prefetch", action="store_true", help="channels do not announce texts to /prepare (LINLI_PREFETCH=off)"
     )
+    ap.add_argument("--timeline", action="store_true", help="mark each step of each message and report them")
     args = ap.parse_args()
     env = {"LINLI_EMBEDDING_BACKEND": args.backend} if args.backend else {}
     if args.no_prefetch:
         env["LINLI_PREFETCH"] = "off"
     if args.workers:
         env["LINLI_ACTION_WORKERS"] = str(args.workers)
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        running_stack(extra_env={"LINLI_DATABASE_URL": f"sqlite:///{tmp}/bench.db", **env}) as stack,
-    ):
+    tmp_dir = tempfile.TemporaryDirectory()
+    tmp = tmp_dir.name
+    if args.timeline:
+        env["LINLI_TIMELINE"] = f"{tmp}/timeline.txt"
+    sent: list[tuple[str, int, int]] = []
+    with tmp_dir, running_stack(extra_env={"LINLI_DATABASE_URL": f"sqlite:///{tmp}/bench.db", **env}) as stack:
         for i, q in enumerate(RETRIEVAL + UTTER):  # warm-up: model, index, caches, tracker store
             stack.rest(f"warm-{i}", q)
         fresh = new_questions(args.n)
@@ -83,9 +89,11 @@ def main() -> int:
         for i in range(args.n):
             for kind, pool in (("retrieval_new", fresh), ("retrieval", RETRIEVAL), ("utter", UTTER)):
                 text = pool[i % len(pool)]
-                t0 = time.perf_counter()
+                t0 = time.monotonic_ns()
                 replies = stack.rest(f"bench-{kind}-{i}", text)
-                times[kind].append(1000 * (time.perf_counter() - t0))
+                t1 = time.monotonic_ns()
+                times[kind].append((t1 - t0) / 1e6)
+                sent.append((kind, t0, t1))
                 if not replies:
                     raise SystemExit(f"no reply to {text!r}")
         prepared = prepare_lines(before, prepare_stats(stack), args.n)
@@ -96,6 +104,10 @@ def main() -> int:
         breakdown = action_call_breakdown(
             stack, f"bench-retrieval-{args.n - 1}", RETRIEVAL[(args.n - 1) % len(RETRIEVAL)], args.backend
         )
+        if args.timeline:
+            from bench.timeline_report import lines
+
+            breakdown += lines(env["LINLI_TIMELINE"], sent)
     from bench.procstats import load_average
 
     print(f"REST webhook latency, {args.n} messages each (ms); machine load average {load_average()} (2 cores shared)")

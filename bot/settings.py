@@ -51,7 +51,8 @@ class Settings(BaseSettings):
     embedding_threads: int = Field(
         0,
         ge=0,
-        description="ONNX Runtime threads of each encoder (0: one per core this process may use); processes that share the cores, such as parallel test workers, each do better with one",
+        le=64,
+        description="ONNX Runtime threads of each encoder (0: one per core this process may use); processes that share the cores (parallel test workers; Rasa beside a /prepare encode) each do better with one",
     )
     default_community: str = Field("xingfu", description="community used when a resident has not chosen one")
     rasa_url: str = Field("http://127.0.0.1:5005", description="Rasa server, for status pushes to residents")

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from linli_common.text import MAX_QUESTION_CHARS
+from linli_common.timeline import mark
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +83,10 @@ class Announcer:
         for attempt in (1, 2):  # the server may have closed an idle kept-alive connection: one fresh try
             conn = self._conn(parts.scheme, parts.netloc)
             try:
+                mark("prefetch.send")
                 conn.request("POST", path, body, {**headers, "Content-Type": "application/json"})
                 conn.getresponse().read()
+                mark("prefetch.acked")
                 return
             except (OSError, http.client.HTTPException) as e:
                 conn.close()

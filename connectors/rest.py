@@ -38,6 +38,7 @@ from connectors.limits import log_safe, metadata_problem, resident_text
 from connectors.prefetch import announce
 from connectors.text import NO_REPLY_RETRY, screen_text
 from linli_common.replies import ERROR_REPLY
+from linli_common.timeline import mark
 
 logger = logging.getLogger(__name__)
 
@@ -186,6 +187,7 @@ class RestInput(Named, RasaRestInput):
 
         @bp.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> ResponseStream | HTTPResponse:
+            mark("rest.in")
             integrator, reason = self.integrator_of(request)
             if integrator is None:
                 return response.json({"error": reason}, status=401, headers={"WWW-Authenticate": "Bearer"})
@@ -207,6 +209,7 @@ class RestInput(Named, RasaRestInput):
                 text, True, *domain_vocabulary(request)
             )  # button payloads yes; EXTERNAL_ pushes, broken syntax no
             announce(request.app, text)  # the action server encodes the question while Rasa parses it
+            mark("rest.announced")
             metadata: dict[str, Any] = {"channel": self.name(), "integrator": integrator}
             if client_metadata:
                 metadata["client"] = client_metadata
@@ -226,6 +229,7 @@ class RestInput(Named, RasaRestInput):
                 logger.exception("rest message failed")
                 return response.json([_message(sender, ERROR_REPLY)])
             messages: list[dict[str, Any]] = [_public(m, conversation, sender) for m in collector.messages]
+            mark("rest.out")
             return response.json(messages or [_message(sender, NO_REPLY_RETRY)])
 
         return bp

@@ -7,7 +7,8 @@ runtime file owner-only (umask 077), refuses ``--enable-api`` without a token, a
 record on one line (a newline in a resident's message cannot forge a log line), validates action server
 responses with a schema checked once (``rasa_addons.action_response``: half of Rasa's CPU per message otherwise),
 parses well-formed button payloads without the NLU graph (``rasa_addons.payload_parse``: Rasa discards the
-graph's work on them), and skips two per-message wastes (``rasa_addons.event_types``, ``rasa_addons.log_copies``).
+graph's work on them), skips two per-message wastes (``rasa_addons.event_types``, ``rasa_addons.log_copies``) and calls the action server over
+kept-alive connections (``rasa_addons.endpoint_session``).
 """
 
 from __future__ import annotations
@@ -65,12 +66,14 @@ def main() -> None:
     sys.argv = ["rasa", *argv]
     from rasa.__main__ import main as rasa_main
 
-    from rasa_addons import action_response, event_types, log_copies, payload_parse
+    from rasa_addons import action_response, endpoint_session, event_types, log_copies, payload_parse, timeline
 
     action_response.install()
+    endpoint_session.install()
     payload_parse.install()
     event_types.install()
     log_copies.install()
+    timeline.install()  # only with LINLI_TIMELINE set (the latency bench)
 
     rasa_main()
 

@@ -11,6 +11,7 @@ import pytest
 
 import bot.embedding as emb
 from bot.embedding import onnx_export
+from bot.embedding.onnx_encoder import available_cores
 from bot.retrieval import evaluate as E
 from bot.settings import REPO_ROOT, Settings, get_settings
 from tests.vector_cache import CachedEmbedder
@@ -105,8 +106,16 @@ def test_backends_have_their_own_model_ids_and_encoders_are_cached(exported):
     assert ids["onnx-int8"].startswith(ids["torch"])  # same weights hash, backend suffix
     assert emb.load_onnx_encoder(_settings("onnx-int8")) is emb.load_onnx_encoder(_settings("onnx-int8"))
     assert emb.load_onnx_encoder(_settings("onnx")) is not emb.load_onnx_encoder(_settings("onnx-int8"))
-    one = emb.load_onnx_encoder(_settings("onnx-int8", embedding_threads=1))  # LINLI_EMBEDDING_THREADS
+
+
+def test_the_thread_setting_sizes_the_session_and_keeps_the_vectors(exported):
+    one = emb.load_onnx_encoder(_settings("onnx-int8", embedding_threads=1))
+    default = emb.load_onnx_encoder(_settings("onnx-int8", embedding_threads=0))  # 0: one per core
+    assert one is not default  # cached per setting
     assert one.session.get_session_options().intra_op_num_threads == 1
+    assert default.session.get_session_options().intra_op_num_threads == available_cores()
+    texts = DEV_QUESTIONS[:4]
+    assert np.allclose(one.encode(texts, "query"), default.encode(texts, "query"), atol=1e-5)
 
 
 def test_export_is_a_noop_when_the_marker_matches(exported):

@@ -1,4 +1,5 @@
-"""The REST channel announces a resident's question to the action server (``POST /prepare``) without waiting.
+"""The REST channel announces a resident's question to the action server (``POST /prepare``) without waiting,
+and Rasa calls the action server over a kept-alive connection (``rasa_addons.endpoint_session``).
 
 Real Rasa with the project's REST channel; its action endpoint is a loopback relay standing in for the action
 server's front: it forwards ``/webhook`` to the real action server and holds each ``/prepare`` open until the
@@ -15,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
+from rasa_addons.endpoint_session import KEEPALIVE_SECONDS
 from tests.stack import running_stack, unique_sender
 
 HOLD_SECONDS = 20.0
@@ -28,6 +30,7 @@ class Relay(ThreadingHTTPServer):
         self.upstream = ""
         self.prepares: list[dict] = []  # arrival time, Authorization header, body
         self.webhooks: list[float] = []
+        self.webhook_ports: list[int] = []  # the client port of each action call's connection
         self.release = threading.Event()
         self.mode = "hold"  # or "drop": close the connection without an answer
 
@@ -38,6 +41,7 @@ class Relay(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # a kept-alive caller would otherwise wait for delayed ACKs
     server: Relay
 
     def log_message(self, *_args) -> None:
@@ -56,6 +60,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(204, b"")
             return
         self.server.webhooks.append(time.monotonic())
+        self.server.webhook_ports.append(self.client_address[1])
         r = httpx.post(
             f"{self.server.upstream}{self.path}",
             content=body,
@@ -129,3 +134,18 @@ def test_button_payloads_are_not_announced_and_a_failing_prepare_does_not_touch_
         assert replies and replies[0]["text"].strip()
     finally:
         relay.mode = "hold"
+
+
+def test_rasa_calls_the_action_server_over_one_kept_alive_connection(relayed):
+    stack, relay = relayed
+    relay.release.set()
+    time.sleep(KEEPALIVE_SECONDS + 0.5)  # the earlier tests' connection has been let go
+    relay.webhook_ports.clear()
+    for text in ("在社区能办医保吗", "失业了去哪里登记", "老年食堂在哪里"):
+        replies = stack.rest(unique_sender("keepalive"), text)
+        assert replies and replies[0]["text"].strip()
+    assert len(relay.webhook_ports) == 3 and len(set(relay.webhook_ports)) == 1  # stock Rasa: a new one per call
+    time.sleep(KEEPALIVE_SECONDS + 0.5)  # idle: Rasa drops it before the server would
+    replies = stack.rest(unique_sender("keepalive"), "普惠托育有什么条件")
+    assert replies and replies[0]["text"].strip()
+    assert len(relay.webhook_ports) == 4 and relay.webhook_ports[3] != relay.webhook_ports[0]

@@ -197,9 +197,9 @@ def load_onnx_encoder(settings: Settings | None = None) -> OnnxEncoder:
             encoder = OnnxEncoder(
                 folder,
                 quantized=quantized,
-                threads=settings.embedding_threads or None,
                 tokenizer=settings.embedding_tokenizer,
                 release_pages=settings.embedding_release_pages,
+                threads=settings.embedding_threads or None,
             )
         except Exception as e:  # a corrupt graph or a missing runtime is the operator's problem
             raise EmbeddingError(f"cannot load the ONNX embedding model in {folder}: {e}") from e

@@ -15,6 +15,7 @@ import numpy as np
 
 from bot.retrieval.bm25 import BM25, expand_query, top_positive
 from bot.retrieval.passages import Passage
+from linli_common.timeline import mark
 
 MODES = ("dense", "bm25", "hybrid")
 QUERY_CACHE_SIZE = 2048
@@ -81,6 +82,7 @@ class Retriever:
                 self.encodes["awaited"] += 1
         if pending is not None:
             try:
+                mark("retr.wait")
                 return pending.result(timeout=INFLIGHT_WAIT_SECONDS)
             except Exception:  # noqa: BLE001 — that encode failed or stalls: this caller encodes for itself
                 return np.ascontiguousarray(self.embedder.queries([query]), dtype=np.float32)
@@ -98,6 +100,7 @@ class Retriever:
 
     def _encode(self, todo: list[str]) -> list[np.ndarray]:
         """Encode queries this thread has claimed in ``_inflight``; cache them and wake whoever waits on them."""
+        mark("retr.encode")
         try:
             vecs = np.ascontiguousarray(self.embedder.queries(todo), dtype=np.float32)
         except BaseException as e:
