@@ -19,7 +19,15 @@ from bot.settings import REPO_ROOT
 
 #: Sets only ever measured: ``bot eval`` prints their summary, never their failures.
 MEASURE_ONLY = frozenset(
-    {"blind_heldout2", "blind_heldout3", "blind_heldout4", "blind_heldout5", "blind_heldout6", "blind_heldout7", "blind_heldout8"}
+    {
+        "blind_heldout2",
+        "blind_heldout3",
+        "blind_heldout4",
+        "blind_heldout5",
+        "blind_heldout6",
+        "blind_heldout7",
+        "blind_heldout8",
+    }
 )
 
 BLIND_SETS = {
