@@ -63,10 +63,14 @@ class FakeTelegram(FakeAPI):
             self._updates.append(update)
             self._cond.notify_all()
 
-    def fail(self, method: str, times: int = 1, status: int = 500, retry_after: int | None = None) -> None:
-        """Make the next ``times`` calls of ``method`` fail with ``status`` (429 + retry_after for flood control)."""
+    def fail(
+        self, method: str, times: int = 1, status: int = 500, retry_after: int | None = None, chat_id: Any = None
+    ) -> None:
+        """Make the next ``times`` calls of ``method`` fail with ``status`` (429 + retry_after for flood control);
+        with ``chat_id``, only that chat's calls (a shared server's other chats are not touched)."""
+        failure = {"status": status, "retry_after": retry_after, "chat_id": None if chat_id is None else str(chat_id)}
         with self._cond:
-            self._failures.setdefault(method, []).extend([{"status": status, "retry_after": retry_after}] * times)
+            self._failures.setdefault(method, []).extend([failure] * times)
 
     @staticmethod
     def _match(method: str | None, chat_id: Any, where: Callable[[dict[str, Any]], bool] | None = None):
@@ -92,9 +96,11 @@ class FakeTelegram(FakeAPI):
 
     # -- HTTP --------------------------------------------------------------------------------------
     def _answer(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        chat = str(params.get("chat_id"))
         with self._cond:
-            queue = self._failures.get(method)
-            failure = queue.pop(0) if queue else None
+            queue = self._failures.get(method) or []
+            i = next((i for i, f in enumerate(queue) if f["chat_id"] in (None, chat)), None)
+            failure = queue.pop(i) if i is not None else None
         if failure:
             body: dict[str, Any] = {"ok": False, "error_code": failure["status"], "description": "Injected failure"}
             if failure["retry_after"] is not None:

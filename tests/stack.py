@@ -319,6 +319,7 @@ def running_stack(
 
 
 SHARED_TELEGRAM_SECRET = "shared-stack-telegram-secret"
+PREFETCH_HOLD_SECONDS = 20.0  # the shared stack's announcement timeout (0.5 s in production)
 
 
 @dataclass
@@ -329,6 +330,7 @@ class SharedStack:
     db_url: str
     var_dir: Path
     telegram: object  # tests.fake_telegram.FakeTelegram, the Bot API the Telegram channel talks to
+    relay: object  # tests.action_relay.ActionRelay, Rasa's action endpoint in front of the action server
     telegram_secret: str = SHARED_TELEGRAM_SECRET
 
 
@@ -336,12 +338,16 @@ class SharedStack:
 def standard_stack(work: Path) -> Iterator[SharedStack]:
     """The project's ``credentials.yml`` (REST, web chat, Telegram in webhook mode against a
     :class:`~tests.fake_telegram.FakeTelegram`, WeChat idle), a SQLite database and INFO logs in ``work``; warmed up.
+    Rasa calls the action server through an :class:`~tests.action_relay.ActionRelay` (a pass-through unless a test
+    holds it), and its channels wait up to ``PREFETCH_HOLD_SECONDS`` for an announcement (``LINLI_PREFETCH_TIMEOUT``),
+    so that a turn which waited for one would show (tests/test_prefetch_e2e.py).
 
     Tests on it must use conversations of their own (:func:`unique_sender`) and must not reconfigure or stop it."""
+    from tests.action_relay import ActionRelay
     from tests.fake_telegram import FakeTelegram
 
     db_url = f"sqlite:///{work / 'linli.db'}"
-    with FakeTelegram() as tg:
+    with FakeTelegram() as tg, ActionRelay(hold_seconds=PREFETCH_HOLD_SECONDS) as relay:
         env = {
             "LINLI_DATABASE_URL": db_url,
             "LINLI_VAR_DIR": str(work),
@@ -351,7 +357,12 @@ def standard_stack(work: Path) -> Iterator[SharedStack]:
             "TELEGRAM_API_BASE_URL": tg.base_url,
             "TELEGRAM_CHAT_INTERVAL": "0",
             "TELEGRAM_WEBHOOK_URL": "https://example.invalid/webhooks/telegram/webhook",
+            "LINLI_PREFETCH_TIMEOUT": str(PREFETCH_HOLD_SECONDS),
         }
-        with running_stack(credentials=REPO / "credentials.yml", extra_env=env) as stack:
+        stack_cm = running_stack(
+            credentials=REPO / "credentials.yml", extra_env=env, action_endpoint=relay.url + "/webhook"
+        )
+        with stack_cm as stack:
+            relay.upstream = stack.action_url
             stack.warm_up()
-            yield SharedStack(stack, db_url, work, tg)
+            yield SharedStack(stack, db_url, work, tg, relay)

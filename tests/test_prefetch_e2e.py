@@ -1,110 +1,42 @@
 """The REST channel announces a resident's question to the action server (``POST /prepare``) without waiting,
 and Rasa calls the action server over a kept-alive connection (``rasa_addons.endpoint_session``).
 
-Real Rasa with the project's REST channel; its action endpoint is a loopback relay standing in for the action
-server's front: it forwards ``/webhook`` to the real action server and holds each ``/prepare`` open until the
-reply has arrived (the channel's announcement timeout is raised to 20 s, so a turn that waited for it would show).
+Real Rasa with the project's REST channel: the session's shared stack, whose action endpoint is a loopback relay
+standing in for the action server's front (:class:`tests.action_relay.ActionRelay`). Here the relay holds each
+``/prepare`` open until the reply has arrived (the shared stack's announcement timeout is raised to 20 s, so a turn
+that waited for it would show).
 """
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import httpx
 import pytest
 
 from rasa_addons.endpoint_session import KEEPALIVE_SECONDS
-from tests.stack import running_stack, unique_sender
-
-HOLD_SECONDS = 20.0
-
-
-class Relay(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.upstream = ""
-        self.prepares: list[dict] = []  # arrival time, Authorization header, body
-        self.webhooks: list[float] = []
-        self.webhook_ports: list[int] = []  # the client port of each action call's connection
-        self.release = threading.Event()
-        self.mode = "hold"  # or "drop": close the connection without an answer
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+from tests.stack import PREFETCH_HOLD_SECONDS as HOLD_SECONDS
+from tests.stack import unique_sender
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # a kept-alive caller would otherwise wait for delayed ACKs
-    server: Relay
-
-    def log_message(self, *_args) -> None:
-        pass
-
-    def do_POST(self) -> None:  # noqa: N802 — http.server's name
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.path.startswith("/prepare"):
-            self.server.prepares.append(
-                {"at": time.monotonic(), "auth": self.headers.get("Authorization"), "body": json.loads(body)}
-            )
-            if self.server.mode == "drop":
-                self.close_connection = True
-                return
-            self.server.release.wait(HOLD_SECONDS)
-            self._send(204, b"")
-            return
-        self.server.webhooks.append(time.monotonic())
-        self.server.webhook_ports.append(self.client_address[1])
-        r = httpx.post(
-            f"{self.server.upstream}{self.path}",
-            content=body,
-            headers={"Authorization": self.headers.get("Authorization", ""), "Content-Type": "application/json"},
-            timeout=120,
-        )
-        self._send(r.status_code, r.content)
-
-    def _send(self, status: int, body: bytes) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except OSError:  # the announcer gave up waiting (its timeout): nothing to answer
-            pass
-
-
-@pytest.fixture(scope="module")
-def relayed():
-    relay = Relay()
-    threading.Thread(target=relay.serve_forever, daemon=True).start()
+@pytest.fixture
+def relayed(shared_stack):
+    """(stack, relay); the relay forwards again and no longer holds once the test is over."""
+    relay = shared_stack.relay
     try:
-        env = {"LINLI_PREFETCH_TIMEOUT": str(HOLD_SECONDS)}
-        with running_stack(extra_env=env, action_endpoint=f"{relay.url}/webhook") as stack:
-            relay.upstream = stack.action_url
-            stack.rest(unique_sender("warm"), "在社区能办医保吗")  # the action server's model is loaded
-            relay.release.set()  # let the warm-up's announcement go
-            time.sleep(0.2)
-            yield stack, relay
+        yield shared_stack.stack, relay
     finally:
+        relay.mode = "forward"
         relay.release.set()
-        relay.shutdown()
-        relay.server_close()
 
 
 def test_the_rest_channel_announces_the_question_and_replies_without_waiting(relayed):
     stack, relay = relayed
     relay.prepares.clear()
-    relay.release.clear()
+    relay.hold()
     question = "孩子放学后没人管，社区有托管服务吗"
+    sender = unique_sender("prefetch")
     started = time.monotonic()
-    replies = stack.rest(unique_sender("prefetch"), question)
+    replies = stack.rest(sender, question)
     elapsed = time.monotonic() - started
     held = not relay.release.is_set()
     relay.release.set()
@@ -112,7 +44,8 @@ def test_the_rest_channel_announces_the_question_and_replies_without_waiting(rel
     assert held and elapsed < HOLD_SECONDS / 2  # the reply came while the announcement was still held open
     assert [p["body"] for p in relay.prepares] == [{"text": question}]
     assert relay.prepares[0]["auth"] == f"Bearer {stack.action_token}"  # endpoints.yml's own header
-    assert relay.prepares[0]["at"] < relay.webhooks[-1]  # announced before Rasa called the action
+    calls = [w["at"] for w in relay.webhooks if w["sender_id"] == stack.rest_id(sender)]
+    assert calls and relay.prepares[0]["at"] < calls[0]  # announced before Rasa called the turn's first action
 
 
 def test_button_payloads_are_not_announced_and_a_failing_prepare_does_not_touch_the_turn(relayed):
@@ -121,7 +54,7 @@ def test_button_payloads_are_not_announced_and_a_failing_prepare_does_not_touch_
     relay.release.set()
     assert stack.rest(unique_sender("button"), "/greet")
     time.sleep(0.3)
-    assert relay.prepares == []
+    assert not relay.prepares
     relay.mode = "drop"
     try:
         replies = stack.rest(unique_sender("drop"), "失业了去哪里登记")
@@ -133,19 +66,20 @@ def test_button_payloads_are_not_announced_and_a_failing_prepare_does_not_touch_
         replies = stack.rest(unique_sender("drop"), "老年食堂在哪里")  # the announcer recovered from the drop
         assert replies and replies[0]["text"].strip()
     finally:
-        relay.mode = "hold"
+        relay.mode = "forward"
 
 
 def test_rasa_calls_the_action_server_over_one_kept_alive_connection(relayed):
     stack, relay = relayed
-    relay.release.set()
     time.sleep(KEEPALIVE_SECONDS + 0.5)  # the earlier tests' connection has been let go
-    relay.webhook_ports.clear()
+    sender = unique_sender("keepalive")
     for text in ("在社区能办医保吗", "失业了去哪里登记", "老年食堂在哪里"):
-        replies = stack.rest(unique_sender("keepalive"), text)
+        replies = stack.rest(sender, text)
         assert replies and replies[0]["text"].strip()
-    assert len(relay.webhook_ports) == 3 and len(set(relay.webhook_ports)) == 1  # stock Rasa: a new one per call
+    ports = [w["port"] for w in relay.webhooks if w["sender_id"] == sender]
+    assert len(ports) == 3 and len(set(ports)) == 1  # stock Rasa: a new connection per call
     time.sleep(KEEPALIVE_SECONDS + 0.5)  # idle: Rasa drops it before the server would
-    replies = stack.rest(unique_sender("keepalive"), "普惠托育有什么条件")
+    replies = stack.rest(sender, "普惠托育有什么条件")
     assert replies and replies[0]["text"].strip()
-    assert len(relay.webhook_ports) == 4 and relay.webhook_ports[3] != relay.webhook_ports[0]
+    ports = [w["port"] for w in relay.webhooks if w["sender_id"] == sender]
+    assert len(ports) == 4 and ports[3] != ports[0]
