@@ -181,6 +181,20 @@ class PlanText:
             return self._indicator_list(q, hits, top_k)
         return None
 
+    def _box_titled(self, q: str) -> str | None:
+        """The 专栏 a list question names by its title instead of its number (社会力量参与社区服务行动包括哪几个行动):
+        residents quote the heading they read, not the table's number."""
+        if not _ROWS_ASKED.search(q):
+            return None
+        heads = {a.box for a in self.kb.plan.actions} | {self.kb.plan.indicator_box or ""}
+        plain = _unquoted(q)
+        for head in heads:
+            label, _, title = head.partition(" ")
+            title = _unquoted(title)
+            if label.startswith("专栏") and len(title) >= 6 and title in plain:
+                return label.removeprefix("专栏")
+        return None
+
     def _box_row(self, q: str, number: str, row: int, hits: list[Hit], top_k: int) -> A.Answer | None:
         """“专栏2第三项行动叫什么”: that row of the table, an action by its title or an indicator with its figures."""
         label = f"专栏{_NUMERALS.get(number, number)}"
@@ -257,3 +271,11 @@ _ASKED_NOUN = re.compile(
 _ASKS_PHRASE = re.compile(
     r"后面|前面|接着|下一句|上一句|指的?是?(什么|啥)|什么意思|啥意思|包括(哪些|什么|啥)|(哪|那)几个|是哪[两二三四五六七八九十]"
 )
+
+
+#: A table's rows asked for: 包括哪几个, 有哪些, 一共几项, 都有什么, 列一下.
+_ROWS_ASKED = re.compile(r"哪(几|些)|几(个|项|类)|多少(个|项)|都有|所有|全部|包括|包含|列(一下|出)|分别")
+
+
+def _unquoted(text: str) -> str:
+    return re.sub(r"[“”\"'‘’「」《》\s]", "", text)

@@ -81,7 +81,7 @@ class Routing(AgencyQuestions, PlanText, Composition):
             picked = self._box_row(q, *row, hits, top_k) if isinstance(row, tuple) else self._box_which(q, row, hits)
             if picked is not None:
                 return self._with(picked, q, conf)
-        box = box_number(q)
+        box = box_number(q) or self._box_titled(q)
         if box is not None and mentioned is None:  # a table of the plan named outright: in scope whatever the gate says
             listed = self._box_list(q, box, hits, top_k)
             if listed is not None:
