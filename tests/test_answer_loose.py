@@ -38,3 +38,17 @@ def test_a_chapters_bodies_asked_loosely_are_its_list(assistant, question, chapt
     bodies = next(c for c in assistant.kb.plan.chapters if c.id == chapter).agencies
     assert ans.kind == "agency"
     assert all(b in ans.body for b in bodies)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "List the actions in 专栏2 and keep their Chinese names",
+        "Which actions does 专栏2 have? Give the Chinese names.",
+        "列一下专栏2的三个行动",
+    ],
+)
+def test_a_table_asked_for_with_the_ask_said_first_lists_its_rows(assistant, question):
+    ans = assistant.ask(question)
+    assert ans.kind == "clause"
+    assert [s.id for s in ans.sources[: ans.cited]] == [a.id for a in assistant.kb.plan.actions]
