@@ -52,3 +52,46 @@ def test_a_table_asked_for_with_the_ask_said_first_lists_its_rows(assistant, que
     ans = assistant.ask(question)
     assert ans.kind == "clause"
     assert [s.id for s in ans.sources[: ans.cited]] == [a.id for a in assistant.kb.plan.actions]
+
+
+@pytest.mark.parametrize(
+    ("message", "services"),
+    [
+        ("孩子两岁想去托育，还有老人助餐在哪", ["inclusive-childcare", "community-meal-aid"]),
+        ("我家老人想报助餐 另外孩子放学能去儿童之家吗", ["community-meal-aid", "children-home"]),
+        ("家里老人打算去社区助餐点吃饭，另外医保能在村里办吗", ["community-meal-aid", "medical-insurance-service"]),
+    ],
+)
+def test_a_wish_before_another_question_is_answered_too(assistant, message, services):
+    ans = assistant.ask(message)
+    assert [s.id for s in ans.sources if s.type == "service"][: len(services)] == services
+
+
+def test_a_lone_wish_after_a_joiner_stays_one_question(assistant):
+    ans = assistant.ask("我想问问，另外助餐在哪吃")
+    assert ans.kind == "service" and "在哪" in ans.body
+
+
+@pytest.mark.parametrize(
+    ("message", "first", "second"),
+    [
+        ("社工师现在平均有几个 社工站什么时候全覆盖", "indicator-8", "action-3"),
+        ("助餐点在哪里 儿童之家有什么活动", "community-meal-aid", "children-home"),
+        ("社区议事协商谁领导的 村规民约又是怎么规定的", "community-consultation", "plan-5-07"),
+    ],
+)
+def test_two_questions_said_with_a_pause_are_both_answered(assistant, message, first, second):
+    ids = [s.id for s in assistant.ask(message).sources]
+    assert first in ids and second in ids and ids.index(first) < ids.index(second)
+
+
+def test_a_spoken_pause_before_an_aspect_keeps_the_subject(assistant):
+    ans = assistant.ask("托育 怎么报名")
+    assert ans.kind == "service" and ans.sources[0].id == "inclusive-childcare"
+
+
+@pytest.mark.parametrize("question", ["社区议事协商是谁领导的", "社区协商是谁主导的", "议事协商主导的是谁"])
+def test_who_leads_a_service_cites_the_plan_sentence_saying_so(assistant, question):
+    ans = assistant.ask(question)
+    cited = ans.sources[: ans.cited]
+    assert ans.kind == "service" and any("主导" in s.text and s.type == "plan" for s in cited)

@@ -181,7 +181,8 @@ def _asking_clauses(piece: str, names_topic) -> list[str]:
     """A piece cut at the commas where a second question starts: a clause that asks and names a topic of its own
     (“社工师现在平均几个，社工站什么时候全覆盖”) after a part that already asked about another."""
     out: list[str] = []
-    for clause in re.split(r"[，,]", piece):
+    seps = _CLAUSE_SEP.split(piece)  # a spoken pause (voice input: 谁主导的 村规民约…) parts clauses as a comma does
+    for clause, sep in zip(seps[::2], ["，", *seps[1::2]], strict=True):
         if (
             out
             and _ASKS.search(out[-1])
@@ -197,10 +198,13 @@ def _asking_clauses(piece: str, names_topic) -> list[str]:
         elif out and _ASKS.search(out[-1]) and _another_aspect(clause, out[-1]):
             out.append(clause)  # 在哪报名，需要什么条件: a second aspect of the same subject, a follow-up part
         elif out:
-            out[-1] = f"{out[-1]}，{clause}"
+            out[-1] = f"{out[-1]}{'，' if sep in '，,' else sep}{clause}"
         else:
             out.append(clause)
     return out
+
+
+_CLAUSE_SEP = re.compile(r"([，,]|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff]))")
 
 
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]")
@@ -257,7 +261,7 @@ def split_parts(question: str, max_parts: int = 3, names_topic=None) -> list[str
 
     With ``names_topic`` (does a clause name something the knowledge base knows) a message is also cut at a comma
     where a second question about another topic starts."""
-    text = _JOINERS.sub("\x00", _NEXT_QUESTION.sub("\x00\x01", _FIRST_OF.sub("", question)))
+    text = _JOINERS.sub("\x00\x03", _NEXT_QUESTION.sub("\x00\x01", _FIRST_OF.sub("", question)))
     text = _QUESTION_MARK.sub(_ASKED, text)  # 医保能在村里办不？: the mark says it asks, whatever the words
     pieces: list[str] = []
     for chunk in text.split("\x00"):
@@ -279,15 +283,18 @@ def split_parts(question: str, max_parts: int = 3, names_topic=None) -> list[str
     pieces = [
         p.strip(" ，,")
         for p in pieces
-        if p and p.strip(" ，,\x02") and p.strip("\x02") not in ("这块", "这事", "这件事", "这个", "这方面", "那", "它")
+        if p
+        and p.strip(" ，,\x02\x03")
+        and p.strip("\x02\x03") not in ("这块", "这事", "这件事", "这个", "这方面", "那", "它")
     ]
     parts: list[str] = []
     for p in pieces:
+        joined, p = "\x03" in p[:2], p.replace("\x03", "").strip(" ，,")
         if p.startswith("\x01"):
             parts.append(p[1:].strip(" ，,"))
         elif parts and not _ASKS.search(p):
             parts[-1] = f"{parts[-1]}，{p}"
-        elif parts and not _ASKS.search(parts[-1]):
+        elif parts and not _ASKS.search(parts[-1]) and not (joined and _wish(parts[-1], names_topic or has_topic)):
             parts[-1] = f"{parts[-1]}，{p}"
         elif parts and _lead_in_only(parts[-1]) and _figure_only(p, names_topic or has_topic):
             parts[-1] = f"{parts[-1]}，{p}"  # 社区是不是都有托育了？覆盖率写的多少: the figure of that, one question
@@ -297,6 +304,14 @@ def split_parts(question: str, max_parts: int = 3, names_topic=None) -> list[str
     if len(parts) > max_parts:
         parts = parts[: max_parts - 1] + ["，".join(parts[max_parts - 1 :])]
     return parts or [question]
+
+
+_WISH = re.compile(r"想|打算|准备|需要|希望|要给|得给")
+
+
+def _wish(piece: str, names_topic) -> bool:
+    """A story told as a wish about a topic (孩子想送托育), then 另外 and a second question: the wish asks too."""
+    return bool(_WISH.search(piece)) and names_topic(piece.replace(_ASKED, ""))
 
 
 def _lead_in_only(piece: str) -> bool:
