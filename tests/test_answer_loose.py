@@ -95,3 +95,35 @@ def test_who_leads_a_service_cites_the_plan_sentence_saying_so(assistant, questi
     ans = assistant.ask(question)
     cited = ans.sources[: ans.cited]
     assert ans.kind == "service" and any("主导" in s.text and s.type == "plan" for s in cited)
+
+
+@pytest.mark.parametrize(
+    "question", ["社会力量参与社区服务行动是哪些部门负责的", "社会力量参与社区服务行动计划由哪几个部门牵头"]
+)
+def test_a_tables_heading_asked_whose_it_is_gets_the_bodies(assistant, question):
+    ans = assistant.ask(question)
+    assert ans.kind == "agency" and "市民政局" in ans.body
+
+
+@pytest.mark.parametrize(
+    ("message", "kinds"),
+    [
+        ("What does 专栏2 include, and who leads 社区协商?", ["action-1", "community-consultation"]),
+        ("Which actions are in 专栏2, and where is 老年助餐?", ["action-1", "community-meal-aid"]),
+    ],
+)
+def test_an_english_part_naming_chinese_terms_is_a_part_of_its_own(assistant, message, kinds):
+    ids = [s.id for s in assistant.ask(message).sources]
+    assert all(k in ids for k in kinds)
+
+
+@pytest.mark.parametrize(
+    ("message", "services"),
+    [
+        ("老人想去助餐点吃饭 然后医保在村里能办吗", ["community-meal-aid", "medical-insurance-service"]),
+        ("托育有补贴吗 再一个就是助餐多少钱", ["inclusive-childcare", "community-meal-aid"]),
+    ],
+)
+def test_voice_fillers_join_two_questions(assistant, message, services):
+    ans = assistant.ask(message)
+    assert [s.id for s in ans.sources if s.type == "service"][:2] == services

@@ -12,7 +12,7 @@ import re
 
 from bot.retrieval import answers as A
 from bot.retrieval.compose import _source
-from bot.retrieval.question import ASKS_HOW, cue_free
+from bot.retrieval.question import AGENCY_CUE, ASKS_HOW, cue_free
 from bot.retrieval.search import Hit
 
 
@@ -184,14 +184,15 @@ class PlanText:
     def _box_titled(self, q: str) -> str | None:
         """The 专栏 a list question names by its title instead of its number (社会力量参与社区服务行动包括哪几个行动):
         residents quote the heading they read, not the table's number."""
-        if not _ROWS_ASKED.search(q):
+        if AGENCY_CUE.search(q):  # 社会力量参与社区服务行动是哪些部门负责的: whose it is, not its rows
             return None
         heads = {a.box for a in self.kb.plan.actions} | {self.kb.plan.indicator_box or ""}
         plain = _unquoted(q)
         for head in heads:
             label, _, title = head.partition(" ")
             title = _unquoted(title)
-            if label.startswith("专栏") and len(title) >= 6 and title in plain:
+            at = plain.find(title) if label.startswith("专栏") and len(title) >= 6 else -1
+            if at >= 0 and _ROWS_ASKED.search(plain, at + len(title)):
                 return label.removeprefix("专栏")
         return None
 
