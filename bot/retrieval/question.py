@@ -110,13 +110,14 @@ BOX_LIST_CUE = re.compile(
     r"|专栏\s*([0-9]+|[一二三四五六七八九])(?=的?(标题|名称|题目|主题|内容)?(是|叫|讲)的?(是)?(什么|啥|哪些))"  # 专栏2讲的是什么
     # the ask said first: 列一下专栏2的行动, list the actions in 专栏2, how many indicators are in 专栏1
     r"|(?:列(?:一下|出)|(?i:\blist\b|\bhow many\b|\bwhich \w+s\b|\bwhat are\b))[^，,。？?；;]{0,30}?专栏\s*([0-9]+|[一二三四五六七八九])"
+    r"|专栏\s*([0-9]+|[一二三四五六七八九])(?=\s*(?i:includes?|contains?|consists?|covers?|have|has)\b)"  # 专栏1 include
 )
 
 
 def box_number(question: str) -> str | None:
     """The 专栏 whose rows (有哪几项) or title (讲的是什么) a question asks for, as written (2, 二), or None."""
     m = BOX_LIST_CUE.search(question)
-    return (m.group(1) or m.group(7) or m.group(12)) if m else None
+    return (m.group(1) or m.group(7) or m.group(12) or m.group(13)) if m else None
 
 
 _NUM = r"([0-9]+|[一二三四五六七八九十])"
