@@ -127,3 +127,11 @@ def test_an_english_part_naming_chinese_terms_is_a_part_of_its_own(assistant, me
 def test_voice_fillers_join_two_questions(assistant, message, services):
     ans = assistant.ask(message)
     assert [s.id for s in ans.sources if s.type == "service"][:2] == services
+
+
+@pytest.mark.parametrize(
+    ("message", "aspect"), [("我想给老人办助餐，另外在哪办", "在哪"), ("我想申请托育 还有要带什么材料", "要带")]
+)
+def test_a_wish_before_a_bare_aspect_names_the_subject_asked_about(assistant, message, aspect):
+    ans = assistant.ask(message)
+    assert ans.kind == "service" and ans.body.count(aspect) == 1

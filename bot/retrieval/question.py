@@ -295,7 +295,7 @@ def split_parts(question: str, max_parts: int = 3, names_topic=None) -> list[str
             parts.append(p[1:].strip(" ，,"))
         elif parts and not _ASKS.search(p):
             parts[-1] = f"{parts[-1]}，{p}"
-        elif parts and not _ASKS.search(parts[-1]) and not (joined and _wish(parts[-1], names_topic or has_topic)):
+        elif parts and not _ASKS.search(parts[-1]) and not (joined and _wish(parts[-1], p, names_topic or has_topic)):
             parts[-1] = f"{parts[-1]}，{p}"
         elif parts and _lead_in_only(parts[-1]) and _figure_only(p, names_topic or has_topic):
             parts[-1] = f"{parts[-1]}，{p}"  # 社区是不是都有托育了？覆盖率写的多少: the figure of that, one question
@@ -310,9 +310,10 @@ def split_parts(question: str, max_parts: int = 3, names_topic=None) -> list[str
 _WISH = re.compile(r"想|打算|准备|需要|希望|要给|得给")
 
 
-def _wish(piece: str, names_topic) -> bool:
-    """A story told as a wish about a topic (孩子想送托育), then 另外 and a second question: the wish asks too."""
-    return bool(_WISH.search(piece)) and names_topic(piece.replace(_ASKED, ""))
+def _wish(piece: str, after: str, names_topic) -> bool:
+    """A story told as a wish about a topic (孩子想送托育), then 另外 and a question about another: the wish asks
+    too. Before a bare aspect (另外在哪办) it only names the subject asked about."""
+    return bool(_WISH.search(piece)) and names_topic(piece.replace(_ASKED, "")) and has_topic(after)
 
 
 def _lead_in_only(piece: str) -> bool:
