@@ -135,3 +135,18 @@ def test_voice_fillers_join_two_questions(assistant, message, services):
 def test_a_wish_before_a_bare_aspect_names_the_subject_asked_about(assistant, message, aspect):
     ans = assistant.ask(message)
     assert ans.kind == "service" and ans.body.count(aspect) == 1
+
+
+@pytest.mark.parametrize(
+    ("question", "action"),
+    [("孵化培育社会组织算哪个行动，具体要做些啥", "action-1"), ("志愿服务属于什么行动 怎么开展", "action-2")],
+)
+def test_which_action_and_how_quotes_the_rows_text(assistant, question, action):
+    ans = assistant.ask(question)
+    row = next(a for a in assistant.kb.plan.actions if a.id == action)
+    assert ans.sources[0].id == action and "规划写道" in ans.body and row.title in ans.body
+
+
+def test_which_action_alone_names_the_row(assistant):
+    ans = assistant.ask("社工站建设属于专栏2哪项行动")
+    assert ans.sources[0].id == "action-3" and "规划写道" not in ans.body

@@ -222,6 +222,9 @@ class PlanText:
             return None
         a = ids[hit.passage.id]
         body = f"属于{a.box.split()[0]}第{a.number}项“{a.title}”。"
+        if _HOW_MORE.search(q):  # …是哪个行动里的，具体咋搞: what the row says too, in the plan's words
+            text = hit.passage.text.removeprefix(a.title + "。")
+            body += f"规划写道：“{A.excerpt(text, q, self._common_pairs())}”"
         return A.finish(A.Answer(q, "clause", "", [_source(hit.passage, hit.score)], [], []), body, 1)
 
 
@@ -255,6 +258,7 @@ def _doing(hits: list[Hit], q: str, names_service: bool = False) -> Hit | None:
 OFFERS_PLACE = re.compile(r"(房|门面|场地|铺面|地方|院子|空着).{0,10}(借给|租给|拿出来|腾出来|提供给|让给|给社区)")
 _BUSINESS = re.compile(r"店|超市|公司|企业|生意|商户|商铺|门市")  # an operator who runs a business
 _BUSINESS_IN_PLAN = re.compile(r"市场主体|社区服务企业|商业")
+_HOW_MORE = re.compile(r"具体|怎么|咋|如何|怎样|(做|干|搞)(什么|啥|些啥)|内容|what does|how")
 _NAME_ONLY = re.compile(
     r"叫(什么|啥)|名(称|字)|标题|题目|是哪(个|项|一)|什么行动|what is it called|name", re.IGNORECASE
 )
