@@ -12,7 +12,7 @@ import re
 
 from bot.retrieval import answers as A
 from bot.retrieval.compose import _source
-from bot.retrieval.question import ASKS_HOW, cue_free
+from bot.retrieval.question import AGENCY_CUE, ASKS_HOW, cue_free
 from bot.retrieval.search import Hit
 
 
@@ -181,6 +181,21 @@ class PlanText:
             return self._indicator_list(q, hits, top_k)
         return None
 
+    def _box_titled(self, q: str) -> str | None:
+        """The 专栏 a list question names by its title instead of its number (社会力量参与社区服务行动包括哪几个行动):
+        residents quote the heading they read, not the table's number."""
+        if AGENCY_CUE.search(q):  # 社会力量参与社区服务行动是哪些部门负责的: whose it is, not its rows
+            return None
+        heads = {a.box for a in self.kb.plan.actions} | {self.kb.plan.indicator_box or ""}
+        plain = _unquoted(q)
+        for head in heads:
+            label, _, title = head.partition(" ")
+            title = _unquoted(title)
+            at = plain.find(title) if label.startswith("专栏") and len(title) >= 6 else -1
+            if at >= 0 and _ROWS_ASKED.search(plain, at + len(title)):
+                return label.removeprefix("专栏")
+        return None
+
     def _box_row(self, q: str, number: str, row: int, hits: list[Hit], top_k: int) -> A.Answer | None:
         """“专栏2第三项行动叫什么”: that row of the table, an action by its title or an indicator with its figures."""
         label = f"专栏{_NUMERALS.get(number, number)}"
@@ -207,6 +222,9 @@ class PlanText:
             return None
         a = ids[hit.passage.id]
         body = f"属于{a.box.split()[0]}第{a.number}项“{a.title}”。"
+        if _HOW_MORE.search(q):  # …是哪个行动里的，具体咋搞: what the row says too, in the plan's words
+            text = hit.passage.text.removeprefix(a.title + "。")
+            body += f"规划写道：“{A.excerpt(text, q, self._common_pairs())}”"
         return A.finish(A.Answer(q, "clause", "", [_source(hit.passage, hit.score)], [], []), body, 1)
 
 
@@ -240,6 +258,7 @@ def _doing(hits: list[Hit], q: str, names_service: bool = False) -> Hit | None:
 OFFERS_PLACE = re.compile(r"(房|门面|场地|铺面|地方|院子|空着).{0,10}(借给|租给|拿出来|腾出来|提供给|让给|给社区)")
 _BUSINESS = re.compile(r"店|超市|公司|企业|生意|商户|商铺|门市")  # an operator who runs a business
 _BUSINESS_IN_PLAN = re.compile(r"市场主体|社区服务企业|商业")
+_HOW_MORE = re.compile(r"具体|怎么|咋|如何|怎样|(做|干|搞)(什么|啥|些啥)|内容|what does|how")
 _NAME_ONLY = re.compile(
     r"叫(什么|啥)|名(称|字)|标题|题目|是哪(个|项|一)|什么行动|what is it called|name", re.IGNORECASE
 )
@@ -257,3 +276,11 @@ _ASKED_NOUN = re.compile(
 _ASKS_PHRASE = re.compile(
     r"后面|前面|接着|下一句|上一句|指的?是?(什么|啥)|什么意思|啥意思|包括(哪些|什么|啥)|(哪|那)几个|是哪[两二三四五六七八九十]"
 )
+
+
+#: A table's rows asked for: 包括哪几个, 有哪些, 一共几项, 都有什么, 列一下.
+_ROWS_ASKED = re.compile(r"哪(几|些)|几(个|项|类)|多少(个|项)|都有|所有|全部|包括|包含|列(一下|出)|分别")
+
+
+def _unquoted(text: str) -> str:
+    return re.sub(r"[“”\"'‘’「」《》\s]", "", text)

@@ -30,7 +30,7 @@ INDICATOR_CUE = re.compile(
     r"(要求|标准|达到|配备?|配置?|有)(多少|几个|几名|几人)|(多少|几个|几名)(人|名|平方)|达标|考核"
 )
 AGENCY_CUE = re.compile(
-    r"(哪个|哪几个|哪几家?|哪些|什么|哪家|啥)(部门|单位|机构|局|口子)|归那个(部门|单位|局)|是不是.{1,8}(负责|牵头|主管|管)|还有(别的|其他|哪些)(部门|单位)|还有谁|(负责|责任|主管|牵头)(单位|部门|机构)|的(部门|单位)(是|有)(哪|什么|谁|啥)|谁(在|来)?(负责|管|监督|牵头|主管|办|说了算|抓|推)|归谁|由谁|牵头|主管部门|负责部门|责任单位|找哪个|找谁|哪个局"
+    r"(哪个|哪几个|哪几家?|哪些|什么|哪家|啥)(部门|单位|机构|局|口子)|归那个(部门|单位|局)|是不是.{1,8}(负责|牵头|主管|管)|还有(别的|其他|哪些)(部门|单位)|还有谁|(负责|责任|主管|牵头)的?(单位|部门|机构)|的(部门|单位)(都|又|还|一共|到底)?(是|有)(哪|什么|谁|啥)|谁(在|来)?(负责|管|监督|牵头|主管|办|说了算|抓|推)|归谁|由谁|牵头|主管部门|负责部门|责任单位|找哪个|找谁|哪个局"
 )
 CLAUSE_CUE = re.compile(
     r"规划|原文|原话|原句|哪一?条|哪一?句|哪一?(部分|节|章)|(到|在)哪一?(级|层)|第几(部分|节|章)|怎么表述|如何表述|怎么写|写了|条款|条文|文件|政策.{0,4}(说|规定|提)|(怎么|如何)(说|规定|写)|提到|有没有提|有什么(说法|规定|要求|举措)|有哪(些|几(项|条|个)?)(说法|规定|举措)|提了?(什么|哪些|哪几(项|条|个)?)要求|是怎么安排|是什么意思|(什么|啥)程度|哪一?年|什么角色|什么地位"
@@ -108,13 +108,16 @@ ENUM_CUE = re.compile(LIST_CUE.pattern + r"|哪些|哪几|几(种|类|项|样|�
 BOX_LIST_CUE = re.compile(
     r"专栏\s*([0-9]+|[一二三四五六七八九])(?=.{0,12}(哪(几|些)|几(个|项)|多少(个|项)|列|都有|所有|全部|每(个|项)))"
     r"|专栏\s*([0-9]+|[一二三四五六七八九])(?=的?(标题|名称|题目|主题|内容)?(是|叫|讲)的?(是)?(什么|啥|哪些))"  # 专栏2讲的是什么
+    # the ask said first: 列一下专栏2的行动, list the actions in 专栏2, how many indicators are in 专栏1
+    r"|(?:列(?:一下|出)|(?i:\blist\b|\bhow many\b|\bwhich \w+s\b|\bwhat are\b))[^，,。？?；;]{0,30}?专栏\s*([0-9]+|[一二三四五六七八九])"
+    r"|专栏\s*([0-9]+|[一二三四五六七八九])(?=\s*(?i:includes?|contains?|consists?|covers?|have|has)\b)"  # 专栏1 include
 )
 
 
 def box_number(question: str) -> str | None:
     """The 专栏 whose rows (有哪几项) or title (讲的是什么) a question asks for, as written (2, 二), or None."""
     m = BOX_LIST_CUE.search(question)
-    return (m.group(1) or m.group(7)) if m else None
+    return (m.group(1) or m.group(7) or m.group(12) or m.group(13)) if m else None
 
 
 _NUM = r"([0-9]+|[一二三四五六七八九十])"
@@ -156,7 +159,7 @@ _PART_FILLER = re.compile(
 
 # Where a message holds a second question: a joining word after a pause, or a question mark.
 _JOINERS = re.compile(
-    r"(?:^|[，,。；;？?！!\s])(?:另外问一?下|另外|顺便问一?下|顺带问一?下|顺便|顺带|此外|还有就是|还有|还想问一?下|还想问|再问一?下|再就是|对了|以及)[，,：:\s]*"
+    r"(?:^|[，,。；;？?！!\s])(?:另外问一?下|另外|顺便问一?下|顺带问一?下|顺便|顺带|此外|还有就是|还有|还想问一?下|还想问|再问一?下|再就是|再一个就是|再一个|然后就是|然后|对了|以及)[，,：:\s]*"
 )
 # A joiner that announces a second question outright: what follows is a part of its own even without a question word,
 # and what went before was one too, even said as a wish (老人想去助餐点吃饭，顺便问下…).
@@ -179,7 +182,8 @@ def _asking_clauses(piece: str, names_topic) -> list[str]:
     """A piece cut at the commas where a second question starts: a clause that asks and names a topic of its own
     (“社工师现在平均几个，社工站什么时候全覆盖”) after a part that already asked about another."""
     out: list[str] = []
-    for clause in re.split(r"[，,]", piece):
+    seps = _CLAUSE_SEP.split(piece)  # a spoken pause (voice input: 谁主导的 村规民约…) parts clauses as a comma does
+    for clause, sep in zip(seps[::2], ["，", *seps[1::2]], strict=True):
         if (
             out
             and _ASKS.search(out[-1])
@@ -195,10 +199,13 @@ def _asking_clauses(piece: str, names_topic) -> list[str]:
         elif out and _ASKS.search(out[-1]) and _another_aspect(clause, out[-1]):
             out.append(clause)  # 在哪报名，需要什么条件: a second aspect of the same subject, a follow-up part
         elif out:
-            out[-1] = f"{out[-1]}，{clause}"
+            out[-1] = f"{out[-1]}{'，' if sep in '，,' else sep}{clause}"
         else:
             out.append(clause)
     return out
+
+
+_CLAUSE_SEP = re.compile(r"([，,]|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff]))")
 
 
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]")
@@ -255,7 +262,7 @@ def split_parts(question: str, max_parts: int = 3, names_topic=None) -> list[str
 
     With ``names_topic`` (does a clause name something the knowledge base knows) a message is also cut at a comma
     where a second question about another topic starts."""
-    text = _JOINERS.sub("\x00", _NEXT_QUESTION.sub("\x00\x01", _FIRST_OF.sub("", question)))
+    text = _JOINERS.sub("\x00\x03", _NEXT_QUESTION.sub("\x00\x01", _FIRST_OF.sub("", question)))
     text = _QUESTION_MARK.sub(_ASKED, text)  # 医保能在村里办不？: the mark says it asks, whatever the words
     pieces: list[str] = []
     for chunk in text.split("\x00"):
@@ -277,15 +284,18 @@ def split_parts(question: str, max_parts: int = 3, names_topic=None) -> list[str
     pieces = [
         p.strip(" ，,")
         for p in pieces
-        if p and p.strip(" ，,\x02") and p.strip("\x02") not in ("这块", "这事", "这件事", "这个", "这方面", "那", "它")
+        if p
+        and p.strip(" ，,\x02\x03")
+        and p.strip("\x02\x03") not in ("这块", "这事", "这件事", "这个", "这方面", "那", "它")
     ]
     parts: list[str] = []
     for p in pieces:
+        joined, p = "\x03" in p[:2], p.replace("\x03", "").strip(" ，,")
         if p.startswith("\x01"):
             parts.append(p[1:].strip(" ，,"))
         elif parts and not _ASKS.search(p):
             parts[-1] = f"{parts[-1]}，{p}"
-        elif parts and not _ASKS.search(parts[-1]):
+        elif parts and not _ASKS.search(parts[-1]) and not (joined and _wish(parts[-1], p, names_topic or has_topic)):
             parts[-1] = f"{parts[-1]}，{p}"
         elif parts and _lead_in_only(parts[-1]) and _figure_only(p, names_topic or has_topic):
             parts[-1] = f"{parts[-1]}，{p}"  # 社区是不是都有托育了？覆盖率写的多少: the figure of that, one question
@@ -295,6 +305,15 @@ def split_parts(question: str, max_parts: int = 3, names_topic=None) -> list[str
     if len(parts) > max_parts:
         parts = parts[: max_parts - 1] + ["，".join(parts[max_parts - 1 :])]
     return parts or [question]
+
+
+_WISH = re.compile(r"想|打算|准备|需要|希望|要给|得给")
+
+
+def _wish(piece: str, after: str, names_topic) -> bool:
+    """A story told as a wish about a topic (孩子想送托育), then 另外 and a question about another: the wish asks
+    too. Before a bare aspect (另外在哪办) it only names the subject asked about."""
+    return bool(_WISH.search(piece)) and names_topic(piece.replace(_ASKED, "")) and has_topic(after)
 
 
 def _lead_in_only(piece: str) -> bool:

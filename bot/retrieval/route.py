@@ -81,7 +81,7 @@ class Routing(AgencyQuestions, PlanText, Composition):
             picked = self._box_row(q, *row, hits, top_k) if isinstance(row, tuple) else self._box_which(q, row, hits)
             if picked is not None:
                 return self._with(picked, q, conf)
-        box = box_number(q)
+        box = box_number(q) or self._box_titled(q)
         if box is not None and mentioned is None:  # a table of the plan named outright: in scope whatever the gate says
             listed = self._box_list(q, box, hits, top_k)
             if listed is not None:
@@ -190,9 +190,9 @@ class Routing(AgencyQuestions, PlanText, Composition):
                 if backing is not None:
                     return self._with(self._clause_answer(q, backing, hits, top_k), q, conf)
             ans = self.service_answer(svc.id, aspect or "overview", question=q, hits=hits, top_k=top_k)
-            if not aspect and (
-                _CAN.search(q) or _RULE.search(q) or _OFFERED.search(q)
-            ):  # 能不能在社区办 / 有规定吗 / 给我提供啥服务: the card says how, the plan's sentence what it backs
+            if (
+                not aspect and (_CAN.search(q) or _RULE.search(q) or _OFFERED.search(q) or _LEADS.search(q))
+            ):  # 能不能在社区办 / 有规定吗 / 给我提供啥服务 / 谁主导: the card says how, the plan's sentence what it backs
                 ans = A.finish(ans, ans.body, 2 if len(ans.sources) > 1 and ans.sources[1].id == svc.clause else 1)
             return self._with(ans, q, conf)
         if top.type == "indicator":
@@ -307,13 +307,16 @@ class Routing(AgencyQuestions, PlanText, Composition):
             return True
         bm25 = self.retriever.bm25
         for tok in self.retriever.analyze(text):
-            if (
-                len(tok) >= 2
-                and _CJK_WORD.fullmatch(tok)
-                and bm25.idf.get(tok, 0.0) >= min_idf
-                and not (INDICATOR_CUE.fullmatch(tok) or CLAUSE_CUE.fullmatch(tok) or AGENCY_CUE.fullmatch(tok))
-            ):
-                return True
+            # a word cut together with a verb (送托育, 去托育: jieba's guess at an unknown word) still names its topic
+            words = [tok] if tok in bm25.idf or len(tok) != 3 else [tok[:2], tok[1:]]
+            for word in words:
+                if (
+                    len(word) >= 2
+                    and _CJK_WORD.fullmatch(word)
+                    and bm25.idf.get(word, 0.0) >= min_idf
+                    and not (INDICATOR_CUE.fullmatch(word) or CLAUSE_CUE.fullmatch(word) or AGENCY_CUE.fullmatch(word))
+                ):
+                    return True
         return False
 
     def _mentioned_service(self, q: str, hits: list[Hit] | None = None) -> Service | None:
@@ -357,6 +360,7 @@ _OFFERED = re.compile(  # what is offered or backed: 能提供啥服务, 有支�
     r"(提供|给|有)(些)?(啥|什么|哪些)(样的)?(服务|帮助|帮扶|支持|扶持)|有(啥|什么)?(支持|扶持|帮扶)(没|吗|不|么|嘛)|"
     r"(要|该|得|能)(干|做)(嘛|啥|什么|些什么)"
 )
+_LEADS = re.compile(r"谁(来)?(主导|领导|组织|发起|主持)|(主导|领导|主持)(的)?是谁|由(谁|什么人)")  # the plan says who
 _QUANTITY = re.compile(r"几|多少|数|[0-9]|百分|比例|%")
 _QUOTED_TERM = re.compile(r"“([^”]{2,8})”")
 _ALL_INDICATORS = re.compile(

@@ -132,7 +132,7 @@ def english_parts(text: str, names_topic=bool, min_words: int = 3) -> list[str]:
             p = _EN_LEAD.sub("", p).strip(" ,.")
             if not p.strip("?"):
                 continue
-            on_its_own = _EN_ASKS.match(p) or _topic_terms(chinese_terms(p), names_topic)
+            on_its_own = _EN_ASKS.match(p) or _own_topic(p, names_topic)
             if i > 0 and pieces and not (on_its_own and len(p.split()) >= min_words):
                 pieces[-1] = f"{pieces[-1]}, {p}"  # a soft join that starts no question of its own
             else:
@@ -140,7 +140,7 @@ def english_parts(text: str, names_topic=bool, min_words: int = 3) -> list[str]:
     parts: list[str] = []
     topic = ""  # the topic terms of the last part that named one
     for p in pieces:
-        own = _topic_terms(chinese_terms(p), names_topic)
+        own = _own_topic(p, names_topic)
         if parts and len(_HAN.findall(p)) >= 4:  # “…in 2020? 还有业委会那句怎么写的”: a Chinese question of its own
             parts.append(_ZH_LEAD.sub("", p))
         elif parts and (not _EN_ASKS.match(p) or len(p.split()) < min_words):
@@ -152,9 +152,18 @@ def english_parts(text: str, names_topic=bool, min_words: int = 3) -> list[str]:
             parts.append(f"{p.rstrip('?')} {topic}")
         else:
             parts.append(p)
-    if len(parts) > 1 and not _topic_terms(chinese_terms(parts[0]), names_topic):
+    if len(parts) > 1 and not _own_topic(parts[0], names_topic):
         parts[:2] = [f"{parts[0]}, {parts[1]}"]  # a first question naming nothing is asked about the second's topic
     return parts if len(parts) > 1 else [text]
+
+
+def _own_topic(part: str, names_topic) -> str:
+    """The subject an English part names: its Chinese terms, or the Chinese it quotes (专栏1, 社区协商)."""
+    quoted = " ".join(_ZH_RUN.findall(part))
+    return _topic_terms(chinese_terms(part), names_topic) or (quoted if quoted and names_topic(quoted) else "")
+
+
+_ZH_RUN = re.compile(r"[\u4e00-\u9fff][\u4e00-\u9fff0-9]*")
 
 
 def _topic_terms(terms: str, names_topic) -> str:
