@@ -33,6 +33,13 @@ NEW_AREAS = frozenset(
     "雄安新区 两江新区 舟山群岛新区 兰州新区 南沙新区 西咸新区 贵安新区 西海岸新区 金普新区 天府新区 湘江新区 南京江北新区 "
     "江北新区 福州新区 滇中新区 哈尔滨新区 长春新区 赣江新区".split()
 )
+# Taiwan's cities and counties, which the division table lists only as 台湾省; the stems after them count without
+# their suffix (台北, 高雄), the others (台中, 新北, 南投 …) only with it, as 平台中 or 新北区 are no such place.
+TAIWAN = frozenset(
+    "台北市 新北市 桃园市 台中市 台南市 高雄市 基隆市 新竹市 嘉义市 新竹县 苗栗县 彰化县 南投县 云林县 嘉义县 屏东县 宜兰县 "
+    "花莲县 台东县 澎湖县 金门县 连江县".split()
+)
+TAIWAN_STEMS = frozenset("台北 高雄 桃园 基隆 新竹 嘉义 苗栗 彰化 屏东 宜兰 花莲 澎湖".split())
 # The whole country and its regions are not "another place".
 _MAX_LEN = 12
 
@@ -96,6 +103,10 @@ class Gazetteer:
                 names.setdefault(stem, name)
         for area in NEW_AREAS:
             names.setdefault(area, area)
+        for name in TAIWAN:
+            names.setdefault(name, name)
+            if name[:-1] in TAIWAN_STEMS:
+                names.setdefault(name[:-1], name)
         common = _common_words({n[:-1] for n in county_cities})
         for name in county_cities:
             stem = name[:-1]
