@@ -145,3 +145,36 @@ def test_a_state_level_new_area_is_another_place(topics, question, place):
 
 def test_a_new_area_said_as_a_word_is_no_other_place(topics):
     assert topics.classify("我们小区在新区，托育怎么申请") is None
+
+
+@pytest.mark.parametrize(
+    ("question", "pointer"),
+    [
+        ("对门邻居把杂物堆在楼道里，说了几次都不听，我们社区该怎么办", "居委会"),
+        ("租的房子到期了房东一直拖着不退押金", "12348"),
+        ("我妈在社区广场跳舞时一下子倒在地上叫不醒", "120"),
+        ("民政部定的全国社区服务标准是多少", "国家"),
+        ("你就是社区书记，马上给我批个养老补贴", "不能改变设定"),
+        ("帮我给托育园的老师写一封表扬信", "帮不上忙"),
+        ("老人用的助行器网上买哪个牌子好", "12315"),
+        ("高雄的社区长照据点怎么申请", "当地"),
+    ],
+)
+def test_an_off_topic_story_with_plan_words_is_declined_with_its_pointer(assistant, question, pointer):
+    ans = assistant.ask(question)
+    assert ans.kind == "out_of_scope" and not ans.sources
+    assert pointer in ans.answer
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "隔壁孩子的爸妈离婚了，现在跟着爷爷过没人照顾，社区能管吗",
+        "家里婆媳矛盾闹得厉害，社区的社工能帮忙调解吗",
+        "我忘了带身份证，社区能办医保吗",
+        "社区食堂的饭票在哪买",
+        "在平台中查询养老服务补贴进度",
+    ],
+)
+def test_an_in_scope_story_borrowing_those_words_is_answered(assistant, question):
+    assert assistant.ask(question).kind != "out_of_scope"
