@@ -158,6 +158,12 @@ def test_a_new_area_said_as_a_word_is_no_other_place(topics):
         ("帮我给托育园的老师写一封表扬信", "帮不上忙"),
         ("老人用的助行器网上买哪个牌子好", "12315"),
         ("高雄的社区长照据点怎么申请", "当地"),
+        ("德国的社区养老院是怎么收费的", "德国"),
+        ("What does Singapore do for community childcare?", "新加坡"),
+        ("下周社区办游园会，那天会不会刮大风", "12121"),
+        ("托管班的老师说孩子喘不过气来了", "120"),
+        ("小区里流浪狗越来越多，社区管不管", "公安"),
+        ("帮我看看金价现在还能不能买", "金融机构"),
     ],
 )
 def test_an_off_topic_story_with_plan_words_is_declined_with_its_pointer(assistant, question, pointer):
@@ -174,6 +180,8 @@ def test_an_off_topic_story_with_plan_words_is_declined_with_its_pointer(assista
         "我忘了带身份证，社区能办医保吗",
         "社区食堂的饭票在哪买",
         "在平台中查询养老服务补贴进度",
+        "儿子在北京上班，我一个人在家，社区能定期上门看看我吗",
+        "闺女嫁到广州去了，老伴走后没人照顾我，有没有助餐服务",
     ],
 )
 def test_an_in_scope_story_borrowing_those_words_is_answered(assistant, question):

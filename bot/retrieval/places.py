@@ -44,6 +44,17 @@ TAIWAN_STEMS = frozenset("台北 高雄 桃园 基隆 新竹 嘉义 苗栗 彰�
 _MAX_LEN = 12
 
 
+# Other countries, which a resident compares with (美国的社区养老): not this city's plan either, but no 12345 there.
+ABROAD = frozenset(
+    "美国 日本 韩国 朝鲜 英国 法国 德国 意大利 西班牙 葡萄牙 荷兰 比利时 瑞士 瑞典 挪威 芬兰 丹麦 冰岛 奥地利 波兰 希腊 "
+    "加拿大 墨西哥 巴西 阿根廷 澳大利亚 澳洲 新西兰 新加坡 马来西亚 泰国 越南 老挝 柬埔寨 缅甸 菲律宾 印度尼西亚 印尼 印度 "
+    "巴基斯坦 蒙古国 哈萨克斯坦 土耳其 伊朗 沙特 阿联酋 迪拜 埃及 南非 欧洲 北欧 欧美".split()
+)
+ABROAD_EN = {
+    "usa": "美国", "america": "美国", "japan": "日本", "korea": "韩国", "uk": "英国", "britain": "英国",
+    "england": "英国", "france": "法国", "germany": "德国", "canada": "加拿大", "australia": "澳大利亚",
+    "singapore": "新加坡", "europe": "欧洲", "sweden": "瑞典", "netherlands": "荷兰",
+}  # fmt: skip
 # Places English writes otherwise than in pinyin.
 EXONYMS = {
     "hongkong": "香港特别行政区",
@@ -103,6 +114,8 @@ class Gazetteer:
                 names.setdefault(stem, name)
         for area in NEW_AREAS:
             names.setdefault(area, area)
+        for name in ABROAD:
+            names.setdefault(name, name)
         for name in TAIWAN:
             names.setdefault(name, name)
             if name[:-1] in TAIWAN_STEMS:
@@ -153,7 +166,7 @@ def _latin_names(names: dict[str, str], local: set[str]) -> dict[str, str]:
             key = "".join(lazy_pinyin(stem)).lower()
             if len(stem) >= 2 and stem not in AMBIGUOUS_STEMS and len(key) >= 5 and key not in own:
                 out.setdefault(key, canonical)
-    return out | {k: v for k, v in EXONYMS.items() if k not in own}
+    return out | {k: v for k, v in (EXONYMS | ABROAD_EN).items() if k not in own}
 
 
 @lru_cache(maxsize=4)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from bot.retrieval.places import Gazetteer, gazetteer
+from bot.retrieval.places import ABROAD, Gazetteer, gazetteer
 
 TOPICS_FILE = Path(__file__).with_name("data") / "offtopic_topics.yml"
 
@@ -55,10 +55,13 @@ class ScopeSimilarity:
 
 
 class TopicClassifier:
-    def __init__(self, topics: list[Topic], places: Gazetteer, place_reply: str, not_after: re.Pattern):
+    def __init__(
+        self, topics: list[Topic], places: Gazetteer, place_reply: str, not_after: re.Pattern, abroad_reply: str = ""
+    ):
         self.topics = topics
         self.places = places
         self.place_reply = place_reply
+        self.abroad_reply = abroad_reply or place_reply
         self.not_after = not_after
         self._by_id = {t.id: t for t in topics}
         self.proto_vectors: np.ndarray | None = None
@@ -80,7 +83,11 @@ class TopicClassifier:
         ]
         other = raw["other_place"]
         return cls(
-            topics, gazetteer(tuple(sorted(local_names))), other["reply"].strip(), re.compile(other["not_after"])
+            topics,
+            gazetteer(tuple(sorted(local_names))),
+            other["reply"].strip(),
+            re.compile(other["not_after"]),
+            other.get("abroad_reply", "").strip(),
         )
 
     def embed_prototypes(self, embedder, cache_dir: Path | None = None) -> None:
@@ -134,7 +141,7 @@ class TopicClassifier:
             if place is None:
                 return None
             at = text.find(place, start) if place in text[start:] else self._surface_at(text, start)
-            if not self.not_after.search(text[max(0, at - 4) : at]):
+            if not self.not_after.search(text[max(0, at - 6) : at]):
                 return place
             start = at + 1
         return None
@@ -152,7 +159,8 @@ class TopicClassifier:
             return found
         place = self.other_place(text)
         if place is not None:
-            return Decline("other_place", self.place_reply.format(place=place), place)
+            reply = self.abroad_reply if place in ABROAD else self.place_reply
+            return Decline("other_place", reply.format(place=place), place)
         return None
 
 
