@@ -162,7 +162,7 @@ def test_a_new_area_said_as_a_word_is_no_other_place(topics):
         ("What does Singapore do for community childcare?", "新加坡"),
         ("下周社区办游园会，那天会不会刮大风", "12121"),
         ("托管班的老师说孩子喘不过气来了", "120"),
-        ("小区里流浪狗越来越多，社区管不管", "公安"),
+        ("家里的狗要去哪里办证登记", "公安"),
         ("帮我看看金价现在还能不能买", "金融机构"),
     ],
 )
@@ -186,3 +186,9 @@ def test_an_off_topic_story_with_plan_words_is_declined_with_its_pointer(assista
 )
 def test_an_in_scope_story_borrowing_those_words_is_answered(assistant, question):
     assert assistant.ask(question).kind != "out_of_scope"
+
+
+@pytest.mark.parametrize("question", ["小区里流浪狗越来越多，社区管不管", "邻居家漏水渗到我家了，物业不管"])
+def test_a_community_matter_among_neighbours_keeps_the_offer_to_consult(assistant, question):
+    ans = assistant.ask(question)
+    assert ans.topic is None and "议事协商" in ans.answer
