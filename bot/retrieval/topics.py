@@ -33,6 +33,7 @@ class Topic:
     unless: re.Pattern | None = None  # wording that keeps the question in scope (康复 for "能治好吗")
     prototypes: tuple[str, ...] = ()  # generic requests of the topic, for the similarity decision
     anywhere: bool = False  # cues count anywhere in a long message (safety topics), not only where it asks
+    after_matter: bool = False  # a community matter (noise upstairs) found in the question is answered as one
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class TopicClassifier:
                 re.compile(t["unless"]) if t.get("unless") else None,
                 tuple(t.get("prototypes") or ()),
                 bool(t.get("anywhere")),
+                bool(t.get("after_matter")),
             )
             for t in raw["topics"]
         ]
@@ -120,6 +122,10 @@ class TopicClassifier:
         if sim is None or sim.margin < margin:
             return None
         return Decline(sim.topic, self._by_id[sim.topic].reply, similarity=sim.margin)
+
+    def yields_to_matter(self, topic_id: str) -> bool:
+        topic = self._by_id.get(topic_id)
+        return topic is not None and topic.after_matter
 
     def topic_of(self, text: str, asking: str | None = None) -> Decline | None:
         """The first topic whose cue fires; ``asking``: the asking end of a long message, where the cues of the
