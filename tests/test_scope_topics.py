@@ -192,3 +192,8 @@ def test_an_in_scope_story_borrowing_those_words_is_answered(assistant, question
 def test_a_community_matter_among_neighbours_keeps_the_offer_to_consult(assistant, question):
     ans = assistant.ask(question)
     assert ans.topic is None and "议事协商" in ans.answer
+
+
+def test_noise_the_matter_detector_knows_is_a_matter_not_a_dispute(assistant):
+    ans = assistant.ask("楼上天天噪音扰民，我想反映一下")
+    assert ans.topic != "dispute" and ans.matter_category == "public-affairs"
