@@ -44,9 +44,10 @@ TAIWAN_STEMS = frozenset("台北 高雄 桃园 基隆 新竹 嘉义 苗栗 彰�
 _MAX_LEN = 12
 
 
-# Other countries, which a resident compares with (美国的社区养老): not this city's plan either, but no 12345 there.
+# Other countries, which a resident compares with (美国的社区养老): not this city's plan either, but no 12345 there
+# (朝鲜 left out: 朝鲜族 are residents; 今日本市 is no 日本: see not_after in offtopic_topics.yml).
 ABROAD = frozenset(
-    "美国 日本 韩国 朝鲜 英国 法国 德国 意大利 西班牙 葡萄牙 荷兰 比利时 瑞士 瑞典 挪威 芬兰 丹麦 冰岛 奥地利 波兰 希腊 "
+    "美国 日本 韩国 英国 法国 德国 意大利 西班牙 葡萄牙 荷兰 比利时 瑞士 瑞典 挪威 芬兰 丹麦 冰岛 奥地利 波兰 希腊 "
     "加拿大 墨西哥 巴西 阿根廷 澳大利亚 澳洲 新西兰 新加坡 马来西亚 泰国 越南 老挝 柬埔寨 缅甸 菲律宾 印度尼西亚 印尼 印度 "
     "巴基斯坦 蒙古国 哈萨克斯坦 土耳其 伊朗 沙特 阿联酋 迪拜 埃及 南非 欧洲 北欧 欧美".split()
 )
