@@ -206,3 +206,11 @@ def test_a_community_matter_among_neighbours_keeps_the_offer_to_consult(assistan
 def test_noise_the_matter_detector_knows_is_a_matter_not_a_dispute(assistant):
     ans = assistant.ask("楼上天天噪音扰民，我想反映一下")
     assert ans.topic != "dispute" and ans.matter_category == "public-affairs"
+
+
+@pytest.mark.parametrize(
+    ("question", "said"), [("甘肃临夏县的社区食堂怎么收费", "甘肃临夏县"), ("成都武侯区网格员怎么联系", "成都武侯区")]
+)
+def test_a_county_said_after_its_province_or_city_is_named_in_the_reply(topics, question, said):
+    found = topics.classify(question)
+    assert found.topic == "other_place" and said in found.reply

@@ -148,9 +148,20 @@ class TopicClassifier:
                 return None
             at = text.find(place, start) if place in text[start:] else self._surface_at(text, start)
             if not self.not_after.search(text[max(0, at - 6) : at]):
-                return place
+                return self._narrowest(text, at, place)
             start = at + 1
         return None
+
+    def _narrowest(self, text: str, at: int, place: str) -> str:
+        """A wider place said with a narrower one right after it (甘肃临夏县, 北京海淀区): the two as said, so that the
+        reply names the county asked about, not only its province."""
+        names, lengths = self.places.names, self.places.lengths
+        n = next((k for k in lengths if names.get(text[at : at + k]) == place), 0)
+        for start in (at + n, at + n + 1) if n else ():
+            k = next((k for k in lengths if text[start : start + k] in names), 0)
+            if k and names[text[start : start + k]] != place:
+                return text[at : start + k]
+        return place
 
     def _surface_at(self, text: str, start: int) -> int:
         for i in range(start, len(text)):
