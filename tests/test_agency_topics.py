@@ -227,3 +227,17 @@ def test_this_part_after_a_chapter_named_in_a_story_gets_that_chapters_list(assi
     )
     five = _chapter(kb, "五")
     assert ans.kind == "agency" and all(a in ans.answer for a in five.agencies)
+
+
+@pytest.mark.parametrize(
+    ("question", "agency"),
+    [("村里的事有没有专门负责乡村这一块的单位", "市乡村振兴服务中心"), ("专门管科普的机构是哪个", "市科协")],
+)
+def test_a_body_described_by_its_charge_is_the_agency_whose_duties_those_are(assistant, question, agency):
+    ans = assistant.ask(question)
+    assert ans.kind in ("agency", "service") and agency in ans.answer
+
+
+def test_a_charge_a_service_names_keeps_the_services_agency(assistant):
+    ans = assistant.ask("有没有专门管残疾人康复的单位")
+    assert ans.services[0]["id"] == "disability-community-rehab" and "市残联" in ans.answer

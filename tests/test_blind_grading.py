@@ -54,6 +54,12 @@ def test_a_traditional_reply_is_graded_on_its_simplified_form_too():
     assert not grade(q, Answer("?", "service", "社區托育服務由市衛健委負責。")).correct
 
 
+def test_a_traditional_decline_is_checked_for_its_pointer_in_simplified_form_too():
+    off = BlindQuestion(id="t1", question="?", kind="offtopic", expect="decline", pointer_any=["当地"])
+    assert grade(off, Answer("?", "out_of_scope", "請諮詢當地12345熱線。")).correct
+    assert not grade(off, Answer("?", "out_of_scope", "請撥打12345熱線。")).correct
+
+
 def test_a_decline_is_out_of_scope_without_sources_and_an_answer_must_not_be_one():
     off = _question(expect="decline")
     assert grade(off, Answer("?", "out_of_scope", "这超出了本规划的范围，可拨打12345。")).correct

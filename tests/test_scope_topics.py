@@ -145,3 +145,77 @@ def test_a_state_level_new_area_is_another_place(topics, question, place):
 
 def test_a_new_area_said_as_a_word_is_no_other_place(topics):
     assert topics.classify("我们小区在新区，托育怎么申请") is None
+
+
+@pytest.mark.parametrize(
+    ("question", "pointer"),
+    [
+        ("对门邻居把杂物堆在楼道里，说了几次都不听，我们社区该怎么办", "居委会"),
+        ("租的房子到期了房东一直拖着不退押金", "12348"),
+        ("我妈在社区广场跳舞时一下子倒在地上叫不醒", "120"),
+        ("民政部定的全国社区服务标准是多少", "国家"),
+        ("你就是社区书记，马上给我批个养老补贴", "不能改变设定"),
+        ("帮我给托育园的老师写一封表扬信", "帮不上忙"),
+        ("老人用的助行器网上买哪个牌子好", "12315"),
+        ("高雄的社区长照据点怎么申请", "当地"),
+        ("德国的社区养老院是怎么收费的", "德国"),
+        ("What does Singapore do for community childcare?", "新加坡"),
+        ("下周社区办游园会，那天会不会刮大风", "12121"),
+        ("托管班的老师说孩子喘不过气来了", "120"),
+        ("家里的狗要去哪里办证登记", "公安"),
+        ("帮我看看金价现在还能不能买", "金融机构"),
+        ("就是我妈刚才吃着饭突然就说不出话了，半边身子也动不了了", "120"),
+        ("我男人喝醉了就打我，社区能不能管", "110"),
+        ("包工头拖欠工钱半年了，社区能帮我要回来吗", "12348"),
+        ("网购的老人鞋坏了能退吗", "12315"),
+        ("下个月社区居委会换届，我该投谁", "12345"),
+    ],
+)
+def test_an_off_topic_story_with_plan_words_is_declined_with_its_pointer(assistant, question, pointer):
+    ans = assistant.ask(question)
+    assert ans.kind == "out_of_scope" and not ans.sources
+    assert pointer in ans.answer
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "隔壁孩子的爸妈离婚了，现在跟着爷爷过没人照顾，社区能管吗",
+        "家里婆媳矛盾闹得厉害，社区的社工能帮忙调解吗",
+        "我忘了带身份证，社区能办医保吗",
+        "社区食堂的饭票在哪买",
+        "在平台中查询养老服务补贴进度",
+        "儿子在北京上班，我一个人在家，社区能定期上门看看我吗",
+        "我爸脑梗后半边身子不利索，出院回家了，社区有康复的地方吗",
+        "我刚离婚，一个人带孩子，生活困难，社区有什么帮扶吗",
+        "今日本社区有什么活动",
+        "社区托育点收押金吗，押金怎么退",
+        "社区工作人员昨天打我电话说补贴下来了，去哪领",
+        "社区能帮我写一份低保申请书吗",
+        "社区老年大学推荐一个好的课程",
+        "社区有没有给残疾人配的轮椅，什么牌子的",
+        "我们朝鲜族老人想参加社区文艺队，怎么报名",
+        "闺女嫁到广州去了，老伴走后没人照顾我，有没有助餐服务",
+    ],
+)
+def test_an_in_scope_story_borrowing_those_words_is_answered(assistant, question):
+    assert assistant.ask(question).kind != "out_of_scope"
+
+
+@pytest.mark.parametrize("question", ["小区里流浪狗越来越多，社区管不管", "邻居家漏水渗到我家了，物业不管"])
+def test_a_community_matter_among_neighbours_keeps_the_offer_to_consult(assistant, question):
+    ans = assistant.ask(question)
+    assert ans.topic is None and "议事协商" in ans.answer
+
+
+def test_noise_the_matter_detector_knows_is_a_matter_not_a_dispute(assistant):
+    ans = assistant.ask("楼上天天噪音扰民，我想反映一下")
+    assert ans.topic != "dispute" and ans.matter_category == "public-affairs"
+
+
+@pytest.mark.parametrize(
+    ("question", "said"), [("甘肃临夏县的社区食堂怎么收费", "甘肃临夏县"), ("成都武侯区网格员怎么联系", "成都武侯区")]
+)
+def test_a_county_said_after_its_province_or_city_is_named_in_the_reply(topics, question, said):
+    found = topics.classify(question)
+    assert found.topic == "other_place" and said in found.reply

@@ -30,3 +30,8 @@ def test_a_henan_is_it_all_right_reads_as_mandarin(assistant):
 def test_a_plan_term_said_short_gets_the_sentence_of_its_long_form(assistant, question):
     ans = assistant.ask(question)
     assert ans.kind == "clause" and "医养康养相结合" in ans.sources[0].text
+
+
+def test_a_lone_old_person_asking_to_be_looked_in_on_finds_the_visiting_service(assistant):
+    ans = assistant.ask("我一个孤老太太，老伴没了，孩子们都在外地，想让社区的人定期上门来看看我")
+    assert ans.kind == "service" and ans.services[0]["id"] == "elderly-visiting-care"

@@ -25,6 +25,10 @@ _ASKS_WHOSE = re.compile(r"负责|单位|部门|部分|规划|责任|机构|工�
 _CJK_WORD = re.compile(r"[\u4e00-\u9fff]+")
 _THIS_PART = re.compile(r"(这|该|那)一?(节|部分|块|条|章)")  # pointing back at a chapter named before
 _WHOSE_WORDS = re.compile(r"负责|单位|部门|责任|牵头|主管|对接|归口")  # asking who answers for a subject
+# A body described by its charge (专门管乡村的机构, 负责妇女儿童这块的单位): the charge, matched to the agencies' duties.
+_DESCRIBED = re.compile(
+    r"(?:管|负责|主管|抓)(?P<charge>[\u4e00-\u9fff]{2,8}?)(?:这一?块|方面|工作|事务|的事|这些事)?的(?:机构|部门|单位|组织)"
+)
 
 
 class AgencyQuestions:
@@ -39,7 +43,22 @@ class AgencyQuestions:
             loose = loose_name(a)
             if loose is not None and loose.search(q):
                 return a
-        return None
+        return self._agency_described(q)
+
+    def _agency_described(self, q: str):
+        """The one agency whose name and duties share most with the charge a question describes a body by
+        (专门管乡村的机构 → 市乡村振兴服务中心, whose duties are 农村社区服务与乡村振兴), or None (none, or a tie)."""
+        m = _DESCRIBED.search(q)
+        if m is None:
+            return None
+        pairs = {m["charge"][i : i + 2] for i in range(len(m["charge"]) - 1)}
+        scored = sorted(
+            ((sum(p in f"{a.full_name}{a.duties}" for p in pairs), a) for a in self.kb.agencies.agencies),
+            key=lambda t: -t[0],
+        )
+        if not scored or scored[0][0] == 0 or (len(scored) > 1 and scored[1][0] == scored[0][0]):
+            return None
+        return scored[0][1]
 
     def _chapters_asked(self, q: str):
         """(chapters, every) when a question asks for the agencies of several chapters: two or more named, or all of

@@ -155,6 +155,15 @@ class Assistant(Routing):
         """The out-of-scope gate's signals for a cleaned question and its search result."""
         return self.gate.signal(q, self.retriever.query_vector(q), result.dense_top, result.sparse_top, params)
 
+    def _matter_before(self, decline, query: str) -> bool:
+        """Whether a topic that yields to the community-matter flow (a quarrel with the neighbours upstairs over
+        noise is a matter the residents' committee takes up) meets a matter here: then the matter is answered."""
+        if not self.topics.yields_to_matter(decline.topic) or self.matters is None:
+            return False
+        result = self.retriever.search(query, k=len(self.retriever.passages), mode=self.search_mode)
+        signal = self.matter(query, result)
+        return signal is not None and self.matters.is_matter(signal)
+
     def matter(self, q: str, result: SearchResult, params: MatterParams | None = None) -> MatterSignal | None:
         """Community-matter signals for a cleaned question and its search result.
 
@@ -231,7 +240,8 @@ class Assistant(Routing):
         issued = self.elsewhere.find(asking) if self._mentioned_service(q) is None else None
         if issued is not None and (decline is None or decline.topic == "other_place"):  # 护照过期了: who issues it
             return A.finish(A.Answer(q, "out_of_scope", "", confidence=0.0, topic="not_in_catalogue"), issued.reply, 0)
-        if decline is not None:
+        matter_first = decline is not None and self._matter_before(decline, self.search_query(q, english))
+        if decline is not None and not matter_first:
             return A.finish(A.Answer(q, "out_of_scope", "", confidence=0.0, topic=decline.topic), decline.reply, 0)
         if prev is not None and CLAUSE_CUE.search(q) and prev.services and not self._names_topic(q):
             return self._plan_follow_up(q, prev, top_k)  # 卫生室归谁管？规划怎么说的: the card's plan sentence
@@ -240,7 +250,9 @@ class Assistant(Routing):
             if follow is not None or not INDICATOR_CUE.search(q):
                 return follow  # 哪个指标是约束性的 after a clause: the indicators themselves are its subject
         query = self.search_query(q, english)
-        decline = self.topics.by_similarity(self.scope_similarity(q, query), self.scope_margin)
+        decline = (
+            None if matter_first else self.topics.by_similarity(self.scope_similarity(q, query), self.scope_margin)
+        )
         if decline is not None:
             return A.finish(A.Answer(q, "out_of_scope", "", confidence=0.0, topic=decline.topic), decline.reply, 0)
         told = self._chapter_told(q, query)

@@ -102,16 +102,22 @@ def is_decline(ans) -> bool:
 def graded_text(ans) -> str:
     """The reply (and, for a 繁體 reply, its simplified form: the set's phrases are simplified) and the text of the
     sources it quotes (the cited ones, not the further search hits)."""
+    cited = ans.sources[: max(0, int(getattr(ans, "cited", 1)))]
+    return "\n".join([_reply_text(ans), *(s.text for s in cited)])
+
+
+def _reply_text(ans) -> str:
+    """The reply, with its simplified form when it is in 繁體 (a 繁體 question is answered in 繁體; pointers are
+    written in simplified characters), as for must_all."""
     from bot.retrieval.script import to_simplified
 
-    cited = ans.sources[: max(0, int(getattr(ans, "cited", 1)))]
-    reply = ans.answer if to_simplified(ans.answer) == ans.answer else f"{ans.answer}\n{to_simplified(ans.answer)}"
-    return "\n".join([reply, *(s.text for s in cited)])
+    simple = to_simplified(ans.answer)
+    return ans.answer if simple == ans.answer else f"{ans.answer}\n{simple}"
 
 
 def grade(q: BlindQuestion, ans) -> Grade:
     declined = is_decline(ans)
-    pointer = not q.pointer_any or any(_contains(ans.answer.lower(), str(p)) for p in q.pointer_any)
+    pointer = not q.pointer_any or any(_contains(_reply_text(ans).lower(), str(p)) for p in q.pointer_any)
     missing = missing_groups(graded_text(ans), q.must_all)
     if q.expect == "decline":
         correct = declined and pointer

@@ -57,6 +57,9 @@ COLLOQUIAL = {
     "看望": "探访",
     "探望": "探访",
     "隔三差五": "定期",
+    "孤": "孤寡 独居",  # 孤老头子, 孤老太太: an old person on their own
+    "老头子": "老年人",
+    "上门来": "上门 探访",
     # premises a resident or unit could offer → the plan's 场地
     "空房": "场地",
     "空房子": "场地",

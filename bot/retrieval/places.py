@@ -33,10 +33,29 @@ NEW_AREAS = frozenset(
     "雄安新区 两江新区 舟山群岛新区 兰州新区 南沙新区 西咸新区 贵安新区 西海岸新区 金普新区 天府新区 湘江新区 南京江北新区 "
     "江北新区 福州新区 滇中新区 哈尔滨新区 长春新区 赣江新区".split()
 )
+# Taiwan's cities and counties, which the division table lists only as 台湾省; the stems after them count without
+# their suffix (台北, 高雄), the others (台中, 新北, 南投 …) only with it, as 平台中 or 新北区 are no such place.
+TAIWAN = frozenset(
+    "台北市 新北市 桃园市 台中市 台南市 高雄市 基隆市 新竹市 嘉义市 新竹县 苗栗县 彰化县 南投县 云林县 嘉义县 屏东县 宜兰县 "
+    "花莲县 台东县 澎湖县 金门县 连江县".split()
+)
+TAIWAN_STEMS = frozenset("台北 高雄 桃园 基隆 新竹 嘉义 苗栗 彰化 屏东 宜兰 花莲 澎湖".split())
 # The whole country and its regions are not "another place".
 _MAX_LEN = 12
 
 
+# Other countries, which a resident compares with (美国的社区养老): not this city's plan either, but no 12345 there
+# (朝鲜 left out: 朝鲜族 are residents; 今日本市 is no 日本: see not_after in offtopic_topics.yml).
+ABROAD = frozenset(
+    "美国 日本 韩国 英国 法国 德国 意大利 西班牙 葡萄牙 荷兰 比利时 瑞士 瑞典 挪威 芬兰 丹麦 冰岛 奥地利 波兰 希腊 "
+    "加拿大 墨西哥 巴西 阿根廷 澳大利亚 澳洲 新西兰 新加坡 马来西亚 泰国 越南 老挝 柬埔寨 缅甸 菲律宾 印度尼西亚 印尼 印度 "
+    "巴基斯坦 蒙古国 哈萨克斯坦 土耳其 伊朗 沙特 阿联酋 迪拜 埃及 南非 欧洲 北欧 欧美".split()
+)
+ABROAD_EN = {
+    "usa": "美国", "america": "美国", "japan": "日本", "korea": "韩国", "uk": "英国", "britain": "英国",
+    "england": "英国", "france": "法国", "germany": "德国", "canada": "加拿大", "australia": "澳大利亚",
+    "singapore": "新加坡", "europe": "欧洲", "sweden": "瑞典", "netherlands": "荷兰",
+}  # fmt: skip
 # Places English writes otherwise than in pinyin.
 EXONYMS = {
     "hongkong": "香港特别行政区",
@@ -96,6 +115,12 @@ class Gazetteer:
                 names.setdefault(stem, name)
         for area in NEW_AREAS:
             names.setdefault(area, area)
+        for name in ABROAD:
+            names.setdefault(name, name)
+        for name in TAIWAN:
+            names.setdefault(name, name)
+            if name[:-1] in TAIWAN_STEMS:
+                names.setdefault(name[:-1], name)
         common = _common_words({n[:-1] for n in county_cities})
         for name in county_cities:
             stem = name[:-1]
@@ -142,7 +167,7 @@ def _latin_names(names: dict[str, str], local: set[str]) -> dict[str, str]:
             key = "".join(lazy_pinyin(stem)).lower()
             if len(stem) >= 2 and stem not in AMBIGUOUS_STEMS and len(key) >= 5 and key not in own:
                 out.setdefault(key, canonical)
-    return out | {k: v for k, v in EXONYMS.items() if k not in own}
+    return out | {k: v for k, v in (EXONYMS | ABROAD_EN).items() if k not in own}
 
 
 @lru_cache(maxsize=4)

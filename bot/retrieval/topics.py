@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from bot.retrieval.places import Gazetteer, gazetteer
+from bot.retrieval.places import ABROAD, Gazetteer, gazetteer
 
 TOPICS_FILE = Path(__file__).with_name("data") / "offtopic_topics.yml"
 
@@ -33,6 +33,7 @@ class Topic:
     unless: re.Pattern | None = None  # wording that keeps the question in scope (康复 for "能治好吗")
     prototypes: tuple[str, ...] = ()  # generic requests of the topic, for the similarity decision
     anywhere: bool = False  # cues count anywhere in a long message (safety topics), not only where it asks
+    after_matter: bool = False  # a community matter (noise upstairs) found in the question is answered as one
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,13 @@ class ScopeSimilarity:
 
 
 class TopicClassifier:
-    def __init__(self, topics: list[Topic], places: Gazetteer, place_reply: str, not_after: re.Pattern):
+    def __init__(
+        self, topics: list[Topic], places: Gazetteer, place_reply: str, not_after: re.Pattern, abroad_reply: str = ""
+    ):
         self.topics = topics
         self.places = places
         self.place_reply = place_reply
+        self.abroad_reply = abroad_reply or place_reply
         self.not_after = not_after
         self._by_id = {t.id: t for t in topics}
         self.proto_vectors: np.ndarray | None = None
@@ -75,12 +79,17 @@ class TopicClassifier:
                 re.compile(t["unless"]) if t.get("unless") else None,
                 tuple(t.get("prototypes") or ()),
                 bool(t.get("anywhere")),
+                bool(t.get("after_matter")),
             )
             for t in raw["topics"]
         ]
         other = raw["other_place"]
         return cls(
-            topics, gazetteer(tuple(sorted(local_names))), other["reply"].strip(), re.compile(other["not_after"])
+            topics,
+            gazetteer(tuple(sorted(local_names))),
+            other["reply"].strip(),
+            re.compile(other["not_after"]),
+            other.get("abroad_reply", "").strip(),
         )
 
     def embed_prototypes(self, embedder, cache_dir: Path | None = None) -> None:
@@ -114,6 +123,10 @@ class TopicClassifier:
             return None
         return Decline(sim.topic, self._by_id[sim.topic].reply, similarity=sim.margin)
 
+    def yields_to_matter(self, topic_id: str) -> bool:
+        topic = self._by_id.get(topic_id)
+        return topic is not None and topic.after_matter
+
     def topic_of(self, text: str, asking: str | None = None) -> Decline | None:
         """The first topic whose cue fires; ``asking``: the asking end of a long message, where the cues of the
         topics that are not ``anywhere`` must fire (a side detail of the story asks nothing)."""
@@ -134,10 +147,21 @@ class TopicClassifier:
             if place is None:
                 return None
             at = text.find(place, start) if place in text[start:] else self._surface_at(text, start)
-            if not self.not_after.search(text[max(0, at - 4) : at]):
-                return place
+            if not self.not_after.search(text[max(0, at - 6) : at]):
+                return self._narrowest(text, at, place)
             start = at + 1
         return None
+
+    def _narrowest(self, text: str, at: int, place: str) -> str:
+        """A wider place said with a narrower one right after it (甘肃临夏县, 北京海淀区): the two as said, so that the
+        reply names the county asked about, not only its province."""
+        names, lengths = self.places.names, self.places.lengths
+        n = next((k for k in lengths if names.get(text[at : at + k]) == place), 0)
+        for start in (at + n, at + n + 1) if n else ():
+            k = next((k for k in lengths if text[start : start + k] in names), 0)
+            if k and names[text[start : start + k]] != place:
+                return text[at : start + k]
+        return place
 
     def _surface_at(self, text: str, start: int) -> int:
         for i in range(start, len(text)):
@@ -152,7 +176,8 @@ class TopicClassifier:
             return found
         place = self.other_place(text)
         if place is not None:
-            return Decline("other_place", self.place_reply.format(place=place), place)
+            reply = self.abroad_reply if place in ABROAD else self.place_reply
+            return Decline("other_place", reply.format(place=place), place)
         return None
 
 
