@@ -139,10 +139,6 @@ async def resident(client, url: str, run: Run, idx: int, stop_at: float, rng: ra
                         run.submitted[sender] = told[0]
 
 
-#: every simulated resident comes from 127.0.0.1: lift the per-address chat limit (one address = many people here)
-UNTHROTTLED = {"LINLI_CHAT_PEER_PER_MINUTE": "10000000", "LINLI_CHAT_PEER_BURST": "10000000"}
-
-
 def check_db(database_url: str, run: Run) -> dict:
     """Each conversation that was told a number has exactly that one row; no other load rows exist."""
     from sqlalchemy import create_engine, text
@@ -275,9 +271,9 @@ def main() -> int:
     if args.url:
         return go(args.url.rstrip("/"), args.database_url)
 
-    from tests.stack import running_stack
+    from tests.stack import ONE_ADDRESS_MANY_RESIDENTS, running_stack
 
-    env = {**UNTHROTTLED, "LINLI_ACTION_WORKERS": str(args.action_workers)}
+    env = {**ONE_ADDRESS_MANY_RESIDENTS, "LINLI_ACTION_WORKERS": str(args.action_workers)}
     if args.backend:
         env["LINLI_EMBEDDING_BACKEND"] = args.backend
     endpoints, tracker_db = None, None

@@ -382,7 +382,7 @@ def main() -> int:
     import tempfile
 
     from tests.fake_telegram import FakeTelegram  # the channels engineer's stand-in for the Bot API
-    from tests.stack import running_stack
+    from tests.stack import ONE_ADDRESS_MANY_RESIDENTS, running_stack
 
     with tempfile.TemporaryDirectory() as tmp, FakeTelegram() as tg:
         import secrets
@@ -395,9 +395,7 @@ def main() -> int:
             "TELEGRAM_API_BASE_URL": tg.base_url,
             "TELEGRAM_CHAT_INTERVAL": "0",
             "TELEGRAM_WEBHOOK_URL": "https://example.invalid/webhooks/telegram/webhook",
-            # thousands of bodies from one address: measure the handlers, not the per-address limit
-            "LINLI_CHAT_PEER_PER_MINUTE": "10000000",
-            "LINLI_CHAT_PEER_BURST": "10000000",
+            **ONE_ADDRESS_MANY_RESIDENTS,  # thousands of bodies from one address: measure the handlers
         }
         with running_stack(credentials=REPO / "credentials.yml", extra_env=env) as stack:
             res = asyncio.run(

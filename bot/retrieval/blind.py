@@ -2,8 +2,8 @@
 
 Each question says what a right reply contains (``must_all``: groups of alternative phrases, one of every group
 must appear in the reply or in the sources it quotes) or that it must be declined (``pointer_any``: one of these
-pointers must appear in the reply). ``blind_dev`` … ``blind_dev9`` and (since 2026-12-01) ``blind_heldout`` are for tuning;
-``blind_heldout2`` … ``blind_heldout9`` only measure (their failures are never printed).
+pointers must appear in the reply). ``blind_dev`` … ``blind_dev10`` and (since 2026-12-01) ``blind_heldout`` are for tuning;
+``blind_heldout2`` … ``blind_heldout10`` only measure (their failures are never printed).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ MEASURE_ONLY = frozenset(
         "blind_heldout7",
         "blind_heldout8",
         "blind_heldout9",
+        "blind_heldout10",
     }
 )
 
@@ -51,6 +52,8 @@ BLIND_SETS = {
     "blind_heldout8": REPO_ROOT / "tests" / "data" / "blind_heldout8.yml",  # the eighth set: measure only
     "blind_dev9": REPO_ROOT / "tests" / "data" / "blind_dev9.yml",  # the ninth set's tuning half
     "blind_heldout9": REPO_ROOT / "tests" / "data" / "blind_heldout9.yml",  # the ninth set: measure only
+    "blind_dev10": REPO_ROOT / "tests" / "data" / "blind_dev10.yml",  # the tenth set's tuning half
+    "blind_heldout10": REPO_ROOT / "tests" / "data" / "blind_heldout10.yml",  # the tenth set: measure only
 }
 MODES = ("dense", "bm25", "hybrid")
 
