@@ -40,6 +40,11 @@ def test_each_group_needs_one_of_its_phrases_case_insensitively():
     assert missing_groups("市民政局", [["市民政局"], ["市住建局", "市委组织部"]]) == [["市住建局", "市委组织部"]]
 
 
+def test_full_width_brackets_and_digits_match_their_half_width_phrases():
+    assert missing_groups("村（居）务公开，覆盖率９０％", [["村(居)务公开"], ["90%"]]) == []
+    assert missing_groups("村务公开", [["村(居)务公开"]]) == [["村(居)务公开"]]
+
+
 def test_a_phrase_found_only_in_a_cited_source_counts_but_not_in_a_further_hit():
     q = _question(must_all=[["议事协调机制"]])
     cited = Answer("?", "clause", "原文如下。", sources=[_source("建立议事协调机制")], cited=1)

@@ -21,6 +21,24 @@ def test_a_choice_question_asks_so_a_second_question_stays_its_own():
     ]
 
 
+def test_a_joiner_said_without_a_pause_still_starts_a_second_question():
+    parts = split_parts("社区能办医保吗还有就是托育去哪报名", names_topic=_topic)
+    assert parts == ["社区能办医保吗", "托育去哪报名"]
+    assert split_parts("养老还有就近的吗", names_topic=_topic) == ["养老还有就近的吗"]
+
+
+def test_a_figure_asked_by_its_size_after_a_spoken_pause_is_a_part_of_its_own():
+    assert split_parts("托育写在哪一节 自助服务面积要有多大", names_topic=_topic) == [
+        "托育写在哪一节",
+        "自助服务面积要有多大",
+    ]
+
+
+def test_a_doing_verb_after_who_names_no_topic():
+    assert not has_topic("谁负责落实") and not has_topic("这个由哪个部门推进")
+    assert has_topic("社工站谁负责落实")
+
+
 def test_first_and_second_are_parts_without_their_ordinal_words():
     parts = split_parts("有两件事：一是托育怎么报名，二是助餐点在哪", names_topic=_topic)
     assert parts == ["有两件事：托育怎么报名", "助餐点在哪"]

@@ -38,6 +38,18 @@ def topics():
         ("婚姻登记处周六上班吗，领结婚证要带啥", "registry"),
         ("新出的生育补贴国家给多少，全国都一样吗", "national"),
         ("公司年会我们部门出什么节目好", "chitchat"),
+        ("我爷爷吃着饭嘴角突然歪了，话也说不清", "medical"),
+        ("My husband has chest pain and is sweating, what should I do", "medical"),
+        ("楼道里在冒黑烟，好像谁家着火了", "fire"),
+        ("厨房闻到一股煤气味，是不是漏气了", "fire"),
+        ("电动车停在车棚里被偷了，能查到吗", "crime"),
+        ("刚才有人在车库里砸车窗拿东西", "crime"),
+        ("有人打电话冒充网格员让我交钱，靠谱吗", "crime"),
+        ("Someone stole the parcel from my doorstep", "crime"),
+        ("在网上买的奶粉是过期的，卖家不给退", "shopping"),
+        ("国家卫健委关于家庭医生的最新文件叫什么", "national"),
+        ("自己交养老保险每个月最低交多少", "pension_policy"),
+        ("残疾人护理补贴一个月发多少", "benefit_amount"),
     ],
 )
 def test_a_category_the_plan_lacks_is_declined_with_its_pointer(topics, question, topic):
@@ -64,6 +76,10 @@ def test_a_category_the_plan_lacks_is_declined_with_its_pointer(topics, question
         "I am a resident, can the community help me find a job?",
         "社区食堂饭菜价格多少钱",
         "户口刚转回老家村里，村里能帮忙介绍工作吗",
+        "社区有没有反诈骗的宣传讲座",
+        "小区消防通道老被堵，找谁反映",
+        "残疾人护理补贴怎么申请，要带什么材料",
+        "高龄津贴哪些人能领",
     ],
 )
 def test_in_scope_questions_with_the_same_words_pass_the_cues(topics, question):
@@ -116,6 +132,7 @@ def test_a_county_stem_that_is_a_word_or_where_one_comes_from_is_no_other_place(
         ("身份证不小心弄丢了怎么补办", "派出所"),
         ("社保卡消磁了刷不出来，去哪换卡", "12333"),
         ("父母的房产证要过户给我，怎么办", "不动产登记中心"),
+        ("刚来这边上班，居住证在哪里办理", "派出所"),
     ],
 )
 def test_a_document_issued_elsewhere_names_the_office_that_issues_it(assistant, question, pointer):

@@ -2,13 +2,14 @@
 
 Each question says what a right reply contains (``must_all``: groups of alternative phrases, one of every group
 must appear in the reply or in the sources it quotes) or that it must be declined (``pointer_any``: one of these
-pointers must appear in the reply). ``blind_dev`` … ``blind_dev10`` and (since 2026-12-01) ``blind_heldout`` are for tuning;
-``blind_heldout2`` … ``blind_heldout10`` only measure (their failures are never printed).
+pointers must appear in the reply). ``blind_dev`` … ``blind_dev11`` and (since 2026-12-01) ``blind_heldout`` are for tuning;
+``blind_heldout2`` … ``blind_heldout11`` only measure (their failures are never printed).
 """
 
 from __future__ import annotations
 
 import statistics
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ MEASURE_ONLY = frozenset(
         "blind_heldout8",
         "blind_heldout9",
         "blind_heldout10",
+        "blind_heldout11",
     }
 )
 
@@ -54,6 +56,8 @@ BLIND_SETS = {
     "blind_heldout9": REPO_ROOT / "tests" / "data" / "blind_heldout9.yml",  # the ninth set: measure only
     "blind_dev10": REPO_ROOT / "tests" / "data" / "blind_dev10.yml",  # the tenth set's tuning half
     "blind_heldout10": REPO_ROOT / "tests" / "data" / "blind_heldout10.yml",  # the tenth set: measure only
+    "blind_dev11": REPO_ROOT / "tests" / "data" / "blind_dev11.yml",  # the eleventh set's tuning half
+    "blind_heldout11": REPO_ROOT / "tests" / "data" / "blind_heldout11.yml",  # the eleventh set: measure only
 }
 MODES = ("dense", "bm25", "hybrid")
 
@@ -87,13 +91,18 @@ def load_blind(name_or_path: str | Path) -> list[BlindQuestion]:
     return [BlindQuestion(**{k: v for k, v in item.items() if k in BlindQuestion.__dataclass_fields__}) for item in raw]
 
 
+def _fold(text: str) -> str:
+    """Case and width folded (NFKC): a reply's full-width 村（居） or ９０％ is the set's 村(居) or 90%."""
+    return unicodedata.normalize("NFKC", text).lower()
+
+
 def _contains(text: str, phrase: str) -> bool:
-    return phrase.lower() in text
+    return _fold(phrase) in text
 
 
 def missing_groups(text: str, groups: list[list[str]]) -> list[list[str]]:
-    """The must_all groups none of whose phrases occur in ``text`` (case-insensitive)."""
-    low = text.lower()
+    """The must_all groups none of whose phrases occur in ``text`` (case- and width-insensitive)."""
+    low = _fold(text)
     return [g for g in groups if not any(_contains(low, str(p)) for p in g)]
 
 
@@ -120,7 +129,7 @@ def _reply_text(ans) -> str:
 
 def grade(q: BlindQuestion, ans) -> Grade:
     declined = is_decline(ans)
-    pointer = not q.pointer_any or any(_contains(_reply_text(ans).lower(), str(p)) for p in q.pointer_any)
+    pointer = not q.pointer_any or any(_contains(_fold(_reply_text(ans)), str(p)) for p in q.pointer_any)
     missing = missing_groups(graded_text(ans), q.must_all)
     if q.expect == "decline":
         correct = declined and pointer

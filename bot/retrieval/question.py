@@ -154,12 +154,12 @@ OPERATOR_CUE = re.compile(
 )
 # Words that only ask (or join parts), carrying no topic of their own.
 _PART_FILLER = re.compile(
-    r"(20[0-9]{2})年?|又|分别|呢|是多少|多少|几|是|啥|什么|怎么样|目标值?|基期值?|属性|还有|负责|做|搞|弄|报名|办理|查|看"
+    r"(20[0-9]{2})年?|又|分别|呢|是多少|多少|几|是|啥|什么|怎么样|目标值?|基期值?|属性|还有|负责|落实|推进|推动|实施|执行|做|搞|弄|报名|办理|查|看"
 )
 
 # Where a message holds a second question: a joining word after a pause, or a question mark.
 _JOINERS = re.compile(
-    r"(?:^|[，,。；;？?！!\s])(?:另外问一?下|另外|顺便问一?下|顺带问一?下|顺便|顺带|此外|还有就是|还有|还想问一?下|还想问|再问一?下|再就是|再一个就是|再一个|然后就是|然后|对了|以及)[，,：:\s]*"
+    r"(?:(?<=[\u4e00-\u9fff])(?:还有就是|顺便问一?下|另外问一?下))|(?:^|[，,。；;？?！!\s])(?:另外问一?下|另外|顺便问一?下|顺带问一?下|顺便|顺带|此外|还有就是|还有|还想问一?下|还想问|再问一?下|再就是|再一个就是|再一个|然后就是|然后|对了|以及)[，,：:\s]*"
 )
 # A joiner that announces a second question outright: what follows is a part of its own even without a question word,
 # and what went before was one too, even said as a wish (老人想去助餐点吃饭，顺便问下…).
@@ -171,7 +171,7 @@ _FIRST_OF = re.compile(r"(?:^|(?<=[，,。；;：:\s]))(?:一个是|一是|第�
 _ENDS = re.compile(r"[？?！!；;。]+")
 _BACKREF_COMMA = re.compile(r"[，,]\s*(?=(这块|这事|这件事|这个|这方面|那|它)[^，,]{0,12}$)")
 _ASKS = re.compile(
-    r"吗|嗎|呢|么|多少|几|哪|什么|啥|咋|怎么|怎样|如何|能否|可否|谁|是否|有没有|有冇|能不能|可不可以|可以.{0,6}[吗不]|要不要|\?|？|\x02"
+    r"吗|嗎|呢|么|多少|多大|多长|多久|多高|多远|几|哪|什么|啥|咋|怎么|怎样|如何|能否|可否|谁|是否|有没有|有冇|能不能|可不可以|可以.{0,6}[吗不]|要不要|\?|？|\x02"
     r"|(?:是|算|属于?)[^，,。？?]{1,12}还是"  # a choice (算约束性还是预期性) asks too
     r"|([^\W是会\d])[不没]\1"  # and so does 给不给 / 收不收 (是不是, 会不会 often only lead into the question)
     r"|(?i:\b(?:how|what|which|who|when|where|why)\b)"  # an English part asks too (its ? is cut off)
@@ -189,9 +189,10 @@ def _asking_clauses(piece: str, names_topic) -> list[str]:
             and _ASKS.search(out[-1])
             and _ASKS.search(clause)
             and len(_CJK_RUN.findall(_ASKS.sub("", clause))) >= 4
-            and names_topic(
-                cue_free(clause)
-            )  # 需要什么条件 asks an aspect of the clause before: no question of its own
+            and (  # 需要什么条件 asks an aspect of the clause before: no question of its own
+                names_topic(cue_free(clause))
+                or (INDICATOR_CUE.search(clause) and names_topic(clause))  # 每百户设施面积多少: an indicator of its own
+            )
             and has_topic(clause)  # nor does 覆盖率指标多少, a figure
             and names_topic(out[-1])
         ):
