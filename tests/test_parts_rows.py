@@ -239,3 +239,37 @@ def test_a_two_part_english_gist_names_each_kind():
 def test_day_care_for_toddlers_is_no_visit_to_the_elderly():
     assert "托育" in chinese_terms("Is there day care for babies?") and "探访" not in chinese_terms("day care for kids")
     assert "探访" in chinese_terms("Someone to care for my grandpa")
+
+
+@pytest.mark.parametrize(
+    ("question", "term"),
+    [
+        ("Will every village get full coverage?", "全覆盖"),
+        ("Who are the priority groups of this action?", "重点"),
+        ("Do firms get premises rent-free in return for serving residents?", "以场地换服务"),
+        ("Is a farmhouse library planned for my village?", "数字农家书屋"),
+        ("What culture venues are there?", "村史馆"),
+        ("Does it help empty nesters?", "留守空巢老人"),
+    ],
+)
+def test_the_plans_actions_and_services_have_english_words(question, term):
+    assert term in chinese_terms(question).split()
+
+
+def test_target_groups_ask_whom_not_for_an_indicator():
+    assert "指标" not in chinese_terms("Who are the target groups?")
+    assert "指标" in chinese_terms("What is the target for 2025?")
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "quoted"),
+    [
+        ("Who are the target groups that community volunteers mainly help?", "service", "留守空巢老人"),
+        ("When do social work stations reach full coverage?", "clause", "全覆盖"),
+        ("May firms use village premises rent-free if they serve residents?", "clause", "以场地换服务"),
+        ("What culture venues will villages and neighbourhoods build?", "service", "数字农家书屋"),
+    ],
+)
+def test_an_english_question_on_a_plan_term_gets_that_terms_answer(assistant, question, kind, quoted):
+    ans = assistant.ask(question)
+    assert ans.kind == kind and quoted in ans.answer
