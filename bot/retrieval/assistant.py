@@ -227,6 +227,12 @@ class Assistant(Routing):
         )
         return answer
 
+    def asking_end(self, part: str) -> str | None:
+        """Where a long story told before its question asks (None: the whole part asks): the story's side details
+        decide no off-topic topic there; safety topics' cues count anywhere."""
+        asking = focus(part, self._names_subject)
+        return asking if asking != part else None
+
     def _answer_part(
         self, q: str, top_k: int, service_hint: str | None, prev: A.Answer | None, english: bool
     ) -> A.Answer | None:
@@ -235,9 +241,9 @@ class Assistant(Routing):
         reviewed = self._qa_answer(q, self.search_query(q, english)) if prev is None else None
         if reviewed is not None:
             return reviewed
-        asking = focus(q, self._names_subject)  # where a long story asks: its side details decide no topic
-        decline = self.topics.classify(q, asking if asking != q else None)
-        issued = self.elsewhere.find(asking) if self._mentioned_service(q) is None else None
+        asking = self.asking_end(q)
+        decline = self.topics.classify(q, asking)
+        issued = self.elsewhere.find(asking or q) if self._mentioned_service(q) is None else None
         if issued is not None and (decline is None or decline.topic == "other_place"):  # 护照过期了: who issues it
             return A.finish(A.Answer(q, "out_of_scope", "", confidence=0.0, topic="not_in_catalogue"), issued.reply, 0)
         matter_first = decline is not None and self._matter_before(decline, self.search_query(q, english))

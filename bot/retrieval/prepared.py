@@ -14,7 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from bot.errors import UserFacingError
-from bot.retrieval.question import clean_question, focus, has_topic, split_parts
+from bot.retrieval.question import clean_question, has_topic, split_parts
 from bot.retrieval.script import english_parts, script_of, to_mandarin, to_simplified
 
 MEMO_SIZE = 512
@@ -68,11 +68,8 @@ def prepare(assistant, raw: str) -> Prepared:
             assistant.search_query(p, english) for p in parts if has_topic(p) and assistant.topics.classify(p) is None
         )
     first = assistant.search_query(parts[0], english)
-    asking = focus(parts[0], assistant._names_subject)
     # the first part is searched unless the scope layer declines it first (a reviewed Q&A entry is looked for before)
-    searched = (
-        bool(assistant.kb.qa) or assistant.topics.classify(parts[0], asking if asking != parts[0] else None) is None
-    )
+    searched = bool(assistant.kb.qa) or assistant.topics.classify(parts[0], assistant.asking_end(parts[0])) is None
     single = (first,) if searched and first not in batch else ()
     prepared = Prepared(raw, script, q, parts, batch, single)
     assistant.prepared.put(prepared)
