@@ -169,6 +169,21 @@ def test_an_english_table_row_is_answered_not_declined(assistant):
     assert ans.kind == "clause" and "社区志愿服务行动" in ans.answer
 
 
+@pytest.mark.parametrize(
+    ("question", "term", "absent"),
+    [
+        ("Is the childcare centre near us low-cost?", "普惠", None),
+        ("My uncle was discharged from the army last year, any help?", "退役军人", None),
+        ("Tell me about the red-heart property scheme", "红心物业", None),
+        ("Which of the key indicators are mandatory rather than just expected?", "约束性", "预期性"),
+        ("How big a share is kept for residents' activities?", "居民活动区域", None),
+    ],
+)
+def test_english_words_for_more_plan_terms(question, term, absent):
+    terms = chinese_terms(question)
+    assert term in terms and (absent is None or absent not in terms)
+
+
 def test_english_property_management_maps_to_the_plan_term():
     assert "物业" in chinese_terms("Who regulates the property company of our estate?")
     assert "自助服务" in chinese_terms("Can I print records at a self-service machine?")
