@@ -337,6 +337,16 @@ def test_operator_question_gets_the_plan_not_the_parents_card(assistant):
     assert ans.kind == "clause" and "社会力量" in ans.sources[0].text
 
 
+def test_a_donor_gets_the_plan_on_giving_whatever_the_gift_is_for(assistant):
+    ans = assistant.ask("老伴走后留下些积蓄，我想把钱捐给村里建个儿童之家，该怎么办")
+    assert ans.kind == "clause" and "捐赠" in ans.sources[0].text
+
+
+def test_who_coordinates_asks_for_the_agency(assistant):
+    ans = assistant.ask("社区养老服务这一块由谁来统筹")
+    assert ans.kind == "agency" and "市民政局" in ans.answer
+
+
 @pytest.mark.parametrize(
     "question, pointer",
     [

@@ -20,6 +20,7 @@ from bot.retrieval.plantext import OFFERS_PLACE, PlanText, _doing
 from bot.retrieval.question import (
     AGENCY_CUE,
     CLAUSE_CUE,
+    DONOR_CUE,
     ENUM_CUE,
     GOAL_CUE,
     INDICATOR_CUE,
@@ -163,7 +164,9 @@ class Routing(AgencyQuestions, PlanText, Composition):
             and not self._services_by_clause.get(top.id)
         ):
             return self._with(self._clause_answer(q, self._listing_hit(hits), hits, top_k), q, conf)
-        operator = OPERATOR_CUE.search(q) or OFFERS_PLACE.search(q) if mentioned is None or not aspect else None
+        operator = (
+            OPERATOR_CUE.search(q) or OFFERS_PLACE.search(q) if mentioned is None or not aspect else None
+        ) or DONOR_CUE.search(q)
         if CLAUSE_CUE.search(q) or operator:
             plan_hits = [h for h in hits if h.passage.type in ("plan", "action")]
             clause_hit = (
