@@ -351,7 +351,7 @@ def test_who_coordinates_asks_for_the_agency(assistant):
     "question, pointer",
     [
         # no topic cue fires on these: the topic prototypes decide (unseen wording, one English)
-        ("家里突然没电了，电力公司啥时候来修", "12345"),
+        ("干完活工头一直不结账", "12333"),
         ("Will it rain this afternoon? Should I take an umbrella?", "12121"),
     ],
 )

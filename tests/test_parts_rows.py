@@ -27,6 +27,11 @@ def test_a_joiner_said_without_a_pause_still_starts_a_second_question():
     assert split_parts("养老还有就近的吗", names_topic=_topic) == ["养老还有就近的吗"]
 
 
+def test_a_question_mark_before_a_joiner_still_ends_the_first_question():
+    parts = split_parts("社区能办医保不？还有托育去哪报名", names_topic=_topic)
+    assert parts == ["社区能办医保不", "托育去哪报名"]
+
+
 def test_a_figure_asked_by_its_size_after_a_spoken_pause_is_a_part_of_its_own():
     assert split_parts("托育写在哪一节 自助服务面积要有多大", names_topic=_topic) == [
         "托育写在哪一节",

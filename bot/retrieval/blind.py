@@ -2,8 +2,8 @@
 
 Each question says what a right reply contains (``must_all``: groups of alternative phrases, one of every group
 must appear in the reply or in the sources it quotes) or that it must be declined (``pointer_any``: one of these
-pointers must appear in the reply). ``blind_dev`` … ``blind_dev11`` and (since 2026-12-01) ``blind_heldout`` are for tuning;
-``blind_heldout2`` … ``blind_heldout11`` only measure (their failures are never printed).
+pointers must appear in the reply). ``blind_dev`` … ``blind_dev12`` and (since 2026-12-01) ``blind_heldout`` are for tuning;
+``blind_heldout2`` … ``blind_heldout12`` only measure (their failures are never printed).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ MEASURE_ONLY = frozenset(
         "blind_heldout9",
         "blind_heldout10",
         "blind_heldout11",
+        "blind_heldout12",
     }
 )
 
@@ -58,6 +59,8 @@ BLIND_SETS = {
     "blind_heldout10": REPO_ROOT / "tests" / "data" / "blind_heldout10.yml",  # the tenth set: measure only
     "blind_dev11": REPO_ROOT / "tests" / "data" / "blind_dev11.yml",  # the eleventh set's tuning half
     "blind_heldout11": REPO_ROOT / "tests" / "data" / "blind_heldout11.yml",  # the eleventh set: measure only
+    "blind_dev12": REPO_ROOT / "tests" / "data" / "blind_dev12.yml",  # the twelfth (off-topic heavy) set's tuning half
+    "blind_heldout12": REPO_ROOT / "tests" / "data" / "blind_heldout12.yml",  # the twelfth set: measure only
 }
 MODES = ("dense", "bm25", "hybrid")
 

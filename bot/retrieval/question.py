@@ -161,7 +161,7 @@ _PART_FILLER = re.compile(
 
 # Where a message holds a second question: a joining word after a pause, or a question mark.
 _JOINERS = re.compile(
-    r"(?:(?<=[\u4e00-\u9fff])(?:还有就是|顺便问一?下|另外问一?下))|(?:^|[，,。；;？?！!\s])(?:另外问一?下|另外|顺便问一?下|顺带问一?下|顺便|顺带|此外|还有就是|还有|还想问一?下|还想问|再问一?下|再就是|再一个就是|再一个|然后就是|然后|对了|以及)[，,：:\s]*"
+    r"(?:(?<=[\u4e00-\u9fff])(?:还有就是|顺便问一?下|另外问一?下))|(?:^|(?<=[，,。；;？?！!\s]))(?:另外问一?下|另外|顺便问一?下|顺带问一?下|顺便|顺带|此外|还有就是|还有|还想问一?下|还想问|再问一?下|再就是|再一个就是|再一个|然后就是|然后|对了|以及)[，,：:\s]*"
 )
 # A joiner that announces a second question outright: what follows is a part of its own even without a question word,
 # and what went before was one too, even said as a wish (老人想去助餐点吃饭，顺便问下…).
