@@ -10,7 +10,9 @@ looks up or withdraws a consultation, records consent), so it needs evidence in 
   plainly about the resident's own submission (never a question about disputes or rules);
 - goodbye / greet / thanks: the whole message is the farewell (greeting, thanks), nothing else asked;
 - start_consultation: an explicit request phrase ("我要反映…", "发起议事协商") and no question about the plan;
-- affirm / deny: the whole message is explicit yes/no words (同意, 可以, 好的, 是的, 确认, 不同意 …).
+- affirm / deny: the whole message is explicit yes/no words (同意, 可以, 好的, 是的, 确认, 不同意 …);
+- ask_consultation_process (answered mid-form, leaving the field unfilled): words that ask, so a bare phone number
+  typed at "请留手机号" is the phone.
 
 Button payloads ("/affirm") never reach the NLU pipeline, so a button is always evidence.
 The tracking-number pattern is the one both environments share (linli_common/tracking.py).
@@ -158,6 +160,12 @@ def is_process_question(text: str | None) -> bool:
     return bool(_PROCESS_QUESTION.search(text or "")) and len(compact(text)) <= 30
 
 
+def asks_about_the_process(text: str | None) -> bool:
+    """ "多久有人回复？", "提交了以后怎么处理": words that ask; a bare phone number ("137-0000-5678") asks nothing."""
+    t = text or ""
+    return bool(_PROCESS_QUESTION.search(t) or _QUESTION.search(t) or _HOW_LONG.search(t))
+
+
 def is_status_request(text: str | None) -> bool:
     if has_tracking_number(text):
         return True
@@ -216,6 +224,7 @@ EVIDENCE = {
     "start_consultation": is_start_request,
     "affirm": is_explicit_yes,
     "deny": is_explicit_no,
+    "ask_consultation_process": asks_about_the_process,  # mid-form it is answered and the field stays unfilled
 }
 #: Where a demoted intent goes: the best-ranked of these (the assistant answers it), else nlu_fallback.
 INFORMATIONAL = (
@@ -231,8 +240,9 @@ INFORMATIONAL = (
 #: Intents DIET confuses with a correction ("社区选错了" read as deny): with correction words they become one.
 CORRECTABLE = ("deny", "affirm", "inform", "nlu_fallback", "cancel")
 CORRECTION_INTENT = "correct_form_field"
-#: Yes/no without evidence is not a question: it becomes nlu_fallback (re-asked inside a form).
-TO_FALLBACK = ("affirm", "deny")
+#: Yes/no, or a process question, without evidence is not a question: nlu_fallback (a form takes it as its answer
+#: or re-asks).
+TO_FALLBACK = ("affirm", "deny", "ask_consultation_process")
 
 
 def lacks_evidence(intent: str | None, text: str | None) -> bool:

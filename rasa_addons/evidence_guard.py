@@ -33,12 +33,13 @@ from rasa_addons.evidence import (
 DEMOTED = "demoted_intent"
 
 
-def demotion_target(intent: str, ranking: list[dict[str, Any]]) -> str:
-    """Where an intent without evidence goes: yes/no → nlu_fallback; else the best informational intent."""
+def demotion_target(intent: str, ranking: list[dict[str, Any]], text: str | None = None) -> str:
+    """Where an intent without evidence goes: yes/no → nlu_fallback; else the best informational intent whose
+    own evidence the text has (a phone number read as a status check is no process question either)."""
     if intent in TO_FALLBACK:
         return DEFAULT_NLU_FALLBACK_INTENT_NAME
     for r in ranking:
-        if r.get(INTENT_NAME_KEY) in INFORMATIONAL:
+        if r.get(INTENT_NAME_KEY) in INFORMATIONAL and not lacks_evidence(r[INTENT_NAME_KEY], text):
             return r[INTENT_NAME_KEY]
     return DEFAULT_NLU_FALLBACK_INTENT_NAME
 
@@ -71,7 +72,7 @@ class EvidenceGuard(GraphComponent, IntentClassifier):
             if name in CORRECTABLE and is_correction(text):
                 target = CORRECTION_INTENT
             elif lacks_evidence(name, text):
-                target = demotion_target(name, ranking)
+                target = demotion_target(name, ranking, text)
             else:
                 continue
             new = {

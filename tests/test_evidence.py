@@ -64,6 +64,8 @@ def test_explicit_yes_words_are_consent(text):
         ("check_consultation_status", "我提交的诉求一般几天能处理"),
         ("thanks", "谢谢，那残疾人两项补贴在哪里申请呢"),
         ("greet", "你好，请问社区养老服务站在哪个位置"),
+        ("ask_consultation_process", "137-0000-5678"),
+        ("ask_consultation_process", "王秀兰"),
     ],
 )
 def test_transactional_intent_without_evidence_is_demoted(intent, text):
@@ -81,6 +83,8 @@ def test_transactional_intent_without_evidence_is_demoted(intent, text):
         ("check_consultation_status", "我反映的事情处理得怎么样了"),
         ("start_consultation", "我想反映一下小区停车的问题"),
         ("start_consultation", "发起议事协商"),
+        ("ask_consultation_process", "提交以后多久有人回复"),
+        ("ask_consultation_process", "会不会泄露我的电话"),
     ],
 )
 def test_transactional_intent_with_evidence_is_kept(intent, text):
