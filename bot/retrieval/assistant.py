@@ -24,6 +24,7 @@ from bot.retrieval.index import backend_index_dir, index_dir, load_or_build, ver
 from bot.retrieval.matter import MatterDetector, MatterParams, MatterSignal
 from bot.retrieval.passages import build_passages
 from bot.retrieval.prepared import Memo, prepare
+from bot.retrieval.probe import Example, ScopeProbe, load_examples
 from bot.retrieval.question import (
     AGENCY_CUE,
     CLAUSE_CUE,
@@ -40,7 +41,7 @@ from bot.retrieval.script import (
     to_traditional,
 )
 from bot.retrieval.search import FusionParams, Hit, Retriever, SearchResult
-from bot.retrieval.topics import ScopeSimilarity, TopicClassifier
+from bot.retrieval.topics import Decline, ScopeSimilarity, TopicClassifier
 from bot.retrieval.typos import SoundSpeller
 
 log = logging.getLogger(__name__)
@@ -58,9 +59,13 @@ class Assistant(Routing):
         index_meta: dict | None = None,
         matters: MatterDetector | None = None,
         scope_margin: float = float("inf"),
+        probe: ScopeProbe | None = None,
+        probe_threshold: float = float("inf"),
     ):
         self.kb = kb
         self.scope_margin = scope_margin
+        self.probe = probe  # the learned scope decision after the cues and the prototype margin
+        self.probe_threshold = probe_threshold
         self.search_mode = "hybrid"  # the ranking ask() answers from; `bot eval` also grades dense and BM25 alone
         self.matters = matters
         self.retriever = retriever
@@ -143,8 +148,21 @@ class Assistant(Routing):
         assistant = cls(
             kb, retriever, settings.max_question_chars, gate, meta, matters, settings.retrieval_scope_margin
         )
-        assistant.topics.embed_prototypes(embedder, backend_index_dir(index_dir(settings.cache_dir), embedder.backend))
+        cache = backend_index_dir(index_dir(settings.cache_dir), embedder.backend)
+        assistant.topics.embed_prototypes(embedder, cache)
+        assistant.probe = ScopeProbe.build(embedder, assistant.probe_examples(), cache)
+        assistant.probe_threshold = settings.retrieval_scope_probe_threshold
         return assistant
+
+    def probe_examples(self) -> list[Example]:
+        """What the scope probe learns from: the labelled messages, the catalogue's own names for its services (in
+        scope), the offtopic topics' prototypes (out of scope, with their topic's reply) and the blind tuning sets'
+        questions (never a measure-only set's)."""
+        from bot.retrieval.blind import tuning_examples
+
+        names = [Example(n, False) for s in self.kb.services for n in (s.name, *s.aliases)]
+        protos = [Example(p, True, t.id) for t in self.topics.topics for p in t.prototypes]
+        return [*load_examples(), *names, *protos, *tuning_examples(self.topics.reply_for)]
 
     # ---- public API ---------------------------------------------------------------------
     def search(self, question: object, mode: str = "hybrid", k: int | None = None) -> SearchResult:
@@ -155,10 +173,11 @@ class Assistant(Routing):
         """The out-of-scope gate's signals for a cleaned question and its search result."""
         return self.gate.signal(q, self.retriever.query_vector(q), result.dense_top, result.sparse_top, params)
 
-    def _matter_before(self, decline, query: str) -> bool:
+    def _matter_before(self, decline, query: str, any_topic: bool = False) -> bool:
         """Whether a topic that yields to the community-matter flow (a quarrel with the neighbours upstairs over
-        noise is a matter the residents' committee takes up) meets a matter here: then the matter is answered."""
-        if not self.topics.yields_to_matter(decline.topic) or self.matters is None:
+        noise is a matter the residents' committee takes up) meets a matter here: then the matter is answered.
+        ``any_topic``: every topic yields (the probe's decline, which no cue backs)."""
+        if not (any_topic or self.topics.yields_to_matter(decline.topic)) or self.matters is None:
             return False
         result = self.retriever.search(query, k=len(self.retriever.passages), mode=self.search_mode)
         signal = self.matter(query, result)
@@ -256,9 +275,8 @@ class Assistant(Routing):
             if follow is not None or not INDICATOR_CUE.search(q):
                 return follow  # 哪个指标是约束性的 after a clause: the indicators themselves are its subject
         query = self.search_query(q, english)
-        decline = (
-            None if matter_first else self.topics.by_similarity(self.scope_similarity(q, query), self.scope_margin)
-        )
+        similar = None if matter_first else self.scope_similarity(q, query)
+        decline = self.topics.by_similarity(similar, self.scope_margin) or self._probe_decline(similar, query)
         if decline is not None:
             return A.finish(A.Answer(q, "out_of_scope", "", confidence=0.0, topic=decline.topic), decline.reply, 0)
         told = self._chapter_told(q, query)
@@ -281,6 +299,17 @@ class Assistant(Routing):
         vec = self.retriever.query_vector(query)
         scores, _ = self.retriever.faiss_index.search(vec, 1)
         return self.topics.similarity(vec, float(scores[0][0]))
+
+    def _probe_decline(self, similar: ScopeSimilarity | None, query: str) -> Decline | None:
+        """The probe's decline, with the reply of the labelled out-of-scope messages nearest the question; None
+        without a similarity (an in-scope override), below the threshold, or when the question is a community matter."""
+        if similar is None or self.probe is None:
+            return None
+        verdict = self.probe.verdict(self.retriever.query_vector(query))
+        if verdict.p_out < self.probe_threshold:
+            return None
+        decline = self.topics.reply_decline(verdict.reply)
+        return None if self._matter_before(decline, query, any_topic=True) else decline
 
     def _declined_with(self, before: A.Answer, before_part: str, part: str) -> bool:
         """Whether a part goes on about what the part before was declined for (台风会不会来？学校要不要停课): read

@@ -2,8 +2,8 @@
 
 Each question says what a right reply contains (``must_all``: groups of alternative phrases, one of every group
 must appear in the reply or in the sources it quotes) or that it must be declined (``pointer_any``: one of these
-pointers must appear in the reply). ``blind_dev`` … ``blind_dev12`` and (since 2026-12-01) ``blind_heldout`` are for tuning;
-``blind_heldout2`` … ``blind_heldout12`` only measure (their failures are never printed).
+pointers must appear in the reply). ``blind_dev`` … ``blind_dev13`` and (since 2026-12-01) ``blind_heldout`` are for tuning;
+``blind_heldout2`` … ``blind_heldout13`` only measure (their failures are never printed).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ MEASURE_ONLY = frozenset(
         "blind_heldout10",
         "blind_heldout11",
         "blind_heldout12",
+        "blind_heldout13",
     }
 )
 
@@ -61,6 +62,8 @@ BLIND_SETS = {
     "blind_heldout11": REPO_ROOT / "tests" / "data" / "blind_heldout11.yml",  # the eleventh set: measure only
     "blind_dev12": REPO_ROOT / "tests" / "data" / "blind_dev12.yml",  # the twelfth (off-topic heavy) set's tuning half
     "blind_heldout12": REPO_ROOT / "tests" / "data" / "blind_heldout12.yml",  # the twelfth set: measure only
+    "blind_dev13": REPO_ROOT / "tests" / "data" / "blind_dev13.yml",  # the thirteenth set's tuning half
+    "blind_heldout13": REPO_ROOT / "tests" / "data" / "blind_heldout13.yml",  # the thirteenth set: measure only
 }
 MODES = ("dense", "bm25", "hybrid")
 
@@ -92,6 +95,21 @@ def load_blind(name_or_path: str | Path) -> list[BlindQuestion]:
     path = BLIND_SETS.get(str(name_or_path), name_or_path)
     raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     return [BlindQuestion(**{k: v for k, v in item.items() if k in BlindQuestion.__dataclass_fields__}) for item in raw]
+
+
+def tuning_examples(reply_for, names: list[str] | None = None) -> list:
+    """The tuning sets' questions as scope-probe examples (out of scope when they must be declined, with the reply
+    topic ``reply_for(question, pointer_any)`` names); a measure-only set never teaches the probe."""
+    from bot.retrieval.probe import Example
+
+    names = [n for n in (names or BLIND_SETS) if n not in MEASURE_ONLY]
+    return [
+        Example(q.question, True, reply_for(q.question, q.pointer_any))
+        if q.expect == "decline"
+        else Example(q.question, False)
+        for n in names
+        for q in load_blind(n)
+    ]
 
 
 def _fold(text: str) -> str:

@@ -123,6 +123,24 @@ class TopicClassifier:
             return None
         return Decline(sim.topic, self._by_id[sim.topic].reply, similarity=sim.margin)
 
+    def reply_decline(self, topic_id: str) -> Decline:
+        """A decline with a topic's reply (the general one for an unknown id)."""
+        topic = self._by_id.get(topic_id) or self._by_id["general"]
+        return Decline(topic.id, topic.reply)
+
+    def reply_for(self, text: str, pointers: list[str]) -> str:
+        """The topic whose reply gives a declined question its pointer (a blind set's ``pointer_any``): of the topics
+        whose reply names the first pointer (else any), the one its cue picks, else chit-chat or the general reply,
+        else the first listed; "" when no reply names any."""
+        for wanted in ([pointers[0]] if pointers else [], pointers):
+            names = [t.id for t in self.topics if any(str(p).lower() in t.reply.lower() for p in wanted)]
+            if names:
+                cue = self.topic_of(text)
+                if cue is not None and cue.topic in names:
+                    return cue.topic
+                return next((n for n in ("chitchat", "general") if n in names), names[0])
+        return ""
+
     def yields_to_matter(self, topic_id: str) -> bool:
         topic = self._by_id.get(topic_id)
         return topic is not None and topic.after_matter
