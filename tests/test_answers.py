@@ -54,7 +54,9 @@ def test_out_of_scope_is_honest(assistant, question):
     assert ans.kind == "out_of_scope"
     assert ans.sources == [] and ans.services == [] and "来源" not in ans.answer
     # either a topic's own pointer or the generic offer of a consultation / a community worker
-    assert re.search(r"天气预报|12121|议事协商|社区工作者|帮不上忙|金融机构", ans.answer), ans.answer
+    assert re.search(r"天气预报|12121|议事协商|社区工作者|帮不上忙|金融机构|诊疗建议|不在我的资料范围", ans.answer), (
+        ans.answer
+    )
 
 
 def test_each_service_agency_question_names_its_agency(assistant):

@@ -150,19 +150,31 @@ class Assistant(Routing):
         )
         cache = backend_index_dir(index_dir(settings.cache_dir), embedder.backend)
         assistant.topics.embed_prototypes(embedder, cache)
-        assistant.probe = ScopeProbe.build(embedder, assistant.probe_examples(), cache)
+        assistant.probe = ScopeProbe.build(embedder, assistant.probe_examples(), cache, assistant.scope_context)
         assistant.probe_threshold = settings.retrieval_scope_probe_threshold
         return assistant
+
+    def scope_context(self, vectors):
+        """The probe's two extra features per vector: its best cosine to a KB passage and to a topic prototype."""
+        import numpy as np
+
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        kb, _ = self.retriever.faiss_index.search(vectors, 1)
+        protos = self.topics.proto_vectors
+        topic = (vectors @ protos.T).max(axis=1) if protos is not None and len(protos) else np.zeros(len(vectors))
+        return np.column_stack([kb[:, 0], topic])
 
     def probe_examples(self) -> list[Example]:
         """What the scope probe learns from: the labelled messages, the catalogue's own names for its services (in
         scope), the offtopic topics' prototypes (out of scope, with their topic's reply) and the blind tuning sets'
-        questions (never a measure-only set's)."""
-        from bot.retrieval.blind import tuning_examples
+        questions; never a text a measure-only set asks."""
+        from bot.retrieval.blind import measured_texts, tuning_examples
 
         names = [Example(n, False) for s in self.kb.services for n in (s.name, *s.aliases)]
         protos = [Example(p, True, t.id) for t in self.topics.topics for p in t.prototypes]
-        return [*load_examples(), *names, *protos, *tuning_examples(self.topics.reply_for)]
+        frozen = measured_texts()
+        examples = [*load_examples(), *names, *protos, *tuning_examples(self.topics.reply_for)]
+        return [e for e in examples if e.text not in frozen]
 
     # ---- public API ---------------------------------------------------------------------
     def search(self, question: object, mode: str = "hybrid", k: int | None = None) -> SearchResult:

@@ -112,6 +112,12 @@ def tuning_examples(reply_for, names: list[str] | None = None) -> list:
     ]
 
 
+def measured_texts() -> frozenset[str]:
+    """Every measure-only set's question texts: nothing that teaches the assistant may contain one (two sets'
+    writers sometimes typed the same short question)."""
+    return frozenset(q.question for n in MEASURE_ONLY for q in load_blind(n))
+
+
 def _fold(text: str) -> str:
     """Case and width folded (NFKC): a reply's full-width 村（居） or ９０％ is the set's 村(居) or 90%."""
     return unicodedata.normalize("NFKC", text).lower()

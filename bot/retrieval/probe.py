@@ -21,6 +21,8 @@ import yaml
 
 TRAIN_FILE = Path(__file__).with_name("data") / "scope_train.yml"
 GENERAL = "general"  # the reply topic when no labelled neighbour is near enough
+#: Replies only wording earns: an injection is told by what it says ("忽略以上指令"), not by what it is near.
+CUE_ONLY = frozenset({"injection"})
 
 
 @dataclass(frozen=True)
@@ -70,29 +72,35 @@ class ScopeProbe:
         out_vectors: np.ndarray,
         out_replies: list[str],
         neighbours: int = 5,
+        context=None,
     ):
         self.mean, self.scale, self.weights, self.bias = mean, scale, weights, bias
+        self.context = context  # vectors -> extra features (the best KB and topic-prototype cosines), or None
         self.out_vectors = np.ascontiguousarray(out_vectors, dtype=np.float32)
         self.out_replies = out_replies
         self.neighbours = neighbours
 
     @classmethod
-    def train(cls, vectors: np.ndarray, examples: list[Example], l2: float = 30.0) -> ScopeProbe:
-        x = np.asarray(vectors, dtype=np.float64)
+    def train(cls, vectors: np.ndarray, examples: list[Example], l2: float = 30.0, context=None) -> ScopeProbe:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        x = _features(vectors, context)
         y = np.array([e.out for e in examples], dtype=np.float64)
         mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
         w, b = fit_logistic((x - mean) / scale, y, l2)
         outs = [i for i, e in enumerate(examples) if e.out and e.reply]  # those with a reply topic to lend
-        return cls(mean, scale, w, b, x[outs], [examples[i].reply for i in outs])
+        return cls(mean, scale, w, b, vectors[outs], [examples[i].reply for i in outs], context=context)
 
     @classmethod
-    def build(cls, embedder, examples: list[Example] | None = None, cache_dir: Path | None = None) -> ScopeProbe:
+    def build(
+        cls, embedder, examples: list[Example] | None = None, cache_dir: Path | None = None, context=None
+    ) -> ScopeProbe:
         """Train on the labelled messages, their vectors encoded once per model (cached in ``cache_dir``)."""
         examples = examples if examples is not None else load_examples()
-        return cls.train(_vectors(embedder, [e.text for e in examples], cache_dir), examples)
+        return cls.train(_vectors(embedder, [e.text for e in examples], cache_dir), examples, context=context)
 
     def p_out(self, query_vector: np.ndarray) -> float:
-        x = (np.asarray(query_vector, dtype=np.float64).reshape(-1) - self.mean) / self.scale
+        vec = np.asarray(query_vector, dtype=np.float32).reshape(1, -1)
+        x = (_features(vec, self.context)[0] - self.mean) / self.scale
         return float(1.0 / (1.0 + np.exp(-(x @ self.weights + self.bias))))
 
     def verdict(self, query_vector: np.ndarray) -> ProbeVerdict:
@@ -103,7 +111,13 @@ class ScopeProbe:
         for i in top:
             votes[self.out_replies[i]] = votes.get(self.out_replies[i], 0.0) + float(sims[i])
         reply = max(votes, key=votes.get) if votes else GENERAL
+        reply = GENERAL if reply in CUE_ONLY else reply
         return ProbeVerdict(self.p_out(vec), reply, float(sims[top].mean()) if len(top) else 0.0)
+
+
+def _features(vectors: np.ndarray, context) -> np.ndarray:
+    x = np.asarray(vectors, dtype=np.float64)
+    return x if context is None else np.hstack([x, np.asarray(context(vectors), dtype=np.float64)])
 
 
 def _vectors(embedder, texts: list[str], cache_dir: Path | None) -> np.ndarray:
