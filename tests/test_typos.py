@@ -60,3 +60,11 @@ def test_an_asking_word_the_passages_never_cut_out_is_still_read_by_sound():
     speller = SoundSpeller.from_texts(["社区老年助餐"], lambda t: [t], terms=[], known_words={"社区": 6115})
     assert speller.correct("助餐谁付责") == "助餐谁负责"
     assert speller.correct("归哪个部们管") == "归哪个部门管"
+
+
+def test_a_name_typed_with_a_fuzzy_pinyin_pair_is_read_as_the_name():
+    speller = SoundSpeller({"市民政局": 5, "民政": 3, "名称": 4}, {"名称": 100}, terms=["市民政局"])
+    assert speller.correct("市名政局负责哪几部分") == "市民政局负责哪几部分"  # ming/min
+    assert speller.correct("市民正局") == "市民政局"  # zheng typed for zheng, a plain homophone
+    assert speller.correct("名称是什么") == "名称是什么"  # a general word sounding like no name stays
+    assert speller.correct("名政") == "名政"  # a fuzzy pair never turns a two-character span into a word

@@ -21,8 +21,9 @@ import yaml
 
 TRAIN_FILE = Path(__file__).with_name("data") / "scope_train.yml"
 GENERAL = "general"  # the reply topic when no labelled neighbour is near enough
-#: Replies only wording earns: an injection is told by what it says ("忽略以上指令"), not by what it is near.
-CUE_ONLY = frozenset({"injection"})
+#: Replies only wording earns: an injection is told by what it says ("忽略以上指令"), not by what it is near, and an
+#: alarm (119, 96333, 122, 110) is never raised by resemblance (油烟 is near 焦糊味 but no fire).
+CUE_ONLY = frozenset({"injection", "fire", "lift", "traffic_accident", "missing_person", "violence"})
 
 
 @dataclass(frozen=True)

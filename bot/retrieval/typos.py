@@ -31,6 +31,20 @@ def _sound(text: str) -> str:
     return " ".join(lazy_pinyin(text, style=Style.NORMAL, errors="ignore"))
 
 
+_FUZZY_INITIAL = re.compile(r"^(zh|ch|sh|l)")
+_FUZZY_FINAL = re.compile(r"(?<=[aei])ng$|(?<=i)ng$")
+
+
+def _fuzzy(sound: str) -> str:
+    """A sound with the pairs pinyin keyboards' fuzzy mode merges (and many speakers do not tell apart): zh/z, ch/c,
+    sh/s, l/n, in/ing, en/eng, an/ang (市名政局 is typed for 市民政局)."""
+    merged = []
+    for syl in sound.split():
+        syl = _FUZZY_INITIAL.sub(lambda m: {"zh": "z", "ch": "c", "sh": "s", "l": "n"}[m.group(1)], syl)
+        merged.append(_FUZZY_FINAL.sub("n", syl))
+    return " ".join(merged)
+
+
 class SoundSpeller:
     """Replaces homophone typos of knowledge-base words (see module docstring)."""
 
@@ -46,6 +60,9 @@ class SoundSpeller:
         for w in sorted(self.vocabulary, key=lambda w: -self.vocabulary[w]):
             self.by_sound.setdefault(_sound(w), []).append(w)
         self.by_joined = {s.replace(" ", ""): ws for s, ws in self.by_sound.items()}
+        self.terms_by_fuzzy: dict[str, list[str]] = {}
+        for w in sorted(self.terms & self.vocabulary.keys()):
+            self.terms_by_fuzzy.setdefault(_fuzzy(_sound(w)), []).append(w)
         self.by_letters = {k: ws for k, ws in self.by_joined.items() if len(k) >= 5}
 
     @classmethod
@@ -122,6 +139,8 @@ class SoundSpeller:
         if len(span) < 3 or span in self.terms or self._real(span):
             return None
         names = [w for w in self.by_sound.get(_sound(span), []) if w in self.terms and w[-1] == span[-1]]
+        if not names:  # said with a fuzzy pair (名政 for 民政): only a name, never a general word
+            names = [w for w in self.terms_by_fuzzy.get(_fuzzy(_sound(span)), []) if w[-1] == span[-1]]
         if len(names) != 1:
             return None
         typed = [a for a, b in zip(span, names[0]) if a != b]  # 是医保局 is 是 + 医保局, not a typo of 市医保局
