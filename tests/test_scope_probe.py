@@ -90,13 +90,15 @@ class CountingEmbedder:
         return self.inner.queries(texts)
 
 
-def test_training_vectors_are_encoded_once_per_model_and_cached(assistant, tmp_path):
+def test_training_vectors_are_encoded_once_per_text_and_cached(assistant, tmp_path):
     embedder = CountingEmbedder(assistant.retriever.embedder)
     examples = [Example("社区有没有助餐点", False), Example("今天股市怎么样", True, "finance")]
     first = ScopeProbe.build(embedder, examples, tmp_path)
-    assert embedder.encoded == 2 and list(tmp_path.glob("scope-probe-*.npy"))
+    assert embedder.encoded == 2 and list(tmp_path.glob("scope-probe-*.npz"))
     second = ScopeProbe.build(embedder, examples, tmp_path)
     assert embedder.encoded == 2  # loaded from the cache
+    ScopeProbe.build(embedder, [*examples, Example("社区有没有托育点", False)], tmp_path)
+    assert embedder.encoded == 3  # only the new text is encoded
     vec = assistant.retriever.query_vector("基金亏了怎么办")
     assert first.p_out(vec) == pytest.approx(second.p_out(vec))
     assert first.verdict(vec).reply == "finance"

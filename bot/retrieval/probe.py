@@ -13,6 +13,7 @@ the training vectors are encoded once per model and cached next to the index.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,12 +123,20 @@ def _features(vectors: np.ndarray, context) -> np.ndarray:
 
 
 def _vectors(embedder, texts: list[str], cache_dir: Path | None) -> np.ndarray:
-    key = hashlib.sha256("\n".join([str(getattr(embedder, "model_id", "")), *texts]).encode()).hexdigest()[:16]
-    path = Path(cache_dir) / f"scope-probe-{key}.npy" if cache_dir else None
+    """The texts' query vectors; with ``cache_dir``, every text is encoded once per model and kept on disk, so a new
+    knowledge version (new service names) or a new tuning set encodes only its new texts."""
+    model = hashlib.sha256(str(getattr(embedder, "model_id", "")).encode()).hexdigest()[:12]
+    path = Path(cache_dir) / f"scope-probe-{model}.npz" if cache_dir else None
+    known: dict[str, np.ndarray] = {}
     if path is not None and path.exists():
-        return np.load(path)
-    vectors = np.ascontiguousarray(embedder.queries(texts), dtype=np.float32)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, vectors)
-    return vectors
+        with np.load(path) as saved:
+            known = dict(zip(saved["texts"].tolist(), saved["vectors"]))
+    missing = sorted({t for t in texts if t not in known})
+    if missing:
+        known.update(zip(missing, np.asarray(embedder.queries(missing), dtype=np.float32)))
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")  # one per writer
+            np.savez(tmp, texts=np.array(list(known)), vectors=np.vstack(list(known.values())))
+            tmp.replace(path)  # readers never see half a file
+    return np.ascontiguousarray(np.vstack([known[t] for t in texts]), dtype=np.float32)
