@@ -102,3 +102,17 @@ def test_training_vectors_are_encoded_once_per_text_and_cached(assistant, tmp_pa
     vec = assistant.retriever.query_vector("基金亏了怎么办")
     assert first.p_out(vec) == pytest.approx(second.p_out(vec))
     assert first.verdict(vec).reply == "finance"
+
+
+def test_the_cross_validation_table_adds_reports_by_count():
+    from bot.retrieval.probe_cv import Tally, format_cv
+
+    tally = Tally()
+    tally.add({"accuracy": {"all": (0.9, 10)}, "offtopic_declined_with_pointer": (0.5, 4),
+               "inscope_wrongly_declined": (1 / 6, 6)})  # fmt: skip
+    tally.add({"accuracy": {"all": (1.0, 5)}, "offtopic_declined_with_pointer": (float("nan"), 0),
+               "inscope_wrongly_declined": (0.0, 5)})  # fmt: skip
+    assert (tally.correct, tally.total, tally.declined_ok, tally.offtopic) == (14, 15, 2, 4)
+    assert (tally.wrongly_declined, tally.inscope) == (1, 11)
+    text = format_cv({0.9: {"all": tally}})
+    assert "14/15" in text and "0.500" in text and "0.091" in text

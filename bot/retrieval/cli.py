@@ -33,6 +33,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--tune", action="store_true", help="also sweep fusion weights and show the confidence split")
     ev.add_argument("--json", action="store_true")
     ev.add_argument(
+        "--probe-cv",
+        nargs="*",
+        type=float,
+        default=None,
+        metavar="THRESHOLD",
+        help="leave-one-tuning-set-out cross-validation of the scope probe at these thresholds (default 0.5-0.97)",
+    )
+    ev.add_argument(
         "--backend",
         choices=["torch", "onnx", "onnx-int8"],
         default=None,
@@ -102,6 +110,11 @@ def _eval(args: argparse.Namespace) -> int:
     from bot.retrieval import evaluate as E
 
     assistant = _load(progress=sys.stderr.isatty(), settings=_backend_settings(args.backend))
+    if args.probe_cv is not None:
+        from bot.retrieval.probe_cv import cross_validate, format_cv
+
+        print(format_cv(cross_validate(assistant, args.probe_cv or [0.5, 0.7, 0.85, 0.9, 0.93, 0.97])))
+        return 0
     if args.qset.startswith("blind") and not args.dev:
         return _eval_blind(assistant, args)
     if args.dev:
