@@ -58,6 +58,15 @@ def topics():
         ("上周闯红灯被拍了，罚单怎么交", "traffic_violation"),
         ("我爸下午出去散步到现在还没回来，电话也打不通", "missing_person"),
         ("收到短信说社保卡异常被冻结，让我点链接解冻", "crime"),
+        ("私立幼儿园一学期大概收多少钱", "fees"),
+        ("请个住家保姆照顾老人现在什么价格", "fees"),
+        ("物业车库停车费涨到一千，这不是乱收费吗", "fees"),
+        ("医生让我爸吃阿司匹林，他胃不好到底要不要吃这个药", "medication"),
+        ("Should I take ibuprofen for this headache", "medication"),
+        ("邻居家天天打孩子，哭得很惨，我该不该报警", "violence"),
+        ("电梯里出不去了，按铃没人理", "lift"),
+        ("户口从老家迁到这边，落户要带什么", "registry"),
+        ("最近哪只股好，新能源概念股还能追吗", "finance"),
         ("这两个月电费比以前贵了一倍", "utilities"),
         ("家里宽带网速特别慢，打客服也没用", "telecom"),
         ("街口天天有人占道摆摊卖早点", "city_management"),
@@ -232,6 +241,9 @@ def test_an_off_topic_story_with_plan_words_is_declined_with_its_pointer(assista
         "社区有没有给残疾人配的轮椅，什么牌子的",
         "我们朝鲜族老人想参加社区文艺队，怎么报名",
         "闺女嫁到广州去了，老伴走后没人照顾我，有没有助餐服务",
+        "附近有没有收费不高的托育点",  # a fee inside a question asking where: the card
+        "社区卫生服务中心能开降糖药吗",  # getting a prescription filled is a community health service
+        "养老机构的运营补贴怎么申请",
     ],
 )
 def test_an_in_scope_story_borrowing_those_words_is_answered(assistant, question):

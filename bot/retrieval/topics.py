@@ -34,6 +34,7 @@ class Topic:
     prototypes: tuple[str, ...] = ()  # generic requests of the topic, for the similarity decision
     anywhere: bool = False  # cues count anywhere in a long message (safety topics), not only where it asks
     after_matter: bool = False  # a community matter (noise upstairs) found in the question is answered as one
+    after_place: bool = False  # another place named in the question gets the place's reply (德国的养老院怎么收费)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class TopicClassifier:
                 tuple(t.get("prototypes") or ()),
                 bool(t.get("anywhere")),
                 bool(t.get("after_matter")),
+                bool(t.get("after_place")),
             )
             for t in raw["topics"]
         ]
@@ -190,13 +192,13 @@ class TopicClassifier:
 
     def classify(self, text: str, asking: str | None = None) -> Decline | None:
         found = self.topic_of(text, asking)
-        if found is not None:
+        if found is not None and not self._by_id[found.topic].after_place:
             return found
         place = self.other_place(text)
-        if place is not None:
-            reply = self.abroad_reply if place in ABROAD else self.place_reply
-            return Decline("other_place", reply.format(place=place), place)
-        return None
+        if place is None:
+            return found
+        reply = self.abroad_reply if place in ABROAD else self.place_reply
+        return Decline("other_place", reply.format(place=place), place)
 
 
 _FROM_EN = re.compile(r"\b(from|born in|grew up in|moved here from)\s+$", re.IGNORECASE)
