@@ -320,6 +320,14 @@ def test_english_question_is_answered_with_a_gist(assistant):
     assert ans.kind == "service" and "就业" in ans.answer and "In short" in ans.answer
 
 
+@pytest.mark.parametrize(
+    "question", ["How many social workers does each city community have now?", "social workers in a community by 2025"]
+)
+def test_social_workers_per_community_in_english_is_the_social_worker_indicator(assistant, question):
+    ans = assistant.ask(question)
+    assert ans.kind == "indicator" and "社工师" in ans.answer and "2.5" in ans.answer
+
+
 def test_list_question_gets_several_items(assistant):
     ans = assistant.ask("哪几个指标2020年没有基期值")
     assert ans.kind == "indicator"
