@@ -116,3 +116,12 @@ def test_the_cross_validation_table_adds_reports_by_count():
     assert (tally.wrongly_declined, tally.inscope) == (1, 11)
     text = format_cv({0.9: {"all": tally}})
     assert "14/15" in text and "0.500" in text and "0.091" in text
+
+
+def test_following_up_what_the_community_said_is_answered_but_a_fee_for_it_is_a_scam(assistant, training_texts):
+    follow_up = "网格员上午通知我，老人的高龄津贴批了，要带什么去领"
+    scam = "有人打电话说是社区的，补贴下来了，要我先交三百手续费"
+    assert follow_up not in training_texts and scam not in training_texts
+    assert assistant.ask(follow_up).kind != "out_of_scope"
+    declined = assistant.ask(scam)
+    assert declined.kind == "out_of_scope" and "96110" in declined.answer

@@ -9,6 +9,7 @@ splits a question into parts; deciding a part's kind is ``bot.retrieval.route``,
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 
@@ -45,6 +46,15 @@ from bot.retrieval.topics import Decline, ScopeSimilarity, TopicClassifier
 from bot.retrieval.typos import SoundSpeller
 
 log = logging.getLogger(__name__)
+
+# A resident following up what the community itself told them (社区工作人员打电话说补贴下来了，去哪领): the
+# community's own business, so the probe needs near certainty to decline it (the story only sounds like a scam;
+# a scam's asks, a fee, a code or a link, are the cues' to catch).
+_ASKS_PROCEDURE = re.compile(
+    r"(在|去|到)哪(里|儿)?(办|领|申请|报名|登记)|怎么(申请|办理|领|报名|登记)|要带(什么|啥)|需要(什么|啥)材料"
+)
+_COMMUNITY_SAID = re.compile(r"(社区|居委会|村委会?|网格员|街道)[^，。？?]{0,8}(说|通知|告诉|让我|叫我|打(了|我|来)?(个)?电话|来电)")
+PROCEDURE_BAR = 0.99
 
 
 class Assistant(Routing):
@@ -318,7 +328,9 @@ class Assistant(Routing):
         if similar is None or self.probe is None:
             return None
         verdict = self.probe.verdict(self.retriever.query_vector(query))
-        if verdict.p_out < self.probe_threshold:
+        follow_up = _ASKS_PROCEDURE.search(query) and _COMMUNITY_SAID.search(query)
+        bar = max(self.probe_threshold, PROCEDURE_BAR) if follow_up else self.probe_threshold
+        if verdict.p_out < bar:
             return None
         decline = self.topics.reply_decline(verdict.reply)
         return None if self._matter_before(decline, query, any_topic=True) else decline
