@@ -13,9 +13,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from bot.errors import UserFacingError
+from bot.kb.yamlload import safe_load
 from bot.settings import REPO_ROOT
 
 #: Sets only ever measured: ``bot eval`` prints their summary, never their failures.
@@ -96,7 +95,7 @@ class Grade:
 
 def load_blind(name_or_path: str | Path) -> list[BlindQuestion]:
     path = BLIND_SETS.get(str(name_or_path), name_or_path)
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    raw = safe_load(Path(path).read_text(encoding="utf-8"))
     return [BlindQuestion(**{k: v for k, v in item.items() if k in BlindQuestion.__dataclass_fields__}) for item in raw]
 
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
+
+from bot.kb.yamlload import safe_load
 
 TRAIN_FILE = Path(__file__).with_name("data") / "scope_train.yml"
 GENERAL = "general"  # the reply topic when no labelled neighbour is near enough
@@ -42,7 +43,7 @@ class ProbeVerdict:
 
 
 def load_examples(path: Path = TRAIN_FILE) -> list[Example]:
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = safe_load(path.read_text(encoding="utf-8"))
     return [Example(str(e["text"]), e["scope"] == "out", e.get("reply") or GENERAL) for e in raw]
 
 
