@@ -61,6 +61,8 @@ def test_the_threshold_switches_the_probe_off(assistant):
     on = inner.ask(UNSEEN_OFF_TOPIC[1])
     assert off.topic is None  # without the probe only the gate's generic decline (or an answer) is left
     assert on.kind == "out_of_scope" and on.topic == "shopping"  # the nearest labelled messages' pointer
+    assert "12315" in on.answer and "12345" in on.answer  # a guessed topic keeps the city hotline as a fallback
+    assert "12345" not in inner.topics.reply_decline("shopping").reply  # which a cue's decline does not add
 
 
 def test_no_measure_only_question_teaches_the_probe(training_texts):

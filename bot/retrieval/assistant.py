@@ -334,7 +334,7 @@ class Assistant(Routing):
         bar = max(self.probe_threshold, PROCEDURE_BAR) if follow_up else self.probe_threshold
         if verdict.p_out < bar:
             return None
-        decline = self.topics.reply_decline(verdict.reply)
+        decline = self.topics.reply_decline(verdict.reply, fallback=True)
         return None if self._matter_before(decline, query, any_topic=True) else decline
 
     def _declined_with(self, before: A.Answer, before_part: str, part: str) -> bool:

@@ -23,6 +23,7 @@ import yaml
 from bot.retrieval.places import ABROAD, Gazetteer, gazetteer
 
 TOPICS_FILE = Path(__file__).with_name("data") / "offtopic_topics.yml"
+HOTLINE_FALLBACK = "其他问题也可以拨打12345政务服务便民热线。"
 
 
 @dataclass(frozen=True)
@@ -125,10 +126,14 @@ class TopicClassifier:
             return None
         return Decline(sim.topic, self._by_id[sim.topic].reply, similarity=sim.margin)
 
-    def reply_decline(self, topic_id: str) -> Decline:
-        """A decline with a topic's reply (the general one for an unknown id)."""
+    def reply_decline(self, topic_id: str, fallback: bool = False) -> Decline:
+        """A decline with a topic's reply (the general one for an unknown id); ``fallback``: the topic was guessed by
+        resemblance, so a reply without the city hotline adds it for the resident whose problem is another."""
         topic = self._by_id.get(topic_id) or self._by_id["general"]
-        return Decline(topic.id, topic.reply)
+        reply = topic.reply
+        if fallback and "12345" not in reply:
+            reply = f"{reply}{HOTLINE_FALLBACK}"
+        return Decline(topic.id, reply)
 
     def reply_for(self, text: str, pointers: list[str]) -> str:
         """The topic whose reply gives a declined question its pointer (a blind set's ``pointer_any``): of the topics
