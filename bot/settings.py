@@ -151,7 +151,7 @@ class Settings(BaseSettings):
         description="scope layer: decline as an off-topic topic when its prototypes are this much closer (cosine) than the best KB passage (calibrated on blind_dev + blind_dev2 + the dev set)",
     )
     retrieval_scope_probe_threshold: float = Field(
-        0.93,
+        0.97,
         description="scope layer: decline when the scope probe's probability that a question is out of scope is at least this (chosen by leave-one-set-out cross-validation on the blind tuning sets)",
     )
     retrieval_gate_sparse_weight: float = Field(0.01, description="gate: weight of ln(1+best BM25 score)")

@@ -59,6 +59,16 @@ def test_where_to_go_is_still_where():
     assert aspect_of("托育在哪报名") == "where" and aspect_of("助餐去哪吃") == "where"
 
 
+def test_how_and_what_to_bring_together_get_the_steps_which_list_the_materials():
+    assert aspect_of("低保咋申请 要准备啥材料") == "how_to_apply"
+    assert aspect_of("低保要准备啥材料") == "materials"
+
+
+def test_a_village_asked_about_after_a_service_gets_that_service(assistant):
+    ans = assistant.ask("听说镇上要建社公站?那我们村里也会有吗")
+    assert "社工站" in ans.answer and "村史馆" not in ans.answer
+
+
 @pytest.mark.parametrize(
     ("question", "row"),
     [("专栏2第二项行动叫啥", ("2", 2)), ("专栏一里的第3个指标是什么", ("一", 3)), ("专栏2有哪几项", None)],
@@ -141,7 +151,16 @@ def test_an_english_figure_and_an_agency_in_one_message(assistant):
     assert "18" in ans.answer and "市卫健局" in ans.answer
 
 
-@pytest.mark.parametrize(("part", "topic"), [("谁负责抓", False), ("由谁来推", False), ("托育归谁管", True)])
+@pytest.mark.parametrize(
+    ("part", "topic"),
+    [
+        ("谁负责抓", False),
+        ("由谁来推", False),
+        ("托育归谁管", True),
+        ("那我们村里也会有吗", False),  # the place and "also" refer back to the part before
+        ("村里有没有卫生室", True),
+    ],
+)
 def test_one_verb_left_after_the_asking_words_is_no_subject(part, topic):
     assert has_topic(part) is topic
 

@@ -68,3 +68,9 @@ def test_a_name_typed_with_a_fuzzy_pinyin_pair_is_read_as_the_name():
     assert speller.correct("市民正局") == "市民政局"  # zheng typed for zheng, a plain homophone
     assert speller.correct("名称是什么") == "名称是什么"  # a general word sounding like no name stays
     assert speller.correct("名政") == "名政"  # a fuzzy pair never turns a two-character span into a word
+
+
+def test_a_general_word_is_not_corrected_across_the_start_of_a_misspelt_name():
+    speller = SoundSpeller({"建设": 9, "社工站": 3}, {"建设": 100}, terms=["社工站"])
+    assert speller.correct("要建社公站") == "要建社工站"  # not 建设 + 公站
+    assert speller.correct("社区建社") == "社区建设"

@@ -2,8 +2,8 @@
 
 Each question says what a right reply contains (``must_all``: groups of alternative phrases, one of every group
 must appear in the reply or in the sources it quotes) or that it must be declined (``pointer_any``: one of these
-pointers must appear in the reply). ``blind_dev`` … ``blind_dev14`` and (since 2026-12-01) ``blind_heldout`` are for tuning;
-``blind_heldout2`` … ``blind_heldout14`` only measure (their failures are never printed).
+pointers must appear in the reply). ``blind_dev`` … ``blind_dev15`` and (since 2026-12-01) ``blind_heldout`` are for tuning;
+``blind_heldout2`` … ``blind_heldout15`` only measure (their failures are never printed).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ MEASURE_ONLY = frozenset(
         "blind_heldout12",
         "blind_heldout13",
         "blind_heldout14",
+        "blind_heldout15",
     }
 )
 
@@ -66,6 +67,8 @@ BLIND_SETS = {
     "blind_heldout13": REPO_ROOT / "tests" / "data" / "blind_heldout13.yml",  # the thirteenth set: measure only
     "blind_dev14": REPO_ROOT / "tests" / "data" / "blind_dev14.yml",  # the fourteenth set's tuning half
     "blind_heldout14": REPO_ROOT / "tests" / "data" / "blind_heldout14.yml",  # the fourteenth set: measure only
+    "blind_dev15": REPO_ROOT / "tests" / "data" / "blind_dev15.yml",  # the fifteenth set's tuning half
+    "blind_heldout15": REPO_ROOT / "tests" / "data" / "blind_heldout15.yml",  # the fifteenth set: measure only
 }
 MODES = ("dense", "bm25", "hybrid")
 

@@ -33,14 +33,17 @@ AGENCY_CUE = re.compile(
     r"(哪个|哪几个|哪几家?|哪些|什么|哪家|啥)(部门|单位|机构|局|口子)|归那个(部门|单位|局)|是不是.{1,8}(负责|牵头|主管|管)|还有(别的|其他|哪些)(部门|单位)|还有谁|(负责|责任|主管|牵头)的?(单位|部门|机构)|的(部门|单位|机构)(都|又|还|一共|到底)?(是|有)(哪|什么|谁|啥)|谁(在|来)?(负责|管|监督|牵头|主管|办|说了算|抓|推|协调|统筹)|归谁|由谁|牵头|主管部门|负责部门|责任单位|找哪个|找谁|哪个局|有没有[^，。？?]{0,6}(管|负责)[^，。？?]{0,8}的(机构|部门|单位)"
 )
 CLAUSE_CUE = re.compile(
-    r"规划|原文|原话|原句|哪一?条|哪一?句|哪一?(部分|节|章)|(到|在)哪一?(级|层)|第几(部分|节|章)|怎么表述|如何表述|怎么写|写了|条款|条文|文件|政策.{0,4}(说|规定|提)|(怎么|如何)(说|规定|写)|提到|有没有提|有什么(说法|规定|要求|举措)|有哪(些|几(项|条|个)?)(说法|规定|举措)|提了?(什么|哪些|哪几(项|条|个)?)要求|是怎么安排|是什么意思|(什么|啥)程度|哪一?年|什么角色|什么地位"
+    r"规划|原文|原话|原句|哪一?条|哪一?句|哪一?(部分|节|章)|(到|在)哪一?(级|层)|第几(部分|节|章)|怎么表述|如何表述|怎么写|写了|条款|条文|文件|政策.{0,4}(说|规定|提)|(怎么|如何)(说|规定|写)|提到|有没有提|有(什么|啥)(说法|规定|要求|举措)|有哪(些|几(项|条|个)?)(说法|规定|举措)|提了?(什么|哪些|哪几(项|条|个)?)要求|是怎么安排|是什么意思|(什么|啥)程度|哪一?年|什么角色|什么地位"
 )
 
 ASPECTS = ("overview", "eligibility", "how_to_apply", "materials", "where", "agency", "details")
 _ASPECT_CUES = (
     ("agency", AGENCY_CUE),
     ("materials", re.compile(r"材料|带什么|带啥|要带|拿什么|证件")),
-    ("how_to_apply", re.compile(r"手续|流程|步骤|怎么(办|申请|报名|弄|登记|预约)|如何(办|申请)|怎么去办|申请")),
+    (
+        "how_to_apply",
+        re.compile(r"手续|流程|步骤|(怎么|咋|怎样)(办|申请|报名|弄|登记|预约)|如何(办|申请)|怎么去办|申请"),
+    ),
     # 写在哪一节 / 覆盖到哪一级 ask for a place in the plan or a level, not where to go
     (
         "where",
@@ -57,10 +60,10 @@ _ASPECT_CUES = (
 
 def aspect_of(question: str) -> str | None:
     """The catalogue field a follow-up asks about (材料 → how_to_apply), or None."""
-    for aspect, cue in _ASPECT_CUES:
-        if cue.search(question):
-            return aspect
-    return None
+    found = [aspect for aspect, cue in _ASPECT_CUES if cue.search(question)]
+    if found[:2] == ["materials", "how_to_apply"]:  # 咋申请，要准备啥材料: the steps, which list the materials too
+        return "how_to_apply"
+    return found[0] if found else None
 
 
 # Words that point at "the matter" without naming it (这事归哪个部门管, 在哪办呀): no topic left to search.
@@ -341,9 +344,10 @@ def has_topic(question: str) -> bool:
 
 # Why the resident asks, said last (…，我好去问问 / 方便我打电话问): no subject either.
 _PURPOSE = re.compile(r"[，,]\s*(?:我|咱|俺)?(?:也)?(?:好|方便|以便|便于)[^，,]{0,14}$")
-# The people a follow-up is about and its yes/no ask (他们俩 / 我家 … 算不算 / 符不符合): no subject of its own.
+# The people or place a follow-up is about and its yes/no ask (他们俩 / 我家 … 算不算 / 村里也有吗): no subject of its own.
 _WHO_ASKS = re.compile(
     r"(他|她|它)们?|咱们?|俺们?|我们|我家|家里人|人家|俩|两个|自己|([^\W\d])[不没]\2|(符合|够格|算数|可以)(不|吗|么)?|行(吗|么)"
+    r"|(村|社区|小区|镇|乡|街道|城里|农村)(里|上|里面|这边)?(?=也|还)|[也还](会|能)?有"  # 那我们村里也会有吗
 )
 
 

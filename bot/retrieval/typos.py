@@ -123,6 +123,8 @@ class SoundSpeller:
                 word = self._pick(self.by_sound.get(_sound(span), []))
                 if word is not None and any(self.known.get(c, 0) >= _FUNCTION_CHAR for c in span):
                     word = word if word in self.terms else None
+                if word is not None and word != span and word not in self.terms and self._name_inside(run, i, n):
+                    word = None  # 要建社公站: 社公站 is 社工站, so 建社 is no typo of 建设
                 if word is not None and word != span:
                     out.append(word)
                     i += n
@@ -145,6 +147,10 @@ class SoundSpeller:
             return None
         typed = [a for a, b in zip(span, names[0]) if a != b]  # 是医保局 is 是 + 医保局, not a typo of 市医保局
         return None if any(self.known.get(c, 0) >= _FUNCTION_CHAR for c in typed) else names[0]
+
+    def _name_inside(self, run: str, i: int, n: int) -> bool:
+        """Whether a misspelt domain name starts inside the span (its last characters begin the name)."""
+        return any(self._named_term(run[j : j + m]) for j in range(i + 1, i + n) for m in (3, 4) if j + m <= len(run))
 
     def _is_word(self, run: str, i: int, n: int) -> bool:
         """Whether the span is no typo: it is a word, holds one, or cuts through one at its edge."""
