@@ -312,3 +312,13 @@ def test_target_groups_ask_whom_not_for_an_indicator():
 def test_an_english_question_on_a_plan_term_gets_that_terms_answer(assistant, question, kind, quoted):
     ans = assistant.ask(question)
     assert ans.kind == kind and quoted in ans.answer
+
+
+def test_the_agencies_a_chapter_lists_in_its_brackets(assistant):
+    ans = assistant.ask("(七)强化为民服务功能括号里列了哪些市级部门?")
+    assert all(a in ans.answer for a in ("市卫健局", "市医保局", "市人社局", "市妇联"))
+
+
+def test_a_future_ask_keeps_the_card_when_its_plan_sentence_drops_the_asked_word(assistant):
+    ans = assistant.ask("我儿子脑瘫,每周去医院做康复跑得很远,社区这边以后能不能做康复?")
+    assert "康复" in ans.answer.split("来源")[0]

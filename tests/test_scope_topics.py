@@ -81,6 +81,10 @@ def topics():
         ("2030年社区养老服务设施覆盖率要达到多少", "beyond_plan"),
         ("社工师证怎么考，一年考几次", "exams"),
         ("健身器材坏了把孩子夹伤了，物业和社区谁该赔", "legal"),
+        ("住院医保能报销百分之多少", "benefit_amount"),
+        ("开一家社区养老机构，政府给多少建设补贴", "benefit_amount"),
+        ("家庭收入多少以下能批低保", "benefit_amount"),
+        ("明天下不下雨", "weather"),
     ],
 )
 def test_a_category_the_plan_lacks_is_declined_with_its_pointer(topics, question, topic):
@@ -105,6 +109,7 @@ def test_a_category_the_plan_lacks_is_declined_with_its_pointer(topics, question
         "2025年社区工作者要达到多少",  # the plan's own target year
         "我跑外卖的，想在社区开个便民店做连锁，政府支持吗",  # a rider's story, no takeaway order
         "网格员从来不上门，有事找不到人",  # a complaint, nobody missing
+        "社区有没有文体活动室，想跳广场舞下雨没地方",  # rain in the story, no forecast asked
         "村规民约多久动态调整一次",
         "What do you think of the plan's elderly care goals?",
         "I am a resident, can the community help me find a job?",

@@ -117,6 +117,13 @@ class PlanText:
         except KeyError:
             return None
 
+    def _clause_keeps_the_ask(self, q: str, card: Hit, clause: Hit) -> bool:
+        """Whether the card's plan sentence still holds every specific word of the question the card holds
+        (以后能不能做康复: a sentence on 残疾儿童 without 康复 answers another question than the card does)."""
+        idf = self.retriever.bm25.idf
+        words = {t for t in self.retriever.analyze(q) if len(t) >= 2 and idf.get(t, 0.0) >= 1.0}
+        return all(w in clause.passage.text or w not in card.passage.text for w in words)
+
     def _quoted_or_named(self, q: str) -> Hit | None:
         """A plan sentence the question quotes (“以社区党组织为核心”那一句) or an action it names by its title
         (社会组织培育行动): the resident points at that text, so it is the one to answer from."""

@@ -189,8 +189,9 @@ class Routing(AgencyQuestions, PlanText, Composition):
                 if len(listed) > 1:
                     return self._with(self._service_list(q, listed[:4], hits, top_k), q, conf)
             if not aspect and _FUTURE.search(q):  # 以后会不会改善: what the plan means to do, from the card's clause
-                backing = self._backing_clause(Hit(self._passage(svc.id), 1.0, 1.0, 0.0))
-                if backing is not None:
+                card = Hit(self._passage(svc.id), 1.0, 1.0, 0.0)
+                backing = self._backing_clause(card)
+                if backing is not None and self._clause_keeps_the_ask(q, card, backing):
                     return self._with(self._clause_answer(q, backing, hits, top_k), q, conf)
             ans = self.service_answer(svc.id, aspect or "overview", question=q, hits=hits, top_k=top_k)
             if (
