@@ -24,6 +24,10 @@ def _warm_up() -> None:
             load()
         except Exception:  # reported again (politely) on first use
             logging.getLogger(__name__).exception("warm-up of %s failed", load.__name__)
+    try:  # one question through every lazy table (OpenCC's two dictionaries, jieba, the regex caches): ~0.2 s
+        assistant().ask("社區有老年食堂嗎")
+    except Exception:  # noqa: BLE001 — a warm-up only; a real question reports its own failure
+        logging.getLogger(__name__).debug("warm-up question failed", exc_info=True)
     from bot.embedding import release_weight_pages
 
     # building the index and the scope prototypes touched far more of the embedding table than a query will

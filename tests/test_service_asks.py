@@ -35,3 +35,19 @@ def test_a_plan_term_said_short_gets_the_sentence_of_its_long_form(assistant, qu
 def test_a_lone_old_person_asking_to_be_looked_in_on_finds_the_visiting_service(assistant):
     ans = assistant.ask("我一个孤老太太，老伴没了，孩子们都在外地，想让社区的人定期上门来看看我")
     assert ans.kind == "service" and ans.services[0]["id"] == "elderly-visiting-care"
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("健全医养康养相结合的养老服务体系", True),  # 医养 + 康养相 + 结合
+        ("医养结合", False),  # no character between the halves
+        ("医养一二三四五结合", False),  # more than four between them
+        ("医养,相结合", False),  # punctuation breaks the term
+        ("先说医养，再说医养康结合", True),  # a later occurrence of the head counts
+    ],
+)
+def test_a_short_term_is_found_in_its_long_form_by_string_scans(text, found):
+    from bot.retrieval.plantext import _split_term_in
+
+    assert _split_term_in(text, "医养", "结合") is found

@@ -10,7 +10,7 @@ import re
 
 from bot.retrieval.gate import GENERIC_TERMS
 from bot.retrieval.question import AGENCY_CUE
-from bot.retrieval.refs import agency_names, chapter_named, chapters_named, loose_name, name_in
+from bot.retrieval.refs import agency_names, chapter_named, chapters_named, loose_head, loose_name, name_in
 
 _ASKS_PART = re.compile(
     r"哪一?(个|几|些)?(部分|节|章|块|方面)|负责(什么|哪些|啥)|管(什么|哪些|啥)|哪些工作|几(个|节|部分|章)|"
@@ -39,10 +39,9 @@ class AgencyQuestions:
         for a in sorted(self.kb.agencies.agencies, key=lambda a: -len(a.name)):
             if any(name_in(n, q) for n in agency_names(a)):
                 return a
-        for a in self.kb.agencies.agencies:  # 乡村振兴那个服务中心, 人社那个局
-            loose = loose_name(a)
-            if loose is not None and loose.search(q):
-                return a
+        for agency, head, loose in self._agency_patterns()[2]:  # 乡村振兴那个服务中心, 人社那个局
+            if head in q and loose.search(q):
+                return agency
         return self._agency_described(q)
 
     def _agency_described(self, q: str):
@@ -79,17 +78,25 @@ class AgencyQuestions:
 
     def _without_agencies(self, q: str) -> str:
         """The question with every agency name blanked out (longest names first)."""
-        names = getattr(self, "_agency_name_list", None)
-        if names is None:
-            names = sorted({n for a in self.kb.agencies.agencies for n in agency_names(a)}, key=len, reverse=True)
-            self._agency_name_list = names
-        for n in names:
-            if name_in(n, q):
-                q = re.sub(re.escape(n) + r"(?!分)", " ", q)
-        for a in self.kb.agencies.agencies:
-            loose = loose_name(a)
-            q = loose.sub(" ", q) if loose is not None else q
+        exact, _, loose = self._agency_patterns()
+        for name, pattern in exact:
+            if name in q:
+                q = pattern.sub(" ", q)
+        for _, head, pattern in loose:
+            if head in q:
+                q = pattern.sub(" ", q)
         return q
+
+    def _agency_patterns(self) -> tuple[list, object, list]:
+        """(name, pattern) for every agency name, longest first, and (agency, head, pattern) of the loose names:
+        compiled once per knowledge base, not per question (both are on every question's path)."""
+        built = getattr(self, "_agency_pattern_lists", None)
+        if built is None or built[1] is not self.kb:
+            names = sorted({n for a in self.kb.agencies.agencies for n in agency_names(a)}, key=len, reverse=True)
+            exact = [(n, re.compile(re.escape(n) + r"(?!分)")) for n in names]
+            loose = [(a, loose_head(a), p) for a in self.kb.agencies.agencies if (p := loose_name(a)) is not None]
+            built = self._agency_pattern_lists = (exact, self.kb, loose)
+        return built
 
     def _chapter_told(self, q: str, asking: str):
         """The chapter a long story names (对照规划第（七）条…) when its asking end points back at it for the agencies

@@ -64,12 +64,19 @@ _KIND = re.compile(r"(服务中心|中心|联合会|委员会|协会|局|部|联
 _FILLER = r"(?:的)?(?:那个|这个|那|这)|的"
 
 
+def loose_head(agency) -> str:
+    """The head of an agency's name, without its city prefix and the kind of body (乡村振兴 of 市乡村振兴服务中心)."""
+    core = re.sub(r"^(市委|市|各)", "", agency.name)
+    m = _KIND.search(core)
+    return core[: m.start()] if m else ""
+
+
 def loose_name(agency) -> re.Pattern | None:
     """How residents name an agency around a filler or without 服务: 乡村振兴那个服务中心, 乡村振兴的那个中心,
     乡村振兴中心, 人社那个局 (the head of its name, then the kind of body it is); None for a name without a kind."""
     core = re.sub(r"^(市委|市|各)", "", agency.name)
     m = _KIND.search(core)
-    head = core[: m.start()] if m else ""
+    head = loose_head(agency)
     if len(head) < 2:
         return None
     kinds = [m.group(1)] + (["中心"] if m.group(1) == "服务中心" else [])
