@@ -2,8 +2,8 @@
 
 Each question says what a right reply contains (``must_all``: groups of alternative phrases, one of every group
 must appear in the reply or in the sources it quotes) or that it must be declined (``pointer_any``: one of these
-pointers must appear in the reply). ``blind_dev`` … ``blind_dev16`` and (since 2026-12-01) ``blind_heldout`` are for tuning;
-``blind_heldout2`` … ``blind_heldout16`` only measure (their failures are never printed).
+pointers must appear in the reply). ``blind_dev`` … ``blind_dev17`` and (since 2026-12-01) ``blind_heldout`` are for tuning;
+``blind_heldout2`` … ``blind_heldout17`` only measure (their failures are never printed).
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ MEASURE_ONLY = frozenset(
         "blind_heldout14",
         "blind_heldout15",
         "blind_heldout16",
+        "blind_heldout17",
+        "blind_dev17",  # not yet tuned on: measure only until a session tunes on it (then the probe learns it)
     }
 )
 
@@ -72,6 +74,8 @@ BLIND_SETS = {
     "blind_heldout15": REPO_ROOT / "tests" / "data" / "blind_heldout15.yml",  # the fifteenth set: measure only
     "blind_dev16": REPO_ROOT / "tests" / "data" / "blind_dev16.yml",  # the sixteenth set's tuning half
     "blind_heldout16": REPO_ROOT / "tests" / "data" / "blind_heldout16.yml",  # the sixteenth set: measure only
+    "blind_dev17": REPO_ROOT / "tests" / "data" / "blind_dev17.yml",  # the seventeenth set's tuning half (not yet)
+    "blind_heldout17": REPO_ROOT / "tests" / "data" / "blind_heldout17.yml",  # the seventeenth set: measure only
 }
 MODES = ("dense", "bm25", "hybrid")
 
