@@ -322,3 +322,13 @@ def test_the_agencies_a_chapter_lists_in_its_brackets(assistant):
 def test_a_future_ask_keeps_the_card_when_its_plan_sentence_drops_the_asked_word(assistant):
     ans = assistant.ask("我儿子脑瘫,每周去医院做康复跑得很远,社区这边以后能不能做康复?")
     assert "康复" in ans.answer.split("来源")[0]
+
+
+def test_a_list_asked_of_a_named_chapter_comes_from_that_chapter(assistant):
+    ans = assistant.ask("(七)里要求加快建设的文化设施具体有哪几种?")
+    assert "农家书屋" in ans.answer and "(七)" in ans.answer
+
+
+def test_who_leads_and_who_steers_are_roles_the_plan_sentence_names(assistant):
+    ans = assistant.ask("城乡社区协商制度由谁领导、谁主导?")
+    assert "党组织领导" in ans.answer and "主导" in ans.answer and "责任单位" not in ans.answer

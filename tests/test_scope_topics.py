@@ -85,6 +85,8 @@ def topics():
         ("开一家社区养老机构，政府给多少建设补贴", "benefit_amount"),
         ("家庭收入多少以下能批低保", "benefit_amount"),
         ("明天下不下雨", "weather"),
+        ("九价疫苗社区哪天能打，要预约吗", "vaccine"),
+        ("帮我查下3号楼王阿姨是不是低保户，身份证号多少", "privacy"),
     ],
 )
 def test_a_category_the_plan_lacks_is_declined_with_its_pointer(topics, question, topic):
@@ -110,6 +112,7 @@ def test_a_category_the_plan_lacks_is_declined_with_its_pointer(topics, question
         "我跑外卖的，想在社区开个便民店做连锁，政府支持吗",  # a rider's story, no takeaway order
         "网格员从来不上门，有事找不到人",  # a complaint, nobody missing
         "社区有没有文体活动室，想跳广场舞下雨没地方",  # rain in the story, no forecast asked
+        "社区医院能给孩子打疫苗吗，要预约吗",  # whether the community vaccinates: the catalogue says
         "村规民约多久动态调整一次",
         "What do you think of the plan's elderly care goals?",
         "I am a resident, can the community help me find a job?",

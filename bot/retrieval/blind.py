@@ -36,7 +36,6 @@ MEASURE_ONLY = frozenset(
         "blind_heldout15",
         "blind_heldout16",
         "blind_heldout17",
-        "blind_dev17",  # not yet tuned on: measure only until a session tunes on it (then the probe learns it)
     }
 )
 
@@ -74,7 +73,7 @@ BLIND_SETS = {
     "blind_heldout15": REPO_ROOT / "tests" / "data" / "blind_heldout15.yml",  # the fifteenth set: measure only
     "blind_dev16": REPO_ROOT / "tests" / "data" / "blind_dev16.yml",  # the sixteenth set's tuning half
     "blind_heldout16": REPO_ROOT / "tests" / "data" / "blind_heldout16.yml",  # the sixteenth set: measure only
-    "blind_dev17": REPO_ROOT / "tests" / "data" / "blind_dev17.yml",  # the seventeenth set's tuning half (not yet)
+    "blind_dev17": REPO_ROOT / "tests" / "data" / "blind_dev17.yml",  # the seventeenth set's tuning half
     "blind_heldout17": REPO_ROOT / "tests" / "data" / "blind_heldout17.yml",  # the seventeenth set: measure only
 }
 MODES = ("dense", "bm25", "hybrid")

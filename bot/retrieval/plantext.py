@@ -12,7 +12,8 @@ import re
 
 from bot.retrieval import answers as A
 from bot.retrieval.compose import _source
-from bot.retrieval.question import AGENCY_CUE, ASKS_HOW, cue_free
+from bot.retrieval.question import AGENCY_CUE, ASKS_HOW, CLAUSE_CUE, LIST_CUE, cue_free
+from bot.retrieval.refs import chapter_named
 from bot.retrieval.search import Hit
 
 
@@ -116,6 +117,17 @@ class PlanText:
             return Hit(self._passage(p.clause), hit.score, hit.dense, hit.sparse)
         except KeyError:
             return None
+
+    def _in_named_chapter(self, q: str, hits: list[Hit]) -> list[Hit]:
+        """The hits with the sentences of the one chapter a plan question names first ((七)里要求建的文化设施有哪几种:
+        the (七) sentence, not a nearer one of (六)); unchanged when it names none, or asks for agencies."""
+        if not (CLAUSE_CUE.search(q) or LIST_CUE.search(q)) or AGENCY_CUE.search(q):
+            return hits
+        chapter = chapter_named(q, self.kb.plan.chapters)
+        if chapter is None:
+            return hits
+        inside = [h for h in hits if h.passage.type in ("plan", "action") and h.passage.chapter.endswith(chapter.title)]
+        return inside + [h for h in hits if h not in inside] if inside else hits
 
     def _clause_keeps_the_ask(self, q: str, card: Hit, clause: Hit) -> bool:
         """Whether the card's plan sentence still holds every specific word of the question the card holds

@@ -57,7 +57,7 @@ class Routing(AgencyQuestions, PlanText, Composition):
     def _decide(self, q: str, result: SearchResult, top_k: int, service_hint: str | None) -> A.Answer:
         if self.kb.qa:  # a reviewed answer was looked for first (_qa_answer): the others answer from the documents
             result = replace(result, hits=[h for h in result.hits if h.passage.type != "qa"])
-        hits = result.hits
+        hits = self._in_named_chapter(q, result.hits)
         if not hits:  # a ranking alone (BM25 on words the KB never uses) can find nothing at all
             return A.finish(A.Answer(q, "out_of_scope", "", [], [], [], confidence=0.0), A.OUT_OF_SCOPE_REPLY, 0)
         owner = _OWNED_BY.search(q) and self._agency_named(q) is not None  # 是民政局管的吗: asks whose it is
