@@ -2,8 +2,8 @@
 
 Each question says what a right reply contains (``must_all``: groups of alternative phrases, one of every group
 must appear in the reply or in the sources it quotes) or that it must be declined (``pointer_any``: one of these
-pointers must appear in the reply). ``blind_dev`` … ``blind_dev17`` and (since 2026-12-01) ``blind_heldout`` are for tuning;
-``blind_heldout2`` … ``blind_heldout17`` only measure (their failures are never printed).
+pointers must appear in the reply). ``blind_dev`` … ``blind_dev18`` and (since 2026-12-01) ``blind_heldout`` are for tuning;
+``blind_heldout2`` … ``blind_heldout18`` only measure (their failures are never printed).
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ MEASURE_ONLY = frozenset(
         "blind_heldout15",
         "blind_heldout16",
         "blind_heldout17",
+        "blind_heldout18",
+        "blind_dev18",  # not yet tuned on: measure only until a session tunes on it (then the probe learns it)
     }
 )
 
@@ -75,6 +77,8 @@ BLIND_SETS = {
     "blind_heldout16": REPO_ROOT / "tests" / "data" / "blind_heldout16.yml",  # the sixteenth set: measure only
     "blind_dev17": REPO_ROOT / "tests" / "data" / "blind_dev17.yml",  # the seventeenth set's tuning half
     "blind_heldout17": REPO_ROOT / "tests" / "data" / "blind_heldout17.yml",  # the seventeenth set: measure only
+    "blind_dev18": REPO_ROOT / "tests" / "data" / "blind_dev18.yml",  # the eighteenth set's tuning half (not yet)
+    "blind_heldout18": REPO_ROOT / "tests" / "data" / "blind_heldout18.yml",  # the eighteenth set: measure only
 }
 MODES = ("dense", "bm25", "hybrid")
 
