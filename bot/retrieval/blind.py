@@ -17,69 +17,28 @@ from bot.errors import UserFacingError
 from bot.kb.yamlload import safe_load
 from bot.settings import REPO_ROOT
 
-#: Sets only ever measured: ``bot eval`` prints their summary, never their failures.
-MEASURE_ONLY = frozenset(
-    {
-        "blind_heldout2",
-        "blind_heldout3",
-        "blind_heldout4",
-        "blind_heldout5",
-        "blind_heldout6",
-        "blind_heldout7",
-        "blind_heldout8",
-        "blind_heldout9",
-        "blind_heldout10",
-        "blind_heldout11",
-        "blind_heldout12",
-        "blind_heldout13",
-        "blind_heldout14",
-        "blind_heldout15",
-        "blind_heldout16",
-        "blind_heldout17",
-        "blind_heldout18",
-        "blind_dev18",  # not yet tuned on: measure only until a session tunes on it (then the probe learns it)
-    }
-)
+_DATA = REPO_ROOT / "tests" / "data"
+#: Set 1 (``blind_dev`` + ``blind_heldout``, the held-out half retired to tuning on 2026-12-01), ``blind_dev2`` and
+#: ``blind_dev3``, then from set 2 on each set's frozen half (``blind_heldoutN``) and from set 4 on its tuning half
+#: (``blind_devN``). Every set was written blind from the plan; a new set adds one to ``LAST_SET``.
+LAST_SET = 18
+#: Tuning halves not yet tuned on: measured only until a session tunes on them (then the scope probe learns them).
+NOT_YET_TUNED = frozenset({"blind_dev18"})
 
 BLIND_SETS = {
-    "blind_dev": REPO_ROOT / "tests" / "data" / "blind_dev.yml",
-    "blind_dev2": REPO_ROOT / "tests" / "data" / "blind_dev2.yml",  # a second tuning set, written blind from the plan
-    "blind_dev3": REPO_ROOT / "tests" / "data" / "blind_dev3.yml",  # a third tuning set, written blind from the plan
-    # set 1 of the held-out questions: retired, a tuning set since 2026-12-01 (its failures are printed)
-    "blind_heldout": REPO_ROOT / "tests" / "data" / "blind_heldout.yml",
-    "blind_heldout2": REPO_ROOT / "tests" / "data" / "blind_heldout2.yml",  # the second set's frozen half: measure only
-    "blind_heldout3": REPO_ROOT / "tests" / "data" / "blind_heldout3.yml",  # the third set's frozen half: measure only
-    "blind_dev4": REPO_ROOT / "tests" / "data" / "blind_dev4.yml",  # the fourth set's tuning half
-    "blind_heldout4": REPO_ROOT / "tests" / "data" / "blind_heldout4.yml",  # the fourth set's frozen half: measure only
-    "blind_dev5": REPO_ROOT / "tests" / "data" / "blind_dev5.yml",  # the fifth set's tuning half (not yet tuned on)
-    "blind_heldout5": REPO_ROOT / "tests" / "data" / "blind_heldout5.yml",  # the fifth set's frozen half: measure only
-    "blind_dev6": REPO_ROOT / "tests" / "data" / "blind_dev6.yml",  # the sixth set's tuning half
-    "blind_heldout6": REPO_ROOT / "tests" / "data" / "blind_heldout6.yml",  # the sixth set's frozen half: measure only
-    "blind_dev7": REPO_ROOT / "tests" / "data" / "blind_dev7.yml",  # the seventh set's tuning half
-    "blind_heldout7": REPO_ROOT / "tests" / "data" / "blind_heldout7.yml",  # the seventh set: measure only
-    "blind_dev8": REPO_ROOT / "tests" / "data" / "blind_dev8.yml",  # the eighth set's tuning half
-    "blind_heldout8": REPO_ROOT / "tests" / "data" / "blind_heldout8.yml",  # the eighth set: measure only
-    "blind_dev9": REPO_ROOT / "tests" / "data" / "blind_dev9.yml",  # the ninth set's tuning half
-    "blind_heldout9": REPO_ROOT / "tests" / "data" / "blind_heldout9.yml",  # the ninth set: measure only
-    "blind_dev10": REPO_ROOT / "tests" / "data" / "blind_dev10.yml",  # the tenth set's tuning half
-    "blind_heldout10": REPO_ROOT / "tests" / "data" / "blind_heldout10.yml",  # the tenth set: measure only
-    "blind_dev11": REPO_ROOT / "tests" / "data" / "blind_dev11.yml",  # the eleventh set's tuning half
-    "blind_heldout11": REPO_ROOT / "tests" / "data" / "blind_heldout11.yml",  # the eleventh set: measure only
-    "blind_dev12": REPO_ROOT / "tests" / "data" / "blind_dev12.yml",  # the twelfth (off-topic heavy) set's tuning half
-    "blind_heldout12": REPO_ROOT / "tests" / "data" / "blind_heldout12.yml",  # the twelfth set: measure only
-    "blind_dev13": REPO_ROOT / "tests" / "data" / "blind_dev13.yml",  # the thirteenth set's tuning half
-    "blind_heldout13": REPO_ROOT / "tests" / "data" / "blind_heldout13.yml",  # the thirteenth set: measure only
-    "blind_dev14": REPO_ROOT / "tests" / "data" / "blind_dev14.yml",  # the fourteenth set's tuning half
-    "blind_heldout14": REPO_ROOT / "tests" / "data" / "blind_heldout14.yml",  # the fourteenth set: measure only
-    "blind_dev15": REPO_ROOT / "tests" / "data" / "blind_dev15.yml",  # the fifteenth set's tuning half
-    "blind_heldout15": REPO_ROOT / "tests" / "data" / "blind_heldout15.yml",  # the fifteenth set: measure only
-    "blind_dev16": REPO_ROOT / "tests" / "data" / "blind_dev16.yml",  # the sixteenth set's tuning half
-    "blind_heldout16": REPO_ROOT / "tests" / "data" / "blind_heldout16.yml",  # the sixteenth set: measure only
-    "blind_dev17": REPO_ROOT / "tests" / "data" / "blind_dev17.yml",  # the seventeenth set's tuning half
-    "blind_heldout17": REPO_ROOT / "tests" / "data" / "blind_heldout17.yml",  # the seventeenth set: measure only
-    "blind_dev18": REPO_ROOT / "tests" / "data" / "blind_dev18.yml",  # the eighteenth set's tuning half (not yet)
-    "blind_heldout18": REPO_ROOT / "tests" / "data" / "blind_heldout18.yml",  # the eighteenth set: measure only
+    name: _DATA / f"{name}.yml"
+    for name in [
+        "blind_dev",
+        "blind_dev2",
+        "blind_dev3",
+        "blind_heldout",
+        "blind_heldout2",
+        "blind_heldout3",
+        *(f"blind_{half}{n}" for n in range(4, LAST_SET + 1) for half in ("dev", "heldout")),
+    ]
 }
+#: Sets only ever measured: ``bot eval`` prints their summary, never their failures.
+MEASURE_ONLY = frozenset({f"blind_heldout{n}" for n in range(2, LAST_SET + 1)} | NOT_YET_TUNED)
 MODES = ("dense", "bm25", "hybrid")
 
 
