@@ -110,6 +110,17 @@ else
   stamp model "${MODEL_INPUTS[@]}"
 fi
 
+# the texts the assistant learns from (scope probe, gate, matters) are encoded once per model and cached: done here,
+# so the first test worker or action server on a fresh machine does not spend minutes on it
+WARM_INPUTS=("$CACHE_DIR/models" "$CACHE_DIR"/index* "$KB_DIR" bot tests/data)
+if unchanged warm "${WARM_INPUTS[@]}"; then
+  log "assistant caches unchanged"
+else
+  log "warming the assistant's caches (search index, scope probe)"
+  .venv/bin/python -m bot index warm
+  stamp warm "${WARM_INPUTS[@]}"
+fi
+
 # only an SQLite file can be fingerprinted; another database (LINLI_DATABASE_URL, here or in .env) is always upgraded
 DB_URL=${LINLI_DATABASE_URL:-}
 if [[ -z $DB_URL && -f .env ]]; then

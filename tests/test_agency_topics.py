@@ -241,3 +241,20 @@ def test_a_body_described_by_its_charge_is_the_agency_whose_duties_those_are(ass
 def test_a_charge_a_service_names_keeps_the_services_agency(assistant):
     ans = assistant.ask("有没有专门管残疾人康复的单位")
     assert ans.services[0]["id"] == "disability-community-rehab" and "市残联" in ans.answer
+
+
+def test_a_body_described_by_its_charge_is_the_answer_even_beside_a_topic(assistant):
+    ans = assistant.ask("乡下的社区服务这一块，市里有没有专门管农村的单位负责")
+    assert ans.kind == "agency" and "市乡村振兴服务中心" in ans.answer
+
+
+def test_who_carries_it_out_on_the_ground_adds_the_chapters_local_bodies(assistant):
+    asked = assistant.ask("单位停车场开放给居民这件事，街道这一级谁负责落实")
+    plain = assistant.ask("单位停车场开放给居民归哪个部门管")
+    assert "街道办事处" in asked.answer and "乡(镇)人民政府" in asked.answer
+    assert "街道办事处" not in plain.answer  # only when asked: the first reply stays short
+
+
+def test_asking_which_bureau_to_turn_to_is_an_agency_question(assistant):
+    ans = assistant.ask("社区就业平台没人管事的话，我该去找市里那个局")
+    assert ans.kind == "agency" and "市人社局" in ans.answer

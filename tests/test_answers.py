@@ -384,3 +384,28 @@ def test_a_named_agency_gets_the_chapters_it_is_responsible_for(assistant):
     chapters = [c.title for c in assistant.kb.plan.chapters if agency.name in c.agencies]
     ans = assistant.ask("民政局在规划里负责哪几部分")
     assert ans.kind == "agency" and all(t in ans.answer for t in chapters) and ans.answer.count("来源：") == 1
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "I live in Canada now; can my dad get home care visits in his community?",
+        "We're in Sydney, is there a canteen for my grandma?",
+    ],
+)
+def test_where_an_english_writer_lives_is_not_the_place_asked_about(assistant, question):
+    assert assistant.topics.other_place(question) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "numeral"), [("Who is responsible for section 七?", "七"), ("agencies of chapter 6", "六")]
+)
+def test_an_english_section_number_names_the_chapter(assistant, text, numeral):
+    from bot.retrieval.refs import chapter_named
+
+    assert chapter_named(text, assistant.kb.plan.chapters).numeral == numeral
+
+
+def test_childcare_in_english_is_not_read_as_child_protection(assistant):
+    ans = assistant.ask("Does the plan say anything about childcare for toddlers?")
+    assert "托育" in ans.answer

@@ -87,6 +87,18 @@ def topics():
         ("明天下不下雨", "weather"),
         ("九价疫苗社区哪天能打，要预约吗", "vaccine"),
         ("帮我查下3号楼王阿姨是不是低保户，身份证号多少", "privacy"),
+        ("楼下那家养老院是不是医保定点的", "provider_status"),  # no list of which provider holds a status
+        ("哪几家物业评上了红心物业", "provider_status"),
+        ("村民代表会议下个月什么时候开", "meeting_date"),  # the day is in the notice of whoever calls it
+        ("业委会换届选举啥时候投票", "meeting_date"),
+        ("听说村会计是不是把补助款截留了", "misconduct"),  # for the inspectors, not for us to judge a person
+        ("合作社的分红款怎么入账", "accounting"),
+        ("老旧小区改造的专项资金什么时候到账", "funding"),
+        ("隔壁镇那个养老院花了多少钱建的", "funding"),
+        ("停车位一个月收多少才算正常", "fees"),
+        ("楼上的孩子老是被他妈打，哭得撕心裂肺", "violence"),
+        ("社区招网格员，月薪多少", "exams"),  # a job's pay: the advert's and the labour line's
+        ("那家装修公司靠不靠谱，我想请他们", "provider_status"),
     ],
 )
 def test_a_category_the_plan_lacks_is_declined_with_its_pointer(topics, question, topic):
@@ -126,6 +138,11 @@ def test_a_category_the_plan_lacks_is_declined_with_its_pointer(topics, question
         "刚把户口迁回村里，村里能帮忙找工作吗",
         "社区自助机能查电费缴费记录吗",
         "社区有没有老人防走失的手环",
+        "业主大会怎么召开，要多少业主同意",  # how a meeting is called: the plan's matter
+        "红心物业是什么意思",
+        "村里的财务收支多久公开一次",  # open accounts are the plan's (村务公开)
+        "社区服务设施建设资金怎么申请",
+        "乡村医生的待遇规划里怎么说",
     ],
 )
 def test_in_scope_questions_with_the_same_words_pass_the_cues(topics, question):

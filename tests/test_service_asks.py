@@ -51,3 +51,36 @@ def test_a_short_term_is_found_in_its_long_form_by_string_scans(text, found):
     from bot.retrieval.plantext import _split_term_in
 
     assert _split_term_in(text, "医养", "结合") is found
+
+
+@pytest.mark.parametrize(
+    ("question", "agency"),
+    [
+        ("我们几个人打算开一家托育机构，申请要准备哪些材料", "市卫健局"),
+        ("我想在村里开个老年食堂，需要啥条件", "市民政局"),
+    ],
+)
+def test_a_provider_asking_how_to_open_one_is_told_the_card_is_for_residents(assistant, question, agency):
+    ans = assistant.ask(question)
+    assert ans.kind == "out_of_scope" and not ans.sources
+    assert agency in ans.answer and "12345" in ans.answer
+    resident = assistant.ask("孩子要送托育机构，申请要准备哪些材料")  # the same ask from a parent: the card
+    assert resident.kind == "service" and resident.sources
+
+
+def test_conditions_of_applying_ask_who_qualifies_not_the_steps(assistant):
+    ans = assistant.ask("申请特困供养要满足什么条件")
+    assert ans.kind == "service" and "谁能办" in ans.answer and "怎么办" not in ans.answer
+
+
+def test_the_conditions_of_a_place_are_no_eligibility_ask(assistant):
+    from bot.retrieval.question import aspect_of
+
+    assert aspect_of("村卫生室医疗条件太差了，以后会改善吗") is None
+    assert aspect_of("领高龄津贴的条件是什么") == "eligibility"
+
+
+def test_shanghainese_seeing_a_doctor_reads_as_mandarin(assistant):
+    from bot.retrieval.script import to_mandarin
+
+    assert "看病" in to_mandarin("阿拉姆妈去社区看毛病方便伐") and "一起" in to_mandarin("两桩事体一道弄")

@@ -74,3 +74,11 @@ def test_a_general_word_is_not_corrected_across_the_start_of_a_misspelt_name():
     speller = SoundSpeller({"建设": 9, "社工站": 3}, {"建设": 100}, terms=["社工站"])
     assert speller.correct("要建社公站") == "要建社工站"  # not 建设 + 公站
     assert speller.correct("社区建社") == "社区建设"
+
+
+def test_pinyin_typed_syllable_by_syllable_is_read_as_the_word_it_spells():
+    speller = SoundSpeller({"五社联动": 3, "志愿者": 4}, {}, terms=["五社联动"])
+    assert speller.correct("what is 'wu she lian dong' in the plan?") == "what is '五社联动' in the plan?"
+    assert speller.correct("how to be a zhi yuan zhe") == "how to be a 志愿者"  # 9 letters joined
+    for english in ("she can do it", "a long man", "wu she"):  # too short to spell a word: left alone
+        assert speller.correct(english) == english

@@ -14,7 +14,7 @@ from bot.retrieval.refs import agency_names, chapter_named, chapters_named, loos
 
 _ASKS_PART = re.compile(
     r"哪一?(个|几|些)?(部分|节|章|块|方面)|负责(什么|哪些|啥)|管(什么|哪些|啥)|哪些工作|几(个|节|部分|章)|"
-    r"出现|被?列(为|入|进|了)|点(了)?名|几次"
+    r"出现|被?列(为|入|进|了)|点(了)?名|几次|写(了|进|到|没写)|提(到|了|没提)"
 )
 _BODY_WORD = re.compile(r"部门|单位|局")
 _EVERY = re.compile(r"都|同时|共同|均")  # (六)和(七)都列了: the agencies they share

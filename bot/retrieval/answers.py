@@ -168,19 +168,25 @@ def chapter_agencies_text(chapter_title: str, agencies: list[str], local: list[s
 
 
 def topic_agencies_text(
-    name: str, lead: str, also: list[str], chapter_title: str, whole: list[str] | None, document: str = SEED_CITE
+    name: str,
+    lead: str,
+    also: list[str],
+    chapter_title: str,
+    whole: list[str] | None,
+    document: str = SEED_CITE,
+    local: list[str] | None = None,
 ) -> str:
     """Who answers for one topic: the catalogue's agency, then the plan's agencies for the whole chapter (``whole``,
-    a short list) or the others whose duties are this topic (``also``)."""
+    a short list) or the others whose duties are this topic (``also``); ``local``: the chapter's local bodies
+    (各乡(镇)人民政府、街道办事处), given when the question asks who carries it out on the ground."""
     text = f"{name}由{lead}负责。"
+    ground = "、".join(local or [])
     if whole:
-        return (
-            text[:-1]
-            + f"；{document_word(document)}{chapter_title}的责任单位是{'、'.join(whole)}等部门，按职责分工负责。"
-        )
+        bodies = f"{'、'.join(whole)}等部门" + (f"及{ground}" if ground else "")
+        return text[:-1] + f"；{document_word(document)}{chapter_title}的责任单位是{bodies}，按职责分工负责。"
     if also:
-        return text[:-1] + f"，{'、'.join(also)}也负责这方面（{document_word(document)}{chapter_title}）。"
-    return text
+        text = text[:-1] + f"，{'、'.join(also)}也负责这方面（{document_word(document)}{chapter_title}）。"
+    return text[:-1] + f"；基层由{ground}按职责分工落实。" if ground else text
 
 
 def excerpt(

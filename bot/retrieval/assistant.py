@@ -147,7 +147,8 @@ class Assistant(Routing):
             settings.retrieval_gate_cue_bonus,
             settings.retrieval_gate_domain_bonus,
         )
-        gate = ScopeGate.build(embedder, domain_terms(kb), gate_params)
+        cache = backend_index_dir(index_dir(settings.cache_dir), embedder.backend)
+        gate = ScopeGate.build(embedder, domain_terms(kb), gate_params, cache_dir=cache)
         matter_params = MatterParams(
             settings.retrieval_matter_threshold,
             settings.retrieval_matter_keyword_bonus,
@@ -155,12 +156,11 @@ class Assistant(Routing):
             settings.retrieval_matter_min_cosine,
         )
         matter_ids = [c.strip() for c in settings.retrieval_matter_categories.split(",") if c.strip()]
-        matters = MatterDetector.build(kb, embedder, matter_ids, matter_params)
+        matters = MatterDetector.build(kb, embedder, matter_ids, matter_params, cache)
         meta = {k: v for k, v in dense.meta.items() if k != "passages"} | {"rebuilt": dense.rebuilt}
         assistant = cls(
             kb, retriever, settings.max_question_chars, gate, meta, matters, settings.retrieval_scope_margin
         )
-        cache = backend_index_dir(index_dir(settings.cache_dir), embedder.backend)
         assistant.topics.embed_prototypes(embedder, cache)
         assistant.probe = ScopeProbe.build(embedder, assistant.probe_examples(), cache, assistant.scope_context)
         assistant.probe_threshold = settings.retrieval_scope_probe_threshold

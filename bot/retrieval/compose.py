@@ -21,6 +21,9 @@ from bot.retrieval.passages import Passage
 from bot.retrieval.question import ASPECTS, CLAUSE_CUE, GAP_CUE, LIST_CUE, WHOLE_QUOTE_CUE
 from bot.retrieval.search import Hit, Retriever
 
+#: A question about who carries a matter out on the ground, below the city's agencies.
+_GROUND_ASK = re.compile(r"基层|乡镇|镇里|镇上|街道|落实|除了市(里|级)")
+
 
 class Composition:
     """The answers of each kind, for a service, indicator, agency or passage already chosen."""
@@ -54,7 +57,7 @@ class Composition:
         agencies = [svc.agency]
         text = A.service_text(self.kb, svc, aspect)
         if aspect == "agency":
-            text, whole = self._service_agencies_text(svc)
+            text, whole = self._service_agencies_text(svc, question)
             agencies += self._chapter_agencies(svc.clause)
             if not whole and (question and LIST_CUE.search(question) or "哪些" in question):
                 text += "\n" + self._chapter_agency_line(svc.clause)
@@ -71,16 +74,18 @@ class Composition:
         )
         return A.with_contact(A.finish(ans, text, 1), self.community(community))
 
-    def _service_agencies_text(self, svc: Service) -> tuple[str, bool]:
+    def _service_agencies_text(self, svc: Service, question: str = "") -> tuple[str, bool]:
         """“这项服务归哪个部门”: the catalogue's agency and the plan's agencies for its topic; True when those are
-        the whole chapter's list."""
+        the whole chapter's list. A question about the ground level (基层谁落实, 街道管不管) also gets the chapter's
+        local bodies."""
         ch = chapter_of(self.kb, svc.clause)
         named = topic_agencies(self.kb, svc.clause, f"{svc.name}{svc.provides}", svc.agency, self._common_pairs())
         whole = list(ch.agencies) if names_all(ch) else None
         title, document = (ch.title, self.kb.locate(svc.clause)[0].cite) if ch else ("", "")
         lead = A.agency_label(self.kb, svc.agency)
         also = [a for a in named if a != svc.agency]
-        return A.topic_agencies_text(svc.name, lead, also, title, whole, document), bool(whole)
+        local = list(ch.local_bodies) if ch and _GROUND_ASK.search(question or "") else None
+        return A.topic_agencies_text(svc.name, lead, also, title, whole, document, local), bool(whole)
 
     def indicator_answer(
         self, indicator_id: str, *, question: str = "", hits: list[Hit] | None = None, top_k: int = 3

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from bot.kb.yamlload import load_file
 
 ELSEWHERE_FILE = Path(__file__).with_name("data") / "elsewhere.yml"
 
@@ -39,7 +39,7 @@ class IssuedElsewhere:
 
     @classmethod
     def load(cls, path: Path = ELSEWHERE_FILE) -> IssuedElsewhere:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_file(path)
         return cls([Issued(d["word"], re.compile(d["cue"], re.IGNORECASE), d["pointer"]) for d in raw["documents"]])
 
     def find(self, asking: str) -> Issued | None:

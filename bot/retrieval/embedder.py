@@ -5,6 +5,10 @@ Encoding passages in batches lets a tqdm bar show progress while the index is bu
 
 from __future__ import annotations
 
+import hashlib
+import os
+from pathlib import Path
+
 import numpy as np
 from tqdm import tqdm
 
@@ -33,3 +37,27 @@ class EmbeddingAdapter:
 
 def load_embedder(settings) -> EmbeddingAdapter:
     return EmbeddingAdapter(settings)
+
+
+def cached_queries(embedder, texts: list[str], cache_dir: Path | None) -> np.ndarray:
+    """The texts' query vectors; with ``cache_dir``, every text is encoded once per model and kept on disk (one file
+    for every fixed text the assistant learns from: the scope probe's messages, the gate's anchors, the community
+    matters' examples), so a new knowledge version or a new tuning set encodes only its new texts."""
+    texts = list(texts)
+    if not texts:
+        return np.zeros((0, 1), dtype=np.float32)
+    model = hashlib.sha256(str(getattr(embedder, "model_id", "")).encode()).hexdigest()[:12]
+    path = Path(cache_dir) / f"query-vectors-{model}.npz" if cache_dir else None
+    known: dict[str, np.ndarray] = {}
+    if path is not None and path.exists():
+        with np.load(path) as saved:
+            known = dict(zip(saved["texts"].tolist(), saved["vectors"]))
+    missing = sorted({t for t in texts if t not in known})
+    if missing:
+        known.update(zip(missing, np.asarray(embedder.queries(missing), dtype=np.float32)))
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")  # one per writer
+            np.savez(tmp, texts=np.array(list(known)), vectors=np.vstack(list(known.values())))
+            tmp.replace(path)  # readers never see half a file
+    return np.ascontiguousarray(np.vstack([known[t] for t in texts]), dtype=np.float32)

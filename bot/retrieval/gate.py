@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.retrieval.detector import Detector, Signal, Weights
+from bot.retrieval.embedder import cached_queries
 from bot.retrieval.question import AGENCY_CUE, CLAUSE_CUE, INDICATOR_CUE
 
 ANCHORS_FILE = Path(__file__).with_name("data") / "offtopic_anchors.txt"
@@ -66,10 +67,15 @@ class ScopeGate(Detector[GateParams, GateSignal]):
 
     @classmethod
     def build(
-        cls, embedder, domain_terms: list[str], params: GateParams, anchors_path: Path = ANCHORS_FILE
+        cls,
+        embedder,
+        domain_terms: list[str],
+        params: GateParams,
+        anchors_path: Path = ANCHORS_FILE,
+        cache_dir: Path | None = None,
     ) -> ScopeGate:
         anchors = load_anchors(anchors_path)
-        return cls(embedder.queries(anchors), domain_terms, params)
+        return cls(cached_queries(embedder, anchors, cache_dir), domain_terms, params)
 
     def signal(
         self,

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
 from bot.kb.loader import KnowledgeBase
 from bot.kb.models import ConsultationCategory
 from bot.retrieval.detector import Detector, Signal, Weights
+from bot.retrieval.embedder import cached_queries
 from bot.retrieval.gate import GENERIC_TERMS
 
 # Wording that reports something wrong or asks for it to be dealt with (generic, not topics).
@@ -72,10 +74,12 @@ class MatterDetector(Detector[MatterParams, MatterSignal]):
         }
 
     @classmethod
-    def build(cls, kb: KnowledgeBase, embedder, category_ids: list[str], params: MatterParams) -> MatterDetector:
+    def build(
+        cls, kb: KnowledgeBase, embedder, category_ids: list[str], params: MatterParams, cache_dir: Path | None = None
+    ) -> MatterDetector:
         cats = [c for c in kb.directory.categories if c.id in set(category_ids)]
         pairs = [(c.id, e) for c in cats for e in c.examples]
-        vectors = embedder.queries([e for _, e in pairs]) if pairs else np.zeros((0, 1), dtype=np.float32)
+        vectors = cached_queries(embedder, [e for _, e in pairs], cache_dir)
         return cls(cats, vectors, [cid for cid, _ in pairs], params)
 
     def keywords_in(self, question: str, category_id: str) -> tuple[str, ...]:

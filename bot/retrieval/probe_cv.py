@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.retrieval import blind as B
-from bot.retrieval.probe import ScopeProbe, _vectors
+from bot.retrieval.embedder import cached_queries
+from bot.retrieval.probe import ScopeProbe
 
 
 @dataclass
@@ -46,8 +47,8 @@ def cross_validate(assistant, thresholds: list[float]) -> dict[float, dict[str, 
     base = [e for e in inner.probe_examples() if e.text not in held]
     per_set = {n: B.tuning_examples(inner.topics.reply_for, [n]) for n in names}
     embedder = inner.retriever.embedder
-    vectors = {n: _vectors(embedder, [e.text for e in per_set[n]], None) for n in names}
-    base_vectors = _vectors(embedder, [e.text for e in base], None)
+    vectors = {n: cached_queries(embedder, [e.text for e in per_set[n]], None) for n in names}
+    base_vectors = cached_queries(embedder, [e.text for e in base], None)
     out: dict[float, dict[str, Tally]] = {t: {"all": Tally()} for t in thresholds}
     saved = inner.probe, inner.probe_threshold
     try:

@@ -10,8 +10,11 @@ from __future__ import annotations
 import re
 
 _NUMERAL_REF = re.compile(
-    r"[（(]\s*([一二三四五六七八九十]{1,2})\s*[)）]|第\s*([一二三四五六七八九十]{1,2})\s*(?:部分|节|章|条|块|项)"
+    r"[（(]\s*([一二三四五六七八九十]{1,2})\s*[)）]|第\s*([一二三四五六七八九十]{1,2})\s*(?:部分|节|章|条|块|项)|"
+    r"(?:section|chapter|part)\s*[（(]?\s*(?:([一二三四五六七八九十]{1,2})|(10|[1-9])(?![0-9]))",
+    re.IGNORECASE,
 )
+_ARABIC = dict(zip("1 2 3 4 5 6 7 8 9 10".split(), "一 二 三 四 五 六 七 八 九 十".split()))
 _SECTION_WORD = r"\s*(?:那|这)?一?(?:部分|块|节|章|方面|section|part)"
 
 
@@ -33,7 +36,7 @@ def chapters_named(q: str, chapters) -> list:
     """Every chapter a question points at, in the order of the plan's chapters found (（六）和（七）→ both)."""
     found = []
     for m in _NUMERAL_REF.finditer(q):
-        numeral = m.group(1) or m.group(2)
+        numeral = m.group(1) or m.group(2) or m.group(3) or _ARABIC.get(m.group(4) or "")
         found += [c for c in chapters if c.numeral == numeral]
     for c in chapters:
         forms = _title_forms(c.title)

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from bot.kb.models import Service
 from bot.retrieval import answers as A
-from bot.retrieval.agency_asks import _ASKS_PART, _CJK_WORD, _COUNT_BODIES, AgencyQuestions
+from bot.retrieval.agency_asks import _ASKS_PART, _CJK_WORD, _COUNT_BODIES, _DESCRIBED, AgencyQuestions
 from bot.retrieval.bm25 import COLLOQUIAL
 from bot.retrieval.compose import Composition, _merge
 from bot.retrieval.gate import ScopeGate
@@ -124,7 +124,9 @@ class Routing(AgencyQuestions, PlanText, Composition):
         named_agency = self._agency_named(q) if mentioned is None else None
         asks_agency = AGENCY_CUE.search(q) or _ASKS_ROLE.search(q) or owner
         if named_agency is not None and (asks_agency or _ASKS_PART.search(q)):
-            if not self._topic_besides_agencies(q):  # 市妇联负责哪部分: the agency's chapters
+            described = _DESCRIBED.search(q) and self._agency_described(q) is named_agency
+            # 市妇联负责哪部分: the agency's chapters; 有没有专门管乡村的单位: the body described is the answer
+            if described or not self._topic_besides_agencies(q):
                 return self._with(self._agency_chapters_answer(q, named_agency, top_k), q, conf)
             # 商业生态这块是不是商务局管的: the topic's agencies; if the named one is not among them, its own part
             ans = self._agency_answer(q, hits, top_k, mentioned)
@@ -164,6 +166,11 @@ class Routing(AgencyQuestions, PlanText, Composition):
             and not self._services_by_clause.get(top.id)
         ):
             return self._with(self._clause_answer(q, self._listing_hit(hits), hits, top_k), q, conf)
+        provided = mentioned or self._service_near_top(hits)
+        if provided is not None and aspect in _USERS_ASPECTS and OPERATOR_CUE.search(q) and not DONOR_CUE.search(q):
+            # 想开个普惠托育机构，要准备啥材料: the card says how residents use it, not how a provider opens one
+            ans = A.Answer(q, "out_of_scope", "", [], [provided.agency], [], confidence=conf, topic="operator")
+            return A.finish(ans, OPERATOR_REPLY.format(service=provided.name, agency=provided.agency), 0)
         operator = (
             OPERATOR_CUE.search(q) or OFFERS_PLACE.search(q) if mentioned is None or not aspect else None
         ) or DONOR_CUE.search(q)
@@ -179,7 +186,7 @@ class Routing(AgencyQuestions, PlanText, Composition):
                 or (plan_hits or hits)[0]
             )
             return self._with(self._clause_answer(q, clause_hit, hits, top_k), q, conf)
-        svc = mentioned or self._service_near_top(hits)
+        svc = provided
         gap = self._plan_term_no_card(q) if svc is not None and not aspect else None
         if gap is not None:  # 想搞互助养老, 又能看病又能养老的医养结合: the plan's sentence on it, not a card near it
             return self._with(self._clause_answer(q, gap, hits, top_k), q, conf)
@@ -381,6 +388,12 @@ _ASKS_SERVICE = re.compile(
 )
 _QUESTION_WORD = re.compile(r"哪|什么|啥|怎么|多少|几")
 _ASKS_WHOM = re.compile(r"(哪(几|些)|几)(种|类|部分)?(人|群体|对象|孩子|儿童|老人|家庭)")  # for whom, not what is done
+#: The card's fields written for the resident who uses a service (what to bring, how to apply, who may).
+_USERS_ASPECTS = frozenset({"materials", "how_to_apply", "eligibility"})
+OPERATOR_REPLY = (
+    "服务目录写的是居民怎么使用“{service}”，开办机构的条件、备案、材料和扶持补贴不在里面。"
+    "请咨询{agency}，或拨打12345政务服务便民热线。"
+)
 NOT_IN_CATALOGUE = (
     "服务目录里没有“{word}”这项服务，我不想拿别的服务凑数。可以拨打12345政务服务便民热线，或到政务服务中心问问。"
 )

@@ -12,9 +12,9 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
 from opencc import OpenCC
 
+from bot.kb.yamlload import load_file
 from bot.retrieval.question import AGENCY_CUE, CLAUSE_CUE, INDICATOR_CUE, LIST_CUE, WHEN_CUE, aspect_of
 
 TERMS_FILE = Path(__file__).with_name("data") / "english_terms.yml"
@@ -55,7 +55,7 @@ def to_traditional(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _dialect() -> tuple[re.Pattern, dict[str, str]]:
-    raw = yaml.safe_load(DIALECT_FILE.read_text(encoding="utf-8"))["words"]
+    raw = load_file(DIALECT_FILE)["words"]
     keys = sorted(raw, key=len, reverse=True)
     table = {re.sub(r"\(\?<?[=!][^)]*\)", "", k): v for k, v in raw.items()}  # a key without its lookarounds
     return re.compile("|".join(f"(?:{k})" for k in keys)), table
@@ -70,7 +70,7 @@ def to_mandarin(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _terms() -> list[tuple[re.Pattern, str]]:
-    raw = yaml.safe_load(TERMS_FILE.read_text(encoding="utf-8"))
+    raw = load_file(TERMS_FILE)
     return [(re.compile(rf"\b(?:{pattern})", re.IGNORECASE), zh) for pattern, zh in raw["terms"].items()]
 
 

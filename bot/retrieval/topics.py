@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from bot.kb.yamlload import load_file
 from bot.retrieval.places import ABROAD, Gazetteer, gazetteer
 
 TOPICS_FILE = Path(__file__).with_name("data") / "offtopic_topics.yml"
@@ -72,7 +72,7 @@ class TopicClassifier:
 
     @classmethod
     def load(cls, local_names: tuple[str, ...] = (), path: Path = TOPICS_FILE) -> TopicClassifier:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_file(path)
         topics = [
             Topic(
                 t["id"],
@@ -206,4 +206,9 @@ class TopicClassifier:
         return Decline("other_place", reply.format(place=place), place)
 
 
-_FROM_EN = re.compile(r"\b(from|born in|grew up in|moved here from)\s+$", re.IGNORECASE)
+#: Where the writer comes from or lives (I'm in Toronto, living in Canada): the story's background, not its subject.
+_FROM_EN = re.compile(
+    r"\b(from|born in|grew up in|moved here from|(i|we)('m| am| are|'re)? (now )?(living|live|based|working|work|staying|studying)"
+    r" in|living in|(i|we)('m| am| are|'re) (now )?in|abroad in|overseas in)\s+$",
+    re.IGNORECASE,
+)
