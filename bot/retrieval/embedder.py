@@ -56,8 +56,14 @@ def cached_queries(embedder, texts: list[str], cache_dir: Path | None) -> np.nda
     if missing:
         known.update(zip(missing, np.asarray(embedder.queries(missing), dtype=np.float32)))
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")  # one per writer
-            np.savez(tmp, texts=np.array(list(known)), vectors=np.vstack(list(known.values())))
-            tmp.replace(path)  # readers never see half a file
+            save_arrays(path, texts=np.array(list(known)), vectors=np.vstack(list(known.values())))
     return np.ascontiguousarray(np.vstack([known[t] for t in texts]), dtype=np.float32)
+
+
+def save_arrays(path: Path, **arrays) -> None:
+    """``np.savez`` to ``path`` through a file of this process's own, renamed into place: parallel writers (test
+    workers, action-server workers) never clash and readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)

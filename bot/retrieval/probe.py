@@ -13,14 +13,13 @@ the training vectors are encoded once per model and cached next to the index.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from bot.kb.yamlload import load_file
-from bot.retrieval.embedder import cached_queries
+from bot.retrieval.embedder import cached_queries, save_arrays
 
 TRAIN_FILE = Path(__file__).with_name("data") / "scope_train.yml"
 GENERAL = "general"  # the reply topic when no labelled neighbour is near enough
@@ -142,10 +141,7 @@ def _fit_cached(x: np.ndarray, y: np.ndarray, l2: float, cache_dir: Path | None)
         pass
     w, b = fit_logistic(x, y, l2)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")  # one per writer; readers never see half a file
-        np.savez(tmp, weights=w, bias=np.float64(b))
-        tmp.replace(path)
+        save_arrays(path, weights=w, bias=np.float64(b))
     except OSError:
         pass
     return w, b
