@@ -20,6 +20,8 @@ from linli_common import citation
         ("边啲部门负责", "哪些部门负责"),
         ("阿拉想晓得伐", "我们想知道吗"),
         ("佢几时可以办", "他什么时候可以办"),
+        ("想搵工但系唔识路", "想找工作但系不识路"),
+        ("要几多钱", "要多少钱"),
     ],
 )
 def test_dialect_words_read_as_mandarin(typed, read):
@@ -417,3 +419,28 @@ def test_what_the_plan_says_after_a_service_is_the_cards_plan_sentence(assistant
 def test_english_goals_and_organisations_read_the_action(assistant, question, action):
     ans = assistant.ask(question)
     assert ans.kind == "clause" and ans.sources[0].id == action
+
+
+def test_a_cantonese_job_question_asks_who_runs_employment(assistant):
+    ans = assistant.ask("揾唔到工，帮人搵工嘅服务系边个部门管㗎")
+    assert ans.kind == "agency" and "市人社局" in ans.answer
+
+
+def test_a_share_asked_in_cantonese_is_the_indicator(assistant):
+    ans = assistant.ask("综合服务设施里面居民活动嘅地方要占几多")
+    assert ans.kind == "indicator" and "60%" in ans.answer
+
+
+def test_a_sichuanese_can_i_ending_is_a_question_of_its_own(assistant):
+    ans = assistant.ask("村头有没得老年人吃饭的地方 还有 小病村卫生室看得不")
+    assert "助餐" in ans.answer and "卫生室" in ans.answer
+
+
+def test_pinyin_of_a_branded_service_in_english_finds_it(assistant):
+    ans = assistant.ask("what is hongxin wuye, my dad keeps talking about it")
+    assert ans.kind == "service" and "红心物业" in ans.answer
+
+
+def test_the_wording_of_an_aim_no_indicator_counts_is_the_plan_sentence(assistant):
+    ans = assistant.ask("品牌服务项目到2025年要达到什么程度 规划原文怎么表述的")
+    assert ans.kind == "clause" and "基本满足" in ans.answer

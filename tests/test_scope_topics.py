@@ -249,6 +249,12 @@ def test_a_new_area_said_as_a_word_is_no_other_place(topics):
         ("包工头拖欠工钱半年了，社区能帮我要回来吗", "12348"),
         ("网购的老人鞋坏了能退吗", "12315"),
         ("下个月社区居委会换届，我该投谁", "12345"),
+        ("孩子在学校被高年级的同学欺负，老师也不管", "教育局"),
+        ("我们几户业主想去街道门口拉横幅讨说法", "信访"),
+        ("农村翻盖新房要审批吗，宅基地怎么批", "自然资源"),
+        ("新小区想成立业主委员会，需要多少业主同意", "住建"),
+        ("村两委换届，候选人有没有年龄限制", "选举公告"),
+        ("股市今天怎么样", "证券公司"),
     ],
 )
 def test_an_off_topic_story_with_plan_words_is_declined_with_its_pointer(assistant, question, pointer):
@@ -279,6 +285,8 @@ def test_an_off_topic_story_with_plan_words_is_declined_with_its_pointer(assista
         "附近有没有收费不高的托育点",  # a fee inside a question asking where: the card
         "社区卫生服务中心能开降糖药吗",  # getting a prescription filled is a community health service
         "养老机构的运营补贴怎么申请",
+        "业委会选出来以后，小区的事怎么发起议事协商",  # founding words beside consultation: the consultation
+        "社区有没有帮残疾孩子上学的服务",  # school, no one hurt: the card
     ],
 )
 def test_an_in_scope_story_borrowing_those_words_is_answered(assistant, question):
@@ -289,6 +297,13 @@ def test_an_in_scope_story_borrowing_those_words_is_answered(assistant, question
 def test_a_community_matter_among_neighbours_keeps_the_offer_to_consult(assistant, question):
     ans = assistant.ask(question)
     assert ans.topic is None and "议事协商" in ans.answer
+
+
+def test_a_complaint_that_cannot_wait_also_gets_the_hotline(assistant):
+    urgent = assistant.ask("物业把我们楼的电断了好几天了，去哪投诉")
+    calm = assistant.ask("邻居家漏水渗到我家了，物业不管")
+    assert urgent.matter_category is not None and "12345" in urgent.answer
+    assert calm.matter_category is not None and "12345" not in calm.answer
 
 
 def test_noise_the_matter_detector_knows_is_a_matter_not_a_dispute(assistant):

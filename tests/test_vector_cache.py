@@ -53,3 +53,20 @@ def test_a_damaged_file_is_encoded_again(tmp_path):
         f.write_bytes(b"")
     again = CachedEmbedder(inner, tmp_path)
     assert again.queries(["医保"]).shape == (1, 3) and again.encoded == 1
+
+
+def test_queries_the_product_keeps_are_served_from_its_file(tmp_path):
+    from bot.retrieval.embedder import cached_queries
+
+    product = _Counting()
+    kept = cached_queries(product, ["托育", "医保"], tmp_path / "index-onnx")  # as setup's warm step leaves it
+    inner = _Counting()
+    cached = CachedEmbedder(inner, tmp_path / "test-vectors", seeds=tmp_path)
+    out = cached.queries(["医保", "社工站"])
+    assert inner.calls == [["社工站"]] and cached.encoded == 1
+    np.testing.assert_array_equal(out[0], kept[1])
+    other = CachedEmbedder(_Counting("m@2"), tmp_path / "other", seeds=tmp_path)
+    other.queries(["医保"])
+    assert other.encoded == 1  # another model's vectors are never taken
+    assert CachedEmbedder(inner, tmp_path / "t2", seeds=tmp_path).passages(["医保"]).shape == (1, 3)
+    assert inner.calls[-1] == ["医保"]  # passages are encoded: the product keeps query vectors only

@@ -232,8 +232,9 @@ def _quote_on(text: str, word: str) -> str:
     return piece.strip("。 ")
 
 
-def matter_text(category_name: str, committee_types: dict[str, list[str]], grounding: str) -> str:
-    """Reply to a community matter: whose committee handles it, the plan sentence behind consultation, next step."""
+def matter_text(category_name: str, committee_types: dict[str, list[str]], grounding: str, urgent: bool = False) -> str:
+    """Reply to a community matter: whose committee handles it, the plan sentence behind consultation, next step;
+    a complaint that cannot wait for a meeting (``urgent``: 投诉, 停了三天) also gets the city's hotline."""
     where = []
     for kind, types in committee_types.items():
         place = "城市社区" if kind == "社区" else "村里" if kind == "村" else kind
@@ -243,6 +244,7 @@ def matter_text(category_name: str, committee_types: dict[str, list[str]], groun
         [
             f"这是需要社区里商量解决的事（{category_name}），可以提出议事协商：{routing}。",
             f"规划要求“{_quote_on(grounding, '议事协商')}”。说“发起议事协商”，我帮您提交并告诉您进度。",
+            *(["着急的话，也可以拨打12345政务服务便民热线投诉。"] if urgent else []),
         ]
     )
 

@@ -21,6 +21,10 @@ from bot.retrieval.passages import Passage
 from bot.retrieval.question import ASPECTS, CLAUSE_CUE, GAP_CUE, LIST_CUE, WHOLE_QUOTE_CUE
 from bot.retrieval.search import Hit, Retriever
 
+# A matter the resident complains of, or that has gone on for days: the hotline too, not only a meeting.
+_COMPLAINT = re.compile(
+    r"投诉|举报|(好几|几|[两三四五六七八九十\d])天了?(都|还)?(没|不)|(停|断)了?[^，。？?]{0,3}(几|好几|[两三四五六七八九十\d])天"
+)
 #: A question about who carries a matter out on the ground, below the city's agencies.
 _GROUND_ASK = re.compile(r"基层|乡镇|镇里|镇上|街道|落实|除了市(里|级)")
 
@@ -173,7 +177,8 @@ class Composition:
         ids = grounding_clause_ids(self.kb, category)
         sources = [_source(self._passage(pid), 1.0) for pid in ids][: max(1, top_k)]
         grounding = sources[0].text if sources else "围绕群众关心的服务事项广泛开展议事协商"
-        text = A.matter_text(category.name, committee_types(self.kb, category.id), grounding)
+        urgent = bool(_COMPLAINT.search(q))
+        text = A.matter_text(category.name, committee_types(self.kb, category.id), grounding, urgent)
         ans = A.Answer(q, "out_of_scope", "", sources, [], [], confidence=matter.score, matter_category=category.id)
         return A.finish(ans, text, len(sources))
 

@@ -12,7 +12,7 @@ import re
 
 from bot.retrieval import answers as A
 from bot.retrieval.compose import _source
-from bot.retrieval.question import AGENCY_CUE, ASKS_HOW, CLAUSE_CUE, LIST_CUE, cue_free
+from bot.retrieval.question import AGENCY_CUE, ASKS_HOW, CLAUSE_CUE, LIST_CUE, WHOLE_QUOTE_CUE, cue_free
 from bot.retrieval.refs import chapter_named
 from bot.retrieval.search import Hit
 
@@ -93,6 +93,21 @@ class PlanText:
                 if p.type in ("plan", "action") and _AIM.search(p.text) and _shared_pairs(subject, p.text) > named:
                     return h
         return None
+
+    def _wording_asked(self, q: str, hits: list[Hit], depth: int = 3) -> Hit | None:
+        """For 品牌社区社会组织培育 到2025年的目标怎么表述: the wording of an aim is asked, so the plan sentence found
+        that shares most of the subject, when it shares more than every indicator row found; None otherwise."""
+        if not WHOLE_QUOTE_CUE.search(q):
+            return None
+        subject = cue_free(q)
+        found = hits[:depth]
+        rows = max(
+            (_shared_pairs(subject, h.passage.text.split("：")[0]) for h in found if h.passage.type == "indicator"),
+            default=0,
+        )
+        plan = [h for h in found if h.passage.type in ("plan", "action")]
+        best = max(plan, key=lambda h: _shared_pairs(subject, h.passage.text), default=None)
+        return best if best is not None and _shared_pairs(subject, best.passage.text) > rows else None
 
     def _going_on_about(self, q: str, hits: list[Hit], depth: int = 3) -> Hit | None:
         """For 社区服务企业要怎么发展: of the first plan sentences naming what is asked about, the one that goes on

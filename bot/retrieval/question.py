@@ -26,7 +26,7 @@ def clean_question(question: object, max_chars: int) -> str:
 
 # What kind of answer the wording asks for. Kept to generic question words, never to topics.
 INDICATOR_CUE = re.compile(
-    r"指标|目标值?|基期|每百户|每万|覆盖(率|多少|几成|到多少)|占比|比例|占[^，。？?]{0,14}(几成|百分之几|多少)|(要|达到|达)几成|每个(村|社区)都(得|要|必须|会|能)?有|平方米|面积.{0,6}(要求|标准|多少|多大)|约束性|预期性|"
+    r"指标|目标值?|基期|每百户|每万|覆盖(率|多少|几成|到多少)|占比|比例|占[^，。？?]{0,14}(几成|百分之几|多少|几多)|(要|达到|达)几成|每个(村|社区)都(得|要|必须|会|能)?有|平方米|面积.{0,6}(要求|标准|多少|多大)|约束性|预期性|"
     r"(要求|标准|达到|配备?|配置?|有)(多少|几个|几名|几人)|(多少|几个|几名)(人|名|平方)|达标|考核"
 )
 AGENCY_CUE = re.compile(
@@ -184,6 +184,7 @@ _ASKS = re.compile(
     r"吗|嗎|呢|么|多少|多大|多长|多久|多高|多远|几|哪|什么|啥|咋|怎么|怎样|如何|能否|可否|谁|是否|有没有|有冇|能不能|可不可以|可以.{0,6}[吗不]|要不要|\?|？|\x02"
     r"|(?:是|算|属于?)[^，,。？?]{1,12}还是"  # a choice (算约束性还是预期性) asks too
     r"|([^\W是会\d])[不没]\1"  # and so does 给不给 / 收不收 (是不是, 会不会 often only lead into the question)
+    r"|(?<=[\u4e00-\u9fff])(?:得|要得|行)不(?=$|[，,。？?！!\s])"  # 看得不 / 要得不 (Sichuanese: 能看吗)
     r"|(?i:\b(?:how|what|which|who|when|where|why)\b)"  # an English part asks too (its ? is cut off)
 )
 

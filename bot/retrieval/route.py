@@ -99,8 +99,9 @@ class Routing(AgencyQuestions, PlanText, Composition):
         ):  # 为民服务那节有没有写教育局: that chapter's list says
             return self._with(self._chapter_agencies_answer(q, chapter, top_k), q, conf)
         quoted = self._quoted_or_named(q) if not aspect else None
-        if quoted is not None and INDICATOR_CUE.search(q) and not self._indicators_named(q):
-            return self._with(self._clause_answer(q, quoted, hits, top_k), q, conf)  # 培育行动的目标: the action's own
+        aim = (quoted or self._wording_asked(q, hits)) if not aspect and INDICATOR_CUE.search(q) else None
+        if aim is not None and not self._indicators_named(q):  # 培育行动的目标, 品牌项目的目标怎么表述: the plan's own
+            return self._with(self._clause_answer(q, aim, hits, top_k), q, conf)
         by_term = self._indicators_by_term(q) if _QUANTITY.search(q) else []
         if INDICATOR_CUE.search(q) or by_term:
             if _ALL_INDICATORS.search(q):
