@@ -30,6 +30,7 @@ from functools import partial
 from sanic import Sanic, response
 from sanic.request import Request
 
+from linli_common import cores
 from linli_common.timeline import enabled, mark
 
 REFUSED = "动作服务器只接受带有共享令牌的请求（LINLI_ACTION_TOKEN）。"
@@ -154,7 +155,14 @@ def main(argv: list[str] | None = None) -> int:
     if not settings.action_token:
         print(f"actions.serve: {NO_TOKEN}", file=sys.stderr)
         return 2
-    log.info("action server on http://%s:%d (token required, %d worker(s))", args.host, args.port, args.workers)
+    pinned = cores.pin(cores.ACTIONS, args.workers)  # before the encoder starts its threads
+    log.info(
+        "action server on http://%s:%d (token required, %d worker(s)%s)",
+        args.host,
+        args.port,
+        args.workers,
+        f", cores {sorted(pinned)}" if pinned else "",
+    )
     if args.workers == 1:
         app = build_app(settings.action_token, settings.action_max_body_bytes)
         app.run(host=args.host, port=args.port, single_process=True, access_log=False, motd=False)

@@ -25,11 +25,13 @@ import unicodedata
 
 from linli_common.tracking import IN_TEXT as TRACKING_NUMBER  # YS-YYYYMMDD-NNNN, anywhere, any case
 
+# 几 asks (几天能办好), but 好几天 / 十几个 / 这几天 only say how many: "路灯坏了好几天" describes a matter
+_SOME = r"(?<![好十这前头])"
 _QUESTION = re.compile(
-    r"[?？]|吗|呢|怎么|怎样|如何|哪|什么|谁|多少|几[个天点号种项]|能不能|可不可以|是否|请问|有没有|咋"
+    rf"[?？]|吗|呢|怎么|怎样|如何|哪|什么|谁|多少|{_SOME}几[个天点号种项]|能不能|可不可以|是否|请问|有没有|咋"
 )
 _HOW_LONG = re.compile(
-    r"多久|多长时间|多少天|几天|几个?小时|几个工作日|什么时候|啥时候|多快|要等|得等|一般要|需要多|时限|期限"
+    rf"多久|多长时间|多少天|{_SOME}几天|{_SOME}几个?小时|{_SOME}几个工作日|什么时候|啥时候|多快|要等|得等|一般要|需要多|时限|期限"
 )
 _STATUS = re.compile(
     r"进度|进展|状态|到哪|哪一步|结果|回音|回复了|答复了|怎么样了|怎样了|咋样了|处理(了|得|好|没|完)|"
@@ -93,7 +95,7 @@ _FIELD_NEAR_CORRECTION = re.compile(
     rf"({_CORRECTION.pattern}).{{0,6}}({_FIELD_WORDS.pattern})"
 )
 _PROCESS_QUESTION = re.compile(
-    r"多久|多长时间|几天|几个工作日|什么时候|啥时候|要等|得等|会不会|有用吗|能看到|泄露|通知我|流程|[?？]"
+    rf"多久|多长时间|{_SOME}几天|{_SOME}几个工作日|什么时候|啥时候|要等|得等|会不会|有用吗|能看到|泄露|通知我|流程|[?？]"
 )
 
 

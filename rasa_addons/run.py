@@ -18,6 +18,8 @@ import os
 import sys
 from pathlib import Path
 
+from linli_common import cores
+
 
 def token_from_environment() -> str:
     token = os.environ.get("LINLI_RASA_TOKEN", "").strip()
@@ -64,6 +66,7 @@ def main() -> None:
         print(f"rasa_addons.run: {e}", file=sys.stderr)
         sys.exit(2)
     sys.argv = ["rasa", *argv]
+    cores.pin(cores.ENGINE)  # before TensorFlow and the event loop start their threads
     from rasa.__main__ import main as rasa_main
 
     from rasa_addons import action_response, endpoint_session, event_types, log_copies, payload_parse, timeline

@@ -90,6 +90,15 @@ def test_how_long_inside_the_form_is_answered_and_the_form_resumes(stack, text):
     assert _slots(stack, sender)["consultation_topic"] == "小区东门的路灯坏了一个多月，晚上很黑"
 
 
+@pytest.mark.parametrize("topic", ["幸福路上的路灯坏了好几天，晚上走路很黑", "这几天楼下工地一直施工，吵得睡不着"])
+def test_a_topic_saying_how_long_it_has_lasted_is_the_topic_not_a_process_question(stack, topic):
+    sender = unique_sender("lasted")
+    say(stack, sender, "我要发起议事协商")
+    r = say(stack, sender, topic)
+    assert PROCESS_REPLY not in text_of(r) and "幸福社区" in buttons_of(r), r  # the form goes on to the community
+    assert _slots(stack, sender)["consultation_topic"] == topic
+
+
 def test_a_plan_question_inside_the_form_is_answered_and_the_form_resumes(stack):
     sender = unique_sender("form-question")
     _start_form_to_community(stack, sender)

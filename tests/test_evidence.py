@@ -216,10 +216,14 @@ def test_a_correction_names_a_field_next_to_a_word_of_correction(text, expected)
         ("提交了会通知我吗", True),
         ("小区东门的路灯坏了一个多月，晚上很黑", False),
         ("小区垃圾分类的桶太少了", False),
+        ("几天能有人回复", True),
+        ("幸福路上的路灯坏了好几天，晚上走路很黑", False),  # 好几天 says how long it has lasted: a matter
+        ("这几天楼下一直在施工，吵得睡不着", False),
     ],
 )
 def test_a_process_question_is_told_apart_from_a_matter(text, expected):
     assert evidence.is_process_question(text) is expected
+    assert evidence.asks_about_the_process(text) is expected
 
 
 def test_topic_taken_from_the_conversation_is_quoted_masked():
