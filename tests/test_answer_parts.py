@@ -22,13 +22,24 @@ from linli_common import citation
         ("佢几时可以办", "他什么时候可以办"),
         ("想搵工但系唔识路", "想找工作但系不识路"),
         ("要几多钱", "要多少钱"),
+        ("阮想欲问一下", "我想要问一下"),  # Minnan
+        ("阮老母一个人蹛佇厝里", "我老母一个人住在家里"),
+        ("敢有人会来看阮", "有没有人会来看我"),
+        ("阮翁跋倒了叫伊拢无应", "我老公摔倒了叫他都没反应"),
+        ("这个补贴会使领偌济", "这个补贴能领多少"),
+        ("额想问个事", "我想问个事"),  # the north-west
+        ("红心物业是嘎哈的", "红心物业是干什么的"),
+        ("咯里有没有助餐点", "这里有没有助餐点"),  # Hunan
     ],
 )
 def test_dialect_words_read_as_mandarin(typed, read):
     assert to_mandarin(typed) == read
 
 
-@pytest.mark.parametrize("text", ["旁边那个活动室", "步伐要加快", "关系系统", "社区这边有没有"])
+@pytest.mark.parametrize(
+    "text",
+    ["旁边那个活动室", "步伐要加快", "关系系统", "社区这边有没有", "户籍所在地", "额度是多少", "伊朗", "注册手册"],
+)
 def test_mandarin_words_stay(text):
     assert to_mandarin(text) == text
 
@@ -444,3 +455,57 @@ def test_pinyin_of_a_branded_service_in_english_finds_it(assistant):
 def test_the_wording_of_an_aim_no_indicator_counts_is_the_plan_sentence(assistant):
     ans = assistant.ask("品牌服务项目到2025年要达到什么程度 规划原文怎么表述的")
     assert ans.kind == "clause" and "基本满足" in ans.answer
+
+
+@pytest.mark.parametrize(
+    ("message", "parts"),
+    [
+        ("助餐点能在村里办不还有托育去哪报名", ["助餐点能在村里办不", "托育去哪报名"]),  # 办不: a question ended
+        ("社区托育和助餐都有吗", ["社区托育有吗", "助餐有吗"]),  # both asked at once
+        ("老人和孩子都能去吗", ["老人和孩子都能去吗"]),  # 都能: one question about both
+    ],
+)
+def test_questions_joined_without_a_mark_are_each_answered(message, parts):
+    assert split_parts(message, names_topic=_topic) == parts
+
+
+def test_a_business_wanting_to_run_a_chain_gets_the_plans_sentence_on_businesses(assistant):
+    ans = assistant.ask("我们家政公司想进社区搞连锁经营，规划支不支持")
+    assert ans.kind == "clause" and "市场主体" in ans.answer
+
+
+def test_a_fight_with_tools_over_land_is_for_the_police_first(assistant):
+    ans = assistant.ask("邻居为了承包地跟我爸打起来了，还拿着铁锹")
+    assert ans.kind == "out_of_scope" and "110" in ans.answer and not ans.sources
+    assert "自然资源" in assistant.ask("承包地流转要办什么手续").answer  # land without a fight stays the land reply
+
+
+def test_what_one_pays_into_insurance_each_year_points_to_the_insurance_offices(assistant):
+    ans = assistant.ask("城乡居民医保今年每人要缴多少钱")
+    assert ans.kind == "out_of_scope" and "12393" in ans.answer and not ans.sources
+    assert assistant.ask("社区能交医保吗").kind == "service"  # where to pay stays the service
+
+
+def test_what_one_pays_into_insurance_is_declined_after_a_comma_too(assistant):
+    ans = assistant.ask("我们一家都参加了城乡居民医保，每年个人要缴多少")
+    assert ans.kind == "out_of_scope" and "12393" in ans.answer
+
+
+def test_quoted_words_two_sentences_hold_point_at_the_one_they_open(assistant):
+    ans = assistant.ask("“支持社区服务企业发展”开头的那句是怎么写的")
+    assert ans.kind == "clause" and "市场主体" in ans.answer
+
+
+def test_a_plan_slogan_in_pinyin_is_the_plans_sentence(assistant):
+    ans = assistant.ask("I keep hearing yi chang di huan fu wu, what is it?")
+    assert ans.kind == "clause" and "以场地换服务" in ans.answer
+
+
+def test_target_as_a_verb_asks_whom_a_service_serves_not_an_indicator(assistant):
+    ans = assistant.ask("Who does the community public employment platform mainly target?")
+    assert ans.kind != "indicator" and "高校毕业生" in ans.answer
+
+
+def test_the_plans_own_term_for_community_education_names_its_card(assistant):
+    ans = assistant.ask("我们志愿队想了解社区教育有没有")
+    assert ans.kind == "service" and "开放大学" in ans.answer

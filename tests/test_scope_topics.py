@@ -179,7 +179,13 @@ def test_a_county_level_city_said_without_its_suffix_is_another_place(topics, qu
 
 
 @pytest.mark.parametrize(
-    "question", ["我是从常熟搬来的，社区能办医保吗", "社区要发挥灯塔作用怎么理解", "合作社能不能进社区办服务"]
+    "question",
+    [
+        "我是从常熟搬来的，社区能办医保吗",
+        "社区要发挥灯塔作用怎么理解",
+        "合作社能不能进社区办服务",
+        "这个旧活动室能不能翻新",
+    ],
 )
 def test_a_county_stem_that_is_a_word_or_where_one_comes_from_is_no_other_place(topics, question):
     assert topics.other_place(question) is None
@@ -255,6 +261,12 @@ def test_a_new_area_said_as_a_word_is_no_other_place(topics):
         ("新小区想成立业主委员会，需要多少业主同意", "住建"),
         ("村两委换届，候选人有没有年龄限制", "选举公告"),
         ("股市今天怎么样", "证券公司"),
+        ("被邻居家的猫抓破了皮，要不要打疫苗", "医院"),
+        ("你觉得中美关系会怎么发展", "社区服务"),
+        ("社区卫生服务中心李医生的手机号给我一下", "114"),
+        ("创业担保贷款利息是多少，能贷几年", "银行"),
+        ("这个养老服务小程序靠不靠谱", "12315"),
+        ("澳门的社区长者服务是怎么做的", "港澳台居民"),
     ],
 )
 def test_an_off_topic_story_with_plan_words_is_declined_with_its_pointer(assistant, question, pointer):
@@ -317,3 +329,17 @@ def test_noise_the_matter_detector_knows_is_a_matter_not_a_dispute(assistant):
 def test_a_county_said_after_its_province_or_city_is_named_in_the_reply(topics, question, said):
     found = topics.classify(question)
     assert found.topic == "other_place" and said in found.reply
+
+
+def test_where_a_writer_moved_from_is_no_other_place(topics):
+    assert topics.other_place("我刚由澳门搬过来，社区有没有托育") is None
+
+
+def test_a_housing_fund_loan_is_no_bank_question(assistant):
+    ans = assistant.ask("公积金贷款最多能贷多少")
+    assert ans.kind == "out_of_scope" and "银行" not in ans.answer
+
+
+def test_pinyin_typed_syllable_by_syllable_names_no_city(topics):
+    assert topics.other_place("what does yi chang di huan fu wu mean") is None
+    assert topics.other_place("what is the elderly care policy in yi chang") == "宜昌市"

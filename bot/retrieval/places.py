@@ -25,7 +25,7 @@ GENERIC_COUNTIES = frozenset(
 )
 # County-level city stems that are everyday words although jieba counts them rarely.
 EVERYDAY_COUNTY_STEMS = frozenset(
-    "灯塔 新民 天长 五常 大安 明光 安达 海伦 根河 北票 开远 原平 凭祥 和龙 信宜 乐平 古交".split()
+    "灯塔 新民 天长 五常 大安 明光 安达 海伦 根河 北票 开远 原平 凭祥 和龙 信宜 乐平 古交 个旧".split()  # 那个旧篮球场
 )
 # The state-level new areas (国家级新区) residents name like places although no division table lists them
 # (浦东新区 and 滨海新区 are districts and in the table).
@@ -40,6 +40,8 @@ TAIWAN = frozenset(
     "花莲县 台东县 澎湖县 金门县 连江县".split()
 )
 TAIWAN_STEMS = frozenset("台北 高雄 桃园 基隆 新竹 嘉义 苗栗 彰化 屏东 宜兰 花莲 澎湖".split())
+# Hong Kong, Macao and Taiwan have no 12345 hotline: a question about them is answered like one about abroad.
+NO_HOTLINE = frozenset({"香港特别行政区", "澳门特别行政区", "台湾省"}) | TAIWAN
 # The whole country and its regions are not "another place".
 _MAX_LEN = 12
 
@@ -72,6 +74,21 @@ _ENGLISH = re.compile(
 )
 
 
+def _in_syllable_run(words: list[re.Match], i: int, run: int = 4) -> bool:
+    """Whether words ``i`` and ``i + 1`` sit in a run of ``run`` or more short words none of which is English
+    (yi chang di huan fu wu: a phrase typed syllable by syllable, not 宜昌)."""
+
+    def syllable(k: int) -> bool:
+        return 0 <= k < len(words) and len(words[k].group(0)) <= 6 and not _ENGLISH.fullmatch(words[k].group(0))
+
+    start, end = i, i + 1
+    while syllable(start - 1):
+        start -= 1
+    while syllable(end + 1):
+        end += 1
+    return syllable(i) and syllable(i + 1) and end - start + 1 >= run
+
+
 class Gazetteer:
     def __init__(self, names: dict[str, str], latin: dict[str, str] | None = None):
         self.names = names  # surface form -> canonical name
@@ -89,7 +106,7 @@ class Gazetteer:
         for i, w in enumerate(words):
             for n in (2, 1):
                 key = "".join(x.group(0) for x in words[i : i + n])
-                if len(words[i : i + n]) == n and key in self.latin:
+                if len(words[i : i + n]) == n and key in self.latin and not (n == 2 and _in_syllable_run(words, i)):
                     return self.latin[key], w.start()
         return None
 

@@ -156,7 +156,9 @@ class PlanText:
         (社会组织培育行动): the resident points at that text, so it is the one to answer from."""
         plan = [p for p in self.retriever.passages if p.type in ("plan", "action")]
         for span in _QUOTED.findall(q):
-            found = next((p for p in plan if span in p.text), None)
+            holders = [p for p in plan if span in p.text]
+            # quoted words two sentences hold: the one they open (“支持社区服务企业发展”那段) is the one pointed at
+            found = next((p for p in holders if _opens_with(p.text, span)), holders[0] if holders else None)
             if found is not None:
                 return Hit(found, 1.0, 1.0, 0.0)
         for a in self.kb.plan.actions:
@@ -282,7 +284,7 @@ def _doing(hits: list[Hit], q: str, names_service: bool = False) -> Hit | None:
     key = key or (OFFERS_PLACE.search(q) and "捐")  # premises lent to the community: the sentence on giving
     if key:
         return next((h for h in hits if key in h.passage.text), None)
-    if _BUSINESS.search(q) and not names_service:  # 公司想办托育机构: the sentence on that service stays first
+    if _CHAIN.search(q) or (_BUSINESS.search(q) and not names_service):  # 公司想办托育机构: that service's sentence
         return next((h for h in hits if _BUSINESS_IN_PLAN.search(h.passage.text)), None)
     return None
 
@@ -291,6 +293,7 @@ def _doing(hits: list[Hit], q: str, names_service: bool = False) -> Hit | None:
 OFFERS_PLACE = re.compile(r"(房|门面|场地|铺面|地方|院子|空着).{0,10}(借给|租给|拿出来|腾出来|提供给|让给|给社区)")
 _BUSINESS = re.compile(r"店|超市|公司|企业|生意|商户|商铺|门市")  # an operator who runs a business
 _BUSINESS_IN_PLAN = re.compile(r"市场主体|社区服务企业|商业")
+_CHAIN = re.compile(r"连锁|品牌")  # chains and brands: the plan's sentence on businesses, whatever service they run
 _HOW_MORE = re.compile(r"具体|怎么|咋|如何|怎样|(做|干|搞)(什么|啥|些啥)|内容|what does|how")
 _NAME_ONLY = re.compile(
     r"叫(什么|啥)|名(称|字)|标题|题目|是哪(个|项|一)|什么行动|what is it called|name", re.IGNORECASE
@@ -313,6 +316,11 @@ _ASKS_PHRASE = re.compile(
 
 #: A table's rows asked for: 包括哪几个, 有哪些, 一共几项, 都有什么, 列一下.
 _ROWS_ASKED = re.compile(r"哪(几|些)|几(个|项|类)|多少(个|项)|都有|所有|全部|包括|包含|列(一下|出)|分别")
+
+
+def _opens_with(text: str, span: str) -> bool:
+    """Whether a sentence opens with ``span`` (after any quotation mark or bracket)."""
+    return text.lstrip('“"「『(（ ').startswith(span)
 
 
 def _unquoted(text: str) -> str:

@@ -159,7 +159,8 @@ DONOR_CUE = re.compile(r"(想|要|打算|准备|愿意)(把[^，。？?]{0,10})?
 # Someone who wants to run or fund a service (opening a childcare centre, donating a station), not use it.
 OPERATOR_CUE = re.compile(
     r"我(们)?(几个人?|几个朋友|俩|两口子|夫妻俩|自己)?(也|又|还)?(想|要|打算|准备|计划)(在|给|为|向|把)?.{0,8}?(开办|兴办|创办|举办|成立|牵头|捐|投资|运营|开(一|个|家).{0,8}(店|机构|中心|园|所|站|馆|公司|企业|食堂|超市)|开(进|到)|入驻|进驻)|"
-    r"我们(企业|公司|单位|机构)|我是(做|开|搞|经营).{1,6}的.{0,12}(店|生意|公司|机构|企业|进社区|开进|入驻|扶持)|社会力量|民办|private|operator",
+    r"我们(企业|公司|单位|机构)|我是(做|开|搞|经营).{1,6}的.{0,12}(店|生意|公司|机构|企业|进社区|开进|入驻|扶持)|社会力量|民办|private|operator"
+    r"|(物业|公司|企业|机构)[^，。？?]{0,4}(想|要|打算|准备)?进(入)?社区(做|搞|整|开|办|干)|(搞|做|开|办)连锁|连锁经营",
     re.IGNORECASE,
 )
 # Words that only ask (or join parts), carrying no topic of their own.
@@ -169,7 +170,9 @@ _PART_FILLER = re.compile(
 
 # Where a message holds a second question: a joining word after a pause, or a question mark.
 _JOINERS = re.compile(
-    r"(?:(?<=[\u4e00-\u9fff])(?:还有就是|顺便问一?下|另外问一?下))|(?:^|(?<=[，,。；;？?！!\s]))(?:另外问一?下|另外|顺便问一?下|顺带问一?下|顺便|顺带|此外|还有就是|还有|还想问一?下|还想问|再问一?下|再就是|再一个就是|再一个|然后就是|然后|对了|以及)[，,：:\s]*"
+    r"(?:(?<=[\u4e00-\u9fff])(?:还有就是|顺便问一?下|另外问一?下))"
+    r"|(?<=[吗呢嘛])还有|(?<=[办去有能行要来用]不)还有"  # 医保能在社区办不还有…: a question ended unpunctuated
+    r"|(?:^|(?<=[，,。；;？?！!\s]))(?:另外问一?下|另外|顺便问一?下|顺带问一?下|顺便|顺带|此外|还有就是|还有|还想问一?下|还想问|再问一?下|再就是|再一个就是|再一个|然后就是|然后|对了|以及)[，,：:\s]*"
 )
 # A joiner that announces a second question outright: what follows is a part of its own even without a question word,
 # and what went before was one too, even said as a wish (老人想去助餐点吃饭，顺便问下…).
@@ -185,6 +188,7 @@ _ASKS = re.compile(
     r"|(?:是|算|属于?)[^，,。？?]{1,12}还是"  # a choice (算约束性还是预期性) asks too
     r"|([^\W是会\d])[不没]\1"  # and so does 给不给 / 收不收 (是不是, 会不会 often only lead into the question)
     r"|(?<=[\u4e00-\u9fff])(?:得|要得|行)不(?=$|[，,。？?！!\s])"  # 看得不 / 要得不 (Sichuanese: 能看吗)
+    r"|(?:能|可以)[^，,。？?]{0,10}[\u4e00-\u9fff]不(?=$|[，,。？?！!\s])"  # 医保能在社区办不 (northern: 能办吗)
     r"|(?i:\b(?:how|what|which|who|when|where|why)\b)"  # an English part asks too (its ? is cut off)
 )
 
@@ -254,11 +258,12 @@ def _shared_ask(piece: str, names_topic) -> list[str] | None:
     return None
 
 
-_EACH = re.compile(r"(分别|各自)(?=.{0,4}(归|由|找|是|在|怎么|哪|谁|多少|几|有))")
+_EACH = re.compile(r"(分别|各自)(?=.{0,4}(归|由|找|是|在|怎么|哪|谁|多少|几|有))|都(?=有(吗|嗎|没有|冇|不|嘛|么))")
 
 
 def _joined_subjects(piece: str, names_topic) -> list[str] | None:
-    """“老年助餐和儿童之家分别归哪个部门”: one question per subject joined by 和/与/、, each with the shared ask."""
+    """“老年助餐和儿童之家分别归哪个部门”, “养老和托幼都有吗”: one question per subject joined by 和/与/、, each
+    with the shared ask."""
     m = _EACH.search(piece)
     if not m or "，" in piece[: m.start()] or "," in piece[: m.start()]:
         return None

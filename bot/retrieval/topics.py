@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.kb.yamlload import load_file
-from bot.retrieval.places import ABROAD, Gazetteer, gazetteer
+from bot.retrieval.places import ABROAD, NO_HOTLINE, Gazetteer, gazetteer
 
 TOPICS_FILE = Path(__file__).with_name("data") / "offtopic_topics.yml"
 HOTLINE_FALLBACK = "其他问题也可以拨打12345政务服务便民热线。"
@@ -59,12 +59,19 @@ class ScopeSimilarity:
 
 class TopicClassifier:
     def __init__(
-        self, topics: list[Topic], places: Gazetteer, place_reply: str, not_after: re.Pattern, abroad_reply: str = ""
+        self,
+        topics: list[Topic],
+        places: Gazetteer,
+        place_reply: str,
+        not_after: re.Pattern,
+        abroad_reply: str = "",
+        no_hotline_reply: str = "",
     ):
         self.topics = topics
         self.places = places
         self.place_reply = place_reply
         self.abroad_reply = abroad_reply or place_reply
+        self.no_hotline_reply = no_hotline_reply or self.abroad_reply
         self.not_after = not_after
         self._by_id = {t.id: t for t in topics}
         self.proto_vectors: np.ndarray | None = None
@@ -93,6 +100,7 @@ class TopicClassifier:
             other["reply"].strip(),
             re.compile(other["not_after"]),
             other.get("abroad_reply", "").strip(),
+            other.get("no_hotline_reply", "").strip(),
         )
 
     def embed_prototypes(self, embedder, cache_dir: Path | None = None) -> None:
@@ -202,7 +210,10 @@ class TopicClassifier:
         place = self.other_place(text)
         if place is None:
             return found
-        reply = self.abroad_reply if place in ABROAD else self.place_reply
+        if place in ABROAD:
+            reply = self.abroad_reply
+        else:
+            reply = self.no_hotline_reply if place in NO_HOTLINE else self.place_reply
         return Decline("other_place", reply.format(place=place), place)
 
 

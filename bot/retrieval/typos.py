@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 from pypinyin import Style, lazy_pinyin
 
@@ -31,7 +32,10 @@ ASKING_WORDS = ("负责", "牵头", "主管", "部门", "指标", "目标", "规
 _FUNCTION_CHAR = 60000  # a character this frequent on its own in jieba's dictionary is mostly a word by itself
 
 
+@lru_cache(maxsize=1 << 16)
 def _sound(text: str) -> str:
+    """Toneless pinyin, remembered: the typo pass asks it of every 2–4 character span of a question, and the spans of
+    everyday words recur across questions (it was most of a never-asked question's preparation)."""
     return " ".join(lazy_pinyin(text, style=Style.NORMAL, errors="ignore"))
 
 
@@ -68,6 +72,7 @@ class SoundSpeller:
         for w in sorted(self.terms & self.vocabulary.keys()):
             self.terms_by_fuzzy.setdefault(_fuzzy(_sound(w)), []).append(w)
         self.by_letters = {k: ws for k, ws in self.by_joined.items() if len(k) >= 5}
+        self.term_heads = frozenset(w[-1] for w in self.terms)  # a name ends in its head (局, 站, 会 …)
 
     @classmethod
     def from_texts(cls, texts: Iterable[str], cut, terms: Iterable[str], known_words) -> SoundSpeller:
@@ -156,7 +161,7 @@ class SoundSpeller:
         """A name typed with a homophone inside (市人设局 → 市人社局): a span of three or four characters, itself no
         word, that sounds like exactly one domain term ending in the same character (its head: 局, 站, 会 …), even
         when the typo makes a general word (人设) that would otherwise protect it."""
-        if len(span) < 3 or span in self.terms or self._real(span):
+        if len(span) < 3 or span[-1] not in self.term_heads or span in self.terms or self._real(span):
             return None
         names = [w for w in self.by_sound.get(_sound(span), []) if w in self.terms and w[-1] == span[-1]]
         if not names:  # said with a fuzzy pair (名政 for 民政): only a name, never a general word
