@@ -30,6 +30,10 @@ from linli_common import citation
         ("额想问个事", "我想问个事"),  # the north-west
         ("红心物业是嘎哈的", "红心物业是干什么的"),
         ("咯里有没有助餐点", "这里有没有助餐点"),  # Hunan
+        ("明天落雨伐", "明天下雨吗"),  # Wu and Cantonese
+        ("小囡两岁了", "孩子两岁了"),
+        ("想去做志工", "想去做志愿者"),  # Taiwan
+        ("我们sq有没有食堂", "我们社区有没有食堂"),  # pinyin initials inside Chinese
     ],
 )
 def test_dialect_words_read_as_mandarin(typed, read):
@@ -463,6 +467,9 @@ def test_the_wording_of_an_aim_no_indicator_counts_is_the_plan_sentence(assistan
         ("助餐点能在村里办不还有托育去哪报名", ["助餐点能在村里办不", "托育去哪报名"]),  # 办不: a question ended
         ("社区托育和助餐都有吗", ["社区托育有吗", "助餐有吗"]),  # both asked at once
         ("老人和孩子都能去吗", ["老人和孩子都能去吗"]),  # 都能: one question about both
+        ("1 托育在哪 2 助餐多少钱", ["托育在哪", "助餐多少钱"]),  # a numbered list
+        ("想问：\n1. 托育怎么报名\n2. 助餐找谁", ["想问：托育怎么报名", "助餐找谁"]),
+        ("托育点1个月能去几次", ["托育点1个月能去几次"]),  # a number, no list
     ],
 )
 def test_questions_joined_without_a_mark_are_each_answered(message, parts):
@@ -509,3 +516,25 @@ def test_target_as_a_verb_asks_whom_a_service_serves_not_an_indicator(assistant)
 def test_the_plans_own_term_for_community_education_names_its_card(assistant):
     ans = assistant.ask("我们志愿队想了解社区教育有没有")
     assert ans.kind == "service" and "开放大学" in ans.answer
+
+
+def test_quoted_words_that_are_one_item_of_a_list_point_at_the_sentence_about_them(assistant):
+    ans = assistant.ask("规划里写“未成年人保护”的是哪一句")
+    assert ans.kind == "clause" and "制度机制" in ans.answer
+
+
+def test_a_short_pinyin_run_inside_chinese_is_read_but_not_in_english():
+    speller = SoundSpeller({"康复": 3, "社区": 9}, {"社区": 100}, terms=["康复"])
+    assert speller.correct("社区有kang fu吗") == "社区有康复吗"
+    assert speller.correct("kang fu is here") == "kang fu is here"  # English: too short to be pinyin
+
+
+def test_a_priority_target_asks_whom_a_service_serves(assistant):
+    ans = assistant.ask("Who are the priority targets of the community volunteer service?")
+    assert ans.kind != "indicator"
+
+
+def test_running_a_company_here_is_background_not_a_licence_question(assistant):
+    ans = assistant.ask("我在这边开公司，想让员工周末去社区做志愿者，怎么对接")
+    assert "营业执照" not in ans.answer
+    assert "市场监管" in assistant.ask("开公司需要什么手续").answer

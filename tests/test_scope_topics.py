@@ -267,6 +267,17 @@ def test_a_new_area_said_as_a_word_is_no_other_place(topics):
         ("创业担保贷款利息是多少，能贷几年", "银行"),
         ("这个养老服务小程序靠不靠谱", "12315"),
         ("澳门的社区长者服务是怎么做的", "港澳台居民"),
+        ("包工头到现在还不给我们工钱", "12333"),
+        ("孩子户口该不该迁到城里", "派出所"),
+        ("社区医院礼拜天看不看门诊", "12345"),
+        ("楼下有人在打架，好像还见血了", "110"),
+        ("我耳朵听不见，遇到危险怎么报警", "12110"),
+        ("家里养的羊不吃草了是不是病了", "兽医"),
+        ("区民政局局长的电话能给我吗", "12345"),
+        ("晚上在小区门口摆摊要交摊位费吗", "城管"),
+        ("保安加班费一晚多少才合理", "12333"),
+        ("下班回家总觉得被人跟踪", "110"),
+        ("那家月子中心口碑怎么样", "12315"),
     ],
 )
 def test_an_off_topic_story_with_plan_words_is_declined_with_its_pointer(assistant, question, pointer):
@@ -343,3 +354,32 @@ def test_a_housing_fund_loan_is_no_bank_question(assistant):
 def test_pinyin_typed_syllable_by_syllable_names_no_city(topics):
     assert topics.other_place("what does yi chang di huan fu wu mean") is None
     assert topics.other_place("what is the elderly care policy in yi chang") == "宜昌市"
+
+
+def test_a_yes_no_setting_that_is_not_true_or_false_fails_loudly(tmp_path):
+    """A cue line written under ``anywhere: true`` makes the flag a string: the load must say so, not read it as true."""
+    topics_file = tmp_path / "topics.yml"
+    topics_file.write_text(
+        "topics:\n"
+        "  - id: slip\n"
+        "    cues:\n"
+        "      - 甲\n"
+        "    anywhere: true\n"
+        "      - 乙\n"
+        "    reply: 回复\n"
+        "other_place:\n"
+        "  not_after: x$\n"
+        "  reply: '{place}'\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match="anywhere"):
+        TopicClassifier.load(path=topics_file)
+
+
+def test_a_relative_working_in_another_province_is_the_storys_background(topics):
+    assert topics.other_place("儿媳妇在浙江打工，我在家带孩子，社区有没有托育") is None
+
+
+def test_where_someone_works_or_studies_is_the_storys_background(topics):
+    assert topics.other_place("孩子们都在深圳上班，我一个人在家，社区有人来看看吗") is None
+    assert topics.other_place("深圳的社区医院怎么样") == "深圳市"

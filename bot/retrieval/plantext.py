@@ -157,8 +157,10 @@ class PlanText:
         plan = [p for p in self.retriever.passages if p.type in ("plan", "action")]
         for span in _QUOTED.findall(q):
             holders = [p for p in plan if span in p.text]
-            # quoted words two sentences hold: the one they open (“支持社区服务企业发展”那段) is the one pointed at
-            found = next((p for p in holders if _opens_with(p.text, span)), holders[0] if holders else None)
+            # quoted words two sentences hold: the one they open (“支持社区服务企业发展”那段), else one where they are
+            # no item of a list (…托幼、未成年人保护、… only names the topic among others)
+            holders.sort(key=lambda p: (not _opens_with(p.text, span), _listed_in(p.text, span)))
+            found = holders[0] if holders else None
             if found is not None:
                 return Hit(found, 1.0, 1.0, 0.0)
         for a in self.kb.plan.actions:
@@ -316,6 +318,12 @@ _ASKS_PHRASE = re.compile(
 
 #: A table's rows asked for: 包括哪几个, 有哪些, 一共几项, 都有什么, 列一下.
 _ROWS_ASKED = re.compile(r"哪(几|些)|几(个|项|类)|多少(个|项)|都有|所有|全部|包括|包含|列(一下|出)|分别")
+
+
+def _listed_in(text: str, span: str) -> bool:
+    """Whether ``span`` stands in ``text`` as an item of a 、-list."""
+    at = text.find(span)
+    return text[at - 1 : at] == "、" or text[at + len(span) : at + len(span) + 1] == "、"
 
 
 def _opens_with(text: str, span: str) -> bool:

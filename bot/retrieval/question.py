@@ -180,6 +180,20 @@ _NEXT_QUESTION = re.compile(
     r"[，,。；;\s]*(?:另一个(?:问题|事)?是|另一件事是|第二个?(?:问题)?是)[，,：:\s]*|[，,。；;\s]+二是[，,：:\s]*"
     r"|[，,。；;？?！!\s]+(?:另外|顺便|顺带|再|还想)问一?下?[，,：:\s]*"
 )
+# A numbered list (1 … 2 …, 1. … 2. …, 1) … 2) …): each number after the first starts a question of its own.
+_NUMBER_FIRST = re.compile(r"(?:^|(?<=[：:\n]))\s*[1１](?:[.、．)）:：]\s*|\s+)(?=\S)")
+_NUMBER_NEXT = re.compile(r"(?:\s+|(?<=[？?。；;！!]))[2-9２-９](?:[.、．)）:：]\s*|\s+)(?=\S)")
+
+
+def _numbered(question: str) -> str:
+    """A numbered list's markers as part breaks (``\x00\x01``); the text unchanged when it numbers no list."""
+    first = _NUMBER_FIRST.search(question)
+    if first is None or not _NUMBER_NEXT.search(question, first.end()):
+        return question
+    head, rest = question[: first.start()], question[first.end() :]
+    return head + _NUMBER_NEXT.sub("\x00\x01", rest)
+
+
 _FIRST_OF = re.compile(r"(?:^|(?<=[，,。；;：:\s]))(?:一个是|一是|第一个?(?:问题)?是)")
 _ENDS = re.compile(r"[？?！!；;。]+")
 _BACKREF_COMMA = re.compile(r"[，,]\s*(?=(这块|这事|这件事|这个|这方面|那|它)[^，,]{0,12}$)")
@@ -279,7 +293,7 @@ def split_parts(question: str, max_parts: int = 3, names_topic=None) -> list[str
 
     With ``names_topic`` (does a clause name something the knowledge base knows) a message is also cut at a comma
     where a second question about another topic starts."""
-    text = _JOINERS.sub("\x00\x03", _NEXT_QUESTION.sub("\x00\x01", _FIRST_OF.sub("", question)))
+    text = _JOINERS.sub("\x00\x03", _NEXT_QUESTION.sub("\x00\x01", _FIRST_OF.sub("", _numbered(question))))
     text = _QUESTION_MARK.sub(_ASKED, text)  # 医保能在村里办不？: the mark says it asks, whatever the words
     pieces: list[str] = []
     for chunk in text.split("\x00"):

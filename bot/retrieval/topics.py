@@ -57,6 +57,15 @@ class ScopeSimilarity:
         return self.topic_cosine - self.kb_cosine
 
 
+def _flag(topic: dict, name: str) -> bool:
+    """A topic's yes/no setting; anything but true or false is a slip in the file (a cue line under ``anywhere:``
+    turns it into a string), so it fails loudly instead of being read as true."""
+    value = topic.get(name, False)
+    if not isinstance(value, bool):
+        raise ValueError(f"topic {topic.get('id')!r}: {name} must be true or false, not {value!r}")
+    return value
+
+
 class TopicClassifier:
     def __init__(
         self,
@@ -87,9 +96,9 @@ class TopicClassifier:
                 t["reply"].strip(),
                 re.compile(t["unless"]) if t.get("unless") else None,
                 tuple(t.get("prototypes") or ()),
-                bool(t.get("anywhere")),
-                bool(t.get("after_matter")),
-                bool(t.get("after_place")),
+                _flag(t, "anywhere"),
+                _flag(t, "after_matter"),
+                _flag(t, "after_place"),
             )
             for t in raw["topics"]
         ]
@@ -180,7 +189,8 @@ class TopicClassifier:
             if place is None:
                 return None
             at = text.find(place, start) if place in text[start:] else self._surface_at(text, start)
-            if not self.not_after.search(text[max(0, at - 6) : at]):
+            said = next((k for k in self.places.lengths if self.places.names.get(text[at : at + k]) == place), 0)
+            if not self.not_after.search(text[max(0, at - 6) : at]) and not _WORKS_THERE.match(text, at + said):
                 return self._narrowest(text, at, place)
             start = at + 1
         return None
@@ -216,6 +226,9 @@ class TopicClassifier:
             reply = self.no_hotline_reply if place in NO_HOTLINE else self.place_reply
         return Decline("other_place", reply.format(place=place), place)
 
+
+#: A place where someone works or studies (年轻人都去广东打工了): the story's background, not what is asked about.
+_WORKS_THERE = re.compile(r"(省|市|那边|那里|这边)?(打工|务工|上班|读书|上学|念书|做生意|当兵)")
 
 #: Where the writer comes from or lives (I'm in Toronto, living in Canada): the story's background, not its subject.
 _FROM_EN = re.compile(

@@ -21,6 +21,7 @@ _LATIN = re.compile(r"[a-z]{5,}")
 _SPACED = re.compile(r"(?<![a-z])[a-z]{1,6}(?:[ '-]+[a-z]{1,6}){1,15}(?![a-z])", re.IGNORECASE)
 _SPACED_MAX_SYLLABLES = 6
 _SPACED_MIN_LETTERS = 8  # joined, at least this long: short runs of English words (she can, long man) spell nothing
+_SPACED_MIN_LETTERS_IN_CHINESE = 5
 _QUOTED = re.compile(r"“([\u4e00-\u9fff]{2,4})”")  # a term the plan itself puts in quotes: “社工师”, “五社联动”
 _MIXED = re.compile(
     r"([\u4e00-\u9fff]{0,3})([a-z]{1,6})(?=([\u4e00-\u9fff]{0,3}))"
@@ -88,7 +89,9 @@ class SoundSpeller:
 
     def correct(self, text: str) -> str:
         """``text`` with every homophone typo of a knowledge-base word replaced (unchanged when there is none)."""
-        text = _SPACED.sub(self._spaced, text) if " " in text and _SPACED.search(text) else text
+        if " " in text and _SPACED.search(text):  # inside Chinese, even a short run is pinyin (有kang fu吗)
+            fewest = _SPACED_MIN_LETTERS_IN_CHINESE if _CJK.search(text) else _SPACED_MIN_LETTERS
+            text = _SPACED.sub(lambda m: self._spaced(m, fewest), text)
         text = _LATIN.sub(self._latin, text) if _LATIN.search(text.lower()) else text
         text = _MIXED.sub(self._mixed, text) if _CJK.search(text) else text
         return _CJK.sub(lambda m: self._run(m.group(0)), text)
@@ -112,7 +115,7 @@ class SoundSpeller:
                     return before[:i] + word[: len(word) - len(post)]  # the lookahead's characters stay in the text
         return m.group(0)
 
-    def _spaced(self, m: re.Match) -> str:
+    def _spaced(self, m: re.Match, fewest: int = _SPACED_MIN_LETTERS) -> str:
         """The longest run of the words that spells one knowledge-base word in pinyin (wu she lian dong → 五社联动)."""
         text = m.group(0)
         spans = [t.span() for t in re.finditer(r"[a-z]+", text, re.IGNORECASE)]
@@ -120,7 +123,7 @@ class SoundSpeller:
             for i in range(len(spans) - n + 1):
                 start, end = spans[i][0], spans[i + n - 1][1]
                 letters = "".join(text[a:b] for a, b in spans[i : i + n]).lower()
-                word = self._pick(self.by_letters.get(letters, [])) if len(letters) >= _SPACED_MIN_LETTERS else None
+                word = self._pick(self.by_joined.get(letters, [])) if len(letters) >= fewest else None
                 if word is not None:
                     return text[:start] + word + text[end:]
         return text
