@@ -34,6 +34,8 @@ from linli_common import citation
         ("小囡两岁了", "孩子两岁了"),
         ("想去做志工", "想去做志愿者"),  # Taiwan
         ("我们sq有没有食堂", "我们社区有没有食堂"),  # pinyin initials inside Chinese
+        ("我屋里崽要上学了啵", "我家里孩子要上学了吗"),  # Hunan and Jiangxi
+        ("寨子里小娃多", "村子里小孩多"),  # the south-west
     ],
 )
 def test_dialect_words_read_as_mandarin(typed, read):
@@ -470,6 +472,9 @@ def test_the_wording_of_an_aim_no_indicator_counts_is_the_plan_sentence(assistan
         ("1 托育在哪 2 助餐多少钱", ["托育在哪", "助餐多少钱"]),  # a numbered list
         ("想问：\n1. 托育怎么报名\n2. 助餐找谁", ["想问：托育怎么报名", "助餐找谁"]),
         ("托育点1个月能去几次", ["托育点1个月能去几次"]),  # a number, no list
+        ("两件事 1托育在哪 2助餐找谁", ["两件事 托育在哪", "助餐找谁"]),  # numbers right before the words
+        ("托育 1个月去 2次行吗", ["托育 1个月去 2次行吗"]),  # counts, no list
+        ("一是托育在哪吗二是助餐找谁", ["托育在哪吗", "助餐找谁"]),
     ],
 )
 def test_questions_joined_without_a_mark_are_each_answered(message, parts):
@@ -538,3 +543,9 @@ def test_running_a_company_here_is_background_not_a_licence_question(assistant):
     ans = assistant.ask("我在这边开公司，想让员工周末去社区做志愿者，怎么对接")
     assert "营业执照" not in ans.answer
     assert "市场监管" in assistant.ask("开公司需要什么手续").answer
+
+
+@pytest.mark.parametrize(("question", "figure"), [("指标7的基期值和目标值", "14.3"), ("第3项指标目标是多少", "10%")])
+def test_an_indicator_named_by_its_number_alone_is_that_row(assistant, question, figure):
+    ans = assistant.ask(question)
+    assert ans.kind == "indicator" and figure in ans.answer

@@ -278,6 +278,10 @@ def test_a_new_area_said_as_a_word_is_no_other_place(topics):
         ("保安加班费一晚多少才合理", "12333"),
         ("下班回家总觉得被人跟踪", "110"),
         ("那家月子中心口碑怎么样", "12315"),
+        ("我爸突然讲不出话，半边身子没力气", "120"),
+        ("矽肺病能评几级伤残", "12333"),
+        ("我爷爷的优待证丢了还能补吗", "退役军人"),
+        ("麻烦给一下区教育局局长的办公室电话", "12345"),
     ],
 )
 def test_an_off_topic_story_with_plan_words_is_declined_with_its_pointer(assistant, question, pointer):
@@ -383,3 +387,7 @@ def test_a_relative_working_in_another_province_is_the_storys_background(topics)
 def test_where_someone_works_or_studies_is_the_storys_background(topics):
     assert topics.other_place("孩子们都在深圳上班，我一个人在家，社区有人来看看吗") is None
     assert topics.other_place("深圳的社区医院怎么样") == "深圳市"
+
+
+def test_where_a_relative_lives_in_english_is_the_storys_background(topics):
+    assert topics.other_place("My grandma lives alone in Hangzhou. Is there home care here?") is None

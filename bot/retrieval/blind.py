@@ -22,7 +22,7 @@ _DATA = REPO_ROOT / "tests" / "data"
 #: Set 1 (``blind_dev`` + ``blind_heldout``, the held-out half retired to tuning on 2026-12-01), ``blind_dev2`` and
 #: ``blind_dev3``, then from set 2 on each set's frozen half (``blind_heldoutN``) and from set 4 on its tuning half
 #: (``blind_devN``). Every set was written blind from the plan; a new set adds one to ``LAST_SET``.
-LAST_SET = 24
+LAST_SET = 25
 #: Tuning halves not yet tuned on: measured only until a session tunes on them (then the scope probe learns them).
 NOT_YET_TUNED: frozenset[str] = frozenset()
 

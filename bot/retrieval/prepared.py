@@ -14,6 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from bot.errors import UserFacingError
+from bot.retrieval.pinyin_input import PinyinReader, is_pinyin
 from bot.retrieval.question import clean_question, has_topic, split_parts
 from bot.retrieval.script import english_parts, script_of, to_mandarin, to_simplified
 
@@ -58,7 +59,10 @@ def prepare(assistant, raw: str) -> Prepared:
     if found is not None:
         return found
     script = script_of(raw)  # typos are read by sound (医宝 → 医保) once the question is in simplified characters
-    q = assistant.speller.correct(to_mandarin(to_simplified(raw) if script == "hant" else raw))
+    text = raw
+    if script == "en" and is_pinyin(raw):  # di bao yi ge yue ji qian: Chinese typed as pinyin, not English
+        text, script = _pinyin_reader(assistant).read(raw), "hans"
+    q = assistant.speller.correct(to_mandarin(to_simplified(text) if script == "hant" else text))
     english = script == "en"
     names = assistant._names_topic
     parts = tuple(english_parts(q, names) if english else split_parts(q, names_topic=names))
@@ -74,6 +78,19 @@ def prepare(assistant, raw: str) -> Prepared:
     prepared = Prepared(raw, script, q, parts, batch, single)
     assistant.prepared.put(prepared)
     return prepared
+
+
+_READER_LOCK = threading.Lock()
+
+
+def _pinyin_reader(assistant) -> PinyinReader:
+    """The assistant's reader of pinyin messages, built on the first one (0.4 s, 7 MB: most never see one)."""
+    with _READER_LOCK:
+        reader = getattr(assistant, "_pinyin_reader", None)
+        if reader is None:
+            speller = assistant.speller
+            reader = assistant._pinyin_reader = PinyinReader(speller.known, speller.vocabulary)
+        return reader
 
 
 def warm(assistant, text: object) -> Prepared | None:

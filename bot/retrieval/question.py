@@ -6,6 +6,7 @@ import re
 import unicodedata
 
 from bot.errors import UserFacingError
+from bot.retrieval.numbered import numbered
 
 _MEANINGFUL = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
 
@@ -136,13 +137,24 @@ _BOX_WHICH = re.compile(
 )
 
 
+# An indicator named by its number alone (指标7, 第7项指标, 专栏1 #3): a row of 专栏1, the table of indicators.
+_INDICATOR_ROW = re.compile(
+    rf"专栏\s*(1|一)\s*#\s*{_NUM}|指标\s*#?\s*([1-8])(?![0-9.%％])|第\s*{_NUM}\s*(?:项|个)\s*指标"
+)
+
+
 def box_row(question: str) -> tuple[str, int] | None:
-    """The 专栏 and the 1-based row a question points at by place (专栏2第三项 → ("2", 3)), or None."""
+    """The 专栏 and the 1-based row a question points at by place (专栏2第三项 → ("2", 3), 指标7 → ("1", 7)), or
+    None."""
     m = _BOX_ROW.search(question)
-    if not m:
-        return None
-    n = m.group(2)
-    return m.group(1), int(n) if n.isdigit() else "一二三四五六七八九十".index(n) + 1
+    if m:
+        box, n = m.group(1), m.group(2)
+    else:
+        m = _INDICATOR_ROW.search(question)
+        if not m:
+            return None
+        box, n = "1", next(g for g in m.groups()[1:] if g)
+    return box, int(n) if n.isdigit() else "一二三四五六七八九十".index(n) + 1
 
 
 def box_which(question: str) -> str | None:
@@ -179,21 +191,8 @@ _JOINERS = re.compile(
 _NEXT_QUESTION = re.compile(
     r"[，,。；;\s]*(?:另一个(?:问题|事)?是|另一件事是|第二个?(?:问题)?是)[，,：:\s]*|[，,。；;\s]+二是[，,：:\s]*"
     r"|[，,。；;？?！!\s]+(?:另外|顺便|顺带|再|还想)问一?下?[，,：:\s]*"
+    r"|(?<=[吗呢？?])二是?(?=[\u4e00-\u9fff])"  # …有卫生服务中心吗二慢性病…: a second question numbered 二
 )
-# A numbered list (1 … 2 …, 1. … 2. …, 1) … 2) …): each number after the first starts a question of its own.
-_NUMBER_FIRST = re.compile(r"(?:^|(?<=[：:\n]))\s*[1１](?:[.、．)）:：]\s*|\s+)(?=\S)")
-_NUMBER_NEXT = re.compile(r"(?:\s+|(?<=[？?。；;！!]))[2-9２-９](?:[.、．)）:：]\s*|\s+)(?=\S)")
-
-
-def _numbered(question: str) -> str:
-    """A numbered list's markers as part breaks (``\x00\x01``); the text unchanged when it numbers no list."""
-    first = _NUMBER_FIRST.search(question)
-    if first is None or not _NUMBER_NEXT.search(question, first.end()):
-        return question
-    head, rest = question[: first.start()], question[first.end() :]
-    return head + _NUMBER_NEXT.sub("\x00\x01", rest)
-
-
 _FIRST_OF = re.compile(r"(?:^|(?<=[，,。；;：:\s]))(?:一个是|一是|第一个?(?:问题)?是)")
 _ENDS = re.compile(r"[？?！!；;。]+")
 _BACKREF_COMMA = re.compile(r"[，,]\s*(?=(这块|这事|这件事|这个|这方面|那|它)[^，,]{0,12}$)")
@@ -293,7 +292,7 @@ def split_parts(question: str, max_parts: int = 3, names_topic=None) -> list[str
 
     With ``names_topic`` (does a clause name something the knowledge base knows) a message is also cut at a comma
     where a second question about another topic starts."""
-    text = _JOINERS.sub("\x00\x03", _NEXT_QUESTION.sub("\x00\x01", _FIRST_OF.sub("", _numbered(question))))
+    text = _JOINERS.sub("\x00\x03", _NEXT_QUESTION.sub("\x00\x01", _FIRST_OF.sub("", numbered(question))))
     text = _QUESTION_MARK.sub(_ASKED, text)  # 医保能在村里办不？: the mark says it asks, whatever the words
     pieces: list[str] = []
     for chunk in text.split("\x00"):

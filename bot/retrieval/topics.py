@@ -233,6 +233,6 @@ _WORKS_THERE = re.compile(r"(省|市|那边|那里|这边)?(打工|务工|上班
 #: Where the writer comes from or lives (I'm in Toronto, living in Canada): the story's background, not its subject.
 _FROM_EN = re.compile(
     r"\b(from|born in|grew up in|moved here from|(i|we)('m| am| are|'re)? (now )?(living|live|based|working|work|staying|studying)"
-    r" in|living in|(i|we)('m| am| are|'re) (now )?in|abroad in|overseas in)\s+$",
+    r" in|living in|(i|we)('m| am| are|'re) (now )?in|abroad in|overseas in|(lives?|works?|stays?)( alone| now)? in)\s+$",
     re.IGNORECASE,
 )
